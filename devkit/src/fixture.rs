@@ -1,0 +1,160 @@
+//! `cargo xtask seed FILE`: the JSON fixture of DESIGN §12, loaded through the same
+//! store and operations the service uses. Loading it again changes nothing: records
+//! are inserted only if absent, and the optional actions are idempotent.
+//!
+//! Beyond `scouts` and `orders`, a fixture may list `payout_requests` (made with their
+//! `idempotency_key`, as an admin) and `complete_orders` (order ids), so demo data can
+//! start with pending payouts for the processor to pay.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use shared::auth::Actor;
+use shared::config::PayoutLimits;
+use shared::money::Paise;
+use shared::order::{complete_order, Order, OrderStatus};
+use shared::scout::{request_payout, PayoutRequest, Requested, Scout};
+use shared::store::Store;
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fixture {
+    #[serde(default)]
+    pub scouts: Vec<ScoutFixture>,
+    #[serde(default)]
+    pub orders: Vec<OrderFixture>,
+    #[serde(default)]
+    pub payout_requests: Vec<PayoutRequestFixture>,
+    #[serde(default)]
+    pub complete_orders: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoutFixture {
+    pub scout_id: String,
+    pub user_id: u64,
+    pub earnings_paise: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderFixture {
+    pub order_id: String,
+    pub buyer_id: u64,
+    pub seller_id: u64,
+    pub item_price_paise: u64,
+    pub status: OrderStatus,
+    #[serde(default)]
+    pub scout_id: Option<String>,
+    #[serde(default)]
+    pub scout_bounty_paise: Option<u64>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayoutRequestFixture {
+    pub scout_id: String,
+    #[serde(default)]
+    pub amount_paise: Option<u64>,
+    pub idempotency_key: String,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SeedReport {
+    pub scouts_added: usize,
+    pub orders_added: usize,
+    pub payouts_created: usize,
+    pub orders_completed: usize,
+}
+
+/// Fixture actions run as this admin; their idempotency keys are scoped to it.
+const SEED_ADMIN: Actor = Actor {
+    user_id: 0,
+    role: shared::auth::Role::Admin,
+};
+
+impl Fixture {
+    pub fn read(path: &Path) -> Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let fixture: Fixture = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a valid fixture", path.display()))?;
+        fixture.validate()?;
+        Ok(fixture)
+    }
+
+    fn validate(&self) -> Result<()> {
+        for scout in &self.scouts {
+            if scout.scout_id.trim().is_empty() {
+                bail!("a scout has an empty scout_id");
+            }
+        }
+        for order in &self.orders {
+            if order.order_id.trim().is_empty() {
+                bail!("an order has an empty order_id");
+            }
+            if order.item_price_paise == 0 {
+                bail!("order {} has item_price_paise 0", order.order_id);
+            }
+            if order.scout_bounty_paise.is_some() && order.scout_id.is_none() {
+                bail!("order {} has a bounty but no scout_id", order.order_id);
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn load(&self, store: &Store, limits: PayoutLimits) -> Result<SeedReport> {
+        let mut report = SeedReport::default();
+        for scout in &self.scouts {
+            let scout =
+                Scout::with_earnings(&scout.scout_id, scout.user_id, Paise(scout.earnings_paise));
+            if store.insert_scout(&scout).await? {
+                report.scouts_added += 1;
+            }
+        }
+        for order in &self.orders {
+            let order = Order {
+                order_id: order.order_id.clone(),
+                buyer_id: order.buyer_id,
+                seller_id: order.seller_id,
+                item_price_paise: Paise(order.item_price_paise),
+                status: order.status,
+                scout_id: order.scout_id.clone(),
+                scout_bounty_paise: order.scout_bounty_paise.map(Paise),
+                payout_id: None,
+                completed_at: None,
+            };
+            if store.insert_order(&order).await? {
+                report.orders_added += 1;
+            }
+        }
+        for request in &self.payout_requests {
+            let outcome = request_payout(
+                store,
+                limits,
+                &SEED_ADMIN,
+                PayoutRequest {
+                    scout_id: request.scout_id.clone(),
+                    amount: request.amount_paise.map(Paise),
+                    idempotency_key: Some(request.idempotency_key.clone()),
+                },
+            )
+            .await
+            .with_context(|| format!("payout request {}", request.idempotency_key))?;
+            if matches!(outcome, Requested::Created(_)) {
+                report.payouts_created += 1;
+            }
+        }
+        for order_id in &self.complete_orders {
+            let completed = complete_order(store, &SEED_ADMIN, order_id)
+                .await
+                .with_context(|| format!("completing order {order_id}"))?;
+            if completed.newly_completed {
+                report.orders_completed += 1;
+            }
+        }
+        Ok(report)
+    }
+}

@@ -1,0 +1,131 @@
+//! The money invariants, checked against stored state after every money test:
+//! - per scout: `earnings + reserved + paid == credited`; `reserved` equals its payouts
+//!   still holding a reservation, `paid` its completed ones;
+//! - per user: the summary equals the sums over the user's payouts;
+//! - per payout: exactly one successful transfer in the gateway's ledger if completed
+//!   (with the reference the payout shows), none otherwise.
+
+use std::collections::BTreeSet;
+
+use shared::gateway::{PaymentGateway, SimulatedGateway, TransferOutcome};
+use shared::money::Paise;
+use shared::payout::{IdempotencyKey, Payout, PayoutStatus, PayoutType};
+use shared::store::{PayoutIndex, Store};
+
+/// Every payout of a user, through the user index (no scan).
+pub async fn user_payouts(store: &Store, user_id: u64) -> Vec<Payout> {
+    let mut all = Vec::new();
+    let mut start = None;
+    loop {
+        let page = store
+            .query_payouts(&PayoutIndex::User(user_id), false, 100, start)
+            .await
+            .expect("querying a user's payouts");
+        all.extend(page.payouts);
+        match page.next {
+            Some(next) => start = Some(next),
+            None => return all,
+        }
+    }
+}
+
+fn sum<'a>(payouts: impl Iterator<Item = &'a Payout>) -> Paise {
+    Paise(payouts.map(|payout| payout.amount_paise.get()).sum())
+}
+
+/// Panics, naming the broken rule, unless the books balance for these scouts and users
+/// (the scouts' owners are checked too).
+pub async fn assert_books_balance(store: &Store, scout_ids: &[&str], user_ids: &[u64]) {
+    let ledger = SimulatedGateway::new(store.clone(), Default::default());
+    let mut users: BTreeSet<u64> = user_ids.iter().copied().collect();
+
+    for scout_id in scout_ids {
+        let scout = store
+            .scout(scout_id)
+            .await
+            .expect("reading a scout")
+            .unwrap_or_else(|| panic!("scout {scout_id} is missing"));
+        users.insert(scout.user_id);
+        assert!(
+            scout.balances_add_up(),
+            "scout {scout_id}: balances do not add up: {scout:?}"
+        );
+        let payouts = user_payouts(store, scout.user_id).await;
+        let own = || {
+            payouts.iter().filter(|p| {
+                p.payout_type == PayoutType::ScoutBounty && p.scout_id.as_deref() == Some(*scout_id)
+            })
+        };
+        let reserved = sum(own().filter(|p| {
+            matches!(
+                p.status,
+                PayoutStatus::Pending | PayoutStatus::Processing | PayoutStatus::Failed
+            )
+        }));
+        let paid = sum(own().filter(|p| p.status == PayoutStatus::Completed));
+        assert_eq!(
+            scout.reserved_paise, reserved,
+            "scout {scout_id}: reserved vs its open payouts"
+        );
+        assert_eq!(
+            scout.paid_paise, paid,
+            "scout {scout_id}: paid vs its completed payouts"
+        );
+    }
+
+    for user_id in users {
+        let payouts = user_payouts(store, user_id).await;
+        let summary = store.summary(user_id).await.expect("reading a summary");
+        assert_eq!(
+            summary.total,
+            payouts.len() as u64,
+            "user {user_id}: summary total"
+        );
+        assert_eq!(
+            summary.total_paid_paise,
+            sum(payouts
+                .iter()
+                .filter(|p| p.status == PayoutStatus::Completed)),
+            "user {user_id}: summary total_paid_paise"
+        );
+        assert_eq!(
+            summary.pending_paise,
+            sum(payouts.iter().filter(|p| p.status.is_in_flight())),
+            "user {user_id}: summary pending_paise"
+        );
+        for payout in &payouts {
+            let mut references = Vec::new();
+            for attempt in 1..=payout.attempt {
+                let key = IdempotencyKey::for_attempt(payout.payout_id, attempt);
+                if let Some(TransferOutcome::Paid { reference }) = ledger
+                    .lookup(&key)
+                    .await
+                    .expect("reading the gateway ledger")
+                {
+                    references.push(reference);
+                }
+            }
+            if payout.status == PayoutStatus::Completed {
+                assert_eq!(
+                    references.len(),
+                    1,
+                    "payout {}: transfers",
+                    payout.payout_id
+                );
+                assert_eq!(
+                    payout.payment_reference.as_ref(),
+                    references.first(),
+                    "payout {}: reference",
+                    payout.payout_id
+                );
+            } else {
+                assert!(
+                    references.is_empty(),
+                    "payout {} is {} but was paid",
+                    payout.payout_id,
+                    payout.status
+                );
+            }
+        }
+    }
+}

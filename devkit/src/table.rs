@@ -1,0 +1,186 @@
+//! The table definition lives once, in `template.yaml`; local and test tables are
+//! created from it, so they cannot drift from what is deployed.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
+};
+use aws_sdk_dynamodb::Client;
+use serde::Deserialize;
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TableDefinition {
+    pub attribute_definitions: Vec<AttributeDef>,
+    pub key_schema: Vec<KeyElement>,
+    #[serde(default)]
+    pub global_secondary_indexes: Vec<IndexDef>,
+    pub billing_mode: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AttributeDef {
+    pub attribute_name: String,
+    pub attribute_type: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyElement {
+    pub attribute_name: String,
+    pub key_type: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct IndexDef {
+    pub index_name: String,
+    pub key_schema: Vec<KeyElement>,
+    pub projection: ProjectionDef,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ProjectionDef {
+    pub projection_type: String,
+}
+
+impl TableDefinition {
+    /// Reads the one `AWS::DynamoDB::Table` resource of a SAM/CloudFormation template.
+    pub fn from_template(path: &Path) -> Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Self::from_template_text(&text)
+    }
+
+    pub fn from_template_text(text: &str) -> Result<Self> {
+        let template: serde_yaml::Value =
+            serde_yaml::from_str(text).context("template is not YAML")?;
+        let resources = template
+            .get("Resources")
+            .and_then(serde_yaml::Value::as_mapping)
+            .context("template has no Resources")?;
+        let tables: Vec<&serde_yaml::Value> = resources
+            .values()
+            .filter(|resource| {
+                resource.get("Type").and_then(serde_yaml::Value::as_str)
+                    == Some("AWS::DynamoDB::Table")
+            })
+            .collect();
+        let [table] = tables.as_slice() else {
+            bail!(
+                "template must define exactly one AWS::DynamoDB::Table, found {}",
+                tables.len()
+            );
+        };
+        let properties = table
+            .get("Properties")
+            .cloned()
+            .context("the table has no Properties")?;
+        serde_yaml::from_value(properties).context("the table's Properties")
+    }
+
+    /// Creates `name` with this definition; an existing table is left as it is.
+    pub async fn create(&self, client: &Client, name: &str) -> Result<()> {
+        let mut request = client
+            .create_table()
+            .table_name(name)
+            .billing_mode(BillingMode::from(self.billing_mode.as_str()));
+        for attribute in &self.attribute_definitions {
+            request = request.attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(&attribute.attribute_name)
+                    .attribute_type(ScalarAttributeType::from(attribute.attribute_type.as_str()))
+                    .build()?,
+            );
+        }
+        request = request.set_key_schema(Some(key_schema(&self.key_schema)?));
+        for index in &self.global_secondary_indexes {
+            request = request.global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(&index.index_name)
+                    .set_key_schema(Some(key_schema(&index.key_schema)?))
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::from(
+                                index.projection.projection_type.as_str(),
+                            ))
+                            .build(),
+                    )
+                    .build()?,
+            );
+        }
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_in_use_exception()) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(anyhow::anyhow!(
+                "creating table {name}: {}",
+                aws_sdk_dynamodb::error::DisplayErrorContext(err)
+            )),
+        }
+    }
+}
+
+fn key_schema(elements: &[KeyElement]) -> Result<Vec<KeySchemaElement>> {
+    elements
+        .iter()
+        .map(|element| {
+            Ok(KeySchemaElement::builder()
+                .attribute_name(&element.attribute_name)
+                .key_type(KeyType::from(element.key_type.as_str()))
+                .build()?)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_template_defines_the_keys_and_indexes_the_code_uses() {
+        use shared::store::keys;
+        let table = TableDefinition::from_template(&crate::paths::template()).unwrap();
+        let key_names = |schema: &[KeyElement]| -> Vec<String> {
+            schema.iter().map(|e| e.attribute_name.clone()).collect()
+        };
+        assert_eq!(key_names(&table.key_schema), [keys::PK, keys::SK]);
+        let index = |name: &str| {
+            table
+                .global_secondary_indexes
+                .iter()
+                .find(|index| index.index_name == name)
+                .map(|index| key_names(&index.key_schema))
+        };
+        assert_eq!(
+            index(keys::INDEX_BY_STATUS).unwrap(),
+            [keys::STATUS_PK, keys::CREATED_SK]
+        );
+        assert_eq!(
+            index(keys::INDEX_BY_USER).unwrap(),
+            [keys::USER_PK, keys::CREATED_SK]
+        );
+        assert_eq!(
+            index(keys::INDEX_BY_CREATED).unwrap(),
+            [keys::FEED_PK, keys::CREATED_SK]
+        );
+        assert_eq!(table.global_secondary_indexes.len(), 3);
+        assert_eq!(table.billing_mode, "PAY_PER_REQUEST");
+    }
+
+    #[test]
+    fn a_template_without_exactly_one_table_is_refused() {
+        let none = "Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n";
+        assert!(TableDefinition::from_template_text(none).is_err());
+    }
+}

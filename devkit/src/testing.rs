@@ -1,0 +1,74 @@
+//! Test support: every test gets its own table on the real DynamoDB Local that
+//! `cargo xtask test` started (DESIGN §11). Tests never run against AWS.
+
+use aws_sdk_dynamodb::Client;
+use shared::config::{ProcessorConfig, SimulatedGatewayConfig};
+use shared::gateway::SimulatedGateway;
+use shared::store::Store;
+
+use crate::paths;
+use crate::table::TableDefinition;
+
+/// The endpoint the tests use, which must be a local one.
+pub fn endpoint() -> String {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_default();
+    let local = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"]
+        .iter()
+        .any(|prefix| endpoint.starts_with(prefix));
+    assert!(
+        local,
+        "tests need DynamoDB Local: run them with `cargo xtask test`, or start one and set \
+         AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:<port> (got `{endpoint}`)"
+    );
+    endpoint
+}
+
+/// A client for DynamoDB Local through the standard configuration chain, with the
+/// dummy credentials and region DynamoDB Local accepts when none are set.
+pub async fn client() -> Client {
+    let endpoint = endpoint();
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new(
+            std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".to_owned()),
+        ))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "local", "local", None, None, "devkit",
+        ))
+        .load()
+        .await;
+    Client::new(&config)
+}
+
+/// A store on a new, empty table created from `template.yaml`.
+pub async fn fresh_store() -> Store {
+    let client = client().await;
+    let name = format!("test-{}", uuid::Uuid::new_v4().simple());
+    TableDefinition::from_template(&paths::template())
+        .expect("template.yaml defines the table")
+        .create(&client, &name)
+        .await
+        .expect("creating a test table on DynamoDB Local");
+    Store::new(client, name)
+}
+
+/// The simulated gateway on the test's table: instant, seeded, and paying everything
+/// unless a test asks for failures.
+pub fn gateway(store: &Store, success_rate: f64) -> SimulatedGateway {
+    SimulatedGateway::new(
+        store.clone(),
+        SimulatedGatewayConfig {
+            success_rate,
+            latency_ms: 0,
+            seed: Some(7),
+        },
+    )
+}
+
+pub fn processor_config(batch_size: usize) -> ProcessorConfig {
+    ProcessorConfig {
+        batch_size,
+        concurrency: batch_size,
+        lease_secs: 300,
+    }
+}

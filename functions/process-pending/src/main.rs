@@ -1,0 +1,25 @@
+//! The hourly processor (EventBridge schedule): pays up to a batch of pending payouts
+//! and reconciles stuck ones. Returns `{found, completed, failed, requeued, recovered}`.
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use shared::config::Config;
+use shared::process::{on_schedule, Processor, RunSummary};
+use shared::store::Store;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init();
+    let config = Config::from_env()?;
+    let store = Store::from_env(&config.table_name).await;
+    let gateway = shared::gateway::from_config(&config, &store);
+    let processor = Processor::new(&store, &gateway, config.processor);
+    lambda_runtime::run(service_fn(|event: LambdaEvent<EventBridgeEvent>| {
+        let processor = &processor;
+        async move {
+            let summary: RunSummary = on_schedule(processor, &event.payload).await?;
+            Ok::<_, Error>(summary)
+        }
+    }))
+    .await
+}

@@ -1,0 +1,104 @@
+//! The one error type of the domain. Each variant knows its HTTP status and its
+//! stable `code`, so the mapping to a response happens in exactly one place.
+
+use crate::money::Paise;
+use crate::payout::{PayoutStatus, Transition};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    BadRequest(String),
+
+    #[error("authentication required: {0}")]
+    Unauthenticated(String),
+
+    #[error("{0}")]
+    Forbidden(String),
+
+    #[error("{entity} {id} does not exist")]
+    NotFound { entity: &'static str, id: String },
+
+    /// A conditional write found the item in another state than the one it acts on.
+    #[error("cannot {} payout {payout_id}: it is {status}", transition.verb())]
+    InvalidTransition {
+        payout_id: String,
+        transition: Transition,
+        status: PayoutStatus,
+    },
+
+    #[error("{0}")]
+    Conflict(String),
+
+    #[error("insufficient earnings: {available} available, {requested} requested")]
+    InsufficientEarnings { available: Paise, requested: Paise },
+
+    #[error("amount {requested} is outside the allowed range {min}..={max}")]
+    AmountOutOfRange {
+        requested: Paise,
+        min: Paise,
+        max: Paise,
+    },
+
+    #[error("there are no earnings to pay out")]
+    NothingToPayOut,
+
+    #[error("Idempotency-Key was already used for a different request")]
+    IdempotencyKeyReused,
+
+    #[error("configuration: {0}")]
+    Config(String),
+
+    #[error("storage: {0}")]
+    Store(String),
+
+    #[error("payment gateway: {0}")]
+    Gateway(String),
+}
+
+impl Error {
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Error::BadRequest(_) | Error::NothingToPayOut => 400,
+            Error::Unauthenticated(_) => 401,
+            Error::Forbidden(_) => 403,
+            Error::NotFound { .. } => 404,
+            Error::InvalidTransition { .. } | Error::Conflict(_) => 409,
+            Error::InsufficientEarnings { .. }
+            | Error::AmountOutOfRange { .. }
+            | Error::IdempotencyKeyReused => 422,
+            Error::Gateway(_) => 502,
+            Error::Config(_) | Error::Store(_) => 500,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::BadRequest(_) => "bad_request",
+            Error::NothingToPayOut => "no_earnings",
+            Error::Unauthenticated(_) => "unauthorized",
+            Error::Forbidden(_) => "forbidden",
+            Error::NotFound { .. } => "not_found",
+            Error::InvalidTransition { .. } => "invalid_status",
+            Error::Conflict(_) => "conflict",
+            Error::InsufficientEarnings { .. } => "insufficient_earnings",
+            Error::AmountOutOfRange { .. } => "amount_out_of_range",
+            Error::IdempotencyKeyReused => "idempotency_key_reused",
+            Error::Gateway(_) => "gateway_error",
+            Error::Config(_) | Error::Store(_) => "internal_error",
+        }
+    }
+
+    /// What a client may be shown: internal details stay in the logs.
+    pub fn public_message(&self) -> String {
+        match self {
+            Error::Config(_) | Error::Store(_) => "internal error".to_owned(),
+            other => other.to_string(),
+        }
+    }
+
+    pub fn store(error: impl std::fmt::Display) -> Self {
+        Error::Store(error.to_string())
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,203 @@
+//! The payment gateway seam (DESIGN §10) and the simulated gateway used until
+//! RazorpayX is wired in.
+//!
+//! The simulated gateway behaves like a real one where it matters for correctness:
+//! it is idempotent by key *across processes* — its ledger lives in the table as
+//! `GATEWAY#<key>` items — so a Lambda that dies after paying and a later run that
+//! asks again see the same transfer, never a second one.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::config::{Config, GatewayConfig, SimulatedGatewayConfig};
+use crate::money::Paise;
+use crate::payout::{IdempotencyKey, Payout};
+use crate::store::{keys, Store};
+use crate::time::Timestamp;
+
+/// What the gateway did with a transfer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "lowercase")]
+pub enum TransferOutcome {
+    Paid {
+        reference: String,
+    },
+    /// Final: the same key will always be declined; a retry needs a new attempt.
+    Declined {
+        reason: String,
+    },
+}
+
+/// The gateway could not say what happened (timeout, 5xx): the transfer may or may not
+/// exist, so the payout is asked about again under the same key, never paid afresh.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("gateway unavailable: {0}")]
+pub struct GatewayUnavailable(pub String);
+
+pub trait PaymentGateway: Send + Sync {
+    /// Pays the payout at most once per key: the same key returns the first outcome.
+    fn transfer(
+        &self,
+        key: &IdempotencyKey,
+        payout: &Payout,
+    ) -> impl Future<Output = Result<TransferOutcome, GatewayUnavailable>> + Send;
+
+    /// The outcome of an earlier transfer under this key, if the gateway has one.
+    fn lookup(
+        &self,
+        key: &IdempotencyKey,
+    ) -> impl Future<Output = Result<Option<TransferOutcome>, GatewayUnavailable>> + Send;
+}
+
+impl<G: PaymentGateway> PaymentGateway for Arc<G> {
+    fn transfer(
+        &self,
+        key: &IdempotencyKey,
+        payout: &Payout,
+    ) -> impl Future<Output = Result<TransferOutcome, GatewayUnavailable>> + Send {
+        G::transfer(self, key, payout)
+    }
+
+    fn lookup(
+        &self,
+        key: &IdempotencyKey,
+    ) -> impl Future<Output = Result<Option<TransferOutcome>, GatewayUnavailable>> + Send {
+        G::lookup(self, key)
+    }
+}
+
+/// The gateway the configuration names. RazorpayX will join the simulated one here.
+pub fn from_config(config: &Config, store: &Store) -> SimulatedGateway {
+    match &config.gateway {
+        GatewayConfig::Simulated(simulated) => SimulatedGateway::new(store.clone(), *simulated),
+    }
+}
+
+/// Reasons a bank gives, so failed payouts look like the real thing in the admin list.
+const DECLINE_REASONS: [&str; 4] = [
+    "beneficiary account is closed (simulated)",
+    "beneficiary bank declined the transfer (simulated)",
+    "invalid IFSC for beneficiary account (simulated)",
+    "beneficiary name does not match the account (simulated)",
+];
+
+/// One transfer as the simulated gateway's ledger holds it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct SimulatedTransfer {
+    key: IdempotencyKey,
+    payout_id: Uuid,
+    amount_paise: Paise,
+    outcome: TransferOutcome,
+    created_at: Timestamp,
+}
+
+#[derive(Debug)]
+pub struct SimulatedGateway {
+    ledger: Store,
+    success_rate: f64,
+    latency: Duration,
+    seed: u64,
+    calls: Mutex<HashMap<IdempotencyKey, u32>>,
+}
+
+impl SimulatedGateway {
+    pub fn new(ledger: Store, config: SimulatedGatewayConfig) -> Self {
+        SimulatedGateway {
+            ledger,
+            success_rate: config.success_rate,
+            latency: Duration::from_millis(config.latency_ms),
+            seed: config.seed.unwrap_or_else(rand::random),
+            calls: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// How often this instance was asked to transfer under each key (tests and benches
+    /// use it to prove that no key was sent twice).
+    pub fn transfer_calls(&self) -> HashMap<IdempotencyKey, u32> {
+        self.calls
+            .lock()
+            .map(|calls| calls.clone())
+            .unwrap_or_default()
+    }
+
+    /// The outcome is a function of the seed and the key alone, so a seeded run decides
+    /// the same way however its payouts interleave.
+    fn decide(&self, key: &IdempotencyKey, now: Timestamp) -> TransferOutcome {
+        let mut hasher = DefaultHasher::new();
+        key.hash(&mut hasher);
+        let mut rng = StdRng::seed_from_u64(self.seed ^ hasher.finish());
+        if rng.random_bool(self.success_rate) {
+            TransferOutcome::Paid {
+                reference: format!("PAY-{}-{:08x}", now.unix_millis(), rng.random::<u32>()),
+            }
+        } else {
+            let reason = DECLINE_REASONS[rng.random_range(0..DECLINE_REASONS.len())];
+            TransferOutcome::Declined {
+                reason: reason.to_owned(),
+            }
+        }
+    }
+
+    async fn recorded(
+        &self,
+        key: &IdempotencyKey,
+    ) -> Result<Option<TransferOutcome>, GatewayUnavailable> {
+        let transfer: Option<SimulatedTransfer> = self
+            .ledger
+            .get(&keys::gateway_pk(key.as_str()), keys::GATEWAY_SK)
+            .await
+            .map_err(|err| GatewayUnavailable(err.to_string()))?;
+        Ok(transfer.map(|transfer| transfer.outcome))
+    }
+}
+
+impl PaymentGateway for SimulatedGateway {
+    async fn transfer(
+        &self,
+        key: &IdempotencyKey,
+        payout: &Payout,
+    ) -> Result<TransferOutcome, GatewayUnavailable> {
+        if let Ok(mut calls) = self.calls.lock() {
+            *calls.entry(key.clone()).or_default() += 1;
+        }
+        if let Some(outcome) = self.recorded(key).await? {
+            return Ok(outcome);
+        }
+        tokio::time::sleep(self.latency).await;
+        let now = Timestamp::now();
+        let transfer = SimulatedTransfer {
+            key: key.clone(),
+            payout_id: payout.payout_id,
+            amount_paise: payout.amount_paise,
+            outcome: self.decide(key, now),
+            created_at: now,
+        };
+        let inserted = self
+            .ledger
+            .insert(&keys::gateway_pk(key.as_str()), keys::GATEWAY_SK, &transfer)
+            .await
+            .map_err(|err| GatewayUnavailable(err.to_string()))?;
+        if inserted {
+            return Ok(transfer.outcome);
+        }
+        // Another caller with the same key got there first: theirs is the transfer.
+        self.recorded(key)
+            .await?
+            .ok_or_else(|| GatewayUnavailable(format!("transfer {key} vanished from the ledger")))
+    }
+
+    async fn lookup(
+        &self,
+        key: &IdempotencyKey,
+    ) -> Result<Option<TransferOutcome>, GatewayUnavailable> {
+        self.recorded(key).await
+    }
+}

@@ -1,0 +1,20 @@
+//! The payout service's domain. Function crates parse an event, call one operation
+//! here and shape the response; everything else lives in this crate.
+
+pub mod admin;
+pub mod auth;
+pub mod config;
+pub mod cursor;
+pub mod error;
+pub mod gateway;
+pub mod listing;
+pub mod money;
+pub mod order;
+pub mod payout;
+pub mod process;
+pub mod scout;
+pub mod store;
+pub mod telemetry;
+pub mod time;
+
+pub use error::{Error, Result};

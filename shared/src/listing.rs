@@ -1,0 +1,128 @@
+//! Reading payouts: a user's own, newest first with O(1) totals; and the admin's
+//! list, by status or all, newest first. Both page with an opaque cursor; the admin
+//! list also takes the seed's `page` number.
+
+use serde::Serialize;
+
+use crate::auth::Actor;
+use crate::cursor::CursorKey;
+use crate::error::{Error, Result};
+use crate::money::Paise;
+use crate::payout::{Payout, PayoutStatus};
+use crate::store::{PayoutIndex, Store};
+
+pub const MAX_LIMIT: usize = 100;
+pub const MY_PAYOUTS_DEFAULT_LIMIT: usize = 20;
+pub const ADMIN_LIST_DEFAULT_LIMIT: usize = 50;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct MyPayouts {
+    pub payouts: Vec<Payout>,
+    /// Every payout the user ever had, any status.
+    pub total: u64,
+    pub total_paid_paise: Paise,
+    /// On its way: pending or processing.
+    pub pending_paise: Paise,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PayoutList {
+    pub payouts: Vec<Payout>,
+    pub page: u64,
+    pub limit: usize,
+    pub next_cursor: Option<String>,
+}
+
+fn check_limit(limit: usize) -> Result<usize> {
+    if (1..=MAX_LIMIT).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(Error::BadRequest(format!(
+            "limit must be between 1 and {MAX_LIMIT}"
+        )))
+    }
+}
+
+/// The caller's payouts, newest first, and their totals (one summary item read).
+pub async fn my_payouts(
+    store: &Store,
+    cursors: &CursorKey,
+    actor: &Actor,
+    limit: usize,
+    cursor: Option<&str>,
+) -> Result<MyPayouts> {
+    let limit = check_limit(limit)?;
+    let index = PayoutIndex::User(actor.user_id);
+    let start = cursor
+        .map(|cursor| cursors.decode(&index.scope(), cursor))
+        .transpose()?;
+    let (page, summary) = tokio::try_join!(
+        store.query_payouts(&index, true, limit, start),
+        store.summary(actor.user_id)
+    )?;
+    Ok(MyPayouts {
+        payouts: page.payouts,
+        total: summary.total,
+        total_paid_paise: summary.total_paid_paise,
+        pending_paise: summary.pending_paise,
+        next_cursor: page
+            .next
+            .map(|next| cursors.encode(&index.scope(), &next))
+            .transpose()?,
+    })
+}
+
+/// Every payout, or those in one status, newest first. Admins only.
+pub async fn list_payouts(
+    store: &Store,
+    cursors: &CursorKey,
+    actor: &Actor,
+    status: Option<PayoutStatus>,
+    page: Option<u64>,
+    limit: usize,
+    cursor: Option<&str>,
+) -> Result<PayoutList> {
+    actor.require_admin()?;
+    let limit = check_limit(limit)?;
+    let index = status.map_or(PayoutIndex::All, PayoutIndex::Status);
+    let page_number = page.unwrap_or(1);
+    if page_number == 0 {
+        return Err(Error::BadRequest("page starts at 1".to_owned()));
+    }
+    let start = match (cursor, page) {
+        (Some(_), Some(_)) => {
+            return Err(Error::BadRequest(
+                "use either page or cursor, not both".to_owned(),
+            ))
+        }
+        (Some(cursor), None) => Some(cursors.decode(&index.scope(), cursor)?),
+        (None, _) => {
+            let skip = usize::try_from(page_number - 1)
+                .ok()
+                .and_then(|pages| pages.checked_mul(limit))
+                .ok_or_else(|| Error::BadRequest("page is too large".to_owned()))?;
+            match store.skip_payouts(&index, true, skip).await? {
+                Some(start) => start,
+                None => {
+                    return Ok(PayoutList {
+                        payouts: Vec::new(),
+                        page: page_number,
+                        limit,
+                        next_cursor: None,
+                    })
+                }
+            }
+        }
+    };
+    let result = store.query_payouts(&index, true, limit, start).await?;
+    Ok(PayoutList {
+        payouts: result.payouts,
+        page: page_number,
+        limit,
+        next_cursor: result
+            .next
+            .map(|next| cursors.encode(&index.scope(), &next))
+            .transpose()?,
+    })
+}

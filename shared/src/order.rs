@@ -1,0 +1,188 @@
+//! Marketplace orders, as far as payouts care: completing one pays its seller and
+//! credits its scout's bounty, exactly once.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use tracing::info;
+use uuid::Uuid;
+
+use crate::auth::Actor;
+use crate::error::{Error, Result};
+use crate::money::Paise;
+use crate::payout::{Payout, PayoutType};
+use crate::store::{CreateRefused, Store};
+use crate::time::Timestamp;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OrderStatus {
+    Placed,
+    Shipped,
+    Delivered,
+    Completed,
+    Cancelled,
+}
+
+impl OrderStatus {
+    /// The states an order may be completed from.
+    pub const OPEN: [OrderStatus; 3] = [
+        OrderStatus::Placed,
+        OrderStatus::Shipped,
+        OrderStatus::Delivered,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Placed => "placed",
+            OrderStatus::Shipped => "shipped",
+            OrderStatus::Delivered => "delivered",
+            OrderStatus::Completed => "completed",
+            OrderStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    pub order_id: String,
+    pub buyer_id: u64,
+    pub seller_id: u64,
+    /// What the seller is paid: the item price, platform fee already deducted.
+    pub item_price_paise: Paise,
+    pub status: OrderStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scout_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scout_bounty_paise: Option<Paise>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payout_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<Timestamp>,
+}
+
+/// The fixed namespace seller payout ids are derived in; changing it would let an
+/// already-completed order create a second payout.
+const SELLER_PAYOUT_NAMESPACE: Uuid = Uuid::from_u128(0x6f0c_5b1e_8a4d_4c47_9b7e_2d3f_5a61_c0de);
+
+impl Order {
+    /// One seller payout per order, ever: its id is a function of the order id.
+    pub fn seller_payout_id(order_id: &str) -> Uuid {
+        Uuid::new_v5(&SELLER_PAYOUT_NAMESPACE, order_id.as_bytes())
+    }
+
+    pub fn bounty(&self) -> Option<(&str, Paise)> {
+        match (self.scout_id.as_deref(), self.scout_bounty_paise) {
+            (Some(scout_id), Some(bounty)) if bounty > Paise::ZERO => Some((scout_id, bounty)),
+            _ => None,
+        }
+    }
+}
+
+/// The order after completion and its seller payout.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CompletedOrder {
+    pub order: Order,
+    pub payout: Payout,
+    /// `false` when the order had already been completed and this is its payout.
+    #[serde(skip)]
+    pub newly_completed: bool,
+}
+
+/// How often completion re-reads an order that changed under it.
+const ORDER_RACE_RETRIES: usize = 3;
+
+/// Completes an order (its buyer, or an admin): one transaction moves the order to
+/// `completed`, creates the seller payout with an id derived from the order id, and
+/// credits the order's scout bounty. Completing it again returns the same payout.
+pub async fn complete_order(
+    store: &Store,
+    actor: &Actor,
+    order_id: &str,
+) -> Result<CompletedOrder> {
+    for _ in 0..ORDER_RACE_RETRIES {
+        let order = store
+            .order(order_id)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                entity: "order",
+                id: order_id.to_owned(),
+            })?;
+        actor.require_owner(order.buyer_id, "this order")?;
+
+        let payout_id = Order::seller_payout_id(order_id);
+        match order.status {
+            OrderStatus::Completed => {
+                let payout = store.payout(payout_id).await?.ok_or_else(|| {
+                    Error::Store(format!(
+                        "completed order {order_id} has no payout {payout_id}"
+                    ))
+                })?;
+                return Ok(CompletedOrder {
+                    order,
+                    payout,
+                    newly_completed: false,
+                });
+            }
+            OrderStatus::Cancelled => {
+                return Err(Error::Conflict(format!(
+                    "order {order_id} is cancelled and cannot be completed"
+                )))
+            }
+            OrderStatus::Placed | OrderStatus::Shipped | OrderStatus::Delivered => {}
+        }
+
+        let now = Timestamp::now();
+        let mut payout = Payout::new(
+            payout_id,
+            order.seller_id,
+            PayoutType::SellerPayout,
+            order.item_price_paise,
+            now,
+        );
+        payout.order_id = Some(order.order_id.clone());
+        match store.complete_order(&order, &payout, now).await {
+            Ok(()) => {
+                info!(
+                    event = "order_completed",
+                    order_id,
+                    payout_id = %payout_id,
+                    user_id = order.seller_id,
+                    amount_paise = order.item_price_paise.get(),
+                    bounty_paise = order.bounty().map_or(0, |(_, bounty)| bounty.get()),
+                    "order completed; seller payout created"
+                );
+                let order = Order {
+                    status: OrderStatus::Completed,
+                    completed_at: Some(now),
+                    payout_id: Some(payout_id),
+                    ..order
+                };
+                return Ok(CompletedOrder {
+                    order,
+                    payout,
+                    newly_completed: true,
+                });
+            }
+            // Someone else completed or cancelled it meanwhile: look again.
+            Err(CreateRefused::OrderNotOpen) => continue,
+            Err(CreateRefused::BountyScoutMissing) => {
+                return Err(Error::Conflict(format!(
+                    "order {order_id} names scout {} which does not exist",
+                    order.scout_id.as_deref().unwrap_or_default()
+                )))
+            }
+            Err(CreateRefused::Failed(error)) => return Err(error),
+            Err(other) => return Err(Error::Store(format!("unexpected refusal {other:?}"))),
+        }
+    }
+    Err(Error::Conflict(format!(
+        "order {order_id} is changing too fast; try again"
+    )))
+}

@@ -1,0 +1,311 @@
+//! The payout and its lifecycle. [`TRANSITIONS`] is the one place that says which
+//! status changes exist; the store turns it into the condition of every write.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::money::Paise;
+use crate::time::Timestamp;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PayoutStatus {
+    Pending,
+    Processing,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl PayoutStatus {
+    pub const ALL: [PayoutStatus; 5] = [
+        PayoutStatus::Pending,
+        PayoutStatus::Processing,
+        PayoutStatus::Completed,
+        PayoutStatus::Failed,
+        PayoutStatus::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PayoutStatus::Pending => "pending",
+            PayoutStatus::Processing => "processing",
+            PayoutStatus::Completed => "completed",
+            PayoutStatus::Failed => "failed",
+            PayoutStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// Money in these states is still on its way to the user (`pending_paise`).
+    pub fn is_in_flight(self) -> bool {
+        matches!(self, PayoutStatus::Pending | PayoutStatus::Processing)
+    }
+}
+
+impl fmt::Display for PayoutStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for PayoutStatus {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        PayoutStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == text)
+            .ok_or(())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PayoutType {
+    ScoutBounty,
+    SellerPayout,
+}
+
+/// Every way a payout's status may change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Transition {
+    /// A processor takes a pending payout and holds a lease on it while it pays.
+    Claim,
+    /// A processor takes over a payout whose holder's lease ran out.
+    Reclaim,
+    /// The gateway paid.
+    Complete,
+    /// The gateway declined for good.
+    Fail,
+    /// The gateway could not be reached, or a reclaimed attempt was never made:
+    /// back to the queue with the same attempt (and so the same idempotency key).
+    Requeue,
+    /// An admin sends a failed payout round again, as a new attempt.
+    Retry,
+    /// An admin withdraws a payout that has not been paid.
+    Cancel,
+}
+
+/// The lifecycle of DESIGN §4, as data: (transition, allowed from, to).
+pub const TRANSITIONS: &[(Transition, &[PayoutStatus], PayoutStatus)] = &[
+    (
+        Transition::Claim,
+        &[PayoutStatus::Pending],
+        PayoutStatus::Processing,
+    ),
+    (
+        Transition::Reclaim,
+        &[PayoutStatus::Processing],
+        PayoutStatus::Processing,
+    ),
+    (
+        Transition::Complete,
+        &[PayoutStatus::Processing],
+        PayoutStatus::Completed,
+    ),
+    (
+        Transition::Fail,
+        &[PayoutStatus::Processing],
+        PayoutStatus::Failed,
+    ),
+    (
+        Transition::Requeue,
+        &[PayoutStatus::Processing],
+        PayoutStatus::Pending,
+    ),
+    (
+        Transition::Retry,
+        &[PayoutStatus::Failed],
+        PayoutStatus::Pending,
+    ),
+    (
+        Transition::Cancel,
+        &[PayoutStatus::Pending, PayoutStatus::Failed],
+        PayoutStatus::Cancelled,
+    ),
+];
+
+impl Transition {
+    fn row(self) -> (&'static [PayoutStatus], PayoutStatus) {
+        TRANSITIONS
+            .iter()
+            .find(|(transition, _, _)| *transition == self)
+            .map(|(_, from, to)| (*from, *to))
+            // Every variant has a row; the unit test `every_transition_has_one_row` holds this.
+            .unwrap_or((&[], PayoutStatus::Pending))
+    }
+
+    pub fn allowed_from(self) -> &'static [PayoutStatus] {
+        self.row().0
+    }
+
+    pub fn target(self) -> PayoutStatus {
+        self.row().1
+    }
+
+    pub fn allows(self, from: PayoutStatus) -> bool {
+        self.allowed_from().contains(&from)
+    }
+
+    pub fn verb(self) -> &'static str {
+        match self {
+            Transition::Claim => "claim",
+            Transition::Reclaim => "reclaim",
+            Transition::Complete => "complete",
+            Transition::Fail => "fail",
+            Transition::Requeue => "requeue",
+            Transition::Retry => "retry",
+            Transition::Cancel => "cancel",
+        }
+    }
+}
+
+/// A payout, as stored and as shown (the seed's field names).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payout {
+    pub payout_id: Uuid,
+    pub user_id: u64,
+    pub payout_type: PayoutType,
+    pub status: PayoutStatus,
+    pub amount_paise: Paise,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scout_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    /// The gateway attempt this payout is on; the idempotency key derives from it.
+    pub attempt: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_reference: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
+    /// Why the last attempt went back to the queue (gateway unreachable, lease lost).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_expires_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processed_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl Payout {
+    pub fn new(
+        payout_id: Uuid,
+        user_id: u64,
+        payout_type: PayoutType,
+        amount: Paise,
+        now: Timestamp,
+    ) -> Self {
+        Payout {
+            payout_id,
+            user_id,
+            payout_type,
+            status: PayoutStatus::Pending,
+            amount_paise: amount,
+            scout_id: None,
+            order_id: None,
+            attempt: 1,
+            payment_reference: None,
+            failure_reason: None,
+            last_error: None,
+            lease_expires_at: None,
+            processed_at: None,
+            completed_at: None,
+            cancelled_at: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    pub fn idempotency_key(&self) -> IdempotencyKey {
+        IdempotencyKey::for_attempt(self.payout_id, self.attempt)
+    }
+}
+
+/// The key a gateway deduplicates transfers by: the payout id in simple form, a dash
+/// and the attempt number. Derived, never random, so a crashed run that retries the
+/// same attempt cannot pay twice. At most 36 characters (RazorpayX's limit).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub const MAX_LEN: usize = 36;
+    /// 32 hex + `-` leaves three digits.
+    pub const MAX_ATTEMPT: u32 = 999;
+
+    pub fn for_attempt(payout_id: Uuid, attempt: u32) -> Self {
+        IdempotencyKey(format!("{}-{}", payout_id.simple(), attempt))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for IdempotencyKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_transition_has_one_row() {
+        for transition in [
+            Transition::Claim,
+            Transition::Reclaim,
+            Transition::Complete,
+            Transition::Fail,
+            Transition::Requeue,
+            Transition::Retry,
+            Transition::Cancel,
+        ] {
+            let rows = TRANSITIONS
+                .iter()
+                .filter(|(t, _, _)| *t == transition)
+                .count();
+            assert_eq!(rows, 1, "{transition:?}");
+            assert!(!transition.allowed_from().is_empty(), "{transition:?}");
+        }
+    }
+
+    #[test]
+    fn terminal_states_have_no_way_out() {
+        for (_, from, _) in TRANSITIONS {
+            assert!(!from.contains(&PayoutStatus::Completed));
+            assert!(!from.contains(&PayoutStatus::Cancelled));
+        }
+    }
+
+    #[test]
+    fn idempotency_key_fits_razorpayx_limit_and_is_derived() {
+        let id = Uuid::new_v4();
+        let key = IdempotencyKey::for_attempt(id, IdempotencyKey::MAX_ATTEMPT);
+        assert!(key.as_str().len() <= IdempotencyKey::MAX_LEN);
+        assert_eq!(
+            key,
+            IdempotencyKey::for_attempt(id, IdempotencyKey::MAX_ATTEMPT)
+        );
+        assert_ne!(key, IdempotencyKey::for_attempt(id, 1));
+    }
+
+    #[test]
+    fn statuses_parse_lowercase_only() {
+        for status in PayoutStatus::ALL {
+            assert_eq!(status.as_str().parse::<PayoutStatus>(), Ok(status));
+        }
+        assert!("PENDING".parse::<PayoutStatus>().is_err());
+    }
+}

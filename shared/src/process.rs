@@ -1,0 +1,418 @@
+//! Paying payouts: claim → pay → settle, for the hourly batch and for an admin's
+//! manual process and retry.
+//!
+//! Safety rests on three facts. A claim is a conditional write from `pending`, so only
+//! one caller pays a given attempt. The gateway is idempotent by a key derived from the
+//! payout and attempt, so asking twice cannot pay twice. And a claim is a lease: if its
+//! holder dies, a later run takes the payout over and asks the gateway what happened
+//! under that key before doing anything else.
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use futures::stream::{self, StreamExt};
+use serde::{Deserialize, Serialize};
+use tracing::{error, info, warn};
+use uuid::Uuid;
+
+use crate::config::ProcessorConfig;
+use crate::error::{Error, Result};
+use crate::gateway::{PaymentGateway, TransferOutcome};
+use crate::payout::{IdempotencyKey, Payout, PayoutStatus, Transition};
+use crate::store::{Lease, PayoutIndex, StatusChange, Store};
+use crate::time::Timestamp;
+
+/// The scheduled Lambda's work: one run per EventBridge event. The event carries no
+/// input; its id and time go into the log so a run can be matched to its trigger.
+pub async fn on_schedule<G: PaymentGateway>(
+    processor: &Processor<'_, G>,
+    event: &EventBridgeEvent,
+) -> Result<RunSummary> {
+    info!(
+        event = "schedule_fired",
+        event_id = event.id.as_deref().unwrap_or_default(),
+        detail_type = %event.detail_type,
+        scheduled_for = %event.time.map(|time| time.to_rfc3339()).unwrap_or_default(),
+        "scheduled run"
+    );
+    processor.run().await
+}
+
+/// What one run of the processor did. `completed`, `failed` and `requeued` count the
+/// outcomes of every payout the run settled, the reconciled ones included.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// Pending payouts the run picked up.
+    pub found: usize,
+    pub completed: usize,
+    pub failed: usize,
+    /// Sent back to pending under the same key (gateway unreachable, or a reconciled
+    /// payout the gateway never saw).
+    pub requeued: usize,
+    /// Payouts stuck in `processing` past their lease, reconciled with the gateway.
+    pub recovered: usize,
+}
+
+/// How one attempt ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    Completed,
+    Failed,
+    Requeued,
+    /// Another caller claimed it first, or took it over: theirs to settle.
+    Skipped,
+    /// A storage error left it in `processing`; its lease will bring it back.
+    Errored,
+}
+
+pub struct Processor<'a, G> {
+    store: &'a Store,
+    gateway: &'a G,
+    config: ProcessorConfig,
+}
+
+impl<'a, G: PaymentGateway> Processor<'a, G> {
+    pub fn new(store: &'a Store, gateway: &'a G, config: ProcessorConfig) -> Self {
+        Processor {
+            store,
+            gateway,
+            config,
+        }
+    }
+
+    /// The hourly run: reconcile expired leases, then pay up to a batch of the oldest
+    /// pending payouts, `concurrency` at a time.
+    pub async fn run(&self) -> Result<RunSummary> {
+        info!(
+            event = "run_started",
+            "🔄 Starting automated payout processing..."
+        );
+        let now = Timestamp::now();
+        let mut summary = RunSummary::default();
+        let mut skipped = 0;
+        let mut errored = 0;
+
+        let stuck = self
+            .store
+            .expired_leases(now, self.config.batch_size)
+            .await?;
+        let reconciled: Vec<Outcome> = stream::iter(stuck)
+            .map(|payout| self.reconcile(payout))
+            .buffer_unordered(self.config.concurrency)
+            .collect()
+            .await;
+        for outcome in reconciled {
+            if !matches!(outcome, Outcome::Skipped | Outcome::Errored) {
+                summary.recovered += 1;
+            }
+            tally(&mut summary, &mut skipped, &mut errored, outcome);
+        }
+
+        let pending = self
+            .store
+            .query_payouts(
+                &PayoutIndex::Status(PayoutStatus::Pending),
+                false,
+                self.config.batch_size,
+                None,
+            )
+            .await?
+            .payouts;
+        summary.found = pending.len();
+        info!(
+            event = "pending_found",
+            found = summary.found,
+            "📋 Found {} pending payouts",
+            summary.found
+        );
+        let paid: Vec<Outcome> = stream::iter(pending)
+            .map(|payout| async move {
+                match self.claim(&payout).await {
+                    Ok(claimed) => self.pay(claimed).await.1,
+                    Err(Error::InvalidTransition { .. } | Error::NotFound { .. }) => {
+                        Outcome::Skipped
+                    }
+                    Err(err) => {
+                        error!(event = "claim_failed", payout_id = %payout.payout_id, error = %err, "claim failed");
+                        Outcome::Errored
+                    }
+                }
+            })
+            .buffer_unordered(self.config.concurrency)
+            .collect()
+            .await;
+        for outcome in paid {
+            tally(&mut summary, &mut skipped, &mut errored, outcome);
+        }
+
+        info!(
+            event = "run_completed",
+            found = summary.found,
+            completed = summary.completed,
+            failed = summary.failed,
+            requeued = summary.requeued,
+            recovered = summary.recovered,
+            skipped,
+            errored,
+            "✅ Automated payout processing completed"
+        );
+        Ok(summary)
+    }
+
+    /// An admin's "process now": claim the pending payout, pay it, and return it as
+    /// it stands afterwards. Refused (409) unless it is pending.
+    pub async fn process_one(&self, payout_id: Uuid) -> Result<Payout> {
+        let payout = load(self.store, payout_id).await?;
+        let claimed = self.claim(&payout).await?;
+        Ok(self.pay(claimed).await.0)
+    }
+
+    /// Sends a failed payout round again as a new attempt (a declined key stays
+    /// declined at the gateway), then processes it at once.
+    pub async fn retry(&self, payout_id: Uuid) -> Result<Payout> {
+        let payout = load(self.store, payout_id).await?;
+        if payout.attempt >= IdempotencyKey::MAX_ATTEMPT {
+            return Err(Error::Conflict(format!(
+                "payout {payout_id} has used all {} attempts",
+                IdempotencyKey::MAX_ATTEMPT
+            )));
+        }
+        let now = Timestamp::now();
+        let mut next = payout.clone();
+        next.attempt += 1;
+        next.failure_reason = None;
+        next.updated_at = now;
+        let requeued = self
+            .store
+            .change_status(
+                &payout,
+                StatusChange {
+                    transition: Transition::Retry,
+                    next,
+                    lease: Lease::NotHeld,
+                },
+            )
+            .await?;
+        info!(event = "payout_retried", payout_id = %payout_id, attempt = requeued.attempt, "payout sent round again");
+        match self.claim(&requeued).await {
+            Ok(claimed) => Ok(self.pay(claimed).await.0),
+            // The hourly run got to it first; it is being paid, show it as it is.
+            Err(Error::InvalidTransition { .. }) => load(self.store, payout_id).await,
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn claim(&self, payout: &Payout) -> Result<Claimed> {
+        let now = Timestamp::now();
+        let token = Uuid::new_v4().to_string();
+        let mut next = payout.clone();
+        next.lease_expires_at = Some(now.plus_secs(self.config.lease_secs));
+        next.processed_at = Some(now);
+        next.updated_at = now;
+        let payout = self
+            .store
+            .change_status(
+                payout,
+                StatusChange {
+                    transition: Transition::Claim,
+                    next,
+                    lease: Lease::Acquire(&token),
+                },
+            )
+            .await?;
+        Ok(Claimed { payout, token })
+    }
+
+    async fn pay(&self, claimed: Claimed) -> (Payout, Outcome) {
+        let key = claimed.payout.idempotency_key();
+        let result = self.gateway.transfer(&key, &claimed.payout).await;
+        let (transition, next) = match result {
+            Ok(outcome) => settlement(&claimed.payout, outcome),
+            Err(unavailable) => requeue(&claimed.payout, unavailable.to_string()),
+        };
+        self.settle(claimed, transition, next).await
+    }
+
+    /// A payout whose lease ran out: its holder died somewhere between claim and
+    /// settle. Take it over, then settle it by what the gateway knows of its key.
+    async fn reconcile(&self, stuck: Payout) -> Outcome {
+        let Some(expired_at) = stuck.lease_expires_at else {
+            return Outcome::Skipped;
+        };
+        let now = Timestamp::now();
+        let token = Uuid::new_v4().to_string();
+        let mut next = stuck.clone();
+        next.lease_expires_at = Some(now.plus_secs(self.config.lease_secs));
+        next.updated_at = now;
+        let taken = self
+            .store
+            .change_status(
+                &stuck,
+                StatusChange {
+                    transition: Transition::Reclaim,
+                    next,
+                    lease: Lease::TakeOver {
+                        token: &token,
+                        expired_at,
+                    },
+                },
+            )
+            .await;
+        let payout = match taken {
+            Ok(payout) => payout,
+            Err(Error::InvalidTransition { .. } | Error::Conflict(_) | Error::NotFound { .. }) => {
+                return Outcome::Skipped
+            }
+            Err(err) => {
+                error!(event = "reclaim_failed", payout_id = %stuck.payout_id, error = %err, "reclaim failed");
+                return Outcome::Errored;
+            }
+        };
+        let key = payout.idempotency_key();
+        warn!(
+            event = "lease_expired",
+            payout_id = %payout.payout_id,
+            user_id = payout.user_id,
+            amount_paise = payout.amount_paise.get(),
+            idempotency_key = %key,
+            "payout was stuck in processing; reconciling with the gateway"
+        );
+        let (transition, next) = match self.gateway.lookup(&key).await {
+            Ok(Some(outcome)) => settlement(&payout, outcome),
+            Ok(None) => requeue(
+                &payout,
+                "lease expired before the gateway saw a transfer".to_owned(),
+            ),
+            Err(unavailable) => requeue(&payout, unavailable.to_string()),
+        };
+        self.settle(Claimed { payout, token }, transition, next)
+            .await
+            .1
+    }
+
+    async fn settle(
+        &self,
+        claimed: Claimed,
+        transition: Transition,
+        next: Payout,
+    ) -> (Payout, Outcome) {
+        let Claimed { payout, token } = claimed;
+        let written = self
+            .store
+            .change_status(
+                &payout,
+                StatusChange {
+                    transition,
+                    next,
+                    lease: Lease::Release(&token),
+                },
+            )
+            .await;
+        match written {
+            Ok(settled) => {
+                let outcome = log_settled(&settled);
+                (settled, outcome)
+            }
+            Err(err @ (Error::InvalidTransition { .. } | Error::Conflict(_))) => {
+                warn!(event = "lease_lost", payout_id = %payout.payout_id, error = %err, "lease lost before settling; the new holder settles it");
+                (payout, Outcome::Skipped)
+            }
+            Err(err) => {
+                error!(event = "settle_failed", payout_id = %payout.payout_id, error = %err, "settle failed; the lease will bring it back");
+                (payout, Outcome::Errored)
+            }
+        }
+    }
+}
+
+struct Claimed {
+    payout: Payout,
+    token: String,
+}
+
+async fn load(store: &Store, payout_id: Uuid) -> Result<Payout> {
+    store
+        .payout(payout_id)
+        .await?
+        .ok_or_else(|| Error::NotFound {
+            entity: "payout",
+            id: payout_id.to_string(),
+        })
+}
+
+fn settlement(payout: &Payout, outcome: TransferOutcome) -> (Transition, Payout) {
+    let now = Timestamp::now();
+    let mut next = payout.clone();
+    next.lease_expires_at = None;
+    next.last_error = None;
+    next.updated_at = now;
+    match outcome {
+        TransferOutcome::Paid { reference } => {
+            next.payment_reference = Some(reference);
+            next.completed_at = Some(now);
+            (Transition::Complete, next)
+        }
+        TransferOutcome::Declined { reason } => {
+            next.failure_reason = Some(reason);
+            (Transition::Fail, next)
+        }
+    }
+}
+
+fn requeue(payout: &Payout, why: String) -> (Transition, Payout) {
+    let mut next = payout.clone();
+    next.lease_expires_at = None;
+    next.last_error = Some(why);
+    next.updated_at = Timestamp::now();
+    (Transition::Requeue, next)
+}
+
+fn log_settled(payout: &Payout) -> Outcome {
+    let (id, user, amount) = (payout.payout_id, payout.user_id, payout.amount_paise);
+    match payout.status {
+        PayoutStatus::Completed => {
+            info!(
+                event = "payout_completed",
+                payout_id = %id,
+                user_id = user,
+                amount_paise = amount.get(),
+                payment_reference = payout.payment_reference.as_deref().unwrap_or_default(),
+                "✅ Payout {id} completed: {amount} to user {user}"
+            );
+            Outcome::Completed
+        }
+        PayoutStatus::Failed => {
+            let reason = payout.failure_reason.as_deref().unwrap_or_default();
+            warn!(
+                event = "payout_failed",
+                payout_id = %id,
+                user_id = user,
+                amount_paise = amount.get(),
+                failure_reason = reason,
+                "❌ Payout {id} failed: {reason}"
+            );
+            Outcome::Failed
+        }
+        _ => {
+            let why = payout.last_error.as_deref().unwrap_or_default();
+            warn!(
+                event = "payout_requeued",
+                payout_id = %id,
+                user_id = user,
+                amount_paise = amount.get(),
+                attempt = payout.attempt,
+                reason = why,
+                "↩️ Payout {id} back to pending: {why}"
+            );
+            Outcome::Requeued
+        }
+    }
+}
+
+fn tally(summary: &mut RunSummary, skipped: &mut usize, errored: &mut usize, outcome: Outcome) {
+    match outcome {
+        Outcome::Completed => summary.completed += 1,
+        Outcome::Failed => summary.failed += 1,
+        Outcome::Requeued => summary.requeued += 1,
+        Outcome::Skipped => *skipped += 1,
+        Outcome::Errored => *errored += 1,
+    }
+}

@@ -1,0 +1,208 @@
+//! A scout's earnings, split by where the money is (DESIGN §5):
+//! `earnings` are available to request, `reserved` are held by unfinished payouts,
+//! `paid` left through the gateway, and `credited` is everything ever earned, so that
+//! `earnings + reserved + paid == credited` always.
+
+use serde::{Deserialize, Serialize};
+use tracing::info;
+use uuid::Uuid;
+
+use crate::auth::Actor;
+use crate::config::PayoutLimits;
+use crate::error::{Error, Result};
+use crate::money::Paise;
+use crate::payout::{Payout, PayoutType};
+use crate::store::{CreateRefused, IdempotencyRecord, Store};
+use crate::time::Timestamp;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scout {
+    pub scout_id: String,
+    pub user_id: u64,
+    pub earnings_paise: Paise,
+    #[serde(default)]
+    pub reserved_paise: Paise,
+    #[serde(default)]
+    pub paid_paise: Paise,
+    pub credited_paise: Paise,
+}
+
+impl Scout {
+    /// A scout whose whole balance is available, as a fixture or an import creates it.
+    pub fn with_earnings(scout_id: impl Into<String>, user_id: u64, earnings: Paise) -> Self {
+        Scout {
+            scout_id: scout_id.into(),
+            user_id,
+            earnings_paise: earnings,
+            reserved_paise: Paise::ZERO,
+            paid_paise: Paise::ZERO,
+            credited_paise: earnings,
+        }
+    }
+
+    pub fn balances_add_up(&self) -> bool {
+        self.earnings_paise
+            .checked_add(self.reserved_paise)
+            .and_then(|sum| sum.checked_add(self.paid_paise))
+            == Some(self.credited_paise)
+    }
+}
+
+/// A scout's request to be paid out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PayoutRequest {
+    pub scout_id: String,
+    /// `None` asks for all available earnings.
+    pub amount: Option<Paise>,
+    /// The client's `Idempotency-Key`: the same key from the same user gets the first payout.
+    pub idempotency_key: Option<String>,
+}
+
+/// Whether a request made a payout or found the one an earlier request made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Requested {
+    Created(Payout),
+    Replayed(Payout),
+}
+
+impl Requested {
+    pub fn payout(&self) -> &Payout {
+        match self {
+            Requested::Created(payout) | Requested::Replayed(payout) => payout,
+        }
+    }
+}
+
+/// How often a request re-reads the scout after losing a race for its balance.
+const BALANCE_RACE_RETRIES: usize = 5;
+
+/// Reserves earnings for a payout (DESIGN §5): the amount leaves `earnings` for
+/// `reserved` in the same transaction that creates the payout, so the same earnings can
+/// never be requested twice.
+pub async fn request_payout(
+    store: &Store,
+    limits: PayoutLimits,
+    actor: &Actor,
+    request: PayoutRequest,
+) -> Result<Requested> {
+    if let Some(key) = &request.idempotency_key {
+        check_idempotency_key(key)?;
+        if let Some(record) = store.idempotency_record(actor.user_id, key).await? {
+            return replay(store, &record, &request).await;
+        }
+    }
+    if request.amount == Some(Paise::ZERO) {
+        return Err(Error::BadRequest(
+            "amount_paise must be positive".to_owned(),
+        ));
+    }
+
+    for _ in 0..BALANCE_RACE_RETRIES {
+        let scout = store
+            .scout(&request.scout_id)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                entity: "scout",
+                id: request.scout_id.clone(),
+            })?;
+        actor.require_owner(scout.user_id, "this scout")?;
+
+        let amount = match request.amount {
+            Some(amount) => amount,
+            None if scout.earnings_paise == Paise::ZERO => return Err(Error::NothingToPayOut),
+            None => scout.earnings_paise,
+        };
+        if amount < limits.min || amount > limits.max {
+            return Err(Error::AmountOutOfRange {
+                requested: amount,
+                min: limits.min,
+                max: limits.max,
+            });
+        }
+        if amount > scout.earnings_paise {
+            return Err(Error::InsufficientEarnings {
+                available: scout.earnings_paise,
+                requested: amount,
+            });
+        }
+
+        let mut payout = Payout::new(
+            Uuid::new_v4(),
+            scout.user_id,
+            PayoutType::ScoutBounty,
+            amount,
+            Timestamp::now(),
+        );
+        payout.scout_id = Some(scout.scout_id.clone());
+        let record = request
+            .idempotency_key
+            .as_ref()
+            .map(|key| IdempotencyRecord {
+                user_id: actor.user_id,
+                key: key.clone(),
+                scout_id: request.scout_id.clone(),
+                requested_paise: request.amount,
+                payout_id: payout.payout_id,
+            });
+        match store
+            .create_scout_payout(&payout, &scout.scout_id, record.as_ref())
+            .await
+        {
+            Ok(()) => {
+                info!(
+                    event = "payout_requested",
+                    payout_id = %payout.payout_id,
+                    user_id = payout.user_id,
+                    scout_id = %scout.scout_id,
+                    amount_paise = amount.get(),
+                    "scout payout requested"
+                );
+                return Ok(Requested::Created(payout));
+            }
+            Err(CreateRefused::IdempotencyKeyTaken) => {
+                // A concurrent request with the same key won; answer as it did.
+                let key = request.idempotency_key.as_deref().unwrap_or_default();
+                let record = store
+                    .idempotency_record(actor.user_id, key)
+                    .await?
+                    .ok_or_else(|| Error::Conflict("Idempotency-Key is in use".to_owned()))?;
+                return replay(store, &record, &request).await;
+            }
+            // The balance moved between our read and our write: read it again.
+            Err(CreateRefused::ScoutBalance) => continue,
+            Err(CreateRefused::Failed(error)) => return Err(error),
+            Err(other) => return Err(Error::Store(format!("unexpected refusal {other:?}"))),
+        }
+    }
+    Err(Error::Conflict(
+        "the scout's balance is changing too fast; try again".to_owned(),
+    ))
+}
+
+/// 1–255 printable ASCII characters, as the HTTP header allows.
+fn check_idempotency_key(key: &str) -> Result<()> {
+    let printable = key.bytes().all(|byte| (0x20..=0x7e).contains(&byte));
+    if key.is_empty() || key.len() > 255 || !printable {
+        return Err(Error::BadRequest(
+            "Idempotency-Key must be 1 to 255 printable ASCII characters".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+async fn replay(
+    store: &Store,
+    record: &IdempotencyRecord,
+    request: &PayoutRequest,
+) -> Result<Requested> {
+    if record.scout_id != request.scout_id || record.requested_paise != request.amount {
+        return Err(Error::IdempotencyKeyReused);
+    }
+    let payout = store.payout(record.payout_id).await?.ok_or_else(|| {
+        Error::Store(format!(
+            "payout {} of an idempotency record is missing",
+            record.payout_id
+        ))
+    })?;
+    Ok(Requested::Replayed(payout))
+}

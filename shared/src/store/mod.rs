@@ -1,0 +1,184 @@
+//! DynamoDB access: the single table of [`keys`], item mapping with serde_dynamo, and
+//! the conditional writes that carry every status change. A lost condition comes back
+//! as a typed error (`InvalidTransition`, `Conflict`, …), never as a silent overwrite.
+//! There is no `Scan` here: every read is a `GetItem` or a `Query` on a key.
+
+pub mod keys;
+mod payouts;
+mod transact;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::money::Paise;
+use crate::order::Order;
+use crate::scout::Scout;
+
+pub use payouts::{CreateRefused, Lease, PayoutIndex, PayoutPage, StatusChange};
+
+pub type Item = HashMap<String, AttributeValue>;
+
+/// The `LastEvaluatedKey` of a query, handed back to continue it.
+pub type PageKey = HashMap<String, String>;
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    client: Client,
+    table: String,
+}
+
+/// A user's payout totals, kept in step with every transition so my-payouts is O(1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayoutSummary {
+    #[serde(default)]
+    pub total: u64,
+    #[serde(default)]
+    pub total_paid_paise: Paise,
+    #[serde(default)]
+    pub pending_paise: Paise,
+}
+
+/// What a request's `Idempotency-Key` was first used for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyRecord {
+    pub user_id: u64,
+    pub key: String,
+    pub scout_id: String,
+    /// The amount asked for; `None` when the request asked for all earnings.
+    #[serde(default)]
+    pub requested_paise: Option<Paise>,
+    pub payout_id: uuid::Uuid,
+}
+
+impl Store {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Store {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// A client from the standard AWS configuration chain. Locally that chain reads
+    /// `AWS_ENDPOINT_URL_DYNAMODB`; nothing here special-cases DynamoDB Local.
+    pub async fn from_env(table: impl Into<String>) -> Self {
+        let sdk_config = aws_config::load_from_env().await;
+        Store::new(Client::new(&sdk_config), table)
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub async fn scout(&self, scout_id: &str) -> Result<Option<Scout>> {
+        self.get(&keys::scout_pk(scout_id), keys::SCOUT_SK).await
+    }
+
+    pub async fn order(&self, order_id: &str) -> Result<Option<Order>> {
+        self.get(&keys::order_pk(order_id), keys::ORDER_SK).await
+    }
+
+    pub async fn summary(&self, user_id: u64) -> Result<PayoutSummary> {
+        Ok(self
+            .get(&keys::user_pk(user_id), keys::SUMMARY_SK)
+            .await?
+            .unwrap_or_default())
+    }
+
+    pub async fn idempotency_record(
+        &self,
+        user_id: u64,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>> {
+        self.get(&keys::idempotency_pk(user_id, key), keys::IDEMPOTENCY_SK)
+            .await
+    }
+
+    /// Adds a scout unless one with this id exists; `false` when it did.
+    pub async fn insert_scout(&self, scout: &Scout) -> Result<bool> {
+        if !scout.balances_add_up() {
+            return Err(Error::BadRequest(format!(
+                "scout {} balances do not add up to credited_paise",
+                scout.scout_id
+            )));
+        }
+        self.insert(&keys::scout_pk(&scout.scout_id), keys::SCOUT_SK, scout)
+            .await
+    }
+
+    /// Adds an order unless one with this id exists; `false` when it did.
+    pub async fn insert_order(&self, order: &Order) -> Result<bool> {
+        self.insert(&keys::order_pk(&order.order_id), keys::ORDER_SK, order)
+            .await
+    }
+
+    /// A strongly consistent read of one item.
+    pub(crate) async fn get<T: DeserializeOwned>(&self, pk: &str, sk: &str) -> Result<Option<T>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|err| Error::store(aws_sdk_dynamodb::error::DisplayErrorContext(err)))?;
+        output.item.map(from_item).transpose()
+    }
+
+    pub(crate) async fn insert<T: Serialize>(&self, pk: &str, sk: &str, value: &T) -> Result<bool> {
+        let item = with_key(to_item(value)?, pk, sk);
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(Error::store(aws_sdk_dynamodb::error::DisplayErrorContext(
+                err,
+            ))),
+        }
+    }
+}
+
+pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+pub(crate) fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+pub(crate) fn to_item<T: Serialize>(value: &T) -> Result<Item> {
+    serde_dynamo::to_item(value).map_err(Error::store)
+}
+
+pub(crate) fn from_item<T: DeserializeOwned>(item: Item) -> Result<T> {
+    serde_dynamo::from_item(item).map_err(Error::store)
+}
+
+pub(crate) fn with_key(mut item: Item, pk: &str, sk: &str) -> Item {
+    item.insert(keys::PK.to_owned(), s(pk));
+    item.insert(keys::SK.to_owned(), s(sk));
+    item
+}

@@ -1,0 +1,733 @@
+//! Payout items: creation (with the reservation, the order, the summary and the
+//! idempotency record in one transaction), status changes derived from
+//! [`crate::payout::TRANSITIONS`], and index queries.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use uuid::Uuid;
+
+use super::keys;
+use super::transact::TransactFailure;
+use super::{from_item, n, s, to_item, with_key, IdempotencyRecord, Item, PageKey, Store};
+use crate::error::{Error, Result};
+use crate::order::{Order, OrderStatus};
+use crate::payout::{Payout, PayoutStatus, PayoutType, Transition};
+use crate::time::Timestamp;
+
+/// Which index a payout listing reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PayoutIndex {
+    Status(PayoutStatus),
+    User(u64),
+    All,
+}
+
+impl PayoutIndex {
+    fn name_and_key(&self) -> (&'static str, &'static str, String) {
+        match self {
+            PayoutIndex::Status(status) => (
+                keys::INDEX_BY_STATUS,
+                keys::STATUS_PK,
+                keys::status_pk(*status),
+            ),
+            PayoutIndex::User(user_id) => {
+                (keys::INDEX_BY_USER, keys::USER_PK, keys::user_pk(*user_id))
+            }
+            PayoutIndex::All => (keys::INDEX_BY_CREATED, keys::FEED_PK, keys::FEED.to_owned()),
+        }
+    }
+
+    /// Names the listing a cursor belongs to, so a cursor from one cannot page another.
+    pub fn scope(&self) -> String {
+        self.name_and_key().2
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct PayoutPage {
+    pub payouts: Vec<Payout>,
+    pub next: Option<PageKey>,
+}
+
+/// How a status change treats the processing lease.
+#[derive(Clone, Copy, Debug)]
+pub enum Lease<'a> {
+    /// The change neither needs nor touches a lease (admin retry and cancel).
+    NotHeld,
+    /// Take the lease: only from a state nobody holds.
+    Acquire(&'a str),
+    /// Take over a lease that ran out at `expired_at`, as observed.
+    TakeOver {
+        token: &'a str,
+        expired_at: Timestamp,
+    },
+    /// Settle under the lease we hold and give it up.
+    Release(&'a str),
+}
+
+/// One status change: the payout as it should be afterwards, written only if the stored
+/// one is still in the state it was read in (and, where a lease is involved, ours).
+#[derive(Clone, Debug)]
+pub struct StatusChange<'a> {
+    pub transition: Transition,
+    pub next: Payout,
+    pub lease: Lease<'a>,
+}
+
+/// Why creating a payout was refused; nothing was written.
+#[derive(Debug)]
+pub enum CreateRefused {
+    /// The scout is missing or has less available than the amount.
+    ScoutBalance,
+    /// The request's idempotency key is already taken.
+    IdempotencyKeyTaken,
+    /// The order is missing or not open.
+    OrderNotOpen,
+    /// The order names a scout that does not exist.
+    BountyScoutMissing,
+    Failed(Error),
+}
+
+impl From<Error> for CreateRefused {
+    fn from(error: Error) -> Self {
+        CreateRefused::Failed(error)
+    }
+}
+
+const LEASE_TOKEN: &str = "lease_token";
+
+pub(crate) fn payout_item(payout: &Payout) -> Result<Item> {
+    let mut item = with_key(
+        to_item(payout)?,
+        &keys::payout_pk(payout.payout_id),
+        keys::PAYOUT_SK,
+    );
+    let created = keys::created_sk(payout.created_at, payout.payout_id);
+    item.insert(
+        keys::STATUS_PK.to_owned(),
+        s(keys::status_pk(payout.status)),
+    );
+    item.insert(keys::USER_PK.to_owned(), s(keys::user_pk(payout.user_id)));
+    item.insert(keys::FEED_PK.to_owned(), s(keys::FEED));
+    item.insert(keys::CREATED_SK.to_owned(), s(created));
+    Ok(item)
+}
+
+fn key(pk: String, sk: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([(keys::PK.to_owned(), s(pk)), (keys::SK.to_owned(), s(sk))])
+}
+
+fn built<T>(result: std::result::Result<T, aws_sdk_dynamodb::error::BuildError>) -> Result<T> {
+    result.map_err(Error::store)
+}
+
+/// Accumulates an expression and its placeholders, so no attribute name is ever
+/// spliced into an expression (several are DynamoDB reserved words, like `status`).
+#[derive(Default)]
+struct Expr {
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Expr {
+    fn name(&mut self, attribute: &str) -> String {
+        let placeholder = format!("#n{}", self.names.len());
+        self.names.insert(placeholder.clone(), attribute.to_owned());
+        placeholder
+    }
+
+    fn value(&mut self, value: AttributeValue) -> String {
+        let placeholder = format!(":v{}", self.values.len());
+        self.values.insert(placeholder.clone(), value);
+        placeholder
+    }
+
+    fn update(
+        self,
+        table: &str,
+        pk: String,
+        sk: &str,
+        update: String,
+        condition: Option<String>,
+    ) -> Result<Update> {
+        built(
+            Update::builder()
+                .table_name(table)
+                .set_key(Some(key(pk, sk)))
+                .update_expression(update)
+                .set_condition_expression(condition)
+                .set_expression_attribute_names(Some(self.names).filter(|m| !m.is_empty()))
+                .set_expression_attribute_values(Some(self.values).filter(|m| !m.is_empty()))
+                .build(),
+        )
+    }
+}
+
+/// `ADD` clauses for the non-zero deltas, or `None` when there is nothing to change.
+fn add_clause(expr: &mut Expr, deltas: &[(&str, i128)]) -> Option<String> {
+    let parts: Vec<String> = deltas
+        .iter()
+        .filter(|(_, delta)| *delta != 0)
+        .map(|(attribute, delta)| format!("{} {}", expr.name(attribute), expr.value(n(delta))))
+        .collect();
+    (!parts.is_empty()).then(|| format!("ADD {}", parts.join(", ")))
+}
+
+fn summary_update(table: &str, user_id: u64, deltas: &[(&str, i128)]) -> Result<Option<Update>> {
+    let mut expr = Expr::default();
+    match add_clause(&mut expr, deltas) {
+        Some(clause) => Ok(Some(expr.update(
+            table,
+            keys::user_pk(user_id),
+            keys::SUMMARY_SK,
+            clause,
+            None,
+        )?)),
+        None => Ok(None),
+    }
+}
+
+fn put(item: Item, table: &str, condition: &str) -> Result<TransactWriteItem> {
+    let put = built(
+        Put::builder()
+            .table_name(table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .build(),
+    )?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+fn update_item(update: Update) -> TransactWriteItem {
+    TransactWriteItem::builder().update(update).build()
+}
+
+fn in_flight(status: PayoutStatus) -> i128 {
+    i128::from(status.is_in_flight())
+}
+
+/// A scout payout holds its reservation until it is paid or cancelled.
+fn reserves(status: PayoutStatus) -> i128 {
+    i128::from(matches!(
+        status,
+        PayoutStatus::Pending | PayoutStatus::Processing | PayoutStatus::Failed
+    ))
+}
+
+/// The key DynamoDB would hand back after `item` on `index`: table key plus index key.
+fn page_key(index: &PayoutIndex, item: &Item) -> PageKey {
+    let (_, index_pk, _) = index.name_and_key();
+    [keys::PK, keys::SK, index_pk, keys::CREATED_SK]
+        .into_iter()
+        .filter_map(|name| match item.get(name) {
+            Some(AttributeValue::S(value)) => Some((name.to_owned(), value.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+impl Store {
+    pub async fn payout(&self, payout_id: Uuid) -> Result<Option<Payout>> {
+        self.get(&keys::payout_pk(payout_id), keys::PAYOUT_SK).await
+    }
+
+    /// Reserves the amount from the scout's available earnings and creates the payout,
+    /// its summary entry and (if given) the idempotency record, all or nothing.
+    pub async fn create_scout_payout(
+        &self,
+        payout: &Payout,
+        scout_id: &str,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> Result<(), CreateRefused> {
+        let amount = payout.amount_paise.get();
+        let mut expr = Expr::default();
+        let earnings = expr.name("earnings_paise");
+        let reserved = expr.name("reserved_paise");
+        let amount_value = expr.value(n(amount));
+        let reserve = expr.update(
+            &self.table,
+            keys::scout_pk(scout_id),
+            keys::SCOUT_SK,
+            format!("SET {earnings} = {earnings} - {amount_value} ADD {reserved} {amount_value}"),
+            Some(format!(
+                "attribute_exists(pk) AND {earnings} >= {amount_value}"
+            )),
+        )?;
+
+        let mut items = vec![
+            update_item(reserve),
+            put(
+                payout_item(payout)?,
+                &self.table,
+                "attribute_not_exists(pk)",
+            )?,
+        ];
+        items.extend(self.creation_summary(payout)?);
+        let idempotency_position = items.len();
+        if let Some(record) = idempotency {
+            let item = with_key(
+                to_item(record)?,
+                &keys::idempotency_pk(record.user_id, &record.key),
+                keys::IDEMPOTENCY_SK,
+            );
+            items.push(put(item, &self.table, "attribute_not_exists(pk)")?);
+        }
+
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(TransactFailure::ConditionFailed(failed))
+                if failed.contains(&idempotency_position) =>
+            {
+                Err(CreateRefused::IdempotencyKeyTaken)
+            }
+            Err(TransactFailure::ConditionFailed(failed)) if failed.contains(&0) => {
+                Err(CreateRefused::ScoutBalance)
+            }
+            Err(TransactFailure::ConditionFailed(_)) => Err(CreateRefused::Failed(
+                Error::Conflict(format!("payout {} already exists", payout.payout_id)),
+            )),
+            Err(TransactFailure::Other(error)) => Err(CreateRefused::Failed(error)),
+        }
+    }
+
+    /// Completes the order, creates its seller payout (id derived from the order id, so
+    /// never twice) and credits the order's scout bounty, all or nothing.
+    pub async fn complete_order(
+        &self,
+        order: &Order,
+        payout: &Payout,
+        now: Timestamp,
+    ) -> Result<(), CreateRefused> {
+        let mut expr = Expr::default();
+        let status = expr.name("status");
+        let open: Vec<String> = OrderStatus::OPEN
+            .iter()
+            .map(|state| expr.value(s(state.as_str())))
+            .collect();
+        let completed = expr.value(s(OrderStatus::Completed.as_str()));
+        let completed_at = expr.name("completed_at");
+        let now_value = expr.value(s(now.to_string()));
+        let payout_id = expr.name("payout_id");
+        let payout_id_value = expr.value(s(payout.payout_id.to_string()));
+        let complete = expr.update(
+            &self.table,
+            keys::order_pk(&order.order_id),
+            keys::ORDER_SK,
+            format!(
+                "SET {status} = {completed}, {completed_at} = {now_value}, {payout_id} = {payout_id_value}"
+            ),
+            Some(format!(
+                "attribute_exists(pk) AND {status} IN ({})",
+                open.join(", ")
+            )),
+        )?;
+
+        let mut items = vec![
+            update_item(complete),
+            put(
+                payout_item(payout)?,
+                &self.table,
+                "attribute_not_exists(pk)",
+            )?,
+        ];
+        items.extend(self.creation_summary(payout)?);
+        let bounty_position = items.len();
+        if let Some((scout_id, bounty)) = order.bounty() {
+            let mut expr = Expr::default();
+            let clause = add_clause(
+                &mut expr,
+                &[
+                    ("earnings_paise", i128::from(bounty.get())),
+                    ("credited_paise", i128::from(bounty.get())),
+                ],
+            )
+            .unwrap_or_default();
+            let credit = expr.update(
+                &self.table,
+                keys::scout_pk(scout_id),
+                keys::SCOUT_SK,
+                clause,
+                Some("attribute_exists(pk)".to_owned()),
+            )?;
+            items.push(update_item(credit));
+        }
+
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(TransactFailure::ConditionFailed(failed)) if failed.contains(&0) => {
+                Err(CreateRefused::OrderNotOpen)
+            }
+            Err(TransactFailure::ConditionFailed(failed)) if failed.contains(&bounty_position) => {
+                Err(CreateRefused::BountyScoutMissing)
+            }
+            Err(TransactFailure::ConditionFailed(_)) => Err(CreateRefused::Failed(
+                Error::Conflict(format!("payout {} already exists", payout.payout_id)),
+            )),
+            Err(TransactFailure::Other(error)) => Err(CreateRefused::Failed(error)),
+        }
+    }
+
+    fn creation_summary(&self, payout: &Payout) -> Result<Option<TransactWriteItem>> {
+        let amount = i128::from(payout.amount_paise.get());
+        Ok(summary_update(
+            &self.table,
+            payout.user_id,
+            &[
+                ("total", 1),
+                ("pending_paise", amount * in_flight(payout.status)),
+            ],
+        )?
+        .map(update_item))
+    }
+
+    /// Writes one status change under its condition, with the summary and scout
+    /// balances it moves in the same transaction. Returns the payout as written.
+    pub async fn change_status(
+        &self,
+        current: &Payout,
+        change: StatusChange<'_>,
+    ) -> Result<Payout> {
+        let StatusChange {
+            transition,
+            mut next,
+            lease,
+        } = change;
+        let from = current.status;
+        if !transition.allows(from) {
+            return Err(Error::InvalidTransition {
+                payout_id: current.payout_id.to_string(),
+                transition,
+                status: from,
+            });
+        }
+        let to = transition.target();
+        next.status = to;
+
+        let payout_update = self.payout_update(current, &next, lease)?;
+        let amount = i128::from(current.amount_paise.get());
+        let completed = i128::from(to == PayoutStatus::Completed);
+        let summary = summary_update(
+            &self.table,
+            current.user_id,
+            &[
+                ("pending_paise", amount * (in_flight(to) - in_flight(from))),
+                ("total_paid_paise", amount * completed),
+            ],
+        )?;
+        let scout = match (&current.payout_type, &current.scout_id) {
+            (PayoutType::ScoutBounty, Some(scout_id)) => {
+                let reserved_delta = amount * (reserves(to) - reserves(from));
+                let mut expr = Expr::default();
+                let clause = add_clause(
+                    &mut expr,
+                    &[
+                        ("reserved_paise", reserved_delta),
+                        ("paid_paise", amount * completed),
+                        (
+                            "earnings_paise",
+                            amount * i128::from(to == PayoutStatus::Cancelled),
+                        ),
+                    ],
+                );
+                match clause {
+                    Some(clause) => {
+                        // A release larger than the reservation would mean the books are
+                        // already wrong; refuse rather than drive them negative.
+                        let reserved = expr.name("reserved_paise");
+                        let release = expr.value(n(-reserved_delta.min(0)));
+                        let condition = format!("attribute_exists(pk) AND {reserved} >= {release}");
+                        Some(expr.update(
+                            &self.table,
+                            keys::scout_pk(scout_id),
+                            keys::SCOUT_SK,
+                            clause,
+                            Some(condition),
+                        )?)
+                    }
+                    None => None,
+                }
+            }
+            _ => None,
+        };
+
+        let result = if summary.is_none() && scout.is_none() {
+            self.update_single(payout_update).await
+        } else {
+            let mut items = vec![update_item(payout_update)];
+            items.extend(summary.map(update_item));
+            items.extend(scout.map(update_item));
+            match self.transact(items).await {
+                Ok(()) => Ok(true),
+                Err(TransactFailure::ConditionFailed(failed)) if failed.contains(&0) => Ok(false),
+                Err(TransactFailure::ConditionFailed(failed)) => Err(Error::Store(format!(
+                    "payout {} balances refused a {} (items {failed:?}): the books need a look",
+                    current.payout_id,
+                    transition.verb()
+                ))),
+                Err(TransactFailure::Other(error)) => Err(error),
+            }
+        };
+        if result? {
+            return Ok(next);
+        }
+        // The condition did not hold: say what the payout is now.
+        match self.payout(current.payout_id).await? {
+            None => Err(Error::NotFound {
+                entity: "payout",
+                id: current.payout_id.to_string(),
+            }),
+            Some(stored) if stored.status != from || !transition.allows(stored.status) => {
+                Err(Error::InvalidTransition {
+                    payout_id: current.payout_id.to_string(),
+                    transition,
+                    status: stored.status,
+                })
+            }
+            Some(_) => Err(Error::Conflict(format!(
+                "payout {} is held by another processor",
+                current.payout_id
+            ))),
+        }
+    }
+
+    /// The conditional update of the payout item: only the attributes that change are
+    /// written, and only if the status (and lease) are still as read.
+    fn payout_update(&self, current: &Payout, next: &Payout, lease: Lease<'_>) -> Result<Update> {
+        let before = to_item(current)?;
+        let after = to_item(next)?;
+        let mut expr = Expr::default();
+        let mut sets = Vec::new();
+        let mut removes = Vec::new();
+        for (attribute, value) in &after {
+            if before.get(attribute) != Some(value) {
+                sets.push(format!(
+                    "{} = {}",
+                    expr.name(attribute),
+                    expr.value(value.clone())
+                ));
+            }
+        }
+        for attribute in before
+            .keys()
+            .filter(|attribute| !after.contains_key(*attribute))
+        {
+            removes.push(expr.name(attribute));
+        }
+        if current.status != next.status {
+            sets.push(format!(
+                "{} = {}",
+                expr.name(keys::STATUS_PK),
+                expr.value(s(keys::status_pk(next.status)))
+            ));
+        }
+
+        let status = expr.name("status");
+        let observed = expr.value(s(current.status.as_str()));
+        let mut condition = format!("{status} = {observed}");
+        match lease {
+            Lease::NotHeld => {}
+            Lease::Acquire(token) => {
+                sets.push(format!(
+                    "{} = {}",
+                    expr.name(LEASE_TOKEN),
+                    expr.value(s(token))
+                ));
+            }
+            Lease::TakeOver { token, expired_at } => {
+                let expiry = expr.name("lease_expires_at");
+                let observed_expiry = expr.value(s(expired_at.to_string()));
+                condition.push_str(&format!(" AND {expiry} = {observed_expiry}"));
+                sets.push(format!(
+                    "{} = {}",
+                    expr.name(LEASE_TOKEN),
+                    expr.value(s(token))
+                ));
+            }
+            Lease::Release(token) => {
+                let held = expr.name(LEASE_TOKEN);
+                let ours = expr.value(s(token));
+                condition.push_str(&format!(" AND {held} = {ours}"));
+                removes.push(held);
+            }
+        }
+
+        let mut update = format!("SET {}", sets.join(", "));
+        if !removes.is_empty() {
+            update.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        expr.update(
+            &self.table,
+            keys::payout_pk(current.payout_id),
+            keys::PAYOUT_SK,
+            update,
+            Some(condition),
+        )
+    }
+
+    /// `true` when written, `false` when its condition did not hold.
+    async fn update_single(&self, update: Update) -> Result<bool> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(update.key))
+            .update_expression(update.update_expression)
+            .set_condition_expression(update.condition_expression)
+            .set_expression_attribute_names(update.expression_attribute_names)
+            .set_expression_attribute_values(update.expression_attribute_values)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(Error::store(DisplayErrorContext(err))),
+        }
+    }
+
+    /// One page of an index, in creation order (`newest_first` reverses it).
+    pub async fn query_payouts(
+        &self,
+        index: &PayoutIndex,
+        newest_first: bool,
+        limit: usize,
+        start: Option<PageKey>,
+    ) -> Result<PayoutPage> {
+        // One extra item tells whether another page exists, so `next` is `None` exactly
+        // at the end instead of pointing at an empty page.
+        let (mut items, _) = self
+            .query_index(index, newest_first, limit + 1, start, None)
+            .await?;
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|last| page_key(index, last))
+        } else {
+            None
+        };
+        Ok(PayoutPage {
+            payouts: items.into_iter().map(from_item).collect::<Result<_>>()?,
+            next,
+        })
+    }
+
+    /// Where page `skip / limit + 1` starts: walks the index reading keys only, so the
+    /// seed's `page` parameter costs keys, not items. `None` means past the end.
+    pub async fn skip_payouts(
+        &self,
+        index: &PayoutIndex,
+        newest_first: bool,
+        mut skip: usize,
+    ) -> Result<Option<Option<PageKey>>> {
+        let mut start = None;
+        while skip > 0 {
+            let (items, next) = self
+                .query_index(index, newest_first, skip, start, Some("pk"))
+                .await?;
+            skip -= items.len().min(skip);
+            match next {
+                Some(next) => start = Some(next),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(start))
+    }
+
+    /// Processing payouts whose lease ran out before `now`, oldest first.
+    pub async fn expired_leases(&self, now: Timestamp, limit: usize) -> Result<Vec<Payout>> {
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let mut expr = Expr::default();
+            let expiry = expr.name("lease_expires_at");
+            let now_value = expr.value(s(now.to_string()));
+            let (items, next) = self
+                .query_with(
+                    &PayoutIndex::Status(PayoutStatus::Processing),
+                    false,
+                    100,
+                    start,
+                    None,
+                    Some((format!("{expiry} < {now_value}"), expr)),
+                )
+                .await?;
+            for item in items {
+                found.push(from_item(item)?);
+                if found.len() == limit {
+                    return Ok(found);
+                }
+            }
+            match next {
+                Some(next) => start = Some(next),
+                None => return Ok(found),
+            }
+        }
+    }
+
+    async fn query_index(
+        &self,
+        index: &PayoutIndex,
+        newest_first: bool,
+        limit: usize,
+        start: Option<PageKey>,
+        projection: Option<&str>,
+    ) -> Result<(Vec<Item>, Option<PageKey>)> {
+        self.query_with(index, newest_first, limit, start, projection, None)
+            .await
+    }
+
+    async fn query_with(
+        &self,
+        index: &PayoutIndex,
+        newest_first: bool,
+        limit: usize,
+        start: Option<PageKey>,
+        projection: Option<&str>,
+        filter: Option<(String, Expr)>,
+    ) -> Result<(Vec<Item>, Option<PageKey>)> {
+        let (index_name, key_attribute, key_value) = index.name_and_key();
+        let (filter_expression, mut expr) = match filter {
+            Some((expression, expr)) => (Some(expression), expr),
+            None => (None, Expr::default()),
+        };
+        let key_name = expr.name(key_attribute);
+        let key_placeholder = expr.value(s(key_value));
+        let limit = i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000);
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index_name)
+            .key_condition_expression(format!("{key_name} = {key_placeholder}"))
+            .set_filter_expression(filter_expression)
+            .set_projection_expression(projection.map(str::to_owned))
+            .set_expression_attribute_names(Some(expr.names))
+            .set_expression_attribute_values(Some(expr.values))
+            .scan_index_forward(!newest_first)
+            .limit(limit)
+            .set_exclusive_start_key(start.map(|start| {
+                start
+                    .into_iter()
+                    .map(|(name, value)| (name, s(value)))
+                    .collect()
+            }))
+            .send()
+            .await
+            .map_err(|err| Error::store(DisplayErrorContext(err)))?;
+        let next = output.last_evaluated_key.map(|last| {
+            last.into_iter()
+                .filter_map(|(name, value)| match value {
+                    AttributeValue::S(text) => Some((name, text)),
+                    _ => None,
+                })
+                .collect()
+        });
+        Ok((output.items.unwrap_or_default(), next))
+    }
+}

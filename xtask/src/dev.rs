@@ -1,0 +1,176 @@
+//! `cargo xtask dev`: the whole stack on one machine (DESIGN §11, §12).
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use devkit::dynamodb_local::{self, DynamoDbLocal};
+use devkit::fixture::Fixture;
+use devkit::paths;
+use shared::config::Config;
+use shared::store::Store;
+
+use crate::children::Supervised;
+use crate::tools;
+
+pub const DEFAULT_API_PORT: u16 = 9000;
+pub const DEFAULT_DDB_PORT: u16 = 8000;
+const DEFAULT_SCHEDULE_SECS: u64 = 60;
+
+fn env_number<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
+    match std::env::var(name) {
+        Ok(text) if !text.trim().is_empty() => text
+            .trim()
+            .parse()
+            .map_err(|_| anyhow::anyhow!("{name} has an unusable value `{text}`")),
+        _ => Ok(default),
+    }
+}
+
+/// The port of a loopback `http://127.0.0.1:<port>` endpoint.
+pub fn local_port(endpoint: &str) -> Option<u16> {
+    ["http://127.0.0.1:", "http://localhost:"]
+        .iter()
+        .find_map(|prefix| endpoint.strip_prefix(prefix))
+        .and_then(|rest| rest.trim_end_matches('/').parse().ok())
+}
+
+pub async fn run() -> Result<()> {
+    let api_port = env_number("API_PORT", DEFAULT_API_PORT)?;
+    let schedule =
+        Duration::from_secs(env_number("LOCAL_SCHEDULE_SECS", DEFAULT_SCHEDULE_SECS)?.max(1));
+    let config = Config::from_env()?;
+    let logs = paths::local_dir().join("logs");
+    std::fs::create_dir_all(&logs)?;
+
+    let lambda_bin = tools::cargo_lambda()?;
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB")?;
+    let ddb_port = local_port(&endpoint).with_context(|| {
+        format!("AWS_ENDPOINT_URL_DYNAMODB must be a local http endpoint for dev, got {endpoint}")
+    })?;
+    let _dynamodb = if dynamodb_local::is_listening(ddb_port) {
+        println!("DynamoDB Local: reusing the one listening on {endpoint}");
+        None
+    } else {
+        let started = DynamoDbLocal::start(ddb_port, &logs.join("dynamodb-local.log"))?;
+        println!(
+            "DynamoDB Local: started on {endpoint} (pid {})",
+            started.pid()
+        );
+        Some(started)
+    };
+
+    let client = crate::sdk_client().await;
+    devkit::table::TableDefinition::from_template(&paths::template())?
+        .create(&client, &config.table_name)
+        .await?;
+    let store = Store::new(client, &config.table_name);
+    let demo = paths::workspace_root().join("fixtures").join("demo.json");
+    let report = Fixture::read(&demo)?.load(&store, config.limits).await?;
+    println!(
+        "table {}: demo data loaded from fixtures/demo.json ({})",
+        config.table_name,
+        serde_json::to_string(&report)?
+    );
+
+    if dynamodb_local::is_listening(api_port) {
+        bail!("port {api_port} is in use: is another `cargo xtask dev` running? (set API_PORT to use another)");
+    }
+    let mut watch = Supervised::spawn(
+        "cargo lambda watch",
+        Command::new("cargo")
+            .args(["lambda", "watch", "--invoke-address", "127.0.0.1"])
+            .args(["--invoke-port", &api_port.to_string()])
+            .env("PATH", tools::path_with(&lambda_bin))
+            .current_dir(paths::workspace_root())
+            .stdin(Stdio::null()),
+    )?;
+    wait_for_port(api_port, Duration::from_secs(120), &mut watch)?;
+
+    let base = format!("http://127.0.0.1:{api_port}");
+    println!(
+        "\n\
+         ┌ payout service, local\n\
+         │ API (cargo lambda watch, pid {pid}): {base}\n\
+         │ DynamoDB Local:   {endpoint}   table: {table}\n\
+         │ schedule:         process-pending every {secs} s (LOCAL_SCHEDULE_SECS)\n\
+         │ tokens:           cargo xtask token --user 7   |   cargo xtask token --user 1 --role admin\n\
+         │ run the processor now:\n\
+         │   cargo lambda invoke process-pending --data-file events/scheduled.json --invoke-port {api_port}\n\
+         │ logs:             .local/logs/   ·   Ctrl-C stops everything\n\
+         └",
+        pid = watch.pid(),
+        table = config.table_name,
+        secs = schedule.as_secs(),
+    );
+
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + schedule, schedule);
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {
+                println!("\nstopping…");
+                return Ok(());
+            }
+            _ = ticker.tick() => {
+                if let Some(exit) = watch.exited() {
+                    bail!("{exit}");
+                }
+                invoke_scheduled(&lambda_bin, api_port).await;
+            }
+        }
+    }
+}
+
+/// The local stand-in for the EventBridge hourly rule: the same event, through the
+/// same runtime emulator the API uses.
+async fn invoke_scheduled(lambda_bin: &Path, api_port: u16) {
+    let started = Instant::now();
+    let output = tokio::process::Command::new("cargo")
+        .args([
+            "lambda",
+            "invoke",
+            "process-pending",
+            "--data-file",
+            "events/scheduled.json",
+        ])
+        .args([
+            "--invoke-address",
+            "127.0.0.1",
+            "--invoke-port",
+            &api_port.to_string(),
+        ])
+        .env("PATH", tools::path_with(lambda_bin))
+        .current_dir(paths::workspace_root())
+        .output()
+        .await;
+    match output {
+        Ok(output) if output.status.success() => println!(
+            "schedule: process-pending → {} ({} ms)",
+            String::from_utf8_lossy(&output.stdout).trim(),
+            started.elapsed().as_millis()
+        ),
+        Ok(output) => eprintln!(
+            "schedule: process-pending failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ),
+        Err(err) => eprintln!("schedule: could not run cargo lambda invoke: {err}"),
+    }
+}
+
+fn wait_for_port(port: u16, limit: Duration, process: &mut Supervised) -> Result<()> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(exit) = process.exited() {
+            bail!("{exit}");
+        }
+        if dynamodb_local::is_listening(port) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    bail!(
+        "nothing listened on port {port} within {} s",
+        limit.as_secs()
+    )
+}

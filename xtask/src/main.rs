@@ -1,0 +1,150 @@
+//! `cargo xtask <command>`: the project's local interfaces (DESIGN §12).
+
+mod children;
+mod dev;
+mod test;
+mod tools;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use shared::auth::Role;
+use shared::config::Config;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+  dev                      the whole local stack: DynamoDB Local, table, demo data,
+                           cargo lambda watch on http://127.0.0.1:$API_PORT (9000),
+                           and the hourly schedule's local stand-in
+  test [-- <cargo test args>]
+                           every check and test (what CI runs)
+  seed FILE                load a JSON fixture into $PAYOUTS_TABLE at
+                           $AWS_ENDPOINT_URL_DYNAMODB (idempotent)
+  token --user N [--role admin|user] [--ttl SECS]
+                           print a JWT signed with $JWT_SECRET (or the dev secret)
+  table                    create $PAYOUTS_TABLE from template.yaml (idempotent)
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Vec<String>) -> Result<()> {
+    let Some((command, rest)) = args.split_first() else {
+        print!("{USAGE}");
+        return Ok(());
+    };
+    apply_local_defaults();
+    let runtime = tokio::runtime::Runtime::new()?;
+    match command.as_str() {
+        "dev" => runtime.block_on(dev::run()),
+        "test" => runtime.block_on(test::run(rest)),
+        "seed" => {
+            let [file] = rest else {
+                bail!("usage: cargo xtask seed FILE");
+            };
+            runtime.block_on(seed(PathBuf::from(file)))
+        }
+        "token" => token(rest),
+        "table" => runtime.block_on(create_table()),
+        "help" | "-h" | "--help" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        other => bail!("unknown command `{other}`\n\n{USAGE}"),
+    }
+}
+
+/// Unset variables get their local values, before any thread exists to read the
+/// environment: the local stack never reaches AWS by accident, and anything set by the
+/// caller (`GATEWAY_SIM_SUCCESS_RATE=0 cargo xtask dev`) wins and reaches every function.
+fn apply_local_defaults() {
+    let ddb_port = std::env::var("DDB_PORT").unwrap_or_else(|_| dev::DEFAULT_DDB_PORT.to_string());
+    let defaults = [
+        (
+            "AWS_ENDPOINT_URL_DYNAMODB",
+            format!("http://127.0.0.1:{ddb_port}"),
+        ),
+        ("PAYOUTS_TABLE", "payouts".to_owned()),
+        ("JWT_SECRET", shared::config::DEV_JWT_SECRET.to_owned()),
+        ("RUST_LOG", "info".to_owned()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+    ]
+    .into_iter()
+    .chain(
+        devkit::dynamodb_local::LOCAL_ENV
+            .iter()
+            .map(|(name, value)| (*name, (*value).to_owned())),
+    );
+    for (name, value) in defaults {
+        if std::env::var_os(name).is_none() {
+            std::env::set_var(name, value);
+        }
+    }
+}
+
+async fn create_table() -> Result<()> {
+    let config = Config::from_env()?;
+    let client = sdk_client().await;
+    devkit::table::TableDefinition::from_template(&devkit::paths::template())?
+        .create(&client, &config.table_name)
+        .await?;
+    println!("table {} is ready", config.table_name);
+    Ok(())
+}
+
+async fn seed(file: PathBuf) -> Result<()> {
+    let config = Config::from_env()?;
+    let fixture = devkit::fixture::Fixture::read(&file)?;
+    let store = shared::store::Store::new(sdk_client().await, &config.table_name);
+    let report = fixture.load(&store, config.limits).await?;
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}
+
+/// The standard chain, as the functions use it: `AWS_ENDPOINT_URL_DYNAMODB` and the
+/// credentials in the environment decide where it goes.
+pub async fn sdk_client() -> aws_sdk_dynamodb::Client {
+    let config = aws_config::load_from_env().await;
+    aws_sdk_dynamodb::Client::new(&config)
+}
+
+fn token(args: &[String]) -> Result<()> {
+    let mut user = None;
+    let mut role = Role::User;
+    let mut ttl: u64 = 3600;
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        let value = args
+            .next()
+            .with_context(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--user" => user = Some(value.parse::<u64>().context("--user takes a number")?),
+            "--role" => {
+                role = match value.as_str() {
+                    "admin" => Role::Admin,
+                    "user" => Role::User,
+                    other => bail!("--role is admin or user, not `{other}`"),
+                }
+            }
+            "--ttl" => ttl = value.parse().context("--ttl takes seconds")?,
+            other => bail!("unknown flag `{other}`"),
+        }
+    }
+    let user = user.context("usage: cargo xtask token --user N [--role admin] [--ttl SECS]")?;
+    let config = Config::from_env()?;
+    println!(
+        "{}",
+        devkit::token::mint(&config.jwt_secret, user, role, ttl)?
+    );
+    Ok(())
+}

@@ -1,0 +1,74 @@
+//! `cargo xtask test`: every check and every test, on a machine that may be new.
+//! It is what CI runs, so it installs what it needs and stops what it starts.
+
+use std::process::Command;
+
+use anyhow::Result;
+use devkit::dynamodb_local::{self, DynamoDbLocal};
+use devkit::paths;
+
+use crate::tools;
+
+pub async fn run(extra_test_args: &[String]) -> Result<()> {
+    let root = paths::workspace_root();
+    let logs = paths::local_dir().join("logs");
+    std::fs::create_dir_all(&logs)?;
+
+    step("cargo fmt --check");
+    tools::run(
+        Command::new("cargo")
+            .args(["fmt", "--all", "--", "--check"])
+            .current_dir(&root),
+    )?;
+
+    step("cargo clippy --all-targets -- -D warnings");
+    tools::run(
+        Command::new("cargo")
+            .args([
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ])
+            .current_dir(&root),
+    )?;
+
+    // An already-running DynamoDB Local named by the environment is used as it is;
+    // otherwise one is started on a free port for this run alone.
+    let reuse = std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
+        .ok()
+        .filter(|endpoint| {
+            crate::dev::local_port(endpoint).is_some_and(dynamodb_local::is_listening)
+        });
+    let (endpoint, _dynamodb) = match reuse {
+        Some(endpoint) => (endpoint, None),
+        None => {
+            let port = dynamodb_local::free_port()?;
+            let started = DynamoDbLocal::start(port, &logs.join("dynamodb-local-test.log"))?;
+            step(&format!(
+                "DynamoDB Local on {} (pid {})",
+                started.endpoint(),
+                started.pid()
+            ));
+            (started.endpoint(), Some(started))
+        }
+    };
+
+    step("cargo test --workspace");
+    tools::run(
+        Command::new("cargo")
+            .args(["test", "--workspace", "--all-targets"])
+            .args(extra_test_args)
+            .env("AWS_ENDPOINT_URL_DYNAMODB", &endpoint)
+            .current_dir(&root),
+    )?;
+
+    step("all checks passed");
+    Ok(())
+}
+
+fn step(what: &str) {
+    eprintln!("\n==> {what}");
+}
