@@ -76,7 +76,6 @@ fn apply_local_defaults() {
         ),
         ("PAYOUTS_TABLE", "payouts".to_owned()),
         ("JWT_SECRET", shared::config::DEV_JWT_SECRET.to_owned()),
-        ("RUST_LOG", "info".to_owned()),
         ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
     ]
     .into_iter()
