@@ -2,6 +2,7 @@
 //! creates the table from `template.yaml`, loads fixtures, mints dev tokens and checks
 //! the money invariants. Nothing here is deployed.
 
+pub mod api;
 pub mod dynamodb_local;
 pub mod fixture;
 pub mod invariants;

@@ -72,3 +72,38 @@ pub fn processor_config(batch_size: usize) -> ProcessorConfig {
         lease_secs: 300,
     }
 }
+
+/// Everything a request could change for these scouts, orders and users, so a test can
+/// prove an error left the data exactly as it was.
+#[derive(Debug, PartialEq)]
+pub struct Snapshot {
+    scouts: Vec<Option<shared::scout::Scout>>,
+    orders: Vec<Option<shared::order::Order>>,
+    users: Vec<(shared::store::PayoutSummary, Vec<shared::payout::Payout>)>,
+}
+
+impl Snapshot {
+    pub async fn take(store: &Store, scouts: &[&str], orders: &[&str], users: &[u64]) -> Self {
+        let mut snapshot = Snapshot {
+            scouts: Vec::new(),
+            orders: Vec::new(),
+            users: Vec::new(),
+        };
+        for scout in scouts {
+            snapshot
+                .scouts
+                .push(store.scout(scout).await.expect("reading a scout"));
+        }
+        for order in orders {
+            snapshot
+                .orders
+                .push(store.order(order).await.expect("reading an order"));
+        }
+        for user in users {
+            let summary = store.summary(*user).await.expect("reading a summary");
+            let payouts = crate::invariants::user_payouts(store, *user).await;
+            snapshot.users.push((summary, payouts));
+        }
+        snapshot
+    }
+}

@@ -7,6 +7,7 @@ pub mod config;
 pub mod cursor;
 pub mod error;
 pub mod gateway;
+pub mod http;
 pub mod listing;
 pub mod money;
 pub mod order;

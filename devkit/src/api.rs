@@ -1,0 +1,217 @@
+//! An in-process API Gateway for tests: it routes a method and path the way the HTTP
+//! API does (`shared::http::Endpoint` is the route table), builds the HTTP API v2
+//! event API Gateway would send — `pathParameters` included — and hands it to the
+//! same `App::handle` the Lambda runs. Storage is the real DynamoDB Local.
+
+use lambda_http::http::HeaderMap;
+use serde_json::{json, Value};
+use shared::config::Config;
+use shared::http::{App, Endpoint};
+use shared::store::Store;
+
+pub struct Api {
+    pub app: App,
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The `error.code` of an error reply.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or_default()
+    }
+}
+
+/// A request as a client writes it.
+#[derive(Clone, Debug, Default)]
+pub struct Call<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub query: &'a str,
+    pub token: Option<&'a str>,
+    pub body: Option<&'a str>,
+    pub headers: Vec<(&'a str, &'a str)>,
+}
+
+impl Api {
+    /// The API over `store`, configured as the dev stack is, with an instant gateway
+    /// that pays everything (tests that need declines set their own `config`).
+    pub fn new(store: Store) -> Self {
+        let mut config = Config::from_lookup(|name| match name {
+            "GATEWAY_SIM_LATENCY_MS" => Some("0".to_owned()),
+            "GATEWAY_SIM_SUCCESS_RATE" => Some("1.0".to_owned()),
+            "GATEWAY_SIM_SEED" => Some("7".to_owned()),
+            _ => None,
+        })
+        .expect("the test configuration is valid");
+        config.table_name = store.table().to_owned();
+        Api {
+            app: App::new(config, store),
+        }
+    }
+
+    pub fn with_config(config: Config, store: Store) -> Self {
+        Api {
+            app: App::new(config, store),
+        }
+    }
+
+    pub async fn call(&self, call: Call<'_>) -> Reply {
+        let Some((endpoint, params)) = route(call.method, call.path) else {
+            // What API Gateway answers for a route it does not have.
+            return Reply {
+                status: 404,
+                headers: HeaderMap::new(),
+                body: json!({"message": "Not Found"}),
+            };
+        };
+        let request = lambda_http::request::from_str(&event(endpoint, &params, &call).to_string())
+            .expect("the harness builds valid HTTP API events");
+        self.send(endpoint, request).await
+    }
+
+    /// Sends an already-built request (a sample event, say) to one function.
+    pub async fn send(&self, endpoint: Endpoint, request: lambda_http::Request) -> Reply {
+        let response = self.app.handle(endpoint, request).await;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = match response.body() {
+            lambda_http::Body::Text(text) => {
+                serde_json::from_str(text).expect("responses are JSON")
+            }
+            lambda_http::Body::Binary(bytes) => {
+                serde_json::from_slice(bytes).expect("responses are JSON")
+            }
+            _ => Value::Null,
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str, query: &str, token: &str) -> Reply {
+        self.call(Call {
+            method: "GET",
+            path,
+            query,
+            token: Some(token),
+            ..Call::default()
+        })
+        .await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Option<&str>) -> Reply {
+        self.call(Call {
+            method: "POST",
+            path,
+            token: Some(token),
+            body,
+            ..Call::default()
+        })
+        .await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str) -> Reply {
+        self.call(Call {
+            method: "PATCH",
+            path,
+            token: Some(token),
+            ..Call::default()
+        })
+        .await
+    }
+}
+
+/// The route of `method path`, with its path parameters, as API Gateway matches it.
+pub fn route(method: &str, path: &str) -> Option<(Endpoint, Vec<(String, String)>)> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    Endpoint::ALL.into_iter().find_map(|endpoint| {
+        if endpoint.method().as_str() != method {
+            return None;
+        }
+        let template: Vec<&str> = endpoint.path().trim_matches('/').split('/').collect();
+        if template.len() != segments.len() {
+            return None;
+        }
+        let mut params = Vec::new();
+        for (part, actual) in template.iter().zip(&segments) {
+            match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                Some(name) if !actual.is_empty() => {
+                    params.push((name.to_owned(), (*actual).to_owned()))
+                }
+                Some(_) => return None,
+                None if part == actual => {}
+                None => return None,
+            }
+        }
+        Some((endpoint, params))
+    })
+}
+
+fn event(endpoint: Endpoint, params: &[(String, String)], call: &Call<'_>) -> Value {
+    let mut headers = serde_json::Map::new();
+    headers.insert("content-type".into(), json!("application/json"));
+    if let Some(token) = call.token {
+        headers.insert("authorization".into(), json!(format!("Bearer {token}")));
+    }
+    for (name, value) in &call.headers {
+        headers.insert(name.to_ascii_lowercase(), json!(value));
+    }
+    let query: serde_json::Map<String, Value> = call
+        .query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (name.to_owned(), json!(value))
+        })
+        .fold(serde_json::Map::new(), |mut map, (name, value)| {
+            // API Gateway joins repeated parameters with commas.
+            let joined = match map.get(&name).and_then(Value::as_str) {
+                Some(existing) => {
+                    json!(format!("{existing},{}", value.as_str().unwrap_or_default()))
+                }
+                None => value,
+            };
+            map.insert(name, joined);
+            map
+        });
+    json!({
+        "version": "2.0",
+        "routeKey": format!("{} {}", endpoint.method(), endpoint.path()),
+        "rawPath": call.path,
+        "rawQueryString": call.query,
+        "headers": headers,
+        "queryStringParameters": if query.is_empty() { Value::Null } else { Value::Object(query) },
+        "pathParameters": if params.is_empty() { Value::Null } else {
+            Value::Object(params.iter().map(|(k, v)| (k.clone(), json!(v))).collect())
+        },
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": "local",
+            "domainPrefix": "local",
+            "http": {
+                "method": call.method,
+                "path": call.path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": "devkit"
+            },
+            "requestId": "devkit-request",
+            "routeKey": format!("{} {}", endpoint.method(), endpoint.path()),
+            "stage": "$default",
+            "time": "24/Nov/2026:02:00:00 +0000",
+            "timeEpoch": 1795485600000u64
+        },
+        "body": call.body,
+        "isBase64Encoded": false
+    })
+}

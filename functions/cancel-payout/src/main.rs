@@ -1,0 +1,8 @@
+//! POST /payouts/{payout_id}/cancel: withdraw a pending or failed payout (admin).
+
+use shared::http::{run, Endpoint};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    run(Endpoint::CancelPayout).await
+}

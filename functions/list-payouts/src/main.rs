@@ -1,0 +1,8 @@
+//! GET /payouts: every payout, or one status's, newest first (admin).
+
+use shared::http::{run, Endpoint};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    run(Endpoint::ListPayouts).await
+}

@@ -1,0 +1,8 @@
+//! GET /payouts/my-payouts: the caller's payouts, newest first, with totals.
+
+use shared::http::{run, Endpoint};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    run(Endpoint::MyPayouts).await
+}

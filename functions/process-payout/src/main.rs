@@ -1,0 +1,8 @@
+//! POST /payouts/process/{payout_id}: pay one pending payout now (admin).
+
+use shared::http::{run, Endpoint};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    run(Endpoint::ProcessPayout).await
+}

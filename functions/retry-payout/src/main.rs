@@ -1,0 +1,8 @@
+//! POST /payouts/{payout_id}/retry: send a failed payout round again and pay it (admin).
+
+use shared::http::{run, Endpoint};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    run(Endpoint::RetryPayout).await
+}

@@ -1,0 +1,109 @@
+//! The seven routes: read the input, call the operation, shape the reply.
+
+use lambda_http::http::{HeaderValue, StatusCode};
+use lambda_http::{Body, Request, Response};
+
+use super::routes::Endpoint;
+use super::{input, reply, App};
+use crate::admin;
+use crate::auth::Actor;
+use crate::error::Result;
+use crate::listing::{self, ADMIN_LIST_DEFAULT_LIMIT, MAX_LIMIT, MY_PAYOUTS_DEFAULT_LIMIT};
+use crate::order::complete_order;
+use crate::scout::{request_payout, PayoutRequest, Requested};
+
+pub(super) async fn serve(
+    app: &App,
+    endpoint: Endpoint,
+    actor: &Actor,
+    request: &Request,
+) -> Result<Response<Body>> {
+    match endpoint {
+        Endpoint::RequestScoutPayout => request_scout_payout(app, actor, request).await,
+        Endpoint::CompleteOrder => {
+            let order_id = input::record_id(request, endpoint, "order_id", "order")?;
+            let completed = complete_order(&app.store, actor, &order_id).await?;
+            Ok(reply::completed_order(&completed))
+        }
+        Endpoint::MyPayouts => {
+            let limit = limit(request, MY_PAYOUTS_DEFAULT_LIMIT)?;
+            let cursor = input::query(request, "cursor")?;
+            let list =
+                listing::my_payouts(&app.store, &app.cursors, actor, limit, cursor.as_deref())
+                    .await?;
+            Ok(reply::my_payouts(&list))
+        }
+        Endpoint::ListPayouts => {
+            actor.require_admin()?;
+            let status = input::query_status(request)?;
+            let page = input::query_number(request, "page", 1..=1_000_000)?;
+            let limit = limit(request, ADMIN_LIST_DEFAULT_LIMIT)?;
+            let cursor = input::query(request, "cursor")?;
+            let list = listing::list_payouts(
+                &app.store,
+                &app.cursors,
+                actor,
+                status,
+                page,
+                limit,
+                cursor.as_deref(),
+            )
+            .await?;
+            Ok(reply::payout_list(&list))
+        }
+        Endpoint::ProcessPayout | Endpoint::RetryPayout | Endpoint::CancelPayout => {
+            actor.require_admin()?;
+            let payout_id = input::payout_id(request, endpoint)?;
+            let (store, gateway, config) = (&app.store, &app.gateway, app.config.processor);
+            let payout = match endpoint {
+                Endpoint::ProcessPayout => {
+                    admin::process_payout(store, gateway, config, actor, payout_id).await?
+                }
+                Endpoint::RetryPayout => {
+                    admin::retry_payout(store, gateway, config, actor, payout_id).await?
+                }
+                _ => admin::cancel_payout(store, actor, payout_id).await?,
+            };
+            Ok(reply::payout(StatusCode::OK, &payout))
+        }
+    }
+}
+
+async fn request_scout_payout(
+    app: &App,
+    actor: &Actor,
+    request: &Request,
+) -> Result<Response<Body>> {
+    let endpoint = Endpoint::RequestScoutPayout;
+    let scout_id = input::record_id(request, endpoint, "scout_id", "scout")?;
+    let body = input::json_object(request)?;
+    input::only_fields(&body, &["amount_paise"])?;
+    let amount = input::amount(&body, "amount_paise")?;
+    let idempotency_key = input::header(request, "idempotency-key")?;
+    let requested = request_payout(
+        &app.store,
+        app.config.limits,
+        actor,
+        PayoutRequest {
+            scout_id,
+            amount,
+            idempotency_key,
+        },
+    )
+    .await?;
+    Ok(match requested {
+        Requested::Created(payout) => reply::payout(StatusCode::CREATED, &payout),
+        Requested::Replayed(payout) => {
+            let mut response = reply::payout(StatusCode::OK, &payout);
+            response
+                .headers_mut()
+                .insert("idempotent-replayed", HeaderValue::from_static("true"));
+            response
+        }
+    })
+}
+
+fn limit(request: &Request, default: usize) -> Result<usize> {
+    let limit = input::query_number(request, "limit", 1..=MAX_LIMIT as u64)?;
+    Ok(limit.map_or(default, |limit| limit as usize))
+}

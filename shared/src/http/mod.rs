@@ -1,0 +1,125 @@
+//! The HTTP side of the seven API functions. A function's `main` is one call to
+//! [`run`]; everything a request goes through — method, token, input, the operation,
+//! the response and its log line — happens here, the same way for every route.
+
+mod endpoints;
+pub mod input;
+pub mod reply;
+pub mod routes;
+
+use std::time::Instant;
+
+use lambda_http::http::header::AUTHORIZATION;
+use lambda_http::{Body, Request, RequestExt, Response};
+use tracing::{error, info, warn};
+
+use crate::auth::{Actor, TokenVerifier};
+use crate::config::Config;
+use crate::cursor::CursorKey;
+use crate::error::{Error, Result};
+use crate::gateway::{self, SimulatedGateway};
+use crate::store::Store;
+
+pub use routes::Endpoint;
+
+/// What every API function builds once per process, at init.
+#[derive(Debug)]
+pub struct App {
+    pub config: Config,
+    pub store: Store,
+    pub gateway: SimulatedGateway,
+    pub cursors: CursorKey,
+    pub tokens: TokenVerifier,
+}
+
+impl App {
+    pub fn new(config: Config, store: Store) -> Self {
+        App {
+            gateway: gateway::from_config(&config, &store),
+            cursors: CursorKey::derive(config.jwt_secret.as_bytes()),
+            tokens: TokenVerifier::new(config.jwt_secret.as_bytes()),
+            config,
+            store,
+        }
+    }
+
+    pub async fn from_env() -> Result<Self> {
+        let config = Config::from_env()?;
+        let store = Store::from_env(&config.table_name).await;
+        Ok(App::new(config, store))
+    }
+
+    /// Serves one request. Never fails: every error, the client's or ours, becomes a
+    /// JSON response here (an `Err` to the runtime would be an opaque 502 behind
+    /// API Gateway).
+    pub async fn handle(&self, endpoint: Endpoint, request: Request) -> Response<Body> {
+        let started = Instant::now();
+        let request_id = request
+            .lambda_context_ref()
+            .map(|context| context.request_id.clone())
+            .unwrap_or_default();
+        let (response, actor, failure) = if request.method() != endpoint.method() {
+            (
+                reply::method_not_allowed(endpoint.method().as_str()),
+                None,
+                None,
+            )
+        } else {
+            match self.authenticate(&request) {
+                Err(err) => (reply::error(&err), None, Some(err)),
+                Ok(actor) => match endpoints::serve(self, endpoint, &actor, &request).await {
+                    Ok(response) => (response, Some(actor), None),
+                    Err(err) => (reply::error(&err), Some(actor), Some(err)),
+                },
+            }
+        };
+        let status = response.status().as_u16();
+        let duration_ms = started.elapsed().as_millis() as u64;
+        let user_id = actor.map(|actor| actor.user_id);
+        match &failure {
+            Some(err) if status >= 500 => error!(
+                event = "request", function = endpoint.function(), request_id, status,
+                duration_ms, user_id, error_code = err.code(), error = %err,
+                "request failed"
+            ),
+            Some(err) => warn!(
+                event = "request", function = endpoint.function(), request_id, status,
+                duration_ms, user_id, error_code = err.code(), message = %err.public_message(),
+                "request refused"
+            ),
+            None => info!(
+                event = "request",
+                function = endpoint.function(),
+                request_id,
+                status,
+                duration_ms,
+                user_id,
+                "request served"
+            ),
+        }
+        response
+    }
+
+    fn authenticate(&self, request: &Request) -> Result<Actor> {
+        let header = match request.headers().get(AUTHORIZATION) {
+            None => None,
+            Some(value) => Some(value.to_str().map_err(|_| {
+                Error::Unauthenticated("Authorization must be `Bearer <token>`".to_owned())
+            })?),
+        };
+        self.tokens.actor(header)
+    }
+}
+
+/// The whole `main` of an API function: build the [`App`] once, then serve `endpoint`.
+pub async fn run(endpoint: Endpoint) -> std::result::Result<(), lambda_http::Error> {
+    crate::telemetry::init();
+    let app = App::from_env().await?;
+    let app = &app;
+    lambda_http::run(lambda_http::service_fn(
+        move |request: Request| async move {
+            Ok::<_, std::convert::Infallible>(app.handle(endpoint, request).await)
+        },
+    ))
+    .await
+}

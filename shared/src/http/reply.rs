@@ -1,0 +1,178 @@
+//! Shaping responses: JSON bodies with the seed's field names, every optional field
+//! present (as `null` when empty), and the one error shape
+//! `{"error": {"code", "message"}}`.
+
+use lambda_http::http::header::{ALLOW, CONTENT_TYPE, WWW_AUTHENTICATE};
+use lambda_http::http::{HeaderValue, StatusCode};
+use lambda_http::{Body, Response};
+use serde::Serialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::error::Error;
+use crate::listing::{MyPayouts, PayoutList};
+use crate::money::Paise;
+use crate::order::{CompletedOrder, Order, OrderStatus};
+use crate::payout::{Payout, PayoutStatus, PayoutType};
+use crate::time::Timestamp;
+
+/// A payout as the API shows it.
+#[derive(Serialize)]
+pub struct PayoutView<'a> {
+    pub payout_id: Uuid,
+    pub user_id: u64,
+    pub payout_type: PayoutType,
+    pub status: PayoutStatus,
+    pub amount_paise: Paise,
+    pub scout_id: Option<&'a str>,
+    pub order_id: Option<&'a str>,
+    pub payment_reference: Option<&'a str>,
+    pub failure_reason: Option<&'a str>,
+    pub attempt: u32,
+    pub last_error: Option<&'a str>,
+    pub processed_at: Option<Timestamp>,
+    pub completed_at: Option<Timestamp>,
+    pub cancelled_at: Option<Timestamp>,
+    pub lease_expires_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl<'a> From<&'a Payout> for PayoutView<'a> {
+    fn from(payout: &'a Payout) -> Self {
+        PayoutView {
+            payout_id: payout.payout_id,
+            user_id: payout.user_id,
+            payout_type: payout.payout_type,
+            status: payout.status,
+            amount_paise: payout.amount_paise,
+            scout_id: payout.scout_id.as_deref(),
+            order_id: payout.order_id.as_deref(),
+            payment_reference: payout.payment_reference.as_deref(),
+            failure_reason: payout.failure_reason.as_deref(),
+            attempt: payout.attempt,
+            last_error: payout.last_error.as_deref(),
+            processed_at: payout.processed_at,
+            completed_at: payout.completed_at,
+            cancelled_at: payout.cancelled_at,
+            lease_expires_at: payout.lease_expires_at,
+            created_at: payout.created_at,
+            updated_at: payout.updated_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct OrderView<'a> {
+    pub order_id: &'a str,
+    pub buyer_id: u64,
+    pub seller_id: u64,
+    pub item_price_paise: Paise,
+    pub status: OrderStatus,
+    pub scout_id: Option<&'a str>,
+    pub scout_bounty_paise: Option<Paise>,
+    pub payout_id: Option<Uuid>,
+    pub completed_at: Option<Timestamp>,
+}
+
+impl<'a> From<&'a Order> for OrderView<'a> {
+    fn from(order: &'a Order) -> Self {
+        OrderView {
+            order_id: &order.order_id,
+            buyer_id: order.buyer_id,
+            seller_id: order.seller_id,
+            item_price_paise: order.item_price_paise,
+            status: order.status,
+            scout_id: order.scout_id.as_deref(),
+            scout_bounty_paise: order.scout_bounty_paise,
+            payout_id: order.payout_id,
+            completed_at: order.completed_at,
+        }
+    }
+}
+
+fn views(payouts: &[Payout]) -> Vec<PayoutView<'_>> {
+    payouts.iter().map(PayoutView::from).collect()
+}
+
+pub fn payout(status: StatusCode, payout: &Payout) -> Response<Body> {
+    json_response(status, &PayoutView::from(payout))
+}
+
+pub fn completed_order(completed: &CompletedOrder) -> Response<Body> {
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "order": OrderView::from(&completed.order),
+            "payout": PayoutView::from(&completed.payout),
+        }),
+    )
+}
+
+pub fn my_payouts(list: &MyPayouts) -> Response<Body> {
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "payouts": views(&list.payouts),
+            "total": list.total,
+            "total_paid_paise": list.total_paid_paise,
+            "pending_paise": list.pending_paise,
+            "next_cursor": list.next_cursor,
+        }),
+    )
+}
+
+pub fn payout_list(list: &PayoutList) -> Response<Body> {
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "payouts": views(&list.payouts),
+            "page": list.page,
+            "limit": list.limit,
+            "next_cursor": list.next_cursor,
+        }),
+    )
+}
+
+pub fn error(error: &Error) -> Response<Body> {
+    let status =
+        StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = json_response(
+        status,
+        &json!({"error": {"code": error.code(), "message": error.public_message()}}),
+    );
+    if status == StatusCode::UNAUTHORIZED {
+        response
+            .headers_mut()
+            .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+pub fn method_not_allowed(allowed: &str) -> Response<Body> {
+    let mut response = json_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &json!({"error": {"code": "method_not_allowed", "message": format!("use {allowed}")}}),
+    );
+    if let Ok(value) = HeaderValue::from_str(allowed) {
+        response.headers_mut().insert(ALLOW, value);
+    }
+    response
+}
+
+fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
+    // Serialising these plain structs cannot fail; a failure would still be a clean 500.
+    let (status, text) = match serde_json::to_string(body) {
+        Ok(text) => (status, text),
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            r#"{"error":{"code":"internal_error","message":"internal error"}}"#.to_owned(),
+        ),
+    };
+    let mut response = Response::new(Body::Text(text));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}

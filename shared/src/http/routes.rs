@@ -1,0 +1,70 @@
+//! The API's routes (DESIGN §3), as data: one row per Lambda. Tests hold the local
+//! watch router, the function crates and (later) the SAM template to this table.
+
+use lambda_http::http::Method;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    RequestScoutPayout,
+    CompleteOrder,
+    MyPayouts,
+    ListPayouts,
+    ProcessPayout,
+    RetryPayout,
+    CancelPayout,
+}
+
+impl Endpoint {
+    pub const ALL: [Endpoint; 7] = [
+        Endpoint::RequestScoutPayout,
+        Endpoint::CompleteOrder,
+        Endpoint::MyPayouts,
+        Endpoint::ListPayouts,
+        Endpoint::ProcessPayout,
+        Endpoint::RetryPayout,
+        Endpoint::CancelPayout,
+    ];
+
+    /// The function crate (and Lambda) that serves the route.
+    pub fn function(self) -> &'static str {
+        match self {
+            Endpoint::RequestScoutPayout => "request-scout-payout",
+            Endpoint::CompleteOrder => "complete-order",
+            Endpoint::MyPayouts => "my-payouts",
+            Endpoint::ListPayouts => "list-payouts",
+            Endpoint::ProcessPayout => "process-payout",
+            Endpoint::RetryPayout => "retry-payout",
+            Endpoint::CancelPayout => "cancel-payout",
+        }
+    }
+
+    pub fn method(self) -> Method {
+        match self {
+            Endpoint::RequestScoutPayout
+            | Endpoint::ProcessPayout
+            | Endpoint::RetryPayout
+            | Endpoint::CancelPayout => Method::POST,
+            Endpoint::CompleteOrder => Method::PATCH,
+            Endpoint::MyPayouts | Endpoint::ListPayouts => Method::GET,
+        }
+    }
+
+    /// The path, with `{param}` placeholders (API Gateway's and matchit's syntax).
+    pub fn path(self) -> &'static str {
+        match self {
+            Endpoint::RequestScoutPayout => "/scouts/{scout_id}/request-payout",
+            Endpoint::CompleteOrder => "/orders/{order_id}/complete",
+            Endpoint::MyPayouts => "/payouts/my-payouts",
+            Endpoint::ListPayouts => "/payouts",
+            Endpoint::ProcessPayout => "/payouts/process/{payout_id}",
+            Endpoint::RetryPayout => "/payouts/{payout_id}/retry",
+            Endpoint::CancelPayout => "/payouts/{payout_id}/cancel",
+        }
+    }
+
+    pub fn for_function(name: &str) -> Option<Endpoint> {
+        Endpoint::ALL
+            .into_iter()
+            .find(|endpoint| endpoint.function() == name)
+    }
+}
