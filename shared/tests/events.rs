@@ -1,0 +1,139 @@
+//! Every sample event in `events/` goes through its function's handler against
+//! DynamoDB Local, in the order a demo would use them, with the demo data loaded.
+
+use std::collections::BTreeMap;
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use devkit::api::Api;
+use devkit::fixture::Fixture;
+use devkit::invariants::assert_books_balance;
+use devkit::paths;
+use devkit::testing::{fresh_store, gateway, processor_config};
+use lambda_http::RequestExt;
+use shared::auth::Actor;
+use shared::config::Config;
+use shared::http::input::path_param;
+use shared::http::Endpoint;
+use shared::order::{complete_order, Order};
+use shared::payout::PayoutStatus;
+use shared::process::{on_schedule, Processor};
+
+fn sample_events() -> BTreeMap<String, String> {
+    std::fs::read_dir(paths::workspace_root().join("events"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .map(|path| {
+            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(&path).unwrap())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_sample_event_runs_through_its_handler() {
+    let store = fresh_store().await;
+    let limits = Config::from_lookup(|_| None).unwrap().limits;
+    Fixture::read(&paths::workspace_root().join("fixtures/demo.json"))
+        .unwrap()
+        .load(&store, limits)
+        .await
+        .unwrap();
+    // retry-payout.json retries o-3's seller payout: complete o-3 and have it declined.
+    let admin = Actor::admin(1);
+    let o3 = complete_order(&store, &admin, "o-3").await.unwrap();
+    let declining = gateway(&store, 0.0);
+    shared::admin::process_payout(
+        &store,
+        &declining,
+        processor_config(10),
+        &admin,
+        o3.payout.payout_id,
+    )
+    .await
+    .unwrap();
+
+    let api = Api::new(store.clone());
+    let events = sample_events();
+    // (event, expected status), in the order they make sense together.
+    let plan = [
+        ("request-scout-payout", 201),
+        ("complete-order", 200),
+        ("my-payouts", 200),
+        ("list-payouts", 200),
+        ("process-payout", 200),
+        ("retry-payout", 200),
+        ("cancel-payout", 200),
+    ];
+    let mut covered = vec!["scheduled".to_owned()];
+    for (name, expected) in plan {
+        let endpoint = Endpoint::for_function(name).unwrap();
+        let request = lambda_http::request::from_str(&events[name]).unwrap();
+        let reply = api.send(endpoint, request).await;
+        assert_eq!(
+            reply.status, expected,
+            "events/{name}.json: {:?}",
+            reply.body
+        );
+        covered.push(name.to_owned());
+    }
+    assert_eq!(
+        covered
+            .iter()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>(),
+        events.keys().cloned().collect(),
+        "every file in events/ is exercised"
+    );
+
+    let payout = |order: &str| {
+        let store = store.clone();
+        let id = Order::seller_payout_id(order);
+        async move { store.payout(id).await.unwrap().unwrap().status }
+    };
+    assert_eq!(payout("o-2").await, PayoutStatus::Completed);
+    assert_eq!(payout("o-3").await, PayoutStatus::Completed);
+    assert_eq!(payout("o-1").await, PayoutStatus::Cancelled);
+
+    // The scheduled event pays what is left: the two scout payouts of the demo data
+    // and the one made by request-scout-payout.json.
+    let event: EventBridgeEvent = serde_json::from_str(&events["scheduled"]).unwrap();
+    let paying = gateway(&store, 1.0);
+    let summary = on_schedule(
+        &Processor::new(&store, &paying, processor_config(10)),
+        &event,
+    )
+    .await
+    .unwrap();
+    assert_eq!((summary.found, summary.completed), (3, 3));
+    assert_books_balance(&store, &["s-1", "s-2", "s-3"], &[8, 10]).await;
+}
+
+#[test]
+fn path_parameters_come_from_the_event_or_else_from_the_raw_path() {
+    for (name, text) in sample_events() {
+        let Some(endpoint) = Endpoint::for_function(&name) else {
+            continue;
+        };
+        let request = lambda_http::request::from_str(&text).unwrap();
+        let given = request.path_parameters();
+        // The same call as `cargo lambda` makes it, with no pathParameters at all.
+        let mut bare: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let raw = format!("/lambda-url/{name}{}", bare["rawPath"].as_str().unwrap());
+        bare["rawPath"] = raw.clone().into();
+        bare["requestContext"]["http"]["path"] = raw.into();
+        bare.as_object_mut().unwrap().remove("pathParameters");
+        let bare = lambda_http::request::from_str(&bare.to_string()).unwrap();
+        for param in ["scout_id", "order_id", "payout_id"] {
+            assert_eq!(
+                path_param(&bare, endpoint, param).as_deref(),
+                given.first(param),
+                "{name}: {param}"
+            );
+            assert_eq!(
+                path_param(&request, endpoint, param).as_deref(),
+                given.first(param)
+            );
+        }
+    }
+}
