@@ -23,6 +23,23 @@ pub fn endpoint(port: u16) -> String {
     format!("http://127.0.0.1:{port}")
 }
 
+/// A client for the DynamoDB Local at `endpoint`, with the dummy credentials it accepts.
+pub async fn client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new(LOCAL_ENV[2].1))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            LOCAL_ENV[0].1,
+            LOCAL_ENV[1].1,
+            None,
+            None,
+            "dynamodb-local",
+        ))
+        .load()
+        .await;
+    aws_sdk_dynamodb::Client::new(&config)
+}
+
 pub fn is_listening(port: u16) -> bool {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()

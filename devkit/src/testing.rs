@@ -23,21 +23,9 @@ pub fn endpoint() -> String {
     endpoint
 }
 
-/// A client for DynamoDB Local through the standard configuration chain, with the
-/// dummy credentials and region DynamoDB Local accepts when none are set.
+/// A client for the DynamoDB Local the tests were pointed at.
 pub async fn client() -> Client {
-    let endpoint = endpoint();
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new(
-            std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".to_owned()),
-        ))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "local", "local", None, None, "devkit",
-        ))
-        .load()
-        .await;
-    Client::new(&config)
+    crate::dynamodb_local::client(&endpoint()).await
 }
 
 /// A store on a new, empty table created from `template.yaml`.

@@ -50,9 +50,6 @@ pub enum Error {
 
     #[error("storage: {0}")]
     Store(String),
-
-    #[error("payment gateway: {0}")]
-    Gateway(String),
 }
 
 impl Error {
@@ -66,7 +63,6 @@ impl Error {
             Error::InsufficientEarnings { .. }
             | Error::AmountOutOfRange { .. }
             | Error::IdempotencyKeyReused => 422,
-            Error::Gateway(_) => 502,
             Error::Config(_) | Error::Store(_) => 500,
         }
     }
@@ -83,7 +79,6 @@ impl Error {
             Error::InsufficientEarnings { .. } => "insufficient_earnings",
             Error::AmountOutOfRange { .. } => "amount_out_of_range",
             Error::IdempotencyKeyReused => "idempotency_key_reused",
-            Error::Gateway(_) => "gateway_error",
             Error::Config(_) | Error::Store(_) => "internal_error",
         }
     }

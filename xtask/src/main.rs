@@ -2,6 +2,7 @@
 
 mod children;
 mod dev;
+mod smoke;
 mod test;
 mod tools;
 

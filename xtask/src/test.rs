@@ -65,6 +65,9 @@ pub async fn run(extra_test_args: &[String]) -> Result<()> {
             .current_dir(&root),
     )?;
 
+    step("smoke: cargo lambda watch + every endpoint over HTTP");
+    crate::smoke::run(&endpoint).await?;
+
     step("all checks passed");
     Ok(())
 }

@@ -1,0 +1,219 @@
+//! The smoke test of `cargo xtask test`: the real `cargo lambda watch` with the
+//! workspace router on a free port, every endpoint called over real HTTP, then stopped.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use devkit::dynamodb_local;
+use devkit::fixture::Fixture;
+use devkit::paths;
+use serde_json::Value;
+use shared::auth::Role;
+use shared::config::{Config, DEV_JWT_SECRET};
+use shared::order::Order;
+use shared::store::Store;
+
+use crate::children::Supervised;
+use crate::tools;
+
+pub async fn run(dynamodb_endpoint: &str) -> Result<()> {
+    let lambda_bin = tools::cargo_lambda()?;
+    let table = format!("smoke-{}", uuid::Uuid::new_v4().simple());
+    let client = dynamodb_local::client(dynamodb_endpoint).await;
+    devkit::table::TableDefinition::from_template(&paths::template())?
+        .create(&client, &table)
+        .await?;
+    let limits = Config::from_lookup(|_| None)?.limits;
+    Fixture::read(&paths::workspace_root().join("fixtures/demo.json"))?
+        .load(&Store::new(client, &table), limits)
+        .await?;
+
+    let port = dynamodb_local::free_port()?;
+    let log_path = paths::local_dir().join("logs").join("smoke-watch.log");
+    let log = std::fs::File::create(&log_path)?;
+    let mut watch = Supervised::spawn(
+        "cargo lambda watch (smoke)",
+        Command::new("cargo")
+            .args(["lambda", "watch", "--invoke-address", "127.0.0.1"])
+            .args(["--invoke-port", &port.to_string()])
+            .env("PATH", tools::path_with(&lambda_bin))
+            .env("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_endpoint)
+            .env("PAYOUTS_TABLE", &table)
+            .env("JWT_SECRET", DEV_JWT_SECRET)
+            .env("GATEWAY_SIM_SUCCESS_RATE", "1")
+            .env("GATEWAY_SIM_LATENCY_MS", "0")
+            .current_dir(paths::workspace_root())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log),
+    )?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !dynamodb_local::is_listening(port) {
+        if let Some(exit) = watch.exited() {
+            bail!("{exit}; see {}", log_path.display());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "cargo lambda watch did not listen on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let base = format!("http://127.0.0.1:{port}");
+    let outcome = tokio::task::spawn_blocking(move || calls(&base)).await?;
+    drop(watch);
+    outcome.with_context(|| {
+        format!(
+            "smoke test failed; cargo lambda watch log: {}",
+            log_path.display()
+        )
+    })
+}
+
+struct Client {
+    agent: ureq::Agent,
+    base: String,
+}
+
+impl Client {
+    /// One call; the first call of each function waits for `cargo lambda` to build it.
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> Result<(u16, Value)> {
+        let url = format!("{}{path}", self.base);
+        let request = ureq::http::Request::builder()
+            .method(method)
+            .uri(&url)
+            .header("content-type", "application/json");
+        let request = match token {
+            Some(token) => request.header("authorization", format!("Bearer {token}")),
+            None => request,
+        };
+        let request = request.body(body.unwrap_or_default().to_owned())?;
+        let mut response = self
+            .agent
+            .run(request)
+            .with_context(|| format!("{method} {url}"))?;
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string()?;
+        let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        println!("smoke: {method} {path} → {status}");
+        Ok((status, json))
+    }
+
+    fn expect(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+        status: u16,
+    ) -> Result<Value> {
+        let (got, json) = self.call(method, path, token, body)?;
+        ensure!(
+            got == status,
+            "{method} {path}: expected {status}, got {got}: {json}"
+        );
+        Ok(json)
+    }
+}
+
+fn calls(base: &str) -> Result<()> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(600)))
+        .build()
+        .into();
+    let api = Client {
+        agent,
+        base: base.to_owned(),
+    };
+    let token = |user: u64, role: Role| devkit::token::mint(DEV_JWT_SECRET, user, role, 3600);
+    let (scout_owner, buyer, admin) = (
+        token(7, Role::User)?,
+        token(9, Role::User)?,
+        token(1, Role::Admin)?,
+    );
+
+    let requested = api.expect(
+        "POST",
+        "/scouts/s-1/request-payout",
+        Some(&scout_owner),
+        Some(r#"{"amount_paise": 1000}"#),
+        201,
+    )?;
+    ensure!(requested["status"] == "pending", "{requested}");
+    let scout_payout = requested["payout_id"]
+        .as_str()
+        .context("payout_id")?
+        .to_owned();
+
+    let mine = api.expect(
+        "GET",
+        "/payouts/my-payouts?limit=5",
+        Some(&scout_owner),
+        None,
+        200,
+    )?;
+    ensure!(
+        mine["payouts"][0]["payout_id"] == scout_payout.as_str(),
+        "{mine}"
+    );
+
+    let completed = api.expect("PATCH", "/orders/o-1/complete", Some(&buyer), None, 200)?;
+    let seller_payout = Order::seller_payout_id("o-1").to_string();
+    ensure!(
+        completed["payout"]["payout_id"] == seller_payout.as_str(),
+        "{completed}"
+    );
+
+    let listed = api.expect(
+        "GET",
+        "/payouts?status=pending&limit=50",
+        Some(&admin),
+        None,
+        200,
+    )?;
+    let ids: Vec<&str> = listed["payouts"]
+        .as_array()
+        .context("payouts")?
+        .iter()
+        .filter_map(|p| p["payout_id"].as_str())
+        .collect();
+    ensure!(
+        ids.contains(&scout_payout.as_str()) && ids.contains(&seller_payout.as_str()),
+        "{listed}"
+    );
+
+    let paid = api.expect(
+        "POST",
+        &format!("/payouts/process/{seller_payout}"),
+        Some(&admin),
+        None,
+        200,
+    )?;
+    ensure!(paid["status"] == "completed", "{paid}");
+    let cancelled = api.expect(
+        "POST",
+        &format!("/payouts/{scout_payout}/cancel"),
+        Some(&admin),
+        None,
+        200,
+    )?;
+    ensure!(cancelled["status"] == "cancelled", "{cancelled}");
+    let refused = api.expect(
+        "POST",
+        &format!("/payouts/{seller_payout}/retry"),
+        Some(&admin),
+        None,
+        409,
+    )?;
+    ensure!(refused["error"]["code"] == "invalid_status", "{refused}");
+    api.expect("GET", "/payouts/my-payouts", None, None, 401)?;
+    api.expect("GET", "/payouts", Some(&scout_owner), None, 403)?;
+    Ok(())
+}
