@@ -773,3 +773,33 @@ async fn paging_through_120_payouts_by_cursor_and_by_page_sees_each_once_newest_
     );
     assert_books_balance(&store, &["s-big"], &[]).await;
 }
+
+#[tokio::test]
+async fn concurrent_requests_over_the_api_never_overdraw() {
+    let (api, store) = world().await;
+    let api = std::sync::Arc::new(api);
+    let owner = token(SCOUT_OWNER);
+    let calls = (0..60).map(|_| {
+        let (api, owner) = (api.clone(), owner.clone());
+        tokio::spawn(async move { request_payout(&api, &owner, r#"{"amount_paise": 1000}"#).await })
+    });
+    let mut statuses = std::collections::BTreeMap::new();
+    for call in calls {
+        let reply = call.await.unwrap();
+        *statuses.entry(reply.status).or_insert(0) += 1;
+        if reply.status != 201 {
+            assert!(
+                matches!(reply.code(), "insufficient_earnings" | "conflict"),
+                "{:?}",
+                reply.body
+            );
+        }
+    }
+    assert_eq!(statuses.get(&201), Some(&50), "{statuses:?}");
+    let scout = store.scout("s-1").await.unwrap().unwrap();
+    assert_eq!(
+        (scout.earnings_paise, scout.reserved_paise),
+        (Paise::ZERO, Paise(50_000))
+    );
+    assert_books_balance(&store, &["s-1"], &[]).await;
+}
