@@ -73,3 +73,78 @@ fn every_function_crate_serves_the_endpoint_it_is_named_for() {
         );
     }
 }
+
+fn yaml(file: &str) -> serde_yaml::Value {
+    let text = std::fs::read_to_string(paths::workspace_root().join(file)).unwrap();
+    serde_yaml::from_str(&text).unwrap()
+}
+
+/// (method, path, function) for every route `shared::http::Endpoint` declares.
+fn declared_routes() -> BTreeSet<(String, String, String)> {
+    Endpoint::ALL
+        .iter()
+        .map(|e| {
+            (
+                e.method().to_string(),
+                e.path().to_owned(),
+                e.function().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_sam_template_deploys_every_function_and_route() {
+    let template = yaml("template.yaml");
+    let resources = template["Resources"].as_mapping().unwrap();
+    let mut functions = BTreeSet::new();
+    let mut routes = BTreeSet::new();
+    for resource in resources.values() {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let properties = &resource["Properties"];
+        let code = properties["CodeUri"].as_str().unwrap();
+        let function = code.strip_prefix("functions/").unwrap().to_owned();
+        assert_eq!(
+            resource["Metadata"]["BuildMethod"].as_str(),
+            Some("rust-cargolambda")
+        );
+        functions.insert(function.clone());
+        for event in properties["Events"].as_mapping().unwrap().values() {
+            if event["Type"].as_str() == Some("HttpApi") {
+                let method = event["Properties"]["Method"].as_str().unwrap().to_owned();
+                let path = event["Properties"]["Path"].as_str().unwrap().to_owned();
+                routes.insert((method, path, function.clone()));
+            }
+        }
+    }
+    let crates: BTreeSet<String> = std::fs::read_dir(paths::workspace_root().join("functions"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        functions, crates,
+        "a function in template.yaml per crate under functions/"
+    );
+    assert_eq!(routes, declared_routes(), "template.yaml HttpApi events");
+}
+
+#[test]
+fn the_openapi_spec_documents_every_route_and_no_other() {
+    let spec = yaml("openapi.yaml");
+    let mut routes = BTreeSet::new();
+    for (path, operations) in spec["paths"].as_mapping().unwrap() {
+        for (method, operation) in operations.as_mapping().unwrap() {
+            let function = operation["x-function"]
+                .as_str()
+                .expect("x-function on every operation");
+            routes.insert((
+                method.as_str().unwrap().to_uppercase(),
+                path.as_str().unwrap().to_owned(),
+                function.to_owned(),
+            ));
+        }
+    }
+    assert_eq!(routes, declared_routes());
+}

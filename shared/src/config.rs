@@ -8,6 +8,8 @@ use crate::money::Paise;
 pub struct Config {
     /// `PAYOUTS_TABLE`: the single DynamoDB table.
     pub table_name: String,
+    /// `STAGE`: the deployment stage, a dimension of every metric.
+    pub stage: String,
     pub limits: PayoutLimits,
     pub processor: ProcessorConfig,
     pub gateway: GatewayConfig,
@@ -115,6 +117,7 @@ impl Config {
 
         Ok(Config {
             table_name,
+            stage: var("STAGE").unwrap_or_else(|| "local".to_owned()),
             limits: PayoutLimits {
                 min: Paise(min),
                 max: Paise(max),

@@ -9,6 +9,7 @@ pub mod error;
 pub mod gateway;
 pub mod http;
 pub mod listing;
+pub mod metrics;
 pub mod money;
 pub mod order;
 pub mod payout;

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::config::ProcessorConfig;
 use crate::error::{Error, Result};
 use crate::gateway::{PaymentGateway, TransferOutcome};
+use crate::metrics::{self, Unit};
 use crate::payout::{IdempotencyKey, Payout, PayoutStatus, Transition};
 use crate::store::{Lease, PayoutIndex, StatusChange, Store};
 use crate::time::Timestamp;
@@ -81,6 +82,7 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
     /// The hourly run: reconcile expired leases, then pay up to a batch of the oldest
     /// pending payouts, `concurrency` at a time.
     pub async fn run(&self) -> Result<RunSummary> {
+        let started = std::time::Instant::now();
         info!(
             event = "run_started",
             "🔄 Starting automated payout processing..."
@@ -153,6 +155,21 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
             skipped,
             errored,
             "✅ Automated payout processing completed"
+        );
+        let as_count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        metrics::emit(
+            &[
+                ("PayoutsFound", Unit::Count, as_count(summary.found)),
+                ("PayoutsRecovered", Unit::Count, as_count(summary.recovered)),
+                ("ClaimsLost", Unit::Count, as_count(skipped)),
+                ("SettleErrors", Unit::Count, as_count(errored)),
+                (
+                    "BatchDurationMs",
+                    Unit::Milliseconds,
+                    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                ),
+            ],
+            &[],
         );
         Ok(summary)
     }
@@ -366,6 +383,23 @@ fn requeue(payout: &Payout, why: String) -> (Transition, Payout) {
 }
 
 fn log_settled(payout: &Payout) -> Outcome {
+    let outcome = log_settlement(payout);
+    let (metric, paid) = match outcome {
+        Outcome::Completed => ("PayoutsCompleted", payout.amount_paise.get()),
+        Outcome::Failed => ("PayoutsFailed", 0),
+        _ => ("PayoutsRequeued", 0),
+    };
+    metrics::emit(
+        &[
+            (metric, Unit::Count, 1),
+            ("AmountPaidPaise", Unit::None, paid),
+        ],
+        &[("payout_id", payout.payout_id.to_string().into())],
+    );
+    outcome
+}
+
+fn log_settlement(payout: &Payout) -> Outcome {
     let (id, user, amount) = (payout.payout_id, payout.user_id, payout.amount_paise);
     match payout.status {
         PayoutStatus::Completed => {

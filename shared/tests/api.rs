@@ -803,3 +803,32 @@ async fn concurrent_requests_over_the_api_never_overdraw() {
     );
     assert_books_balance(&store, &["s-1"], &[]).await;
 }
+
+#[tokio::test]
+async fn a_body_that_is_not_utf8_is_a_400_and_changes_nothing() {
+    use base64::Engine;
+    let (api, store) = world().await;
+    let before = snapshot(&store).await;
+    // API Gateway base64-encodes a body it cannot pass as text.
+    let body = base64::engine::general_purpose::STANDARD.encode([0x6d, 0xff, 0x15, 0x04, 0xfe]);
+    let event = serde_json::json!({
+        "version": "2.0", "routeKey": "POST /scouts/{scout_id}/request-payout",
+        "rawPath": "/scouts/s-1/request-payout", "rawQueryString": "",
+        "headers": {"authorization": format!("Bearer {}", token(SCOUT_OWNER)),
+                    "content-type": "application/json"},
+        "pathParameters": {"scout_id": "s-1"},
+        "requestContext": {"http": {"method": "POST", "path": "/scouts/s-1/request-payout",
+            "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "t"},
+            "accountId": "1", "apiId": "a", "domainName": "d", "domainPrefix": "d",
+            "requestId": "r", "routeKey": "POST /scouts/{scout_id}/request-payout",
+            "stage": "$default", "time": "t", "timeEpoch": 0},
+        "body": body,
+        "isBase64Encoded": true
+    });
+    let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+    let reply = api
+        .send(shared::http::Endpoint::RequestScoutPayout, request)
+        .await;
+    assert_error(&reply, 400, "bad_request");
+    assert_eq!(snapshot(&store).await, before);
+}

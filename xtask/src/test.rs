@@ -35,6 +35,9 @@ pub async fn run(extra_test_args: &[String]) -> Result<()> {
             .current_dir(&root),
     )?;
 
+    step("cfn-lint template.yaml, sam validate --lint");
+    tools::lint_template()?;
+
     // An already-running DynamoDB Local named by the environment is used as it is;
     // otherwise one is started on a free port for this run alone.
     let reuse = std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
@@ -65,7 +68,7 @@ pub async fn run(extra_test_args: &[String]) -> Result<()> {
             .current_dir(&root),
     )?;
 
-    step("smoke: cargo lambda watch + every endpoint over HTTP");
+    step("cargo lambda watch: smoke test of every endpoint, then schemathesis");
     crate::smoke::run(&endpoint).await?;
 
     step("all checks passed");

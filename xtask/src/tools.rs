@@ -51,3 +51,27 @@ pub fn run(command: &mut Command) -> Result<()> {
     }
     Ok(())
 }
+
+/// The template linters, pinned: each catches mistakes the other misses.
+const CFN_LINT: &str = "cfn-lint==1.58.0";
+const SAM_CLI: &str = "aws-sam-cli==1.170.0";
+
+/// `cfn-lint` and `sam validate --lint` on `template.yaml`, offline: no telemetry, and
+/// a region so neither goes looking for one.
+pub fn lint_template() -> Result<()> {
+    let bin = venv_with(&[CFN_LINT, SAM_CLI], "sam")?;
+    let template = paths::template();
+    let offline = [
+        ("SAM_CLI_TELEMETRY", "0"),
+        ("AWS_REGION", "ap-south-1"),
+        ("AWS_DEFAULT_REGION", "ap-south-1"),
+    ];
+    run(Command::new(bin.join("cfn-lint"))
+        .arg(&template)
+        .envs(offline))?;
+    run(Command::new(bin.join("sam"))
+        .args(["validate", "--lint", "--template"])
+        .arg(&template)
+        .envs(offline)
+        .current_dir(paths::workspace_root()))
+}

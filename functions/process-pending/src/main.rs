@@ -9,8 +9,8 @@ use shared::store::Store;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    shared::telemetry::init();
     let config = Config::from_env()?;
+    shared::telemetry::init(&config.stage, "process-pending");
     let store = Store::from_env(&config.table_name).await;
     let gateway = shared::gateway::from_config(&config, &store);
     let processor = Processor::new(&store, &gateway, config.processor);

@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::cursor::CursorKey;
 use crate::error::{Error, Result};
 use crate::gateway::{self, SimulatedGateway};
+use crate::metrics::{self, Unit};
 use crate::store::Store;
 
 pub use routes::Endpoint;
@@ -41,12 +42,6 @@ impl App {
             config,
             store,
         }
-    }
-
-    pub async fn from_env() -> Result<Self> {
-        let config = Config::from_env()?;
-        let store = Store::from_env(&config.table_name).await;
-        Ok(App::new(config, store))
     }
 
     /// Serves one request. Never fails: every error, the client's or ours, becomes a
@@ -74,8 +69,24 @@ impl App {
             }
         };
         let status = response.status().as_u16();
-        let duration_ms = started.elapsed().as_millis() as u64;
+        let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let user_id = actor.map(|actor| actor.user_id);
+        metrics::emit(
+            &[
+                ("Requests", Unit::Count, 1),
+                (
+                    "Errors4xx",
+                    Unit::Count,
+                    u64::from((400..500).contains(&status)),
+                ),
+                ("Errors5xx", Unit::Count, u64::from(status >= 500)),
+                ("LatencyMs", Unit::Milliseconds, duration_ms),
+            ],
+            &[
+                ("request_id", request_id.clone().into()),
+                ("status", status.into()),
+            ],
+        );
         match &failure {
             Some(err) if status >= 500 => error!(
                 event = "request", function = endpoint.function(), request_id, status,
@@ -84,7 +95,7 @@ impl App {
             ),
             Some(err) => warn!(
                 event = "request", function = endpoint.function(), request_id, status,
-                duration_ms, user_id, error_code = err.code(), message = %err.public_message(),
+                duration_ms, user_id, error_code = err.code(), detail = %err.public_message(),
                 "request refused"
             ),
             None => info!(
@@ -113,8 +124,10 @@ impl App {
 
 /// The whole `main` of an API function: build the [`App`] once, then serve `endpoint`.
 pub async fn run(endpoint: Endpoint) -> std::result::Result<(), lambda_http::Error> {
-    crate::telemetry::init();
-    let app = App::from_env().await?;
+    let config = Config::from_env()?;
+    crate::telemetry::init(&config.stage, endpoint.function());
+    let store = Store::from_env(&config.table_name).await;
+    let app = App::new(config, store);
     let app = &app;
     lambda_http::run(lambda_http::service_fn(
         move |request: Request| async move {
