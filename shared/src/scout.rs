@@ -97,43 +97,52 @@ pub async fn request_payout(
         ));
     }
 
+    if let Some(amount) = request.amount {
+        check_limits(amount, limits)?;
+    }
+    // A user asking for a stated amount from their own scout needs no read: the
+    // transaction's condition checks owner and balance, and only a refusal is
+    // explained by reading the scout (the next round). One request, not two.
+    let mut unread = request.amount.filter(|_| !actor.is_admin());
     for _ in 0..BALANCE_RACE_RETRIES {
-        let scout = store
-            .scout(&request.scout_id)
-            .await?
-            .ok_or_else(|| Error::NotFound {
-                entity: "scout",
-                id: request.scout_id.clone(),
-            })?;
-        actor.require_owner(scout.user_id, "this scout")?;
-
-        let amount = match request.amount {
-            Some(amount) => amount,
-            None if scout.earnings_paise == Paise::ZERO => return Err(Error::NothingToPayOut),
-            None => scout.earnings_paise,
+        let (owner, amount) = match unread.take() {
+            Some(amount) => (actor.user_id, amount),
+            None => {
+                let scout =
+                    store
+                        .scout(&request.scout_id)
+                        .await?
+                        .ok_or_else(|| Error::NotFound {
+                            entity: "scout",
+                            id: request.scout_id.clone(),
+                        })?;
+                actor.require_owner(scout.user_id, "this scout")?;
+                let amount = match request.amount {
+                    Some(amount) => amount,
+                    None if scout.earnings_paise == Paise::ZERO => {
+                        return Err(Error::NothingToPayOut)
+                    }
+                    None => scout.earnings_paise,
+                };
+                check_limits(amount, limits)?;
+                if amount > scout.earnings_paise {
+                    return Err(Error::InsufficientEarnings {
+                        available: scout.earnings_paise,
+                        requested: amount,
+                    });
+                }
+                (scout.user_id, amount)
+            }
         };
-        if amount < limits.min || amount > limits.max {
-            return Err(Error::AmountOutOfRange {
-                requested: amount,
-                min: limits.min,
-                max: limits.max,
-            });
-        }
-        if amount > scout.earnings_paise {
-            return Err(Error::InsufficientEarnings {
-                available: scout.earnings_paise,
-                requested: amount,
-            });
-        }
 
         let mut payout = Payout::new(
             Uuid::new_v4(),
-            scout.user_id,
+            owner,
             PayoutType::ScoutBounty,
             amount,
             Timestamp::now(),
         );
-        payout.scout_id = Some(scout.scout_id.clone());
+        payout.scout_id = Some(request.scout_id.clone());
         let record = request
             .idempotency_key
             .as_ref()
@@ -145,7 +154,7 @@ pub async fn request_payout(
                 payout_id: payout.payout_id,
             });
         match store
-            .create_scout_payout(&payout, &scout.scout_id, record.as_ref())
+            .create_scout_payout(&payout, &request.scout_id, record.as_ref())
             .await
         {
             Ok(()) => {
@@ -153,7 +162,7 @@ pub async fn request_payout(
                     event = "payout_requested",
                     payout_id = %payout.payout_id,
                     user_id = payout.user_id,
-                    scout_id = %scout.scout_id,
+                    scout_id = %request.scout_id,
                     amount_paise = amount.get(),
                     "scout payout requested"
                 );
@@ -168,7 +177,8 @@ pub async fn request_payout(
                     .ok_or_else(|| Error::Conflict("Idempotency-Key is in use".to_owned()))?;
                 return replay(store, &record, &request).await;
             }
-            // The balance moved between our read and our write: read it again.
+            // Not the owner's, gone, or the balance moved since it was read: read it
+            // (again) to say which, or to try with what is there now.
             Err(CreateRefused::ScoutBalance) => continue,
             Err(CreateRefused::Failed(error)) => return Err(error),
             Err(other) => return Err(Error::Store(format!("unexpected refusal {other:?}"))),
@@ -177,6 +187,17 @@ pub async fn request_payout(
     Err(Error::Conflict(
         "the scout's balance is changing too fast; try again".to_owned(),
     ))
+}
+
+fn check_limits(amount: Paise, limits: PayoutLimits) -> Result<()> {
+    if amount < limits.min || amount > limits.max {
+        return Err(Error::AmountOutOfRange {
+            requested: amount,
+            min: limits.min,
+            max: limits.max,
+        });
+    }
+    Ok(())
 }
 
 /// 1–255 printable ASCII characters, as the HTTP header allows.

@@ -79,7 +79,7 @@ pub struct StatusChange<'a> {
 /// Why creating a payout was refused; nothing was written.
 #[derive(Debug)]
 pub enum CreateRefused {
-    /// The scout is missing or has less available than the amount.
+    /// The scout is missing, is not the payout's owner's, or has less available.
     ScoutBalance,
     /// The request's idempotency key is already taken.
     IdempotencyKeyTaken,
@@ -245,14 +245,18 @@ impl Store {
         let mut expr = Expr::default();
         let earnings = expr.name("earnings_paise");
         let reserved = expr.name("reserved_paise");
+        let owner = expr.name("user_id");
         let amount_value = expr.value(n(amount));
+        let owner_value = expr.value(n(payout.user_id));
+        // The payout goes to the scout's owner: the condition holds that too, so a
+        // caller that did not read the scout first cannot pay someone else.
         let reserve = expr.update(
             &self.table,
             keys::scout_pk(scout_id),
             keys::SCOUT_SK,
             format!("SET {earnings} = {earnings} - {amount_value} ADD {reserved} {amount_value}"),
             Some(format!(
-                "attribute_exists(pk) AND {earnings} >= {amount_value}"
+                "attribute_exists(pk) AND {owner} = {owner_value} AND {earnings} >= {amount_value}"
             )),
         )?;
 
