@@ -1,5 +1,6 @@
 //! `cargo xtask <command>`: the project's local interfaces (DESIGN §12).
 
+mod bench;
 mod children;
 mod dev;
 mod smoke;
@@ -26,6 +27,8 @@ usage: cargo xtask <command>
   token --user N [--role admin|user] [--ttl SECS]
                            print a JWT signed with $JWT_SECRET (or the dev secret)
   table                    create $PAYOUTS_TABLE from template.yaml (idempotent)
+  bench [--quick]          benchmarks; writes docs/BENCHMARKS.md (--quick: smaller,
+                           to .local/bench/, as `cargo xtask test` runs it)
 ";
 
 fn main() -> ExitCode {
@@ -57,6 +60,7 @@ fn run(args: Vec<String>) -> Result<()> {
         }
         "token" => token(rest),
         "table" => runtime.block_on(create_table()),
+        "bench" => runtime.block_on(bench::run(rest)),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
             Ok(())

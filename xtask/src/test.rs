@@ -71,6 +71,22 @@ pub async fn run(extra_test_args: &[String]) -> Result<()> {
     step("cargo lambda watch: smoke test of every endpoint, then schemathesis");
     crate::smoke::run(&endpoint).await?;
 
+    step("cargo xtask bench --quick (that the benchmarks still run; no timing is asserted)");
+    tools::run(
+        Command::new("cargo")
+            .args([
+                "run",
+                "--quiet",
+                "--package",
+                "xtask",
+                "--",
+                "bench",
+                "--quick",
+            ])
+            .env("AWS_ENDPOINT_URL_DYNAMODB", &endpoint)
+            .current_dir(&root),
+    )?;
+
     step("all checks passed");
     Ok(())
 }

@@ -1,0 +1,268 @@
+//! §3 and §4: each endpoint's handler in process (the function's own code, through
+//! `App::handle`), against DynamoDB Local — its DynamoDB requests per call and its
+//! warm latency next to a raw `GetItem` on the same table; and my-payouts' cost as a
+//! user's history grows.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Result};
+use devkit::api::{Api, Call};
+use shared::auth::Role;
+use shared::config::{Config, DEV_JWT_SECRET};
+use shared::http::Endpoint;
+use shared::money::Paise;
+use shared::order::{Order, OrderStatus};
+use shared::store::keys;
+
+use super::stats::percentile;
+use super::world::World;
+
+pub struct EndpointFigures {
+    pub endpoint: Endpoint,
+    pub p50: Duration,
+    pub p99: Duration,
+    pub requests_per_call: BTreeMap<String, f64>,
+}
+
+pub struct ApiFigures {
+    pub calls: usize,
+    pub get_item_p50: Duration,
+    pub get_item_p99: Duration,
+    pub endpoints: Vec<EndpointFigures>,
+    /// (payouts the user has, requests per my-payouts call, p50)
+    pub my_payouts_scaling: Vec<(usize, f64, Duration)>,
+}
+
+fn api_for(world: &World, success_rate: &str) -> Result<Api> {
+    let rate = success_rate.to_owned();
+    let config = Config::from_lookup(move |name| match name {
+        "GATEWAY_SIM_LATENCY_MS" => Some("0".to_owned()),
+        "GATEWAY_SIM_SUCCESS_RATE" => Some(rate.clone()),
+        "GATEWAY_SIM_SEED" => Some("1".to_owned()),
+        "PAYOUT_MIN_PAISE" => Some("1".to_owned()),
+        _ => None,
+    })?;
+    let config = Config {
+        table_name: world.store.table().to_owned(),
+        ..config
+    };
+    // The gateway's ledger goes through the uncounted client: its requests are the bank's.
+    let mut api = Api::with_config(config, world.store.clone());
+    api.app.gateway = world.gateway(0, success_rate.parse()?);
+    Ok(api)
+}
+
+fn token(user: u64, role: Role) -> Result<String> {
+    devkit::token::mint(DEV_JWT_SECRET, user, role, 3600)
+}
+
+pub async fn run(endpoint: &str, quick: bool) -> Result<ApiFigures> {
+    let calls = if quick { 20 } else { 200 };
+    let warmup = 5;
+    let world = World::new(endpoint).await?;
+    world.rich_scout("s-bench", 7).await?;
+    let api = api_for(&world, "1")?;
+    let declining = api_for(&world, "0")?;
+    let (owner, buyer, admin) = (
+        token(7, Role::User)?,
+        token(9, Role::User)?,
+        token(1, Role::Admin)?,
+    );
+
+    // The baseline: a strongly consistent GetItem of one small item, as the store reads.
+    let mut get_item = Vec::new();
+    for round in 0..calls + warmup {
+        let started = Instant::now();
+        world
+            .store
+            .client()
+            .get_item()
+            .table_name(world.store.table())
+            .key(
+                keys::PK,
+                aws_sdk_dynamodb::types::AttributeValue::S(keys::scout_pk("s-bench")),
+            )
+            .key(
+                keys::SK,
+                aws_sdk_dynamodb::types::AttributeValue::S(keys::SCOUT_SK.to_owned()),
+            )
+            .consistent_read(true)
+            .send()
+            .await?;
+        if round >= warmup {
+            get_item.push(started.elapsed());
+        }
+    }
+
+    // Inputs for the endpoints that change what they act on.
+    let n = calls + warmup;
+    let mut orders = Vec::new();
+    for index in 0..n {
+        let order = Order {
+            order_id: format!("o-bench-{index}"),
+            buyer_id: 9,
+            seller_id: 8,
+            item_price_paise: Paise(50_000),
+            status: OrderStatus::Placed,
+            scout_id: Some("s-bench".to_owned()),
+            scout_bounty_paise: Some(Paise(500)),
+            payout_id: None,
+            completed_at: None,
+        };
+        world.store.insert_order(&order).await?;
+        orders.push(order.order_id);
+    }
+    let to_process = world.pending("s-bench", 7, n, 16).await?;
+    let to_cancel = world.pending("s-bench", 7, n, 16).await?;
+    let to_retry = world.pending("s-bench", 7, n, 16).await?;
+    for payout in &to_retry {
+        let path = format!("/payouts/process/{}", payout.payout_id);
+        let reply = declining.post(&path, &admin, None).await;
+        ensure!(
+            reply.body["status"] == "failed",
+            "could not prepare a failed payout: {:?}",
+            reply.body
+        );
+    }
+
+    let mut endpoints = Vec::new();
+    for endpoint in Endpoint::ALL {
+        let mut samples = Vec::new();
+        let mut counted = 0;
+        world.counter.reset();
+        for round in 0..n {
+            if round == warmup {
+                world.counter.reset();
+            }
+            let (method, path, query, token, body): (&str, String, &str, &str, Option<&str>) =
+                match endpoint {
+                    Endpoint::RequestScoutPayout => (
+                        "POST",
+                        "/scouts/s-bench/request-payout".to_owned(),
+                        "",
+                        &owner,
+                        Some(r#"{"amount_paise": 100}"#),
+                    ),
+                    Endpoint::CompleteOrder => (
+                        "PATCH",
+                        format!("/orders/{}/complete", orders[round]),
+                        "",
+                        &buyer,
+                        None,
+                    ),
+                    Endpoint::MyPayouts => (
+                        "GET",
+                        "/payouts/my-payouts".to_owned(),
+                        "limit=20",
+                        &owner,
+                        None,
+                    ),
+                    Endpoint::ListPayouts => (
+                        "GET",
+                        "/payouts".to_owned(),
+                        "status=pending&limit=50",
+                        &admin,
+                        None,
+                    ),
+                    Endpoint::ProcessPayout => (
+                        "POST",
+                        format!("/payouts/process/{}", to_process[round].payout_id),
+                        "",
+                        &admin,
+                        None,
+                    ),
+                    Endpoint::RetryPayout => (
+                        "POST",
+                        format!("/payouts/{}/retry", to_retry[round].payout_id),
+                        "",
+                        &admin,
+                        None,
+                    ),
+                    Endpoint::CancelPayout => (
+                        "POST",
+                        format!("/payouts/{}/cancel", to_cancel[round].payout_id),
+                        "",
+                        &admin,
+                        None,
+                    ),
+                };
+            let started = Instant::now();
+            let reply = api
+                .call(Call {
+                    method,
+                    path: &path,
+                    query,
+                    token: Some(token),
+                    body,
+                    ..Call::default()
+                })
+                .await;
+            let elapsed = started.elapsed();
+            ensure!(
+                reply.status < 300,
+                "{} answered {}: {:?}",
+                endpoint.function(),
+                reply.status,
+                reply.body
+            );
+            if round >= warmup {
+                samples.push(elapsed);
+                counted += 1;
+            }
+        }
+        let requests_per_call = world
+            .counter
+            .counts()
+            .into_iter()
+            .map(|(operation, count)| (operation, count as f64 / counted as f64))
+            .collect();
+        endpoints.push(EndpointFigures {
+            endpoint,
+            p50: percentile(&samples, 50.0),
+            p99: percentile(&samples, 99.0),
+            requests_per_call,
+        });
+    }
+
+    // my-payouts for users with 10, 1,000 and 10,000 payouts.
+    let sizes: &[usize] = if quick {
+        &[10, 100, 1000]
+    } else {
+        &[10, 1000, 10_000]
+    };
+    let mut my_payouts_scaling = Vec::new();
+    for (index, size) in sizes.iter().enumerate() {
+        let user = 100 + index as u64;
+        let scout = format!("s-history-{size}");
+        world.rich_scout(&scout, user).await?;
+        world.pending(&scout, user, *size, 32).await?;
+        let token = token(user, Role::User)?;
+        let mut samples = Vec::new();
+        world.counter.reset();
+        let rounds = calls.min(50);
+        for _ in 0..rounds {
+            let started = Instant::now();
+            let reply = api.get("/payouts/my-payouts", "limit=20", &token).await;
+            samples.push(started.elapsed());
+            ensure!(
+                reply.body["total"] == *size as u64,
+                "{:?}",
+                reply.body["total"]
+            );
+        }
+        my_payouts_scaling.push((
+            *size,
+            world.counter.total() as f64 / rounds as f64,
+            percentile(&samples, 50.0),
+        ));
+    }
+
+    Ok(ApiFigures {
+        calls,
+        get_item_p50: percentile(&get_item, 50.0),
+        get_item_p99: percentile(&get_item, 99.0),
+        endpoints,
+        my_payouts_scaling,
+    })
+}

@@ -1,0 +1,248 @@
+//! §2 and §5: the release binaries themselves, started against a local Runtime API
+//! stub — init time and instructions to the first `/next`, next to a bare
+//! `lambda_runtime` function built with the same profile; stripped size, zip size,
+//! and peak RSS after 1,000 warm invocations.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use devkit::fixture::Fixture;
+use devkit::paths;
+use devkit::runtime_stub::RuntimeStub;
+use shared::config::{Config, DEV_JWT_SECRET};
+use shared::store::Store;
+
+use super::stats::{median, ms};
+
+pub const BASELINE: &str = "lambda-hello";
+
+pub struct BinaryFigures {
+    pub name: String,
+    pub binary_bytes: u64,
+    pub zip_bytes: u64,
+    pub init_ms: f64,
+    pub init_instructions: Option<u64>,
+    pub peak_rss_kib: Option<u64>,
+}
+
+pub fn functions() -> Result<Vec<String>> {
+    let mut names: Vec<String> = std::fs::read_dir(paths::workspace_root().join("functions"))?
+        .filter_map(|entry| entry.ok())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// Builds every function and the baseline with the release profile, in one cargo run.
+pub fn build(names: &[String]) -> Result<Duration> {
+    let started = Instant::now();
+    let mut command = Command::new("cargo");
+    command
+        .args(["build", "--release", "--quiet"])
+        .current_dir(paths::workspace_root());
+    for name in names.iter().map(String::as_str).chain([BASELINE]) {
+        command.args(["-p", name]);
+    }
+    crate::tools::run(&mut command)?;
+    Ok(started.elapsed())
+}
+
+fn binary(name: &str) -> PathBuf {
+    paths::workspace_root().join("target/release").join(name)
+}
+
+/// The deployment zip: the binary as `bootstrap`, deflated (what `cargo lambda build
+/// --output-format zip` produces), measured with Python's zipfile to need no `zip`.
+fn zip_size(name: &str) -> Result<u64> {
+    let out = paths::local_dir().join("bench").join(format!("{name}.zip"));
+    std::fs::create_dir_all(out.parent().context("bench dir")?)?;
+    let script = "import sys, zipfile\n\
+                  with zipfile.ZipFile(sys.argv[2], 'w', zipfile.ZIP_DEFLATED, compresslevel=9) as z:\n\
+                  \x20   z.write(sys.argv[1], 'bootstrap')\n";
+    crate::tools::run(
+        Command::new("python3")
+            .args(["-c", script])
+            .arg(binary(name))
+            .arg(&out),
+    )?;
+    Ok(std::fs::metadata(&out)?.len())
+}
+
+fn environment(
+    name: &str,
+    stub: &RuntimeStub,
+    dynamodb: &str,
+    table: &str,
+) -> Vec<(String, String)> {
+    [
+        ("AWS_LAMBDA_RUNTIME_API", stub.address()),
+        ("AWS_LAMBDA_FUNCTION_NAME", name.to_owned()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".to_owned()),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}")),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "bench".to_owned()),
+        ("AWS_REGION", "ap-south-1".to_owned()),
+        ("AWS_ACCESS_KEY_ID", "local".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "local".to_owned()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb.to_owned()),
+        ("PAYOUTS_TABLE", table.to_owned()),
+        ("JWT_SECRET", DEV_JWT_SECRET.to_owned()),
+        ("GATEWAY_SIM_LATENCY_MS", "0".to_owned()),
+        ("GATEWAY_SIM_SUCCESS_RATE", "1".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+fn spawn(program: &Path, args: &[String], env: &[(String, String)]) -> Result<Child> {
+    Command::new(program)
+        .args(args)
+        .env_clear()
+        .envs(env.iter().cloned())
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", program.display()))
+}
+
+fn stop(mut child: Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Wall time from exec to the first `/next`, the median of `runs`.
+fn init_wall(name: &str, runs: usize, dynamodb: &str, table: &str) -> Result<f64> {
+    let mut samples = Vec::new();
+    for _ in 0..runs {
+        let stub = RuntimeStub::start(Vec::new())?;
+        let env = environment(name, &stub, dynamodb, table);
+        let started = Instant::now();
+        let child = spawn(&binary(name), &[], &env)?;
+        let first = stub.wait_first_next(Duration::from_secs(20));
+        stop(child);
+        let first = first.with_context(|| format!("{name} never asked for an event"))?;
+        samples.push(first - started);
+    }
+    Ok(ms(median(&samples)))
+}
+
+/// Instructions from exec to the first `/next`, counted by callgrind: repeatable
+/// whatever else the machine is doing. `None` when valgrind is not installed.
+fn init_instructions(name: &str, dynamodb: &str, table: &str) -> Result<Option<u64>> {
+    if Command::new("valgrind").arg("--version").output().is_err() {
+        return Ok(None);
+    }
+    let out = paths::local_dir()
+        .join("bench")
+        .join(format!("callgrind.{name}.out"));
+    let _ = std::fs::remove_file(&out);
+    let stub = RuntimeStub::start(Vec::new())?;
+    let env = environment(name, &stub, dynamodb, table);
+    let args = vec![
+        "--tool=callgrind".to_owned(),
+        format!("--callgrind-out-file={}", out.display()),
+        binary(name).display().to_string(),
+    ];
+    let child = spawn(Path::new("valgrind"), &args, &env)?;
+    let first = stub.wait_first_next(Duration::from_secs(120));
+    stop(child);
+    first.with_context(|| format!("{name} never asked for an event under valgrind"))?;
+    let text =
+        std::fs::read_to_string(&out).with_context(|| format!("reading {}", out.display()))?;
+    let total = text
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("summary:")
+                .or_else(|| line.strip_prefix("totals:"))
+        })
+        .and_then(|value| value.split_whitespace().next())
+        .and_then(|value| value.parse().ok());
+    Ok(total)
+}
+
+/// Peak RSS (VmHWM) of the function after serving `count` copies of its sample event.
+fn peak_rss(name: &str, count: usize, dynamodb: &str, table: &str) -> Result<Option<u64>> {
+    let sample = match name {
+        BASELINE | "process-pending" => "scheduled",
+        other => other,
+    };
+    let event = std::fs::read_to_string(
+        paths::workspace_root()
+            .join("events")
+            .join(format!("{sample}.json")),
+    )?;
+    let stub = RuntimeStub::start(vec![event; count])?;
+    let env = environment(name, &stub, dynamodb, table);
+    let child = spawn(&binary(name), &[], &env)?;
+    let pid = child.id();
+    let served = stub.wait_responses(count as u64, Duration::from_secs(300));
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    stop(child);
+    if !served {
+        bail!("{name} did not answer {count} invocations");
+    }
+    Ok(status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.split_whitespace().next())
+        .and_then(|value| value.parse().ok()))
+}
+
+pub async fn run(dynamodb: &str, quick: bool) -> Result<(Vec<BinaryFigures>, Duration)> {
+    let names = functions()?;
+    let build_time = build(&names)?;
+
+    // The demo data on its own table, so the sample events find what they name.
+    let table = format!("bench-bin-{}", uuid::Uuid::new_v4().simple());
+    let client = devkit::dynamodb_local::client(dynamodb).await;
+    devkit::table::TableDefinition::from_template(&paths::template())?
+        .create(&client, &table)
+        .await?;
+    let limits = Config::from_lookup(|_| None)?.limits;
+    Fixture::read(&paths::workspace_root().join("fixtures/demo.json"))?
+        .load(&Store::new(client, &table), limits)
+        .await?;
+
+    let (runs, invocations) = if quick { (1, 50) } else { (5, 1000) };
+    let mut figures = Vec::new();
+    for name in std::iter::once(BASELINE.to_owned()).chain(names) {
+        let name_ref = name.as_str();
+        let (dynamodb, table) = (dynamodb.to_owned(), table.clone());
+        let name_owned = name.clone();
+        let measured = tokio::task::spawn_blocking(move || -> Result<BinaryFigures> {
+            let name = name_owned.as_str();
+            Ok(BinaryFigures {
+                name: name.to_owned(),
+                binary_bytes: std::fs::metadata(binary(name))?.len(),
+                zip_bytes: zip_size(name)?,
+                init_ms: init_wall(name, runs, &dynamodb, &table)?,
+                init_instructions: if quick {
+                    None
+                } else {
+                    init_instructions(name, &dynamodb, &table)?
+                },
+                peak_rss_kib: peak_rss(name, invocations, &dynamodb, &table)?,
+            })
+        })
+        .await??;
+        println!("bench: {name_ref} measured");
+        figures.push(measured);
+    }
+    Ok((figures, build_time))
+}

@@ -1,0 +1,101 @@
+//! The data the in-process benchmarks run against: a fresh table on DynamoDB Local,
+//! a store whose client counts requests, and a separate uncounted client for the
+//! simulated gateway's ledger (the gateway's requests are not ours).
+
+use anyhow::Result;
+use devkit::counting::RequestCounter;
+use devkit::dynamodb_local;
+use devkit::table::TableDefinition;
+use shared::auth::Actor;
+use shared::config::{PayoutLimits, SimulatedGatewayConfig};
+use shared::gateway::SimulatedGateway;
+use shared::money::Paise;
+use shared::payout::Payout;
+use shared::scout::{request_payout, PayoutRequest, Scout};
+use shared::store::Store;
+
+pub const LIMITS: PayoutLimits = PayoutLimits {
+    min: Paise(1),
+    max: Paise(u64::MAX / 4),
+};
+
+pub struct World {
+    pub store: Store,
+    pub ledger: Store,
+    pub counter: RequestCounter,
+}
+
+impl World {
+    pub async fn new(endpoint: &str) -> Result<Self> {
+        let counter = RequestCounter::default();
+        let client = counter.client(endpoint).await;
+        let table = format!("bench-{}", uuid::Uuid::new_v4().simple());
+        TableDefinition::from_template(&devkit::paths::template())?
+            .create(&client, &table)
+            .await?;
+        let ledger = Store::new(dynamodb_local::client(endpoint).await, &table);
+        Ok(World {
+            store: Store::new(client, table),
+            ledger,
+            counter,
+        })
+    }
+
+    pub fn gateway(&self, latency_ms: u64, success_rate: f64) -> SimulatedGateway {
+        SimulatedGateway::new(
+            self.ledger.clone(),
+            SimulatedGatewayConfig {
+                success_rate,
+                latency_ms,
+                seed: Some(1),
+            },
+        )
+    }
+
+    /// A scout of `user` with more earnings than any benchmark asks for.
+    pub async fn rich_scout(&self, scout_id: &str, user: u64) -> Result<()> {
+        self.store
+            .insert_scout(&Scout::with_earnings(scout_id, user, Paise(u64::MAX / 4)))
+            .await?;
+        Ok(())
+    }
+
+    /// `count` pending payouts of `scout_id`, made as its owner would, `parallel` at once.
+    pub async fn pending(
+        &self,
+        scout_id: &str,
+        user: u64,
+        count: usize,
+        parallel: usize,
+    ) -> Result<Vec<Payout>> {
+        let mut made = Vec::with_capacity(count);
+        let mut remaining = count;
+        while remaining > 0 {
+            let wave = remaining.min(parallel);
+            let tasks: Vec<_> = (0..wave)
+                .map(|_| {
+                    let store = self.store.clone();
+                    let scout_id = scout_id.to_owned();
+                    tokio::spawn(async move {
+                        request_payout(
+                            &store,
+                            LIMITS,
+                            &Actor::user(user),
+                            PayoutRequest {
+                                scout_id,
+                                amount: Some(Paise(100)),
+                                idempotency_key: None,
+                            },
+                        )
+                        .await
+                    })
+                })
+                .collect();
+            for task in tasks {
+                made.push(task.await??.payout().clone());
+            }
+            remaining -= wave;
+        }
+        Ok(made)
+    }
+}
