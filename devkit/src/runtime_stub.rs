@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
+/// Status, headers and body of one answer.
+type Reply = (u16, Vec<(String, String)>, String);
+
 #[derive(Default)]
 struct State {
     events: Mutex<VecDeque<String>>,
@@ -158,7 +161,7 @@ fn serve(stream: TcpStream, state: &State) {
 }
 
 /// The next event, or a wait that ends only when the stub stops (then `None`).
-fn next(state: &State) -> Option<(u16, Vec<(String, String)>, String)> {
+fn next(state: &State) -> Option<Reply> {
     if let Ok(mut first) = state.first_next.lock() {
         if first.is_none() {
             *first = Some(Instant::now());

@@ -168,9 +168,8 @@ impl PaymentGateway for SimulatedGateway {
         if let Ok(mut calls) = self.calls.lock() {
             *calls.entry(key.clone()).or_default() += 1;
         }
-        if let Some(outcome) = self.recorded(key).await? {
-            return Ok(outcome);
-        }
+        // Write first, read only on a clash: a replayed key is rare, and the
+        // conditional put is what makes the ledger idempotent either way.
         tokio::time::sleep(self.latency).await;
         let now = Timestamp::now();
         let transfer = SimulatedTransfer {
@@ -188,7 +187,8 @@ impl PaymentGateway for SimulatedGateway {
         if inserted {
             return Ok(transfer.outcome);
         }
-        // Another caller with the same key got there first: theirs is the transfer.
+        // This key was sent before (a retry after a timeout, or a concurrent caller):
+        // the first transfer stands, as at a real gateway.
         self.recorded(key)
             .await?
             .ok_or_else(|| GatewayUnavailable(format!("transfer {key} vanished from the ledger")))

@@ -92,42 +92,36 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
         let mut skipped = 0;
         let mut errored = 0;
 
-        let stuck = self
-            .store
-            .expired_leases(now, self.config.batch_size)
-            .await?;
-        let reconciled: Vec<Outcome> = stream::iter(stuck)
-            .map(|payout| self.reconcile(payout))
-            .buffer_unordered(self.config.concurrency)
-            .collect()
-            .await;
-        for outcome in reconciled {
-            if !matches!(outcome, Outcome::Skipped | Outcome::Errored) {
-                summary.recovered += 1;
-            }
-            tally(&mut summary, &mut skipped, &mut errored, outcome);
-        }
-
-        let pending = self
-            .store
-            .query_payouts(
+        // Both queries at once. A payout that reconciliation sends back to pending is
+        // paid by the next run, like any other pending payout.
+        let (stuck, pending) = tokio::try_join!(
+            self.store.expired_leases(now, self.config.batch_size),
+            self.store.query_payouts(
                 &PayoutIndex::Status(PayoutStatus::Pending),
                 false,
                 self.config.batch_size,
                 None,
             )
-            .await?
-            .payouts;
+        )?;
+        let pending = pending.payouts;
         summary.found = pending.len();
         info!(
             event = "pending_found",
             found = summary.found,
+            stuck = stuck.len(),
             "📋 Found {} pending payouts",
             summary.found
         );
-        let paid: Vec<Outcome> = stream::iter(pending)
-            .map(|payout| async move {
-                match self.claim(&payout).await {
+        let work = stuck
+            .into_iter()
+            .map(|payout| (true, payout))
+            .chain(pending.into_iter().map(|payout| (false, payout)));
+        let outcomes: Vec<(bool, Outcome)> = stream::iter(work)
+            .map(|(recovering, payout)| async move {
+                if recovering {
+                    return (true, self.reconcile(payout).await);
+                }
+                let outcome = match self.claim(&payout).await {
                     Ok(claimed) => self.pay(claimed).await.1,
                     Err(Error::InvalidTransition { .. } | Error::NotFound { .. }) => {
                         Outcome::Skipped
@@ -136,12 +130,16 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
                         error!(event = "claim_failed", payout_id = %payout.payout_id, error = %err, "claim failed");
                         Outcome::Errored
                     }
-                }
+                };
+                (false, outcome)
             })
             .buffer_unordered(self.config.concurrency)
             .collect()
             .await;
-        for outcome in paid {
+        for (recovering, outcome) in outcomes {
+            if recovering && !matches!(outcome, Outcome::Skipped | Outcome::Errored) {
+                summary.recovered += 1;
+            }
             tally(&mut summary, &mut skipped, &mut errored, outcome);
         }
 

@@ -270,24 +270,27 @@ async fn a_stuck_payout_the_gateway_never_saw_goes_back_to_pending_and_is_paid_o
     let (store, payouts) = store_with_pending(1).await;
     let gateway = gateway(&store, 1.0);
     let stuck = abandon_in_processing(&store, &payouts[0]).await;
+    let processor = Processor::new(&store, &gateway, processor_config(10));
 
-    let summary = Processor::new(&store, &gateway, processor_config(10))
-        .run()
-        .await
-        .unwrap();
+    let first = processor.run().await.unwrap();
     assert_eq!(
-        summary,
+        first,
         RunSummary {
-            found: 1,
-            completed: 1,
             requeued: 1,
             recovered: 1,
-            failed: 0,
+            ..RunSummary::default()
         }
     );
+    let requeued = store.payout(stuck.payout_id).await.unwrap().unwrap();
+    assert_eq!(requeued.status, PayoutStatus::Pending);
+    assert_eq!(requeued.attempt, 1, "same attempt, same key");
+    assert!(requeued.last_error.is_some());
+    assert!(gateway.transfer_calls().is_empty());
+
+    let second = processor.run().await.unwrap();
+    assert_eq!((second.found, second.completed), (1, 1));
     let settled = store.payout(stuck.payout_id).await.unwrap().unwrap();
     assert_eq!(settled.status, PayoutStatus::Completed);
-    assert_eq!(settled.attempt, 1, "same attempt, same key");
     assert_eq!(
         gateway.transfer_calls().get(&stuck.idempotency_key()),
         Some(&1)
