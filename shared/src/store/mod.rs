@@ -11,6 +11,8 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
+use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
+use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +24,8 @@ use crate::scout::Scout;
 pub use payouts::{CreateRefused, Lease, PayoutIndex, PayoutPage, StatusChange};
 
 pub type Item = HashMap<String, AttributeValue>;
+
+const AWS_ROOT_CAS: &str = include_str!("aws-roots.pem");
 
 /// The `LastEvaluatedKey` of a query, handed back to continue it.
 pub type PageKey = HashMap<String, String>;
@@ -65,9 +69,33 @@ impl Store {
 
     /// A client from the standard AWS configuration chain. Locally that chain reads
     /// `AWS_ENDPOINT_URL_DYNAMODB`; nothing here special-cases DynamoDB Local.
+    ///
+    /// The HTTPS client trusts AWS's root CAs only (`aws-roots.pem`: Amazon Root CA 1–4
+    /// and Starfield Services Root G2, which every DynamoDB endpoint chains to) instead
+    /// of the system store: the SDK would otherwise read and parse every certificate
+    /// under `/etc/ssl/certs` while the client is built, which was most of a cold
+    /// start's instructions (docs/BENCHMARKS.md). It also narrows whom a payout
+    /// service's TLS trusts.
     pub async fn from_env(table: impl Into<String>) -> Self {
-        let sdk_config = aws_config::load_from_env().await;
-        Store::new(Client::new(&sdk_config), table)
+        let trust = TrustStore::empty()
+            .with_native_roots(false)
+            .with_pem_certificate(AWS_ROOT_CAS);
+        let http_client = TlsContext::builder()
+            .with_trust_store(trust)
+            .build()
+            .map(|tls| {
+                aws_smithy_http_client::Builder::new()
+                    .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+                    .tls_context(tls)
+                    .build_https()
+            });
+        let loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        let loader = match http_client {
+            Ok(http_client) => loader.http_client(http_client),
+            // The bundled roots always parse; should they not, keep the SDK's default.
+            Err(_) => loader,
+        };
+        Store::new(Client::new(&loader.load().await), table)
     }
 
     pub fn client(&self) -> &Client {
@@ -181,4 +209,31 @@ pub(crate) fn with_key(mut item: Item, pk: &str, sk: &str) -> Item {
     item.insert(keys::PK.to_owned(), s(pk));
     item.insert(keys::SK.to_owned(), s(sk));
     item
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bundled_aws_root_cas_parse() {
+        assert_eq!(
+            AWS_ROOT_CAS.matches("-----BEGIN CERTIFICATE-----").count(),
+            5
+        );
+        let trust = TrustStore::empty()
+            .with_native_roots(false)
+            .with_pem_certificate(AWS_ROOT_CAS);
+        assert!(TlsContext::builder()
+            .with_trust_store(trust)
+            .build()
+            .is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_store_builds_its_https_client_from_them() {
+        // Building the client loads the trust store; a bad certificate would panic here.
+        let store = Store::from_env("any-table").await;
+        assert_eq!(store.table(), "any-table");
+    }
 }
