@@ -158,3 +158,18 @@ impl Fixture {
         Ok(report)
     }
 }
+
+/// A new table named `prefix-<uuid>` at `endpoint`, created from `template.yaml` and
+/// loaded with `fixtures/demo.json`: what the HTTP checks and the benchmarks run on.
+pub async fn demo_table(endpoint: &str, prefix: &str) -> Result<String> {
+    let table = format!("{prefix}-{}", uuid::Uuid::new_v4().simple());
+    let client = crate::dynamodb_local::client(endpoint).await;
+    crate::table::TableDefinition::from_template(&crate::paths::template())?
+        .create(&client, &table)
+        .await?;
+    let limits = shared::config::Config::from_lookup(|_| None)?.limits;
+    Fixture::read(&crate::paths::workspace_root().join("fixtures/demo.json"))?
+        .load(&Store::new(client, &table), limits)
+        .await?;
+    Ok(table)
+}

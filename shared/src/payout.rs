@@ -129,6 +129,16 @@ pub const TRANSITIONS: &[(Transition, &[PayoutStatus], PayoutStatus)] = &[
 ];
 
 impl Transition {
+    pub const ALL: [Transition; 7] = [
+        Transition::Claim,
+        Transition::Reclaim,
+        Transition::Complete,
+        Transition::Fail,
+        Transition::Requeue,
+        Transition::Retry,
+        Transition::Cancel,
+    ];
+
     fn row(self) -> (&'static [PayoutStatus], PayoutStatus) {
         TRANSITIONS
             .iter()
@@ -263,15 +273,7 @@ mod tests {
 
     #[test]
     fn every_transition_has_one_row() {
-        for transition in [
-            Transition::Claim,
-            Transition::Reclaim,
-            Transition::Complete,
-            Transition::Fail,
-            Transition::Requeue,
-            Transition::Retry,
-            Transition::Cancel,
-        ] {
+        for transition in Transition::ALL {
             let rows = TRANSITIONS
                 .iter()
                 .filter(|(t, _, _)| *t == transition)

@@ -19,16 +19,6 @@ const LIMITS: PayoutLimits = PayoutLimits {
 };
 const TOKEN: &str = "lease-of-this-test";
 
-const ALL_TRANSITIONS: [Transition; 7] = [
-    Transition::Claim,
-    Transition::Reclaim,
-    Transition::Complete,
-    Transition::Fail,
-    Transition::Requeue,
-    Transition::Retry,
-    Transition::Cancel,
-];
-
 async fn new_pending(store: &Store) -> Payout {
     request_payout(
         store,
@@ -170,7 +160,7 @@ async fn every_allowed_transition_is_written_with_its_index_key() {
 async fn every_refused_transition_is_a_conflict_and_changes_nothing() {
     let store = store_with_scout().await;
     for status in PayoutStatus::ALL {
-        for transition in ALL_TRANSITIONS.into_iter().filter(|t| !t.allows(status)) {
+        for transition in Transition::ALL.into_iter().filter(|t| !t.allows(status)) {
             let current = payout_in(&store, status).await;
             let scout_before = store.scout("s-1").await.unwrap();
             let summary_before = store.summary(7).await.unwrap();

@@ -7,13 +7,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use devkit::dynamodb_local;
-use devkit::fixture::Fixture;
 use devkit::paths;
 use serde_json::Value;
 use shared::auth::Role;
-use shared::config::{Config, DEV_JWT_SECRET};
+use shared::config::DEV_JWT_SECRET;
 use shared::order::Order;
-use shared::store::Store;
 
 use crate::children::Supervised;
 use crate::tools;
@@ -24,15 +22,7 @@ const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 pub async fn run(dynamodb_endpoint: &str) -> Result<()> {
     let lambda_bin = tools::cargo_lambda()?;
     let schemathesis_bin = tools::venv_with(&[SCHEMATHESIS], "st")?;
-    let table = format!("smoke-{}", uuid::Uuid::new_v4().simple());
-    let client = dynamodb_local::client(dynamodb_endpoint).await;
-    devkit::table::TableDefinition::from_template(&paths::template())?
-        .create(&client, &table)
-        .await?;
-    let limits = Config::from_lookup(|_| None)?.limits;
-    Fixture::read(&paths::workspace_root().join("fixtures/demo.json"))?
-        .load(&Store::new(client, &table), limits)
-        .await?;
+    let table = devkit::fixture::demo_table(dynamodb_endpoint, "smoke").await?;
 
     let port = dynamodb_local::free_port()?;
     let log_path = paths::local_dir().join("logs").join("smoke-watch.log");

@@ -38,26 +38,8 @@ pub async fn run(extra_test_args: &[String]) -> Result<()> {
     step("cfn-lint template.yaml, sam validate --lint");
     tools::lint_template()?;
 
-    // An already-running DynamoDB Local named by the environment is used as it is;
-    // otherwise one is started on a free port for this run alone.
-    let reuse = std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
-        .ok()
-        .filter(|endpoint| {
-            crate::dev::local_port(endpoint).is_some_and(dynamodb_local::is_listening)
-        });
-    let (endpoint, _dynamodb) = match reuse {
-        Some(endpoint) => (endpoint, None),
-        None => {
-            let port = dynamodb_local::free_port()?;
-            let started = DynamoDbLocal::start(port, &logs.join("dynamodb-local-test.log"))?;
-            step(&format!(
-                "DynamoDB Local on {} (pid {})",
-                started.endpoint(),
-                started.pid()
-            ));
-            (started.endpoint(), Some(started))
-        }
-    };
+    let (endpoint, _dynamodb) = dynamodb_for_run("dynamodb-local-test.log")?;
+    step(&format!("DynamoDB Local at {endpoint}"));
 
     step("cargo test --workspace");
     tools::run(
@@ -93,4 +75,21 @@ pub async fn run(extra_test_args: &[String]) -> Result<()> {
 
 fn step(what: &str) {
     eprintln!("\n==> {what}");
+}
+
+/// An already-running DynamoDB Local named by `AWS_ENDPOINT_URL_DYNAMODB` is used as it
+/// is; otherwise one is started on a free port for this run alone (stopped on drop).
+pub fn dynamodb_for_run(log_name: &str) -> Result<(String, Option<DynamoDbLocal>)> {
+    let reuse = std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
+        .ok()
+        .filter(|endpoint| {
+            crate::dev::local_port(endpoint).is_some_and(dynamodb_local::is_listening)
+        });
+    if let Some(endpoint) = reuse {
+        return Ok((endpoint, None));
+    }
+    let logs = paths::local_dir().join("logs");
+    std::fs::create_dir_all(&logs)?;
+    let started = DynamoDbLocal::start(dynamodb_local::free_port()?, &logs.join(log_name))?;
+    Ok((started.endpoint(), Some(started)))
 }

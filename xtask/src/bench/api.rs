@@ -27,6 +27,9 @@ pub struct EndpointFigures {
 
 pub struct ApiFigures {
     pub calls: usize,
+    /// A request refused by validation after its token was verified: the handler's own
+    /// work (token, routing, parsing, the JSON error) with no DynamoDB request.
+    pub handler_only_p50: Duration,
     pub get_item_p50: Duration,
     pub get_item_p99: Duration,
     pub endpoints: Vec<EndpointFigures>,
@@ -93,6 +96,23 @@ pub async fn run(endpoint: &str, quick: bool) -> Result<ApiFigures> {
         if round >= warmup {
             get_item.push(started.elapsed());
         }
+    }
+
+    // The handler alone: verified token, parsed input, a 400 with no DynamoDB request.
+    let mut handler_only = Vec::new();
+    for round in 0..calls + warmup {
+        let started = Instant::now();
+        let reply = api
+            .post(
+                "/scouts/s-bench/request-payout",
+                &owner,
+                Some(r#"{"amount_paise": "x"}"#),
+            )
+            .await;
+        if round >= warmup {
+            handler_only.push(started.elapsed());
+        }
+        ensure!(reply.status == 400, "expected a 400, got {}", reply.status);
     }
 
     // Inputs for the endpoints that change what they act on.
@@ -260,6 +280,7 @@ pub async fn run(endpoint: &str, quick: bool) -> Result<ApiFigures> {
 
     Ok(ApiFigures {
         calls,
+        handler_only_p50: percentile(&handler_only, 50.0),
         get_item_p50: percentile(&get_item, 50.0),
         get_item_p99: percentile(&get_item, 99.0),
         endpoints,

@@ -8,11 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use devkit::fixture::Fixture;
 use devkit::paths;
 use devkit::runtime_stub::RuntimeStub;
-use shared::config::{Config, DEV_JWT_SECRET};
-use shared::store::Store;
+use shared::config::DEV_JWT_SECRET;
 
 use super::stats::{median, ms};
 
@@ -209,15 +207,7 @@ pub async fn run(dynamodb: &str, quick: bool) -> Result<(Vec<BinaryFigures>, Dur
     let build_time = build(&names)?;
 
     // The demo data on its own table, so the sample events find what they name.
-    let table = format!("bench-bin-{}", uuid::Uuid::new_v4().simple());
-    let client = devkit::dynamodb_local::client(dynamodb).await;
-    devkit::table::TableDefinition::from_template(&paths::template())?
-        .create(&client, &table)
-        .await?;
-    let limits = Config::from_lookup(|_| None)?.limits;
-    Fixture::read(&paths::workspace_root().join("fixtures/demo.json"))?
-        .load(&Store::new(client, &table), limits)
-        .await?;
+    let table = devkit::fixture::demo_table(dynamodb, "bench-bin").await?;
 
     let (runs, invocations) = if quick { (1, 50) } else { (5, 1000) };
     let mut figures = Vec::new();

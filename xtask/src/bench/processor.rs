@@ -15,9 +15,12 @@ use super::stats::{median, ms};
 use super::world::{World, LIMITS};
 
 pub const LATENCY_MS: u64 = 200;
+pub const DEFAULT_LATENCY_MS: u64 = 1000;
 
 pub struct ProcessorFigures {
     pub latency_ms: u64,
+    /// Ours at the simulated gateway's default latency (1 s, the seed's), if measured.
+    pub concurrent_at_default_ms: Option<f64>,
     pub concurrent_ms: f64,
     pub sequential_ms: f64,
     pub drained: usize,
@@ -58,6 +61,19 @@ pub async fn run(endpoint: &str, quick: bool) -> Result<ProcessorFigures> {
             );
         }
     }
+
+    // The same batch at the gateway's default latency: the fixed overhead, diluted.
+    let concurrent_at_default_ms = if quick {
+        None
+    } else {
+        let default_gateway = world.gateway(DEFAULT_LATENCY_MS, 1.0);
+        world.pending("s-bench", 7, 10, 10).await?;
+        let started = Instant::now();
+        Processor::new(&world.store, &default_gateway, config(10, 10))
+            .run()
+            .await?;
+        Some(ms(started.elapsed()))
+    };
 
     // One payout's lifecycle, request by request.
     let instant = world.gateway(0, 1.0);
@@ -111,6 +127,7 @@ pub async fn run(endpoint: &str, quick: bool) -> Result<ProcessorFigures> {
 
     Ok(ProcessorFigures {
         latency_ms: LATENCY_MS,
+        concurrent_at_default_ms,
         sequential_ms: ms(median(&timings[0])),
         concurrent_ms: ms(median(&timings[1])),
         drained,
