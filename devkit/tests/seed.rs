@@ -4,7 +4,7 @@
 use devkit::fixture::{Fixture, SeedReport};
 use devkit::invariants::{assert_books_balance, user_payouts};
 use devkit::paths;
-use devkit::testing::fresh_store;
+use devkit::testing::{fresh_store, Snapshot};
 use shared::config::PayoutLimits;
 use shared::money::Paise;
 use shared::order::OrderStatus;
@@ -41,32 +41,24 @@ async fn the_demo_fixture_loads_once_and_reloading_changes_nothing() {
         store.order("o-2").await.unwrap().unwrap().status,
         OrderStatus::Completed
     );
-    let snapshot = (
-        store.scout("s-1").await.unwrap(),
-        store.scout("s-2").await.unwrap(),
-        store.order("o-2").await.unwrap(),
-        user_payouts(&store, 7).await,
-        user_payouts(&store, 11).await,
-        user_payouts(&store, 10).await,
-    );
-    assert!(snapshot
-        .3
-        .iter()
-        .chain(&snapshot.4)
-        .chain(&snapshot.5)
-        .all(|p| p.status == PayoutStatus::Pending));
+    for user in [7, 11, 10] {
+        let payouts = user_payouts(&store, user).await;
+        assert_eq!(payouts.len(), 1, "user {user}");
+        assert!(payouts.iter().all(|p| p.status == PayoutStatus::Pending));
+    }
+    let snapshot = || {
+        Snapshot::take(
+            &store,
+            &["s-1", "s-2", "s-3"],
+            &["o-1", "o-2", "o-3", "o-4"],
+            &[7, 8, 10, 11, 12],
+        )
+    };
+    let before = snapshot().await;
 
     let second = fixture.load(&store, LIMITS).await.unwrap();
     assert_eq!(second, SeedReport::default());
-    let again = (
-        store.scout("s-1").await.unwrap(),
-        store.scout("s-2").await.unwrap(),
-        store.order("o-2").await.unwrap(),
-        user_payouts(&store, 7).await,
-        user_payouts(&store, 11).await,
-        user_payouts(&store, 10).await,
-    );
-    assert_eq!(again, snapshot);
+    assert_eq!(snapshot().await, before);
     assert_books_balance(&store, &["s-1", "s-2", "s-3"], &[8, 10]).await;
 }
 

@@ -97,7 +97,7 @@ pub async fn run() -> Result<()> {
          │ schedule:         process-pending every {secs} s (LOCAL_SCHEDULE_SECS)\n\
          │ tokens:           cargo xtask token --user 7   |   cargo xtask token --user 1 --role admin\n\
          │ run the processor now:\n\
-         │   cargo lambda invoke process-pending --data-file events/scheduled.json --invoke-port {api_port}\n\
+         │   .local/venv/bin/cargo-lambda lambda invoke process-pending --data-file events/scheduled.json --invoke-port {api_port}\n\
          │ logs:             .local/logs/   ·   Ctrl-C stops everything\n\
          └",
         pid = watch.pid(),
