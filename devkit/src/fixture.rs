@@ -86,14 +86,26 @@ impl Fixture {
     }
 
     fn validate(&self) -> Result<()> {
+        // Ids the API can address: 1-128 visible ASCII characters.
+        let addressable = |id: &str| {
+            !id.is_empty()
+                && id.len() <= shared::http::input::MAX_ID_LEN
+                && id.bytes().all(|byte| byte.is_ascii_graphic())
+        };
         for scout in &self.scouts {
-            if scout.scout_id.trim().is_empty() {
-                bail!("a scout has an empty scout_id");
+            if !addressable(&scout.scout_id) {
+                bail!(
+                    "scout_id `{}` is not 1-128 visible ASCII characters",
+                    scout.scout_id
+                );
             }
         }
         for order in &self.orders {
-            if order.order_id.trim().is_empty() {
-                bail!("an order has an empty order_id");
+            if !addressable(&order.order_id) {
+                bail!(
+                    "order_id `{}` is not 1-128 visible ASCII characters",
+                    order.order_id
+                );
             }
             if order.item_price_paise == 0 {
                 bail!("order {} has item_price_paise 0", order.order_id);

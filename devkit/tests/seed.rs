@@ -69,6 +69,10 @@ fn a_malformed_fixture_is_refused_with_its_reason() {
     for (name, text) in [
         ("unknown.json", r#"{"scoutz": []}"#),
         (
+            "space.json",
+            r#"{"scouts": [{"scout_id": "s 1", "user_id": 1, "earnings_paise": 10}]}"#,
+        ),
+        (
             "price.json",
             r#"{"orders": [{"order_id": "o", "buyer_id": 1, "seller_id": 2, "item_price_paise": 0, "status": "placed"}]}"#,
         ),

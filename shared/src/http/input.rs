@@ -13,7 +13,7 @@ use crate::payout::PayoutStatus;
 
 /// Identifiers in paths are 1–128 visible ASCII characters; anything else cannot name
 /// a record, so it is reported as not found rather than looked up.
-const MAX_ID_LEN: usize = 128;
+pub const MAX_ID_LEN: usize = 128;
 
 /// A path parameter from API Gateway's `pathParameters`, or else from the raw path
 /// matched against the route from its end, so that `cargo lambda` URLs such as
@@ -60,7 +60,10 @@ pub fn record_id(
     if valid {
         Ok(value)
     } else {
-        Err(Error::NotFound { entity, id: value })
+        Err(Error::NotFound {
+            entity,
+            id: value.chars().take(MAX_ID_LEN).collect(),
+        })
     }
 }
 
@@ -69,7 +72,7 @@ pub fn payout_id(request: &Request, endpoint: Endpoint) -> Result<Uuid> {
     let value = path_param(request, endpoint, "payout_id").unwrap_or_default();
     Uuid::parse_str(&value).map_err(|_| Error::NotFound {
         entity: "payout",
-        id: value,
+        id: value.chars().take(MAX_ID_LEN).collect(),
     })
 }
 
