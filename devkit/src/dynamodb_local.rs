@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::paths;
+use crate::{paths, run};
 
 pub const NPM_PACKAGE: &str = "amplify-dynamodb-simulator@2.9.30";
 
@@ -188,14 +188,4 @@ impl Drop for DynamoDbLocal {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn run(command: &mut Command) -> Result<()> {
-    let status = command
-        .status()
-        .with_context(|| format!("running {command:?}"))?;
-    if !status.success() {
-        bail!("{command:?} failed: {status}");
-    }
-    Ok(())
 }

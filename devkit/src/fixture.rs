@@ -86,12 +86,7 @@ impl Fixture {
     }
 
     fn validate(&self) -> Result<()> {
-        // Ids the API can address: 1-128 visible ASCII characters.
-        let addressable = |id: &str| {
-            !id.is_empty()
-                && id.len() <= shared::http::input::MAX_ID_LEN
-                && id.bytes().all(|byte| byte.is_ascii_graphic())
-        };
+        use shared::http::input::is_addressable_id as addressable;
         for scout in &self.scouts {
             if !addressable(&scout.scout_id) {
                 bail!(

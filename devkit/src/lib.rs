@@ -12,3 +12,13 @@ pub mod runtime_stub;
 pub mod table;
 pub mod testing;
 pub mod token;
+
+/// Runs a command to completion; its failure is an error that names it.
+pub fn run(command: &mut std::process::Command) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let status = command
+        .status()
+        .with_context(|| format!("running {command:?}"))?;
+    anyhow::ensure!(status.success(), "{command:?} failed: {status}");
+    Ok(())
+}

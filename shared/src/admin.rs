@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use crate::auth::Actor;
 use crate::config::ProcessorConfig;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::gateway::PaymentGateway;
 use crate::payout::{Payout, Transition};
 use crate::process::Processor;
@@ -42,13 +42,7 @@ pub async fn retry_payout<G: PaymentGateway>(
 /// available earnings in the same transaction.
 pub async fn cancel_payout(store: &Store, actor: &Actor, payout_id: Uuid) -> Result<Payout> {
     actor.require_admin()?;
-    let payout = store
-        .payout(payout_id)
-        .await?
-        .ok_or_else(|| Error::NotFound {
-            entity: "payout",
-            id: payout_id.to_string(),
-        })?;
+    let payout = store.existing_payout(payout_id).await?;
     let now = Timestamp::now();
     let mut next = payout.clone();
     next.cancelled_at = Some(now);

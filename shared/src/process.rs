@@ -175,7 +175,7 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
     /// An admin's "process now": claim the pending payout, pay it, and return it as
     /// it stands afterwards. Refused (409) unless it is pending.
     pub async fn process_one(&self, payout_id: Uuid) -> Result<Payout> {
-        let payout = load(self.store, payout_id).await?;
+        let payout = self.store.existing_payout(payout_id).await?;
         let claimed = self.claim(&payout).await?;
         Ok(self.pay(claimed).await.0)
     }
@@ -183,7 +183,7 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
     /// Sends a failed payout round again as a new attempt (a declined key stays
     /// declined at the gateway), then processes it at once.
     pub async fn retry(&self, payout_id: Uuid) -> Result<Payout> {
-        let payout = load(self.store, payout_id).await?;
+        let payout = self.store.existing_payout(payout_id).await?;
         if payout.attempt >= IdempotencyKey::MAX_ATTEMPT {
             return Err(Error::Conflict(format!(
                 "payout {payout_id} has used all {} attempts",
@@ -210,7 +210,7 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
         match self.claim(&requeued).await {
             Ok(claimed) => Ok(self.pay(claimed).await.0),
             // The hourly run got to it first; it is being paid, show it as it is.
-            Err(Error::InvalidTransition { .. }) => load(self.store, payout_id).await,
+            Err(Error::InvalidTransition { .. }) => self.store.existing_payout(payout_id).await,
             Err(err) => Err(err),
         }
     }
@@ -341,16 +341,6 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
 struct Claimed {
     payout: Payout,
     token: String,
-}
-
-async fn load(store: &Store, payout_id: Uuid) -> Result<Payout> {
-    store
-        .payout(payout_id)
-        .await?
-        .ok_or_else(|| Error::NotFound {
-            entity: "payout",
-            id: payout_id.to_string(),
-        })
 }
 
 fn settlement(payout: &Payout, outcome: TransferOutcome) -> (Transition, Payout) {

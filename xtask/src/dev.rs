@@ -158,7 +158,7 @@ async fn invoke_scheduled(lambda_bin: &Path, api_port: u16) {
     }
 }
 
-fn wait_for_port(port: u16, limit: Duration, process: &mut Supervised) -> Result<()> {
+pub fn wait_for_port(port: u16, limit: Duration, process: &mut Supervised) -> Result<()> {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
         if let Some(exit) = process.exited() {

@@ -3,9 +3,9 @@
 //! schemathesis fuzzing the API from `openapi.yaml`. The watch is stopped afterwards.
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use devkit::dynamodb_local;
 use devkit::paths;
 use serde_json::Value;
@@ -43,17 +43,8 @@ pub async fn run(dynamodb_endpoint: &str) -> Result<()> {
             .stdout(log.try_clone()?)
             .stderr(log),
     )?;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !dynamodb_local::is_listening(port) {
-        if let Some(exit) = watch.exited() {
-            bail!("{exit}; see {}", log_path.display());
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "cargo lambda watch did not listen on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    crate::dev::wait_for_port(port, Duration::from_secs(120), &mut watch)
+        .with_context(|| format!("see {}", log_path.display()))?;
     let base = format!("http://127.0.0.1:{port}");
     let smoke_base = base.clone();
     let smoke = tokio::task::spawn_blocking(move || calls(&smoke_base)).await?;

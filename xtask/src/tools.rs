@@ -42,15 +42,7 @@ pub fn path_with(dir: &std::path::Path) -> String {
     }
 }
 
-pub fn run(command: &mut Command) -> Result<()> {
-    let status = command
-        .status()
-        .with_context(|| format!("running {command:?}"))?;
-    if !status.success() {
-        bail!("{command:?} failed: {status}");
-    }
-    Ok(())
-}
+pub use devkit::run;
 
 /// The template linters, pinned: each catches mistakes the other misses.
 const CFN_LINT: &str = "cfn-lint==1.58.0";

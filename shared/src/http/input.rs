@@ -13,7 +13,7 @@ use crate::payout::PayoutStatus;
 
 /// Identifiers in paths are 1–128 visible ASCII characters; anything else cannot name
 /// a record, so it is reported as not found rather than looked up.
-pub const MAX_ID_LEN: usize = 128;
+const MAX_ID_LEN: usize = 128;
 
 /// A path parameter from API Gateway's `pathParameters`, or else from the raw path
 /// matched against the route from its end, so that `cargo lambda` URLs such as
@@ -54,10 +54,7 @@ pub fn record_id(
     entity: &'static str,
 ) -> Result<String> {
     let value = path_param(request, endpoint, name).unwrap_or_default();
-    let valid = !value.is_empty()
-        && value.len() <= MAX_ID_LEN
-        && value.bytes().all(|byte| byte.is_ascii_graphic());
-    if valid {
+    if is_addressable_id(&value) {
         Ok(value)
     } else {
         Err(Error::NotFound {
@@ -65,6 +62,11 @@ pub fn record_id(
             id: value.chars().take(MAX_ID_LEN).collect(),
         })
     }
+}
+
+/// Whether `id` can name a scout or order in a path: 1–128 visible ASCII characters.
+pub fn is_addressable_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_ID_LEN && id.bytes().all(|byte| byte.is_ascii_graphic())
 }
 
 /// A payout id from the path; a value that is not a UUID names no payout.

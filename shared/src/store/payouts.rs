@@ -233,6 +233,16 @@ impl Store {
         self.get(&keys::payout_pk(payout_id), keys::PAYOUT_SK).await
     }
 
+    /// The payout, or `NotFound` (404) when there is none.
+    pub async fn existing_payout(&self, payout_id: Uuid) -> Result<Payout> {
+        self.payout(payout_id)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                entity: "payout",
+                id: payout_id.to_string(),
+            })
+    }
+
     /// Reserves the amount from the scout's available earnings and creates the payout,
     /// its summary entry and (if given) the idempotency record, all or nothing.
     pub async fn create_scout_payout(
@@ -477,23 +487,18 @@ impl Store {
             return Ok(next);
         }
         // The condition did not hold: say what the payout is now.
-        match self.payout(current.payout_id).await? {
-            None => Err(Error::NotFound {
-                entity: "payout",
-                id: current.payout_id.to_string(),
-            }),
-            Some(stored) if stored.status != from || !transition.allows(stored.status) => {
-                Err(Error::InvalidTransition {
-                    payout_id: current.payout_id.to_string(),
-                    transition,
-                    status: stored.status,
-                })
-            }
-            Some(_) => Err(Error::Conflict(format!(
-                "payout {} is held by another processor",
-                current.payout_id
-            ))),
+        let stored = self.existing_payout(current.payout_id).await?;
+        if stored.status != from || !transition.allows(stored.status) {
+            return Err(Error::InvalidTransition {
+                payout_id: current.payout_id.to_string(),
+                transition,
+                status: stored.status,
+            });
         }
+        Err(Error::Conflict(format!(
+            "payout {} is held by another processor",
+            current.payout_id
+        )))
     }
 
     /// The conditional update of the payout item: only the attributes that change are
@@ -607,7 +612,7 @@ impl Store {
         // One extra item tells whether another page exists, so `next` is `None` exactly
         // at the end instead of pointing at an empty page.
         let (mut items, _) = self
-            .query_index(index, newest_first, limit + 1, start, None)
+            .query_with(index, newest_first, limit + 1, start, None, None)
             .await?;
         let next = if items.len() > limit {
             items.truncate(limit);
@@ -632,7 +637,7 @@ impl Store {
         let mut start = None;
         while skip > 0 {
             let (items, next) = self
-                .query_index(index, newest_first, skip, start, Some("pk"))
+                .query_with(index, newest_first, skip, start, Some("pk"), None)
                 .await?;
             skip -= items.len().min(skip);
             match next {
@@ -672,18 +677,6 @@ impl Store {
                 None => return Ok(found),
             }
         }
-    }
-
-    async fn query_index(
-        &self,
-        index: &PayoutIndex,
-        newest_first: bool,
-        limit: usize,
-        start: Option<PageKey>,
-        projection: Option<&str>,
-    ) -> Result<(Vec<Item>, Option<PageKey>)> {
-        self.query_with(index, newest_first, limit, start, projection, None)
-            .await
     }
 
     async fn query_with(
