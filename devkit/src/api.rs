@@ -42,12 +42,11 @@ impl Api {
     /// The API over `store`, configured as the dev stack is, with an instant gateway
     /// that pays everything (tests that need declines set their own `config`).
     pub fn new(store: Store) -> Self {
-        let mut config = Config::from_lookup(|name| match name {
-            "GATEWAY_SIM_LATENCY_MS" => Some("0".to_owned()),
-            "GATEWAY_SIM_SUCCESS_RATE" => Some("1.0".to_owned()),
-            "GATEWAY_SIM_SEED" => Some("7".to_owned()),
-            _ => None,
-        })
+        let mut config = crate::testing::local_config(&[
+            ("GATEWAY_SIM_LATENCY_MS", "0"),
+            ("GATEWAY_SIM_SUCCESS_RATE", "1.0"),
+            ("GATEWAY_SIM_SEED", "7"),
+        ])
         .expect("the test configuration is valid");
         config.table_name = store.table().to_owned();
         Api {

@@ -155,7 +155,7 @@ impl Fixture {
             }
         }
         for order_id in &self.complete_orders {
-            let completed = complete_order(store, &SEED_ADMIN, order_id)
+            let completed = complete_order(store, limits, &SEED_ADMIN, order_id)
                 .await
                 .with_context(|| format!("completing order {order_id}"))?;
             if completed.newly_completed {
@@ -174,7 +174,7 @@ pub async fn demo_table(endpoint: &str, prefix: &str) -> Result<String> {
     crate::table::TableDefinition::from_template(&crate::paths::template())?
         .create(&client, &table)
         .await?;
-    let limits = shared::config::Config::from_lookup(|_| None)?.limits;
+    let limits = crate::testing::local_config(&[])?.limits;
     Fixture::read(&crate::paths::workspace_root().join("fixtures/demo.json"))?
         .load(&Store::new(client, &table), limits)
         .await?;

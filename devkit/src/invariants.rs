@@ -3,7 +3,9 @@
 //!   still holding a reservation, `paid` its completed ones;
 //! - per user: the summary equals the sums over the user's payouts;
 //! - per payout: exactly one successful transfer in the gateway's ledger if completed
-//!   (with the reference the payout shows), none otherwise.
+//!   (with the reference the payout shows); none if failed or cancelled; at most one,
+//!   under the current attempt and only once that attempt was sent, while the payout
+//!   is still on its way (its outcome not yet learned).
 
 use std::collections::BTreeSet;
 
@@ -117,6 +119,21 @@ pub async fn assert_books_balance(store: &Store, scout_ids: &[&str], user_ids: &
                     references.first(),
                     "payout {}: reference",
                     payout.payout_id
+                );
+            } else if payout.status.is_in_flight() && payout.attempt_sent_at.is_some() {
+                let current = IdempotencyKey::for_attempt(payout.payout_id, payout.attempt);
+                let paid_before = references.len()
+                    - usize::from(matches!(
+                        ledger
+                            .lookup(&current)
+                            .await
+                            .expect("reading the gateway ledger"),
+                        Some(TransferOutcome::Paid { .. })
+                    ));
+                assert_eq!(
+                    paid_before, 0,
+                    "payout {} is {} and an earlier attempt was paid",
+                    payout.payout_id, payout.status
                 );
             } else {
                 assert!(

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod counting;
 pub mod dynamodb_local;
+pub mod faults;
 pub mod fixture;
 pub mod invariants;
 pub mod paths;

@@ -2,7 +2,7 @@
 //! `cargo xtask test` started (DESIGN §11). Tests never run against AWS.
 
 use aws_sdk_dynamodb::Client;
-use shared::config::{ProcessorConfig, SimulatedGatewayConfig};
+use shared::config::{Config, ProcessorConfig, SimulatedGatewayConfig, LOCAL_STAGE};
 use shared::gateway::SimulatedGateway;
 use shared::store::Store;
 
@@ -51,6 +51,18 @@ pub fn gateway(store: &Store, success_rate: f64) -> SimulatedGateway {
             seed: Some(7),
         },
     )
+}
+
+/// The configuration the dev tooling runs with (`STAGE=local`, nothing else set in the
+/// environment is read), with `overrides`.
+pub fn local_config(overrides: &[(&str, &str)]) -> shared::Result<Config> {
+    Config::from_lookup(|name| {
+        overrides
+            .iter()
+            .chain([("STAGE", LOCAL_STAGE)].iter())
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| (*value).to_owned())
+    })
 }
 
 pub fn processor_config(batch_size: usize) -> ProcessorConfig {

@@ -148,3 +148,33 @@ fn the_openapi_spec_documents_every_route_and_no_other() {
     }
     assert_eq!(routes, declared_routes());
 }
+
+/// Each function is told its own timeout (`FUNCTION_TIMEOUT_SECS`), so that the
+/// configuration can refuse a lease shorter than it; the value must be the real one,
+/// and the smallest lease the template allows must outlive every function.
+#[test]
+fn every_function_knows_its_timeout_and_the_lease_outlives_it() {
+    let template = yaml("template.yaml");
+    let globals = &template["Globals"]["Function"];
+    let min_lease = template["Parameters"]["LeaseSecs"]["MinValue"]
+        .as_u64()
+        .unwrap();
+    for (name, resource) in template["Resources"].as_mapping().unwrap() {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let properties = &resource["Properties"];
+        let timeout = properties["Timeout"]
+            .as_u64()
+            .or_else(|| globals["Timeout"].as_u64())
+            .unwrap();
+        let told = properties["Environment"]["Variables"]["FUNCTION_TIMEOUT_SECS"]
+            .as_u64()
+            .or_else(|| globals["Environment"]["Variables"]["FUNCTION_TIMEOUT_SECS"].as_u64());
+        assert_eq!(told, Some(timeout), "{name:?}: FUNCTION_TIMEOUT_SECS");
+        assert!(
+            min_lease > timeout,
+            "{name:?}: LeaseSecs MinValue {min_lease}"
+        );
+    }
+}

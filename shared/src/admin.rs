@@ -7,10 +7,9 @@ use crate::auth::Actor;
 use crate::config::ProcessorConfig;
 use crate::error::Result;
 use crate::gateway::PaymentGateway;
-use crate::payout::{Payout, Transition};
+use crate::payout::Payout;
 use crate::process::Processor;
-use crate::store::{Lease, StatusChange, Store};
-use crate::time::Timestamp;
+use crate::store::Store;
 
 pub async fn process_payout<G: PaymentGateway>(
     store: &Store,
@@ -38,24 +37,18 @@ pub async fn retry_payout<G: PaymentGateway>(
         .await
 }
 
-/// Withdraws a pending or failed payout; a scout's reservation returns to its
-/// available earnings in the same transaction.
-pub async fn cancel_payout(store: &Store, actor: &Actor, payout_id: Uuid) -> Result<Payout> {
+/// Withdraws a pending or failed payout, never one the gateway may have paid
+/// ([`Processor::cancel`]).
+pub async fn cancel_payout<G: PaymentGateway>(
+    store: &Store,
+    gateway: &G,
+    config: ProcessorConfig,
+    actor: &Actor,
+    payout_id: Uuid,
+) -> Result<Payout> {
     actor.require_admin()?;
-    let payout = store.existing_payout(payout_id).await?;
-    let now = Timestamp::now();
-    let mut next = payout.clone();
-    next.cancelled_at = Some(now);
-    next.updated_at = now;
-    let cancelled = store
-        .change_status(
-            &payout,
-            StatusChange {
-                transition: Transition::Cancel,
-                next,
-                lease: Lease::NotHeld,
-            },
-        )
+    let cancelled = Processor::new(store, gateway, config)
+        .cancel(payout_id)
         .await?;
     tracing::info!(
         event = "payout_cancelled",

@@ -8,15 +8,30 @@ use crate::money::Paise;
 pub struct Config {
     /// `PAYOUTS_TABLE`: the single DynamoDB table.
     pub table_name: String,
-    /// `STAGE`: the deployment stage, a dimension of every metric.
+    /// `STAGE`: the deployment stage, a dimension of every metric. Only `local` (set by
+    /// the dev tooling alone) accepts the documented development secrets.
     pub stage: String,
     pub limits: PayoutLimits,
     pub processor: ProcessorConfig,
     pub gateway: GatewayConfig,
     /// `JWT_SECRET`: verifies bearer tokens and keys the page cursors. Defaults to
-    /// [`DEV_JWT_SECRET`] for local runs only; the SAM template always sets a real one.
+    /// [`DEV_JWT_SECRET`] when `STAGE=local`; anywhere else a missing, blank, short or
+    /// development value refuses to start (anyone could mint admin tokens with it).
     pub jwt_secret: String,
 }
+
+/// The stage the dev tooling (`cargo xtask dev`, `test`, `bench`) runs under.
+pub const LOCAL_STAGE: &str = "local";
+
+/// A secret key shorter than this is refused outside local runs: HS256 wants at least
+/// its 256-bit output size (RFC 7518 §3.2).
+pub const MIN_SECRET_LEN: usize = 32;
+
+/// Bounds that keep every derived figure (lease expiry, query limits, sleeps) far from
+/// overflow; values outside them are refused at start.
+const MAX_LEASE_SECS: u64 = 86_400;
+const MAX_BATCH: usize = 1_000;
+const MAX_SIM_LATENCY_MS: u64 = 600_000;
 
 /// The documented local secret (README): tokens from `cargo xtask token` are signed with it.
 pub const DEV_JWT_SECRET: &str = "local-dev-secret-do-not-use-in-production-0123456789";
@@ -82,13 +97,48 @@ impl Config {
             )));
         }
 
-        let batch_size = parse(&var, "BATCH_SIZE", 10usize)?;
-        let concurrency = parse(&var, "PROCESS_CONCURRENCY", batch_size)?;
-        let lease_secs = parse(&var, "LEASE_SECS", 300u64)?;
-        if batch_size == 0 || concurrency == 0 || lease_secs == 0 {
-            return Err(Error::Config(
-                "BATCH_SIZE, PROCESS_CONCURRENCY and LEASE_SECS must be positive".to_owned(),
-            ));
+        let stage = var("STAGE");
+        let local = stage.as_deref() == Some(LOCAL_STAGE);
+
+        let batch_size = within(
+            parse(&var, "BATCH_SIZE", 10usize)?,
+            "BATCH_SIZE",
+            1,
+            MAX_BATCH,
+        )?;
+        let concurrency = within(
+            parse(&var, "PROCESS_CONCURRENCY", batch_size)?,
+            "PROCESS_CONCURRENCY",
+            1,
+            MAX_BATCH,
+        )?;
+        let lease_secs = within(
+            parse(&var, "LEASE_SECS", 300u64)?,
+            "LEASE_SECS",
+            1,
+            MAX_LEASE_SECS,
+        )?;
+        // A lease that can run out while its holder is still working would let a second
+        // processor take the payout over under its feet. The template sets each
+        // function's timeout here; only local runs (no timeout) may leave it out.
+        match var("FUNCTION_TIMEOUT_SECS") {
+            Some(text) => {
+                let timeout: u64 = parse_value("FUNCTION_TIMEOUT_SECS", &text)?;
+                if lease_secs <= timeout {
+                    return Err(Error::Config(format!(
+                        "LEASE_SECS ({lease_secs}) must be longer than the function timeout \
+                         FUNCTION_TIMEOUT_SECS ({timeout})"
+                    )));
+                }
+            }
+            None if !local => {
+                return Err(Error::Config(
+                    "FUNCTION_TIMEOUT_SECS is not set: the lease (LEASE_SECS) cannot be checked \
+                     against the function timeout"
+                        .to_owned(),
+                ))
+            }
+            None => {}
         }
 
         let gateway = match var("PAYMENT_GATEWAY").as_deref() {
@@ -100,9 +150,23 @@ impl Config {
                         "GATEWAY_SIM_SUCCESS_RATE must be within 0.0..=1.0, got {success_rate}"
                     )));
                 }
+                let latency_ms = within(
+                    parse(&var, "GATEWAY_SIM_LATENCY_MS", defaults.latency_ms)?,
+                    "GATEWAY_SIM_LATENCY_MS",
+                    0,
+                    MAX_SIM_LATENCY_MS,
+                )?;
+                // A transfer still sleeping when its lease runs out would land after a
+                // cancel had already been told that nothing was sent.
+                if latency_ms >= lease_secs.saturating_mul(1000) {
+                    return Err(Error::Config(format!(
+                        "GATEWAY_SIM_LATENCY_MS ({latency_ms}) must be shorter than LEASE_SECS \
+                         ({lease_secs} s)"
+                    )));
+                }
                 GatewayConfig::Simulated(SimulatedGatewayConfig {
                     success_rate,
-                    latency_ms: parse(&var, "GATEWAY_SIM_LATENCY_MS", defaults.latency_ms)?,
+                    latency_ms,
                     seed: var("GATEWAY_SIM_SEED")
                         .map(|text| parse_value("GATEWAY_SIM_SEED", &text))
                         .transpose()?,
@@ -115,9 +179,11 @@ impl Config {
             }
         };
 
+        let jwt_secret = secret(&var, "JWT_SECRET", local, DEV_JWT_SECRET)?;
+
         Ok(Config {
             table_name,
-            stage: var("STAGE").unwrap_or_else(|| "local".to_owned()),
+            stage: stage.unwrap_or_else(|| "unnamed".to_owned()),
             limits: PayoutLimits {
                 min: Paise(min),
                 max: Paise(max),
@@ -128,9 +194,44 @@ impl Config {
                 lease_secs,
             },
             gateway,
-            jwt_secret: var("JWT_SECRET").unwrap_or_else(|| DEV_JWT_SECRET.to_owned()),
+            jwt_secret,
         })
     }
+}
+
+/// A secret from the environment. Locally a missing one is the documented development
+/// value; anywhere else it must be set, long enough, and not that value: configuration
+/// fails closed, never onto a secret that is in the repository.
+fn secret(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    local: bool,
+    dev_value: &str,
+) -> Result<String> {
+    match var(name) {
+        None if local => Ok(dev_value.to_owned()),
+        None => Err(Error::Config(format!(
+            "{name} is missing or blank; outside local development (STAGE={LOCAL_STAGE}) a real \
+             secret is required"
+        ))),
+        Some(value) if local => Ok(value),
+        Some(value) if value == dev_value => Err(Error::Config(format!(
+            "{name} is the development secret from the repository; set a real one"
+        ))),
+        Some(value) if value.len() < MIN_SECRET_LEN => Err(Error::Config(format!(
+            "{name} is shorter than {MIN_SECRET_LEN} bytes"
+        ))),
+        Some(value) => Ok(value),
+    }
+}
+
+fn within<T: PartialOrd + std::fmt::Display>(value: T, name: &str, min: T, max: T) -> Result<T> {
+    if value < min || value > max {
+        return Err(Error::Config(format!(
+            "{name} must be within {min}..={max}, got {value}"
+        )));
+    }
+    Ok(value)
 }
 
 fn parse<T: std::str::FromStr>(
@@ -154,13 +255,98 @@ fn parse_value<T: std::str::FromStr>(name: &str, text: &str) -> Result<T> {
 mod tests {
     use super::*;
 
-    fn config(pairs: &[(&str, &str)]) -> Result<Config> {
+    fn deployed(pairs: &[(&str, &str)]) -> Result<Config> {
         Config::from_lookup(|name| {
             pairs
                 .iter()
                 .find(|(key, _)| *key == name)
                 .map(|(_, value)| (*value).to_owned())
         })
+    }
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config> {
+        let mut pairs = pairs.to_vec();
+        pairs.push(("STAGE", LOCAL_STAGE));
+        deployed(&pairs)
+    }
+
+    const REAL_SECRET: &str = "Zx9-this-is-a-real-secret-of-enough-length";
+
+    #[test]
+    fn outside_local_a_missing_blank_short_or_dev_secret_refuses_to_start() {
+        let base = [("STAGE", "prod"), ("FUNCTION_TIMEOUT_SECS", "29")];
+        let with = |secret: Option<&str>| {
+            let mut pairs = base.to_vec();
+            if let Some(secret) = secret {
+                pairs.push(("JWT_SECRET", secret));
+            }
+            deployed(&pairs)
+        };
+        for bad in [
+            None,
+            Some(""),
+            Some("   \t"),
+            Some(DEV_JWT_SECRET),
+            Some("short-secret"),
+        ] {
+            let err = with(bad).unwrap_err();
+            assert!(err.to_string().contains("JWT_SECRET"), "{bad:?}: {err}");
+        }
+        assert_eq!(with(Some(REAL_SECRET)).unwrap().jwt_secret, REAL_SECRET);
+        // No STAGE at all is not local either.
+        let err = deployed(&[("FUNCTION_TIMEOUT_SECS", "29")]).unwrap_err();
+        assert!(err.to_string().contains("JWT_SECRET"), "{err}");
+        // Locally a blank secret is the documented one.
+        assert_eq!(
+            config(&[("JWT_SECRET", " ")]).unwrap().jwt_secret,
+            DEV_JWT_SECRET
+        );
+    }
+
+    #[test]
+    fn the_lease_must_outlive_the_function_timeout() {
+        let deploy = |lease: &str, timeout: Option<&str>| {
+            let mut pairs = vec![
+                ("STAGE", "prod"),
+                ("JWT_SECRET", REAL_SECRET),
+                ("LEASE_SECS", lease),
+            ];
+            if let Some(timeout) = timeout {
+                pairs.push(("FUNCTION_TIMEOUT_SECS", timeout));
+            }
+            deployed(&pairs)
+        };
+        assert!(deploy("300", Some("120")).is_ok());
+        for (lease, timeout) in [
+            ("120", Some("120")),
+            ("60", Some("120")),
+            ("300", None),
+            ("300", Some("x")),
+        ] {
+            assert!(
+                deploy(lease, timeout).is_err(),
+                "lease {lease}, timeout {timeout:?}"
+            );
+        }
+        assert!(config(&[("LEASE_SECS", "10"), ("FUNCTION_TIMEOUT_SECS", "29")]).is_err());
+    }
+
+    #[test]
+    fn values_that_would_overflow_or_stall_refuse_to_start() {
+        for (name, value) in [
+            ("BATCH_SIZE", "0"),
+            ("PROCESS_CONCURRENCY", "0"),
+            ("LEASE_SECS", "0"),
+            ("BATCH_SIZE", "18446744073709551615"),
+            ("PROCESS_CONCURRENCY", "1001"),
+            ("LEASE_SECS", "18446744073709551615"),
+            ("LEASE_SECS", "9223372036854775807"),
+            ("GATEWAY_SIM_LATENCY_MS", "18446744073709551615"),
+            ("BATCH_SIZE", "-1"),
+        ] {
+            let err = config(&[(name, value)]).unwrap_err();
+            assert!(err.to_string().contains(name), "{name}={value}: {err}");
+        }
     }
 
     #[test]

@@ -29,6 +29,18 @@ pub enum Error {
     #[error("{0}")]
     Conflict(String),
 
+    /// The payout's current attempt may have reached the gateway and the gateway cannot
+    /// say yet whether it paid: nothing may end the attempt until it can.
+    #[error("{0}")]
+    GatewayOutcomeUnknown(String),
+
+    /// The gateway paid the attempt an admin asked to end; the payout is now completed.
+    #[error("payout {payout_id} was paid by the gateway (reference {reference}) and is now completed; it cannot be cancelled")]
+    AlreadyPaid {
+        payout_id: String,
+        reference: String,
+    },
+
     #[error("insufficient earnings: {available} available, {requested} requested")]
     InsufficientEarnings { available: Paise, requested: Paise },
 
@@ -59,7 +71,10 @@ impl Error {
             Error::Unauthenticated(_) => 401,
             Error::Forbidden(_) => 403,
             Error::NotFound { .. } => 404,
-            Error::InvalidTransition { .. } | Error::Conflict(_) => 409,
+            Error::InvalidTransition { .. }
+            | Error::Conflict(_)
+            | Error::GatewayOutcomeUnknown(_)
+            | Error::AlreadyPaid { .. } => 409,
             Error::InsufficientEarnings { .. }
             | Error::AmountOutOfRange { .. }
             | Error::IdempotencyKeyReused => 422,
@@ -76,6 +91,8 @@ impl Error {
             Error::NotFound { .. } => "not_found",
             Error::InvalidTransition { .. } => "invalid_status",
             Error::Conflict(_) => "conflict",
+            Error::GatewayOutcomeUnknown(_) => "gateway_outcome_unknown",
+            Error::AlreadyPaid { .. } => "already_paid",
             Error::InsufficientEarnings { .. } => "insufficient_earnings",
             Error::AmountOutOfRange { .. } => "amount_out_of_range",
             Error::IdempotencyKeyReused => "idempotency_key_reused",

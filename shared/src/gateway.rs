@@ -51,6 +51,11 @@ pub trait PaymentGateway: Send + Sync {
     ) -> impl Future<Output = Result<TransferOutcome, GatewayUnavailable>> + Send;
 
     /// The outcome of an earlier transfer under this key, if the gateway has one.
+    ///
+    /// `Ok(None)` is a promise: the gateway holds nothing under this key, and nothing
+    /// already sent under it can still create a transfer once our call has ended
+    /// (cancel relies on it, past the lease). A gateway that holds a transfer it has not
+    /// finished, or cannot tell, answers `Err`, never `None`.
     fn lookup(
         &self,
         key: &IdempotencyKey,

@@ -8,10 +8,11 @@ use tracing::info;
 use uuid::Uuid;
 
 use crate::auth::Actor;
+use crate::config::PayoutLimits;
 use crate::error::{Error, Result};
 use crate::money::Paise;
 use crate::payout::{Payout, PayoutType};
-use crate::store::{CreateRefused, Store};
+use crate::store::{keys, CreateRefused, OrderCompletion, Store};
 use crate::time::Timestamp;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -85,11 +86,28 @@ impl Order {
     }
 }
 
+impl Store {
+    pub async fn order(&self, order_id: &str) -> Result<Option<Order>> {
+        self.get(&keys::order_pk(order_id), keys::ORDER_SK).await
+    }
+
+    /// Adds an order unless one with this id exists; `false` when it did.
+    pub async fn insert_order(&self, order: &Order) -> Result<bool> {
+        self.insert(&keys::order_pk(&order.order_id), keys::ORDER_SK, order)
+            .await
+    }
+}
+
+/// Why a completed order has no seller payout.
+pub const NO_PAYOUT_ZERO_PRICE: &str = "item_price_is_zero";
+
 /// The order after completion and its seller payout.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CompletedOrder {
     pub order: Order,
-    pub payout: Payout,
+    /// `None` when the seller is owed nothing (a zero price): no payout is created, so
+    /// nothing of 0 paise ever reaches the gateway.
+    pub payout: Option<Payout>,
     /// `false` when the order had already been completed and this is its payout.
     #[serde(skip)]
     pub newly_completed: bool,
@@ -101,8 +119,14 @@ const ORDER_RACE_RETRIES: usize = 3;
 /// Completes an order (its buyer, or an admin): one transaction moves the order to
 /// `completed`, creates the seller payout with an id derived from the order id, and
 /// credits the order's scout bounty. Completing it again returns the same payout.
+///
+/// The seller payout obeys the payout limits like any other: a zero price completes
+/// the order with no payout (and says so); a positive price outside the limits is
+/// refused (422) and the order stays open, since completing it would leave the seller
+/// owed money no payout could carry.
 pub async fn complete_order(
     store: &Store,
+    limits: PayoutLimits,
     actor: &Actor,
     order_id: &str,
 ) -> Result<CompletedOrder> {
@@ -119,11 +143,14 @@ pub async fn complete_order(
         let payout_id = Order::seller_payout_id(order_id);
         match order.status {
             OrderStatus::Completed => {
-                let payout = store.payout(payout_id).await?.ok_or_else(|| {
-                    Error::Store(format!(
-                        "completed order {order_id} has no payout {payout_id}"
-                    ))
-                })?;
+                let payout = match order.payout_id {
+                    None => None,
+                    Some(payout_id) => Some(store.payout(payout_id).await?.ok_or_else(|| {
+                        Error::Store(format!(
+                            "completed order {order_id} has no payout {payout_id}"
+                        ))
+                    })?),
+                };
                 return Ok(CompletedOrder {
                     order,
                     payout,
@@ -138,30 +165,51 @@ pub async fn complete_order(
             OrderStatus::Placed | OrderStatus::Shipped | OrderStatus::Delivered => {}
         }
 
+        let price = order.item_price_paise;
+        if price != Paise::ZERO && (price < limits.min || price > limits.max) {
+            return Err(Error::AmountOutOfRange {
+                requested: price,
+                min: limits.min,
+                max: limits.max,
+            });
+        }
         let now = Timestamp::now();
-        let mut payout = Payout::new(
-            payout_id,
-            order.seller_id,
-            PayoutType::SellerPayout,
-            order.item_price_paise,
+        let payout = (price != Paise::ZERO).then(|| {
+            let mut payout = Payout::new(
+                payout_id,
+                order.seller_id,
+                PayoutType::SellerPayout,
+                price,
+                now,
+            );
+            payout.order_id = Some(order.order_id.clone());
+            payout
+        });
+        let open = OrderStatus::OPEN.map(OrderStatus::as_str);
+        let completion = OrderCompletion {
+            order_id,
+            open_statuses: &open,
+            completed_status: OrderStatus::Completed.as_str(),
+            payout: payout.as_ref(),
+            bounty: order.bounty(),
             now,
-        );
-        payout.order_id = Some(order.order_id.clone());
-        match store.complete_order(&order, &payout, now).await {
+        };
+        match store.complete_order(completion).await {
             Ok(()) => {
                 info!(
                     event = "order_completed",
                     order_id,
-                    payout_id = %payout_id,
+                    payout_id = payout.as_ref().map(|payout| payout.payout_id.to_string()),
+                    no_payout_reason = payout.is_none().then_some(NO_PAYOUT_ZERO_PRICE),
                     user_id = order.seller_id,
-                    amount_paise = order.item_price_paise.get(),
+                    amount_paise = price.get(),
                     bounty_paise = order.bounty().map_or(0, |(_, bounty)| bounty.get()),
-                    "order completed; seller payout created"
+                    "order completed"
                 );
                 let order = Order {
                     status: OrderStatus::Completed,
                     completed_at: Some(now),
-                    payout_id: Some(payout_id),
+                    payout_id: payout.as_ref().map(|payout| payout.payout_id),
                     ..order
                 };
                 return Ok(CompletedOrder {

@@ -76,8 +76,12 @@ pub enum Transition {
     Claim,
     /// A processor takes over a payout whose holder's lease ran out.
     Reclaim,
-    /// The gateway paid.
+    /// The gateway paid the attempt a processor holds.
     Complete,
+    /// The gateway says an attempt that went back to the queue with its outcome unknown
+    /// was paid after all (found when an admin cancels it, or reported by the gateway):
+    /// recorded as paid, never sent again.
+    Confirm,
     /// The gateway declined for good.
     Fail,
     /// The gateway could not be reached, or a reclaimed attempt was never made:
@@ -107,6 +111,11 @@ pub const TRANSITIONS: &[(Transition, &[PayoutStatus], PayoutStatus)] = &[
         PayoutStatus::Completed,
     ),
     (
+        Transition::Confirm,
+        &[PayoutStatus::Pending],
+        PayoutStatus::Completed,
+    ),
+    (
         Transition::Fail,
         &[PayoutStatus::Processing],
         PayoutStatus::Failed,
@@ -129,10 +138,11 @@ pub const TRANSITIONS: &[(Transition, &[PayoutStatus], PayoutStatus)] = &[
 ];
 
 impl Transition {
-    pub const ALL: [Transition; 7] = [
+    pub const ALL: [Transition; 8] = [
         Transition::Claim,
         Transition::Reclaim,
         Transition::Complete,
+        Transition::Confirm,
         Transition::Fail,
         Transition::Requeue,
         Transition::Retry,
@@ -165,6 +175,7 @@ impl Transition {
             Transition::Claim => "claim",
             Transition::Reclaim => "reclaim",
             Transition::Complete => "complete",
+            Transition::Confirm => "confirm",
             Transition::Fail => "fail",
             Transition::Requeue => "requeue",
             Transition::Retry => "retry",
@@ -187,6 +198,13 @@ pub struct Payout {
     pub order_id: Option<String>,
     /// The gateway attempt this payout is on; the idempotency key derives from it.
     pub attempt: u32,
+    /// When the current attempt was last handed to the gateway (set by the claim, since
+    /// a holder may reach the gateway and die before writing anything else). `None`: the
+    /// gateway has never seen this attempt. While it is set and the payout is not
+    /// settled, the gateway may hold a transfer for it: nothing abandons the attempt
+    /// (cancel, a new key) until the gateway has said it did not pay (DESIGN §4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt_sent_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_reference: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -223,6 +241,7 @@ impl Payout {
             scout_id: None,
             order_id: None,
             attempt: 1,
+            attempt_sent_at: None,
             payment_reference: None,
             failure_reason: None,
             last_error: None,
@@ -233,6 +252,14 @@ impl Payout {
             created_at: now,
             updated_at: now,
         }
+    }
+
+    /// When the current attempt may have been handed to the gateway, or `None` if it
+    /// never was. Items written before `attempt_sent_at` existed only have
+    /// `processed_at` (set by every claim): it is taken as the send, erring on the
+    /// side of asking the gateway.
+    pub fn sent_at(&self) -> Option<Timestamp> {
+        self.attempt_sent_at.or(self.processed_at)
     }
 
     pub fn idempotency_key(&self) -> IdempotencyKey {

@@ -17,6 +17,7 @@ use crate::config::ProcessorConfig;
 use crate::error::{Error, Result};
 use crate::gateway::{PaymentGateway, TransferOutcome};
 use crate::metrics::{self, Unit};
+use crate::money::Paise;
 use crate::payout::{IdempotencyKey, Payout, PayoutStatus, Transition};
 use crate::store::{Lease, PayoutIndex, StatusChange, Store};
 use crate::time::Timestamp;
@@ -123,9 +124,13 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
                 }
                 let outcome = match self.claim(&payout).await {
                     Ok(claimed) => self.pay(claimed).await.1,
-                    Err(Error::InvalidTransition { .. } | Error::NotFound { .. }) => {
-                        Outcome::Skipped
-                    }
+                    // Another run took it, or the index copy was stale: the payout as
+                    // stored is someone else's, or the next run's.
+                    Err(
+                        Error::InvalidTransition { .. }
+                        | Error::Conflict(_)
+                        | Error::NotFound { .. },
+                    ) => Outcome::Skipped,
                     Err(err) => {
                         error!(event = "claim_failed", payout_id = %payout.payout_id, error = %err, "claim failed");
                         Outcome::Errored
@@ -193,6 +198,9 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
         let now = Timestamp::now();
         let mut next = payout.clone();
         next.attempt += 1;
+        // The new attempt has not been near the gateway (see `Payout::sent_at`).
+        next.attempt_sent_at = None;
+        next.processed_at = None;
         next.failure_reason = None;
         next.updated_at = now;
         let requeued = self
@@ -215,12 +223,104 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
         }
     }
 
+    /// Withdraws a pending or failed payout; a scout's reservation returns to its
+    /// available earnings in the same transaction.
+    ///
+    /// A pending payout whose attempt was sent before (it went back to the queue with
+    /// its outcome unknown) may have been paid: the gateway is asked about that
+    /// attempt's key first. Paid → the payout is recorded as completed and the cancel
+    /// refused (`already_paid`); declined → cancelled; no answer, or no record while a
+    /// request sent under the key could still land → `gateway_outcome_unknown`,
+    /// nothing changed. The write is conditioned on the attempt and its send as read,
+    /// so a processor that takes the payout meanwhile makes the cancel a clean 409.
+    pub async fn cancel(&self, payout_id: Uuid) -> Result<Payout> {
+        let payout = self.store.existing_payout(payout_id).await?;
+        if !Transition::Cancel.allows(payout.status) {
+            return Err(Error::InvalidTransition {
+                payout_id: payout_id.to_string(),
+                transition: Transition::Cancel,
+                status: payout.status,
+            });
+        }
+        if let (PayoutStatus::Pending, Some(sent_at)) = (payout.status, payout.sent_at()) {
+            self.ensure_attempt_unpaid(&payout, sent_at).await?;
+        }
+        let now = Timestamp::now();
+        let mut next = payout.clone();
+        next.cancelled_at = Some(now);
+        next.updated_at = now;
+        self.store
+            .change_status(
+                &payout,
+                StatusChange {
+                    transition: Transition::Cancel,
+                    next,
+                    lease: Lease::NotHeld,
+                },
+            )
+            .await
+    }
+
+    /// `Ok` only when the gateway has said that the payout's current attempt did not
+    /// pay and will not.
+    async fn ensure_attempt_unpaid(&self, payout: &Payout, sent_at: Timestamp) -> Result<()> {
+        let key = payout.idempotency_key();
+        let unknown = |why: String| {
+            Error::GatewayOutcomeUnknown(format!(
+                "payout {} attempt {} was sent to the gateway at {sent_at} and {why}; \
+                 nothing was changed, try again later",
+                payout.payout_id, payout.attempt
+            ))
+        };
+        match self.gateway.lookup(&key).await {
+            Err(unavailable) => Err(unknown(format!(
+                "the gateway cannot be asked now ({unavailable})"
+            ))),
+            Ok(Some(TransferOutcome::Declined { .. })) => Ok(()),
+            Ok(Some(TransferOutcome::Paid { reference })) => {
+                let confirmed = self
+                    .store
+                    .change_status(
+                        payout,
+                        StatusChange {
+                            transition: Transition::Confirm,
+                            next: paid(payout, reference),
+                            lease: Lease::NotHeld,
+                        },
+                    )
+                    .await?;
+                log_settled(&confirmed);
+                Err(Error::AlreadyPaid {
+                    payout_id: payout.payout_id.to_string(),
+                    reference: confirmed.payment_reference.unwrap_or_default(),
+                })
+            }
+            // No record: final only once any request sent under the key is over. The
+            // lease outlives every function's timeout, so past it nothing of ours is
+            // still on its way to the gateway.
+            Ok(None) => {
+                let settled_after = sent_at.plus_secs(self.config.lease_secs);
+                if Timestamp::now() > settled_after {
+                    Ok(())
+                } else {
+                    Err(unknown(format!(
+                        "the gateway has no record of it yet, but that request could still \
+                         land until {settled_after}"
+                    )))
+                }
+            }
+        }
+    }
+
     async fn claim(&self, payout: &Payout) -> Result<Claimed> {
         let now = Timestamp::now();
         let token = Uuid::new_v4().to_string();
         let mut next = payout.clone();
         next.lease_expires_at = Some(now.plus_secs(self.config.lease_secs));
         next.processed_at = Some(now);
+        // Marked before the call, in the claim itself: a holder that dies after reaching
+        // the gateway leaves no other trace.
+        next.attempt_sent_at = Some(now);
         next.updated_at = now;
         let payout = self
             .store
@@ -237,6 +337,12 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
     }
 
     async fn pay(&self, claimed: Claimed) -> (Payout, Outcome) {
+        if claimed.payout.amount_paise == Paise::ZERO {
+            // Only items from before zero-price orders were refused can be here.
+            let mut next = settled(&claimed.payout);
+            next.failure_reason = Some("amount is 0 paise: nothing to pay".to_owned());
+            return self.settle(claimed, Transition::Fail, next).await;
+        }
         let key = claimed.payout.idempotency_key();
         let result = self.gateway.transfer(&key, &claimed.payout).await;
         let (transition, next) = match result {
@@ -344,22 +450,29 @@ struct Claimed {
 }
 
 fn settlement(payout: &Payout, outcome: TransferOutcome) -> (Transition, Payout) {
-    let now = Timestamp::now();
-    let mut next = payout.clone();
-    next.lease_expires_at = None;
-    next.last_error = None;
-    next.updated_at = now;
     match outcome {
-        TransferOutcome::Paid { reference } => {
-            next.payment_reference = Some(reference);
-            next.completed_at = Some(now);
-            (Transition::Complete, next)
-        }
+        TransferOutcome::Paid { reference } => (Transition::Complete, paid(payout, reference)),
         TransferOutcome::Declined { reason } => {
+            let mut next = settled(payout);
             next.failure_reason = Some(reason);
             (Transition::Fail, next)
         }
     }
+}
+
+fn paid(payout: &Payout, reference: String) -> Payout {
+    let mut next = settled(payout);
+    next.payment_reference = Some(reference);
+    next.completed_at = Some(next.updated_at);
+    next
+}
+
+fn settled(payout: &Payout) -> Payout {
+    let mut next = payout.clone();
+    next.lease_expires_at = None;
+    next.last_error = None;
+    next.updated_at = Timestamp::now();
+    next
 }
 
 fn requeue(payout: &Payout, why: String) -> (Transition, Payout) {

@@ -12,7 +12,7 @@ use crate::config::PayoutLimits;
 use crate::error::{Error, Result};
 use crate::money::Paise;
 use crate::payout::{Payout, PayoutType};
-use crate::store::{CreateRefused, IdempotencyRecord, Store};
+use crate::store::{keys, CreateRefused, IdempotencyRecord, Store};
 use crate::time::Timestamp;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +45,24 @@ impl Scout {
             .checked_add(self.reserved_paise)
             .and_then(|sum| sum.checked_add(self.paid_paise))
             == Some(self.credited_paise)
+    }
+}
+
+impl Store {
+    pub async fn scout(&self, scout_id: &str) -> Result<Option<Scout>> {
+        self.get(&keys::scout_pk(scout_id), keys::SCOUT_SK).await
+    }
+
+    /// Adds a scout unless one with this id exists; `false` when it did.
+    pub async fn insert_scout(&self, scout: &Scout) -> Result<bool> {
+        if !scout.balances_add_up() {
+            return Err(Error::BadRequest(format!(
+                "scout {} balances do not add up to credited_paise",
+                scout.scout_id
+            )));
+        }
+        self.insert(&keys::scout_pk(&scout.scout_id), keys::SCOUT_SK, scout)
+            .await
     }
 }
 

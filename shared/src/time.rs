@@ -22,14 +22,26 @@ impl Timestamp {
         self.0.timestamp_millis()
     }
 
+    /// Saturates at the end of representable time instead of panicking; configuration
+    /// bounds keep real values far from it.
     pub fn plus_secs(self, secs: u64) -> Self {
-        let secs = i64::try_from(secs).unwrap_or(i64::MAX / 1000);
-        Timestamp(self.0 + Duration::seconds(secs))
+        Timestamp(
+            Self::duration(secs)
+                .and_then(|duration| self.0.checked_add_signed(duration))
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
+        )
     }
 
     pub fn minus_secs(self, secs: u64) -> Self {
-        let secs = i64::try_from(secs).unwrap_or(i64::MAX / 1000);
-        Timestamp(self.0 - Duration::seconds(secs))
+        Timestamp(
+            Self::duration(secs)
+                .and_then(|duration| self.0.checked_sub_signed(duration))
+                .unwrap_or(DateTime::<Utc>::MIN_UTC),
+        )
+    }
+
+    fn duration(secs: u64) -> Option<Duration> {
+        i64::try_from(secs).ok().and_then(Duration::try_seconds)
     }
 
     pub fn parse(text: &str) -> Option<Self> {
@@ -70,5 +82,13 @@ mod tests {
         assert_eq!(a.to_string(), "2026-01-05T10:00:00.000Z");
         assert!(a.to_string() < b.to_string());
         assert_eq!(Timestamp::parse(&b.to_string()), Some(b));
+    }
+
+    #[test]
+    fn arithmetic_saturates_instead_of_panicking() {
+        let now = Timestamp::now();
+        assert!(now.plus_secs(u64::MAX) > now);
+        assert!(now.minus_secs(u64::MAX) < now);
+        assert_eq!(now.plus_secs(60).minus_secs(60), now);
     }
 }

@@ -47,7 +47,7 @@ async fn world() -> (Api, Store) {
         ]
     }))
     .unwrap();
-    let limits = Config::from_lookup(|_| None).unwrap().limits;
+    let limits = devkit::testing::local_config(&[]).unwrap().limits;
     fixture.load(&store, limits).await.unwrap();
     (Api::new(store.clone()), store)
 }
@@ -225,6 +225,7 @@ async fn complete_order_pays_the_seller_once() {
         Order::seller_payout_id("o-1").to_string()
     );
     assert_eq!(done.body["order"]["payout_id"], payout["payout_id"]);
+    assert_eq!(done.body["no_payout_reason"], Value::Null);
 
     let again = api.patch("/orders/o-1/complete", &admin()).await;
     assert_eq!(again.status, 200);
@@ -249,6 +250,40 @@ async fn complete_order_pays_the_seller_once() {
         "not_found",
     );
     assert_eq!(snapshot(&store).await, before);
+    assert_books_balance(&store, &["s-1"], &[SELLER]).await;
+}
+
+/// A free order completes with no payout and says why; a price no payout may carry
+/// is a 422 that leaves the order open and everything else as it was.
+#[tokio::test]
+async fn complete_order_without_a_payable_price() {
+    let (api, store) = world().await;
+    for (order_id, price) in [("o-free", 0), ("o-huge", 10_000_001)] {
+        let order: Order = serde_json::from_value(serde_json::json!({
+            "order_id": order_id, "buyer_id": BUYER, "seller_id": SELLER,
+            "item_price_paise": price, "status": "placed"
+        }))
+        .unwrap();
+        assert!(store.insert_order(&order).await.unwrap());
+    }
+
+    let free = api.patch("/orders/o-free/complete", &token(BUYER)).await;
+    assert_eq!(free.status, 200, "{:?}", free.body);
+    assert_eq!(free.body["order"]["status"], "completed");
+    assert_eq!(free.body["order"]["payout_id"], Value::Null);
+    assert_eq!(free.body["payout"], Value::Null);
+    assert_eq!(free.body["no_payout_reason"], "item_price_is_zero");
+
+    let before = Snapshot::take(&store, &["s-1"], &["o-huge"], &[SELLER]).await;
+    assert_error(
+        &api.patch("/orders/o-huge/complete", &token(BUYER)).await,
+        422,
+        "amount_out_of_range",
+    );
+    assert_eq!(
+        Snapshot::take(&store, &["s-1"], &["o-huge"], &[SELLER]).await,
+        before
+    );
     assert_books_balance(&store, &["s-1"], &[SELLER]).await;
 }
 
@@ -439,11 +474,10 @@ async fn process_retry_and_cancel_answer_with_the_payout_after_the_action() {
     );
 
     // A declining gateway fails the next one; retry pays it as attempt 2.
-    let declining = Config::from_lookup(|name| match name {
-        "GATEWAY_SIM_SUCCESS_RATE" => Some("0".to_owned()),
-        "GATEWAY_SIM_LATENCY_MS" => Some("0".to_owned()),
-        _ => None,
-    })
+    let declining = devkit::testing::local_config(&[
+        ("GATEWAY_SIM_SUCCESS_RATE", "0"),
+        ("GATEWAY_SIM_LATENCY_MS", "0"),
+    ])
     .unwrap();
     let declining = Api::with_config(
         Config {

@@ -11,7 +11,6 @@ use devkit::paths;
 use devkit::testing::{fresh_store, gateway, processor_config};
 use lambda_http::RequestExt;
 use shared::auth::Actor;
-use shared::config::Config;
 use shared::http::input::path_param;
 use shared::http::Endpoint;
 use shared::order::{complete_order, Order};
@@ -33,7 +32,7 @@ fn sample_events() -> BTreeMap<String, String> {
 #[tokio::test]
 async fn every_sample_event_runs_through_its_handler() {
     let store = fresh_store().await;
-    let limits = Config::from_lookup(|_| None).unwrap().limits;
+    let limits = devkit::testing::local_config(&[]).unwrap().limits;
     Fixture::read(&paths::workspace_root().join("fixtures/demo.json"))
         .unwrap()
         .load(&store, limits)
@@ -41,14 +40,14 @@ async fn every_sample_event_runs_through_its_handler() {
         .unwrap();
     // retry-payout.json retries o-3's seller payout: complete o-3 and have it declined.
     let admin = Actor::admin(1);
-    let o3 = complete_order(&store, &admin, "o-3").await.unwrap();
+    let o3 = complete_order(&store, limits, &admin, "o-3").await.unwrap();
     let declining = gateway(&store, 0.0);
     shared::admin::process_payout(
         &store,
         &declining,
         processor_config(10),
         &admin,
-        o3.payout.payout_id,
+        o3.payout.expect("o-3 has a price").payout_id,
     )
     .await
     .unwrap();

@@ -1,8 +1,10 @@
 //! Every status change of DESIGN §4 against DynamoDB Local: each allowed one writes,
 //! each refused one is a typed error and leaves the stored item exactly as it was.
 
+use devkit::faults::LoseResponses;
 use devkit::invariants::assert_books_balance;
-use devkit::testing::{fresh_store, gateway};
+use devkit::testing::{fresh_store, gateway, processor_config};
+use shared::admin::process_payout;
 use shared::auth::Actor;
 use shared::config::PayoutLimits;
 use shared::gateway::{PaymentGateway, TransferOutcome};
@@ -18,6 +20,8 @@ const LIMITS: PayoutLimits = PayoutLimits {
     max: Paise(1_000_000),
 };
 const TOKEN: &str = "lease-of-this-test";
+/// Another processor's: a refused write must not pass for our own earlier one.
+const OTHER_TOKEN: &str = "lease-of-another-processor";
 
 async fn new_pending(store: &Store) -> Payout {
     request_payout(
@@ -36,42 +40,49 @@ async fn new_pending(store: &Store) -> Payout {
     .clone()
 }
 
-/// The lease argument a transition is made with in normal operation.
-fn lease_for(transition: Transition, payout: &Payout) -> Lease<'static> {
+/// The lease argument a transition is made with in normal operation, by the holder
+/// of `token`.
+fn lease_for<'a>(transition: Transition, payout: &Payout, token: &'a str) -> Lease<'a> {
     match transition {
-        Transition::Claim => Lease::Acquire(TOKEN),
+        Transition::Claim => Lease::Acquire(token),
         Transition::Reclaim => Lease::TakeOver {
-            token: TOKEN,
+            token,
             expired_at: payout.lease_expires_at.unwrap_or(payout.created_at),
         },
-        Transition::Complete | Transition::Fail | Transition::Requeue => Lease::Release(TOKEN),
-        Transition::Retry | Transition::Cancel => Lease::NotHeld,
+        Transition::Complete | Transition::Fail | Transition::Requeue => Lease::Release(token),
+        Transition::Confirm | Transition::Retry | Transition::Cancel => Lease::NotHeld,
     }
 }
 
 async fn apply(store: &Store, current: &Payout, transition: Transition) -> Result<Payout, Error> {
-    apply_paying(store, current, transition, true).await
+    apply_paying(store, current, transition, true, TOKEN).await
 }
 
-/// Makes the change; a completion is first paid through the simulated gateway when
-/// `pay` is set, so the ledger agrees with it. Refused attempts must not pay.
+/// Makes the change as the holder of `token`; a completion is first paid through the
+/// simulated gateway when `pay` is set, so the ledger agrees with it. Refused
+/// attempts must not pay.
 async fn apply_paying(
     store: &Store,
     current: &Payout,
     transition: Transition,
     pay: bool,
+    token: &str,
 ) -> Result<Payout, Error> {
     let mut next = current.clone();
     next.updated_at = Timestamp::now();
     match transition {
-        Transition::Claim | Transition::Reclaim => {
+        Transition::Claim => {
+            next.lease_expires_at = Some(Timestamp::now().plus_secs(300));
+            next.attempt_sent_at = Some(Timestamp::now());
+        }
+        Transition::Reclaim => {
             next.lease_expires_at = Some(Timestamp::now().plus_secs(300));
         }
-        Transition::Complete if !pay => {
+        Transition::Complete | Transition::Confirm if !pay => {
             next.lease_expires_at = None;
             next.payment_reference = Some("PAY-0-00000000".to_owned());
         }
-        Transition::Complete => {
+        Transition::Complete | Transition::Confirm => {
             let paid = gateway(store, 1.0)
                 .transfer(&current.idempotency_key(), current)
                 .await
@@ -93,11 +104,12 @@ async fn apply_paying(
         }
         Transition::Retry => {
             next.attempt += 1;
+            next.attempt_sent_at = None;
             next.failure_reason = None;
         }
         Transition::Cancel => next.cancelled_at = Some(Timestamp::now()),
     }
-    let lease = lease_for(transition, current);
+    let lease = lease_for(transition, current, token);
     store
         .change_status(
             current,
@@ -166,7 +178,7 @@ async fn every_refused_transition_is_a_conflict_and_changes_nothing() {
             let summary_before = store.summary(7).await.unwrap();
 
             // Refused before any write, from what was read…
-            let err = apply_paying(&store, &current, transition, false)
+            let err = apply_paying(&store, &current, transition, false, OTHER_TOKEN)
                 .await
                 .unwrap_err();
             assert!(
@@ -179,7 +191,7 @@ async fn every_refused_transition_is_a_conflict_and_changes_nothing() {
             // is still in a state the transition allows.
             let mut stale = current.clone();
             stale.status = transition.allowed_from()[0];
-            let err = apply_paying(&store, &stale, transition, false)
+            let err = apply_paying(&store, &stale, transition, false, OTHER_TOKEN)
                 .await
                 .unwrap_err();
             assert!(
@@ -251,4 +263,156 @@ async fn a_missing_payout_is_not_found() {
     ghost.payout_id = uuid::Uuid::new_v4();
     let err = apply(&store, &ghost, Transition::Cancel).await.unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+}
+
+/// Issue 8 §2: a copy read before a decline, a retry and a new attempt (a stale index
+/// entry) says `pending`, as the item does, but of another attempt. Claiming from it
+/// would send the old attempt's key again; it is refused and nothing changes.
+#[tokio::test]
+async fn a_claim_from_a_copy_of_an_earlier_attempt_is_refused() {
+    let store = store_with_scout().await;
+    let stale = new_pending(&store).await;
+    let mut payout = stale.clone();
+    for step in [Transition::Claim, Transition::Fail, Transition::Retry] {
+        payout = apply(&store, &payout, step).await.unwrap();
+    }
+    assert_eq!((payout.status, payout.attempt), (PayoutStatus::Pending, 2));
+
+    let err = apply(&store, &stale, Transition::Claim).await.unwrap_err();
+    assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+    assert_eq!(err.http_status(), 409);
+    assert_eq!(store.payout(payout.payout_id).await.unwrap(), Some(payout));
+    assert_books_balance(&store, &["s-1"], &[]).await;
+}
+
+/// Two retries far apart: the later one, from a read taken before the earlier one,
+/// would write the attempt number backwards and reuse a declined key.
+#[tokio::test]
+async fn a_retry_from_an_old_read_cannot_move_the_attempt_backwards() {
+    let store = store_with_scout().await;
+    let mut payout = new_pending(&store).await;
+    for step in [Transition::Claim, Transition::Fail] {
+        payout = apply(&store, &payout, step).await.unwrap();
+    }
+    let old_read = payout.clone();
+    for step in [Transition::Retry, Transition::Claim, Transition::Fail] {
+        payout = apply(&store, &payout, step).await.unwrap();
+    }
+    assert_eq!((payout.status, payout.attempt), (PayoutStatus::Failed, 2));
+
+    let err = apply(&store, &old_read, Transition::Retry)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+    assert_eq!(store.payout(payout.payout_id).await.unwrap(), Some(payout));
+    assert_books_balance(&store, &["s-1"], &[]).await;
+}
+
+/// A pending payout that was claimed and requeued in between (same status, same
+/// attempt) is not the one that was read: its attempt has been sent since.
+#[tokio::test]
+async fn a_send_in_between_makes_an_old_read_stale() {
+    let store = store_with_scout().await;
+    let read = new_pending(&store).await;
+    let mut payout = read.clone();
+    for step in [Transition::Claim, Transition::Requeue] {
+        payout = apply(&store, &payout, step).await.unwrap();
+    }
+    assert_eq!((payout.status, payout.attempt), (read.status, read.attempt));
+    assert!(payout.attempt_sent_at.is_some());
+
+    let err = apply(&store, &read, Transition::Cancel).await.unwrap_err();
+    assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+    assert_eq!(store.payout(payout.payout_id).await.unwrap(), Some(payout));
+    assert_books_balance(&store, &["s-1"], &[]).await;
+}
+
+/// The claim hands on the item DynamoDB holds, not the copy it was given.
+#[tokio::test]
+async fn a_claim_continues_from_the_stored_item() {
+    let store = store_with_scout().await;
+    let stored = new_pending(&store).await;
+    let mut copy = stored.clone();
+    copy.amount_paise = Paise(999_999);
+    copy.scout_id = Some("someone-else".to_owned());
+    let claimed = apply(&store, &copy, Transition::Claim).await.unwrap();
+    assert_eq!(claimed.amount_paise, stored.amount_paise);
+    assert_eq!(claimed.scout_id, stored.scout_id);
+    assert_eq!(store.payout(stored.payout_id).await.unwrap(), Some(claimed));
+}
+
+/// The claim's response is lost after DynamoDB applied it and the SDK sends it again:
+/// the second try finds our own lease on the item and carries on as the winner,
+/// instead of a 409 and a payout stranded in `processing` until its lease runs out.
+#[tokio::test]
+async fn a_claim_whose_response_was_lost_proceeds_as_the_winner() {
+    let store = store_with_scout().await;
+    let pending = new_pending(&store).await;
+    let lose = LoseResponses::new("UpdateItem", 1);
+    let flaky = Store::new(lose.wrap(store.client()), store.table());
+    let gateway = gateway(&store, 1.0);
+
+    let paid = process_payout(
+        &flaky,
+        &gateway,
+        processor_config(10),
+        &Actor::admin(1),
+        pending.payout_id,
+    )
+    .await
+    .unwrap();
+    assert_eq!(lose.remaining(), 0, "the claim's response was lost");
+    assert_eq!(paid.status, PayoutStatus::Completed);
+    assert_eq!(store.payout(pending.payout_id).await.unwrap(), Some(paid));
+    assert_eq!(gateway.transfer_calls().len(), 1);
+    assert_books_balance(&store, &["s-1"], &[]).await;
+}
+
+/// A settlement (a transaction) whose response is lost is not applied twice and not
+/// reported as lost: DynamoDB answers the SDK's resend from its client request token
+/// (the SDK's behaviour this service relies on, held here).
+#[tokio::test]
+async fn a_settlement_whose_response_was_lost_is_applied_once() {
+    let store = store_with_scout().await;
+    let pending = new_pending(&store).await;
+    let lose = LoseResponses::new("TransactWriteItems", 1);
+    let flaky = Store::new(lose.wrap(store.client()), store.table());
+    let gateway = gateway(&store, 1.0);
+
+    let paid = process_payout(
+        &flaky,
+        &gateway,
+        processor_config(10),
+        &Actor::admin(1),
+        pending.payout_id,
+    )
+    .await
+    .unwrap();
+    assert_eq!(lose.remaining(), 0, "the settlement's response was lost");
+    assert_eq!(paid.status, PayoutStatus::Completed);
+    assert_eq!(store.payout(pending.payout_id).await.unwrap(), Some(paid));
+    let scout = store.scout("s-1").await.unwrap().unwrap();
+    assert_eq!(scout.paid_paise, Paise(1_000), "paid once");
+    assert_books_balance(&store, &["s-1"], &[]).await;
+}
+
+/// A write that takes no lease (here a requeue's release) whose response is lost: the
+/// resend is refused, and the refusal's item carries this change's id, so the caller
+/// learns that its own write landed instead of a 409.
+#[tokio::test]
+async fn a_lost_response_to_any_status_change_is_recognised_as_our_own() {
+    let store = store_with_scout().await;
+    let claimed = apply(&store, &new_pending(&store).await, Transition::Claim)
+        .await
+        .unwrap();
+    let lose = LoseResponses::new("UpdateItem", 1);
+    let flaky = Store::new(lose.wrap(store.client()), store.table());
+    let requeued = apply(&flaky, &claimed, Transition::Requeue).await.unwrap();
+    assert_eq!(lose.remaining(), 0, "the requeue's response was lost");
+    assert_eq!(requeued.status, PayoutStatus::Pending);
+    assert_eq!(
+        store.payout(claimed.payout_id).await.unwrap(),
+        Some(requeued)
+    );
+    assert_books_balance(&store, &["s-1"], &[]).await;
 }

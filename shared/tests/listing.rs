@@ -69,9 +69,15 @@ async fn my_payouts_pages_newest_first_with_totals_that_match() {
         .run()
         .await
         .unwrap();
-    cancel_payout(&store, &Actor::admin(1), payouts[119].payout_id)
-        .await
-        .unwrap();
+    cancel_payout(
+        &store,
+        &gateway,
+        processor_config(30),
+        &Actor::admin(1),
+        payouts[119].payout_id,
+    )
+    .await
+    .unwrap();
     let cursors = CursorKey::derive(b"test secret");
     let me = Actor::user(OWNER);
 

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use devkit::invariants::{assert_books_balance, user_payouts};
-use devkit::testing::{fresh_store, gateway, processor_config};
+use devkit::testing::{fresh_store, gateway, processor_config, Snapshot};
 use shared::admin::{cancel_payout, process_payout, retry_payout};
 use shared::auth::Actor;
-use shared::config::PayoutLimits;
+use shared::config::{PayoutLimits, ProcessorConfig};
 use shared::gateway::{GatewayUnavailable, PaymentGateway, SimulatedGateway, TransferOutcome};
 use shared::money::Paise;
 use shared::payout::{IdempotencyKey, Payout, PayoutStatus, Transition};
@@ -497,9 +497,15 @@ async fn a_failed_payout_can_be_cancelled_and_its_reservation_returns() {
         .await
         .unwrap();
     let before = store.scout("s-1").await.unwrap().unwrap();
-    let cancelled = cancel_payout(&store, &ADMIN, payouts[0].payout_id)
-        .await
-        .unwrap();
+    let cancelled = cancel_payout(
+        &store,
+        &declining,
+        processor_config(10),
+        &ADMIN,
+        payouts[0].payout_id,
+    )
+    .await
+    .unwrap();
     assert_eq!(cancelled.status, PayoutStatus::Cancelled);
     let after = store.scout("s-1").await.unwrap().unwrap();
     assert_eq!(
@@ -510,9 +516,15 @@ async fn a_failed_payout_can_be_cancelled_and_its_reservation_returns() {
         after.earnings_paise,
         before.earnings_paise.checked_add(Paise(1_000)).unwrap()
     );
-    let err = cancel_payout(&store, &ADMIN, payouts[0].payout_id)
-        .await
-        .unwrap_err();
+    let err = cancel_payout(
+        &store,
+        &declining,
+        processor_config(10),
+        &ADMIN,
+        payouts[0].payout_id,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.http_status(), 409);
     assert_books_balance(&store, &["s-1"], &[]).await;
 }
@@ -538,5 +550,256 @@ async fn the_sample_scheduled_event_drives_the_processor() {
         .await
         .iter()
         .all(|payout| payout.status == PayoutStatus::Completed));
+    assert_books_balance(&store, &["s-1"], &[]).await;
+}
+
+/// The gateway records the transfer, then the call fails (a timeout after the bank
+/// took it): the processor cannot know that it paid.
+struct PaysThenLosesTheAnswer {
+    inner: SimulatedGateway,
+}
+
+impl PaymentGateway for PaysThenLosesTheAnswer {
+    async fn transfer(
+        &self,
+        key: &IdempotencyKey,
+        payout: &Payout,
+    ) -> Result<TransferOutcome, GatewayUnavailable> {
+        self.inner.transfer(key, payout).await?;
+        Err(GatewayUnavailable(
+            "read timed out after the request was sent".to_owned(),
+        ))
+    }
+
+    async fn lookup(
+        &self,
+        key: &IdempotencyKey,
+    ) -> Result<Option<TransferOutcome>, GatewayUnavailable> {
+        self.inner.lookup(key).await
+    }
+}
+
+/// Cannot be reached: every call fails before the gateway sees it.
+struct Unreachable;
+
+impl PaymentGateway for Unreachable {
+    async fn transfer(
+        &self,
+        _key: &IdempotencyKey,
+        _payout: &Payout,
+    ) -> Result<TransferOutcome, GatewayUnavailable> {
+        Err(GatewayUnavailable("connection refused".to_owned()))
+    }
+
+    async fn lookup(
+        &self,
+        _key: &IdempotencyKey,
+    ) -> Result<Option<TransferOutcome>, GatewayUnavailable> {
+        Err(GatewayUnavailable("connection refused".to_owned()))
+    }
+}
+
+/// Issue 8 §1: the gateway paid, our call failed, the payout went back to the queue;
+/// an admin cancels it. The cancel asks the gateway, finds the transfer, records the
+/// payout as completed and refuses: the reservation is not handed back, so the scout
+/// cannot request the same money again and be paid twice.
+#[tokio::test]
+async fn cancel_after_a_lost_gateway_answer_finds_the_payment_and_refuses() {
+    let (store, payouts) = store_with_pending(1).await;
+    let id = payouts[0].payout_id;
+    let gateway = PaysThenLosesTheAnswer {
+        inner: gateway(&store, 1.0),
+    };
+    let config = processor_config(10);
+    let run = Processor::new(&store, &gateway, config)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!((run.found, run.requeued), (1, 1));
+    let requeued = store.payout(id).await.unwrap().unwrap();
+    assert_eq!(requeued.status, PayoutStatus::Pending);
+    assert!(
+        requeued.attempt_sent_at.is_some(),
+        "the attempt is marked as sent"
+    );
+    assert_books_balance(&store, &["s-1"], &[]).await;
+
+    let err = cancel_payout(&store, &gateway, config, &ADMIN, id)
+        .await
+        .unwrap_err();
+    assert_eq!((err.http_status(), err.code()), (409, "already_paid"));
+    let Some(TransferOutcome::Paid { reference }) =
+        gateway.lookup(&requeued.idempotency_key()).await.unwrap()
+    else {
+        panic!("the gateway holds the transfer")
+    };
+    assert!(err.to_string().contains(&reference), "{err}");
+    let settled = store.payout(id).await.unwrap().unwrap();
+    assert_eq!(settled.status, PayoutStatus::Completed);
+    assert_eq!(settled.payment_reference, Some(reference));
+    assert!(settled.completed_at.is_some());
+
+    let scout = store.scout("s-1").await.unwrap().unwrap();
+    assert_eq!(
+        (scout.reserved_paise, scout.paid_paise),
+        (Paise::ZERO, Paise(1_000))
+    );
+    let again = request_payout(
+        &store,
+        LIMITS,
+        &Actor::user(OWNER),
+        PayoutRequest {
+            scout_id: "s-1".to_owned(),
+            amount: Some(Paise(10_000_000 - 1_000 + 1)),
+            idempotency_key: None,
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(again.http_status(), 422, "{again}");
+    let later = Processor::new(&store, &gateway, config)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(later, RunSummary::default());
+    assert_eq!(gateway.inner.transfer_calls().len(), 1);
+    assert_books_balance(&store, &["s-1"], &[]).await;
+}
+
+/// When the gateway cannot say, nothing ends the attempt: 409 gateway_outcome_unknown
+/// and the data untouched, also while a request sent under its key could still land.
+/// Once that window has passed, no record means never paid, and the cancel goes through.
+#[tokio::test]
+async fn cancel_waits_until_the_gateway_can_say_the_attempt_did_not_pay() {
+    let (store, payouts) = store_with_pending(1).await;
+    let id = payouts[0].payout_id;
+    let config = processor_config(10);
+    let run = Processor::new(&store, &Unreachable, config)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(run.requeued, 1);
+    let before = Snapshot::take(&store, &["s-1"], &[], &[OWNER]).await;
+
+    let err = cancel_payout(&store, &Unreachable, config, &ADMIN, id)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.http_status(), err.code()),
+        (409, "gateway_outcome_unknown")
+    );
+    assert_eq!(
+        Snapshot::take(&store, &["s-1"], &[], &[OWNER]).await,
+        before
+    );
+
+    let answering = gateway(&store, 1.0);
+    let err = cancel_payout(&store, &answering, config, &ADMIN, id)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.http_status(), err.code()),
+        (409, "gateway_outcome_unknown")
+    );
+    assert_eq!(
+        Snapshot::take(&store, &["s-1"], &[], &[OWNER]).await,
+        before
+    );
+
+    let short_lease = ProcessorConfig {
+        lease_secs: 1,
+        ..config
+    };
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let cancelled = cancel_payout(&store, &answering, short_lease, &ADMIN, id)
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status, PayoutStatus::Cancelled);
+    let scout = store.scout("s-1").await.unwrap().unwrap();
+    assert_eq!(
+        (scout.earnings_paise, scout.reserved_paise),
+        (Paise(10_000_000), Paise::ZERO)
+    );
+    assert_books_balance(&store, &["s-1"], &[]).await;
+}
+
+/// A payout requeued before `attempt_sent_at` existed carries only `processed_at`
+/// from its claim: cancel still treats its attempt as sent and asks the gateway.
+#[tokio::test]
+async fn cancel_of_an_item_from_before_attempt_sent_at_still_asks_the_gateway() {
+    let (store, payouts) = store_with_pending(1).await;
+    let pending = &payouts[0];
+    let mut claimed = pending.clone();
+    claimed.processed_at = Some(Timestamp::now());
+    claimed.lease_expires_at = Some(Timestamp::now().plus_secs(300));
+    let claimed = store
+        .change_status(
+            pending,
+            StatusChange {
+                transition: Transition::Claim,
+                next: claimed,
+                lease: Lease::Acquire("an-older-release"),
+            },
+        )
+        .await
+        .unwrap();
+    let gateway = gateway(&store, 1.0);
+    gateway
+        .transfer(&claimed.idempotency_key(), &claimed)
+        .await
+        .unwrap();
+    let mut requeued = claimed.clone();
+    requeued.lease_expires_at = None;
+    requeued.last_error = Some("timed out".to_owned());
+    let requeued = store
+        .change_status(
+            &claimed,
+            StatusChange {
+                transition: Transition::Requeue,
+                next: requeued,
+                lease: Lease::Release("an-older-release"),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        requeued.attempt_sent_at, None,
+        "as an older release wrote it"
+    );
+
+    let err = cancel_payout(
+        &store,
+        &gateway,
+        processor_config(10),
+        &ADMIN,
+        pending.payout_id,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), "already_paid");
+    let settled = store.payout(pending.payout_id).await.unwrap().unwrap();
+    assert_eq!(settled.status, PayoutStatus::Completed);
+    assert_books_balance(&store, &["s-1"], &[]).await;
+}
+
+/// The lost answer was a decline: the attempt will never pay, so the cancel goes
+/// through at once.
+#[tokio::test]
+async fn cancel_after_a_lost_decline_cancels() {
+    let (store, payouts) = store_with_pending(1).await;
+    let id = payouts[0].payout_id;
+    let gateway = PaysThenLosesTheAnswer {
+        inner: gateway(&store, 0.0),
+    };
+    let config = processor_config(10);
+    Processor::new(&store, &gateway, config)
+        .run()
+        .await
+        .unwrap();
+    let cancelled = cancel_payout(&store, &gateway, config, &ADMIN, id)
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status, PayoutStatus::Cancelled);
+    assert_eq!(store.payout(id).await.unwrap(), Some(cancelled));
     assert_books_balance(&store, &["s-1"], &[]).await;
 }

@@ -170,9 +170,15 @@ async fn cancel_returns_the_reservation_to_available() {
         .unwrap()
         .payout()
         .clone();
-    let cancelled = cancel_payout(&store, &Actor::admin(1), payout.payout_id)
-        .await
-        .unwrap();
+    let cancelled = cancel_payout(
+        &store,
+        &gateway(&store, 1.0),
+        processor_config(10),
+        &Actor::admin(1),
+        payout.payout_id,
+    )
+    .await
+    .unwrap();
     assert_eq!(cancelled.status, PayoutStatus::Cancelled);
     assert!(cancelled.cancelled_at.is_some());
     assert_eq!(

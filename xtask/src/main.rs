@@ -80,6 +80,8 @@ fn apply_local_defaults() {
             format!("http://127.0.0.1:{ddb_port}"),
         ),
         ("PAYOUTS_TABLE", "payouts".to_owned()),
+        // The only stage that accepts the development secret below.
+        ("STAGE", shared::config::LOCAL_STAGE.to_owned()),
         ("JWT_SECRET", shared::config::DEV_JWT_SECRET.to_owned()),
         ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
     ]

@@ -35,6 +35,7 @@ pub async fn run(dynamodb_endpoint: &str) -> Result<()> {
             .env("PATH", tools::path_with(&lambda_bin))
             .env("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_endpoint)
             .env("PAYOUTS_TABLE", &table)
+            .env("STAGE", shared::config::LOCAL_STAGE)
             .env("JWT_SECRET", DEV_JWT_SECRET)
             .env("GATEWAY_SIM_SUCCESS_RATE", "1")
             .env("GATEWAY_SIM_LATENCY_MS", "0")

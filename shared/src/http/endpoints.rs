@@ -22,7 +22,7 @@ pub(super) async fn serve(
         Endpoint::RequestScoutPayout => request_scout_payout(app, actor, request).await,
         Endpoint::CompleteOrder => {
             let order_id = input::record_id(request, endpoint, "order_id", "order")?;
-            let completed = complete_order(&app.store, actor, &order_id).await?;
+            let completed = complete_order(&app.store, app.config.limits, actor, &order_id).await?;
             Ok(reply::completed_order(&completed))
         }
         Endpoint::MyPayouts => {
@@ -62,7 +62,7 @@ pub(super) async fn serve(
                 Endpoint::RetryPayout => {
                     admin::retry_payout(store, gateway, config, actor, payout_id).await?
                 }
-                _ => admin::cancel_payout(store, actor, payout_id).await?,
+                _ => admin::cancel_payout(store, gateway, config, actor, payout_id).await?,
             };
             Ok(reply::payout(StatusCode::OK, &payout))
         }

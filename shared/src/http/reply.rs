@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::error::Error;
 use crate::listing::{MyPayouts, PayoutList};
 use crate::money::Paise;
-use crate::order::{CompletedOrder, Order, OrderStatus};
+use crate::order::{CompletedOrder, Order, OrderStatus, NO_PAYOUT_ZERO_PRICE};
 use crate::payout::{Payout, PayoutStatus, PayoutType};
 use crate::time::Timestamp;
 
@@ -29,6 +29,7 @@ pub struct PayoutView<'a> {
     pub payment_reference: Option<&'a str>,
     pub failure_reason: Option<&'a str>,
     pub attempt: u32,
+    pub attempt_sent_at: Option<Timestamp>,
     pub last_error: Option<&'a str>,
     pub processed_at: Option<Timestamp>,
     pub completed_at: Option<Timestamp>,
@@ -51,6 +52,7 @@ impl<'a> From<&'a Payout> for PayoutView<'a> {
             payment_reference: payout.payment_reference.as_deref(),
             failure_reason: payout.failure_reason.as_deref(),
             attempt: payout.attempt,
+            attempt_sent_at: payout.attempt_sent_at,
             last_error: payout.last_error.as_deref(),
             processed_at: payout.processed_at,
             completed_at: payout.completed_at,
@@ -104,7 +106,8 @@ pub fn completed_order(completed: &CompletedOrder) -> Response<Body> {
         StatusCode::OK,
         &json!({
             "order": OrderView::from(&completed.order),
-            "payout": PayoutView::from(&completed.payout),
+            "payout": completed.payout.as_ref().map(PayoutView::from),
+            "no_payout_reason": completed.payout.is_none().then_some(NO_PAYOUT_ZERO_PRICE),
         }),
     )
 }

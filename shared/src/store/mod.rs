@@ -18,10 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::money::Paise;
-use crate::order::Order;
-use crate::scout::Scout;
 
-pub use payouts::{CreateRefused, Lease, PayoutIndex, PayoutPage, StatusChange};
+pub use payouts::{CreateRefused, Lease, OrderCompletion, PayoutIndex, PayoutPage, StatusChange};
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -106,14 +104,6 @@ impl Store {
         &self.table
     }
 
-    pub async fn scout(&self, scout_id: &str) -> Result<Option<Scout>> {
-        self.get(&keys::scout_pk(scout_id), keys::SCOUT_SK).await
-    }
-
-    pub async fn order(&self, order_id: &str) -> Result<Option<Order>> {
-        self.get(&keys::order_pk(order_id), keys::ORDER_SK).await
-    }
-
     pub async fn summary(&self, user_id: u64) -> Result<PayoutSummary> {
         Ok(self
             .get(&keys::user_pk(user_id), keys::SUMMARY_SK)
@@ -127,24 +117,6 @@ impl Store {
         key: &str,
     ) -> Result<Option<IdempotencyRecord>> {
         self.get(&keys::idempotency_pk(user_id, key), keys::IDEMPOTENCY_SK)
-            .await
-    }
-
-    /// Adds a scout unless one with this id exists; `false` when it did.
-    pub async fn insert_scout(&self, scout: &Scout) -> Result<bool> {
-        if !scout.balances_add_up() {
-            return Err(Error::BadRequest(format!(
-                "scout {} balances do not add up to credited_paise",
-                scout.scout_id
-            )));
-        }
-        self.insert(&keys::scout_pk(&scout.scout_id), keys::SCOUT_SK, scout)
-            .await
-    }
-
-    /// Adds an order unless one with this id exists; `false` when it did.
-    pub async fn insert_order(&self, order: &Order) -> Result<bool> {
-        self.insert(&keys::order_pk(&order.order_id), keys::ORDER_SK, order)
             .await
     }
 

@@ -5,14 +5,18 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::DisplayErrorContext;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    Update,
+};
 use uuid::Uuid;
 
 use super::keys;
 use super::transact::TransactFailure;
 use super::{from_item, n, s, to_item, with_key, IdempotencyRecord, Item, PageKey, Store};
 use crate::error::{Error, Result};
-use crate::order::{Order, OrderStatus};
+use crate::money::Paise;
 use crate::payout::{Payout, PayoutStatus, PayoutType, Transition};
 use crate::time::Timestamp;
 
@@ -76,6 +80,19 @@ pub struct StatusChange<'a> {
     pub lease: Lease<'a>,
 }
 
+/// An order's completion as items: the order moves from one of `open_statuses` to
+/// `completed_status`, its seller payout (if any) is created, its bounty (if any) is
+/// credited to the scout.
+#[derive(Clone, Copy, Debug)]
+pub struct OrderCompletion<'a> {
+    pub order_id: &'a str,
+    pub open_statuses: &'a [&'a str],
+    pub completed_status: &'a str,
+    pub payout: Option<&'a Payout>,
+    pub bounty: Option<(&'a str, Paise)>,
+    pub now: Timestamp,
+}
+
 /// Why creating a payout was refused; nothing was written.
 #[derive(Debug)]
 pub enum CreateRefused {
@@ -97,6 +114,14 @@ impl From<Error> for CreateRefused {
 }
 
 const LEASE_TOKEN: &str = "lease_token";
+/// The id of the last status change written to a payout (see `explain_refusal`).
+const CHANGE_ID: &str = "change_id";
+
+enum Written {
+    Applied(Item),
+    /// The condition did not hold; the stored item, if there is one.
+    Refused(Option<Item>),
+}
 
 pub(crate) fn payout_item(payout: &Payout) -> Result<Item> {
     let mut item = with_key(
@@ -291,12 +316,10 @@ impl Store {
 
         match self.transact(items).await {
             Ok(()) => Ok(()),
-            Err(TransactFailure::ConditionFailed(failed))
-                if failed.contains(&idempotency_position) =>
-            {
+            Err(TransactFailure::ConditionFailed(refused)) if refused.at(idempotency_position) => {
                 Err(CreateRefused::IdempotencyKeyTaken)
             }
-            Err(TransactFailure::ConditionFailed(failed)) if failed.contains(&0) => {
+            Err(TransactFailure::ConditionFailed(refused)) if refused.at(0) => {
                 Err(CreateRefused::ScoutBalance)
             }
             Err(TransactFailure::ConditionFailed(_)) => Err(CreateRefused::Failed(
@@ -306,49 +329,57 @@ impl Store {
         }
     }
 
-    /// Completes the order, creates its seller payout (id derived from the order id, so
-    /// never twice) and credits the order's scout bounty, all or nothing.
+    /// Completes the order, creates its seller payout (if it has one; its id derives from
+    /// the order id, so never twice) and credits the order's scout bounty, all or nothing.
     pub async fn complete_order(
         &self,
-        order: &Order,
-        payout: &Payout,
-        now: Timestamp,
+        completion: OrderCompletion<'_>,
     ) -> Result<(), CreateRefused> {
+        let OrderCompletion {
+            order_id,
+            open_statuses,
+            completed_status,
+            payout,
+            bounty,
+            now,
+        } = completion;
         let mut expr = Expr::default();
         let status = expr.name("status");
-        let open: Vec<String> = OrderStatus::OPEN
+        let open: Vec<String> = open_statuses
             .iter()
-            .map(|state| expr.value(s(state.as_str())))
+            .map(|state| expr.value(s(*state)))
             .collect();
-        let completed = expr.value(s(OrderStatus::Completed.as_str()));
+        let completed = expr.value(s(completed_status));
         let completed_at = expr.name("completed_at");
         let now_value = expr.value(s(now.to_string()));
-        let payout_id = expr.name("payout_id");
-        let payout_id_value = expr.value(s(payout.payout_id.to_string()));
+        let mut sets = format!("{status} = {completed}, {completed_at} = {now_value}");
+        if let Some(payout) = payout {
+            let payout_id = expr.name("payout_id");
+            let payout_id_value = expr.value(s(payout.payout_id.to_string()));
+            sets.push_str(&format!(", {payout_id} = {payout_id_value}"));
+        }
         let complete = expr.update(
             &self.table,
-            keys::order_pk(&order.order_id),
+            keys::order_pk(order_id),
             keys::ORDER_SK,
-            format!(
-                "SET {status} = {completed}, {completed_at} = {now_value}, {payout_id} = {payout_id_value}"
-            ),
+            format!("SET {sets}"),
             Some(format!(
                 "attribute_exists(pk) AND {status} IN ({})",
                 open.join(", ")
             )),
         )?;
 
-        let mut items = vec![
-            update_item(complete),
-            put(
+        let mut items = vec![update_item(complete)];
+        if let Some(payout) = payout {
+            items.push(put(
                 payout_item(payout)?,
                 &self.table,
                 "attribute_not_exists(pk)",
-            )?,
-        ];
-        items.extend(self.creation_summary(payout)?);
+            )?);
+            items.extend(self.creation_summary(payout)?);
+        }
         let bounty_position = items.len();
-        if let Some((scout_id, bounty)) = order.bounty() {
+        if let Some((scout_id, bounty)) = bounty {
             let mut expr = Expr::default();
             let clause = add_clause(
                 &mut expr,
@@ -370,14 +401,14 @@ impl Store {
 
         match self.transact(items).await {
             Ok(()) => Ok(()),
-            Err(TransactFailure::ConditionFailed(failed)) if failed.contains(&0) => {
+            Err(TransactFailure::ConditionFailed(refused)) if refused.at(0) => {
                 Err(CreateRefused::OrderNotOpen)
             }
-            Err(TransactFailure::ConditionFailed(failed)) if failed.contains(&bounty_position) => {
+            Err(TransactFailure::ConditionFailed(refused)) if refused.at(bounty_position) => {
                 Err(CreateRefused::BountyScoutMissing)
             }
             Err(TransactFailure::ConditionFailed(_)) => Err(CreateRefused::Failed(
-                Error::Conflict(format!("payout {} already exists", payout.payout_id)),
+                Error::Conflict(format!("order {order_id}'s payout already exists")),
             )),
             Err(TransactFailure::Other(error)) => Err(CreateRefused::Failed(error)),
         }
@@ -419,7 +450,10 @@ impl Store {
         let to = transition.target();
         next.status = to;
 
-        let payout_update = self.payout_update(current, &next, lease)?;
+        // Names this change on the item, so that a resend of it (a lost response) can
+        // recognise its own write in what the refusal hands back.
+        let change_id = Uuid::new_v4().to_string();
+        let payout_update = self.payout_update(current, &next, lease, &change_id)?;
         let amount = i128::from(current.amount_paise.get());
         let completed = i128::from(to == PayoutStatus::Completed);
         let summary = summary_update(
@@ -466,34 +500,75 @@ impl Store {
             _ => None,
         };
 
-        let result = if summary.is_none() && scout.is_none() {
-            self.update_single(payout_update).await
+        let refused = if summary.is_none() && scout.is_none() {
+            match self.update_single(payout_update).await? {
+                // The claim continues from what DynamoDB holds, not from the copy it was
+                // handed (an index entry may be stale).
+                Written::Applied(stored) => return from_item(stored),
+                Written::Refused(stored) => stored,
+            }
         } else {
+            let mut payout_update = payout_update;
+            payout_update.return_values_on_condition_check_failure =
+                Some(ReturnValuesOnConditionCheckFailure::AllOld);
             let mut items = vec![update_item(payout_update)];
             items.extend(summary.map(update_item));
             items.extend(scout.map(update_item));
             match self.transact(items).await {
-                Ok(()) => Ok(true),
-                Err(TransactFailure::ConditionFailed(failed)) if failed.contains(&0) => Ok(false),
-                Err(TransactFailure::ConditionFailed(failed)) => Err(Error::Store(format!(
-                    "payout {} balances refused a {} (items {failed:?}): the books need a look",
-                    current.payout_id,
-                    transition.verb()
-                ))),
-                Err(TransactFailure::Other(error)) => Err(error),
+                // Every attribute of the payout item that anyone else writes is under
+                // this write's condition, so what it wrote is what is stored.
+                Ok(()) => return Ok(next),
+                Err(TransactFailure::ConditionFailed(refused)) if refused.at(0) => {
+                    refused.stored(0).cloned()
+                }
+                Err(TransactFailure::ConditionFailed(refused)) => {
+                    return Err(Error::Store(format!(
+                        "payout {} balances refused a {} (items {:?}): the books need a look",
+                        current.payout_id,
+                        transition.verb(),
+                        refused.positions()
+                    )))
+                }
+                Err(TransactFailure::Other(error)) => return Err(error),
             }
         };
-        if result? {
-            return Ok(next);
+        self.explain_refusal(current, transition, &change_id, refused)
+    }
+
+    /// A status change whose condition did not hold. Either our own write already
+    /// landed (its response was lost and it was sent again: the item carries this
+    /// change's id), or the payout moved on, and the error says how.
+    fn explain_refusal(
+        &self,
+        current: &Payout,
+        transition: Transition,
+        change_id: &str,
+        stored: Option<Item>,
+    ) -> Result<Payout> {
+        let Some(stored) = stored else {
+            return Err(Error::NotFound {
+                entity: "payout",
+                id: current.payout_id.to_string(),
+            });
+        };
+        let ours = matches!(stored.get(CHANGE_ID), Some(AttributeValue::S(id)) if id == change_id);
+        let stored: Payout = from_item(stored)?;
+        if ours {
+            return Ok(stored);
         }
-        // The condition did not hold: say what the payout is now.
-        let stored = self.existing_payout(current.payout_id).await?;
-        if stored.status != from || !transition.allows(stored.status) {
+        if stored.status != current.status || !transition.allows(stored.status) {
             return Err(Error::InvalidTransition {
                 payout_id: current.payout_id.to_string(),
                 transition,
                 status: stored.status,
             });
+        }
+        if stored.attempt != current.attempt || stored.attempt_sent_at != current.attempt_sent_at {
+            return Err(Error::Conflict(format!(
+                "payout {} changed while this request was working on it (now attempt {}); \
+                 read it again",
+                current.payout_id, stored.attempt
+            )));
         }
         Err(Error::Conflict(format!(
             "payout {} is held by another processor",
@@ -503,7 +578,13 @@ impl Store {
 
     /// The conditional update of the payout item: only the attributes that change are
     /// written, and only if the status (and lease) are still as read.
-    fn payout_update(&self, current: &Payout, next: &Payout, lease: Lease<'_>) -> Result<Update> {
+    fn payout_update(
+        &self,
+        current: &Payout,
+        next: &Payout,
+        lease: Lease<'_>,
+        change_id: &str,
+    ) -> Result<Update> {
         let before = to_item(current)?;
         let after = to_item(next)?;
         let mut expr = Expr::default();
@@ -524,6 +605,11 @@ impl Store {
         {
             removes.push(expr.name(attribute));
         }
+        sets.push(format!(
+            "{} = {}",
+            expr.name(CHANGE_ID),
+            expr.value(s(change_id))
+        ));
         if current.status != next.status {
             sets.push(format!(
                 "{} = {}",
@@ -532,9 +618,20 @@ impl Store {
             ));
         }
 
+        // The item must still be the one the caller read: same status, same attempt,
+        // and the same send of it (a claim and requeue in between change the last).
         let status = expr.name("status");
         let observed = expr.value(s(current.status.as_str()));
-        let mut condition = format!("{status} = {observed}");
+        let attempt = expr.name("attempt");
+        let observed_attempt = expr.value(n(current.attempt));
+        let sent = expr.name("attempt_sent_at");
+        let sent_condition = match current.attempt_sent_at {
+            Some(sent_at) => format!("{sent} = {}", expr.value(s(sent_at.to_string()))),
+            None => format!("attribute_not_exists({sent})"),
+        };
+        let mut condition = format!(
+            "{status} = {observed} AND {attempt} = {observed_attempt} AND {sent_condition}"
+        );
         match lease {
             Lease::NotHeld => {}
             Lease::Acquire(token) => {
@@ -575,8 +672,8 @@ impl Store {
         )
     }
 
-    /// `true` when written, `false` when its condition did not hold.
-    async fn update_single(&self, update: Update) -> Result<bool> {
+    /// The item after the write, or (when the condition did not hold) as it stood.
+    async fn update_single(&self, update: Update) -> Result<Written> {
         let result = self
             .client
             .update_item()
@@ -586,18 +683,18 @@ impl Store {
             .set_condition_expression(update.condition_expression)
             .set_expression_attribute_names(update.expression_attribute_names)
             .set_expression_attribute_values(update.expression_attribute_values)
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
-            Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(Error::store(DisplayErrorContext(err))),
+            Ok(output) => Ok(Written::Applied(output.attributes.unwrap_or_default())),
+            Err(err) => match err.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(refused) => {
+                    Ok(Written::Refused(refused.item))
+                }
+                other => Err(Error::store(DisplayErrorContext(other))),
+            },
         }
     }
 

@@ -1,5 +1,13 @@
 //! TransactWriteItems with the two failure modes callers care about told apart:
-//! a condition that did not hold (which item), and contention, which is retried.
+//! a condition that did not hold (which item, and the item as it stood when it asked
+//! for it), and contention, which is retried.
+//!
+//! The SDK fills each call's `ClientRequestToken` (an idempotency token in the API
+//! model) once and keeps it across its own retries: when a response is lost and the
+//! SDK sends the same round again, DynamoDB answers with the first round's success
+//! (a test in `lifecycle.rs` loses one). A round this loop sends again after
+//! `TransactionInProgress` has a new token and may be refused by its own earlier
+//! write; status changes recognise that case by their change id.
 
 use std::time::Duration;
 
@@ -7,7 +15,7 @@ use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
-use super::Store;
+use super::{Item, Store};
 use crate::error::{Error, Result};
 
 /// Contention between transactions on the same items is normal under load (100 requests
@@ -16,9 +24,31 @@ const CONFLICT_RETRIES: u32 = 8;
 
 #[derive(Debug)]
 pub(crate) enum TransactFailure {
-    /// The conditions of these items (by position) did not hold; nothing was written.
-    ConditionFailed(Vec<usize>),
+    /// The conditions of these items did not hold; nothing was written.
+    ConditionFailed(Refusal),
     Other(Error),
+}
+
+/// The refused positions of a transaction, each with its stored item when the write
+/// asked for it (`ReturnValuesOnConditionCheckFailure`).
+#[derive(Debug)]
+pub(crate) struct Refusal(Vec<(usize, Option<Item>)>);
+
+impl Refusal {
+    pub(crate) fn at(&self, position: usize) -> bool {
+        self.0.iter().any(|(refused, _)| *refused == position)
+    }
+
+    pub(crate) fn stored(&self, position: usize) -> Option<&Item> {
+        self.0
+            .iter()
+            .find(|(refused, _)| *refused == position)
+            .and_then(|(_, item)| item.as_ref())
+    }
+
+    pub(crate) fn positions(&self) -> Vec<usize> {
+        self.0.iter().map(|(position, _)| *position).collect()
+    }
 }
 
 impl From<Error> for TransactFailure {
@@ -46,19 +76,19 @@ impl Store {
             };
             let retry_contention = match err.as_service_error() {
                 Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
-                    let codes: Vec<&str> = cancelled
-                        .cancellation_reasons()
+                    let reasons = cancelled.cancellation_reasons();
+                    let codes: Vec<&str> = reasons
                         .iter()
                         .map(|reason| reason.code().unwrap_or("None"))
                         .collect();
-                    let failed: Vec<usize> = codes
+                    let refused: Vec<(usize, Option<Item>)> = reasons
                         .iter()
                         .enumerate()
-                        .filter(|(_, code)| **code == "ConditionalCheckFailed")
-                        .map(|(index, _)| index)
+                        .filter(|(_, reason)| reason.code() == Some("ConditionalCheckFailed"))
+                        .map(|(index, reason)| (index, reason.item().cloned()))
                         .collect();
-                    if !failed.is_empty() {
-                        return Err(TransactFailure::ConditionFailed(failed));
+                    if !refused.is_empty() {
+                        return Err(TransactFailure::ConditionFailed(Refusal(refused)));
                     }
                     codes.contains(&"TransactionConflict")
                 }

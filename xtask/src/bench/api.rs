@@ -38,14 +38,12 @@ pub struct ApiFigures {
 }
 
 fn api_for(world: &World, success_rate: &str) -> Result<Api> {
-    let rate = success_rate.to_owned();
-    let config = Config::from_lookup(move |name| match name {
-        "GATEWAY_SIM_LATENCY_MS" => Some("0".to_owned()),
-        "GATEWAY_SIM_SUCCESS_RATE" => Some(rate.clone()),
-        "GATEWAY_SIM_SEED" => Some("1".to_owned()),
-        "PAYOUT_MIN_PAISE" => Some("1".to_owned()),
-        _ => None,
-    })?;
+    let config = devkit::testing::local_config(&[
+        ("GATEWAY_SIM_LATENCY_MS", "0"),
+        ("GATEWAY_SIM_SUCCESS_RATE", success_rate),
+        ("GATEWAY_SIM_SEED", "1"),
+        ("PAYOUT_MIN_PAISE", "1"),
+    ])?;
     let config = Config {
         table_name: world.store.table().to_owned(),
         ..config

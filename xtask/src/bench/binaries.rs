@@ -87,6 +87,7 @@ fn environment(
         ("AWS_SECRET_ACCESS_KEY", "local".to_owned()),
         ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb.to_owned()),
         ("PAYOUTS_TABLE", table.to_owned()),
+        ("STAGE", shared::config::LOCAL_STAGE.to_owned()),
         ("JWT_SECRET", DEV_JWT_SECRET.to_owned()),
         ("GATEWAY_SIM_LATENCY_MS", "0".to_owned()),
         ("GATEWAY_SIM_SUCCESS_RATE", "1".to_owned()),
