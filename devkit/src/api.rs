@@ -50,13 +50,13 @@ impl Api {
         .expect("the test configuration is valid");
         config.table_name = store.table().to_owned();
         Api {
-            app: App::new(config, store),
+            app: App::new(config, store).expect("the test configuration builds an app"),
         }
     }
 
     pub fn with_config(config: Config, store: Store) -> Self {
         Api {
-            app: App::new(config, store),
+            app: App::new(config, store).expect("the test configuration builds an app"),
         }
     }
 

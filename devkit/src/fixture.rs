@@ -4,12 +4,14 @@
 //!
 //! Beyond `scouts` and `orders`, a fixture may list `payout_requests` (made with their
 //! `idempotency_key`, as an admin) and `complete_orders` (order ids), so demo data can
-//! start with pending payouts for the processor to pay.
+//! start with pending payouts for the processor to pay, and `payout_accounts` (each a
+//! `user_id` with the body of `PUT /me/payout-account`), saved unless the user has one.
 
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
+use shared::account::{parse_new_account, save_payout_account};
 use shared::auth::Actor;
 use shared::config::PayoutLimits;
 use shared::money::Paise;
@@ -28,6 +30,8 @@ pub struct Fixture {
     pub payout_requests: Vec<PayoutRequestFixture>,
     #[serde(default)]
     pub complete_orders: Vec<String>,
+    #[serde(default)]
+    pub payout_accounts: Vec<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -67,6 +71,7 @@ pub struct SeedReport {
     pub orders_added: usize,
     pub payouts_created: usize,
     pub orders_completed: usize,
+    pub payout_accounts_added: usize,
 }
 
 /// Fixture actions run as this admin; their idempotency keys are scoped to it.
@@ -152,6 +157,19 @@ impl Fixture {
             .with_context(|| format!("payout request {}", request.idempotency_key))?;
             if matches!(outcome, Requested::Created(_)) {
                 report.payouts_created += 1;
+            }
+        }
+        for entry in &self.payout_accounts {
+            let mut body = entry.clone();
+            let user_id = body
+                .remove("user_id")
+                .and_then(|id| id.as_u64())
+                .context("a payout account needs a numeric user_id")?;
+            let account = parse_new_account(&body)
+                .with_context(|| format!("payout account of user {user_id}"))?;
+            if store.payout_account(user_id).await?.is_none() {
+                save_payout_account(store, &Actor::user(user_id), account).await?;
+                report.payout_accounts_added += 1;
             }
         }
         for order_id in &self.complete_orders {

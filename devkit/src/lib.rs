@@ -9,6 +9,7 @@ pub mod faults;
 pub mod fixture;
 pub mod invariants;
 pub mod paths;
+pub mod razorpayx;
 pub mod runtime_stub;
 pub mod table;
 pub mod testing;

@@ -70,6 +70,7 @@ pub fn processor_config(batch_size: usize) -> ProcessorConfig {
         batch_size,
         concurrency: batch_size,
         lease_secs: 300,
+        poll_secs: 60,
     }
 }
 

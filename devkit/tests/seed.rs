@@ -28,6 +28,7 @@ async fn the_demo_fixture_loads_once_and_reloading_changes_nothing() {
             orders_added: 4,
             payouts_created: 2,
             orders_completed: 1,
+            payout_accounts_added: 7,
         }
     );
     let scout = store.scout("s-1").await.unwrap().unwrap();
@@ -59,6 +60,8 @@ async fn the_demo_fixture_loads_once_and_reloading_changes_nothing() {
     let second = fixture.load(&store, LIMITS).await.unwrap();
     assert_eq!(second, SeedReport::default());
     assert_eq!(snapshot().await, before);
+    let account = store.payout_account(7).await.unwrap().unwrap();
+    assert_eq!(account.revision, 1, "a loaded account is not saved again");
     assert_books_balance(&store, &["s-1", "s-2", "s-3"], &[8, 10]).await;
 }
 

@@ -27,6 +27,9 @@ pub const LOCAL_STAGE: &str = "local";
 /// its 256-bit output size (RFC 7518 §3.2).
 pub const MIN_SECRET_LEN: usize = 32;
 
+/// RazorpayX key secrets are 24 characters; shorter is not a real one.
+const MIN_GATEWAY_SECRET_LEN: usize = 16;
+
 /// Bounds that keep every derived figure (lease expiry, query limits, sleeps) far from
 /// overflow; values outside them are refused at start.
 const MAX_LEASE_SECS: u64 = 86_400;
@@ -52,12 +55,49 @@ pub struct ProcessorConfig {
     /// `LEASE_SECS`: how long a claim holds a payout. Must exceed the longest a function
     /// can run (its timeout), or a live attempt could be reconciled under its feet.
     pub lease_secs: u64,
+    /// `GATEWAY_POLL_SECS`: how long a payout the gateway accepted waits before the
+    /// processor asks the gateway about it again.
+    pub poll_secs: u64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum GatewayConfig {
     Simulated(SimulatedGatewayConfig),
+    RazorpayX(RazorpayXConfig),
 }
+
+/// `PAYMENT_GATEWAY=razorpayx`.
+#[derive(Clone, PartialEq)]
+pub struct RazorpayXConfig {
+    /// `RAZORPAYX_BASE_URL`: `https://api.razorpay.com` (locally the local RazorpayX).
+    pub base_url: String,
+    /// `RAZORPAYX_KEY_ID` / `RAZORPAYX_KEY_SECRET`: the API key pair (Basic auth).
+    pub key_id: String,
+    pub key_secret: String,
+    /// `RAZORPAYX_ACCOUNT_NUMBER`: our RazorpayX business account, debited by payouts.
+    pub account_number: String,
+    /// `RAZORPAYX_TIMEOUT_MS`: the whole of one HTTP call.
+    pub timeout_ms: u64,
+}
+
+impl std::fmt::Debug for RazorpayXConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RazorpayXConfig")
+            .field("base_url", &self.base_url)
+            .field("key_id", &self.key_id)
+            .field("key_secret", &"<redacted>")
+            .field("account_number", &self.account_number)
+            .field("timeout_ms", &self.timeout_ms)
+            .finish()
+    }
+}
+
+/// The local RazorpayX's test credentials and business account (devkit's fake accepts
+/// exactly these). Like [`DEV_JWT_SECRET`], only `STAGE=local` accepts them.
+pub const DEV_RAZORPAYX_KEY_ID: &str = "rzp_test_localfake0001";
+pub const DEV_RAZORPAYX_KEY_SECRET: &str = "local-fake-razorpayx-secret-0123456789";
+pub const DEV_RAZORPAYX_ACCOUNT_NUMBER: &str = "2323230041626905";
+pub const DEV_RAZORPAYX_BASE_URL: &str = "http://127.0.0.1:9100";
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SimulatedGatewayConfig {
@@ -172,14 +212,73 @@ impl Config {
                         .transpose()?,
                 })
             }
+            Some("razorpayx") => {
+                let key_id =
+                    match var("RAZORPAYX_KEY_ID") {
+                        None if local => DEV_RAZORPAYX_KEY_ID.to_owned(),
+                        Some(id) if local || id != DEV_RAZORPAYX_KEY_ID => id,
+                        _ => return Err(Error::Config(
+                            "RAZORPAYX_KEY_ID is missing or the local test key; set the live or \
+                             test key id"
+                                .to_owned(),
+                        )),
+                    };
+                let base_url = var("RAZORPAYX_BASE_URL").unwrap_or_else(|| {
+                    if local {
+                        DEV_RAZORPAYX_BASE_URL
+                    } else {
+                        "https://api.razorpay.com"
+                    }
+                    .to_owned()
+                });
+                if !local && !base_url.starts_with("https://") {
+                    return Err(Error::Config(format!(
+                        "RAZORPAYX_BASE_URL must be https outside local development, got `{base_url}`"
+                    )));
+                }
+                let account_number =
+                    match var("RAZORPAYX_ACCOUNT_NUMBER") {
+                        None if local => DEV_RAZORPAYX_ACCOUNT_NUMBER.to_owned(),
+                        Some(number) => number,
+                        None => return Err(Error::Config(
+                            "RAZORPAYX_ACCOUNT_NUMBER is missing: the RazorpayX business account \
+                             payouts are made from"
+                                .to_owned(),
+                        )),
+                    };
+                GatewayConfig::RazorpayX(RazorpayXConfig {
+                    base_url,
+                    key_id,
+                    key_secret: secret(
+                        &var,
+                        "RAZORPAYX_KEY_SECRET",
+                        local,
+                        DEV_RAZORPAYX_KEY_SECRET,
+                        MIN_GATEWAY_SECRET_LEN,
+                    )?,
+                    account_number,
+                    timeout_ms: within(
+                        parse(&var, "RAZORPAYX_TIMEOUT_MS", 10_000u64)?,
+                        "RAZORPAYX_TIMEOUT_MS",
+                        100,
+                        60_000,
+                    )?,
+                })
+            }
             Some(other) => {
                 return Err(Error::Config(format!(
-                    "PAYMENT_GATEWAY must be `simulated`, got `{other}`"
+                    "PAYMENT_GATEWAY must be `simulated` or `razorpayx`, got `{other}`"
                 )))
             }
         };
+        let poll_secs = within(
+            parse(&var, "GATEWAY_POLL_SECS", 60u64)?,
+            "GATEWAY_POLL_SECS",
+            1,
+            MAX_LEASE_SECS,
+        )?;
 
-        let jwt_secret = secret(&var, "JWT_SECRET", local, DEV_JWT_SECRET)?;
+        let jwt_secret = secret(&var, "JWT_SECRET", local, DEV_JWT_SECRET, MIN_SECRET_LEN)?;
 
         Ok(Config {
             table_name,
@@ -192,6 +291,7 @@ impl Config {
                 batch_size,
                 concurrency,
                 lease_secs,
+                poll_secs,
             },
             gateway,
             jwt_secret,
@@ -207,6 +307,7 @@ fn secret(
     name: &str,
     local: bool,
     dev_value: &str,
+    min_len: usize,
 ) -> Result<String> {
     match var(name) {
         None if local => Ok(dev_value.to_owned()),
@@ -218,8 +319,8 @@ fn secret(
         Some(value) if value == dev_value => Err(Error::Config(format!(
             "{name} is the development secret from the repository; set a real one"
         ))),
-        Some(value) if value.len() < MIN_SECRET_LEN => Err(Error::Config(format!(
-            "{name} is shorter than {MIN_SECRET_LEN} bytes"
+        Some(value) if value.len() < min_len => Err(Error::Config(format!(
+            "{name} is shorter than {min_len} bytes"
         ))),
         Some(value) => Ok(value),
     }

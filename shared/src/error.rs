@@ -18,6 +18,16 @@ pub enum Error {
     #[error("{entity} {id} does not exist")]
     NotFound { entity: &'static str, id: String },
 
+    /// A payout account field the gateway would refuse; `field` names it.
+    #[error("{message}")]
+    InvalidPayoutAccount {
+        field: &'static str,
+        message: String,
+    },
+
+    #[error("user {user_id} has no payout account; save one with PUT /me/payout-account")]
+    PayoutAccountMissing { user_id: u64 },
+
     /// A conditional write found the item in another state than the one it acts on.
     #[error("cannot {} payout {payout_id}: it is {status}", transition.verb())]
     InvalidTransition {
@@ -67,10 +77,12 @@ pub enum Error {
 impl Error {
     pub fn http_status(&self) -> u16 {
         match self {
-            Error::BadRequest(_) | Error::NothingToPayOut => 400,
+            Error::BadRequest(_) | Error::NothingToPayOut | Error::InvalidPayoutAccount { .. } => {
+                400
+            }
             Error::Unauthenticated(_) => 401,
             Error::Forbidden(_) => 403,
-            Error::NotFound { .. } => 404,
+            Error::NotFound { .. } | Error::PayoutAccountMissing { .. } => 404,
             Error::InvalidTransition { .. }
             | Error::Conflict(_)
             | Error::GatewayOutcomeUnknown(_)
@@ -89,6 +101,8 @@ impl Error {
             Error::Unauthenticated(_) => "unauthorized",
             Error::Forbidden(_) => "forbidden",
             Error::NotFound { .. } => "not_found",
+            Error::InvalidPayoutAccount { .. } => "invalid_payout_account",
+            Error::PayoutAccountMissing { .. } => "payout_account_missing",
             Error::InvalidTransition { .. } => "invalid_status",
             Error::Conflict(_) => "conflict",
             Error::GatewayOutcomeUnknown(_) => "gateway_outcome_unknown",
@@ -105,6 +119,14 @@ impl Error {
         match self {
             Error::Config(_) | Error::Store(_) => "internal error".to_owned(),
             other => other.to_string(),
+        }
+    }
+
+    /// The request field an error is about, when there is one.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            Error::InvalidPayoutAccount { field, .. } => Some(field),
+            _ => None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! The payout service's domain. Function crates parse an event, call one operation
 //! here and shape the response; everything else lives in this crate.
 
+pub mod account;
 pub mod admin;
 pub mod auth;
 pub mod config;

@@ -87,6 +87,9 @@ pub enum Transition {
     /// The gateway could not be reached, or a reclaimed attempt was never made:
     /// back to the queue with the same attempt (and so the same idempotency key).
     Requeue,
+    /// The gateway accepted the attempt but has not finished it: the payout stays
+    /// `processing`, held by nobody, due for another look at `lease_expires_at`.
+    Accept,
     /// An admin sends a failed payout round again, as a new attempt.
     Retry,
     /// An admin withdraws a payout that has not been paid.
@@ -126,6 +129,11 @@ pub const TRANSITIONS: &[(Transition, &[PayoutStatus], PayoutStatus)] = &[
         PayoutStatus::Pending,
     ),
     (
+        Transition::Accept,
+        &[PayoutStatus::Processing],
+        PayoutStatus::Processing,
+    ),
+    (
         Transition::Retry,
         &[PayoutStatus::Failed],
         PayoutStatus::Pending,
@@ -138,13 +146,14 @@ pub const TRANSITIONS: &[(Transition, &[PayoutStatus], PayoutStatus)] = &[
 ];
 
 impl Transition {
-    pub const ALL: [Transition; 8] = [
+    pub const ALL: [Transition; 9] = [
         Transition::Claim,
         Transition::Reclaim,
         Transition::Complete,
         Transition::Confirm,
         Transition::Fail,
         Transition::Requeue,
+        Transition::Accept,
         Transition::Retry,
         Transition::Cancel,
     ];
@@ -178,6 +187,7 @@ impl Transition {
             Transition::Confirm => "confirm",
             Transition::Fail => "fail",
             Transition::Requeue => "requeue",
+            Transition::Accept => "accept",
             Transition::Retry => "retry",
             Transition::Cancel => "cancel",
         }
@@ -205,6 +215,19 @@ pub struct Payout {
     /// (cancel, a new key) until the gateway has said it did not pay (DESIGN §4).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempt_sent_at: Option<Timestamp>,
+    /// Where a gateway that pays people's own accounts sends this attempt: fixed
+    /// when the attempt is claimed, so every send under its key is the same request
+    /// (a later change of account applies to the next attempt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_fund_account_id: Option<String>,
+    /// `IMPS` for a bank account, `UPI` for a VPA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_mode: Option<String>,
+    /// The gateway's id and status for the current attempt, once it accepted it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_payout_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_status: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_reference: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -242,6 +265,10 @@ impl Payout {
             order_id: None,
             attempt: 1,
             attempt_sent_at: None,
+            gateway_fund_account_id: None,
+            gateway_mode: None,
+            gateway_payout_id: None,
+            gateway_status: None,
             payment_reference: None,
             failure_reason: None,
             last_error: None,

@@ -13,9 +13,10 @@ use serde::{Deserialize, Serialize};
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
+use crate::account::{Destination, PAYOUT_ACCOUNT_INVALID, PAYOUT_ACCOUNT_MISSING};
 use crate::config::ProcessorConfig;
 use crate::error::{Error, Result};
-use crate::gateway::{PaymentGateway, TransferOutcome};
+use crate::gateway::{GatewayError, PaymentGateway, TransferOutcome};
 use crate::metrics::{self, Unit};
 use crate::money::Paise;
 use crate::payout::{IdempotencyKey, Payout, PayoutStatus, Transition};
@@ -49,8 +50,11 @@ pub struct RunSummary {
     /// Sent back to pending under the same key (gateway unreachable, or a reconciled
     /// payout the gateway never saw).
     pub requeued: usize,
-    /// Payouts stuck in `processing` past their lease, reconciled with the gateway.
+    /// Payouts stuck in `processing` past their lease, or accepted by the gateway and
+    /// due for another look, reconciled with the gateway.
     pub recovered: usize,
+    /// Accepted by the gateway and not final yet: left `processing`, looked at again later.
+    pub accepted: usize,
 }
 
 /// How one attempt ended.
@@ -59,8 +63,12 @@ enum Outcome {
     Completed,
     Failed,
     Requeued,
-    /// Another caller claimed it first, or took it over: theirs to settle.
+    Accepted,
+    /// Another caller claimed it first, or took it over: theirs to settle. Also a
+    /// payout whose beneficiary could not be registered this time: still pending.
     Skipped,
+    /// The gateway refused our own credentials: requeued, and the run fails.
+    Misconfigured,
     /// A storage error left it in `processing`; its lease will bring it back.
     Errored,
 }
@@ -92,6 +100,7 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
         let mut summary = RunSummary::default();
         let mut skipped = 0;
         let mut errored = 0;
+        let mut misconfigured = 0;
 
         // Both queries at once. A payout that reconciliation sends back to pending is
         // paid by the next run, like any other pending payout.
@@ -122,8 +131,10 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
                 if recovering {
                     return (true, self.reconcile(payout).await);
                 }
-                let outcome = match self.claim(&payout).await {
-                    Ok(claimed) => self.pay(claimed).await.1,
+                let outcome = match self.take(&payout).await {
+                    Ok(Some(claimed)) => self.pay(claimed).await.1,
+                    Ok(None) => Outcome::Skipped,
+                    Err(Error::Config(_)) => Outcome::Misconfigured,
                     // Another run took it, or the index copy was stale: the payout as
                     // stored is someone else's, or the next run's.
                     Err(
@@ -145,7 +156,12 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
             if recovering && !matches!(outcome, Outcome::Skipped | Outcome::Errored) {
                 summary.recovered += 1;
             }
-            tally(&mut summary, &mut skipped, &mut errored, outcome);
+            match outcome {
+                Outcome::Skipped => skipped += 1,
+                Outcome::Errored => errored += 1,
+                Outcome::Misconfigured => misconfigured += 1,
+                settled => tally(&mut summary, settled),
+            }
         }
 
         info!(
@@ -155,10 +171,22 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
             failed = summary.failed,
             requeued = summary.requeued,
             recovered = summary.recovered,
+            accepted = summary.accepted,
             skipped,
             errored,
             "✅ Automated payout processing completed"
         );
+        if misconfigured > 0 {
+            // A failed run is what raises the alarm; the payouts wait, untouched.
+            error!(
+                event = "gateway_misconfigured",
+                payouts = misconfigured,
+                "the gateway refused our credentials or configuration; payouts were left pending"
+            );
+            return Err(Error::Config(format!(
+                "the gateway refused our credentials or configuration for {misconfigured} payouts"
+            )));
+        }
         let as_count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
         metrics::emit(
             &[
@@ -181,8 +209,13 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
     /// it stands afterwards. Refused (409) unless it is pending.
     pub async fn process_one(&self, payout_id: Uuid) -> Result<Payout> {
         let payout = self.store.existing_payout(payout_id).await?;
-        let claimed = self.claim(&payout).await?;
-        Ok(self.pay(claimed).await.0)
+        match self.take(&payout).await? {
+            Some(claimed) => Ok(self.pay(claimed).await.0),
+            None => Err(Error::Conflict(format!(
+                "payout {payout_id} could not be sent now (its payout account is changing \
+                 or the gateway is busy); it stays pending"
+            ))),
+        }
     }
 
     /// Sends a failed payout round again as a new attempt (a declined key stays
@@ -195,30 +228,24 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
                 IdempotencyKey::MAX_ATTEMPT
             )));
         }
-        let now = Timestamp::now();
-        let mut next = payout.clone();
-        next.attempt += 1;
-        // The new attempt has not been near the gateway (see `Payout::sent_at`).
-        next.attempt_sent_at = None;
-        next.processed_at = None;
-        next.failure_reason = None;
-        next.updated_at = now;
         let requeued = self
             .store
             .change_status(
                 &payout,
                 StatusChange {
                     transition: Transition::Retry,
-                    next,
+                    next: next_attempt(&payout),
                     lease: Lease::NotHeld,
                 },
             )
             .await?;
         info!(event = "payout_retried", payout_id = %payout_id, attempt = requeued.attempt, "payout sent round again");
-        match self.claim(&requeued).await {
-            Ok(claimed) => Ok(self.pay(claimed).await.0),
-            // The hourly run got to it first; it is being paid, show it as it is.
-            Err(Error::InvalidTransition { .. }) => self.store.existing_payout(payout_id).await,
+        match self.take(&requeued).await {
+            Ok(Some(claimed)) => Ok(self.pay(claimed).await.0),
+            // The hourly run got to it first, or it waits for its account: show it as it is.
+            Ok(None) | Err(Error::InvalidTransition { .. } | Error::Conflict(_)) => {
+                self.store.existing_payout(payout_id).await
+            }
             Err(err) => Err(err),
         }
     }
@@ -272,9 +299,12 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
                 payout.payout_id, payout.attempt
             ))
         };
-        match self.gateway.lookup(&key).await {
+        match self.gateway.lookup(&key, payout).await {
             Err(unavailable) => Err(unknown(format!(
                 "the gateway cannot be asked now ({unavailable})"
+            ))),
+            Ok(Some(TransferOutcome::Accepted { gateway_status, .. })) => Err(unknown(format!(
+                "the gateway holds it ({gateway_status}) and has not finished it"
             ))),
             Ok(Some(TransferOutcome::Declined { .. })) => Ok(()),
             Ok(Some(TransferOutcome::Paid { reference })) => {
@@ -299,7 +329,11 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
             // lease outlives every function's timeout, so past it nothing of ours is
             // still on its way to the gateway.
             Ok(None) => {
-                let settled_after = sent_at.plus_secs(self.config.lease_secs);
+                let window = self
+                    .config
+                    .lease_secs
+                    .max(self.gateway.late_transfer_window_secs());
+                let settled_after = sent_at.plus_secs(window);
                 if Timestamp::now() > settled_after {
                     Ok(())
                 } else {
@@ -312,10 +346,90 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
         }
     }
 
-    async fn claim(&self, payout: &Payout) -> Result<Claimed> {
+    /// Claims a pending payout, with where it is paid fixed on it when the gateway
+    /// pays people's own accounts. `None`: not this time (the beneficiary could not be
+    /// registered, or the account changed meanwhile); the payout stays pending.
+    async fn take(&self, payout: &Payout) -> Result<Option<Claimed>> {
+        let mut destination = None;
+        let mut missing_account = None;
+        if self.gateway.requires_payout_account() && payout.gateway_fund_account_id.is_none() {
+            match self.beneficiary(payout).await? {
+                ready @ Beneficiary::Ready { .. } => destination = Some(ready),
+                Beneficiary::Missing(reason) => missing_account = Some(reason),
+                Beneficiary::NotNow => return Ok(None),
+            }
+        }
+        let mut claimed = self.claim(payout, destination).await?;
+        claimed.resend = payout.sent_at().is_some();
+        if let Some(reason) = missing_account {
+            // Nothing to send: it fails at once, never blocking the queue, and goes back
+            // to pending when the user saves an account.
+            let mut next = settled(&claimed.payout);
+            next.failure_reason = Some(reason.to_owned());
+            claimed.missing_account = Some(next);
+        }
+        Ok(Some(claimed))
+    }
+
+    /// Where the payout's user is paid, registered at the gateway once per account
+    /// revision and remembered on the account.
+    async fn beneficiary(&self, payout: &Payout) -> Result<Beneficiary> {
+        let Some(account) = self.store.payout_account(payout.user_id).await? else {
+            return Ok(Beneficiary::Missing(PAYOUT_ACCOUNT_MISSING));
+        };
+        let mode = match account.destination {
+            Destination::BankAccount { .. } => "IMPS",
+            Destination::Vpa { .. } => "UPI",
+        };
+        if let Some(fund_account_id) = account.gateway_fund_account_id.clone() {
+            return Ok(Beneficiary::Ready {
+                fund_account_id,
+                mode,
+            });
+        }
+        let ids = match self.gateway.register_beneficiary(&account).await {
+            Ok(ids) => ids,
+            Err(GatewayError::Misconfigured(why)) => return Err(Error::Config(why)),
+            // RazorpayX will not take this account: the payout fails (it must not hold
+            // up the queue) and comes back when the user saves another.
+            Err(GatewayError::Refused(why)) => {
+                warn!(event = "beneficiary_refused", payout_id = %payout.payout_id, user_id = payout.user_id, reason = %why, "the gateway refused the payout account");
+                return Ok(Beneficiary::Missing(PAYOUT_ACCOUNT_INVALID));
+            }
+            Err(err) => {
+                warn!(event = "beneficiary_not_registered", payout_id = %payout.payout_id, user_id = payout.user_id, error = %err, "could not register the payout account at the gateway; the payout stays pending");
+                return Ok(Beneficiary::NotNow);
+            }
+        };
+        // Only for the revision read: if the user saved another account meanwhile,
+        // these ids are the old account's and must not be paid to.
+        if !self
+            .store
+            .remember_gateway_ids(account.user_id, account.revision, &ids)
+            .await?
+        {
+            return Ok(Beneficiary::NotNow);
+        }
+        Ok(Beneficiary::Ready {
+            fund_account_id: ids.fund_account_id,
+            mode,
+        })
+    }
+
+    /// Takes a pending payout under a lease; `destination` (where a gateway that pays
+    /// people's accounts sends it) is fixed on it in the same write.
+    async fn claim(&self, payout: &Payout, destination: Option<Beneficiary>) -> Result<Claimed> {
         let now = Timestamp::now();
         let token = Uuid::new_v4().to_string();
         let mut next = payout.clone();
+        if let Some(Beneficiary::Ready {
+            fund_account_id,
+            mode,
+        }) = destination
+        {
+            next.gateway_fund_account_id = Some(fund_account_id);
+            next.gateway_mode = Some(mode.to_owned());
+        }
         next.lease_expires_at = Some(now.plus_secs(self.config.lease_secs));
         next.processed_at = Some(now);
         // Marked before the call, in the claim itself: a holder that dies after reaching
@@ -333,10 +447,21 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
                 },
             )
             .await?;
-        Ok(Claimed { payout, token })
+        Ok(Claimed {
+            payout,
+            token,
+            missing_account: None,
+            resend: false,
+        })
     }
 
-    async fn pay(&self, claimed: Claimed) -> (Payout, Outcome) {
+    async fn pay(&self, mut claimed: Claimed) -> (Payout, Outcome) {
+        if let Some(failed) = claimed.missing_account.take() {
+            let (payout, outcome) = self.settle(claimed, Transition::Fail, failed).await;
+            return self
+                .requeue_if_account_saved_meanwhile(payout, outcome)
+                .await;
+        }
         if claimed.payout.amount_paise == Paise::ZERO {
             // Only items from before zero-price orders were refused can be here.
             let mut next = settled(&claimed.payout);
@@ -344,12 +469,75 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
             return self.settle(claimed, Transition::Fail, next).await;
         }
         let key = claimed.payout.idempotency_key();
-        let result = self.gateway.transfer(&key, &claimed.payout).await;
-        let (transition, next) = match result {
-            Ok(outcome) => settlement(&claimed.payout, outcome),
-            Err(unavailable) => requeue(&claimed.payout, unavailable.to_string()),
+        let poll_secs = self.config.poll_secs;
+        if claimed.resend {
+            match self.gateway.lookup(&key, &claimed.payout).await {
+                Ok(Some(outcome)) => {
+                    let (transition, next) = settlement(&claimed.payout, outcome, poll_secs);
+                    return self.settle(claimed, transition, next).await;
+                }
+                Ok(None) => {}
+                Err(unknown) => {
+                    let (transition, next) = requeue(&claimed.payout, unknown.to_string());
+                    return self.settle(claimed, transition, next).await;
+                }
+            }
+        }
+        let (transition, next) = match self.gateway.transfer(&key, &claimed.payout).await {
+            Ok(outcome) => settlement(&claimed.payout, outcome, poll_secs),
+            // The outcome is unknown: ask about this key before anything else, so a
+            // transfer that did happen is recorded now rather than a run later.
+            Err(GatewayError::Unavailable(why)) => {
+                match self.gateway.lookup(&key, &claimed.payout).await {
+                    Ok(Some(outcome)) => settlement(&claimed.payout, outcome, poll_secs),
+                    Ok(None) | Err(_) => requeue(&claimed.payout, why),
+                }
+            }
+            Err(GatewayError::Refused(reason)) => {
+                let mut next = settled(&claimed.payout);
+                next.failure_reason = Some(reason);
+                (Transition::Fail, next)
+            }
+            Err(GatewayError::RateLimited(why)) => {
+                requeue(&claimed.payout, format!("rate limited: {why}"))
+            }
+            Err(GatewayError::Misconfigured(why)) => {
+                let (transition, next) = requeue(&claimed.payout, why);
+                let (payout, _) = self.settle(claimed, transition, next).await;
+                return (payout, Outcome::Misconfigured);
+            }
         };
         self.settle(claimed, transition, next).await
+    }
+
+    /// An account saved while this payout was failing for want of one found it still
+    /// processing and left it: send it round again now rather than leave it failed.
+    async fn requeue_if_account_saved_meanwhile(
+        &self,
+        payout: Payout,
+        outcome: Outcome,
+    ) -> (Payout, Outcome) {
+        if payout.status != PayoutStatus::Failed {
+            return (payout, outcome);
+        }
+        let saved = match self.store.payout_account(payout.user_id).await {
+            // The processor found none a moment ago: any account now was saved since.
+            Ok(account) => account.is_some(),
+            Err(_) => false,
+        };
+        let missing = payout.failure_reason.as_deref() == Some(PAYOUT_ACCOUNT_MISSING);
+        if !(saved && missing) {
+            return (payout, outcome);
+        }
+        let change = StatusChange {
+            transition: Transition::Retry,
+            next: next_attempt(&payout),
+            lease: Lease::NotHeld,
+        };
+        match self.store.change_status(&payout, change).await {
+            Ok(requeued) => (requeued, Outcome::Requeued),
+            Err(_) => (payout, outcome),
+        }
     }
 
     /// A payout whose lease ran out: its holder died somewhere between claim and
@@ -388,25 +576,53 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
             }
         };
         let key = payout.idempotency_key();
-        warn!(
+        let accepted = payout.gateway_payout_id.is_some();
+        if accepted {
+            info!(
+                event = "gateway_poll",
+                payout_id = %payout.payout_id,
+                gateway_payout_id = payout.gateway_payout_id.as_deref().unwrap_or_default(),
+                gateway_status = payout.gateway_status.as_deref().unwrap_or_default(),
+                "asking the gateway about an accepted payout"
+            );
+        } else {
+            warn!(
             event = "lease_expired",
             payout_id = %payout.payout_id,
             user_id = payout.user_id,
             amount_paise = payout.amount_paise.get(),
             idempotency_key = %key,
             "payout was stuck in processing; reconciling with the gateway"
-        );
-        let (transition, next) = match self.gateway.lookup(&key).await {
-            Ok(Some(outcome)) => settlement(&payout, outcome),
+            );
+        }
+        let poll_secs = self.config.poll_secs;
+        let (transition, next) = match self.gateway.lookup(&key, &payout).await {
+            Ok(Some(outcome)) => settlement(&payout, outcome, poll_secs),
             Ok(None) => requeue(
                 &payout,
                 "lease expired before the gateway saw a transfer".to_owned(),
             ),
+            // The gateway has this attempt; it stays with the gateway, looked at later.
+            Err(unavailable) if accepted => {
+                let mut next = settled(&payout);
+                next.lease_expires_at = Some(next.updated_at.plus_secs(poll_secs));
+                next.last_error = Some(unavailable.to_string());
+                (Transition::Accept, next)
+            }
             Err(unavailable) => requeue(&payout, unavailable.to_string()),
         };
-        self.settle(Claimed { payout, token }, transition, next)
-            .await
-            .1
+        self.settle(
+            Claimed {
+                payout,
+                token,
+                missing_account: None,
+                resend: false,
+            },
+            transition,
+            next,
+        )
+        .await
+        .1
     }
 
     async fn settle(
@@ -415,7 +631,7 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
         transition: Transition,
         next: Payout,
     ) -> (Payout, Outcome) {
-        let Claimed { payout, token } = claimed;
+        let Claimed { payout, token, .. } = claimed;
         let written = self
             .store
             .change_status(
@@ -447,15 +663,59 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
 struct Claimed {
     payout: Payout,
     token: String,
+    /// Set when the user has no payout account: the failure to settle instead of paying.
+    missing_account: Option<Payout>,
+    /// The attempt was sent before this claim: the gateway is asked about it before it
+    /// is sent again (a gateway forgets keys after a while; RazorpayX after 7 days).
+    resend: bool,
 }
 
-fn settlement(payout: &Payout, outcome: TransferOutcome) -> (Transition, Payout) {
+enum Beneficiary {
+    Ready {
+        fund_account_id: String,
+        mode: &'static str,
+    },
+    /// No account to pay to (`payout_account_missing`), or one the gateway refused
+    /// (`payout_account_invalid`).
+    Missing(&'static str),
+    NotNow,
+}
+
+/// The next attempt of a payout whose last one will never pay: a new key, nothing sent,
+/// nothing fixed of where it goes (the account may have changed since).
+pub(crate) fn next_attempt(payout: &Payout) -> Payout {
+    let mut next = payout.clone();
+    next.attempt += 1;
+    // The new attempt has not been near the gateway (see `Payout::sent_at`).
+    next.attempt_sent_at = None;
+    next.processed_at = None;
+    next.failure_reason = None;
+    next.gateway_fund_account_id = None;
+    next.gateway_mode = None;
+    next.gateway_payout_id = None;
+    next.gateway_status = None;
+    next.updated_at = Timestamp::now();
+    next
+}
+
+fn settlement(payout: &Payout, outcome: TransferOutcome, poll_secs: u64) -> (Transition, Payout) {
     match outcome {
         TransferOutcome::Paid { reference } => (Transition::Complete, paid(payout, reference)),
         TransferOutcome::Declined { reason } => {
             let mut next = settled(payout);
             next.failure_reason = Some(reason);
             (Transition::Fail, next)
+        }
+        TransferOutcome::Accepted {
+            gateway_payout_id,
+            gateway_status,
+        } => {
+            let mut next = settled(payout);
+            next.gateway_payout_id = Some(gateway_payout_id);
+            next.gateway_status = Some(gateway_status);
+            // Nobody holds it; the processor looks at it again once this passes.
+            next.lease_expires_at = Some(next.updated_at.plus_secs(poll_secs));
+            (Transition::Accept, next)
         }
     }
 }
@@ -488,6 +748,7 @@ fn log_settled(payout: &Payout) -> Outcome {
     let (metric, paid) = match outcome {
         Outcome::Completed => ("PayoutsCompleted", payout.amount_paise.get()),
         Outcome::Failed => ("PayoutsFailed", 0),
+        Outcome::Accepted => ("PayoutsAccepted", 0),
         _ => ("PayoutsRequeued", 0),
     };
     metrics::emit(
@@ -526,6 +787,18 @@ fn log_settlement(payout: &Payout) -> Outcome {
             );
             Outcome::Failed
         }
+        PayoutStatus::Processing => {
+            info!(
+                event = "payout_accepted",
+                payout_id = %id,
+                user_id = user,
+                amount_paise = amount.get(),
+                gateway_payout_id = payout.gateway_payout_id.as_deref().unwrap_or_default(),
+                gateway_status = payout.gateway_status.as_deref().unwrap_or_default(),
+                "📤 Payout {id} accepted by the gateway: {amount} to user {user}, not final yet"
+            );
+            Outcome::Accepted
+        }
         _ => {
             let why = payout.last_error.as_deref().unwrap_or_default();
             warn!(
@@ -542,12 +815,12 @@ fn log_settlement(payout: &Payout) -> Outcome {
     }
 }
 
-fn tally(summary: &mut RunSummary, skipped: &mut usize, errored: &mut usize, outcome: Outcome) {
+fn tally(summary: &mut RunSummary, outcome: Outcome) {
     match outcome {
         Outcome::Completed => summary.completed += 1,
         Outcome::Failed => summary.failed += 1,
         Outcome::Requeued => summary.requeued += 1,
-        Outcome::Skipped => *skipped += 1,
-        Outcome::Errored => *errored += 1,
+        Outcome::Accepted => summary.accepted += 1,
+        Outcome::Skipped | Outcome::Errored | Outcome::Misconfigured => {}
     }
 }

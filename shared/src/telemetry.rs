@@ -5,6 +5,32 @@
 
 use tracing_subscriber::EnvFilter;
 
+/// The HTTP stacks under the AWS SDK and the RazorpayX client log whole requests and
+/// responses at TRACE, and those carry people's bank details (payout accounts) and our
+/// gateway credentials. Whatever level an operator asks for, these stay at most DEBUG.
+const WIRE_LOG_CAPS: [&str; 6] = [
+    "aws_smithy_runtime=debug",
+    "aws_smithy_http_client=debug",
+    "aws_sdk_dynamodb=debug",
+    "hyper=debug",
+    "hyper_util=debug",
+    "reqwest=debug",
+];
+
+/// The filter for `level` (an `EnvFilter` directive list), with the wire logs capped.
+/// The caps only ever lower a level: added to a filter that asks for no TRACE, they
+/// would turn those targets' DEBUG on.
+pub fn filter(level: &str) -> EnvFilter {
+    let filter = EnvFilter::new(level);
+    if !level.to_ascii_lowercase().contains("trace") {
+        return filter;
+    }
+    WIRE_LOG_CAPS
+        .iter()
+        .filter_map(|cap| cap.parse().ok())
+        .fold(filter, EnvFilter::add_directive)
+}
+
 /// Installs the JSON subscriber once per process and turns metrics on. The level comes
 /// from `RUST_LOG`, else `LOG_LEVEL`, else Lambda's `AWS_LAMBDA_LOG_LEVEL` (set by the
 /// function's logging config), else `info`.
@@ -22,7 +48,7 @@ pub fn init(stage: &str, function: &str) {
         .with_span_list(false)
         .with_target(false)
         .with_ansi(false)
-        .with_env_filter(EnvFilter::new(filter))
+        .with_env_filter(self::filter(&filter))
         .try_init();
     crate::metrics::init(stage, function);
 }

@@ -63,6 +63,10 @@ async fn every_sample_event_runs_through_its_handler() {
         ("process-payout", 200),
         ("retry-payout", 200),
         ("cancel-payout", 200),
+        ("get-payout-account", 200),
+        ("put-payout-account", 200),
+        ("get-payout-account", 200),
+        ("get-user-payout-account", 200),
     ];
     let mut covered = vec!["scheduled".to_owned()];
     for (name, expected) in plan {
@@ -123,7 +127,7 @@ fn path_parameters_come_from_the_event_or_else_from_the_raw_path() {
         bare["requestContext"]["http"]["path"] = raw.into();
         bare.as_object_mut().unwrap().remove("pathParameters");
         let bare = lambda_http::request::from_str(&bare.to_string()).unwrap();
-        for param in ["scout_id", "order_id", "payout_id"] {
+        for param in ["scout_id", "order_id", "payout_id", "user_id"] {
             assert_eq!(
                 path_param(&bare, endpoint, param).as_deref(),
                 given.first(param),

@@ -49,7 +49,9 @@ fn lease_for<'a>(transition: Transition, payout: &Payout, token: &'a str) -> Lea
             token,
             expired_at: payout.lease_expires_at.unwrap_or(payout.created_at),
         },
-        Transition::Complete | Transition::Fail | Transition::Requeue => Lease::Release(token),
+        Transition::Complete | Transition::Fail | Transition::Requeue | Transition::Accept => {
+            Lease::Release(token)
+        }
         Transition::Confirm | Transition::Retry | Transition::Cancel => Lease::NotHeld,
     }
 }
@@ -101,6 +103,11 @@ async fn apply_paying(
         Transition::Requeue => {
             next.lease_expires_at = None;
             next.last_error = Some("timeout".to_owned());
+        }
+        Transition::Accept => {
+            next.lease_expires_at = Some(Timestamp::now().plus_secs(60));
+            next.gateway_payout_id = Some("pout_0000010000abcd".to_owned());
+            next.gateway_status = Some("processing".to_owned());
         }
         Transition::Retry => {
             next.attempt += 1;

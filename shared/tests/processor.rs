@@ -2,7 +2,7 @@
 //! batches, concurrency, failures, overlapping runs and crash recovery.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -12,7 +12,7 @@ use devkit::testing::{fresh_store, gateway, processor_config, Snapshot};
 use shared::admin::{cancel_payout, process_payout, retry_payout};
 use shared::auth::Actor;
 use shared::config::{PayoutLimits, ProcessorConfig};
-use shared::gateway::{GatewayUnavailable, PaymentGateway, SimulatedGateway, TransferOutcome};
+use shared::gateway::{GatewayError, PaymentGateway, SimulatedGateway, TransferOutcome};
 use shared::money::Paise;
 use shared::payout::{IdempotencyKey, Payout, PayoutStatus, Transition};
 use shared::process::{on_schedule, Processor, RunSummary};
@@ -104,7 +104,7 @@ impl PaymentGateway for Rendezvous {
         &self,
         key: &IdempotencyKey,
         payout: &Payout,
-    ) -> Result<TransferOutcome, GatewayUnavailable> {
+    ) -> Result<TransferOutcome, GatewayError> {
         if tokio::time::timeout(Duration::from_secs(3), self.barrier.wait())
             .await
             .is_ok()
@@ -117,8 +117,9 @@ impl PaymentGateway for Rendezvous {
     async fn lookup(
         &self,
         key: &IdempotencyKey,
-    ) -> Result<Option<TransferOutcome>, GatewayUnavailable> {
-        self.inner.lookup(key).await
+        payout: &Payout,
+    ) -> Result<Option<TransferOutcome>, GatewayError> {
+        self.inner.lookup(key, payout).await
     }
 }
 
@@ -336,10 +337,10 @@ impl PaymentGateway for TimesOutOnce {
         &self,
         key: &IdempotencyKey,
         payout: &Payout,
-    ) -> Result<TransferOutcome, GatewayUnavailable> {
+    ) -> Result<TransferOutcome, GatewayError> {
         let first = self.seen.lock().unwrap().insert(key.clone());
         if first {
-            return Err(GatewayUnavailable("timed out after 10 s".to_owned()));
+            return Err(GatewayError::Unavailable("timed out after 10 s".to_owned()));
         }
         self.inner.transfer(key, payout).await
     }
@@ -347,8 +348,9 @@ impl PaymentGateway for TimesOutOnce {
     async fn lookup(
         &self,
         key: &IdempotencyKey,
-    ) -> Result<Option<TransferOutcome>, GatewayUnavailable> {
-        self.inner.lookup(key).await
+        payout: &Payout,
+    ) -> Result<Option<TransferOutcome>, GatewayError> {
+        self.inner.lookup(key, payout).await
     }
 }
 
@@ -473,7 +475,10 @@ async fn retry_pays_a_failed_payout_as_a_new_attempt() {
     assert_eq!(retried.failure_reason, None);
     // The declined key stays declined at the gateway; the new attempt has its own.
     assert!(matches!(
-        paying.lookup(&failed.idempotency_key()).await.unwrap(),
+        paying
+            .lookup(&failed.idempotency_key(), &failed)
+            .await
+            .unwrap(),
         Some(TransferOutcome::Declined { .. })
     ));
     assert_eq!(
@@ -544,7 +549,7 @@ async fn the_sample_scheduled_event_drives_the_processor() {
     assert_eq!((summary.found, summary.completed), (3, 3));
     assert_eq!(
         serde_json::to_value(summary).unwrap(),
-        serde_json::json!({"found": 3, "completed": 3, "failed": 0, "requeued": 0, "recovered": 0})
+        serde_json::json!({"found": 3, "completed": 3, "failed": 0, "requeued": 0, "recovered": 0, "accepted": 0})
     );
     assert!(user_payouts(&store, OWNER)
         .await
@@ -554,9 +559,20 @@ async fn the_sample_scheduled_event_drives_the_processor() {
 }
 
 /// The gateway records the transfer, then the call fails (a timeout after the bank
-/// took it): the processor cannot know that it paid.
+/// took it), and while `reachable` is off the lookup that follows fails too: the
+/// processor cannot know that it paid.
 struct PaysThenLosesTheAnswer {
     inner: SimulatedGateway,
+    reachable: AtomicBool,
+}
+
+impl PaysThenLosesTheAnswer {
+    fn new(inner: SimulatedGateway) -> Self {
+        PaysThenLosesTheAnswer {
+            inner,
+            reachable: AtomicBool::new(false),
+        }
+    }
 }
 
 impl PaymentGateway for PaysThenLosesTheAnswer {
@@ -564,9 +580,9 @@ impl PaymentGateway for PaysThenLosesTheAnswer {
         &self,
         key: &IdempotencyKey,
         payout: &Payout,
-    ) -> Result<TransferOutcome, GatewayUnavailable> {
+    ) -> Result<TransferOutcome, GatewayError> {
         self.inner.transfer(key, payout).await?;
-        Err(GatewayUnavailable(
+        Err(GatewayError::Unavailable(
             "read timed out after the request was sent".to_owned(),
         ))
     }
@@ -574,8 +590,12 @@ impl PaymentGateway for PaysThenLosesTheAnswer {
     async fn lookup(
         &self,
         key: &IdempotencyKey,
-    ) -> Result<Option<TransferOutcome>, GatewayUnavailable> {
-        self.inner.lookup(key).await
+        payout: &Payout,
+    ) -> Result<Option<TransferOutcome>, GatewayError> {
+        if !self.reachable.load(Ordering::SeqCst) {
+            return Err(GatewayError::Unavailable("connection reset".to_owned()));
+        }
+        self.inner.lookup(key, payout).await
     }
 }
 
@@ -587,15 +607,16 @@ impl PaymentGateway for Unreachable {
         &self,
         _key: &IdempotencyKey,
         _payout: &Payout,
-    ) -> Result<TransferOutcome, GatewayUnavailable> {
-        Err(GatewayUnavailable("connection refused".to_owned()))
+    ) -> Result<TransferOutcome, GatewayError> {
+        Err(GatewayError::Unavailable("connection refused".to_owned()))
     }
 
     async fn lookup(
         &self,
         _key: &IdempotencyKey,
-    ) -> Result<Option<TransferOutcome>, GatewayUnavailable> {
-        Err(GatewayUnavailable("connection refused".to_owned()))
+        _payout: &Payout,
+    ) -> Result<Option<TransferOutcome>, GatewayError> {
+        Err(GatewayError::Unavailable("connection refused".to_owned()))
     }
 }
 
@@ -607,9 +628,7 @@ impl PaymentGateway for Unreachable {
 async fn cancel_after_a_lost_gateway_answer_finds_the_payment_and_refuses() {
     let (store, payouts) = store_with_pending(1).await;
     let id = payouts[0].payout_id;
-    let gateway = PaysThenLosesTheAnswer {
-        inner: gateway(&store, 1.0),
-    };
+    let gateway = PaysThenLosesTheAnswer::new(gateway(&store, 1.0));
     let config = processor_config(10);
     let run = Processor::new(&store, &gateway, config)
         .run()
@@ -624,12 +643,15 @@ async fn cancel_after_a_lost_gateway_answer_finds_the_payment_and_refuses() {
     );
     assert_books_balance(&store, &["s-1"], &[]).await;
 
+    gateway.reachable.store(true, Ordering::SeqCst);
     let err = cancel_payout(&store, &gateway, config, &ADMIN, id)
         .await
         .unwrap_err();
     assert_eq!((err.http_status(), err.code()), (409, "already_paid"));
-    let Some(TransferOutcome::Paid { reference }) =
-        gateway.lookup(&requeued.idempotency_key()).await.unwrap()
+    let Some(TransferOutcome::Paid { reference }) = gateway
+        .lookup(&requeued.idempotency_key(), &requeued)
+        .await
+        .unwrap()
     else {
         panic!("the gateway holds the transfer")
     };
@@ -788,18 +810,35 @@ async fn cancel_of_an_item_from_before_attempt_sent_at_still_asks_the_gateway() 
 async fn cancel_after_a_lost_decline_cancels() {
     let (store, payouts) = store_with_pending(1).await;
     let id = payouts[0].payout_id;
-    let gateway = PaysThenLosesTheAnswer {
-        inner: gateway(&store, 0.0),
-    };
+    let gateway = PaysThenLosesTheAnswer::new(gateway(&store, 0.0));
     let config = processor_config(10);
     Processor::new(&store, &gateway, config)
         .run()
         .await
         .unwrap();
+    gateway.reachable.store(true, Ordering::SeqCst);
     let cancelled = cancel_payout(&store, &gateway, config, &ADMIN, id)
         .await
         .unwrap();
     assert_eq!(cancelled.status, PayoutStatus::Cancelled);
     assert_eq!(store.payout(id).await.unwrap(), Some(cancelled));
+    assert_books_balance(&store, &["s-1"], &[]).await;
+}
+
+/// The answer is lost but the gateway can be asked at once: the processor looks the
+/// key up before anything else and records the payment in the same run.
+#[tokio::test]
+async fn a_lost_answer_is_looked_up_at_once() {
+    let (store, payouts) = store_with_pending(1).await;
+    let gateway = PaysThenLosesTheAnswer::new(gateway(&store, 1.0));
+    gateway.reachable.store(true, Ordering::SeqCst);
+    let run = Processor::new(&store, &gateway, processor_config(10))
+        .run()
+        .await
+        .unwrap();
+    assert_eq!((run.found, run.completed, run.requeued), (1, 1, 0));
+    let paid = store.payout(payouts[0].payout_id).await.unwrap().unwrap();
+    assert_eq!(paid.status, PayoutStatus::Completed);
+    assert_eq!(gateway.inner.transfer_calls().len(), 1);
     assert_books_balance(&store, &["s-1"], &[]).await;
 }

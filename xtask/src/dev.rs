@@ -8,7 +8,8 @@ use anyhow::{bail, Context, Result};
 use devkit::dynamodb_local::{self, DynamoDbLocal};
 use devkit::fixture::Fixture;
 use devkit::paths;
-use shared::config::Config;
+use devkit::razorpayx::{FakeConfig, FakeRazorpayX};
+use shared::config::{Config, GatewayConfig};
 use shared::store::Store;
 
 use crate::children::Supervised;
@@ -16,6 +17,7 @@ use crate::tools;
 
 pub const DEFAULT_API_PORT: u16 = 9000;
 pub const DEFAULT_DDB_PORT: u16 = 8000;
+pub const DEFAULT_RAZORPAYX_FAKE_PORT: u16 = 9100;
 const DEFAULT_SCHEDULE_SECS: u64 = 60;
 
 fn env_number<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
@@ -74,6 +76,17 @@ pub async fn run() -> Result<()> {
         serde_json::to_string(&report)?
     );
 
+    // With RazorpayX, the local one: state on disk, so a restart loses nothing.
+    let razorpayx = match &config.gateway {
+        GatewayConfig::RazorpayX(gateway) => {
+            let port = env_number("RAZORPAYX_FAKE_PORT", DEFAULT_RAZORPAYX_FAKE_PORT)?;
+            let fake = FakeRazorpayX::start(port, FakeConfig::from_env()?).await?;
+            Some((fake, gateway.clone()))
+        }
+        GatewayConfig::Simulated(_) => None,
+    };
+    let razorpayx_url = razorpayx.as_ref().map(|(fake, _)| fake.base_url());
+
     if dynamodb_local::is_listening(api_port) {
         bail!("port {api_port} is in use: is another `cargo xtask dev` running? (set API_PORT to use another)");
     }
@@ -83,6 +96,7 @@ pub async fn run() -> Result<()> {
             .args(["lambda", "watch", "--invoke-address", "127.0.0.1"])
             .args(["--invoke-port", &api_port.to_string()])
             .env("PATH", tools::path_with(&lambda_bin))
+            .envs(razorpayx_url.iter().map(|url| ("RAZORPAYX_BASE_URL", url)))
             .current_dir(paths::workspace_root())
             .stdin(Stdio::null()),
     )?;
@@ -104,6 +118,28 @@ pub async fn run() -> Result<()> {
         table = config.table_name,
         secs = schedule.as_secs(),
     );
+    if let Some((fake, gateway)) = &razorpayx {
+        println!(
+            "\
+             ┌ PAYMENT_GATEWAY=razorpayx: the local RazorpayX\n\
+             │ API:        {url}   (key {key_id} / {key_secret}, account {account})\n\
+             │ its state:  .local/razorpayx/state.json (kept across restarts)\n\
+             │ payouts:    curl -s {url}/_fake/payouts\n\
+             │ settle one: curl -s -X POST {url}/_fake/payouts/<pout_id>/status -d '{{\"status\": \"processed\"}}'\n\
+             │ faults:     curl -s -X POST {url}/_fake/faults -d '{{\"server_error\": 0.2}}'   ({{}} clears)\n\
+             │ balance:    curl -s -X POST {url}/_fake/balance -d '{{\"amount\": 100000000}}'\n\
+             └",
+            url = fake.base_url(),
+            key_id = gateway.key_id,
+            // The local test secret only: a real one set in the environment stays unprinted.
+            key_secret = if gateway.key_secret == shared::config::DEV_RAZORPAYX_KEY_SECRET {
+                gateway.key_secret.as_str()
+            } else {
+                "<from the environment>"
+            },
+            account = gateway.account_number,
+        );
+    }
 
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + schedule, schedule);
     loop {

@@ -1,5 +1,5 @@
 //! The hourly processor (EventBridge schedule): pays up to a batch of pending payouts
-//! and reconciles stuck ones. Returns `{found, completed, failed, requeued, recovered}`.
+//! and reconciles stuck ones. Returns `{found, completed, failed, requeued, recovered, accepted}`.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
@@ -12,7 +12,7 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env()?;
     shared::telemetry::init(&config.stage, "process-pending");
     let store = Store::from_env(&config.table_name).await;
-    let gateway = shared::gateway::from_config(&config, &store);
+    let gateway = shared::gateway::Gateway::from_config(&config, &store)?;
     let processor = Processor::new(&store, &gateway, config.processor);
     lambda_runtime::run(service_fn(|event: LambdaEvent<EventBridgeEvent>| {
         let processor = &processor;

@@ -5,12 +5,12 @@ use lambda_http::{Body, Request, Response};
 
 use super::routes::Endpoint;
 use super::{input, reply, App};
-use crate::admin;
 use crate::auth::Actor;
 use crate::error::Result;
 use crate::listing::{self, ADMIN_LIST_DEFAULT_LIMIT, MAX_LIMIT, MY_PAYOUTS_DEFAULT_LIMIT};
 use crate::order::complete_order;
 use crate::scout::{request_payout, PayoutRequest, Requested};
+use crate::{account, admin};
 
 pub(super) async fn serve(
     app: &App,
@@ -50,6 +50,22 @@ pub(super) async fn serve(
             )
             .await?;
             Ok(reply::payout_list(&list))
+        }
+        Endpoint::PutPayoutAccount => {
+            let body = input::json_object(request)?;
+            let account = account::parse_new_account(&body)?;
+            let saved = account::save_payout_account(&app.store, actor, account).await?;
+            Ok(reply::payout_account(&saved))
+        }
+        Endpoint::GetPayoutAccount => {
+            let found = account::payout_account_of(&app.store, actor, actor.user_id).await?;
+            Ok(reply::payout_account(&found))
+        }
+        Endpoint::GetUserPayoutAccount => {
+            actor.require_admin()?;
+            let user_id = input::user_id(request, endpoint)?;
+            let found = account::payout_account_of(&app.store, actor, user_id).await?;
+            Ok(reply::payout_account(&found))
         }
         Endpoint::ProcessPayout | Endpoint::RetryPayout | Endpoint::CancelPayout => {
             actor.require_admin()?;

@@ -78,6 +78,19 @@ pub fn payout_id(request: &Request, endpoint: Endpoint) -> Result<Uuid> {
     })
 }
 
+/// A user id from the path: digits, as in a token's `sub`; anything else names no user.
+pub fn user_id(request: &Request, endpoint: Endpoint) -> Result<u64> {
+    let value = path_param(request, endpoint, "user_id").unwrap_or_default();
+    value
+        .parse()
+        .ok()
+        .filter(|_| value.bytes().all(|byte| byte.is_ascii_digit()))
+        .ok_or_else(|| Error::NotFound {
+            entity: "user",
+            id: value.chars().take(MAX_ID_LEN).collect(),
+        })
+}
+
 /// One query parameter; given twice is ambiguous and refused.
 pub fn query(request: &Request, name: &str) -> Result<Option<String>> {
     let params = request.query_string_parameters();

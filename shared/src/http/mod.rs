@@ -17,7 +17,7 @@ use crate::auth::{Actor, TokenVerifier};
 use crate::config::Config;
 use crate::cursor::CursorKey;
 use crate::error::{Error, Result};
-use crate::gateway::{self, SimulatedGateway};
+use crate::gateway::Gateway;
 use crate::metrics::{self, Unit};
 use crate::store::Store;
 
@@ -28,20 +28,21 @@ pub use routes::Endpoint;
 pub struct App {
     pub config: Config,
     pub store: Store,
-    pub gateway: SimulatedGateway,
+    pub gateway: Gateway,
     pub cursors: CursorKey,
     pub tokens: TokenVerifier,
 }
 
 impl App {
-    pub fn new(config: Config, store: Store) -> Self {
-        App {
-            gateway: gateway::from_config(&config, &store),
+    pub fn new(config: Config, store: Store) -> Result<Self> {
+        Ok(App {
+            gateway: Gateway::from_config(&config, &store)
+                .map_err(|err| Error::Config(err.to_string()))?,
             cursors: CursorKey::derive(config.jwt_secret.as_bytes()),
             tokens: TokenVerifier::new(config.jwt_secret.as_bytes()),
             config,
             store,
-        }
+        })
     }
 
     /// Serves one request. Never fails: every error, the client's or ours, becomes a
@@ -127,7 +128,7 @@ pub async fn run(endpoint: Endpoint) -> std::result::Result<(), lambda_http::Err
     let config = Config::from_env()?;
     crate::telemetry::init(&config.stage, endpoint.function());
     let store = Store::from_env(&config.table_name).await;
-    let app = App::new(config, store);
+    let app = App::new(config, store)?;
     let app = &app;
     lambda_http::run(lambda_http::service_fn(
         move |request: Request| async move {

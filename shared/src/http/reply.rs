@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::account::PayoutAccount;
 use crate::error::Error;
 use crate::listing::{MyPayouts, PayoutList};
 use crate::money::Paise;
@@ -30,6 +31,8 @@ pub struct PayoutView<'a> {
     pub failure_reason: Option<&'a str>,
     pub attempt: u32,
     pub attempt_sent_at: Option<Timestamp>,
+    pub gateway_payout_id: Option<&'a str>,
+    pub gateway_status: Option<&'a str>,
     pub last_error: Option<&'a str>,
     pub processed_at: Option<Timestamp>,
     pub completed_at: Option<Timestamp>,
@@ -53,6 +56,8 @@ impl<'a> From<&'a Payout> for PayoutView<'a> {
             failure_reason: payout.failure_reason.as_deref(),
             attempt: payout.attempt,
             attempt_sent_at: payout.attempt_sent_at,
+            gateway_payout_id: payout.gateway_payout_id.as_deref(),
+            gateway_status: payout.gateway_status.as_deref(),
             last_error: payout.last_error.as_deref(),
             processed_at: payout.processed_at,
             completed_at: payout.completed_at,
@@ -137,12 +142,22 @@ pub fn payout_list(list: &PayoutList) -> Response<Body> {
     )
 }
 
+/// A payout account, masked: the full account number or VPA never leaves the service.
+pub fn payout_account(account: &PayoutAccount) -> Response<Body> {
+    json_response(StatusCode::OK, &account.masked())
+}
+
 pub fn error(error: &Error) -> Response<Body> {
     let status =
         StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = json_response(
         status,
-        &json!({"error": {"code": error.code(), "message": error.public_message()}}),
+        &match error.field() {
+            Some(field) => json!({"error": {
+                "code": error.code(), "message": error.public_message(), "field": field
+            }}),
+            None => json!({"error": {"code": error.code(), "message": error.public_message()}}),
+        },
     );
     if status == StatusCode::UNAUTHORIZED {
         response

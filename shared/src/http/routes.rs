@@ -12,10 +12,13 @@ pub enum Endpoint {
     ProcessPayout,
     RetryPayout,
     CancelPayout,
+    PutPayoutAccount,
+    GetPayoutAccount,
+    GetUserPayoutAccount,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 7] = [
+    pub const ALL: [Endpoint; 10] = [
         Endpoint::RequestScoutPayout,
         Endpoint::CompleteOrder,
         Endpoint::MyPayouts,
@@ -23,6 +26,9 @@ impl Endpoint {
         Endpoint::ProcessPayout,
         Endpoint::RetryPayout,
         Endpoint::CancelPayout,
+        Endpoint::PutPayoutAccount,
+        Endpoint::GetPayoutAccount,
+        Endpoint::GetUserPayoutAccount,
     ];
 
     /// The function crate (and Lambda) that serves the route.
@@ -35,6 +41,9 @@ impl Endpoint {
             Endpoint::ProcessPayout => "process-payout",
             Endpoint::RetryPayout => "retry-payout",
             Endpoint::CancelPayout => "cancel-payout",
+            Endpoint::PutPayoutAccount => "put-payout-account",
+            Endpoint::GetPayoutAccount => "get-payout-account",
+            Endpoint::GetUserPayoutAccount => "get-user-payout-account",
         }
     }
 
@@ -45,7 +54,11 @@ impl Endpoint {
             | Endpoint::RetryPayout
             | Endpoint::CancelPayout => Method::POST,
             Endpoint::CompleteOrder => Method::PATCH,
-            Endpoint::MyPayouts | Endpoint::ListPayouts => Method::GET,
+            Endpoint::MyPayouts
+            | Endpoint::ListPayouts
+            | Endpoint::GetPayoutAccount
+            | Endpoint::GetUserPayoutAccount => Method::GET,
+            Endpoint::PutPayoutAccount => Method::PUT,
         }
     }
 
@@ -59,6 +72,8 @@ impl Endpoint {
             Endpoint::ProcessPayout => "/payouts/process/{payout_id}",
             Endpoint::RetryPayout => "/payouts/{payout_id}/retry",
             Endpoint::CancelPayout => "/payouts/{payout_id}/cancel",
+            Endpoint::PutPayoutAccount | Endpoint::GetPayoutAccount => "/me/payout-account",
+            Endpoint::GetUserPayoutAccount => "/users/{user_id}/payout-account",
         }
     }
 

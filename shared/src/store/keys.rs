@@ -6,6 +6,7 @@
 //! | scout                  | `SCOUT#<scout_id>`          | `SCOUT`              |
 //! | order                  | `ORDER#<order_id>`          | `ORDER`              |
 //! | user payout summary    | `USER#<user_id>`            | `SUMMARY`            |
+//! | user payout account    | `USER#<user_id>`            | `PAYOUT_ACCOUNT`     |
 //! | request idempotency    | `IDEMPOTENCY#<user>#<key>`  | `IDEMPOTENCY`        |
 //! | simulated gateway ledger | `GATEWAY#<transfer key>`  | `SIMULATED_TRANSFER` |
 //!
@@ -43,6 +44,7 @@ pub const PAYOUT_SK: &str = "PAYOUT";
 pub const SCOUT_SK: &str = "SCOUT";
 pub const ORDER_SK: &str = "ORDER";
 pub const SUMMARY_SK: &str = "SUMMARY";
+pub const PAYOUT_ACCOUNT_SK: &str = "PAYOUT_ACCOUNT";
 pub const IDEMPOTENCY_SK: &str = "IDEMPOTENCY";
 pub const GATEWAY_SK: &str = "SIMULATED_TRANSFER";
 

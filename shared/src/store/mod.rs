@@ -9,21 +9,27 @@ mod transact;
 
 use std::collections::HashMap;
 
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
 use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore};
+use aws_smithy_runtime_api::http::Response as HttpResponse;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::money::Paise;
+use crate::time::Timestamp;
 
 pub use payouts::{CreateRefused, Lease, OrderCompletion, PayoutIndex, PayoutPage, StatusChange};
 
 pub type Item = HashMap<String, AttributeValue>;
 
 const AWS_ROOT_CAS: &str = include_str!("aws-roots.pem");
+
+const REVISION: &str = "revision";
+const SAVE_RACE_RETRIES: usize = 5;
 
 /// The `LastEvaluatedKey` of a query, handed back to continue it.
 pub type PageKey = HashMap<String, String>;
@@ -120,6 +126,94 @@ impl Store {
             .await
     }
 
+    /// Replaces an item that counts its saves in a `revision` attribute: `build` makes
+    /// the new value for the next revision, written only if nobody saved in between (a
+    /// lost race builds again from the newer revision).
+    pub(crate) async fn save_revision<T: Serialize>(
+        &self,
+        pk: &str,
+        sk: &str,
+        build: impl Fn(u64, Timestamp) -> T,
+    ) -> Result<T> {
+        for _ in 0..SAVE_RACE_RETRIES {
+            let current = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .key(keys::PK, s(pk))
+                .key(keys::SK, s(sk))
+                .projection_expression(REVISION)
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|err| Error::store(aws_sdk_dynamodb::error::DisplayErrorContext(err)))?;
+            let observed = match current.item.as_ref().and_then(|item| item.get(REVISION)) {
+                Some(AttributeValue::N(number)) => Some(number.clone()),
+                _ => None,
+            };
+            let next_revision = observed
+                .as_deref()
+                .map_or(Ok(0), str::parse::<u64>)
+                .map_err(Error::store)?
+                .saturating_add(1);
+            let value = build(next_revision, Timestamp::now());
+            let condition = match &observed {
+                Some(_) => "revision = :observed",
+                None => "attribute_not_exists(pk)",
+            };
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(with_key(to_item(&value)?, pk, sk)))
+                .condition_expression(condition)
+                .set_expression_attribute_values(observed.map(|number| {
+                    HashMap::from([(":observed".to_owned(), AttributeValue::N(number))])
+                }))
+                .send()
+                .await;
+            if written(result)? {
+                return Ok(value);
+            }
+        }
+        Err(Error::Conflict(
+            "this record is being changed by another request; try again".to_owned(),
+        ))
+    }
+
+    /// Sets string attributes on an item only while `attribute` still equals
+    /// `expected` (a number); `false` when it does not.
+    pub(crate) async fn set_if_number(
+        &self,
+        pk: &str,
+        sk: &str,
+        values: &[(&str, &str)],
+        attribute: &str,
+        expected: u64,
+    ) -> Result<bool> {
+        let mut names = HashMap::from([("#guard".to_owned(), attribute.to_owned())]);
+        let mut attribute_values = HashMap::from([(":guard".to_owned(), n(expected))]);
+        let mut sets = Vec::new();
+        for (index, (name, value)) in values.iter().enumerate() {
+            names.insert(format!("#a{index}"), (*name).to_owned());
+            attribute_values.insert(format!(":a{index}"), s(*value));
+            sets.push(format!("#a{index} = :a{index}"));
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .condition_expression("#guard = :guard")
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(attribute_values))
+            .send()
+            .await;
+        written(result)
+    }
+
     /// A strongly consistent read of one item.
     pub(crate) async fn get<T: DeserializeOwned>(&self, pk: &str, sk: &str) -> Result<Option<T>> {
         let output = self
@@ -145,19 +239,26 @@ impl Store {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(Error::store(aws_sdk_dynamodb::error::DisplayErrorContext(
-                err,
-            ))),
+        written(result)
+    }
+}
+
+/// `true` when a conditional write was applied, `false` when its condition did not hold.
+fn written<T, E>(result: std::result::Result<T, SdkError<E, HttpResponse>>) -> Result<bool>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(err)
+            if err.as_service_error().and_then(ProvideErrorMetadata::code)
+                == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(false)
         }
+        Err(err) => Err(Error::store(aws_sdk_dynamodb::error::DisplayErrorContext(
+            err,
+        ))),
     }
 }
 

@@ -745,9 +745,13 @@ impl Store {
         Ok(Some(start))
     }
 
-    /// Processing payouts whose lease ran out before `now`, oldest first.
+    /// Processing payouts whose lease ran out before `now` (stuck, or accepted by the
+    /// gateway and due for another look), the longest overdue first: a payout the
+    /// gateway keeps queued for days must not starve newer ones, so every due payout
+    /// is read and the earliest due are taken. Reads every processing payout's item;
+    /// see docs/DATA_MODEL.md.
     pub async fn expired_leases(&self, now: Timestamp, limit: usize) -> Result<Vec<Payout>> {
-        let mut found = Vec::new();
+        let mut due: Vec<Payout> = Vec::new();
         let mut start = None;
         loop {
             let mut expr = Expr::default();
@@ -764,16 +768,16 @@ impl Store {
                 )
                 .await?;
             for item in items {
-                found.push(from_item(item)?);
-                if found.len() == limit {
-                    return Ok(found);
-                }
+                due.push(from_item(item)?);
             }
             match next {
                 Some(next) => start = Some(next),
-                None => return Ok(found),
+                None => break,
             }
         }
+        due.sort_by_key(|payout| payout.lease_expires_at);
+        due.truncate(limit);
+        Ok(due)
     }
 
     async fn query_with(

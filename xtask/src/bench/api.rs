@@ -10,6 +10,7 @@ use anyhow::{ensure, Result};
 use devkit::api::{Api, Call};
 use shared::auth::Role;
 use shared::config::{Config, DEV_JWT_SECRET};
+use shared::gateway::Gateway;
 use shared::http::Endpoint;
 use shared::money::Paise;
 use shared::order::{Order, OrderStatus};
@@ -50,7 +51,7 @@ fn api_for(world: &World, success_rate: &str) -> Result<Api> {
     };
     // The gateway's ledger goes through the uncounted client: its requests are the bank's.
     let mut api = Api::with_config(config, world.store.clone());
-    api.app.gateway = world.gateway(0, success_rate.parse()?);
+    api.app.gateway = Gateway::Simulated(world.gateway(0, success_rate.parse()?));
     Ok(api)
 }
 
@@ -200,6 +201,25 @@ pub async fn run(endpoint: &str, quick: bool) -> Result<ApiFigures> {
                     Endpoint::CancelPayout => (
                         "POST",
                         format!("/payouts/{}/cancel", to_cancel[round].payout_id),
+                        "",
+                        &admin,
+                        None,
+                    ),
+                    Endpoint::PutPayoutAccount => (
+                        "PUT",
+                        "/me/payout-account".to_owned(),
+                        "",
+                        &owner,
+                        Some(
+                            r#"{"type": "vpa", "name": "Bench Owner", "address": "bench@okhdfc"}"#,
+                        ),
+                    ),
+                    Endpoint::GetPayoutAccount => {
+                        ("GET", "/me/payout-account".to_owned(), "", &owner, None)
+                    }
+                    Endpoint::GetUserPayoutAccount => (
+                        "GET",
+                        "/users/7/payout-account".to_owned(),
                         "",
                         &admin,
                         None,

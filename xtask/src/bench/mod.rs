@@ -175,6 +175,31 @@ fn report(
         "| **per payout** | **{per_payout:.1}** (target ≤ 4: {}); Scans: 0 |\n",
         check(per_payout <= 4.0)
     );
+    let rzp_first: u64 = processor.razorpayx_first_send.values().sum();
+    let rzp_send: u64 = processor.razorpayx_send.values().sum();
+    let rzp_settle: u64 = processor.razorpayx_settle.values().sum();
+    let rzp_request: u64 = processor.request_requests.values().sum();
+    let _ = writeln!(out, "The same with `PAYMENT_GATEWAY=razorpayx` (against the local RazorpayX): the payout is sent in one run (accepted, `processing`) and settled in a later one that asks RazorpayX about it.\n");
+    let _ = writeln!(out, "| step | requests |");
+    let _ = writeln!(out, "|---|---|");
+    let _ = writeln!(out, "| send a user's first payout (reads the account, remembers the fund account RazorpayX made, claims, records the acceptance) | {} |", operations(&processor.razorpayx_first_send));
+    let _ = writeln!(
+        out,
+        "| send a later payout (the fund account is known) | {} |",
+        operations(&processor.razorpayx_send)
+    );
+    let _ = writeln!(
+        out,
+        "| take it over when due, settle as processed | {} |",
+        operations(&processor.razorpayx_settle)
+    );
+    let _ = writeln!(
+        out,
+        "| **per payout**, request → send → settle, plus two runs' queries shared by a batch of {} | **{:.1}** (first payout of a user: {:.1}) |\n",
+        processor.batch_size,
+        (rzp_request + rzp_send + rzp_settle) as f64 + 2.0 * overhead as f64 / processor.batch_size as f64,
+        (rzp_request + rzp_first + rzp_settle) as f64 + 2.0 * overhead as f64 / processor.batch_size as f64,
+    );
     let _ = writeln!(out, "Per API call (mean over {} warm calls):\n", api.calls);
     let _ = writeln!(out, "| endpoint | requests per call |");
     let _ = writeln!(out, "|---|---|");

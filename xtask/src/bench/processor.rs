@@ -5,8 +5,14 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use devkit::razorpayx::{FakeConfig, FakeRazorpayX};
+use shared::account::{save_payout_account, Destination, NewPayoutAccount};
 use shared::auth::Actor;
-use shared::config::ProcessorConfig;
+use shared::config::{
+    ProcessorConfig, RazorpayXConfig, DEV_RAZORPAYX_ACCOUNT_NUMBER, DEV_RAZORPAYX_KEY_ID,
+    DEV_RAZORPAYX_KEY_SECRET,
+};
+use shared::gateway::RazorpayX;
 use shared::money::Paise;
 use shared::process::Processor;
 use shared::scout::{request_payout, PayoutRequest};
@@ -30,6 +36,12 @@ pub struct ProcessorFigures {
     pub settle_requests: BTreeMap<String, u64>,
     pub run_overhead_requests: BTreeMap<String, u64>,
     pub batch_size: usize,
+    /// With RazorpayX (the local one): the run that sends a user's first payout
+    /// (registering the account), the run that sends a later one, and the run that
+    /// finds it processed and settles it, each without the run's own queries.
+    pub razorpayx_first_send: BTreeMap<String, u64>,
+    pub razorpayx_send: BTreeMap<String, u64>,
+    pub razorpayx_settle: BTreeMap<String, u64>,
 }
 
 fn config(batch_size: usize, concurrency: usize) -> ProcessorConfig {
@@ -37,6 +49,7 @@ fn config(batch_size: usize, concurrency: usize) -> ProcessorConfig {
         batch_size,
         concurrency,
         lease_secs: 300,
+        poll_secs: 60,
     }
 }
 
@@ -125,7 +138,13 @@ pub async fn run(endpoint: &str, quick: bool) -> Result<ProcessorFigures> {
     let drain_secs = started.elapsed().as_secs_f64();
     anyhow::ensure!(paid == drained, "drained {paid} of {drained}");
 
+    let (razorpayx_first_send, razorpayx_send, razorpayx_settle) =
+        razorpayx_lifecycle(&world, &run_overhead_requests).await?;
+
     Ok(ProcessorFigures {
+        razorpayx_first_send,
+        razorpayx_send,
+        razorpayx_settle,
         latency_ms: LATENCY_MS,
         concurrent_at_default_ms,
         sequential_ms: ms(median(&timings[0])),
@@ -138,4 +157,72 @@ pub async fn run(endpoint: &str, quick: bool) -> Result<ProcessorFigures> {
         run_overhead_requests,
         batch_size: 10,
     })
+}
+
+type Counts = BTreeMap<String, u64>;
+
+/// One payout through RazorpayX (the local one, settling at once), request by
+/// request: the runs that send it and the run that settles it.
+async fn razorpayx_lifecycle(world: &World, overhead: &Counts) -> Result<(Counts, Counts, Counts)> {
+    let fake = FakeRazorpayX::start(
+        0,
+        FakeConfig {
+            settle_after: Duration::ZERO,
+            ..FakeConfig::default()
+        },
+    )
+    .await?;
+    let gateway = RazorpayX::new(&RazorpayXConfig {
+        base_url: fake.base_url(),
+        key_id: DEV_RAZORPAYX_KEY_ID.to_owned(),
+        key_secret: DEV_RAZORPAYX_KEY_SECRET.to_owned(),
+        account_number: DEV_RAZORPAYX_ACCOUNT_NUMBER.to_owned(),
+        timeout_ms: 5_000,
+    })
+    .map_err(|err| anyhow::anyhow!("{err}"))?;
+    world.rich_scout("s-rzp", 21).await?;
+    let account = NewPayoutAccount {
+        name: "Bench Payee".to_owned(),
+        destination: Destination::Vpa {
+            address: "bench@okhdfc".to_owned(),
+        },
+        email: None,
+    };
+    save_payout_account(&world.store, &Actor::user(21), account).await?;
+    let processor = Processor::new(
+        &world.store,
+        &gateway,
+        ProcessorConfig {
+            poll_secs: 1,
+            ..config(1, 1)
+        },
+    );
+    let counted = |counts: Counts| -> Counts {
+        let mut counts = counts;
+        for (operation, count) in overhead {
+            if let Some(total) = counts.get_mut(operation) {
+                *total -= (*count).min(*total);
+            }
+        }
+        counts.retain(|_, count| *count > 0);
+        counts
+    };
+    let mut sends = Vec::new();
+    let mut settle = Counts::new();
+    for _ in 0..2 {
+        world.pending("s-rzp", 21, 1, 1).await?;
+        world.counter.reset();
+        let sent = processor.run().await?;
+        anyhow::ensure!(sent.accepted == 1, "RazorpayX did not accept: {sent:?}");
+        sends.push(counted(world.counter.counts()));
+        // Processed at the local RazorpayX within its 50 ms tick; due for a look after 1 s.
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        world.counter.reset();
+        let settled = processor.run().await?;
+        anyhow::ensure!(settled.completed == 1, "not settled: {settled:?}");
+        settle = counted(world.counter.counts());
+    }
+    let later = sends.pop().unwrap_or_default();
+    let first = sends.pop().unwrap_or_default();
+    Ok((first, later, settle))
 }

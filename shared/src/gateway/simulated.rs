@@ -1,15 +1,11 @@
-//! The payment gateway seam (DESIGN §10) and the simulated gateway used until
-//! RazorpayX is wired in.
-//!
-//! The simulated gateway behaves like a real one where it matters for correctness:
+//! The simulated gateway (the default, `PAYMENT_GATEWAY=simulated`). It behaves like a real one where it matters for correctness:
 //! it is idempotent by key *across processes* — its ledger lives in the table as
 //! `GATEWAY#<key>` items — so a Lambda that dies after paying and a later run that
 //! asks again see the same transfer, never a second one.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use rand::rngs::StdRng;
@@ -17,74 +13,12 @@ use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::config::{Config, GatewayConfig, SimulatedGatewayConfig};
+use super::{GatewayError, PaymentGateway, TransferOutcome};
+use crate::config::SimulatedGatewayConfig;
 use crate::money::Paise;
 use crate::payout::{IdempotencyKey, Payout};
 use crate::store::{keys, Store};
 use crate::time::Timestamp;
-
-/// What the gateway did with a transfer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "lowercase")]
-pub enum TransferOutcome {
-    Paid {
-        reference: String,
-    },
-    /// Final: the same key will always be declined; a retry needs a new attempt.
-    Declined {
-        reason: String,
-    },
-}
-
-/// The gateway could not say what happened (timeout, 5xx): the transfer may or may not
-/// exist, so the payout is asked about again under the same key, never paid afresh.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("gateway unavailable: {0}")]
-pub struct GatewayUnavailable(pub String);
-
-pub trait PaymentGateway: Send + Sync {
-    /// Pays the payout at most once per key: the same key returns the first outcome.
-    fn transfer(
-        &self,
-        key: &IdempotencyKey,
-        payout: &Payout,
-    ) -> impl Future<Output = Result<TransferOutcome, GatewayUnavailable>> + Send;
-
-    /// The outcome of an earlier transfer under this key, if the gateway has one.
-    ///
-    /// `Ok(None)` is a promise: the gateway holds nothing under this key, and nothing
-    /// already sent under it can still create a transfer once our call has ended
-    /// (cancel relies on it, past the lease). A gateway that holds a transfer it has not
-    /// finished, or cannot tell, answers `Err`, never `None`.
-    fn lookup(
-        &self,
-        key: &IdempotencyKey,
-    ) -> impl Future<Output = Result<Option<TransferOutcome>, GatewayUnavailable>> + Send;
-}
-
-impl<G: PaymentGateway> PaymentGateway for Arc<G> {
-    fn transfer(
-        &self,
-        key: &IdempotencyKey,
-        payout: &Payout,
-    ) -> impl Future<Output = Result<TransferOutcome, GatewayUnavailable>> + Send {
-        G::transfer(self, key, payout)
-    }
-
-    fn lookup(
-        &self,
-        key: &IdempotencyKey,
-    ) -> impl Future<Output = Result<Option<TransferOutcome>, GatewayUnavailable>> + Send {
-        G::lookup(self, key)
-    }
-}
-
-/// The gateway the configuration names. RazorpayX will join the simulated one here.
-pub fn from_config(config: &Config, store: &Store) -> SimulatedGateway {
-    match &config.gateway {
-        GatewayConfig::Simulated(simulated) => SimulatedGateway::new(store.clone(), *simulated),
-    }
-}
 
 /// Reasons a bank gives, so failed payouts look like the real thing in the admin list.
 const DECLINE_REASONS: [&str; 4] = [
@@ -154,12 +88,12 @@ impl SimulatedGateway {
     async fn recorded(
         &self,
         key: &IdempotencyKey,
-    ) -> Result<Option<TransferOutcome>, GatewayUnavailable> {
+    ) -> Result<Option<TransferOutcome>, GatewayError> {
         let transfer: Option<SimulatedTransfer> = self
             .ledger
             .get(&keys::gateway_pk(key.as_str()), keys::GATEWAY_SK)
             .await
-            .map_err(|err| GatewayUnavailable(err.to_string()))?;
+            .map_err(|err| GatewayError::Unavailable(err.to_string()))?;
         Ok(transfer.map(|transfer| transfer.outcome))
     }
 }
@@ -169,7 +103,7 @@ impl PaymentGateway for SimulatedGateway {
         &self,
         key: &IdempotencyKey,
         payout: &Payout,
-    ) -> Result<TransferOutcome, GatewayUnavailable> {
+    ) -> Result<TransferOutcome, GatewayError> {
         if let Ok(mut calls) = self.calls.lock() {
             *calls.entry(key.clone()).or_default() += 1;
         }
@@ -188,21 +122,22 @@ impl PaymentGateway for SimulatedGateway {
             .ledger
             .insert(&keys::gateway_pk(key.as_str()), keys::GATEWAY_SK, &transfer)
             .await
-            .map_err(|err| GatewayUnavailable(err.to_string()))?;
+            .map_err(|err| GatewayError::Unavailable(err.to_string()))?;
         if inserted {
             return Ok(transfer.outcome);
         }
         // This key was sent before (a retry after a timeout, or a concurrent caller):
         // the first transfer stands, as at a real gateway.
-        self.recorded(key)
-            .await?
-            .ok_or_else(|| GatewayUnavailable(format!("transfer {key} vanished from the ledger")))
+        self.recorded(key).await?.ok_or_else(|| {
+            GatewayError::Unavailable(format!("transfer {key} vanished from the ledger"))
+        })
     }
 
     async fn lookup(
         &self,
         key: &IdempotencyKey,
-    ) -> Result<Option<TransferOutcome>, GatewayUnavailable> {
+        _payout: &Payout,
+    ) -> Result<Option<TransferOutcome>, GatewayError> {
         self.recorded(key).await
     }
 }

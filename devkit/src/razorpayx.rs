@@ -1,0 +1,1256 @@
+//! A local RazorpayX: a stateful fake of the Payouts API (reference §1, Appendix A)
+//! over real HTTP, so that the RazorpayX gateway is tested, and can be tried, with no
+//! account and no internet. No registry ships one.
+//!
+//! It keeps contacts, fund accounts, payouts and the business balance, validates
+//! requests the way the documented API does (Basic auth, field rules with `field`,
+//! `X-Payout-Idempotency`), settles payouts asynchronously after a delay, and injects
+//! seeded faults. Its state is a JSON file written after every change, so a restart
+//! loses nothing. A control API under `/_fake/` (no auth, loopback only) plays the part
+//! of the RazorpayX Test Mode dashboard.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use shared::config::{
+    DEV_RAZORPAYX_ACCOUNT_NUMBER, DEV_RAZORPAYX_KEY_ID, DEV_RAZORPAYX_KEY_SECRET,
+};
+
+/// Fault rates, each from 0 to 1, drawn per create-payout request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// A 5xx before anything is created.
+    pub server_error: f64,
+    /// The payout is created, then the answer hangs past the client's timeout.
+    pub timeout: f64,
+    /// A 429 before anything is created.
+    pub rate_limit: f64,
+    /// Created, then `rejected`/`failed` at once with a real reason.
+    pub reject: f64,
+    /// Accepted (`processing`), later `failed` or `reversed` instead of `processed`.
+    pub fail_after_accept: f64,
+}
+
+impl Faults {
+    fn check(&self) -> Result<(), String> {
+        for (name, rate) in [
+            ("server_error", self.server_error),
+            ("timeout", self.timeout),
+            ("rate_limit", self.rate_limit),
+            ("reject", self.reject),
+            ("fail_after_accept", self.fail_after_accept),
+        ] {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(format!("{name} must be within 0..=1"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct FakeConfig {
+    pub key_id: String,
+    pub key_secret: String,
+    pub account_number: String,
+    /// Where the state lives; `None` keeps it in memory (tests).
+    pub state_file: Option<PathBuf>,
+    /// How long a payout stays `processing` before it settles.
+    pub settle_after: Duration,
+    /// How long a `timeout` fault holds the answer back.
+    pub hang: Duration,
+    /// The business balance a new state starts with, in paise.
+    pub opening_balance: u64,
+    pub faults: Faults,
+    pub seed: u64,
+}
+
+impl FakeConfig {
+    /// The local RazorpayX of `cargo xtask dev`: state under `.local/razorpayx/`, and
+    /// settlement delay, seed and fault rates from the environment
+    /// (`RAZORPAYX_FAKE_SETTLE_MS`, `RAZORPAYX_FAKE_SEED`, `RAZORPAYX_FAKE_SERVER_ERROR`,
+    /// `…_TIMEOUT`, `…_RATE_LIMIT`, `…_REJECT`, `…_FAIL_AFTER_ACCEPT`).
+    pub fn from_env() -> Result<Self> {
+        let number = |name: &str| -> Result<Option<f64>> {
+            match std::env::var(name) {
+                Ok(text) if !text.trim().is_empty() => text
+                    .trim()
+                    .parse()
+                    .map(Some)
+                    .with_context(|| format!("{name} must be a number, got `{text}`")),
+                _ => Ok(None),
+            }
+        };
+        let rate = |name: &str| -> Result<f64> { Ok(number(name)?.unwrap_or(0.0)) };
+        let faults = Faults {
+            server_error: rate("RAZORPAYX_FAKE_SERVER_ERROR")?,
+            timeout: rate("RAZORPAYX_FAKE_TIMEOUT")?,
+            rate_limit: rate("RAZORPAYX_FAKE_RATE_LIMIT")?,
+            reject: rate("RAZORPAYX_FAKE_REJECT")?,
+            fail_after_accept: rate("RAZORPAYX_FAKE_FAIL_AFTER_ACCEPT")?,
+        };
+        faults.check().map_err(anyhow::Error::msg)?;
+        let settle_ms = number("RAZORPAYX_FAKE_SETTLE_MS")?.unwrap_or(5_000.0);
+        Ok(FakeConfig {
+            state_file: Some(
+                crate::paths::local_dir()
+                    .join("razorpayx")
+                    .join("state.json"),
+            ),
+            settle_after: Duration::from_millis(settle_ms.max(0.0) as u64),
+            faults,
+            seed: number("RAZORPAYX_FAKE_SEED")?.map_or_else(rand::random, |seed| seed as u64),
+            ..FakeConfig::default()
+        })
+    }
+}
+
+impl Default for FakeConfig {
+    fn default() -> Self {
+        FakeConfig {
+            key_id: DEV_RAZORPAYX_KEY_ID.to_owned(),
+            key_secret: DEV_RAZORPAYX_KEY_SECRET.to_owned(),
+            account_number: DEV_RAZORPAYX_ACCOUNT_NUMBER.to_owned(),
+            state_file: None,
+            settle_after: Duration::from_secs(2),
+            hang: Duration::from_secs(15),
+            // ₹10 crore: enough that only a test that asks for a low balance sees one.
+            opening_balance: 10_000_000_000,
+            faults: Faults::default(),
+            seed: 0,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Contact {
+    id: String,
+    entity: String,
+    name: String,
+    email: Option<String>,
+    contact: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    reference_id: Option<String>,
+    batch_id: Option<String>,
+    active: bool,
+    notes: Value,
+    created_at: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct FundAccount {
+    id: String,
+    entity: String,
+    contact_id: String,
+    account_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bank_account: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vpa: Option<Value>,
+    batch_id: Option<String>,
+    active: bool,
+    created_at: i64,
+}
+
+/// What a payout will become when it settles.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "to", rename_all = "snake_case")]
+enum Fate {
+    Processed,
+    Failed { reason: String },
+    Reversed { reason: String },
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct FakePayout {
+    id: String,
+    entity: String,
+    fund_account_id: String,
+    amount: u64,
+    currency: String,
+    notes: Value,
+    fees: u64,
+    tax: u64,
+    status: String,
+    utr: Option<String>,
+    mode: String,
+    purpose: String,
+    reference_id: Option<String>,
+    narration: Option<String>,
+    batch_id: Option<String>,
+    status_details: Option<Value>,
+    created_at: i64,
+    // The fake's own bookkeeping, never shown on the public API.
+    idempotency_key: String,
+    request_body: Value,
+    settle_at_ms: Option<i64>,
+    fate: Fate,
+    debited: bool,
+}
+
+const PRIVATE_FIELDS: [&str; 5] = [
+    "idempotency_key",
+    "request_body",
+    "settle_at_ms",
+    "fate",
+    "debited",
+];
+
+impl FakePayout {
+    /// The payout entity as RazorpayX returns it.
+    fn public(&self) -> Value {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        if let Some(object) = value.as_object_mut() {
+            for field in PRIVATE_FIELDS {
+                object.remove(field);
+            }
+        }
+        value
+    }
+
+    fn set_status(&mut self, status: &str, reason: Option<&str>) {
+        self.status = status.to_owned();
+        self.status_details = Some(status_details(status, reason));
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Ledger {
+    balance: u64,
+    contacts: Vec<Contact>,
+    fund_accounts: Vec<FundAccount>,
+    payouts: Vec<FakePayout>,
+    sequence: u64,
+    faults: Faults,
+}
+
+struct Fake {
+    config: FakeConfig,
+    ledger: Ledger,
+    rng: StdRng,
+}
+
+type Shared = Arc<Mutex<Fake>>;
+
+/// A running fake; dropping it stops the server.
+pub struct FakeRazorpayX {
+    pub addr: SocketAddr,
+    shared: Shared,
+    task: tokio::task::JoinHandle<()>,
+    ticker: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeRazorpayX {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.ticker.abort();
+    }
+}
+
+impl FakeRazorpayX {
+    /// Serves on `127.0.0.1:port` (0 = any free port), loading the state file if any.
+    pub async fn start(port: u16, config: FakeConfig) -> Result<Self> {
+        let ledger = match &config.state_file {
+            Some(path) if path.exists() => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                serde_json::from_str(&text)
+                    .with_context(|| format!("parsing {}", path.display()))?
+            }
+            _ => Ledger {
+                balance: config.opening_balance,
+                faults: config.faults,
+                ..Ledger::default()
+            },
+        };
+        let rng = StdRng::seed_from_u64(config.seed);
+        let shared = Arc::new(Mutex::new(Fake {
+            config,
+            ledger,
+            rng,
+        }));
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .with_context(|| format!("binding 127.0.0.1:{port}"))?;
+        let addr = listener.local_addr()?;
+        let app = router(shared.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        let ticking = shared.clone();
+        let ticker = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                settle_due(&ticking);
+            }
+        });
+        Ok(FakeRazorpayX {
+            addr,
+            shared,
+            task,
+            ticker,
+        })
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Every payout as the control API lists it.
+    pub fn payouts(&self) -> Vec<Value> {
+        self.shared
+            .lock()
+            .map(|fake| fake.ledger.payouts.iter().map(control_view).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        if let Ok(mut fake) = self.shared.lock() {
+            fake.ledger.faults = faults;
+            fake.persist();
+        }
+    }
+
+    pub fn balance(&self) -> u64 {
+        self.shared
+            .lock()
+            .map(|fake| fake.ledger.balance)
+            .unwrap_or_default()
+    }
+}
+
+fn router(shared: Shared) -> Router {
+    Router::new()
+        .route("/v1/contacts", post(create_contact))
+        .route("/v1/fund_accounts", post(create_fund_account))
+        .route("/v1/payouts", post(create_payout).get(list_payouts))
+        .route("/v1/payouts/{id}", get(fetch_payout))
+        .route("/v1/payouts/{id}/cancel", post(cancel_payout))
+        .route("/_fake/payouts", get(control_payouts))
+        .route("/_fake/payouts/{id}/status", post(control_status))
+        .route("/_fake/faults", post(control_faults))
+        .route("/_fake/balance", post(control_balance))
+        .with_state(shared)
+}
+
+// --- errors ---------------------------------------------------------------------
+
+struct RzpError {
+    status: StatusCode,
+    code: &'static str,
+    description: String,
+    field: Option<String>,
+    reason: &'static str,
+}
+
+impl IntoResponse for RzpError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {
+            "code": self.code,
+            "description": self.description,
+            "source": if self.status.is_server_error() { "internal" } else { "business" },
+            "step": "NA",
+            "reason": self.reason,
+            "metadata": {},
+            "field": self.field,
+        }});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+fn bad_request(field: Option<&str>, description: impl Into<String>) -> RzpError {
+    RzpError {
+        status: StatusCode::BAD_REQUEST,
+        code: "BAD_REQUEST_ERROR",
+        description: description.into(),
+        field: field.map(str::to_owned),
+        reason: "input_validation_failed",
+    }
+}
+
+fn authenticate(fake: &Fake, headers: &HeaderMap) -> Result<(), RzpError> {
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", fake.config.key_id, fake.config.key_secret))
+    );
+    let given = headers
+        .get("authorization")
+        .and_then(|value| value.to_str().ok());
+    if given == Some(expected.as_str()) {
+        Ok(())
+    } else {
+        Err(RzpError {
+            status: StatusCode::UNAUTHORIZED,
+            code: "BAD_REQUEST_ERROR",
+            description: "The api key provided is invalid".to_owned(),
+            field: None,
+            reason: "authentication_failed",
+        })
+    }
+}
+
+type Reply = Result<Response, RzpError>;
+
+fn parse_body(body: &Bytes) -> Result<Map<String, Value>, RzpError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(object)) => Ok(object),
+        _ => Err(bad_request(None, "The request body must be a JSON object")),
+    }
+}
+
+fn string_field<'a>(
+    body: &'a Map<String, Value>,
+    field: &str,
+    required: bool,
+) -> Result<Option<&'a str>, RzpError> {
+    match body.get(field) {
+        None | Some(Value::Null) if required => Err(bad_request(
+            Some(field),
+            format!("The {field} field is required."),
+        )),
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text)),
+        Some(_) => Err(bad_request(
+            Some(field),
+            format!("The {field} must be a string."),
+        )),
+    }
+}
+
+// --- contacts and fund accounts --------------------------------------------------
+
+async fn create_contact(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Reply {
+    let mut fake = lock(&shared)?;
+    authenticate(&fake, &headers)?;
+    let body = parse_body(&body)?;
+    let name = string_field(&body, "name", true)?.unwrap_or_default();
+    if !(3..=50).contains(&name.chars().count()) {
+        return Err(bad_request(
+            Some("name"),
+            "The name must be between 3 and 50 characters.",
+        ));
+    }
+    let email = string_field(&body, "email", false)?;
+    let phone = string_field(&body, "contact", false)?;
+    let kind = string_field(&body, "type", false)?;
+    if let Some(kind) = kind {
+        if !["vendor", "customer", "employee", "self"].contains(&kind) {
+            return Err(bad_request(
+                Some("type"),
+                "Invalid type: type must be one of vendor, customer, employee, self",
+            ));
+        }
+    }
+    let reference_id = string_field(&body, "reference_id", false)?;
+    if reference_id.is_some_and(|reference| reference.len() > 40) {
+        return Err(bad_request(
+            Some("reference_id"),
+            "The reference id may not be greater than 40 characters.",
+        ));
+    }
+    let same = |contact: &&Contact| {
+        contact.name == name
+            && contact.email.as_deref() == email
+            && contact.contact.as_deref() == phone
+            && contact.kind.as_deref() == kind
+            && contact.reference_id.as_deref() == reference_id
+    };
+    if let Some(existing) = fake.ledger.contacts.iter().find(same) {
+        return Ok((StatusCode::OK, Json(json!(existing))).into_response());
+    }
+    let contact = Contact {
+        id: fake.next_id("cont"),
+        entity: "contact".to_owned(),
+        name: name.to_owned(),
+        email: email.map(str::to_owned),
+        contact: phone.map(str::to_owned),
+        kind: kind.map(str::to_owned),
+        reference_id: reference_id.map(str::to_owned),
+        batch_id: None,
+        active: true,
+        notes: body.get("notes").cloned().unwrap_or_else(|| json!({})),
+        created_at: unix_now(),
+    };
+    fake.ledger.contacts.push(contact.clone());
+    fake.persist();
+    Ok((StatusCode::CREATED, Json(json!(contact))).into_response())
+}
+
+async fn create_fund_account(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Reply {
+    let mut fake = lock(&shared)?;
+    authenticate(&fake, &headers)?;
+    let body = parse_body(&body)?;
+    let contact_id = string_field(&body, "contact_id", true)?.unwrap_or_default();
+    if !fake.ledger.contacts.iter().any(|c| c.id == contact_id) {
+        return Err(bad_request(
+            Some("contact_id"),
+            "The id provided does not exist",
+        ));
+    }
+    let account_type = string_field(&body, "account_type", true)?.unwrap_or_default();
+    let (bank_account, vpa) = match account_type {
+        "bank_account" => {
+            let Some(Value::Object(bank)) = body.get("bank_account") else {
+                return Err(bad_request(
+                    Some("bank_account"),
+                    "The bank account field is required when account type is bank_account.",
+                ));
+            };
+            let name = string_field(bank, "name", true)?.unwrap_or_default();
+            let ifsc = string_field(bank, "ifsc", true)?.unwrap_or_default();
+            let number = string_field(bank, "account_number", true)?.unwrap_or_default();
+            if !(3..=120).contains(&name.chars().count()) {
+                return Err(bad_request(
+                    Some("name"),
+                    "The name must be between 3 and 120 characters.",
+                ));
+            }
+            if ifsc.len() != 11 {
+                return Err(bad_request(Some("ifsc"), "The ifsc must be 11 characters."));
+            }
+            if !(5..=35).contains(&number.len())
+                || !number.bytes().all(|b| b.is_ascii_alphanumeric())
+            {
+                return Err(bad_request(
+                    Some("account_number"),
+                    "The account number must be between 5 and 35 alphanumeric characters.",
+                ));
+            }
+            (
+                Some(
+                    json!({"ifsc": ifsc, "bank_name": bank_name(ifsc), "name": name,
+                            "notes": [], "account_number": number}),
+                ),
+                None,
+            )
+        }
+        "vpa" => {
+            let Some(Value::Object(vpa)) = body.get("vpa") else {
+                return Err(bad_request(
+                    Some("vpa"),
+                    "The vpa field is required when account type is vpa.",
+                ));
+            };
+            let address = string_field(vpa, "address", true)?.unwrap_or_default();
+            let valid = (3..=100).contains(&address.len())
+                && address.matches('@').count() == 1
+                && address
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"@.-".contains(&b));
+            if !valid {
+                return Err(bad_request(Some("address"), "Invalid vpa address"));
+            }
+            let (username, handle) = address.split_once('@').unwrap_or((address, ""));
+            (
+                None,
+                Some(json!({"username": username, "handle": handle, "address": address})),
+            )
+        }
+        _ => {
+            return Err(bad_request(
+                Some("account_type"),
+                "Invalid account type: must be bank_account or vpa",
+            ))
+        }
+    };
+    let same = |existing: &&FundAccount| {
+        existing.contact_id == contact_id
+            && existing.account_type == account_type
+            && existing.bank_account == bank_account
+            && existing.vpa.as_ref().map(|v| &v["address"]) == vpa.as_ref().map(|v| &v["address"])
+    };
+    if let Some(existing) = fake.ledger.fund_accounts.iter().find(same) {
+        return Ok((StatusCode::OK, Json(json!(existing))).into_response());
+    }
+    let fund_account = FundAccount {
+        id: fake.next_id("fa"),
+        entity: "fund_account".to_owned(),
+        contact_id: contact_id.to_owned(),
+        account_type: account_type.to_owned(),
+        bank_account,
+        vpa,
+        batch_id: None,
+        active: true,
+        created_at: unix_now(),
+    };
+    fake.ledger.fund_accounts.push(fund_account.clone());
+    fake.persist();
+    Ok((StatusCode::CREATED, Json(json!(fund_account))).into_response())
+}
+
+// --- payouts ---------------------------------------------------------------------
+
+const PURPOSES: [&str; 6] = [
+    "refund",
+    "cashback",
+    "payout",
+    "salary",
+    "utility bill",
+    "vendor bill",
+];
+
+/// Reasons a beneficiary bank gives (reference §1.6), used by the `reject` and
+/// `fail_after_accept` faults.
+const FAILURE_REASONS: [&str; 4] = [
+    "bank_account_closed",
+    "beneficiary_bank_rejected",
+    "invalid_ifsc_code",
+    "bank_account_invalid",
+];
+
+async fn create_payout(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Reply {
+    let (reply, hang) = {
+        let mut fake = lock(&shared)?;
+        authenticate(&fake, &headers)?;
+        let faults = fake.ledger.faults;
+        if fake.roll(faults.rate_limit) {
+            return Err(RzpError {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                code: "BAD_REQUEST_ERROR",
+                description: "Too many requests".to_owned(),
+                field: None,
+                reason: "rate_limit_exceeded",
+            });
+        }
+        if fake.roll(faults.server_error) {
+            return Err(RzpError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                code: "SERVER_ERROR",
+                description:
+                    "The server encountered an error. The incident has been reported to admins."
+                        .to_owned(),
+                field: None,
+                reason: "server_error",
+            });
+        }
+        let key = idempotency_key(&headers)?;
+        let request = parse_body(&body)?;
+        if let Some(existing) = fake
+            .ledger
+            .payouts
+            .iter()
+            .find(|payout| payout.idempotency_key == key)
+        {
+            if existing.request_body != Value::Object(request.clone()) {
+                return Err(bad_request(
+                    None,
+                    "Different request body sent for the same Idempotency Header",
+                ));
+            }
+            return Ok((StatusCode::OK, Json(existing.public())).into_response());
+        }
+        let payout = fake.new_payout(key, request)?;
+        let hang = fake.roll(faults.timeout);
+        let view = payout.public();
+        fake.ledger.payouts.push(payout);
+        fake.persist();
+        ((StatusCode::OK, Json(view)).into_response(), hang)
+    };
+    if hang {
+        // Created and recorded; the caller gives up before it hears so.
+        let wait = lock(&shared)?.config.hang;
+        tokio::time::sleep(wait).await;
+    }
+    Ok(reply)
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<String, RzpError> {
+    let key = headers
+        .get("x-payout-idempotency")
+        .and_then(|value| value.to_str().ok())
+        .ok_or_else(|| {
+            bad_request(
+                Some("X-Payout-Idempotency"),
+                "Idempotency key is missing in the request header",
+            )
+        })?;
+    let valid = (4..=36).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_ ".contains(&b));
+    if !valid {
+        return Err(bad_request(
+            Some("X-Payout-Idempotency"),
+            "Idempotency key must be 4 to 36 letters, digits, hyphens, underscores or spaces",
+        ));
+    }
+    Ok(key.to_owned())
+}
+
+impl Fake {
+    fn roll(&mut self, rate: f64) -> bool {
+        rate > 0.0 && self.rng.random_bool(rate.min(1.0))
+    }
+
+    fn next_id(&mut self, prefix: &str) -> String {
+        self.ledger.sequence += 1;
+        let noise: u32 = self.rng.random();
+        format!("{prefix}_{:06}{noise:08x}", self.ledger.sequence)
+    }
+
+    fn new_payout(
+        &mut self,
+        key: String,
+        request: Map<String, Value>,
+    ) -> Result<FakePayout, RzpError> {
+        let account_number = string_field(&request, "account_number", true)?.unwrap_or_default();
+        if account_number != self.config.account_number {
+            return Err(bad_request(
+                Some("account_number"),
+                "The account number is invalid",
+            ));
+        }
+        let fund_account_id = string_field(&request, "fund_account_id", true)?.unwrap_or_default();
+        let Some(fund_account) = self
+            .ledger
+            .fund_accounts
+            .iter()
+            .find(|fa| fa.id == fund_account_id)
+        else {
+            return Err(bad_request(
+                Some("fund_account_id"),
+                "The id provided does not exist",
+            ));
+        };
+        let amount = match request.get("amount") {
+            Some(Value::Number(number)) => number.as_u64().filter(|amount| *amount >= 100),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            bad_request(
+                Some("amount"),
+                "The amount must be an integer of at least 100 paise.",
+            )
+        })?;
+        if string_field(&request, "currency", true)? != Some("INR") {
+            return Err(bad_request(Some("currency"), "The currency must be INR."));
+        }
+        let mode = string_field(&request, "mode", true)?.unwrap_or_default();
+        let modes: &[&str] = if fund_account.account_type == "vpa" {
+            &["UPI"]
+        } else {
+            &["NEFT", "RTGS", "IMPS"]
+        };
+        if !modes.contains(&mode) {
+            return Err(bad_request(
+                Some("mode"),
+                format!("The mode {mode} is not allowed for this fund account"),
+            ));
+        }
+        let purpose = string_field(&request, "purpose", true)?.unwrap_or_default();
+        if !PURPOSES.contains(&purpose) {
+            return Err(bad_request(Some("purpose"), "Invalid purpose"));
+        }
+        let queue = match request.get("queue_if_low_balance") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(flag)) => *flag,
+            Some(_) => {
+                return Err(bad_request(
+                    Some("queue_if_low_balance"),
+                    "The queue if low balance field must be true or false.",
+                ))
+            }
+        };
+        let reference_id = string_field(&request, "reference_id", false)?;
+        if reference_id.is_some_and(|reference| reference.len() > 40) {
+            return Err(bad_request(
+                Some("reference_id"),
+                "The reference id may not be greater than 40 characters.",
+            ));
+        }
+        let narration = string_field(&request, "narration", false)?;
+        if narration.is_some_and(|text| {
+            text.len() > 30 || !text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b' ')
+        }) {
+            return Err(bad_request(
+                Some("narration"),
+                "The narration may contain up to 30 letters, digits and spaces.",
+            ));
+        }
+        let notes = request.get("notes").cloned().unwrap_or_else(|| json!({}));
+        if notes.as_object().is_some_and(|notes| notes.len() > 15) {
+            return Err(bad_request(Some("notes"), "Too many notes: at most 15."));
+        }
+
+        let faults = self.ledger.faults;
+        let reject = self.roll(faults.reject);
+        let fate = if self.roll(faults.fail_after_accept) {
+            let reason = self.reason();
+            if self.rng.random_bool(0.5) {
+                Fate::Failed { reason }
+            } else {
+                Fate::Reversed { reason }
+            }
+        } else {
+            Fate::Processed
+        };
+        let mut payout = FakePayout {
+            id: self.next_id("pout"),
+            entity: "payout".to_owned(),
+            fund_account_id: fund_account_id.to_owned(),
+            amount,
+            currency: "INR".to_owned(),
+            notes,
+            fees: 0,
+            tax: 0,
+            status: String::new(),
+            utr: None,
+            mode: mode.to_owned(),
+            purpose: purpose.to_owned(),
+            reference_id: reference_id.map(str::to_owned),
+            narration: narration.map(str::to_owned),
+            batch_id: None,
+            status_details: None,
+            created_at: unix_now(),
+            idempotency_key: key,
+            request_body: Value::Object(request),
+            settle_at_ms: None,
+            fate,
+            debited: false,
+        };
+        if reject {
+            let reason = self.reason();
+            payout.set_status("failed", Some(&reason));
+        } else if amount > self.ledger.balance {
+            if queue {
+                payout.set_status("queued", Some("low_balance"));
+            } else {
+                payout.set_status("failed", Some("insufficient_funds"));
+            }
+        } else {
+            self.start_processing(&mut payout);
+        }
+        Ok(payout)
+    }
+
+    fn reason(&mut self) -> String {
+        FAILURE_REASONS[self.rng.random_range(0..FAILURE_REASONS.len())].to_owned()
+    }
+
+    fn start_processing(&mut self, payout: &mut FakePayout) {
+        self.ledger.balance -= payout.amount;
+        payout.debited = true;
+        payout.set_status("processing", None);
+        let delay = i64::try_from(self.config.settle_after.as_millis()).unwrap_or(i64::MAX);
+        payout.settle_at_ms = Some(now_ms().saturating_add(delay));
+    }
+
+    fn persist(&self) {
+        let Some(path) = &self.config.state_file else {
+            return;
+        };
+        if let Err(err) = write_atomically(path, &self.ledger) {
+            eprintln!(
+                "local RazorpayX: could not save {}: {err:#}",
+                path.display()
+            );
+        }
+    }
+}
+
+/// Moves payouts whose time has come: `processing` to their fate, `queued` (low
+/// balance) to `processing` once the balance covers them, oldest first.
+fn settle_due(shared: &Shared) {
+    let Ok(mut guard) = shared.lock() else {
+        return;
+    };
+    let fake = &mut *guard;
+    let now = now_ms();
+    let mut changed = false;
+    let mut payouts = std::mem::take(&mut fake.ledger.payouts);
+    for payout in payouts.iter_mut() {
+        if payout.status == "queued"
+            && payout.status_details.as_ref().map(|d| &d["reason"]) == Some(&json!("low_balance"))
+            && payout.amount <= fake.ledger.balance
+        {
+            fake.start_processing(payout);
+            changed = true;
+        } else if payout.status == "processing" && payout.settle_at_ms.is_some_and(|at| at <= now) {
+            payout.settle_at_ms = None;
+            match payout.fate.clone() {
+                Fate::Processed => {
+                    payout.utr = Some(utr(&mut fake.rng));
+                    payout.set_status("processed", None);
+                }
+                Fate::Failed { reason } => {
+                    fake.ledger.balance += payout.amount;
+                    payout.set_status("failed", Some(&reason));
+                }
+                Fate::Reversed { reason } => {
+                    fake.ledger.balance += payout.amount;
+                    payout.set_status("reversed", Some(&reason));
+                }
+            }
+            changed = true;
+        }
+    }
+    fake.ledger.payouts = payouts;
+    if changed {
+        fake.persist();
+    }
+}
+
+async fn fetch_payout(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Reply {
+    let fake = lock(&shared)?;
+    authenticate(&fake, &headers)?;
+    let payout = fake
+        .ledger
+        .payouts
+        .iter()
+        .find(|payout| payout.id == id)
+        .ok_or_else(|| bad_request(Some("id"), "The id provided does not exist"))?;
+    Ok(Json(payout.public()).into_response())
+}
+
+async fn list_payouts(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Reply {
+    let fake = lock(&shared)?;
+    authenticate(&fake, &headers)?;
+    match query.get("account_number") {
+        None => {
+            return Err(bad_request(
+                Some("account_number"),
+                "The account number field is required.",
+            ))
+        }
+        Some(number) if *number != fake.config.account_number => {
+            return Err(bad_request(
+                Some("account_number"),
+                "The account number is invalid",
+            ))
+        }
+        Some(_) => {}
+    }
+    let number = |name: &str, default: usize| -> Result<usize, RzpError> {
+        query.get(name).map_or(Ok(default), |text| {
+            text.parse()
+                .map_err(|_| bad_request(Some(name), format!("The {name} must be an integer.")))
+        })
+    };
+    let count = number("count", 10)?;
+    if !(1..=100).contains(&count) {
+        return Err(bad_request(
+            Some("count"),
+            "The count must be between 1 and 100.",
+        ));
+    }
+    let skip = number("skip", 0)?;
+    // Newest first, as RazorpayX lists them.
+    let items: Vec<Value> = fake
+        .ledger
+        .payouts
+        .iter()
+        .rev()
+        .filter(|p| {
+            query
+                .get("reference_id")
+                .is_none_or(|r| p.reference_id.as_ref() == Some(r))
+        })
+        .filter(|p| query.get("status").is_none_or(|s| &p.status == s))
+        .filter(|p| {
+            query
+                .get("fund_account_id")
+                .is_none_or(|f| &p.fund_account_id == f)
+        })
+        .skip(skip)
+        .take(count)
+        .map(FakePayout::public)
+        .collect();
+    Ok(Json(json!({"entity": "collection", "count": items.len(), "items": items})).into_response())
+}
+
+async fn cancel_payout(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Reply {
+    let mut fake = lock(&shared)?;
+    authenticate(&fake, &headers)?;
+    let payout = fake
+        .ledger
+        .payouts
+        .iter_mut()
+        .find(|payout| payout.id == id)
+        .ok_or_else(|| bad_request(Some("id"), "The id provided does not exist"))?;
+    if payout.status != "queued" {
+        return Err(bad_request(
+            None,
+            format!("Payout cannot be cancelled: it is {}", payout.status),
+        ));
+    }
+    payout.set_status("cancelled", None);
+    let view = payout.public();
+    fake.persist();
+    Ok(Json(view).into_response())
+}
+
+// --- control API -------------------------------------------------------------------
+
+fn control_view(payout: &FakePayout) -> Value {
+    let mut view = payout.public();
+    if let Some(object) = view.as_object_mut() {
+        object.insert("idempotency_key".to_owned(), json!(payout.idempotency_key));
+    }
+    view
+}
+
+async fn control_payouts(State(shared): State<Shared>) -> Reply {
+    let fake = lock(&shared)?;
+    let items: Vec<Value> = fake.ledger.payouts.iter().map(control_view).collect();
+    Ok(Json(json!({"entity": "collection", "count": items.len(), "items": items})).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusChange {
+    status: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+async fn control_status(
+    State(shared): State<Shared>,
+    UrlPath(id): UrlPath<String>,
+    body: Bytes,
+) -> Reply {
+    let change: StatusChange = serde_json::from_slice(&body)
+        .map_err(|err| bad_request(None, format!("expected {{\"status\", \"reason\"}}: {err}")))?;
+    let mut guard = lock(&shared)?;
+    let fake = &mut *guard;
+    let Some(payout) = fake
+        .ledger
+        .payouts
+        .iter_mut()
+        .find(|payout| payout.id == id)
+    else {
+        return Err(bad_request(Some("id"), "The id provided does not exist"));
+    };
+    let allowed = match change.status.as_str() {
+        "processed" => payout.status == "processing",
+        "failed" => ["queued", "processing"].contains(&payout.status.as_str()),
+        "reversed" => ["processing", "processed"].contains(&payout.status.as_str()),
+        _ => {
+            return Err(bad_request(
+                Some("status"),
+                "status must be processed, failed or reversed",
+            ))
+        }
+    };
+    if !allowed {
+        return Err(bad_request(
+            Some("status"),
+            format!("a {} payout cannot become {}", payout.status, change.status),
+        ));
+    }
+    payout.settle_at_ms = None;
+    if change.status == "processed" {
+        payout.utr = Some(utr(&mut fake.rng));
+    } else if payout.debited {
+        fake.ledger.balance += payout.amount;
+        payout.debited = false;
+    }
+    payout.set_status(&change.status, change.reason.as_deref());
+    let view = control_view(payout);
+    fake.persist();
+    Ok(Json(view).into_response())
+}
+
+async fn control_faults(State(shared): State<Shared>, body: Bytes) -> Reply {
+    let faults: Faults = serde_json::from_slice(&body)
+        .map_err(|err| bad_request(None, format!("unknown or malformed fault: {err}")))?;
+    faults
+        .check()
+        .map_err(|message| bad_request(None, message))?;
+    let mut fake = lock(&shared)?;
+    fake.ledger.faults = faults;
+    fake.persist();
+    Ok(Json(json!(faults)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Balance {
+    amount: u64,
+}
+
+async fn control_balance(State(shared): State<Shared>, body: Bytes) -> Reply {
+    let balance: Balance = serde_json::from_slice(&body).map_err(|err| {
+        bad_request(
+            Some("amount"),
+            format!("expected {{\"amount\": paise}}: {err}"),
+        )
+    })?;
+    {
+        let mut fake = lock(&shared)?;
+        fake.ledger.balance = balance.amount;
+        fake.persist();
+    }
+    settle_due(&shared);
+    Ok(Json(json!({"balance": balance.amount})).into_response())
+}
+
+// --- helpers ---------------------------------------------------------------------------
+
+fn lock(shared: &Shared) -> Result<std::sync::MutexGuard<'_, Fake>, RzpError> {
+    shared.lock().map_err(|_| RzpError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        code: "SERVER_ERROR",
+        description: "the local RazorpayX's state is poisoned; restart it".to_owned(),
+        field: None,
+        reason: "server_error",
+    })
+}
+
+fn status_details(status: &str, reason: Option<&str>) -> Value {
+    let (reason, source, description) = match (status, reason) {
+        ("processed", _) => ("payout_processed", "beneficiary_bank", "Payout is processed and the money has been credited into the beneficiary account.".to_owned()),
+        ("queued", Some("low_balance")) => ("low_balance", "business", "Payout is queued as there is insufficient balance in your business account to process the payout".to_owned()),
+        ("failed", Some("insufficient_funds")) => ("insufficient_funds", "business", "Payout failed as there is insufficient balance in your business account.".to_owned()),
+        ("processing", _) => ("payout_bank_processing", "beneficiary_bank", "Payout is being processed by the beneficiary bank.".to_owned()),
+        ("cancelled", _) => ("payout_cancelled", "business", "Payout was cancelled.".to_owned()),
+        (_, Some(reason)) => (reason, "beneficiary_bank", format!("Payout {status}: {}.", reason.replace('_', " "))),
+        (_, None) => ("server_error", "internal", format!("Payout {status}.")),
+    };
+    json!({"reason": reason, "source": source, "description": description})
+}
+
+fn bank_name(ifsc: &str) -> &'static str {
+    match ifsc.get(..4) {
+        Some("HDFC") => "HDFC Bank",
+        Some("ICIC") => "ICICI Bank",
+        Some("SBIN") => "State Bank of India",
+        Some("UTIB") => "Axis Bank",
+        _ => "Local Test Bank",
+    }
+}
+
+fn utr(rng: &mut StdRng) -> String {
+    format!("{:012}", rng.random_range(0..1_000_000_000_000u64))
+}
+
+fn unix_now() -> i64 {
+    now_ms() / 1000
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or_default()
+}
+
+fn write_atomically(path: &Path, ledger: &Ledger) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let temporary = path.with_extension("json.tmp");
+    std::fs::write(&temporary, serde_json::to_vec_pretty(ledger)?)?;
+    std::fs::rename(&temporary, path)?;
+    Ok(())
+}
+
+impl FakeRazorpayX {
+    /// Sets the business balance (queued payouts then go), as `POST /_fake/balance`.
+    pub fn set_balance(&self, amount: u64) {
+        if let Ok(mut fake) = self.shared.lock() {
+            fake.ledger.balance = amount;
+            fake.persist();
+        }
+        settle_due(&self.shared);
+    }
+}
+
+/// Panics unless the local RazorpayX agrees with our payouts: each completed one has
+/// exactly one `processed` payout there, for its amount, with the UTR it shows; at
+/// most one payout there is not failed (processed or still on its way) for any of
+/// ours; a failed or cancelled one of ours has nothing there that paid or may pay;
+/// and nothing was processed there that is not one of `payouts`.
+pub fn assert_paid_once(fake: &FakeRazorpayX, payouts: &[shared::payout::Payout]) {
+    use shared::payout::PayoutStatus;
+    const GONE: [&str; 4] = ["failed", "rejected", "cancelled", "reversed"];
+    let at_gateway = fake.payouts();
+    let of = |payout_id: &str| -> Vec<&Value> {
+        at_gateway
+            .iter()
+            .filter(|item| item["reference_id"] == payout_id)
+            .collect()
+    };
+    for payout in payouts {
+        let id = payout.payout_id.to_string();
+        let items = of(&id);
+        let alive: Vec<&&Value> = items
+            .iter()
+            .filter(|item| !GONE.iter().any(|gone| item["status"] == *gone))
+            .collect();
+        assert!(
+            alive.len() <= 1,
+            "payout {id}: {} payouts at RazorpayX paid or may pay: {alive:?}",
+            alive.len()
+        );
+        match payout.status {
+            PayoutStatus::Completed => {
+                let paid: Vec<&&&Value> = alive
+                    .iter()
+                    .filter(|item| item["status"] == "processed")
+                    .collect();
+                assert_eq!(paid.len(), 1, "payout {id}: processed at RazorpayX");
+                assert_eq!(
+                    paid[0]["amount"],
+                    json!(payout.amount_paise.get()),
+                    "payout {id}: amount"
+                );
+                assert_eq!(
+                    paid[0]["utr"].as_str(),
+                    payout.payment_reference.as_deref(),
+                    "payout {id}: UTR"
+                );
+            }
+            status if status.is_in_flight() => {}
+            status => assert!(
+                alive.is_empty(),
+                "payout {id} is {status} but RazorpayX holds {alive:?}"
+            ),
+        }
+    }
+    for item in at_gateway
+        .iter()
+        .filter(|item| item["status"] == "processed")
+    {
+        assert!(
+            payouts
+                .iter()
+                .any(|payout| item["reference_id"] == json!(payout.payout_id.to_string())),
+            "RazorpayX processed {item} for no payout of ours"
+        );
+    }
+}

@@ -1,0 +1,8 @@
+//! GET /me/payout-account: the caller's payout account, masked.
+
+use shared::http::{run, Endpoint};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    run(Endpoint::GetPayoutAccount).await
+}

@@ -1,0 +1,8 @@
+//! GET /users/{user_id}/payout-account: any user's payout account, masked (admin).
+
+use shared::http::{run, Endpoint};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    run(Endpoint::GetUserPayoutAccount).await
+}

@@ -1,0 +1,8 @@
+//! PUT /me/payout-account: save the caller's payout account (bank account or UPI).
+
+use shared::http::{run, Endpoint};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    run(Endpoint::PutPayoutAccount).await
+}

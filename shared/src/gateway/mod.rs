@@ -1,0 +1,212 @@
+//! The payment gateway seam (DESIGN §10): the simulated gateway (default) and
+//! RazorpayX Payouts, behind one trait.
+//!
+//! Real gateways answer asynchronously, so a transfer has three answers: paid,
+//! declined for good, or accepted and on its way (the payout stays `processing`
+//! until a later look says more). Anything else is an error, and each error says what
+//! may be done next: an unknown outcome is asked about again under the same key, a
+//! rate limit waits, a refusal of our own credentials stops the run.
+
+mod razorpayx;
+mod simulated;
+
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+
+use crate::account::PayoutAccount;
+use crate::config::{Config, GatewayConfig};
+use crate::payout::{IdempotencyKey, Payout};
+use crate::store::Store;
+
+pub use razorpayx::RazorpayX;
+pub use simulated::SimulatedGateway;
+
+/// What the gateway did with an attempt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "lowercase")]
+pub enum TransferOutcome {
+    Paid {
+        reference: String,
+    },
+    /// Final: the same key will always be declined; a retry needs a new attempt.
+    Declined {
+        reason: String,
+    },
+    /// Taken and on its way, not final (RazorpayX `queued`, `processing`, …).
+    Accepted {
+        gateway_payout_id: String,
+        gateway_status: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum GatewayError {
+    /// Timeout, 5xx, reset: the transfer may or may not exist. Asked about again under
+    /// the same key, never paid afresh.
+    #[error("gateway unavailable: {0}")]
+    Unavailable(String),
+    /// 429: nothing was created; try again later under the same key.
+    #[error("gateway rate limit: {0}")]
+    RateLimited(String),
+    /// The gateway refused the request itself (a 400): nothing was created.
+    #[error("gateway refused the request: {0}")]
+    Refused(String),
+    /// Our credentials or configuration were refused (401, a payout we cannot build):
+    /// nothing to do with the payout, which must not be failed for it.
+    #[error("gateway misconfigured: {0}")]
+    Misconfigured(String),
+}
+
+/// The gateway's records of where a user is paid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BeneficiaryIds {
+    pub contact_id: String,
+    pub fund_account_id: String,
+}
+
+pub trait PaymentGateway: Send + Sync {
+    /// Whether a payout needs its user's payout account (a real bank does).
+    fn requires_payout_account(&self) -> bool {
+        false
+    }
+
+    /// How long after a send the gateway may still create a transfer we have no record
+    /// of (its own lag): past this and our lease, "no record" means never.
+    fn late_transfer_window_secs(&self) -> u64 {
+        0
+    }
+
+    /// Registers where `account` is paid (idempotent at the gateway: the same details
+    /// give the same ids).
+    fn register_beneficiary(
+        &self,
+        account: &PayoutAccount,
+    ) -> impl Future<Output = Result<BeneficiaryIds, GatewayError>> + Send {
+        let user = account.user_id;
+        async move {
+            Err(GatewayError::Misconfigured(format!(
+                "this gateway keeps no beneficiaries (user {user})"
+            )))
+        }
+    }
+
+    /// Sends the payout's current attempt under `key`, at most once per key: the same
+    /// key returns the first attempt's state, never a second transfer.
+    fn transfer(
+        &self,
+        key: &IdempotencyKey,
+        payout: &Payout,
+    ) -> impl Future<Output = Result<TransferOutcome, GatewayError>> + Send;
+
+    /// The state of an earlier attempt under this key, if the gateway has one.
+    ///
+    /// `Ok(None)` is a promise: the gateway holds nothing under this key, and nothing
+    /// already sent under it can still create a transfer once our call has ended
+    /// (cancel relies on it, past the lease). A gateway that cannot tell answers
+    /// `Err`, never `None`.
+    fn lookup(
+        &self,
+        key: &IdempotencyKey,
+        payout: &Payout,
+    ) -> impl Future<Output = Result<Option<TransferOutcome>, GatewayError>> + Send;
+}
+
+impl<G: PaymentGateway> PaymentGateway for std::sync::Arc<G> {
+    fn requires_payout_account(&self) -> bool {
+        G::requires_payout_account(self)
+    }
+
+    fn late_transfer_window_secs(&self) -> u64 {
+        G::late_transfer_window_secs(self)
+    }
+
+    fn register_beneficiary(
+        &self,
+        account: &PayoutAccount,
+    ) -> impl Future<Output = Result<BeneficiaryIds, GatewayError>> + Send {
+        G::register_beneficiary(self, account)
+    }
+
+    fn transfer(
+        &self,
+        key: &IdempotencyKey,
+        payout: &Payout,
+    ) -> impl Future<Output = Result<TransferOutcome, GatewayError>> + Send {
+        G::transfer(self, key, payout)
+    }
+
+    fn lookup(
+        &self,
+        key: &IdempotencyKey,
+        payout: &Payout,
+    ) -> impl Future<Output = Result<Option<TransferOutcome>, GatewayError>> + Send {
+        G::lookup(self, key, payout)
+    }
+}
+
+/// The gateway the configuration names, built once per process.
+#[derive(Debug)]
+pub enum Gateway {
+    Simulated(SimulatedGateway),
+    RazorpayX(RazorpayX),
+}
+
+impl Gateway {
+    pub fn from_config(config: &Config, store: &Store) -> Result<Self, GatewayError> {
+        Ok(match &config.gateway {
+            GatewayConfig::Simulated(simulated) => {
+                Gateway::Simulated(SimulatedGateway::new(store.clone(), *simulated))
+            }
+            GatewayConfig::RazorpayX(razorpayx) => Gateway::RazorpayX(RazorpayX::new(razorpayx)?),
+        })
+    }
+}
+
+impl PaymentGateway for Gateway {
+    fn requires_payout_account(&self) -> bool {
+        match self {
+            Gateway::Simulated(gateway) => gateway.requires_payout_account(),
+            Gateway::RazorpayX(gateway) => gateway.requires_payout_account(),
+        }
+    }
+
+    fn late_transfer_window_secs(&self) -> u64 {
+        match self {
+            Gateway::Simulated(gateway) => gateway.late_transfer_window_secs(),
+            Gateway::RazorpayX(gateway) => gateway.late_transfer_window_secs(),
+        }
+    }
+
+    async fn register_beneficiary(
+        &self,
+        account: &PayoutAccount,
+    ) -> Result<BeneficiaryIds, GatewayError> {
+        match self {
+            Gateway::Simulated(gateway) => gateway.register_beneficiary(account).await,
+            Gateway::RazorpayX(gateway) => gateway.register_beneficiary(account).await,
+        }
+    }
+
+    async fn transfer(
+        &self,
+        key: &IdempotencyKey,
+        payout: &Payout,
+    ) -> Result<TransferOutcome, GatewayError> {
+        match self {
+            Gateway::Simulated(gateway) => gateway.transfer(key, payout).await,
+            Gateway::RazorpayX(gateway) => gateway.transfer(key, payout).await,
+        }
+    }
+
+    async fn lookup(
+        &self,
+        key: &IdempotencyKey,
+        payout: &Payout,
+    ) -> Result<Option<TransferOutcome>, GatewayError> {
+        match self {
+            Gateway::Simulated(gateway) => gateway.lookup(key, payout).await,
+            Gateway::RazorpayX(gateway) => gateway.lookup(key, payout).await,
+        }
+    }
+}

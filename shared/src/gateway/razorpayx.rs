@@ -1,0 +1,386 @@
+//! RazorpayX Payouts (reference §1): contacts, fund accounts and payouts over its HTTP
+//! API, with `X-Payout-Idempotency` derived from the payout and attempt and the same
+//! body on every send of an attempt.
+//!
+//! What RazorpayX answers is mapped once, here (Appendix B): `processed` is paid (the
+//! UTR is the payment reference); `failed`, `rejected`, `cancelled` and `reversed`
+//! are declined with the reason from `status_details`; anything else is accepted and
+//! not final. A 400 is a definitive refusal, a 401 our own misconfiguration, a 429 a
+//! request to slow down (retried here with jitter, then left to the next run), and a
+//! 5xx, a timeout or a reset an unknown outcome.
+
+use std::time::Duration;
+
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{BeneficiaryIds, GatewayError, PaymentGateway, TransferOutcome};
+use crate::account::{Destination, PayoutAccount};
+use crate::config::RazorpayXConfig;
+use crate::payout::{IdempotencyKey, Payout, PayoutType};
+
+/// How often a 429 is retried within one call before the payout waits for a later run.
+const RATE_LIMIT_RETRIES: u32 = 3;
+
+pub struct RazorpayX {
+    http: reqwest::Client,
+    base_url: String,
+    authorization: String,
+    account_number: String,
+}
+
+/// Never prints the credentials.
+impl std::fmt::Debug for RazorpayX {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RazorpayX")
+            .field("base_url", &self.base_url)
+            .field("authorization", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+/// The parts of a RazorpayX payout entity this service reads.
+#[derive(Debug, Deserialize)]
+struct PayoutEntity {
+    id: String,
+    status: String,
+    #[serde(default)]
+    utr: Option<String>,
+    #[serde(default)]
+    status_details: Option<StatusDetails>,
+    #[serde(default)]
+    notes: Value,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct StatusDetails {
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Collection {
+    items: Vec<PayoutEntity>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Created {
+    id: String,
+}
+
+impl RazorpayX {
+    /// One client (and connection pool) per Lambda instance, built at init.
+    pub fn new(config: &RazorpayXConfig) -> Result<Self, GatewayError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_millis(config.timeout_ms.min(5_000)))
+            .timeout(Duration::from_millis(config.timeout_ms))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|err| GatewayError::Misconfigured(format!("HTTP client: {err}")))?;
+        let credentials = base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", config.key_id, config.key_secret));
+        Ok(RazorpayX {
+            http,
+            base_url: config.base_url.trim_end_matches('/').to_owned(),
+            authorization: format!("Basic {credentials}"),
+            account_number: config.account_number.clone(),
+        })
+    }
+
+    /// The body of an attempt's create-payout request: a function of the payout alone,
+    /// so every send under one key is byte-for-byte the same request.
+    fn payout_body(&self, key: &IdempotencyKey, payout: &Payout) -> Result<Value, GatewayError> {
+        let fund_account_id = payout.gateway_fund_account_id.as_deref().ok_or_else(|| {
+            GatewayError::Misconfigured(format!(
+                "payout {} has no fund account to pay",
+                payout.payout_id
+            ))
+        })?;
+        let mode = payout.gateway_mode.as_deref().unwrap_or("IMPS");
+        Ok(json!({
+            "account_number": self.account_number,
+            "fund_account_id": fund_account_id,
+            "amount": payout.amount_paise.get(),
+            "currency": "INR",
+            "mode": mode,
+            "purpose": "payout",
+            "queue_if_low_balance": true,
+            "reference_id": payout.payout_id.to_string(),
+            "narration": narration(payout),
+            "notes": {"idempotency_key": key.as_str(), "attempt": payout.attempt.to_string()},
+        }))
+    }
+
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(reqwest::StatusCode, Value), GatewayError> {
+        let mut attempt = 0;
+        loop {
+            let request_now = request.try_clone().ok_or_else(|| {
+                GatewayError::Misconfigured("a request body could not be resent".to_owned())
+            })?;
+            let response = request_now
+                .header("Authorization", &self.authorization)
+                .send()
+                .await
+                .map_err(|err| GatewayError::Unavailable(describe(err)))?;
+            let status = response.status();
+            if status == reqwest::StatusCode::TOO_MANY_REQUESTS && attempt < RATE_LIMIT_RETRIES {
+                attempt += 1;
+                let jitter = rand::random_range(0..250u64);
+                tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt) + jitter)).await;
+                continue;
+            }
+            let body: Value = response.json().await.map_err(|err| {
+                GatewayError::Unavailable(format!("unreadable answer: {}", err.without_url()))
+            })?;
+            return match status.as_u16() {
+                200..=299 => Ok((status, body)),
+                401 => Err(GatewayError::Misconfigured(format!(
+                    "RazorpayX refused our credentials (401): {}",
+                    error_description(&body)
+                ))),
+                429 => Err(GatewayError::RateLimited(error_description(&body))),
+                400 => Err(classify_bad_request(&body)),
+                // A 4xx RazorpayX does not document for these calls (a proxy's 408,
+                // 409, 403): nothing says what happened, so nothing is concluded.
+                _ => Err(GatewayError::Unavailable(format!(
+                    "RazorpayX answered {status}: {}",
+                    error_description(&body)
+                ))),
+            };
+        }
+    }
+
+    async fn find_attempt(
+        &self,
+        key: &IdempotencyKey,
+        payout: &Payout,
+    ) -> Result<Option<PayoutEntity>, GatewayError> {
+        let (_, body) = self
+            .send(
+                self.http
+                    .get(format!("{}/v1/payouts", self.base_url))
+                    .query(&[
+                        ("account_number", self.account_number.as_str()),
+                        ("reference_id", &payout.payout_id.to_string()),
+                        ("count", "100"),
+                    ]),
+            )
+            .await?;
+        let collection: Collection = serde_json::from_value(body)
+            .map_err(|err| GatewayError::Unavailable(format!("unexpected payouts list: {err}")))?;
+        Ok(collection
+            .items
+            .into_iter()
+            .find(|entity| entity.notes["idempotency_key"] == json!(key.as_str())))
+    }
+}
+
+impl PaymentGateway for RazorpayX {
+    fn requires_payout_account(&self) -> bool {
+        true
+    }
+
+    /// RazorpayX's own advice after a 5xx: look the payout up by reference for up to
+    /// an hour before concluding it was never created (reference §1.3).
+    fn late_transfer_window_secs(&self) -> u64 {
+        3_600
+    }
+
+    async fn register_beneficiary(
+        &self,
+        account: &PayoutAccount,
+    ) -> Result<BeneficiaryIds, GatewayError> {
+        let mut contact = json!({
+            "name": account.name,
+            "type": "vendor",
+            "reference_id": account.user_id.to_string(),
+        });
+        if let Some(email) = &account.email {
+            contact["email"] = json!(email);
+        }
+        let (_, body) = self
+            .send(
+                self.http
+                    .post(format!("{}/v1/contacts", self.base_url))
+                    .json(&contact),
+            )
+            .await?;
+        let contact_id = created_id(body)?;
+        let fund_account = match &account.destination {
+            Destination::BankAccount {
+                ifsc,
+                account_number,
+            } => json!({
+                "contact_id": contact_id,
+                "account_type": "bank_account",
+                "bank_account": {"name": account.name, "ifsc": ifsc, "account_number": account_number},
+            }),
+            Destination::Vpa { address } => json!({
+                "contact_id": contact_id,
+                "account_type": "vpa",
+                "vpa": {"address": address},
+            }),
+        };
+        let (_, body) = self
+            .send(
+                self.http
+                    .post(format!("{}/v1/fund_accounts", self.base_url))
+                    .json(&fund_account),
+            )
+            .await?;
+        Ok(BeneficiaryIds {
+            contact_id,
+            fund_account_id: created_id(body)?,
+        })
+    }
+
+    async fn transfer(
+        &self,
+        key: &IdempotencyKey,
+        payout: &Payout,
+    ) -> Result<TransferOutcome, GatewayError> {
+        let body = self.payout_body(key, payout)?;
+        let result = self
+            .send(
+                self.http
+                    .post(format!("{}/v1/payouts", self.base_url))
+                    .header("X-Payout-Idempotency", key.as_str())
+                    .json(&body),
+            )
+            .await;
+        match result {
+            Ok((_, entity)) => outcome(entity),
+            // This request created nothing. An earlier send under the same key may have
+            // (a changed body is refused too): only when the key is unknown to RazorpayX
+            // is the attempt declined for good.
+            Err(GatewayError::Refused(reason)) => match self.find_attempt(key, payout).await? {
+                Some(entity) => outcome(entity_value(entity)),
+                None => Ok(TransferOutcome::Declined { reason }),
+            },
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn lookup(
+        &self,
+        key: &IdempotencyKey,
+        payout: &Payout,
+    ) -> Result<Option<TransferOutcome>, GatewayError> {
+        // The id is the current attempt's: a new attempt starts without one.
+        let entity = match payout.gateway_payout_id.as_deref() {
+            Some(id) => {
+                let (_, body) = self
+                    .send(self.http.get(format!("{}/v1/payouts/{id}", self.base_url)))
+                    .await?;
+                Some(body)
+            }
+            None => self.find_attempt(key, payout).await?.map(entity_value),
+        };
+        entity.map(outcome).transpose()
+    }
+}
+
+/// What a payout entity says about the attempt.
+fn outcome(entity: Value) -> Result<TransferOutcome, GatewayError> {
+    let entity: PayoutEntity = serde_json::from_value(entity)
+        .map_err(|err| GatewayError::Unavailable(format!("unexpected payout entity: {err}")))?;
+    let details = entity.status_details.unwrap_or_default();
+    let reason = || {
+        let why = details
+            .description
+            .clone()
+            .or_else(|| details.reason.clone())
+            .unwrap_or_else(|| "no reason given".to_owned());
+        format!("{}: {why}", entity.status)
+    };
+    Ok(match entity.status.as_str() {
+        "processed" => TransferOutcome::Paid {
+            reference: entity.utr.clone().unwrap_or_else(|| entity.id.clone()),
+        },
+        "failed" | "rejected" | "cancelled" | "reversed" => {
+            TransferOutcome::Declined { reason: reason() }
+        }
+        _ => TransferOutcome::Accepted {
+            gateway_payout_id: entity.id.clone(),
+            gateway_status: entity.status.clone(),
+        },
+    })
+}
+
+fn entity_value(entity: PayoutEntity) -> Value {
+    json!({
+        "id": entity.id,
+        "status": entity.status,
+        "utr": entity.utr,
+        "status_details": entity.status_details.map(|details| {
+            json!({"reason": details.reason, "description": details.description})
+        }),
+    })
+}
+
+fn created_id(body: Value) -> Result<String, GatewayError> {
+    serde_json::from_value::<Created>(body)
+        .map(|created| created.id)
+        .map_err(|err| GatewayError::Unavailable(format!("unexpected entity: {err}")))
+}
+
+/// At most 30 letters, digits and spaces (RazorpayX's rule); banks keep the first few.
+fn narration(payout: &Payout) -> String {
+    let kind = match payout.payout_type {
+        PayoutType::ScoutBounty => "Scout bounty",
+        PayoutType::SellerPayout => "Seller payout",
+    };
+    let short: String = payout
+        .payout_id
+        .simple()
+        .to_string()
+        .chars()
+        .take(8)
+        .collect();
+    format!("{kind} {short}")
+}
+
+/// A 400 is a refusal of the request's own content, except where it is about us (our
+/// business account, our IP not allowlisted: fix the configuration, fail nobody) or
+/// about an earlier request under the same key (a changed body: what happened to that
+/// one is unknown here).
+fn classify_bad_request(body: &Value) -> GatewayError {
+    let description = error_description(body);
+    let error = &body["error"];
+    let field = error["field"].as_str().unwrap_or_default();
+    let text = error["description"].as_str().unwrap_or_default();
+    if field == "account_number" || text.contains("IP") {
+        GatewayError::Misconfigured(format!("RazorpayX refused our setup: {description}"))
+    } else if text.contains("Idempotency") {
+        GatewayError::Unavailable(format!("RazorpayX refused a resend: {description}"))
+    } else {
+        GatewayError::Refused(description)
+    }
+}
+
+fn error_description(body: &Value) -> String {
+    let error = &body["error"];
+    match (error["description"].as_str(), error["field"].as_str()) {
+        (Some(description), Some(field)) => format!("{description} (field {field})"),
+        (Some(description), None) => description.to_owned(),
+        _ => body.to_string().chars().take(200).collect(),
+    }
+}
+
+/// A transport error in words, without the URL's query (it names our account number).
+fn describe(err: reqwest::Error) -> String {
+    let kind = if err.is_timeout() {
+        "timed out"
+    } else if err.is_connect() {
+        "could not connect"
+    } else {
+        "connection failed"
+    };
+    format!("RazorpayX {kind}: {}", err.without_url())
+}

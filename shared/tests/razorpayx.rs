@@ -1,0 +1,630 @@
+//! The RazorpayX path end to end: the real RazorpayX client over HTTP against the
+//! local RazorpayX (devkit), and DynamoDB Local. After each test the books balance and
+//! every completed payout has exactly one processed payout at the gateway.
+
+use std::time::Duration;
+
+use devkit::invariants::assert_balances;
+use devkit::razorpayx::{assert_paid_once, FakeConfig, FakeRazorpayX, Faults};
+use devkit::testing::fresh_store;
+use shared::account::{save_payout_account, Destination, NewPayoutAccount};
+use shared::admin::cancel_payout;
+use shared::auth::Actor;
+use shared::config::{
+    PayoutLimits, ProcessorConfig, RazorpayXConfig, DEV_RAZORPAYX_ACCOUNT_NUMBER,
+    DEV_RAZORPAYX_KEY_ID, DEV_RAZORPAYX_KEY_SECRET,
+};
+use shared::gateway::{GatewayError, PaymentGateway, RazorpayX, TransferOutcome};
+use shared::money::Paise;
+use shared::payout::{Payout, PayoutStatus, Transition};
+use shared::process::{Processor, RunSummary};
+use shared::scout::{request_payout, PayoutRequest, Scout};
+use shared::store::{Lease, StatusChange, Store};
+use shared::time::Timestamp;
+
+const OWNER: u64 = 7;
+const LIMITS: PayoutLimits = PayoutLimits {
+    min: Paise(100),
+    max: Paise(10_000_000),
+};
+/// The client gives up after this; the fake's `timeout` fault hangs longer.
+const CLIENT_TIMEOUT_MS: u64 = 700;
+
+struct World {
+    store: Store,
+    fake: FakeRazorpayX,
+    gateway: RazorpayX,
+}
+
+fn config() -> ProcessorConfig {
+    ProcessorConfig {
+        batch_size: 10,
+        concurrency: 10,
+        lease_secs: 300,
+        // Accepted payouts are due for another look a second later.
+        poll_secs: 1,
+    }
+}
+
+fn client_for(fake: &FakeRazorpayX, key_secret: &str) -> RazorpayX {
+    RazorpayX::new(&RazorpayXConfig {
+        base_url: fake.base_url(),
+        key_id: DEV_RAZORPAYX_KEY_ID.to_owned(),
+        key_secret: key_secret.to_owned(),
+        account_number: DEV_RAZORPAYX_ACCOUNT_NUMBER.to_owned(),
+        timeout_ms: CLIENT_TIMEOUT_MS,
+    })
+    .unwrap()
+}
+
+/// Scout s-1 of user 7 with ₹1,000.00, the user's bank account saved, and a local
+/// RazorpayX that settles payouts 300 ms after it accepts them.
+async fn world() -> World {
+    let store = fresh_store().await;
+    store
+        .insert_scout(&Scout::with_earnings("s-1", OWNER, Paise(100_000)))
+        .await
+        .unwrap();
+    save_payout_account(&store, &Actor::user(OWNER), bank_account("765432123456789"))
+        .await
+        .unwrap();
+    let fake = FakeRazorpayX::start(
+        0,
+        FakeConfig {
+            settle_after: Duration::from_millis(300),
+            hang: Duration::from_millis(CLIENT_TIMEOUT_MS * 2),
+            ..FakeConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let gateway = client_for(&fake, DEV_RAZORPAYX_KEY_SECRET);
+    World {
+        store,
+        fake,
+        gateway,
+    }
+}
+
+fn bank_account(number: &str) -> NewPayoutAccount {
+    NewPayoutAccount {
+        name: "Asha Rao".to_owned(),
+        destination: Destination::BankAccount {
+            ifsc: "HDFC0000053".to_owned(),
+            account_number: number.to_owned(),
+        },
+        email: Some("asha@example.com".to_owned()),
+    }
+}
+
+impl World {
+    async fn request(&self, amount: u64) -> Payout {
+        request_payout(
+            &self.store,
+            LIMITS,
+            &Actor::user(OWNER),
+            PayoutRequest {
+                scout_id: "s-1".to_owned(),
+                amount: Some(Paise(amount)),
+                idempotency_key: None,
+            },
+        )
+        .await
+        .unwrap()
+        .payout()
+        .clone()
+    }
+
+    async fn run(&self) -> RunSummary {
+        Processor::new(&self.store, &self.gateway, config())
+            .run()
+            .await
+            .unwrap()
+    }
+
+    async fn stored(&self, payout: &Payout) -> Payout {
+        self.store.payout(payout.payout_id).await.unwrap().unwrap()
+    }
+
+    /// Runs the processor until the payout leaves `pending`/`processing` (the fake
+    /// settles asynchronously), at most a few seconds.
+    async fn run_until_settled(&self, payout: &Payout) -> Payout {
+        for _ in 0..20 {
+            let now = self.stored(payout).await;
+            if !now.status.is_in_flight() {
+                return now;
+            }
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            self.run().await;
+        }
+        self.stored(payout).await
+    }
+
+    /// What a processor does up to the gateway's answer and no further: claims the
+    /// payout with where it goes (lease `token` until `lease_until`) and sends it.
+    async fn claim_and_send(
+        &self,
+        pending: &Payout,
+        token: &str,
+        lease_until: Timestamp,
+    ) -> Payout {
+        let account = self.store.payout_account(OWNER).await.unwrap().unwrap();
+        let ids = self.gateway.register_beneficiary(&account).await.unwrap();
+        let mut claimed = pending.clone();
+        claimed.gateway_fund_account_id = Some(ids.fund_account_id);
+        claimed.gateway_mode = Some("IMPS".to_owned());
+        claimed.attempt_sent_at = Some(Timestamp::now());
+        claimed.lease_expires_at = Some(lease_until);
+        let claimed = self
+            .store
+            .change_status(
+                pending,
+                StatusChange {
+                    transition: Transition::Claim,
+                    next: claimed,
+                    lease: Lease::Acquire(token),
+                },
+            )
+            .await
+            .unwrap();
+        let sent = self
+            .gateway
+            .transfer(&claimed.idempotency_key(), &claimed)
+            .await
+            .unwrap();
+        assert!(matches!(sent, TransferOutcome::Accepted { .. }), "{sent:?}");
+        claimed
+    }
+
+    async fn assert_books(&self) {
+        let payouts = assert_balances(&self.store, &["s-1"], &[OWNER]).await;
+        assert_paid_once(&self.fake, &payouts);
+    }
+}
+
+#[tokio::test]
+async fn a_payout_is_accepted_then_processed_then_completed() {
+    let world = world().await;
+    let payout = world.request(25_000).await;
+
+    let first = world.run().await;
+    assert_eq!((first.found, first.accepted), (1, 1), "{first:?}");
+    let accepted = world.stored(&payout).await;
+    assert_eq!(accepted.status, PayoutStatus::Processing);
+    assert_eq!(accepted.gateway_status.as_deref(), Some("processing"));
+    let gateway_id = accepted.gateway_payout_id.clone().unwrap();
+    assert!(gateway_id.starts_with("pout_"), "{gateway_id}");
+    assert!(accepted.gateway_fund_account_id.is_some());
+    assert_eq!(accepted.gateway_mode.as_deref(), Some("IMPS"));
+    world.assert_books().await;
+
+    let done = world.run_until_settled(&payout).await;
+    assert_eq!(done.status, PayoutStatus::Completed);
+    let at_gateway = world.fake.payouts();
+    assert_eq!(at_gateway.len(), 1);
+    assert_eq!(at_gateway[0]["id"], gateway_id);
+    assert_eq!(at_gateway[0]["amount"], 25_000);
+    assert_eq!(at_gateway[0]["mode"], "IMPS");
+    assert_eq!(at_gateway[0]["purpose"], "payout");
+    assert_eq!(
+        at_gateway[0]["idempotency_key"],
+        payout.idempotency_key().as_str()
+    );
+    assert_eq!(
+        done.payment_reference.as_deref(),
+        at_gateway[0]["utr"].as_str()
+    );
+    let scout = world.store.scout("s-1").await.unwrap().unwrap();
+    assert_eq!(scout.paid_paise, Paise(25_000));
+    world.assert_books().await;
+}
+
+#[tokio::test]
+async fn a_5xx_creates_nothing_and_the_payout_waits_under_the_same_key() {
+    let world = world().await;
+    let payout = world.request(10_000).await;
+    world.fake.set_faults(Faults {
+        server_error: 1.0,
+        ..Faults::default()
+    });
+    let run = world.run().await;
+    assert_eq!(run.requeued, 1, "{run:?}");
+    let waiting = world.stored(&payout).await;
+    assert_eq!(
+        (waiting.status, waiting.attempt),
+        (PayoutStatus::Pending, 1)
+    );
+    assert!(world.fake.payouts().is_empty());
+
+    world.fake.set_faults(Faults::default());
+    let done = world.run_until_settled(&payout).await;
+    assert_eq!((done.status, done.attempt), (PayoutStatus::Completed, 1));
+    world.assert_books().await;
+}
+
+/// The payout is created but the answer never comes back in time: the processor
+/// asks by reference before anything else, finds it, and follows that one payout.
+#[tokio::test]
+async fn a_timeout_after_the_payout_was_created_is_found_by_reference() {
+    let world = world().await;
+    let payout = world.request(10_000).await;
+    world.fake.set_faults(Faults {
+        timeout: 1.0,
+        ..Faults::default()
+    });
+    let run = world.run().await;
+    // Found at once: still on its way, or (it settles in 300 ms) already processed.
+    assert_eq!(
+        (run.accepted + run.completed, run.requeued),
+        (1, 0),
+        "{run:?}"
+    );
+    world.fake.set_faults(Faults::default());
+    let found = world.stored(&payout).await;
+    assert_eq!(found.attempt, 1);
+    assert_eq!(
+        world.fake.payouts()[0]["reference_id"],
+        payout.payout_id.to_string()
+    );
+
+    let done = world.run_until_settled(&payout).await;
+    assert_eq!(done.status, PayoutStatus::Completed);
+    assert_eq!(world.fake.payouts().len(), 1, "created once");
+    world.assert_books().await;
+}
+
+#[tokio::test]
+async fn a_rate_limit_leaves_the_payout_pending_with_its_attempt() {
+    let world = world().await;
+    let payout = world.request(10_000).await;
+    world.fake.set_faults(Faults {
+        rate_limit: 1.0,
+        ..Faults::default()
+    });
+    let run = world.run().await;
+    assert_eq!(run.requeued, 1, "{run:?}");
+    let waiting = world.stored(&payout).await;
+    assert_eq!(
+        (waiting.status, waiting.attempt),
+        (PayoutStatus::Pending, 1)
+    );
+    assert!(waiting
+        .last_error
+        .as_deref()
+        .is_some_and(|e| e.contains("rate limited")));
+    assert!(world.fake.payouts().is_empty());
+    world.assert_books().await;
+}
+
+#[tokio::test]
+async fn a_rejection_fails_the_payout_with_the_banks_reason() {
+    let world = world().await;
+    let payout = world.request(10_000).await;
+    world.fake.set_faults(Faults {
+        reject: 1.0,
+        ..Faults::default()
+    });
+    let run = world.run().await;
+    assert_eq!(run.failed, 1, "{run:?}");
+    let failed = world.stored(&payout).await;
+    assert_eq!(failed.status, PayoutStatus::Failed);
+    let reason = failed.failure_reason.clone().unwrap();
+    assert!(reason.starts_with("failed: Payout failed"), "{reason}");
+    let scout = world.store.scout("s-1").await.unwrap().unwrap();
+    assert_eq!(
+        scout.reserved_paise,
+        Paise(10_000),
+        "kept for a retry or cancel"
+    );
+    world.assert_books().await;
+}
+
+#[tokio::test]
+async fn a_payout_that_fails_after_it_was_accepted_ends_failed() {
+    let world = world().await;
+    let payout = world.request(10_000).await;
+    world.fake.set_faults(Faults {
+        fail_after_accept: 1.0,
+        ..Faults::default()
+    });
+    assert_eq!(world.run().await.accepted, 1);
+    let balance_while_processing = world.fake.balance();
+    let done = world.run_until_settled(&payout).await;
+    assert_eq!(done.status, PayoutStatus::Failed);
+    assert!(
+        done.failure_reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("failed:") || r.starts_with("reversed:")),
+        "{done:?}"
+    );
+    assert_eq!(world.fake.balance(), balance_while_processing + 10_000);
+    world.assert_books().await;
+}
+
+/// The Lambda that paid died before it wrote anything: the next run takes the payout
+/// over when its lease ends and finds the payout at the gateway by reference.
+#[tokio::test]
+async fn a_crash_between_the_gateway_call_and_our_write_is_recovered_without_a_second_payout() {
+    let world = world().await;
+    let pending = world.request(10_000).await;
+    // What the dead Lambda did: claim (with where to pay), send, and nothing more.
+    let claimed = world
+        .claim_and_send(
+            &pending,
+            "the-lambda-that-died",
+            Timestamp::now().minus_secs(1),
+        )
+        .await;
+    assert_eq!(claimed.status, PayoutStatus::Processing);
+
+    let run = world.run().await;
+    assert_eq!((run.recovered, run.accepted), (1, 1), "{run:?}");
+    let done = world.run_until_settled(&pending).await;
+    assert_eq!(done.status, PayoutStatus::Completed);
+    assert_eq!(world.fake.payouts().len(), 1);
+    world.assert_books().await;
+}
+
+/// Same key, same body: the same payout. Same key, another body: refused, nothing new.
+#[tokio::test]
+async fn the_same_attempt_sent_twice_is_one_payout() {
+    let world = world().await;
+    let payout = world.request(10_000).await;
+    world.run().await;
+    let accepted = world.stored(&payout).await;
+    let again = world
+        .gateway
+        .transfer(&accepted.idempotency_key(), &accepted)
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        TransferOutcome::Accepted {
+            gateway_payout_id: accepted.gateway_payout_id.clone().unwrap(),
+            gateway_status: "processing".to_owned(),
+        }
+    );
+    let mut altered = accepted.clone();
+    altered.amount_paise = Paise(10_001);
+    // RazorpayX refuses it, which says nothing about the first send: not a decline.
+    let refused = world
+        .gateway
+        .transfer(&accepted.idempotency_key(), &altered)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, GatewayError::Unavailable(why) if why.contains("Different request body")),
+        "{refused:?}"
+    );
+    assert_eq!(world.fake.payouts().len(), 1);
+    world.run_until_settled(&payout).await;
+    world.assert_books().await;
+}
+
+#[tokio::test]
+async fn a_low_balance_queues_the_payout_until_the_balance_is_topped_up() {
+    let world = world().await;
+    world.fake.set_balance(5_000);
+    let payout = world.request(10_000).await;
+    assert_eq!(world.run().await.accepted, 1);
+    let queued = world.stored(&payout).await;
+    assert_eq!(queued.gateway_status.as_deref(), Some("queued"));
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    world.run().await;
+    assert_eq!(
+        world.stored(&payout).await.status,
+        PayoutStatus::Processing,
+        "still queued at the gateway"
+    );
+
+    world.fake.set_balance(1_000_000);
+    let done = world.run_until_settled(&payout).await;
+    assert_eq!(done.status, PayoutStatus::Completed);
+    world.assert_books().await;
+}
+
+/// No account: the payout fails at once and does not block the queue; saving an
+/// account sends it back to pending as a new attempt, which is then paid.
+#[tokio::test]
+async fn a_missing_account_fails_the_payout_until_one_is_saved() {
+    let world = world().await;
+    let store = &world.store;
+    store
+        .insert_scout(&Scout::with_earnings("s-2", 12, Paise(50_000)))
+        .await
+        .unwrap();
+    let no_account = request_payout(
+        store,
+        LIMITS,
+        &Actor::user(12),
+        PayoutRequest {
+            scout_id: "s-2".to_owned(),
+            amount: Some(Paise(20_000)),
+            idempotency_key: None,
+        },
+    )
+    .await
+    .unwrap()
+    .payout()
+    .clone();
+    let other = world.request(10_000).await;
+
+    let run = world.run().await;
+    assert_eq!((run.failed, run.accepted), (1, 1), "{run:?}");
+    let failed = world.stored(&no_account).await;
+    assert_eq!(failed.status, PayoutStatus::Failed);
+    assert_eq!(
+        failed.failure_reason.as_deref(),
+        Some("payout_account_missing")
+    );
+
+    let vpa = NewPayoutAccount {
+        name: "Ravi Kumar".to_owned(),
+        destination: Destination::Vpa {
+            address: "ravi@okicici".to_owned(),
+        },
+        email: None,
+    };
+    save_payout_account(store, &Actor::user(12), vpa)
+        .await
+        .unwrap();
+    let requeued = world.stored(&no_account).await;
+    assert_eq!(
+        (requeued.status, requeued.attempt),
+        (PayoutStatus::Pending, 2)
+    );
+    assert_eq!(requeued.failure_reason, None);
+
+    let done = world.run_until_settled(&no_account).await;
+    assert_eq!(done.status, PayoutStatus::Completed);
+    assert_eq!(done.gateway_mode.as_deref(), Some("UPI"));
+    world.run_until_settled(&other).await;
+    let payouts = assert_balances(store, &["s-1", "s-2"], &[OWNER, 12]).await;
+    assert_paid_once(&world.fake, &payouts);
+}
+
+/// A changed account is a new fund account for the next payout; a payout already
+/// accepted keeps the one it was sent with.
+#[tokio::test]
+async fn a_changed_account_applies_to_the_next_payout_only() {
+    let world = world().await;
+    let first = world.request(10_000).await;
+    world.run().await;
+    let first_sent = world.stored(&first).await;
+    let old_fund_account = first_sent.gateway_fund_account_id.clone().unwrap();
+
+    save_payout_account(
+        &world.store,
+        &Actor::user(OWNER),
+        bank_account("99887766554433"),
+    )
+    .await
+    .unwrap();
+    let second = world.request(20_000).await;
+    world.run().await;
+    let second_sent = world.stored(&second).await;
+    let new_fund_account = second_sent.gateway_fund_account_id.clone().unwrap();
+    assert_ne!(old_fund_account, new_fund_account);
+    assert_eq!(
+        world.stored(&first).await.gateway_fund_account_id,
+        Some(old_fund_account.clone())
+    );
+
+    world.run_until_settled(&first).await;
+    world.run_until_settled(&second).await;
+    let at_gateway = world.fake.payouts();
+    let fund_account_of = |payout: &Payout| {
+        at_gateway
+            .iter()
+            .find(|item| item["reference_id"] == payout.payout_id.to_string())
+            .map(|item| item["fund_account_id"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(fund_account_of(&first), Some(old_fund_account));
+    assert_eq!(fund_account_of(&second), Some(new_fund_account));
+    world.assert_books().await;
+}
+
+/// Our own credentials refused (401) when a payout is sent: no payout is failed for
+/// it, the run fails (the alarm), and the payout waits under the same key.
+#[tokio::test]
+async fn refused_credentials_fail_the_run_not_the_payout() {
+    let world = world().await;
+    // The account is registered (its fund account remembered) by a first payout.
+    let first = world.request(10_000).await;
+    world.run().await;
+    let payout = world.request(10_000).await;
+    let wrong = client_for(&world.fake, "not-the-secret-of-this-account");
+    let err = Processor::new(&world.store, &wrong, config())
+        .run()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("credentials"), "{err}");
+    let waiting = world.stored(&payout).await;
+    assert_eq!(
+        (waiting.status, waiting.attempt),
+        (PayoutStatus::Pending, 1)
+    );
+    assert!(waiting
+        .last_error
+        .as_deref()
+        .is_some_and(|e| e.contains("401")));
+    assert_eq!(
+        world.fake.payouts().len(),
+        1,
+        "only the first payout reached it"
+    );
+
+    let done = world.run_until_settled(&payout).await;
+    assert_eq!((done.status, done.attempt), (PayoutStatus::Completed, 1));
+    world.run_until_settled(&first).await;
+    world.assert_books().await;
+}
+
+/// A payout whose answer was lost went back to pending while RazorpayX holds it
+/// (queued for low balance): cancel asks RazorpayX and refuses, and nothing changes.
+#[tokio::test]
+async fn cancel_asks_razorpayx_about_a_lost_answer() {
+    let world = world().await;
+    world.fake.set_balance(0);
+    let pending = world.request(10_000).await;
+    let claimed = world
+        .claim_and_send(&pending, "a-processor", Timestamp::now().plus_secs(300))
+        .await;
+    // Its answer was lost: back to pending, same attempt.
+    let mut requeued = claimed.clone();
+    requeued.lease_expires_at = None;
+    requeued.last_error = Some("RazorpayX timed out".to_owned());
+    let requeued = world
+        .store
+        .change_status(
+            &claimed,
+            StatusChange {
+                transition: Transition::Requeue,
+                next: requeued,
+                lease: Lease::Release("a-processor"),
+            },
+        )
+        .await
+        .unwrap();
+
+    let err = cancel_payout(
+        &world.store,
+        &world.gateway,
+        config(),
+        &Actor::admin(1),
+        pending.payout_id,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), "gateway_outcome_unknown", "{err}");
+    assert!(err.to_string().contains("queued"), "{err}");
+    assert_eq!(world.stored(&pending).await, requeued);
+
+    world.fake.set_balance(1_000_000);
+    let done = world.run_until_settled(&pending).await;
+    assert_eq!(done.status, PayoutStatus::Completed);
+    assert_eq!(
+        world.fake.payouts().len(),
+        1,
+        "the same key found the same payout"
+    );
+    world.assert_books().await;
+}
+
+#[tokio::test]
+async fn lookups_of_unknown_keys_say_so() {
+    let world = world().await;
+    let payout = world.request(10_000).await;
+    let found = world
+        .gateway
+        .lookup(&payout.idempotency_key(), &payout)
+        .await
+        .unwrap();
+    assert_eq!(found, None);
+    let wrong = client_for(&world.fake, "not-the-secret-of-this-account");
+    let err = wrong
+        .lookup(&payout.idempotency_key(), &payout)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GatewayError::Misconfigured(_)), "{err:?}");
+}
