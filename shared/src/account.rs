@@ -16,7 +16,7 @@ use tracing::info;
 use crate::auth::Actor;
 use crate::error::{Error, Result};
 use crate::gateway::BeneficiaryIds;
-use crate::payout::{PayoutStatus, Transition};
+use crate::payout::{IdempotencyKey, PayoutStatus, Transition};
 use crate::process::next_attempt;
 use crate::store::{keys, Lease, PayoutIndex, StatusChange, Store};
 use crate::time::Timestamp;
@@ -399,6 +399,7 @@ async fn requeue_waiting_payouts(store: &Store, user_id: u64) -> Result<usize> {
             .await?;
         for payout in page.payouts.iter().filter(|payout| {
             payout.status == PayoutStatus::Failed
+                && payout.attempt < IdempotencyKey::MAX_ATTEMPT
                 && matches!(
                     payout.failure_reason.as_deref(),
                     Some(PAYOUT_ACCOUNT_MISSING | PAYOUT_ACCOUNT_INVALID)

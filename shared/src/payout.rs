@@ -215,6 +215,10 @@ pub struct Payout {
     /// (cancel, a new key) until the gateway has said it did not pay (DESIGN §4).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempt_sent_at: Option<Timestamp>,
+    /// When the current attempt was first handed to the gateway; unlike
+    /// `attempt_sent_at`, later sends of it leave this alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_sent_at: Option<Timestamp>,
     /// Where a gateway that pays people's own accounts sends this attempt: fixed
     /// when the attempt is claimed, so every send under its key is the same request
     /// (a later change of account applies to the next attempt).
@@ -265,6 +269,7 @@ impl Payout {
             order_id: None,
             attempt: 1,
             attempt_sent_at: None,
+            first_sent_at: None,
             gateway_fund_account_id: None,
             gateway_mode: None,
             gateway_payout_id: None,

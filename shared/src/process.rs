@@ -435,6 +435,7 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
         // Marked before the call, in the claim itself: a holder that dies after reaching
         // the gateway leaves no other trace.
         next.attempt_sent_at = Some(now);
+        next.first_sent_at = payout.first_sent_at.or(Some(now));
         next.updated_at = now;
         let payout = self
             .store
@@ -526,7 +527,7 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
             Err(_) => false,
         };
         let missing = payout.failure_reason.as_deref() == Some(PAYOUT_ACCOUNT_MISSING);
-        if !(saved && missing) {
+        if !(saved && missing) || payout.attempt >= IdempotencyKey::MAX_ATTEMPT {
             return (payout, outcome);
         }
         let change = StatusChange {
@@ -598,11 +599,21 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
         let poll_secs = self.config.poll_secs;
         let (transition, next) = match self.gateway.lookup(&key, &payout).await {
             Ok(Some(outcome)) => settlement(&payout, outcome, poll_secs),
+            // The gateway has this attempt (it accepted it); no answer, or none about
+            // it, is no reason to send it again: it stays with the gateway, looked at later.
+            Ok(None) if accepted => {
+                let mut next = settled(&payout);
+                next.lease_expires_at = Some(next.updated_at.plus_secs(poll_secs));
+                next.last_error = Some(format!(
+                    "the gateway has no record of {}",
+                    payout.gateway_payout_id.as_deref().unwrap_or_default()
+                ));
+                (Transition::Accept, next)
+            }
             Ok(None) => requeue(
                 &payout,
                 "lease expired before the gateway saw a transfer".to_owned(),
             ),
-            // The gateway has this attempt; it stays with the gateway, looked at later.
             Err(unavailable) if accepted => {
                 let mut next = settled(&payout);
                 next.lease_expires_at = Some(next.updated_at.plus_secs(poll_secs));
@@ -688,6 +699,7 @@ pub(crate) fn next_attempt(payout: &Payout) -> Payout {
     next.attempt += 1;
     // The new attempt has not been near the gateway (see `Payout::sent_at`).
     next.attempt_sent_at = None;
+    next.first_sent_at = None;
     next.processed_at = None;
     next.failure_reason = None;
     next.gateway_fund_account_id = None;

@@ -386,14 +386,15 @@ async fn the_same_attempt_sent_twice_is_one_payout() {
     );
     let mut altered = accepted.clone();
     altered.amount_paise = Paise(10_001);
-    // RazorpayX refuses it, which says nothing about the first send: not a decline.
+    // RazorpayX refuses it: a body that changed under one key is our own bug (an alarm),
+    // and says nothing about the first send, so it is never a decline.
     let refused = world
         .gateway
         .transfer(&accepted.idempotency_key(), &altered)
         .await
         .unwrap_err();
     assert!(
-        matches!(&refused, GatewayError::Unavailable(why) if why.contains("Different request body")),
+        matches!(&refused, GatewayError::Misconfigured(why) if why.contains("Different request body")),
         "{refused:?}"
     );
     assert_eq!(world.fake.payouts().len(), 1);

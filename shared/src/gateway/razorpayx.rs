@@ -116,6 +116,7 @@ impl RazorpayX {
 
     async fn send(
         &self,
+        call: Call,
         request: reqwest::RequestBuilder,
     ) -> Result<(reqwest::StatusCode, Value), GatewayError> {
         let mut attempt = 0;
@@ -145,9 +146,14 @@ impl RazorpayX {
                     error_description(&body)
                 ))),
                 429 => Err(GatewayError::RateLimited(error_description(&body))),
-                400 => Err(classify_bad_request(&body)),
-                // A 4xx RazorpayX does not document for these calls (a proxy's 408,
-                // 409, 403): nothing says what happened, so nothing is concluded.
+                400 => Err(classify_bad_request(call, &body)),
+                // Live mode answers calls from an IP not allowlisted this way: ours to fix.
+                403 => Err(GatewayError::Misconfigured(format!(
+                    "RazorpayX refused the call (403): {}",
+                    error_description(&body)
+                ))),
+                // A 4xx RazorpayX does not document for these calls (a proxy's 408 or
+                // 409): nothing says what happened, so nothing is concluded.
                 _ => Err(GatewayError::Unavailable(format!(
                     "RazorpayX answered {status}: {}",
                     error_description(&body)
@@ -163,6 +169,7 @@ impl RazorpayX {
     ) -> Result<Option<PayoutEntity>, GatewayError> {
         let (_, body) = self
             .send(
+                Call::Lookup,
                 self.http
                     .get(format!("{}/v1/payouts", self.base_url))
                     .query(&[
@@ -206,6 +213,7 @@ impl PaymentGateway for RazorpayX {
         }
         let (_, body) = self
             .send(
+                Call::Beneficiary,
                 self.http
                     .post(format!("{}/v1/contacts", self.base_url))
                     .json(&contact),
@@ -229,6 +237,7 @@ impl PaymentGateway for RazorpayX {
         };
         let (_, body) = self
             .send(
+                Call::Beneficiary,
                 self.http
                     .post(format!("{}/v1/fund_accounts", self.base_url))
                     .json(&fund_account),
@@ -248,6 +257,7 @@ impl PaymentGateway for RazorpayX {
         let body = self.payout_body(key, payout)?;
         let result = self
             .send(
+                Call::Payout,
                 self.http
                     .post(format!("{}/v1/payouts", self.base_url))
                     .header("X-Payout-Idempotency", key.as_str())
@@ -261,6 +271,13 @@ impl PaymentGateway for RazorpayX {
             // is the attempt declined for good.
             Err(GatewayError::Refused(reason)) => match self.find_attempt(key, payout).await? {
                 Some(entity) => outcome(entity_value(entity)),
+                // An earlier send of this attempt may still be created within the hour
+                // RazorpayX can take: until then, no record proves nothing.
+                None if still_may_land(payout, self.late_transfer_window_secs()) => {
+                    Err(GatewayError::Unavailable(format!(
+                        "RazorpayX refused a resend ({reason}) while the first send may still land"
+                    )))
+                }
                 None => Ok(TransferOutcome::Declined { reason }),
             },
             Err(other) => Err(other),
@@ -276,7 +293,10 @@ impl PaymentGateway for RazorpayX {
         let entity = match payout.gateway_payout_id.as_deref() {
             Some(id) => {
                 let (_, body) = self
-                    .send(self.http.get(format!("{}/v1/payouts/{id}", self.base_url)))
+                    .send(
+                        Call::Lookup,
+                        self.http.get(format!("{}/v1/payouts/{id}", self.base_url)),
+                    )
                     .await?;
                 Some(body)
             }
@@ -346,21 +366,61 @@ fn narration(payout: &Payout) -> String {
     format!("{kind} {short}")
 }
 
+/// Which kind of call a 400 answered: it means different things for each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Call {
+    /// Creating a contact or fund account from the user's payout account.
+    Beneficiary,
+    /// Creating a payout.
+    Payout,
+    /// Fetching or listing payouts.
+    Lookup,
+}
+
+/// Fields of a contact or fund account that come from the user's payout account: a
+/// 400 naming one is the account's fault, any other is ours.
+const ACCOUNT_FIELDS: [&str; 8] = [
+    "name",
+    "email",
+    "contact",
+    "ifsc",
+    "account_number",
+    "address",
+    "bank_account",
+    "vpa",
+];
+
 /// A 400 is a refusal of the request's own content, except where it is about us (our
-/// business account, our IP not allowlisted: fix the configuration, fail nobody) or
-/// about an earlier request under the same key (a changed body: what happened to that
-/// one is unknown here).
-fn classify_bad_request(body: &Value) -> GatewayError {
+/// business account, our IP, a request we built wrong: fix the configuration, fail
+/// nobody, raise the alarm) or tells nothing (a lookup's).
+fn classify_bad_request(call: Call, body: &Value) -> GatewayError {
     let description = error_description(body);
     let error = &body["error"];
     let field = error["field"].as_str().unwrap_or_default();
     let text = error["description"].as_str().unwrap_or_default();
-    if field == "account_number" || text.contains("IP") {
-        GatewayError::Misconfigured(format!("RazorpayX refused our setup: {description}"))
-    } else if text.contains("Idempotency") {
-        GatewayError::Unavailable(format!("RazorpayX refused a resend: {description}"))
+    let ours = text.contains("Transactions from this IP are not allowed")
+        || text.contains("Idempotency")
+        || match call {
+            Call::Payout | Call::Lookup => field == "account_number",
+            Call::Beneficiary => !ACCOUNT_FIELDS.contains(&field),
+        };
+    if ours {
+        GatewayError::Misconfigured(format!("RazorpayX refused our request: {description}"))
+    } else if call == Call::Lookup {
+        GatewayError::Unavailable(format!("RazorpayX refused a lookup: {description}"))
     } else {
         GatewayError::Refused(description)
+    }
+}
+
+/// Whether this send is a resend of an attempt whose first send was recent enough that
+/// RazorpayX may still create it.
+fn still_may_land(payout: &Payout, window_secs: u64) -> bool {
+    match (payout.first_sent_at, payout.attempt_sent_at) {
+        (Some(first), Some(this)) if first < this => {
+            crate::time::Timestamp::now() < first.plus_secs(window_secs)
+        }
+        _ => false,
     }
 }
 
@@ -383,4 +443,88 @@ fn describe(err: reqwest::Error) -> String {
         "connection failed"
     };
     format!("RazorpayX {kind}: {}", err.without_url())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::money::Paise;
+    use crate::payout::PayoutType;
+    use crate::time::Timestamp;
+
+    fn bad_request(field: &str, description: &str) -> Value {
+        json!({"error": {"code": "BAD_REQUEST_ERROR", "description": description, "field": field}})
+    }
+
+    #[test]
+    fn a_400_is_the_requests_fault_only_when_it_names_what_the_request_carried() {
+        let kind = |call, field, text| match classify_bad_request(call, &bad_request(field, text)) {
+            GatewayError::Refused(_) => "refused",
+            GatewayError::Misconfigured(_) => "ours",
+            GatewayError::Unavailable(_) => "unknown",
+            GatewayError::RateLimited(_) => "rate",
+        };
+        assert_eq!(
+            kind(Call::Payout, "amount", "The amount must be…"),
+            "refused"
+        );
+        assert_eq!(
+            kind(
+                Call::Payout,
+                "account_number",
+                "The account number is invalid"
+            ),
+            "ours"
+        );
+        assert_eq!(
+            kind(Call::Beneficiary, "ifsc", "The ifsc must be 11 characters."),
+            "refused"
+        );
+        assert_eq!(kind(Call::Beneficiary, "account_number", "…"), "refused");
+        assert_eq!(
+            kind(
+                Call::Beneficiary,
+                "contact_id",
+                "The id provided does not exist"
+            ),
+            "ours"
+        );
+        assert_eq!(kind(Call::Lookup, "reference_id", "…"), "unknown");
+        assert_eq!(kind(Call::Lookup, "account_number", "…"), "ours");
+        assert_eq!(
+            kind(
+                Call::Payout,
+                "",
+                "Transactions from this IP are not allowed"
+            ),
+            "ours"
+        );
+        assert_eq!(
+            kind(
+                Call::Payout,
+                "",
+                "Different request body sent for the same Idempotency Header"
+            ),
+            "ours"
+        );
+    }
+
+    #[test]
+    fn only_a_recent_resend_may_still_land() {
+        let now = Timestamp::now();
+        let mut payout = Payout::new(
+            uuid::Uuid::new_v4(),
+            7,
+            PayoutType::ScoutBounty,
+            Paise(100),
+            now,
+        );
+        payout.first_sent_at = Some(now);
+        payout.attempt_sent_at = Some(now);
+        assert!(!still_may_land(&payout, 3_600), "a first send");
+        payout.attempt_sent_at = Some(now.plus_secs(60));
+        assert!(still_may_land(&payout, 3_600), "a resend a minute later");
+        payout.first_sent_at = Some(now.minus_secs(7_200));
+        assert!(!still_may_land(&payout, 3_600), "past the window");
+    }
 }
