@@ -138,6 +138,8 @@ pub async fn run(endpoint: &str, quick: bool) -> Result<ProcessorFigures> {
     let drain_secs = started.elapsed().as_secs_f64();
     anyhow::ensure!(paid == drained, "drained {paid} of {drained}");
 
+    // Read before the RazorpayX lifecycle below resets the counter.
+    let drain_requests = world.counter.counts();
     let (razorpayx_first_send, razorpayx_send, razorpayx_settle) =
         razorpayx_lifecycle(&world, &run_overhead_requests).await?;
 
@@ -151,7 +153,7 @@ pub async fn run(endpoint: &str, quick: bool) -> Result<ProcessorFigures> {
         concurrent_ms: ms(median(&timings[1])),
         drained,
         drain_secs,
-        drain_requests: world.counter.counts(),
+        drain_requests,
         request_requests,
         settle_requests,
         run_overhead_requests,
