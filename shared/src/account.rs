@@ -16,9 +16,9 @@ use tracing::info;
 use crate::auth::Actor;
 use crate::error::{Error, Result};
 use crate::gateway::BeneficiaryIds;
-use crate::payout::{IdempotencyKey, PayoutStatus, Transition};
-use crate::process::next_attempt;
-use crate::store::{keys, Lease, PayoutIndex, StatusChange, Store};
+use crate::payout::PayoutStatus;
+use crate::process::send_round_again;
+use crate::store::{keys, PayoutIndex, Store};
 use crate::time::Timestamp;
 
 /// Where the money goes. Fund accounts are immutable at RazorpayX, so a change is a
@@ -399,18 +399,13 @@ async fn requeue_waiting_payouts(store: &Store, user_id: u64) -> Result<usize> {
             .await?;
         for payout in page.payouts.iter().filter(|payout| {
             payout.status == PayoutStatus::Failed
-                && payout.attempt < IdempotencyKey::MAX_ATTEMPT
                 && matches!(
                     payout.failure_reason.as_deref(),
                     Some(PAYOUT_ACCOUNT_MISSING | PAYOUT_ACCOUNT_INVALID)
                 )
         }) {
-            let change = StatusChange {
-                transition: Transition::Retry,
-                next: next_attempt(payout),
-                lease: Lease::NotHeld,
-            };
-            match store.change_status(payout, change).await {
+            // A payout that changed meanwhile, or used every attempt, is left as it is.
+            match send_round_again(store, payout).await {
                 Ok(_) => requeued += 1,
                 Err(Error::InvalidTransition { .. } | Error::Conflict(_)) => {}
                 Err(err) => return Err(err),

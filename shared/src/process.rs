@@ -222,23 +222,7 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
     /// declined at the gateway), then processes it at once.
     pub async fn retry(&self, payout_id: Uuid) -> Result<Payout> {
         let payout = self.store.existing_payout(payout_id).await?;
-        if payout.attempt >= IdempotencyKey::MAX_ATTEMPT {
-            return Err(Error::Conflict(format!(
-                "payout {payout_id} has used all {} attempts",
-                IdempotencyKey::MAX_ATTEMPT
-            )));
-        }
-        let requeued = self
-            .store
-            .change_status(
-                &payout,
-                StatusChange {
-                    transition: Transition::Retry,
-                    next: next_attempt(&payout),
-                    lease: Lease::NotHeld,
-                },
-            )
-            .await?;
+        let requeued = send_round_again(self.store, &payout).await?;
         info!(event = "payout_retried", payout_id = %payout_id, attempt = requeued.attempt, "payout sent round again");
         match self.take(&requeued).await {
             Ok(Some(claimed)) => Ok(self.pay(claimed).await.0),
@@ -527,15 +511,10 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
             Err(_) => false,
         };
         let missing = payout.failure_reason.as_deref() == Some(PAYOUT_ACCOUNT_MISSING);
-        if !(saved && missing) || payout.attempt >= IdempotencyKey::MAX_ATTEMPT {
+        if !(saved && missing) {
             return (payout, outcome);
         }
-        let change = StatusChange {
-            transition: Transition::Retry,
-            next: next_attempt(&payout),
-            lease: Lease::NotHeld,
-        };
-        match self.store.change_status(&payout, change).await {
+        match send_round_again(self.store, &payout).await {
             Ok(requeued) => (requeued, Outcome::Requeued),
             Err(_) => (payout, outcome),
         }
@@ -692,9 +671,32 @@ enum Beneficiary {
     NotNow,
 }
 
+/// Sends a failed payout round again as its next attempt (a declined key stays declined
+/// at the gateway), under the usual conditional write; refused (409) once every attempt
+/// a key can name is used.
+pub(crate) async fn send_round_again(store: &Store, payout: &Payout) -> Result<Payout> {
+    if payout.attempt >= IdempotencyKey::MAX_ATTEMPT {
+        return Err(Error::Conflict(format!(
+            "payout {} has used all {} attempts",
+            payout.payout_id,
+            IdempotencyKey::MAX_ATTEMPT
+        )));
+    }
+    store
+        .change_status(
+            payout,
+            StatusChange {
+                transition: Transition::Retry,
+                next: next_attempt(payout),
+                lease: Lease::NotHeld,
+            },
+        )
+        .await
+}
+
 /// The next attempt of a payout whose last one will never pay: a new key, nothing sent,
 /// nothing fixed of where it goes (the account may have changed since).
-pub(crate) fn next_attempt(payout: &Payout) -> Payout {
+fn next_attempt(payout: &Payout) -> Payout {
     let mut next = payout.clone();
     next.attempt += 1;
     // The new attempt has not been near the gateway (see `Payout::sent_at`).

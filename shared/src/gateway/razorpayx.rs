@@ -265,12 +265,12 @@ impl PaymentGateway for RazorpayX {
             )
             .await;
         match result {
-            Ok((_, entity)) => outcome(entity),
+            Ok((_, entity)) => Ok(outcome(parse_entity(entity)?)),
             // This request created nothing. An earlier send under the same key may have
             // (a changed body is refused too): only when the key is unknown to RazorpayX
             // is the attempt declined for good.
             Err(GatewayError::Refused(reason)) => match self.find_attempt(key, payout).await? {
-                Some(entity) => outcome(entity_value(entity)),
+                Some(entity) => Ok(outcome(entity)),
                 // An earlier send of this attempt may still be created within the hour
                 // RazorpayX can take: until then, no record proves nothing.
                 None if still_may_land(payout, self.late_transfer_window_secs()) => {
@@ -298,18 +298,21 @@ impl PaymentGateway for RazorpayX {
                         self.http.get(format!("{}/v1/payouts/{id}", self.base_url)),
                     )
                     .await?;
-                Some(body)
+                Some(parse_entity(body)?)
             }
-            None => self.find_attempt(key, payout).await?.map(entity_value),
+            None => self.find_attempt(key, payout).await?,
         };
-        entity.map(outcome).transpose()
+        Ok(entity.map(outcome))
     }
 }
 
+fn parse_entity(entity: Value) -> Result<PayoutEntity, GatewayError> {
+    serde_json::from_value(entity)
+        .map_err(|err| GatewayError::Unavailable(format!("unexpected payout entity: {err}")))
+}
+
 /// What a payout entity says about the attempt.
-fn outcome(entity: Value) -> Result<TransferOutcome, GatewayError> {
-    let entity: PayoutEntity = serde_json::from_value(entity)
-        .map_err(|err| GatewayError::Unavailable(format!("unexpected payout entity: {err}")))?;
+fn outcome(entity: PayoutEntity) -> TransferOutcome {
     let details = entity.status_details.unwrap_or_default();
     let reason = || {
         let why = details
@@ -319,7 +322,7 @@ fn outcome(entity: Value) -> Result<TransferOutcome, GatewayError> {
             .unwrap_or_else(|| "no reason given".to_owned());
         format!("{}: {why}", entity.status)
     };
-    Ok(match entity.status.as_str() {
+    match entity.status.as_str() {
         "processed" => TransferOutcome::Paid {
             reference: entity.utr.clone().unwrap_or_else(|| entity.id.clone()),
         },
@@ -330,18 +333,7 @@ fn outcome(entity: Value) -> Result<TransferOutcome, GatewayError> {
             gateway_payout_id: entity.id.clone(),
             gateway_status: entity.status.clone(),
         },
-    })
-}
-
-fn entity_value(entity: PayoutEntity) -> Value {
-    json!({
-        "id": entity.id,
-        "status": entity.status,
-        "utr": entity.utr,
-        "status_details": entity.status_details.map(|details| {
-            json!({"reason": details.reason, "description": details.description})
-        }),
-    })
+    }
 }
 
 fn created_id(body: Value) -> Result<String, GatewayError> {
