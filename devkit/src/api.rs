@@ -3,6 +3,9 @@
 //! event API Gateway would send — `pathParameters` included — and hands it to the
 //! same `App::handle` the Lambda runs. Storage is the real DynamoDB Local.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+
 use lambda_http::http::HeaderMap;
 use serde_json::{json, Value};
 use shared::config::Config;
@@ -213,4 +216,52 @@ fn event(endpoint: Endpoint, params: &[(String, String)], call: &Call<'_>) -> Va
         "body": call.body,
         "isBase64Encoded": false
     })
+}
+
+/// Serves `api` over real HTTP on a free loopback port, as API Gateway fronts the
+/// functions: for callers that only speak HTTP (the local RazorpayX's webhooks). Text
+/// bodies only; stops when the returned task is aborted or dropped with the runtime.
+pub async fn serve_http(
+    api: Arc<Api>,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    use axum::body::Bytes;
+    use axum::http::{HeaderMap as Headers, Method, Uri};
+    use axum::response::IntoResponse;
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    let addr = listener.local_addr()?;
+    let app = axum::Router::new().fallback(
+        move |method: Method, uri: Uri, headers: Headers, body: Bytes| {
+            let api = api.clone();
+            async move {
+                let body = String::from_utf8_lossy(&body).into_owned();
+                let headers: Vec<(String, String)> = headers
+                    .iter()
+                    .filter_map(|(name, value)| {
+                        Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+                    })
+                    .collect();
+                let reply = api
+                    .call(Call {
+                        method: method.as_str(),
+                        path: uri.path(),
+                        query: uri.query().unwrap_or_default(),
+                        token: None,
+                        body: Some(&body),
+                        headers: headers
+                            .iter()
+                            .map(|(name, value)| (name.as_str(), value.as_str()))
+                            .collect(),
+                    })
+                    .await;
+                let status = axum::http::StatusCode::from_u16(reply.status)
+                    .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+                (status, axum::Json(reply.body)).into_response()
+            }
+        },
+    );
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((addr, task))
 }

@@ -1,6 +1,7 @@
 //! The money invariants, checked against stored state after every money test:
 //! - per scout: `earnings + reserved + paid == credited`; `reserved` equals its payouts
-//!   still holding a reservation, `paid` its completed ones;
+//!   still holding a reservation (pending, processing, failed, reversed), `paid` its
+//!   completed ones (a reversed payout's money is back in `reserved`);
 //! - per user: the summary equals the sums over the user's payouts;
 //! - per payout: exactly one successful transfer in the gateway's ledger if completed
 //!   (with the reference the payout shows); none if failed or cancelled; at most one,
@@ -65,13 +66,8 @@ pub async fn assert_balances(store: &Store, scout_ids: &[&str], user_ids: &[u64]
                 p.payout_type == PayoutType::ScoutBounty && p.scout_id.as_deref() == Some(*scout_id)
             })
         };
-        let reserved = sum(own().filter(|p| {
-            matches!(
-                p.status,
-                PayoutStatus::Pending | PayoutStatus::Processing | PayoutStatus::Failed
-            )
-        }));
-        let paid = sum(own().filter(|p| p.status == PayoutStatus::Completed));
+        let reserved = sum(own().filter(|p| p.status.holds_reservation()));
+        let paid = sum(own().filter(|p| p.status.is_paid()));
         assert_eq!(
             scout.reserved_paise, reserved,
             "scout {scout_id}: reserved vs its open payouts"
@@ -92,9 +88,7 @@ pub async fn assert_balances(store: &Store, scout_ids: &[&str], user_ids: &[u64]
         );
         assert_eq!(
             summary.total_paid_paise,
-            sum(payouts
-                .iter()
-                .filter(|p| p.status == PayoutStatus::Completed)),
+            sum(payouts.iter().filter(|p| p.status.is_paid())),
             "user {user_id}: summary total_paid_paise"
         );
         assert_eq!(
@@ -137,6 +131,13 @@ async fn assert_simulated_ledger_agrees(store: &Store, payouts: &[Payout]) {
                     references.first(),
                     "payout {}: reference",
                     payout.payout_id
+                );
+            } else if payout.status == PayoutStatus::Reversed {
+                assert!(
+                    references.len() <= 1,
+                    "payout {} is reversed and was paid {} times",
+                    payout.payout_id,
+                    references.len()
                 );
             } else if payout.status.is_in_flight() && payout.sent_at().is_some() {
                 let current = IdempotencyKey::for_attempt(payout.payout_id, payout.attempt);

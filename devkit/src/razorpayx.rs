@@ -8,8 +8,13 @@
 //! seeded faults. Its state is a JSON file written after every change, so a restart
 //! loses nothing. A control API under `/_fake/` (no auth, loopback only) plays the part
 //! of the RazorpayX Test Mode dashboard.
+//!
+//! With a webhook URL it also sends signed `payout.*` webhooks for every status change
+//! (reference §2), at least once: retried with backoff, and with seeded duplicates and
+//! late deliveries, because the receiving end has to cope with all three. Undelivered
+//! webhooks live in memory only: a restart drops them, as a disabled webhook would.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -28,8 +33,12 @@ use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+
 use shared::config::{
     DEV_RAZORPAYX_ACCOUNT_NUMBER, DEV_RAZORPAYX_KEY_ID, DEV_RAZORPAYX_KEY_SECRET,
+    DEV_RAZORPAYX_WEBHOOK_SECRET,
 };
 
 /// Fault rates, each from 0 to 1, drawn per create-payout request.
@@ -65,6 +74,55 @@ impl Faults {
     }
 }
 
+/// How webhooks are sent (reference §2.3) and the delivery faults injected into them.
+#[derive(Clone, Debug)]
+pub struct WebhookConfig {
+    /// Where events are POSTed; `None` sends none.
+    pub url: Option<String>,
+    /// The key of the `X-Razorpay-Signature` HMAC (the webhook secret, not the API key).
+    pub secret: String,
+    /// Rate, from 0 to 1, of events delivered twice under the same event id.
+    pub duplicate: f64,
+    /// Rate, from 0 to 1, of events held back so that later events overtake them.
+    pub late: f64,
+    /// The longest hold-back; a held event waits a seeded time between half of it and
+    /// all of it, so that two held events can overtake each other too.
+    pub late_by: Duration,
+    /// The wait before the first retry; it doubles with each retry, plus up to half
+    /// again of seeded jitter.
+    pub retry_base: Duration,
+    /// Attempts per delivery, the first included, before it is recorded as failed.
+    pub max_attempts: u32,
+}
+
+impl WebhookConfig {
+    fn check(&self) -> Result<(), String> {
+        for (name, rate) in [("duplicate", self.duplicate), ("late", self.late)] {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(format!("the webhook {name} rate must be within 0..=1"));
+            }
+        }
+        if let Some(url) = &self.url {
+            reqwest::Url::parse(url).map_err(|err| format!("webhook URL `{url}`: {err}"))?;
+        }
+        Ok(())
+    }
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            url: None,
+            secret: DEV_RAZORPAYX_WEBHOOK_SECRET.to_owned(),
+            duplicate: 0.0,
+            late: 0.0,
+            late_by: Duration::from_secs(10),
+            retry_base: Duration::from_millis(500),
+            max_attempts: 8,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct FakeConfig {
     pub key_id: String,
@@ -80,13 +138,18 @@ pub struct FakeConfig {
     pub opening_balance: u64,
     pub faults: Faults,
     pub seed: u64,
+    pub webhooks: WebhookConfig,
 }
 
 impl FakeConfig {
     /// The local RazorpayX of `cargo xtask dev`: state under `.local/razorpayx/`, and
     /// settlement delay, seed and fault rates from the environment
     /// (`RAZORPAYX_FAKE_SETTLE_MS`, `RAZORPAYX_FAKE_SEED`, `RAZORPAYX_FAKE_SERVER_ERROR`,
-    /// `…_TIMEOUT`, `…_RATE_LIMIT`, `…_REJECT`, `…_FAIL_AFTER_ACCEPT`).
+    /// `…_TIMEOUT`, `…_RATE_LIMIT`, `…_REJECT`, `…_FAIL_AFTER_ACCEPT`), and webhooks:
+    /// `RAZORPAYX_FAKE_WEBHOOK_URL` (unset, blank or `off`: none),
+    /// `RAZORPAYX_FAKE_WEBHOOK_SECRET` (default [`DEV_RAZORPAYX_WEBHOOK_SECRET`]),
+    /// `RAZORPAYX_FAKE_WEBHOOK_DUPLICATE` and `RAZORPAYX_FAKE_WEBHOOK_LATE` (rates, 0–1)
+    /// and `RAZORPAYX_FAKE_WEBHOOK_LATE_MS` (the longest hold-back, default 10000).
     pub fn from_env() -> Result<Self> {
         let number = |name: &str| -> Result<Option<f64>> {
             match std::env::var(name) {
@@ -108,6 +171,24 @@ impl FakeConfig {
         };
         faults.check().map_err(anyhow::Error::msg)?;
         let settle_ms = number("RAZORPAYX_FAKE_SETTLE_MS")?.unwrap_or(5_000.0);
+        let text = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .map(|value| value.trim().to_owned())
+                .filter(|value| !value.is_empty())
+        };
+        let defaults = WebhookConfig::default();
+        let webhooks = WebhookConfig {
+            url: text("RAZORPAYX_FAKE_WEBHOOK_URL").filter(|url| url != "off"),
+            secret: text("RAZORPAYX_FAKE_WEBHOOK_SECRET").unwrap_or(defaults.secret),
+            duplicate: rate("RAZORPAYX_FAKE_WEBHOOK_DUPLICATE")?,
+            late: rate("RAZORPAYX_FAKE_WEBHOOK_LATE")?,
+            late_by: number("RAZORPAYX_FAKE_WEBHOOK_LATE_MS")?.map_or(defaults.late_by, |ms| {
+                Duration::from_millis(ms.max(0.0) as u64)
+            }),
+            ..defaults
+        };
+        webhooks.check().map_err(anyhow::Error::msg)?;
         Ok(FakeConfig {
             state_file: Some(
                 crate::paths::local_dir()
@@ -117,6 +198,7 @@ impl FakeConfig {
             settle_after: Duration::from_millis(settle_ms.max(0.0) as u64),
             faults,
             seed: number("RAZORPAYX_FAKE_SEED")?.map_or_else(rand::random, |seed| seed as u64),
+            webhooks,
             ..FakeConfig::default()
         })
     }
@@ -135,6 +217,7 @@ impl Default for FakeConfig {
             opening_balance: 10_000_000_000,
             faults: Faults::default(),
             seed: 0,
+            webhooks: WebhookConfig::default(),
         }
     }
 }
@@ -246,28 +329,34 @@ struct Fake {
     config: FakeConfig,
     ledger: Ledger,
     rng: StdRng,
+    webhooks: Outbox,
 }
 
 type Shared = Arc<Mutex<Fake>>;
 
-/// A running fake; dropping it stops the server.
+/// A running fake; dropping it stops the server and any webhook not yet delivered.
 pub struct FakeRazorpayX {
     pub addr: SocketAddr,
     shared: Shared,
     task: tokio::task::JoinHandle<()>,
     ticker: tokio::task::JoinHandle<()>,
+    dispatcher: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for FakeRazorpayX {
     fn drop(&mut self) {
         self.task.abort();
         self.ticker.abort();
+        if let Some(dispatcher) = &self.dispatcher {
+            dispatcher.abort();
+        }
     }
 }
 
 impl FakeRazorpayX {
     /// Serves on `127.0.0.1:port` (0 = any free port), loading the state file if any.
     pub async fn start(port: u16, config: FakeConfig) -> Result<Self> {
+        config.webhooks.check().map_err(anyhow::Error::msg)?;
         let ledger = match &config.state_file {
             Some(path) if path.exists() => {
                 let text = std::fs::read_to_string(path)
@@ -282,10 +371,14 @@ impl FakeRazorpayX {
             },
         };
         let rng = StdRng::seed_from_u64(config.seed);
+        let webhooks = Outbox::new(config.seed);
+        let wake = webhooks.wake.clone();
+        let sends_webhooks = config.webhooks.url.is_some();
         let shared = Arc::new(Mutex::new(Fake {
             config,
             ledger,
             rng,
+            webhooks,
         }));
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
@@ -302,12 +395,58 @@ impl FakeRazorpayX {
                 settle_due(&ticking);
             }
         });
+        let dispatcher = if sends_webhooks {
+            let client = reqwest::Client::builder()
+                .timeout(WEBHOOK_TIMEOUT)
+                .no_proxy()
+                .build()
+                .context("building the webhook HTTP client")?;
+            Some(tokio::spawn(dispatch_webhooks(
+                shared.clone(),
+                wake,
+                client,
+            )))
+        } else {
+            None
+        };
         Ok(FakeRazorpayX {
             addr,
             shared,
             task,
             ticker,
+            dispatcher,
         })
+    }
+
+    /// One record per delivery (a duplicated event has two), in the order the events
+    /// were made, as `GET /_fake/webhooks` lists them.
+    pub fn webhook_deliveries(&self) -> Vec<Value> {
+        self.shared
+            .lock()
+            .map(|fake| fake.webhooks.records.iter().map(|r| json!(r)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Waits until no webhook is queued, held back or in flight. Payouts that settle
+    /// later still send theirs: wait for the payout states first.
+    pub async fn wait_for_webhooks_idle(&self, timeout: Duration) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let outstanding = self
+                .shared
+                .lock()
+                .map(|fake| fake.webhooks.outstanding)
+                .map_err(|_| anyhow::anyhow!("the local RazorpayX's state is poisoned"))?;
+            if outstanding == 0 {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                anyhow::bail!(
+                    "{outstanding} webhook deliveries still queued, held back or in flight after {timeout:?}"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     pub fn base_url(&self) -> String {
@@ -348,6 +487,7 @@ fn router(shared: Shared) -> Router {
         .route("/_fake/payouts/{id}/status", post(control_status))
         .route("/_fake/faults", post(control_faults))
         .route("/_fake/balance", post(control_balance))
+        .route("/_fake/webhooks", get(control_webhooks))
         .with_state(shared)
 }
 
@@ -665,6 +805,7 @@ async fn create_payout(State(shared): State<Shared>, headers: HeaderMap, body: B
         let payout = fake.new_payout(key, request)?;
         let hang = fake.roll(faults.timeout);
         let view = payout.public();
+        fake.emit(view.clone());
         fake.ledger.payouts.push(payout);
         fake.persist();
         ((StatusCode::OK, Json(view)).into_response(), hang)
@@ -887,6 +1028,7 @@ fn settle_due(shared: &Shared) {
             && payout.amount <= fake.ledger.balance
         {
             fake.start_processing(payout);
+            fake.emit(payout.public());
             changed = true;
         } else if payout.status == "processing" && payout.settle_at_ms.is_some_and(|at| at <= now) {
             payout.settle_at_ms = None;
@@ -897,13 +1039,16 @@ fn settle_due(shared: &Shared) {
                 }
                 Fate::Failed { reason } => {
                     fake.ledger.balance += payout.amount;
+                    payout.debited = false;
                     payout.set_status("failed", Some(&reason));
                 }
                 Fate::Reversed { reason } => {
                     fake.ledger.balance += payout.amount;
+                    payout.debited = false;
                     payout.set_status("reversed", Some(&reason));
                 }
             }
+            fake.emit(payout.public());
             changed = true;
         }
     }
@@ -1010,6 +1155,7 @@ async fn cancel_payout(
     }
     payout.set_status("cancelled", None);
     let view = payout.public();
+    fake.emit(view.clone());
     fake.persist();
     Ok(Json(view).into_response())
 }
@@ -1081,6 +1227,8 @@ async fn control_status(
     }
     payout.set_status(&change.status, change.reason.as_deref());
     let view = control_view(payout);
+    let entity = payout.public();
+    fake.emit(entity);
     fake.persist();
     Ok(Json(view).into_response())
 }
@@ -1117,6 +1265,295 @@ async fn control_balance(State(shared): State<Shared>, body: Bytes) -> Reply {
     }
     settle_due(&shared);
     Ok(Json(json!({"balance": balance.amount})).into_response())
+}
+
+// --- webhooks ----------------------------------------------------------------------
+
+/// `acc_` and 14 characters, like a real RazorpayX account id; the fake has one account.
+pub const WEBHOOK_ACCOUNT_ID: &str = "acc_LocalFakeRzpX1";
+
+/// RazorpayX treats an answer not received within 5 s as a failure (reference §2.3).
+const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Waits past this are not interesting locally, and keep the arithmetic in range.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(600);
+
+/// Events made and not yet delivered or given up, with the record of every delivery.
+struct Outbox {
+    /// Its own generator, so that turning webhooks on leaves the payouts' seeded
+    /// behaviour (ids, faults, UTRs) as it was.
+    rng: StdRng,
+    queue: VecDeque<Delivery>,
+    records: Vec<DeliveryRecord>,
+    /// Deliveries queued, held back or in flight.
+    outstanding: usize,
+    wake: Arc<Notify>,
+}
+
+impl Outbox {
+    fn new(seed: u64) -> Self {
+        Outbox {
+            rng: StdRng::seed_from_u64(seed ^ u64::from_be_bytes(*b"webhooks")),
+            queue: VecDeque::new(),
+            records: Vec::new(),
+            outstanding: 0,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+}
+
+/// One copy of an event on its way; a duplicated event is two of these.
+struct Delivery {
+    record: usize,
+    url: String,
+    event_id: String,
+    /// Signed once: every attempt and copy carries these exact bytes.
+    body: Bytes,
+    signature: String,
+    hold: Duration,
+    attempts: u32,
+    max_attempts: u32,
+    retry_base: Duration,
+    /// Its own, so the backoff does not depend on how deliveries interleave.
+    jitter: StdRng,
+}
+
+#[derive(Clone, Debug, Serialize)]
+struct DeliveryRecord {
+    event_id: String,
+    event: String,
+    payout_id: String,
+    status: String,
+    /// 1, or 2 for the second copy of a duplicated event.
+    copy: u8,
+    held_back_ms: u64,
+    attempts: u32,
+    last_http_status: Option<u16>,
+    last_error: Option<String>,
+    delivered: bool,
+    /// `pending` (queued, held back, in flight or waiting to retry), `delivered`, or
+    /// `failed` (every attempt failed).
+    state: &'static str,
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    entity: &'static str,
+    account_id: &'static str,
+    event: &'a str,
+    contains: [&'static str; 1],
+    payload: Value,
+    created_at: i64,
+}
+
+/// The event RazorpayX fires when a payout enters `status` (reference §2.1).
+fn event_name(status: &str) -> &'static str {
+    match status {
+        "processing" => "payout.initiated",
+        "queued" => "payout.queued",
+        "processed" => "payout.processed",
+        "failed" => "payout.failed",
+        "rejected" => "payout.rejected",
+        "reversed" => "payout.reversed",
+        "pending" => "payout.pending",
+        _ => "payout.updated",
+    }
+}
+
+/// `X-Razorpay-Signature`: lowercase hex HMAC-SHA256 of the body.
+fn signature(secret: &str, body: &[u8]) -> String {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret.as_bytes());
+    aws_lc_rs::hmac::sign(&key, body)
+        .as_ref()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+fn alphanumerics(rng: &mut StdRng, count: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    (0..count)
+        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
+        .collect()
+}
+
+impl Fake {
+    /// Queues the webhook for a payout that just changed; `entity` is its public view
+    /// at that moment, which later changes must not alter.
+    fn emit(&mut self, entity: Value) {
+        let Some(url) = self.config.webhooks.url.clone() else {
+            return;
+        };
+        let settings = &self.config.webhooks;
+        let outbox = &mut self.webhooks;
+        let status = entity["status"].as_str().unwrap_or_default().to_owned();
+        let payout_id = entity["id"].as_str().unwrap_or_default().to_owned();
+        let event = event_name(&status);
+        let event_id = format!("evt_{}", alphanumerics(&mut outbox.rng, 14));
+        let envelope = Envelope {
+            entity: "event",
+            account_id: WEBHOOK_ACCOUNT_ID,
+            event,
+            contains: ["payout"],
+            payload: json!({"payout": {"entity": entity}}),
+            created_at: unix_now(),
+        };
+        let body = match serde_json::to_vec(&envelope) {
+            Ok(body) => Bytes::from(body),
+            Err(err) => {
+                eprintln!("local RazorpayX: could not encode {event} for {payout_id}: {err}");
+                return;
+            }
+        };
+        let signature = signature(&settings.secret, &body);
+        let copies = if roll(&mut outbox.rng, settings.duplicate) {
+            2
+        } else {
+            1
+        };
+        let hold = if roll(&mut outbox.rng, settings.late) {
+            let longest = u64::try_from(settings.late_by.as_millis()).unwrap_or(u64::MAX);
+            Duration::from_millis(outbox.rng.random_range(longest / 2..=longest))
+        } else {
+            Duration::ZERO
+        };
+        for copy in 1..=copies {
+            outbox.records.push(DeliveryRecord {
+                event_id: event_id.clone(),
+                event: event.to_owned(),
+                payout_id: payout_id.clone(),
+                status: status.clone(),
+                copy,
+                held_back_ms: u64::try_from(hold.as_millis()).unwrap_or(u64::MAX),
+                attempts: 0,
+                last_http_status: None,
+                last_error: None,
+                delivered: false,
+                state: "pending",
+            });
+            let jitter = StdRng::seed_from_u64(outbox.rng.random());
+            outbox.queue.push_back(Delivery {
+                record: outbox.records.len() - 1,
+                url: url.clone(),
+                event_id: event_id.clone(),
+                body: body.clone(),
+                signature: signature.clone(),
+                hold,
+                attempts: 0,
+                max_attempts: settings.max_attempts.max(1),
+                retry_base: settings.retry_base,
+                jitter,
+            });
+            outbox.outstanding += 1;
+        }
+        outbox.wake.notify_one();
+    }
+}
+
+fn roll(rng: &mut StdRng, rate: f64) -> bool {
+    rate > 0.0 && rng.random_bool(rate.min(1.0))
+}
+
+/// Sends queued events one at a time, in the order the payouts changed; a held-back
+/// event and the retries of a failed one go on their own, so they neither stall the
+/// queue nor keep their place in it (RazorpayX promises no order either, §2.3).
+/// Owning the side tasks here means aborting this task stops them too.
+async fn dispatch_webhooks(shared: Shared, wake: Arc<Notify>, client: reqwest::Client) {
+    let mut side = JoinSet::new();
+    loop {
+        while side.try_join_next().is_some() {}
+        let next = match shared.lock() {
+            Ok(mut fake) => fake.webhooks.queue.pop_front(),
+            Err(_) => return,
+        };
+        let Some(mut delivery) = next else {
+            wake.notified().await;
+            continue;
+        };
+        if !delivery.hold.is_zero() {
+            let (shared, client) = (shared.clone(), client.clone());
+            side.spawn(async move {
+                tokio::time::sleep(delivery.hold).await;
+                deliver(&shared, &client, delivery).await;
+            });
+            continue;
+        }
+        if attempt(&shared, &client, &mut delivery).await {
+            continue;
+        }
+        let (shared, client) = (shared.clone(), client.clone());
+        side.spawn(async move {
+            tokio::time::sleep(backoff(&mut delivery)).await;
+            deliver(&shared, &client, delivery).await;
+        });
+    }
+}
+
+/// Attempts until delivered or out of attempts.
+async fn deliver(shared: &Shared, client: &reqwest::Client, mut delivery: Delivery) {
+    while !attempt(shared, client, &mut delivery).await {
+        tokio::time::sleep(backoff(&mut delivery)).await;
+    }
+}
+
+/// The wait after the `attempts`-th failure: base × 2^(attempts − 1), plus up to half
+/// of that again.
+fn backoff(delivery: &mut Delivery) -> Duration {
+    let doublings = delivery.attempts.saturating_sub(1).min(30);
+    let wait = delivery
+        .retry_base
+        .saturating_mul(1 << doublings)
+        .min(MAX_RETRY_WAIT);
+    wait.mul_f64(1.0 + delivery.jitter.random_range(0.0..0.5))
+}
+
+/// One POST; true when the delivery is finished, delivered or given up.
+async fn attempt(shared: &Shared, client: &reqwest::Client, delivery: &mut Delivery) -> bool {
+    delivery.attempts += 1;
+    let sent = client
+        .post(&delivery.url)
+        .header("Content-Type", "application/json")
+        .header("X-Razorpay-Event-Id", &delivery.event_id)
+        .header("X-Razorpay-Signature", &delivery.signature)
+        .body(delivery.body.clone())
+        .send()
+        .await;
+    let (http_status, error) = match sent {
+        Ok(response) => (Some(response.status().as_u16()), None),
+        Err(err) => {
+            let kind = if err.is_timeout() {
+                "timed out"
+            } else if err.is_connect() {
+                "could not connect"
+            } else {
+                "failed"
+            };
+            (None, Some(format!("{kind}: {err}")))
+        }
+    };
+    let delivered = http_status.is_some_and(|status| (200..300).contains(&status));
+    let done = delivered || delivery.attempts >= delivery.max_attempts;
+    if let Ok(mut fake) = shared.lock() {
+        if let Some(record) = fake.webhooks.records.get_mut(delivery.record) {
+            record.attempts = delivery.attempts;
+            record.last_http_status = http_status;
+            record.last_error = error;
+            record.delivered = delivered;
+            if done {
+                record.state = if delivered { "delivered" } else { "failed" };
+            }
+        }
+        if done {
+            fake.webhooks.outstanding = fake.webhooks.outstanding.saturating_sub(1);
+        }
+    }
+    done
+}
+
+async fn control_webhooks(State(shared): State<Shared>) -> Reply {
+    let fake = lock(&shared)?;
+    let items: Vec<Value> = fake.webhooks.records.iter().map(|r| json!(r)).collect();
+    Ok(Json(json!({"entity": "collection", "count": items.len(), "items": items})).into_response())
 }
 
 // --- helpers ---------------------------------------------------------------------------

@@ -19,6 +19,15 @@ pub struct TableDefinition {
     #[serde(default)]
     pub global_secondary_indexes: Vec<IndexDef>,
     pub billing_mode: String,
+    #[serde(default)]
+    pub time_to_live_specification: Option<TimeToLiveDef>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TimeToLiveDef {
+    pub attribute_name: String,
+    pub enabled: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -115,7 +124,7 @@ impl TableDefinition {
             );
         }
         match request.send().await {
-            Ok(_) => Ok(()),
+            Ok(_) => self.enable_time_to_live(client, name).await,
             Err(err)
                 if err
                     .as_service_error()
@@ -128,6 +137,36 @@ impl TableDefinition {
                 aws_sdk_dynamodb::error::DisplayErrorContext(err)
             )),
         }
+    }
+}
+
+impl TableDefinition {
+    async fn enable_time_to_live(&self, client: &Client, name: &str) -> Result<()> {
+        let Some(ttl) = self
+            .time_to_live_specification
+            .as_ref()
+            .filter(|ttl| ttl.enabled)
+        else {
+            return Ok(());
+        };
+        client
+            .update_time_to_live()
+            .table_name(name)
+            .time_to_live_specification(
+                aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
+                    .attribute_name(&ttl.attribute_name)
+                    .enabled(true)
+                    .build()?,
+            )
+            .send()
+            .await
+            .map_err(|err| {
+                anyhow::anyhow!(
+                    "enabling TTL on {name}: {}",
+                    aws_sdk_dynamodb::error::DisplayErrorContext(err)
+                )
+            })?;
+        Ok(())
     }
 }
 
@@ -176,6 +215,13 @@ mod tests {
         );
         assert_eq!(table.global_secondary_indexes.len(), 3);
         assert_eq!(table.billing_mode, "PAY_PER_REQUEST");
+        assert_eq!(
+            table.time_to_live_specification,
+            Some(TimeToLiveDef {
+                attribute_name: keys::EXPIRES_AT.to_owned(),
+                enabled: true
+            })
+        );
     }
 
     #[test]

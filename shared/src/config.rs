@@ -98,6 +98,8 @@ pub const DEV_RAZORPAYX_KEY_ID: &str = "rzp_test_localfake0001";
 pub const DEV_RAZORPAYX_KEY_SECRET: &str = "local-fake-razorpayx-secret-0123456789";
 pub const DEV_RAZORPAYX_ACCOUNT_NUMBER: &str = "2323230041626905";
 pub const DEV_RAZORPAYX_BASE_URL: &str = "http://127.0.0.1:9100";
+/// The webhook secret the local RazorpayX signs with and `STAGE=local` verifies against.
+pub const DEV_RAZORPAYX_WEBHOOK_SECRET: &str = "local-fake-razorpayx-webhook-secret-0001";
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SimulatedGatewayConfig {
@@ -296,6 +298,63 @@ impl Config {
             gateway,
             jwt_secret,
         })
+    }
+}
+
+/// The secrets RazorpayX signs webhooks with, read by the webhook function alone:
+/// `RAZORPAYX_WEBHOOK_SECRET` and, while a rotation is under way,
+/// `RAZORPAYX_WEBHOOK_SECRET_PREVIOUS` (RazorpayX redelivers events made before the
+/// change signed with the old secret, for up to 24 hours).
+#[derive(Clone)]
+pub struct WebhookSecrets {
+    current: String,
+    previous: Option<String>,
+}
+
+/// Never prints the secrets.
+impl std::fmt::Debug for WebhookSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookSecrets")
+            .field("previous", &self.previous.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A secret chosen on the RazorpayX dashboard; short ones are guessable offline from
+/// one signed delivery.
+const MIN_WEBHOOK_SECRET_LEN: usize = 16;
+
+impl WebhookSecrets {
+    pub fn from_env() -> Result<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let var = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+        let local = var("STAGE").as_deref() == Some(LOCAL_STAGE);
+        let current = secret(
+            &var,
+            "RAZORPAYX_WEBHOOK_SECRET",
+            local,
+            DEV_RAZORPAYX_WEBHOOK_SECRET,
+            MIN_WEBHOOK_SECRET_LEN,
+        )?;
+        let previous = match var("RAZORPAYX_WEBHOOK_SECRET_PREVIOUS") {
+            None => None,
+            Some(_) => Some(secret(
+                &var,
+                "RAZORPAYX_WEBHOOK_SECRET_PREVIOUS",
+                local,
+                DEV_RAZORPAYX_WEBHOOK_SECRET,
+                MIN_WEBHOOK_SECRET_LEN,
+            )?),
+        };
+        Ok(WebhookSecrets { current, previous })
+    }
+
+    /// The current secret, then the previous one if a rotation is under way.
+    pub fn all(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.current.as_str()).chain(self.previous.as_deref())
     }
 }
 

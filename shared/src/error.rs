@@ -15,6 +15,13 @@ pub enum Error {
     #[error("{0}")]
     Forbidden(String),
 
+    /// A webhook whose signature is missing or made with none of our secrets.
+    #[error("the webhook signature is missing or does not match")]
+    InvalidSignature,
+
+    #[error("the body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+
     #[error("{entity} {id} does not exist")]
     NotFound { entity: &'static str, id: String },
 
@@ -72,6 +79,11 @@ pub enum Error {
 
     #[error("storage: {0}")]
     Store(String),
+
+    /// A scout's or user's balances refused a change that the payout's status allows:
+    /// the books were already wrong. Nothing was written; a person must look.
+    #[error("the books need a look: {0}")]
+    BooksRefused(String),
 }
 
 impl Error {
@@ -80,8 +92,9 @@ impl Error {
             Error::BadRequest(_) | Error::NothingToPayOut | Error::InvalidPayoutAccount { .. } => {
                 400
             }
-            Error::Unauthenticated(_) => 401,
+            Error::Unauthenticated(_) | Error::InvalidSignature => 401,
             Error::Forbidden(_) => 403,
+            Error::PayloadTooLarge { .. } => 413,
             Error::NotFound { .. } | Error::PayoutAccountMissing { .. } => 404,
             Error::InvalidTransition { .. }
             | Error::Conflict(_)
@@ -90,7 +103,7 @@ impl Error {
             Error::InsufficientEarnings { .. }
             | Error::AmountOutOfRange { .. }
             | Error::IdempotencyKeyReused => 422,
-            Error::Config(_) | Error::Store(_) => 500,
+            Error::Config(_) | Error::Store(_) | Error::BooksRefused(_) => 500,
         }
     }
 
@@ -100,6 +113,8 @@ impl Error {
             Error::NothingToPayOut => "no_earnings",
             Error::Unauthenticated(_) => "unauthorized",
             Error::Forbidden(_) => "forbidden",
+            Error::InvalidSignature => "invalid_signature",
+            Error::PayloadTooLarge { .. } => "payload_too_large",
             Error::NotFound { .. } => "not_found",
             Error::InvalidPayoutAccount { .. } => "invalid_payout_account",
             Error::PayoutAccountMissing { .. } => "payout_account_missing",
@@ -110,14 +125,16 @@ impl Error {
             Error::InsufficientEarnings { .. } => "insufficient_earnings",
             Error::AmountOutOfRange { .. } => "amount_out_of_range",
             Error::IdempotencyKeyReused => "idempotency_key_reused",
-            Error::Config(_) | Error::Store(_) => "internal_error",
+            Error::Config(_) | Error::Store(_) | Error::BooksRefused(_) => "internal_error",
         }
     }
 
     /// What a client may be shown: internal details stay in the logs.
     pub fn public_message(&self) -> String {
         match self {
-            Error::Config(_) | Error::Store(_) => "internal error".to_owned(),
+            Error::Config(_) | Error::Store(_) | Error::BooksRefused(_) => {
+                "internal error".to_owned()
+            }
             other => other.to_string(),
         }
     }

@@ -19,5 +19,6 @@ pub mod scout;
 pub mod store;
 pub mod telemetry;
 pub mod time;
+pub mod webhook;
 
 pub use error::{Error, Result};

@@ -18,15 +18,19 @@ pub enum PayoutStatus {
     Completed,
     Failed,
     Cancelled,
+    /// The gateway paid, then the bank sent the money back (closed account, wrong
+    /// beneficiary): an admin sends it again or cancels it.
+    Reversed,
 }
 
 impl PayoutStatus {
-    pub const ALL: [PayoutStatus; 5] = [
+    pub const ALL: [PayoutStatus; 6] = [
         PayoutStatus::Pending,
         PayoutStatus::Processing,
         PayoutStatus::Completed,
         PayoutStatus::Failed,
         PayoutStatus::Cancelled,
+        PayoutStatus::Reversed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -36,12 +40,29 @@ impl PayoutStatus {
             PayoutStatus::Completed => "completed",
             PayoutStatus::Failed => "failed",
             PayoutStatus::Cancelled => "cancelled",
+            PayoutStatus::Reversed => "reversed",
         }
     }
 
     /// Money in these states is still on its way to the user (`pending_paise`).
     pub fn is_in_flight(self) -> bool {
         matches!(self, PayoutStatus::Pending | PayoutStatus::Processing)
+    }
+
+    /// The user has this money: it counts in `paid_paise` and `total_paid_paise`.
+    pub fn is_paid(self) -> bool {
+        self == PayoutStatus::Completed
+    }
+
+    /// A scout payout in these states still holds its reservation (`reserved_paise`).
+    pub fn holds_reservation(self) -> bool {
+        matches!(
+            self,
+            PayoutStatus::Pending
+                | PayoutStatus::Processing
+                | PayoutStatus::Failed
+                | PayoutStatus::Reversed
+        )
     }
 }
 
@@ -90,9 +111,15 @@ pub enum Transition {
     /// The gateway accepted the attempt but has not finished it: the payout stays
     /// `processing`, held by nobody, due for another look at `lease_expires_at`.
     Accept,
-    /// An admin sends a failed payout round again, as a new attempt.
+    /// The gateway reports progress on an attempt it holds (queued, initiated): its
+    /// status is recorded; nothing else changes.
+    Track,
+    /// The gateway says a paid attempt came back from the bank (or one we never heard
+    /// was paid came back): the money is the user's no more, the reservation holds it.
+    Reverse,
+    /// An admin sends a failed or reversed payout round again, as a new attempt.
     Retry,
-    /// An admin withdraws a payout that has not been paid.
+    /// An admin withdraws a payout that has not been paid, or whose payment came back.
     Cancel,
 }
 
@@ -134,19 +161,33 @@ pub const TRANSITIONS: &[(Transition, &[PayoutStatus], PayoutStatus)] = &[
         PayoutStatus::Processing,
     ),
     (
+        Transition::Track,
+        &[PayoutStatus::Processing],
+        PayoutStatus::Processing,
+    ),
+    (
+        Transition::Reverse,
+        &[PayoutStatus::Processing, PayoutStatus::Completed],
+        PayoutStatus::Reversed,
+    ),
+    (
         Transition::Retry,
-        &[PayoutStatus::Failed],
+        &[PayoutStatus::Failed, PayoutStatus::Reversed],
         PayoutStatus::Pending,
     ),
     (
         Transition::Cancel,
-        &[PayoutStatus::Pending, PayoutStatus::Failed],
+        &[
+            PayoutStatus::Pending,
+            PayoutStatus::Failed,
+            PayoutStatus::Reversed,
+        ],
         PayoutStatus::Cancelled,
     ),
 ];
 
 impl Transition {
-    pub const ALL: [Transition; 9] = [
+    pub const ALL: [Transition; 11] = [
         Transition::Claim,
         Transition::Reclaim,
         Transition::Complete,
@@ -154,6 +195,8 @@ impl Transition {
         Transition::Fail,
         Transition::Requeue,
         Transition::Accept,
+        Transition::Track,
+        Transition::Reverse,
         Transition::Retry,
         Transition::Cancel,
     ];
@@ -188,6 +231,8 @@ impl Transition {
             Transition::Fail => "fail",
             Transition::Requeue => "requeue",
             Transition::Accept => "accept",
+            Transition::Track => "track",
+            Transition::Reverse => "reverse",
             Transition::Retry => "retry",
             Transition::Cancel => "cancel",
         }
@@ -232,6 +277,9 @@ pub struct Payout {
     pub gateway_payout_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway_status: Option<String>,
+    /// Why the gateway's status is what it is (RazorpayX's `status_details`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_status_details: Option<GatewayStatusDetails>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_reference: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -274,6 +322,7 @@ impl Payout {
             gateway_mode: None,
             gateway_payout_id: None,
             gateway_status: None,
+            gateway_status_details: None,
             payment_reference: None,
             failure_reason: None,
             last_error: None,
@@ -297,6 +346,18 @@ impl Payout {
     pub fn idempotency_key(&self) -> IdempotencyKey {
         IdempotencyKey::for_attempt(self.payout_id, self.attempt)
     }
+}
+
+/// The gateway's account of its status: a stable reason code, words for a person, and
+/// who caused it (`beneficiary_bank`, `gateway`, `business`…).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatewayStatusDetails {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// The key a gateway deduplicates transfers by: the payout id in simple form, a dash
@@ -344,9 +405,12 @@ mod tests {
 
     #[test]
     fn terminal_states_have_no_way_out() {
-        for (_, from, _) in TRANSITIONS {
-            assert!(!from.contains(&PayoutStatus::Completed));
+        for (transition, from, _) in TRANSITIONS {
             assert!(!from.contains(&PayoutStatus::Cancelled));
+            // Only the bank can undo a payment.
+            if *transition != Transition::Reverse {
+                assert!(!from.contains(&PayoutStatus::Completed), "{transition:?}");
+            }
         }
     }
 

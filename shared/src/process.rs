@@ -47,6 +47,9 @@ pub struct RunSummary {
     pub found: usize,
     pub completed: usize,
     pub failed: usize,
+    /// Paid, then sent back by the bank: waiting for an admin like a failed one.
+    #[serde(default)]
+    pub reversed: usize,
     /// Sent back to pending under the same key (gateway unreachable, or a reconciled
     /// payout the gateway never saw).
     pub requeued: usize,
@@ -62,6 +65,7 @@ pub struct RunSummary {
 enum Outcome {
     Completed,
     Failed,
+    Reversed,
     Requeued,
     Accepted,
     /// Another caller claimed it first, or took it over: theirs to settle. Also a
@@ -169,6 +173,7 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
             found = summary.found,
             completed = summary.completed,
             failed = summary.failed,
+            reversed = summary.reversed,
             requeued = summary.requeued,
             recovered = summary.recovered,
             accepted = summary.accepted,
@@ -267,6 +272,7 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
                     transition: Transition::Cancel,
                     next,
                     lease: Lease::NotHeld,
+                    gateway_status_before: None,
                 },
             )
             .await
@@ -290,7 +296,8 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
             Ok(Some(TransferOutcome::Accepted { gateway_status, .. })) => Err(unknown(format!(
                 "the gateway holds it ({gateway_status}) and has not finished it"
             ))),
-            Ok(Some(TransferOutcome::Declined { .. })) => Ok(()),
+            // Declined, or paid and sent back by the bank: either way the money is ours.
+            Ok(Some(TransferOutcome::Declined { .. } | TransferOutcome::Reversed { .. })) => Ok(()),
             Ok(Some(TransferOutcome::Paid { reference })) => {
                 let confirmed = self
                     .store
@@ -300,6 +307,7 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
                             transition: Transition::Confirm,
                             next: paid(payout, reference),
                             lease: Lease::NotHeld,
+                            gateway_status_before: None,
                         },
                     )
                     .await?;
@@ -429,6 +437,7 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
                     transition: Transition::Claim,
                     next,
                     lease: Lease::Acquire(&token),
+                    gateway_status_before: None,
                 },
             )
             .await?;
@@ -542,6 +551,7 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
                         token: &token,
                         expired_at,
                     },
+                    gateway_status_before: None,
                 },
             )
             .await;
@@ -630,6 +640,7 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
                     transition,
                     next,
                     lease: Lease::Release(&token),
+                    gateway_status_before: None,
                 },
             )
             .await;
@@ -689,6 +700,7 @@ pub(crate) async fn send_round_again(store: &Store, payout: &Payout) -> Result<P
                 transition: Transition::Retry,
                 next: next_attempt(payout),
                 lease: Lease::NotHeld,
+                gateway_status_before: None,
             },
         )
         .await
@@ -704,10 +716,15 @@ fn next_attempt(payout: &Payout) -> Payout {
     next.first_sent_at = None;
     next.processed_at = None;
     next.failure_reason = None;
+    next.last_error = None;
+    // A reversed payout was completed once: the new attempt has paid nothing yet.
+    next.payment_reference = None;
+    next.completed_at = None;
     next.gateway_fund_account_id = None;
     next.gateway_mode = None;
     next.gateway_payout_id = None;
     next.gateway_status = None;
+    next.gateway_status_details = None;
     next.updated_at = Timestamp::now();
     next
 }
@@ -719,6 +736,11 @@ fn settlement(payout: &Payout, outcome: TransferOutcome, poll_secs: u64) -> (Tra
             let mut next = settled(payout);
             next.failure_reason = Some(reason);
             (Transition::Fail, next)
+        }
+        TransferOutcome::Reversed { reason } => {
+            let mut next = settled(payout);
+            next.failure_reason = Some(reason);
+            (Transition::Reverse, next)
         }
         TransferOutcome::Accepted {
             gateway_payout_id,
@@ -762,6 +784,7 @@ fn log_settled(payout: &Payout) -> Outcome {
     let (metric, paid) = match outcome {
         Outcome::Completed => ("PayoutsCompleted", payout.amount_paise.get()),
         Outcome::Failed => ("PayoutsFailed", 0),
+        Outcome::Reversed => ("PayoutsReversed", 0),
         Outcome::Accepted => ("PayoutsAccepted", 0),
         _ => ("PayoutsRequeued", 0),
     };
@@ -773,6 +796,12 @@ fn log_settled(payout: &Payout) -> Outcome {
         &[("payout_id", payout.payout_id.to_string().into())],
     );
     outcome
+}
+
+/// The log line and metric of a payout a gateway's webhook moved, as if the
+/// processor had settled it.
+pub(crate) fn log_reported(payout: &Payout) {
+    log_settled(payout);
 }
 
 fn log_settlement(payout: &Payout) -> Outcome {
@@ -800,6 +829,18 @@ fn log_settlement(payout: &Payout) -> Outcome {
                 "❌ Payout {id} failed: {reason}"
             );
             Outcome::Failed
+        }
+        PayoutStatus::Reversed => {
+            let reason = payout.failure_reason.as_deref().unwrap_or_default();
+            warn!(
+                event = "payout_reversed",
+                payout_id = %id,
+                user_id = user,
+                amount_paise = amount.get(),
+                failure_reason = reason,
+                "↩️ Payout {id} was reversed by the bank: {reason}; an admin retries or cancels it"
+            );
+            Outcome::Reversed
         }
         PayoutStatus::Processing => {
             info!(
@@ -833,6 +874,7 @@ fn tally(summary: &mut RunSummary, outcome: Outcome) {
     match outcome {
         Outcome::Completed => summary.completed += 1,
         Outcome::Failed => summary.failed += 1,
+        Outcome::Reversed => summary.reversed += 1,
         Outcome::Requeued => summary.requeued += 1,
         Outcome::Accepted => summary.accepted += 1,
         Outcome::Skipped | Outcome::Errored | Outcome::Misconfigured => {}

@@ -11,6 +11,7 @@ use devkit::paths;
 use devkit::testing::{fresh_store, gateway, processor_config};
 use lambda_http::RequestExt;
 use shared::auth::Actor;
+use shared::config::WebhookSecrets;
 use shared::http::input::path_param;
 use shared::http::Endpoint;
 use shared::order::{complete_order, Order};
@@ -52,7 +53,11 @@ async fn every_sample_event_runs_through_its_handler() {
     .await
     .unwrap();
 
-    let api = Api::new(store.clone());
+    let mut api = Api::new(store.clone());
+    // The local stage's webhook secret, which events/razorpayx-webhook.json is signed with.
+    api.app.webhook_secrets = Some(
+        WebhookSecrets::from_lookup(|name| (name == "STAGE").then(|| "local".to_owned())).unwrap(),
+    );
     let events = sample_events();
     // (event, expected status), in the order they make sense together.
     let plan = [
@@ -67,6 +72,8 @@ async fn every_sample_event_runs_through_its_handler() {
         ("put-payout-account", 200),
         ("get-payout-account", 200),
         ("get-user-payout-account", 200),
+        // The bank returns o-2's seller payout, paid by process-payout.json.
+        ("razorpayx-webhook", 200),
     ];
     let mut covered = vec!["scheduled".to_owned()];
     for (name, expected) in plan {
@@ -94,7 +101,7 @@ async fn every_sample_event_runs_through_its_handler() {
         let id = Order::seller_payout_id(order);
         async move { store.payout(id).await.unwrap().unwrap().status }
     };
-    assert_eq!(payout("o-2").await, PayoutStatus::Completed);
+    assert_eq!(payout("o-2").await, PayoutStatus::Reversed);
     assert_eq!(payout("o-3").await, PayoutStatus::Completed);
     assert_eq!(payout("o-1").await, PayoutStatus::Cancelled);
 

@@ -52,7 +52,10 @@ fn lease_for<'a>(transition: Transition, payout: &Payout, token: &'a str) -> Lea
         Transition::Complete | Transition::Fail | Transition::Requeue | Transition::Accept => {
             Lease::Release(token)
         }
-        Transition::Confirm | Transition::Retry | Transition::Cancel => Lease::NotHeld,
+        Transition::Confirm | Transition::Track | Transition::Retry | Transition::Cancel => {
+            Lease::NotHeld
+        }
+        Transition::Reverse => Lease::Break,
     }
 }
 
@@ -109,6 +112,14 @@ async fn apply_paying(
             next.gateway_payout_id = Some("pout_0000010000abcd".to_owned());
             next.gateway_status = Some("processing".to_owned());
         }
+        Transition::Track => {
+            next.gateway_payout_id = Some("pout_0000010000abcd".to_owned());
+            next.gateway_status = Some("queued".to_owned());
+        }
+        Transition::Reverse => {
+            next.lease_expires_at = None;
+            next.failure_reason = Some("reversed: beneficiary account closed".to_owned());
+        }
         Transition::Retry => {
             next.attempt += 1;
             next.attempt_sent_at = None;
@@ -124,6 +135,7 @@ async fn apply_paying(
                 transition,
                 next,
                 lease,
+                gateway_status_before: None,
             },
         )
         .await
@@ -138,10 +150,17 @@ async fn payout_in(store: &Store, status: PayoutStatus) -> Payout {
         PayoutStatus::Completed => &[Transition::Claim, Transition::Complete],
         PayoutStatus::Failed => &[Transition::Claim, Transition::Fail],
         PayoutStatus::Cancelled => &[Transition::Cancel],
+        PayoutStatus::Reversed => &[Transition::Claim, Transition::Complete, Transition::Reverse],
     };
     let mut payout = pending;
     for step in path {
-        payout = apply(store, &payout, *step).await.unwrap();
+        // The simulated gateway never takes a payment back: a payout on its way to
+        // `reversed` is recorded as paid without a transfer, as if the bank had
+        // returned it.
+        let pay = status != PayoutStatus::Reversed;
+        payout = apply_paying(store, &payout, *step, pay, TOKEN)
+            .await
+            .unwrap();
     }
     assert_eq!(payout.status, status);
     payout
@@ -230,6 +249,7 @@ async fn settling_under_someone_elses_lease_is_refused() {
                 transition: Transition::Complete,
                 next,
                 lease: Lease::Release("not-our-lease"),
+                gateway_status_before: None,
             },
         )
         .await
@@ -251,6 +271,7 @@ async fn settling_under_someone_elses_lease_is_refused() {
                     token: "thief",
                     expired_at: Timestamp::from_millis(0),
                 },
+                gateway_status_before: None,
             },
         )
         .await

@@ -221,6 +221,7 @@ async fn abandon_in_processing(store: &Store, payout: &Payout) -> Payout {
                 transition: Transition::Claim,
                 next,
                 lease: Lease::Acquire("the-lambda-that-died"),
+                gateway_status_before: None,
             },
         )
         .await
@@ -312,6 +313,7 @@ async fn a_live_lease_is_left_alone() {
                 transition: Transition::Claim,
                 next,
                 lease: Lease::Acquire("a-live-processor"),
+                gateway_status_before: None,
             },
         )
         .await
@@ -549,7 +551,7 @@ async fn the_sample_scheduled_event_drives_the_processor() {
     assert_eq!((summary.found, summary.completed), (3, 3));
     assert_eq!(
         serde_json::to_value(summary).unwrap(),
-        serde_json::json!({"found": 3, "completed": 3, "failed": 0, "requeued": 0, "recovered": 0, "accepted": 0})
+        serde_json::json!({"found": 3, "completed": 3, "failed": 0, "reversed": 0, "requeued": 0, "recovered": 0, "accepted": 0})
     );
     assert!(user_payouts(&store, OWNER)
         .await
@@ -761,6 +763,7 @@ async fn cancel_of_an_item_from_before_attempt_sent_at_still_asks_the_gateway() 
                 transition: Transition::Claim,
                 next: claimed,
                 lease: Lease::Acquire("an-older-release"),
+                gateway_status_before: None,
             },
         )
         .await
@@ -780,6 +783,7 @@ async fn cancel_of_an_item_from_before_attempt_sent_at_still_asks_the_gateway() 
                 transition: Transition::Requeue,
                 next: requeued,
                 lease: Lease::Release("an-older-release"),
+                gateway_status_before: None,
             },
         )
         .await

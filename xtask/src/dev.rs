@@ -76,16 +76,33 @@ pub async fn run() -> Result<()> {
         serde_json::to_string(&report)?
     );
 
-    // With RazorpayX, the local one: state on disk, so a restart loses nothing.
+    // With RazorpayX, the local one: state on disk, so a restart loses nothing. Its
+    // webhooks go to our own receiver unless RAZORPAYX_FAKE_WEBHOOK_URL says otherwise
+    // (`off`: none); they fail and retry until `cargo lambda watch` is up.
     let razorpayx = match &config.gateway {
         GatewayConfig::RazorpayX(gateway) => {
             let port = env_number("RAZORPAYX_FAKE_PORT", DEFAULT_RAZORPAYX_FAKE_PORT)?;
-            let fake = FakeRazorpayX::start(port, FakeConfig::from_env()?).await?;
-            Some((fake, gateway.clone()))
+            let mut fake_config = FakeConfig::from_env()?;
+            let url_chosen =
+                std::env::var("RAZORPAYX_FAKE_WEBHOOK_URL").is_ok_and(|url| !url.trim().is_empty());
+            if !url_chosen {
+                fake_config.webhooks.url =
+                    Some(format!("http://127.0.0.1:{api_port}/webhooks/razorpayx"));
+            }
+            let webhooks = fake_config.webhooks.clone();
+            let fake = FakeRazorpayX::start(port, fake_config).await?;
+            Some((fake, gateway.clone(), webhooks))
         }
         GatewayConfig::Simulated(_) => None,
     };
-    let razorpayx_url = razorpayx.as_ref().map(|(fake, _)| fake.base_url());
+    let razorpayx_env: Vec<(&str, String)> = match &razorpayx {
+        Some((fake, _, webhooks)) => vec![
+            ("RAZORPAYX_BASE_URL", fake.base_url()),
+            // The functions verify with the secret the local RazorpayX signs with.
+            ("RAZORPAYX_WEBHOOK_SECRET", webhooks.secret.clone()),
+        ],
+        None => Vec::new(),
+    };
 
     if dynamodb_local::is_listening(api_port) {
         bail!("port {api_port} is in use: is another `cargo xtask dev` running? (set API_PORT to use another)");
@@ -96,7 +113,7 @@ pub async fn run() -> Result<()> {
             .args(["lambda", "watch", "--invoke-address", "127.0.0.1"])
             .args(["--invoke-port", &api_port.to_string()])
             .env("PATH", tools::path_with(&lambda_bin))
-            .envs(razorpayx_url.iter().map(|url| ("RAZORPAYX_BASE_URL", url)))
+            .envs(razorpayx_env)
             .current_dir(paths::workspace_root())
             .stdin(Stdio::null()),
     )?;
@@ -118,11 +135,13 @@ pub async fn run() -> Result<()> {
         table = config.table_name,
         secs = schedule.as_secs(),
     );
-    if let Some((fake, gateway)) = &razorpayx {
+    if let Some((fake, gateway, webhooks)) = &razorpayx {
         println!(
             "\
              ┌ PAYMENT_GATEWAY=razorpayx: the local RazorpayX\n\
              │ API:        {url}   (key {key_id} / {key_secret}, account {account})\n\
+             │ webhooks:   {webhook_url}   (secret {webhook_secret})\n\
+             │ deliveries: curl -s {url}/_fake/webhooks\n\
              │ its state:  .local/razorpayx/state.json (kept across restarts)\n\
              │ payouts:    curl -s {url}/_fake/payouts\n\
              │ settle one: curl -s -X POST {url}/_fake/payouts/<pout_id>/status -d '{{\"status\": \"processed\"}}'\n\
@@ -138,6 +157,12 @@ pub async fn run() -> Result<()> {
                 "<from the environment>"
             },
             account = gateway.account_number,
+            webhook_url = webhooks.url.as_deref().unwrap_or("none (RAZORPAYX_FAKE_WEBHOOK_URL=off)"),
+            webhook_secret = if webhooks.secret == shared::config::DEV_RAZORPAYX_WEBHOOK_SECRET {
+                webhooks.secret.as_str()
+            } else {
+                "<from RAZORPAYX_FAKE_WEBHOOK_SECRET>"
+            },
         );
     }
 

@@ -10,7 +10,8 @@ use devkit::dynamodb_local;
 use devkit::paths;
 use serde_json::Value;
 use shared::auth::Role;
-use shared::config::DEV_JWT_SECRET;
+use shared::config::{DEV_JWT_SECRET, DEV_RAZORPAYX_WEBHOOK_SECRET};
+use shared::gateway::razorpayx_webhook;
 use shared::order::Order;
 
 use crate::children::Supervised;
@@ -109,11 +110,25 @@ impl Client {
         token: Option<&str>,
         body: Option<&str>,
     ) -> Result<(u16, Value)> {
+        self.call_with(method, path, token, body, &[])
+    }
+
+    fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Result<(u16, Value)> {
         let url = format!("{}{path}", self.base);
-        let request = ureq::http::Request::builder()
+        let mut request = ureq::http::Request::builder()
             .method(method)
             .uri(&url)
             .header("content-type", "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         let request = match token {
             Some(token) => request.header("authorization", format!("Bearer {token}")),
             None => request,
@@ -238,6 +253,50 @@ fn calls(base: &str) -> Result<()> {
         409,
     )?;
     ensure!(refused["error"]["code"] == "invalid_status", "{refused}");
+
+    // RazorpayX's word, signed with the local secret: the bank returned the seller's
+    // payout. Unsigned, the same body is refused.
+    let reversal = serde_json::json!({
+        "entity": "event",
+        "event": "payout.reversed",
+        "contains": ["payout"],
+        "payload": {"payout": {"entity": {
+            "id": "pout_SmokeReversal01",
+            "status": "reversed",
+            "reference_id": seller_payout,
+            "notes": {"idempotency_key": Order::seller_payout_id("o-1").simple().to_string() + "-1"},
+            "status_details": {"reason": "beneficiary_bank_rejected", "description": "account closed", "source": "beneficiary_bank"}
+        }}}
+    })
+    .to_string();
+    let signature = razorpayx_webhook::signature(reversal.as_bytes(), DEV_RAZORPAYX_WEBHOOK_SECRET);
+    let (status, answer) = api.call_with(
+        "POST",
+        "/webhooks/razorpayx",
+        None,
+        Some(&reversal),
+        &[
+            ("x-razorpay-event-id", "evt_Smoke000000001"),
+            ("x-razorpay-signature", &signature),
+        ],
+    )?;
+    ensure!(
+        status == 200 && answer["handled"] == "applied",
+        "{status} {answer}"
+    );
+    let (status, _) = api.call_with(
+        "POST",
+        "/webhooks/razorpayx",
+        None,
+        Some(&reversal),
+        &[("x-razorpay-event-id", "evt_Smoke000000002")],
+    )?;
+    ensure!(status == 401, "an unsigned webhook answered {status}");
+    let reversed = api.expect("GET", "/payouts?status=reversed", Some(&admin), None, 200)?;
+    ensure!(
+        reversed["payouts"][0]["payout_id"] == seller_payout.as_str(),
+        "{reversed}"
+    );
     api.expect("GET", "/payouts/my-payouts", None, None, 401)?;
     api.expect("GET", "/payouts", Some(&scout_owner), None, 403)?;
     Ok(())

@@ -41,12 +41,15 @@ pub async fn run(extra_test_args: &[String]) -> Result<()> {
     let (endpoint, _dynamodb) = dynamodb_for_run("dynamodb-local-test.log")?;
     step(&format!("DynamoDB Local at {endpoint}"));
 
+    let razorpay_python = tools::python_with(tools::RAZORPAY_SDK, "razorpay")?;
+
     step("cargo test --workspace");
     tools::run(
         Command::new("cargo")
             .args(["test", "--workspace", "--all-targets"])
             .args(extra_test_args)
             .env("AWS_ENDPOINT_URL_DYNAMODB", &endpoint)
+            .env("RAZORPAY_SDK_PYTHON", &razorpay_python)
             .current_dir(&root),
     )?;
 

@@ -29,6 +29,35 @@ pub fn venv_with(packages: &[&str], probe: &str) -> Result<PathBuf> {
     Ok(bin)
 }
 
+/// Razorpay's official Python SDK: the webhook tests check our signatures with its
+/// `Utility.verify_webhook_signature`.
+pub const RAZORPAY_SDK: &str = "razorpay==2.0.1";
+
+/// The venv's `python` with `package` importable as `module`; installs it if not.
+pub fn python_with(package: &str, module: &str) -> Result<PathBuf> {
+    let bin = venv_with(&[package], "pip")?;
+    let python = bin.join("python");
+    let importable = |python: &PathBuf| {
+        Command::new(python)
+            .args(["-c", &format!("import {module}")])
+            .output()
+            .is_ok_and(|output| output.status.success())
+    };
+    if !importable(&python) {
+        eprintln!("installing {package} into {}", bin.display());
+        run(Command::new(bin.join("pip")).args([
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            package,
+        ]))?;
+        if !importable(&python) {
+            bail!("`import {module}` fails after installing {package}");
+        }
+    }
+    Ok(python)
+}
+
 /// `cargo lambda` from PyPI; returns the directory to put first on `PATH`.
 pub fn cargo_lambda() -> Result<PathBuf> {
     venv_with(&[CARGO_LAMBDA], "cargo-lambda")

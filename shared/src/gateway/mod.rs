@@ -16,10 +16,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::account::PayoutAccount;
 use crate::config::{Config, GatewayConfig};
-use crate::payout::{IdempotencyKey, Payout};
+use crate::payout::{GatewayStatusDetails, IdempotencyKey, Payout};
 use crate::store::Store;
 
-pub use razorpayx::RazorpayX;
+pub use razorpayx::{webhook as razorpayx_webhook, RazorpayX};
 pub use simulated::SimulatedGateway;
 
 /// What the gateway did with an attempt.
@@ -33,11 +33,38 @@ pub enum TransferOutcome {
     Declined {
         reason: String,
     },
+    /// Paid, then sent back by the bank (RazorpayX `reversed`): final for this key;
+    /// the money is ours again and a retry needs a new attempt.
+    Reversed {
+        reason: String,
+    },
     /// Taken and on its way, not final (RazorpayX `queued`, `processing`, …).
     Accepted {
         gateway_payout_id: String,
         gateway_status: String,
     },
+}
+
+/// What a gateway told us, unasked, about one of its payouts (a webhook), in the
+/// gateway's own terms: the service decides what it means for our payout.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GatewayReport {
+    /// Our payout id, as we sent it (RazorpayX `reference_id`); `None` when the
+    /// gateway's payout was not made by us.
+    pub payout_id: Option<uuid::Uuid>,
+    /// The idempotency key of the attempt it answers, as we sent it in the notes.
+    pub idempotency_key: Option<String>,
+    pub gateway_payout_id: String,
+    pub gateway_status: String,
+    /// What the gateway's payout is for, when it says: a report whose amount or
+    /// destination is not our attempt's is not about our attempt.
+    pub amount_paise: Option<u64>,
+    pub fund_account_id: Option<String>,
+    pub details: GatewayStatusDetails,
+    pub outcome: TransferOutcome,
+    /// The gateway statuses this report comes after: it may replace only these (or
+    /// none), so a late or repeated report never undoes a newer one.
+    pub replaces: &'static [&'static str],
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

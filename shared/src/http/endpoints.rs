@@ -1,4 +1,4 @@
-//! The seven routes: read the input, call the operation, shape the reply.
+//! The routes behind a token: read the input, call the operation, shape the reply.
 
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Request, Response};
@@ -82,6 +82,10 @@ pub(super) async fn serve(
             };
             Ok(reply::payout(StatusCode::OK, &payout))
         }
+        // Signed, not token-bearing: `App::handle` sends it to `http::webhook`.
+        Endpoint::RazorpayXWebhook => Err(crate::error::Error::Forbidden(
+            "this route takes a RazorpayX signature, not a token".to_owned(),
+        )),
     }
 }
 

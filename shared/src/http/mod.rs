@@ -1,4 +1,4 @@
-//! The HTTP side of the seven API functions. A function's `main` is one call to
+//! The HTTP side of the API functions. A function's `main` is one call to
 //! [`run`]; everything a request goes through — method, token, input, the operation,
 //! the response and its log line — happens here, the same way for every route.
 
@@ -6,6 +6,7 @@ mod endpoints;
 pub mod input;
 pub mod reply;
 pub mod routes;
+mod webhook;
 
 use std::time::Instant;
 
@@ -14,7 +15,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use tracing::{error, info, warn};
 
 use crate::auth::{Actor, TokenVerifier};
-use crate::config::Config;
+use crate::config::{Config, WebhookSecrets};
 use crate::cursor::CursorKey;
 use crate::error::{Error, Result};
 use crate::gateway::Gateway;
@@ -31,6 +32,8 @@ pub struct App {
     pub gateway: Gateway,
     pub cursors: CursorKey,
     pub tokens: TokenVerifier,
+    /// Only the webhook function loads them (see [`run`]).
+    pub webhook_secrets: Option<WebhookSecrets>,
 }
 
 impl App {
@@ -42,6 +45,7 @@ impl App {
             tokens: TokenVerifier::new(config.jwt_secret.as_bytes()),
             config,
             store,
+            webhook_secrets: None,
         })
     }
 
@@ -60,6 +64,11 @@ impl App {
                 None,
                 None,
             )
+        } else if !endpoint.takes_token() {
+            match webhook::serve(self, &request).await {
+                Ok(response) => (response, None, None),
+                Err(err) => (reply::error(&err), None, Some(err)),
+            }
         } else {
             match self.authenticate(&request) {
                 Err(err) => (reply::error(&err), None, Some(err)),
@@ -128,7 +137,10 @@ pub async fn run(endpoint: Endpoint) -> std::result::Result<(), lambda_http::Err
     let config = Config::from_env()?;
     crate::telemetry::init(&config.stage, endpoint.function());
     let store = Store::from_env(&config.table_name).await;
-    let app = App::new(config, store)?;
+    let mut app = App::new(config, store)?;
+    if !endpoint.takes_token() {
+        app.webhook_secrets = Some(WebhookSecrets::from_env()?);
+    }
     let app = &app;
     lambda_http::run(lambda_http::service_fn(
         move |request: Request| async move {

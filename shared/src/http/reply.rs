@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::listing::{MyPayouts, PayoutList};
 use crate::money::Paise;
 use crate::order::{CompletedOrder, Order, OrderStatus, NO_PAYOUT_ZERO_PRICE};
-use crate::payout::{Payout, PayoutStatus, PayoutType};
+use crate::payout::{GatewayStatusDetails, Payout, PayoutStatus, PayoutType};
 use crate::time::Timestamp;
 
 /// A payout as the API shows it.
@@ -33,6 +33,7 @@ pub struct PayoutView<'a> {
     pub attempt_sent_at: Option<Timestamp>,
     pub gateway_payout_id: Option<&'a str>,
     pub gateway_status: Option<&'a str>,
+    pub gateway_status_details: Option<&'a GatewayStatusDetails>,
     pub last_error: Option<&'a str>,
     pub processed_at: Option<Timestamp>,
     pub completed_at: Option<Timestamp>,
@@ -58,6 +59,7 @@ impl<'a> From<&'a Payout> for PayoutView<'a> {
             attempt_sent_at: payout.attempt_sent_at,
             gateway_payout_id: payout.gateway_payout_id.as_deref(),
             gateway_status: payout.gateway_status.as_deref(),
+            gateway_status_details: payout.gateway_status_details.as_ref(),
             last_error: payout.last_error.as_deref(),
             processed_at: payout.processed_at,
             completed_at: payout.completed_at,
@@ -159,12 +161,21 @@ pub fn error(error: &Error) -> Response<Body> {
             None => json!({"error": {"code": error.code(), "message": error.public_message()}}),
         },
     );
-    if status == StatusCode::UNAUTHORIZED {
+    if matches!(error, Error::Unauthenticated(_)) {
         response
             .headers_mut()
             .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     response
+}
+
+/// The acknowledgement of a webhook delivery: what was done with it, for the
+/// gateway's delivery log.
+pub fn webhook_received(event_id: &str, handled: &str) -> Response<Body> {
+    json_response(
+        StatusCode::OK,
+        &json!({"received": true, "event_id": event_id, "handled": handled}),
+    )
 }
 
 pub fn method_not_allowed(allowed: &str) -> Response<Body> {

@@ -15,10 +15,11 @@ pub enum Endpoint {
     PutPayoutAccount,
     GetPayoutAccount,
     GetUserPayoutAccount,
+    RazorpayXWebhook,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 10] = [
+    pub const ALL: [Endpoint; 11] = [
         Endpoint::RequestScoutPayout,
         Endpoint::CompleteOrder,
         Endpoint::MyPayouts,
@@ -29,6 +30,7 @@ impl Endpoint {
         Endpoint::PutPayoutAccount,
         Endpoint::GetPayoutAccount,
         Endpoint::GetUserPayoutAccount,
+        Endpoint::RazorpayXWebhook,
     ];
 
     /// The function crate (and Lambda) that serves the route.
@@ -44,6 +46,7 @@ impl Endpoint {
             Endpoint::PutPayoutAccount => "put-payout-account",
             Endpoint::GetPayoutAccount => "get-payout-account",
             Endpoint::GetUserPayoutAccount => "get-user-payout-account",
+            Endpoint::RazorpayXWebhook => "razorpayx-webhook",
         }
     }
 
@@ -52,7 +55,8 @@ impl Endpoint {
             Endpoint::RequestScoutPayout
             | Endpoint::ProcessPayout
             | Endpoint::RetryPayout
-            | Endpoint::CancelPayout => Method::POST,
+            | Endpoint::CancelPayout
+            | Endpoint::RazorpayXWebhook => Method::POST,
             Endpoint::CompleteOrder => Method::PATCH,
             Endpoint::MyPayouts
             | Endpoint::ListPayouts
@@ -74,7 +78,14 @@ impl Endpoint {
             Endpoint::CancelPayout => "/payouts/{payout_id}/cancel",
             Endpoint::PutPayoutAccount | Endpoint::GetPayoutAccount => "/me/payout-account",
             Endpoint::GetUserPayoutAccount => "/users/{user_id}/payout-account",
+            Endpoint::RazorpayXWebhook => "/webhooks/razorpayx",
         }
+    }
+
+    /// Callers prove who they are with a bearer token, except the gateway, which signs
+    /// its webhooks instead.
+    pub fn takes_token(self) -> bool {
+        self != Endpoint::RazorpayXWebhook
     }
 
     pub fn for_function(name: &str) -> Option<Endpoint> {

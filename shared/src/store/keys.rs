@@ -9,6 +9,10 @@
 //! | user payout account    | `USER#<user_id>`            | `PAYOUT_ACCOUNT`     |
 //! | request idempotency    | `IDEMPOTENCY#<user>#<key>`  | `IDEMPOTENCY`        |
 //! | simulated gateway ledger | `GATEWAY#<transfer key>`  | `SIMULATED_TRANSFER` |
+//! | webhook event seen     | `WEBHOOK#<gateway>#<event id>` | `WEBHOOK_EVENT`  |
+//!
+//! Items with a number `expires_at` (epoch seconds) are deleted by DynamoDB's TTL after
+//! that time (webhook events, after the gateway's replay window).
 //!
 //! Payouts carry three index keys; the sort key of all three is
 //! `created_sk = <created_at RFC 3339 ms>#<uuid>`, which sorts by creation time and is unique.
@@ -47,6 +51,9 @@ pub const SUMMARY_SK: &str = "SUMMARY";
 pub const PAYOUT_ACCOUNT_SK: &str = "PAYOUT_ACCOUNT";
 pub const IDEMPOTENCY_SK: &str = "IDEMPOTENCY";
 pub const GATEWAY_SK: &str = "SIMULATED_TRANSFER";
+pub const WEBHOOK_EVENT_SK: &str = "WEBHOOK_EVENT";
+/// The table's TTL attribute.
+pub const EXPIRES_AT: &str = "expires_at";
 
 pub fn payout_pk(payout_id: Uuid) -> String {
     format!("PAYOUT#{payout_id}")
@@ -70,6 +77,10 @@ pub fn idempotency_pk(user_id: u64, key: &str) -> String {
 
 pub fn gateway_pk(transfer_key: &str) -> String {
     format!("GATEWAY#{transfer_key}")
+}
+
+pub fn webhook_event_pk(gateway: &str, event_id: &str) -> String {
+    format!("WEBHOOK#{gateway}#{event_id}")
 }
 
 pub fn status_pk(status: PayoutStatus) -> String {

@@ -31,6 +31,24 @@ const AWS_ROOT_CAS: &str = include_str!("aws-roots.pem");
 const REVISION: &str = "revision";
 const SAVE_RACE_RETRIES: usize = 5;
 
+/// A gateway event already acted on, remembered (until `expires_at`, DynamoDB's TTL)
+/// so that a redelivery is answered without being acted on again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookReceipt {
+    pub gateway: String,
+    pub event_id: String,
+    pub event: String,
+    /// SHA-256 of the body: the same id with another body is not a redelivery.
+    pub body_sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payout_id: Option<String>,
+    /// What was done with it (`applied`, `ignored`, `unknown_payout`…).
+    pub handled: String,
+    pub received_at: Timestamp,
+    /// Epoch seconds.
+    pub expires_at: i64,
+}
+
 /// The `LastEvaluatedKey` of a query, handed back to continue it.
 pub type PageKey = HashMap<String, String>;
 
@@ -212,6 +230,28 @@ impl Store {
             .send()
             .await;
         written(result)
+    }
+
+    pub async fn webhook_receipt(
+        &self,
+        gateway: &str,
+        event_id: &str,
+    ) -> Result<Option<WebhookReceipt>> {
+        self.get(
+            &keys::webhook_event_pk(gateway, event_id),
+            keys::WEBHOOK_EVENT_SK,
+        )
+        .await
+    }
+
+    /// `false` when the event was already remembered.
+    pub async fn save_webhook_receipt(&self, receipt: &WebhookReceipt) -> Result<bool> {
+        self.insert(
+            &keys::webhook_event_pk(&receipt.gateway, &receipt.event_id),
+            keys::WEBHOOK_EVENT_SK,
+            receipt,
+        )
+        .await
     }
 
     /// A strongly consistent read of one item.

@@ -69,6 +69,9 @@ pub enum Lease<'a> {
     },
     /// Settle under the lease we hold and give it up.
     Release(&'a str),
+    /// The gateway's final word settles the attempt whoever holds it: any lease is
+    /// dropped, and its holder's own settle then finds the payout moved on.
+    Break,
 }
 
 /// One status change: the payout as it should be afterwards, written only if the stored
@@ -78,6 +81,9 @@ pub struct StatusChange<'a> {
     pub transition: Transition,
     pub next: Payout,
     pub lease: Lease<'a>,
+    /// When set, the write also needs the stored gateway status to be absent or one
+    /// of these: a gateway's report never overwrites a later one that won a race.
+    pub gateway_status_before: Option<&'a [&'a str]>,
 }
 
 /// An order's completion as items: the order moves from one of `open_statuses` to
@@ -233,12 +239,12 @@ fn in_flight(status: PayoutStatus) -> i128 {
     i128::from(status.is_in_flight())
 }
 
-/// A scout payout holds its reservation until it is paid or cancelled.
 fn reserves(status: PayoutStatus) -> i128 {
-    i128::from(matches!(
-        status,
-        PayoutStatus::Pending | PayoutStatus::Processing | PayoutStatus::Failed
-    ))
+    i128::from(status.holds_reservation())
+}
+
+fn paid(status: PayoutStatus) -> i128 {
+    i128::from(status.is_paid())
 }
 
 /// The key DynamoDB would hand back after `item` on `index`: table key plus index key.
@@ -438,6 +444,7 @@ impl Store {
             transition,
             mut next,
             lease,
+            gateway_status_before,
         } = change;
         let from = current.status;
         if !transition.allows(from) {
@@ -453,15 +460,16 @@ impl Store {
         // Names this change on the item, so that a resend of it (a lost response) can
         // recognise its own write in what the refusal hands back.
         let change_id = Uuid::new_v4().to_string();
-        let payout_update = self.payout_update(current, &next, lease, &change_id)?;
+        let payout_update =
+            self.payout_update(current, &next, lease, gateway_status_before, &change_id)?;
         let amount = i128::from(current.amount_paise.get());
-        let completed = i128::from(to == PayoutStatus::Completed);
+        let paid_delta = amount * (paid(to) - paid(from));
         let summary = summary_update(
             &self.table,
             current.user_id,
             &[
                 ("pending_paise", amount * (in_flight(to) - in_flight(from))),
-                ("total_paid_paise", amount * completed),
+                ("total_paid_paise", paid_delta),
             ],
         )?;
         let scout = match (&current.payout_type, &current.scout_id) {
@@ -472,7 +480,7 @@ impl Store {
                     &mut expr,
                     &[
                         ("reserved_paise", reserved_delta),
-                        ("paid_paise", amount * completed),
+                        ("paid_paise", paid_delta),
                         (
                             "earnings_paise",
                             amount * i128::from(to == PayoutStatus::Cancelled),
@@ -481,11 +489,20 @@ impl Store {
                 );
                 match clause {
                     Some(clause) => {
-                        // A release larger than the reservation would mean the books are
-                        // already wrong; refuse rather than drive them negative.
-                        let reserved = expr.name("reserved_paise");
-                        let release = expr.value(n(-reserved_delta.min(0)));
-                        let condition = format!("attribute_exists(pk) AND {reserved} >= {release}");
+                        // A release larger than what is held would mean the books are
+                        // already wrong; refuse rather than drive them negative. Only a
+                        // balance that shrinks is checked (an absent one compares false).
+                        let mut condition = "attribute_exists(pk)".to_owned();
+                        for (attribute, delta) in [
+                            ("reserved_paise", reserved_delta),
+                            ("paid_paise", paid_delta),
+                        ] {
+                            if delta < 0 {
+                                let held = expr.name(attribute);
+                                let release = expr.value(n(-delta));
+                                condition.push_str(&format!(" AND {held} >= {release}"));
+                            }
+                        }
                         Some(expr.update(
                             &self.table,
                             keys::scout_pk(scout_id),
@@ -515,15 +532,16 @@ impl Store {
             items.extend(summary.map(update_item));
             items.extend(scout.map(update_item));
             match self.transact(items).await {
-                // Every attribute of the payout item that anyone else writes is under
-                // this write's condition, so what it wrote is what is stored.
+                // A transaction returns no item. What it wrote is what is stored, but
+                // for a gateway report (`track`) that may have landed alongside: it
+                // only writes `gateway_*` fields, and none of them is money.
                 Ok(()) => return Ok(next),
                 Err(TransactFailure::ConditionFailed(refused)) if refused.at(0) => {
                     refused.stored(0).cloned()
                 }
                 Err(TransactFailure::ConditionFailed(refused)) => {
-                    return Err(Error::Store(format!(
-                        "payout {} balances refused a {} (items {:?}): the books need a look",
+                    return Err(Error::BooksRefused(format!(
+                        "payout {} balances refused a {} (items {:?})",
                         current.payout_id,
                         transition.verb(),
                         refused.positions()
@@ -583,6 +601,7 @@ impl Store {
         current: &Payout,
         next: &Payout,
         lease: Lease<'_>,
+        gateway_status_before: Option<&[&str]>,
         change_id: &str,
     ) -> Result<Update> {
         let before = to_item(current)?;
@@ -657,6 +676,19 @@ impl Store {
                 condition.push_str(&format!(" AND {held} = {ours}"));
                 removes.push(held);
             }
+            Lease::Break => removes.push(expr.name(LEASE_TOKEN)),
+        }
+        if let Some(earlier) = gateway_status_before {
+            let gateway_status = expr.name("gateway_status");
+            let mut allowed = format!("attribute_not_exists({gateway_status})");
+            if !earlier.is_empty() {
+                let values: Vec<String> = earlier
+                    .iter()
+                    .map(|status| expr.value(s(*status)))
+                    .collect();
+                allowed.push_str(&format!(" OR {gateway_status} IN ({})", values.join(", ")));
+            }
+            condition.push_str(&format!(" AND ({allowed})"));
         }
 
         let mut update = format!("SET {}", sets.join(", "));

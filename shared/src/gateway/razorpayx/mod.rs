@@ -3,9 +3,9 @@
 //! body on every send of an attempt.
 //!
 //! What RazorpayX answers is mapped once, here (Appendix B): `processed` is paid (the
-//! UTR is the payment reference); `failed`, `rejected`, `cancelled` and `reversed`
-//! are declined with the reason from `status_details`; anything else is accepted and
-//! not final. A 400 is a definitive refusal, a 401 our own misconfiguration, a 429 a
+//! UTR is the payment reference); `failed`, `rejected` and `cancelled` are declined
+//! with the reason from `status_details`, `reversed` is a payment the bank sent back;
+//! anything else is accepted and not final. A 400 is a definitive refusal, a 401 our own misconfiguration, a 429 a
 //! request to slow down (retried here with jitter, then left to the next run), and a
 //! 5xx, a timeout or a reset an unknown outcome.
 
@@ -14,6 +14,8 @@ use std::time::Duration;
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
+
+pub mod webhook;
 
 use super::{BeneficiaryIds, GatewayError, PaymentGateway, TransferOutcome};
 use crate::account::{Destination, PayoutAccount};
@@ -46,6 +48,12 @@ struct PayoutEntity {
     id: String,
     status: String,
     #[serde(default)]
+    reference_id: Option<String>,
+    #[serde(default)]
+    amount: Option<u64>,
+    #[serde(default)]
+    fund_account_id: Option<String>,
+    #[serde(default)]
     utr: Option<String>,
     #[serde(default)]
     status_details: Option<StatusDetails>,
@@ -59,6 +67,8 @@ struct StatusDetails {
     reason: Option<String>,
     #[serde(default)]
     description: Option<String>,
+    #[serde(default)]
+    source: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -265,12 +275,12 @@ impl PaymentGateway for RazorpayX {
             )
             .await;
         match result {
-            Ok((_, entity)) => Ok(outcome(parse_entity(entity)?)),
+            Ok((_, entity)) => Ok(outcome(&parse_entity(entity)?)),
             // This request created nothing. An earlier send under the same key may have
             // (a changed body is refused too): only when the key is unknown to RazorpayX
             // is the attempt declined for good.
             Err(GatewayError::Refused(reason)) => match self.find_attempt(key, payout).await? {
-                Some(entity) => Ok(outcome(entity)),
+                Some(entity) => Ok(outcome(&entity)),
                 // An earlier send of this attempt may still be created within the hour
                 // RazorpayX can take: until then, no record proves nothing.
                 None if still_may_land(payout, self.late_transfer_window_secs()) => {
@@ -302,7 +312,7 @@ impl PaymentGateway for RazorpayX {
             }
             None => self.find_attempt(key, payout).await?,
         };
-        Ok(entity.map(outcome))
+        Ok(entity.as_ref().map(outcome))
     }
 }
 
@@ -312,13 +322,11 @@ fn parse_entity(entity: Value) -> Result<PayoutEntity, GatewayError> {
 }
 
 /// What a payout entity says about the attempt.
-fn outcome(entity: PayoutEntity) -> TransferOutcome {
-    let details = entity.status_details.unwrap_or_default();
+fn outcome(entity: &PayoutEntity) -> TransferOutcome {
     let reason = || {
+        let details = entity.status_details.as_ref();
         let why = details
-            .description
-            .clone()
-            .or_else(|| details.reason.clone())
+            .and_then(|details| details.description.clone().or(details.reason.clone()))
             .unwrap_or_else(|| "no reason given".to_owned());
         format!("{}: {why}", entity.status)
     };
@@ -326,9 +334,8 @@ fn outcome(entity: PayoutEntity) -> TransferOutcome {
         "processed" => TransferOutcome::Paid {
             reference: entity.utr.clone().unwrap_or_else(|| entity.id.clone()),
         },
-        "failed" | "rejected" | "cancelled" | "reversed" => {
-            TransferOutcome::Declined { reason: reason() }
-        }
+        "failed" | "rejected" | "cancelled" => TransferOutcome::Declined { reason: reason() },
+        "reversed" => TransferOutcome::Reversed { reason: reason() },
         _ => TransferOutcome::Accepted {
             gateway_payout_id: entity.id.clone(),
             gateway_status: entity.status.clone(),

@@ -1,0 +1,8 @@
+//! POST /webhooks/razorpayx: RazorpayX's signed payout events (no token).
+
+use shared::http::{run, Endpoint};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    run(Endpoint::RazorpayXWebhook).await
+}

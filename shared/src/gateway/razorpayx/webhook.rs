@@ -1,0 +1,279 @@
+//! RazorpayX webhooks (reference §2): the signature over the raw body, and what a
+//! payout event reports. Nothing here touches the store: the service decides what a
+//! report means for our payout (`crate::webhook`).
+
+use aws_lc_rs::{constant_time, hmac};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{outcome, PayoutEntity};
+use crate::gateway::GatewayReport;
+use crate::payout::GatewayStatusDetails;
+
+/// The header RazorpayX signs each delivery with.
+pub const SIGNATURE_HEADER: &str = "x-razorpay-signature";
+/// The header that names an event; a redelivery carries the same id.
+pub const EVENT_ID_HEADER: &str = "x-razorpay-event-id";
+
+/// Lowercase hex HMAC-SHA256 of `body` keyed with `secret`: what RazorpayX sends in
+/// `X-Razorpay-Signature`.
+pub fn signature(body: &[u8], secret: &str) -> String {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
+    hex(hmac::sign(&key, body).as_ref())
+}
+
+/// Lowercase hex SHA-256 of a delivery's body: with the event id, what makes a
+/// delivery the same one again (the event id alone is not under the signature).
+pub fn body_digest(body: &[u8]) -> String {
+    hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body).as_ref())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// Whether `claimed` is the signature of `body` under one of `secrets` (the current
+/// one, and the previous one while a rotation is under way: events made before it
+/// are redelivered signed with the old secret). Compared in constant time, on the
+/// bytes as received: nothing is parsed before this says yes.
+pub fn signature_is_valid<'a>(
+    body: &[u8],
+    claimed: &str,
+    secrets: impl IntoIterator<Item = &'a str>,
+) -> bool {
+    let mut valid = false;
+    for secret in secrets {
+        let expected = signature(body, secret);
+        // Every secret is tried, so the time taken does not say which one matched.
+        valid |=
+            constant_time::verify_slices_are_equal(expected.as_bytes(), claimed.as_bytes()).is_ok();
+    }
+    valid
+}
+
+/// What a verified delivery is about.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A payout event (`payout.queued`, `.initiated`, `.processed`, `.updated`,
+    /// `.failed`, `.rejected`, `.reversed`, `.pending`).
+    Payout {
+        name: String,
+        report: Box<GatewayReport>,
+    },
+    /// Anything else RazorpayX may send to the same URL (bank downtime, transactions,
+    /// fund account validation): acknowledged, not acted on.
+    Other { name: String },
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ParseError {
+    #[error("the body is not JSON: {0}")]
+    NotJson(String),
+    #[error("the body is not a RazorpayX event: {0}")]
+    NotAnEvent(String),
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    event: String,
+    #[serde(default)]
+    payload: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct Wrapped {
+    entity: PayoutEntity,
+}
+
+/// Reads a delivery whose signature was verified.
+pub fn parse(body: &[u8]) -> Result<Event, ParseError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|err| ParseError::NotJson(err.to_string()))?;
+    let envelope: Envelope =
+        serde_json::from_value(value).map_err(|err| ParseError::NotAnEvent(err.to_string()))?;
+    let payout = envelope.payload.get("payout");
+    let (true, Some(payout)) = (envelope.event.starts_with("payout."), payout) else {
+        return Ok(Event::Other {
+            name: envelope.event,
+        });
+    };
+    let Wrapped { entity } = serde_json::from_value(payout.clone())
+        .map_err(|err| ParseError::NotAnEvent(format!("payload.payout: {err}")))?;
+    Ok(Event::Payout {
+        name: envelope.event,
+        report: Box::new(report(&entity)),
+    })
+}
+
+fn report(entity: &PayoutEntity) -> GatewayReport {
+    let details = entity.status_details.as_ref();
+    GatewayReport {
+        payout_id: entity
+            .reference_id
+            .as_deref()
+            .and_then(|id| Uuid::parse_str(id).ok()),
+        idempotency_key: entity.notes["idempotency_key"].as_str().map(str::to_owned),
+        gateway_payout_id: entity.id.clone(),
+        gateway_status: entity.status.clone(),
+        amount_paise: entity.amount,
+        fund_account_id: entity.fund_account_id.clone(),
+        details: GatewayStatusDetails {
+            reason: details.and_then(|details| details.reason.clone()),
+            description: details.and_then(|details| details.description.clone()),
+            source: details.and_then(|details| details.source.clone()),
+        },
+        outcome: outcome(entity),
+        replaces: replaces(&entity.status),
+    }
+}
+
+/// RazorpayX's statuses in the order a payout moves through them (reference §2.3:
+/// pending → queued → processing → processed | failed…, and processed → reversed).
+/// A report may replace only a stored status that comes strictly before its own.
+const ORDER: [(&str, u8); 9] = [
+    ("pending", 0),
+    ("scheduled", 0),
+    ("queued", 1),
+    ("processing", 2),
+    ("processed", 3),
+    ("failed", 3),
+    ("rejected", 3),
+    ("cancelled", 3),
+    ("reversed", 4),
+];
+
+const BEFORE_QUEUED: &[&str] = &["pending", "scheduled"];
+const BEFORE_PROCESSING: &[&str] = &["pending", "scheduled", "queued"];
+const BEFORE_FINAL: &[&str] = &["pending", "scheduled", "queued", "processing"];
+// Only `processed` really comes before `reversed`; the other final statuses are here
+// so that the order stays one ranking (our status refuses a reversal of those anyway).
+const BEFORE_REVERSED: &[&str] = &[
+    "pending",
+    "scheduled",
+    "queued",
+    "processing",
+    "processed",
+    "failed",
+    "rejected",
+    "cancelled",
+];
+
+fn replaces(status: &str) -> &'static [&'static str] {
+    match ORDER.iter().find(|(name, _)| *name == status) {
+        Some((_, 1)) => BEFORE_QUEUED,
+        Some((_, 2)) => BEFORE_PROCESSING,
+        Some((_, 3)) => BEFORE_FINAL,
+        Some((_, 4)) => BEFORE_REVERSED,
+        // The first statuses, and any RazorpayX adds later, replace nothing.
+        _ => &[],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gateway::TransferOutcome;
+
+    const SECRET: &str = "a-webhook-secret";
+
+    fn event(name: &str, status: &str) -> Vec<u8> {
+        serde_json::json!({
+            "entity": "event",
+            "account_id": "acc_BFQ7uQEaa7j2z7",
+            "event": name,
+            "contains": ["payout"],
+            "payload": {"payout": {"entity": {
+                "id": "pout_00000000000001",
+                "entity": "payout",
+                "status": status,
+                "utr": "UTR123",
+                "reference_id": "6f1c2a38-45f5-4f3a-9a5b-2f7d8cf0c5a1",
+                "notes": {"idempotency_key": "6f1c2a3845f54f3a9a5b2f7d8cf0c5a1-1"},
+                "status_details": {"reason": "beneficiary_bank_rejected", "description": "The bank rejected it", "source": "beneficiary_bank"}
+            }}},
+            "created_at": 1_580_118_468
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    #[test]
+    fn the_signature_is_hex_hmac_sha256_of_the_raw_body() {
+        // RFC 4231 test case 2.
+        let key = hmac::Key::new(hmac::HMAC_SHA256, b"Jefe");
+        let tag = hmac::sign(&key, b"what do ya want for nothing?");
+        let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            hex,
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        assert_eq!(signature(b"what do ya want for nothing?", "Jefe"), hex);
+    }
+
+    #[test]
+    fn any_listed_secret_verifies_and_nothing_else_does() {
+        let body = event("payout.processed", "processed");
+        let signed = signature(&body, SECRET);
+        assert!(signature_is_valid(&body, &signed, [SECRET]));
+        assert!(signature_is_valid(&body, &signed, ["new-secret", SECRET]));
+        assert!(!signature_is_valid(&body, &signed, ["new-secret"]));
+        assert!(!signature_is_valid(&body, "", [SECRET]));
+        assert!(!signature_is_valid(&body, &signed.to_uppercase(), [SECRET]));
+        let mut tampered = body.clone();
+        tampered.push(b' ');
+        assert!(!signature_is_valid(&tampered, &signed, [SECRET]));
+    }
+
+    #[test]
+    fn a_payout_event_becomes_a_report() {
+        let Ok(Event::Payout { name, report }) = parse(&event("payout.reversed", "reversed"))
+        else {
+            panic!("not a payout event");
+        };
+        assert_eq!(name, "payout.reversed");
+        assert_eq!(report.gateway_payout_id, "pout_00000000000001");
+        assert_eq!(
+            report.payout_id,
+            Uuid::parse_str("6f1c2a38-45f5-4f3a-9a5b-2f7d8cf0c5a1").ok()
+        );
+        assert_eq!(
+            report.idempotency_key.as_deref(),
+            Some("6f1c2a3845f54f3a9a5b2f7d8cf0c5a1-1")
+        );
+        assert!(matches!(report.outcome, TransferOutcome::Reversed { .. }));
+        assert_eq!(report.replaces, BEFORE_REVERSED);
+        assert_eq!(
+            report.details.reason.as_deref(),
+            Some("beneficiary_bank_rejected")
+        );
+    }
+
+    #[test]
+    fn every_status_replaces_only_the_ones_before_it() {
+        for (status, rank) in ORDER {
+            for (other, other_rank) in ORDER {
+                assert_eq!(
+                    replaces(status).contains(&other),
+                    other_rank < rank,
+                    "{status} replacing {other}"
+                );
+            }
+        }
+        assert!(replaces("something_new").is_empty());
+    }
+
+    #[test]
+    fn other_events_and_bad_bodies() {
+        let downtime = br#"{"entity":"event","event":"payout.downtime.started","payload":{"payout.downtime":{}}}"#;
+        assert_eq!(
+            parse(downtime),
+            Ok(Event::Other {
+                name: "payout.downtime.started".to_owned()
+            })
+        );
+        assert!(matches!(parse(b"not json"), Err(ParseError::NotJson(_))));
+        assert!(matches!(parse(b"[1,2]"), Err(ParseError::NotAnEvent(_))));
+        let no_entity = br#"{"event":"payout.processed","payload":{"payout":{}}}"#;
+        assert!(matches!(parse(no_entity), Err(ParseError::NotAnEvent(_))));
+    }
+}
