@@ -1,6 +1,7 @@
 //! `cargo xtask <command>`: the project's local interfaces (DESIGN §12).
 
 mod bench;
+mod chaos;
 mod children;
 mod dev;
 mod smoke;
@@ -29,6 +30,10 @@ usage: cargo xtask <command>
   table                    create $PAYOUTS_TABLE from template.yaml (idempotent)
   bench [--quick]          benchmarks; writes docs/BENCHMARKS.md (--quick: smaller,
                            to .local/bench/, as `cargo xtask test` runs it)
+  chaos [--runs N] [--seed S] [--gateway simulated|razorpayx] [--load]
+                           seeded randomized histories of the money path under
+                           faults, invariants checked after each (docs/RELIABILITY.md);
+                           --load: the concurrency figures instead
 ";
 
 fn main() -> ExitCode {
@@ -61,6 +66,7 @@ fn run(args: Vec<String>) -> Result<()> {
         "token" => token(rest),
         "table" => runtime.block_on(create_table()),
         "bench" => runtime.block_on(bench::run(rest)),
+        "chaos" => runtime.block_on(chaos::run(rest)),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
             Ok(())
