@@ -3,6 +3,7 @@
 //! the money invariants. Nothing here is deployed.
 
 pub mod api;
+pub mod chaos;
 pub mod counting;
 pub mod dynamodb_local;
 pub mod faults;

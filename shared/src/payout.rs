@@ -103,7 +103,8 @@ pub enum Transition {
     /// was paid after all (found when an admin cancels it, or reported by the gateway):
     /// recorded as paid, never sent again.
     Confirm,
-    /// The gateway declined for good.
+    /// The gateway declined for good (also said of an attempt that went back to the
+    /// queue with its outcome unknown).
     Fail,
     /// The gateway could not be reached, or a reclaimed attempt was never made:
     /// back to the queue with the same attempt (and so the same idempotency key).
@@ -147,7 +148,7 @@ pub const TRANSITIONS: &[(Transition, &[PayoutStatus], PayoutStatus)] = &[
     ),
     (
         Transition::Fail,
-        &[PayoutStatus::Processing],
+        &[PayoutStatus::Processing, PayoutStatus::Pending],
         PayoutStatus::Failed,
     ),
     (
@@ -167,7 +168,11 @@ pub const TRANSITIONS: &[(Transition, &[PayoutStatus], PayoutStatus)] = &[
     ),
     (
         Transition::Reverse,
-        &[PayoutStatus::Processing, PayoutStatus::Completed],
+        &[
+            PayoutStatus::Processing,
+            PayoutStatus::Pending,
+            PayoutStatus::Completed,
+        ],
         PayoutStatus::Reversed,
     ),
     (
@@ -280,6 +285,10 @@ pub struct Payout {
     /// Why the gateway's status is what it is (RazorpayX's `status_details`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway_status_details: Option<GatewayStatusDetails>,
+    /// How earlier attempts ended (failed or reversed), so a late report about one of
+    /// them is told from a payment nobody knows of.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier_attempts: Vec<EarlierAttempt>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_reference: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -323,6 +332,7 @@ impl Payout {
             gateway_payout_id: None,
             gateway_status: None,
             gateway_status_details: None,
+            earlier_attempts: Vec::new(),
             payment_reference: None,
             failure_reason: None,
             last_error: None,
@@ -358,6 +368,16 @@ pub struct GatewayStatusDetails {
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+}
+
+/// An attempt a payout made before its current one, as it ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EarlierAttempt {
+    pub attempt: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_payout_id: Option<String>,
+    /// `failed` or `reversed`.
+    pub ended: PayoutStatus,
 }
 
 /// The key a gateway deduplicates transfers by: the payout id in simple form, a dash

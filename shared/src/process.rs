@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::gateway::{GatewayError, PaymentGateway, TransferOutcome};
 use crate::metrics::{self, Unit};
 use crate::money::Paise;
-use crate::payout::{IdempotencyKey, Payout, PayoutStatus, Transition};
+use crate::payout::{EarlierAttempt, IdempotencyKey, Payout, PayoutStatus, Transition};
 use crate::store::{Lease, PayoutIndex, StatusChange, Store};
 use crate::time::Timestamp;
 
@@ -272,7 +272,7 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
                     transition: Transition::Cancel,
                     next,
                     lease: Lease::NotHeld,
-                    gateway_status_before: None,
+                    gateway_status_not_in: None,
                 },
             )
             .await
@@ -307,7 +307,7 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
                             transition: Transition::Confirm,
                             next: paid(payout, reference),
                             lease: Lease::NotHeld,
-                            gateway_status_before: None,
+                            gateway_status_not_in: None,
                         },
                     )
                     .await?;
@@ -437,7 +437,7 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
                     transition: Transition::Claim,
                     next,
                     lease: Lease::Acquire(&token),
-                    gateway_status_before: None,
+                    gateway_status_not_in: None,
                 },
             )
             .await?;
@@ -551,7 +551,7 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
                         token: &token,
                         expired_at,
                     },
-                    gateway_status_before: None,
+                    gateway_status_not_in: None,
                 },
             )
             .await;
@@ -640,7 +640,7 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
                     transition,
                     next,
                     lease: Lease::Release(&token),
-                    gateway_status_before: None,
+                    gateway_status_not_in: None,
                 },
             )
             .await;
@@ -700,7 +700,7 @@ pub(crate) async fn send_round_again(store: &Store, payout: &Payout) -> Result<P
                 transition: Transition::Retry,
                 next: next_attempt(payout),
                 lease: Lease::NotHeld,
-                gateway_status_before: None,
+                gateway_status_not_in: None,
             },
         )
         .await
@@ -710,6 +710,11 @@ pub(crate) async fn send_round_again(store: &Store, payout: &Payout) -> Result<P
 /// nothing fixed of where it goes (the account may have changed since).
 fn next_attempt(payout: &Payout) -> Payout {
     let mut next = payout.clone();
+    next.earlier_attempts.push(EarlierAttempt {
+        attempt: payout.attempt,
+        gateway_payout_id: payout.gateway_payout_id.clone(),
+        ended: payout.status,
+    });
     next.attempt += 1;
     // The new attempt has not been near the gateway (see `Payout::sent_at`).
     next.attempt_sent_at = None;
@@ -740,6 +745,9 @@ fn settlement(payout: &Payout, outcome: TransferOutcome, poll_secs: u64) -> (Tra
         TransferOutcome::Reversed { reason } => {
             let mut next = settled(payout);
             next.failure_reason = Some(reason);
+            // Recorded as a webhook would, so that a late report of the payment finds
+            // the payout past it.
+            next.gateway_status = Some("reversed".to_owned());
             (Transition::Reverse, next)
         }
         TransferOutcome::Accepted {

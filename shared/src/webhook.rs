@@ -13,7 +13,7 @@ use tracing::{error, info, warn};
 
 use crate::error::{Error, Result};
 use crate::gateway::{GatewayReport, TransferOutcome};
-use crate::payout::{Payout, PayoutStatus, Transition};
+use crate::payout::{IdempotencyKey, Payout, PayoutStatus, Transition};
 use crate::store::{Lease, StatusChange, Store, WebhookReceipt};
 use crate::time::Timestamp;
 
@@ -96,6 +96,11 @@ pub async fn receive(store: &Store, delivery: Delivery<'_>) -> Result<Handled> {
         Some(report) => apply(store, report).await?,
         None => Handled::NotAboutPayouts,
     };
+    if matches!(handled, Handled::NeedsAttention { .. }) {
+        // Not remembered: once the books are fixed, a replay from the gateway's
+        // dashboard applies it.
+        return Ok(handled);
+    }
     let now = Timestamp::now();
     let receipt = WebhookReceipt {
         gateway: delivery.gateway.to_owned(),
@@ -171,7 +176,7 @@ pub async fn apply(store: &Store, report: &GatewayReport) -> Result<Handled> {
                     transition,
                     next,
                     lease,
-                    gateway_status_before: Some(report.replaces),
+                    gateway_status_not_in: Some(report.not_after),
                 },
             )
             .await;
@@ -187,8 +192,11 @@ pub async fn apply(store: &Store, report: &GatewayReport) -> Result<Handled> {
                     gateway_status = report.gateway_status,
                     "a gateway report moved a payout"
                 );
-                // The same log line and metric as when the processor settles it.
-                crate::process::log_reported(&changed);
+                // The same log line and metric as when the processor settles it; progress
+                // is not a settlement.
+                if transition != Transition::Track {
+                    crate::process::log_reported(&changed);
+                }
                 return Ok(Handled::Applied {
                     payout: Box::new(changed),
                 });
@@ -239,13 +247,7 @@ fn decide(
         None => report.idempotency_key.as_deref() == Some(payout.idempotency_key().as_str()),
     };
     if !same_attempt {
-        // An earlier attempt's late news is noise, unless it says that attempt paid:
-        // only failed or reversed attempts are ever followed by another.
-        return Err(if says_paid {
-            Refusal::Contradicts("the gateway paid an attempt other than the payout's current one")
-        } else {
-            Refusal::Stale("the report is about another attempt")
-        });
+        return Err(about_an_earlier_attempt(payout, report, says_paid));
     }
     let other_amount = report
         .amount_paise
@@ -259,22 +261,35 @@ fn decide(
             "the gateway's payout under our reference is for another amount or account",
         ));
     }
-    if says_paid
-        && matches!(
-            payout.status,
-            PayoutStatus::Failed | PayoutStatus::Cancelled
-        )
-    {
+    // A failed attempt was never paid, by the gateway's word or by ours: no order of
+    // events makes a payment of it news we can drop.
+    if says_paid && payout.status == PayoutStatus::Failed {
         return Err(Refusal::Contradicts(
-            "the gateway paid a payout our books hold as failed or cancelled",
+            "the gateway paid a payout our books hold as failed",
         ));
     }
+    // Older news than what we hold is noise, whatever it says: a `processed` that
+    // arrives after the reversal (and the cancel that followed it).
     if let Some(stored) = payout.gateway_status.as_deref() {
-        if !report.replaces.contains(&stored) {
+        if report.not_after.contains(&stored) {
             return Err(Refusal::Stale(
                 "the payout already has this or a later gateway status",
             ));
         }
+    }
+    use PayoutStatus::{Cancelled, Completed, Pending, Processing, Reversed};
+    match (&report.outcome, payout.status) {
+        // Only a reversal comes after a payment, and nothing after a reversal.
+        (TransferOutcome::Reversed { .. }, Completed) => {}
+        (_, Completed | Reversed) => {
+            return Err(Refusal::Stale("the payout was already paid or reversed"))
+        }
+        (TransferOutcome::Paid { .. }, Cancelled) => {
+            return Err(Refusal::Contradicts(
+                "the gateway paid a payout our books hold as cancelled",
+            ))
+        }
+        _ => {}
     }
     let mut next = payout.clone();
     next.gateway_payout_id = Some(report.gateway_payout_id.clone());
@@ -285,7 +300,6 @@ fn decide(
         next.lease_expires_at = None;
         next.last_error = None;
     };
-    use PayoutStatus::{Completed, Pending, Processing};
     match (&report.outcome, payout.status) {
         (TransferOutcome::Accepted { .. }, Processing) => {
             Ok((Transition::Track, next, Lease::NotHeld))
@@ -302,20 +316,41 @@ fn decide(
             };
             Ok((transition, next, Lease::Break))
         }
-        (TransferOutcome::Declined { reason }, Processing) => {
+        // The gateway's final word on the attempt, also when it went back to the queue
+        // with its outcome unknown: a later `processed` of it (out of order, or a retry
+        // of a delivery we failed) then finds it already settled.
+        (TransferOutcome::Declined { reason }, Processing | Pending) => {
             settle(&mut next);
             next.failure_reason = Some(reason.clone());
             Ok((Transition::Fail, next, Lease::Break))
         }
-        (TransferOutcome::Reversed { reason }, Processing | Completed) => {
+        (TransferOutcome::Reversed { reason }, Processing | Pending | Completed) => {
             settle(&mut next);
             next.failure_reason = Some(reason.clone());
             Ok((Transition::Reverse, next, Lease::Break))
         }
-        // A pending payout the gateway declined or reversed is found out when it is
-        // sent again (the same key answers the same), and anything settled stays.
         _ => Err(Refusal::Stale(
             "the payout's status does not take this report",
         )),
+    }
+}
+
+/// A report about an attempt that is not the payout's current one. Late news of an
+/// attempt that ended is noise, unless it says the attempt paid and we did not hold it
+/// as reversed: only failed or reversed attempts are ever followed by another.
+fn about_an_earlier_attempt(payout: &Payout, report: &GatewayReport, says_paid: bool) -> Refusal {
+    let earlier = payout.earlier_attempts.iter().find(|earlier| {
+        earlier.gateway_payout_id.as_deref() == Some(report.gateway_payout_id.as_str())
+            || report.idempotency_key.as_deref()
+                == Some(IdempotencyKey::for_attempt(payout.payout_id, earlier.attempt).as_str())
+    });
+    match earlier {
+        Some(earlier) if earlier.ended == PayoutStatus::Reversed => {
+            Refusal::Stale("the report is about an earlier attempt, which was reversed")
+        }
+        _ if says_paid => {
+            Refusal::Contradicts("the gateway paid an attempt other than the payout's current one")
+        }
+        _ => Refusal::Stale("the report is about another attempt"),
     }
 }

@@ -49,6 +49,8 @@ fn lease_for<'a>(transition: Transition, payout: &Payout, token: &'a str) -> Lea
             token,
             expired_at: payout.lease_expires_at.unwrap_or(payout.created_at),
         },
+        // A gateway's word on a payout nobody holds (a webhook) breaks no lease.
+        Transition::Fail if payout.status == PayoutStatus::Pending => Lease::Break,
         Transition::Complete | Transition::Fail | Transition::Requeue | Transition::Accept => {
             Lease::Release(token)
         }
@@ -135,7 +137,7 @@ async fn apply_paying(
                 transition,
                 next,
                 lease,
-                gateway_status_before: None,
+                gateway_status_not_in: None,
             },
         )
         .await
@@ -249,7 +251,7 @@ async fn settling_under_someone_elses_lease_is_refused() {
                 transition: Transition::Complete,
                 next,
                 lease: Lease::Release("not-our-lease"),
-                gateway_status_before: None,
+                gateway_status_not_in: None,
             },
         )
         .await
@@ -271,7 +273,7 @@ async fn settling_under_someone_elses_lease_is_refused() {
                     token: "thief",
                     expired_at: Timestamp::from_millis(0),
                 },
-                gateway_status_before: None,
+                gateway_status_not_in: None,
             },
         )
         .await

@@ -221,7 +221,7 @@ async fn abandon_in_processing(store: &Store, payout: &Payout) -> Payout {
                 transition: Transition::Claim,
                 next,
                 lease: Lease::Acquire("the-lambda-that-died"),
-                gateway_status_before: None,
+                gateway_status_not_in: None,
             },
         )
         .await
@@ -313,7 +313,7 @@ async fn a_live_lease_is_left_alone() {
                 transition: Transition::Claim,
                 next,
                 lease: Lease::Acquire("a-live-processor"),
-                gateway_status_before: None,
+                gateway_status_not_in: None,
             },
         )
         .await
@@ -763,7 +763,7 @@ async fn cancel_of_an_item_from_before_attempt_sent_at_still_asks_the_gateway() 
                 transition: Transition::Claim,
                 next: claimed,
                 lease: Lease::Acquire("an-older-release"),
-                gateway_status_before: None,
+                gateway_status_not_in: None,
             },
         )
         .await
@@ -783,7 +783,7 @@ async fn cancel_of_an_item_from_before_attempt_sent_at_still_asks_the_gateway() 
                 transition: Transition::Requeue,
                 next: requeued,
                 lease: Lease::Release("an-older-release"),
-                gateway_status_before: None,
+                gateway_status_not_in: None,
             },
         )
         .await

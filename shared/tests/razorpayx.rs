@@ -163,7 +163,7 @@ impl World {
                     transition: Transition::Claim,
                     next: claimed,
                     lease: Lease::Acquire(token),
-                    gateway_status_before: None,
+                    gateway_status_not_in: None,
                 },
             )
             .await
@@ -584,7 +584,7 @@ async fn cancel_asks_razorpayx_about_a_lost_answer() {
                 transition: Transition::Requeue,
                 next: requeued,
                 lease: Lease::Release("a-processor"),
-                gateway_status_before: None,
+                gateway_status_not_in: None,
             },
         )
         .await

@@ -95,7 +95,7 @@ async fn sent(store: &Store) -> Payout {
                 transition: Transition::Claim,
                 next,
                 lease: Lease::Acquire("a-processor"),
-                gateway_status_before: None,
+                gateway_status_not_in: None,
             },
         )
         .await
@@ -423,7 +423,7 @@ async fn a_report_about_another_attempt_or_payout_changes_nothing() {
                 transition: Transition::Accept,
                 next: accepted,
                 lease: Lease::Release("a-processor"),
-                gateway_status_before: None,
+                gateway_status_not_in: None,
             },
         )
         .await
@@ -975,8 +975,112 @@ async fn a_report_the_balances_refuse_is_acknowledged_for_a_person() {
         .send()
         .await
         .unwrap();
-    let reply = report(&api, &payout, "pout_b", "reversed").await;
+    let body = envelope("payout.reversed", entity(&payout, "pout_b", "reversed"));
+    let signed = signature(body.as_bytes(), SECRET);
+    let reply = deliver(&api, &body, "evt_refusedbooks", Some(&signed)).await;
     assert_eq!(reply.status, 200, "{:?}", reply.body);
     assert_eq!(reply.body["handled"], "needs_attention");
     assert_eq!(stored(&store, &payout).await, completed);
+    // Not remembered: once someone fixes the books, a replay of the event applies.
+    assert_eq!(
+        store
+            .webhook_receipt("razorpayx", "evt_refusedbooks")
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+/// Went back to the queue with its outcome unknown; at RazorpayX it was processed and
+/// then reversed. The reversal arrives first: the payout is reversed, and the late
+/// `processed` finds it past that.
+#[tokio::test]
+async fn a_reversal_of_a_requeued_attempt_is_final_even_before_its_payment_is_heard_of() {
+    let store = store_with_scout().await;
+    let api = api(&store, None);
+    let processing = sent(&store).await;
+    let mut next = processing.clone();
+    next.lease_expires_at = None;
+    next.last_error = Some("timed out".to_owned());
+    let requeued = store
+        .change_status(
+            &processing,
+            StatusChange {
+                transition: Transition::Requeue,
+                next,
+                lease: Lease::Release("a-processor"),
+                gateway_status_not_in: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(requeued.status, PayoutStatus::Pending);
+    let reply = report(&api, &requeued, "pout_q", "reversed").await;
+    assert_eq!(reply.body["handled"], "applied");
+    let reply = report(&api, &requeued, "pout_q", "processed").await;
+    assert_eq!(reply.body["handled"], "ignored");
+    let now = stored(&store, &requeued).await;
+    assert_eq!(now.status, PayoutStatus::Reversed);
+    assert_eq!(store.summary(OWNER).await.unwrap().pending_paise, Paise(0));
+    books(&store).await;
+
+    // Declined while requeued: failed, and a later `processed` is news we do not hold.
+    let declined = sent(&store).await;
+    let reply = report(&api, &declined, "pout_d", "failed").await;
+    assert_eq!(reply.body["handled"], "applied");
+    assert_eq!(stored(&store, &declined).await.status, PayoutStatus::Failed);
+    books(&store).await;
+}
+
+/// Late reports of a payment that was reversed afterwards are noise, not an alarm:
+/// after the reversal was cancelled, and after it was retried under a new key.
+#[tokio::test]
+async fn late_news_of_a_reversed_payment_raises_no_alarm() {
+    let store = store_with_scout().await;
+    let api = api(&store, None);
+    let gateway = devkit::testing::gateway(&store, 1.0);
+    let admin = Actor::admin(1);
+    let config = devkit::testing::processor_config(10);
+
+    let cancelled = sent(&store).await;
+    report(&api, &cancelled, "pout_c", "processed").await;
+    report(&api, &cancelled, "pout_c", "reversed").await;
+    cancel_payout(&store, &gateway, config, &admin, cancelled.payout_id)
+        .await
+        .unwrap();
+    let reply = report(&api, &cancelled, "pout_c", "processed").await;
+    assert_eq!(reply.body["handled"], "ignored", "{:?}", reply.body);
+
+    let retried = sent(&store).await;
+    report(&api, &retried, "pout_r1", "processed").await;
+    report(&api, &retried, "pout_r1", "reversed").await;
+    let second = retry_payout(&store, &gateway, config, &admin, retried.payout_id)
+        .await
+        .unwrap();
+    assert_eq!(second.attempt, 2);
+    assert_eq!(second.earlier_attempts.len(), 1);
+    let reply = report(&api, &retried, "pout_r1", "processed").await;
+    assert_eq!(reply.body["handled"], "ignored", "{:?}", reply.body);
+    assert_eq!(stored(&store, &retried).await, second);
+    books(&store).await;
+}
+
+/// A status RazorpayX adds later is the earliest: a known one replaces it.
+#[tokio::test]
+async fn an_unknown_gateway_status_never_blocks_a_known_one() {
+    let store = store_with_scout().await;
+    let api = api(&store, None);
+    let payout = sent(&store).await;
+    report(&api, &payout, "pout_u", "on_hold_for_review").await;
+    assert_eq!(
+        stored(&store, &payout).await.gateway_status.as_deref(),
+        Some("on_hold_for_review")
+    );
+    let reply = report(&api, &payout, "pout_u", "processed").await;
+    assert_eq!(reply.body["handled"], "applied");
+    assert_eq!(
+        stored(&store, &payout).await.status,
+        PayoutStatus::Completed
+    );
+    books(&store).await;
 }

@@ -1,5 +1,7 @@
 //! `cargo xtask dev`: the whole stack on one machine (DESIGN §11, §12).
 
+use std::convert::Infallible;
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -11,6 +13,7 @@ use devkit::paths;
 use devkit::razorpayx::{FakeConfig, FakeRazorpayX};
 use shared::config::{Config, GatewayConfig};
 use shared::store::Store;
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use crate::children::Supervised;
 use crate::tools;
@@ -38,7 +41,70 @@ pub fn local_port(endpoint: &str) -> Option<u16> {
         .and_then(|rest| rest.trim_end_matches('/').parse().ok())
 }
 
+/// The signals that stop `cargo xtask dev`: Ctrl-C, `kill`, and the terminal going away.
+struct StopSignals {
+    interrupt: Signal,
+    terminate: Signal,
+    hangup: Signal,
+}
+
+impl StopSignals {
+    /// From here on these signals are only recorded (no longer fatal), so whatever
+    /// phase one arrives in, the stack is stopped by dropping it, children included.
+    fn install() -> Result<Self> {
+        let install = |kind: SignalKind, name: &str| {
+            signal(kind).with_context(|| format!("installing a {name} handler"))
+        };
+        Ok(StopSignals {
+            interrupt: install(SignalKind::interrupt(), "SIGINT")?,
+            terminate: install(SignalKind::terminate(), "SIGTERM")?,
+            hangup: install(SignalKind::hangup(), "SIGHUP")?,
+        })
+    }
+
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+            _ = self.hangup.recv() => "SIGHUP",
+        }
+    }
+
+    /// A signal that has already arrived, if any.
+    async fn received(&mut self) -> Option<&'static str> {
+        tokio::time::timeout(Duration::from_millis(100), self.recv())
+            .await
+            .ok()
+    }
+}
+
+/// Runs the stack until it fails or SIGINT, SIGTERM or SIGHUP arrives, in any phase.
+/// Either way every child it started is stopped before this returns: they belong to
+/// [`serve`]'s future, and dropping it runs their `Drop` (`Supervised`, `DynamoDbLocal`;
+/// the local RazorpayX is a task of this process).
 pub async fn run() -> Result<()> {
+    let mut signals = StopSignals::install()?;
+    let mut stack = Box::pin(serve());
+    let outcome = tokio::select! {
+        biased;
+        signal = signals.recv() => Ok(signal),
+        result = &mut stack => result.map(|never| match never {}),
+    };
+    let signal = match outcome {
+        Ok(signal) => signal,
+        // A blocking start-up step (DynamoDB Local, pip) that failed because of the
+        // signal (Ctrl-C reaches the whole foreground group) is the signal's doing.
+        Err(err) => signals.received().await.ok_or(err)?,
+    };
+    // Not println!: after SIGHUP the terminal may be gone, and that must not panic.
+    let _ = writeln!(std::io::stderr(), "\n{signal}: stopping…");
+    drop(stack);
+    let _ = writeln!(std::io::stderr(), "stopped");
+    Ok(())
+}
+
+/// The stack, until it fails; a signal ends it by dropping this future.
+async fn serve() -> Result<Infallible> {
     let api_port = env_number("API_PORT", DEFAULT_API_PORT)?;
     let schedule =
         Duration::from_secs(env_number("LOCAL_SCHEDULE_SECS", DEFAULT_SCHEDULE_SECS)?.max(1));
@@ -117,7 +183,7 @@ pub async fn run() -> Result<()> {
             .current_dir(paths::workspace_root())
             .stdin(Stdio::null()),
     )?;
-    wait_for_port(api_port, Duration::from_secs(120), &mut watch)?;
+    wait_until_listening(api_port, Duration::from_secs(120), &mut watch).await?;
 
     let base = format!("http://127.0.0.1:{api_port}");
     println!(
@@ -168,18 +234,11 @@ pub async fn run() -> Result<()> {
 
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + schedule, schedule);
     loop {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {
-                println!("\nstopping…");
-                return Ok(());
-            }
-            _ = ticker.tick() => {
-                if let Some(exit) = watch.exited() {
-                    bail!("{exit}");
-                }
-                invoke_scheduled(&lambda_bin, api_port).await;
-            }
+        ticker.tick().await;
+        if let Some(exit) = watch.exited() {
+            bail!("{exit}");
         }
+        invoke_scheduled(&lambda_bin, api_port).await;
     }
 }
 
@@ -203,6 +262,8 @@ async fn invoke_scheduled(lambda_bin: &Path, api_port: u16) {
         ])
         .env("PATH", tools::path_with(lambda_bin))
         .current_dir(paths::workspace_root())
+        // Stopped with the rest when a signal drops this mid-call.
+        .kill_on_drop(true)
         .output()
         .await;
     match output {
@@ -219,18 +280,40 @@ async fn invoke_scheduled(lambda_bin: &Path, api_port: u16) {
     }
 }
 
+/// Blocks until something listens on `port`, or `process` ends, or `limit` passes.
 pub fn wait_for_port(port: u16, limit: Duration, process: &mut Supervised) -> Result<()> {
     let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if let Some(exit) = process.exited() {
-            bail!("{exit}");
-        }
-        if dynamodb_local::is_listening(port) {
-            return Ok(());
+    while !port_ready(port, process)? {
+        if Instant::now() >= deadline {
+            bail!(not_listening(port, limit));
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    bail!(
+    Ok(())
+}
+
+/// [`wait_for_port`] for async callers: dropping the future (a signal) ends the wait.
+async fn wait_until_listening(port: u16, limit: Duration, process: &mut Supervised) -> Result<()> {
+    let deadline = Instant::now() + limit;
+    while !port_ready(port, process)? {
+        if Instant::now() >= deadline {
+            bail!(not_listening(port, limit));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
+/// Whether `port` listens; an error once `process`, which should open it, has ended.
+fn port_ready(port: u16, process: &mut Supervised) -> Result<bool> {
+    if let Some(exit) = process.exited() {
+        bail!("{exit}");
+    }
+    Ok(dynamodb_local::is_listening(port))
+}
+
+fn not_listening(port: u16, limit: Duration) -> String {
+    format!(
         "nothing listened on port {port} within {} s",
         limit.as_secs()
     )

@@ -4,6 +4,7 @@
 use std::process::Command;
 
 use anyhow::Result;
+use devkit::chaos::GatewayKind;
 use devkit::dynamodb_local::{self, DynamoDbLocal};
 use devkit::paths;
 
@@ -52,6 +53,22 @@ pub async fn run(extra_test_args: &[String]) -> Result<()> {
             .env("RAZORPAY_SDK_PYTHON", &razorpay_python)
             .current_dir(&root),
     )?;
+
+    // Short: the full figure (1,000 runs per gateway) is run by hand (docs/RELIABILITY.md).
+    for (gateway, runs) in [(GatewayKind::Simulated, 40), (GatewayKind::RazorpayX, 10)] {
+        let options = crate::chaos::Options {
+            runs,
+            seed: crate::chaos::random_seed(),
+            gateway,
+            operations: crate::chaos::DEFAULT_OPERATIONS,
+        };
+        step(&format!(
+            "cargo xtask chaos --runs {runs} --seed {} --gateway {}",
+            options.seed,
+            gateway.as_str()
+        ));
+        crate::chaos::simulate(&endpoint, &options).await?;
+    }
 
     step("cargo lambda watch: smoke test of every endpoint, then schemathesis");
     crate::smoke::run(&endpoint).await?;

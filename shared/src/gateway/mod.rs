@@ -62,9 +62,10 @@ pub struct GatewayReport {
     pub fund_account_id: Option<String>,
     pub details: GatewayStatusDetails,
     pub outcome: TransferOutcome,
-    /// The gateway statuses this report comes after: it may replace only these (or
-    /// none), so a late or repeated report never undoes a newer one.
-    pub replaces: &'static [&'static str],
+    /// The gateway statuses this report must not replace (its own, and the ones that
+    /// come after it): a late or repeated report never undoes a newer one. A status
+    /// the gateway adds later, unknown here, counts as the earliest.
+    pub not_after: &'static [&'static str],
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -81,9 +81,9 @@ pub struct StatusChange<'a> {
     pub transition: Transition,
     pub next: Payout,
     pub lease: Lease<'a>,
-    /// When set, the write also needs the stored gateway status to be absent or one
+    /// When set, the write also needs the stored gateway status to be absent or none
     /// of these: a gateway's report never overwrites a later one that won a race.
-    pub gateway_status_before: Option<&'a [&'a str]>,
+    pub gateway_status_not_in: Option<&'a [&'a str]>,
 }
 
 /// An order's completion as items: the order moves from one of `open_statuses` to
@@ -444,7 +444,7 @@ impl Store {
             transition,
             mut next,
             lease,
-            gateway_status_before,
+            gateway_status_not_in,
         } = change;
         let from = current.status;
         if !transition.allows(from) {
@@ -461,7 +461,7 @@ impl Store {
         // recognise its own write in what the refusal hands back.
         let change_id = Uuid::new_v4().to_string();
         let payout_update =
-            self.payout_update(current, &next, lease, gateway_status_before, &change_id)?;
+            self.payout_update(current, &next, lease, gateway_status_not_in, &change_id)?;
         let amount = i128::from(current.amount_paise.get());
         let paid_delta = amount * (paid(to) - paid(from));
         let summary = summary_update(
@@ -601,7 +601,7 @@ impl Store {
         current: &Payout,
         next: &Payout,
         lease: Lease<'_>,
-        gateway_status_before: Option<&[&str]>,
+        gateway_status_not_in: Option<&[&str]>,
         change_id: &str,
     ) -> Result<Update> {
         let before = to_item(current)?;
@@ -678,17 +678,13 @@ impl Store {
             }
             Lease::Break => removes.push(expr.name(LEASE_TOKEN)),
         }
-        if let Some(earlier) = gateway_status_before {
+        if let Some(later) = gateway_status_not_in.filter(|later| !later.is_empty()) {
             let gateway_status = expr.name("gateway_status");
-            let mut allowed = format!("attribute_not_exists({gateway_status})");
-            if !earlier.is_empty() {
-                let values: Vec<String> = earlier
-                    .iter()
-                    .map(|status| expr.value(s(*status)))
-                    .collect();
-                allowed.push_str(&format!(" OR {gateway_status} IN ({})", values.join(", ")));
-            }
-            condition.push_str(&format!(" AND ({allowed})"));
+            let values: Vec<String> = later.iter().map(|status| expr.value(s(*status))).collect();
+            condition.push_str(&format!(
+                " AND (attribute_not_exists({gateway_status}) OR NOT {gateway_status} IN ({}))",
+                values.join(", ")
+            ));
         }
 
         let mut update = format!("SET {}", sets.join(", "));

@@ -4,12 +4,150 @@
 
 pub mod load;
 
-use anyhow::Result;
+use std::io::Write;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use devkit::chaos::{self, GatewayKind, Report};
+
+/// Operations per run: enough for overlapping runs, retries and reversals to meet.
+pub const DEFAULT_OPERATIONS: usize = 40;
+/// How many lines of a failing run's trace are printed.
+const TRACE_TAIL: usize = 60;
+
+pub struct Options {
+    pub runs: usize,
+    pub seed: u64,
+    pub gateway: GatewayKind,
+    pub operations: usize,
+}
 
 pub async fn run(args: &[String]) -> Result<()> {
     if args.iter().any(|arg| arg == "--load") {
         let (endpoint, _dynamodb) = crate::test::dynamodb_for_run("dynamodb-local-load.log")?;
         return load::run(&endpoint).await;
     }
-    anyhow::bail!("cargo xtask chaos: the simulation is not built yet")
+    let options = parse(args)?;
+    let (endpoint, _dynamodb) = crate::test::dynamodb_for_run("dynamodb-local-chaos.log")?;
+    simulate(&endpoint, &options).await
+}
+
+fn parse(args: &[String]) -> Result<Options> {
+    let mut options = Options {
+        runs: 100,
+        seed: random_seed(),
+        gateway: GatewayKind::Simulated,
+        operations: DEFAULT_OPERATIONS,
+    };
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--runs" => options.runs = value()?.parse().context("--runs takes a number")?,
+            "--seed" => options.seed = value()?.parse().context("--seed takes a number")?,
+            "--ops" => options.operations = value()?.parse().context("--ops takes a number")?,
+            "--gateway" => {
+                options.gateway = match value()?.as_str() {
+                    "simulated" => GatewayKind::Simulated,
+                    "razorpayx" => GatewayKind::RazorpayX,
+                    other => bail!("--gateway is simulated or razorpayx, not `{other}`"),
+                }
+            }
+            other => bail!(
+                "unknown flag `{other}`: cargo xtask chaos [--runs N] [--seed S] \
+                 [--gateway simulated|razorpayx] [--ops N] [--load]"
+            ),
+        }
+    }
+    Ok(options)
+}
+
+pub fn random_seed() -> u64 {
+    // Small enough to type back in.
+    (uuid::Uuid::new_v4().as_u128() % 1_000_000_000) as u64
+}
+
+/// Runs `options.runs` histories, seeds `seed`, `seed + 1`, …; each run's seed alone
+/// replays it (`--runs 1 --seed <that seed>`).
+pub async fn simulate(endpoint: &str, options: &Options) -> Result<()> {
+    let client = devkit::dynamodb_local::client(endpoint).await;
+    let gateway = options.gateway.as_str();
+    // A panic in the code under test becomes a violation with its message; the default
+    // hook would also print a backtrace over the progress bar.
+    std::panic::set_hook(Box::new(|info| eprintln!("\npanic: {info}")));
+    println!(
+        "chaos: {} runs from seed {} with the {gateway} gateway, {} operations each ({})",
+        options.runs,
+        options.seed,
+        options.operations,
+        git_revision()
+    );
+    let started = Instant::now();
+    let (mut operations, mut crashes, mut faults) = (0, 0, 0);
+    let mut failed: Vec<Report> = Vec::new();
+    for index in 0..options.runs {
+        let seed = options.seed.wrapping_add(index as u64);
+        let report = chaos::run(&client, seed, options.gateway, options.operations).await;
+        operations += report.operations;
+        crashes += report.crashes;
+        faults += report.faults;
+        progress(index + 1, options.runs, failed.len(), started);
+        if !report.violations.is_empty() {
+            failed.push(report);
+        }
+    }
+    eprintln!();
+    for report in &failed {
+        println!("\nrun with seed {} broke the invariants:", report.seed);
+        for violation in &report.violations {
+            println!("  ✗ {violation}");
+        }
+        println!("  its history, the last {TRACE_TAIL} operations:");
+        let skip = report.trace.len().saturating_sub(TRACE_TAIL);
+        for line in &report.trace[skip..] {
+            println!("    {line}");
+        }
+        println!(
+            "  replay: cargo xtask chaos --runs 1 --seed {} --gateway {gateway} --ops {}",
+            report.seed, options.operations
+        );
+    }
+    let violations: usize = failed.iter().map(|r| r.violations.len()).sum();
+    println!(
+        "runs: {}, operations: {operations}, crashes: {crashes}, faults injected: {}, violations: {violations} ({:.0} s)",
+        options.runs,
+        faults + crashes as u64,
+        started.elapsed().as_secs_f64()
+    );
+    if violations > 0 {
+        bail!(
+            "{} of {} runs broke the invariants",
+            failed.len(),
+            options.runs
+        );
+    }
+    Ok(())
+}
+
+fn progress(done: usize, total: usize, failed: usize, started: Instant) {
+    const WIDTH: usize = 30;
+    let filled = WIDTH * done / total.max(1);
+    eprint!(
+        "\r[{}{}] {done}/{total} runs, {failed} failed, {:.0} s",
+        "=".repeat(filled),
+        " ".repeat(WIDTH - filled),
+        started.elapsed().as_secs_f64()
+    );
+    let _ = std::io::stderr().flush();
+}
+
+fn git_revision() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .filter(|output| output.status.success())
+        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+        .map(|sha| format!("commit {sha}"))
+        .unwrap_or_else(|| "no git revision".to_owned())
 }

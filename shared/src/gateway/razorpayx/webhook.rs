@@ -123,13 +123,12 @@ fn report(entity: &PayoutEntity) -> GatewayReport {
             source: details.and_then(|details| details.source.clone()),
         },
         outcome: outcome(entity),
-        replaces: replaces(&entity.status),
+        not_after: not_after(&entity.status),
     }
 }
 
 /// RazorpayX's statuses in the order a payout moves through them (reference §2.3:
 /// pending → queued → processing → processed | failed…, and processed → reversed).
-/// A report may replace only a stored status that comes strictly before its own.
 const ORDER: [(&str, u8); 9] = [
     ("pending", 0),
     ("scheduled", 0),
@@ -142,12 +141,7 @@ const ORDER: [(&str, u8); 9] = [
     ("reversed", 4),
 ];
 
-const BEFORE_QUEUED: &[&str] = &["pending", "scheduled"];
-const BEFORE_PROCESSING: &[&str] = &["pending", "scheduled", "queued"];
-const BEFORE_FINAL: &[&str] = &["pending", "scheduled", "queued", "processing"];
-// Only `processed` really comes before `reversed`; the other final statuses are here
-// so that the order stays one ranking (our status refuses a reversal of those anyway).
-const BEFORE_REVERSED: &[&str] = &[
+const FROM_PENDING: &[&str] = &[
     "pending",
     "scheduled",
     "queued",
@@ -156,16 +150,38 @@ const BEFORE_REVERSED: &[&str] = &[
     "failed",
     "rejected",
     "cancelled",
+    "reversed",
 ];
+const FROM_QUEUED: &[&str] = &[
+    "queued",
+    "processing",
+    "processed",
+    "failed",
+    "rejected",
+    "cancelled",
+    "reversed",
+];
+const FROM_PROCESSING: &[&str] = &[
+    "processing",
+    "processed",
+    "failed",
+    "rejected",
+    "cancelled",
+    "reversed",
+];
+const FINAL: &[&str] = &["processed", "failed", "rejected", "cancelled", "reversed"];
+const REVERSED: &[&str] = &["reversed"];
 
-fn replaces(status: &str) -> &'static [&'static str] {
+/// The stored statuses a report of `status` must not replace: its own and those after
+/// it. A status RazorpayX adds later ranks first, so any known one replaces it, and it
+/// replaces nothing known.
+fn not_after(status: &str) -> &'static [&'static str] {
     match ORDER.iter().find(|(name, _)| *name == status) {
-        Some((_, 1)) => BEFORE_QUEUED,
-        Some((_, 2)) => BEFORE_PROCESSING,
-        Some((_, 3)) => BEFORE_FINAL,
-        Some((_, 4)) => BEFORE_REVERSED,
-        // The first statuses, and any RazorpayX adds later, replace nothing.
-        _ => &[],
+        Some((_, 1)) => FROM_QUEUED,
+        Some((_, 2)) => FROM_PROCESSING,
+        Some((_, 3)) => FINAL,
+        Some((_, 4)) => REVERSED,
+        _ => FROM_PENDING,
     }
 }
 
@@ -241,7 +257,7 @@ mod tests {
             Some("6f1c2a3845f54f3a9a5b2f7d8cf0c5a1-1")
         );
         assert!(matches!(report.outcome, TransferOutcome::Reversed { .. }));
-        assert_eq!(report.replaces, BEFORE_REVERSED);
+        assert_eq!(report.not_after, REVERSED);
         assert_eq!(
             report.details.reason.as_deref(),
             Some("beneficiary_bank_rejected")
@@ -253,13 +269,15 @@ mod tests {
         for (status, rank) in ORDER {
             for (other, other_rank) in ORDER {
                 assert_eq!(
-                    replaces(status).contains(&other),
+                    !not_after(status).contains(&other),
                     other_rank < rank,
                     "{status} replacing {other}"
                 );
             }
+            // A status added later is replaced by every known one.
+            assert!(!not_after(status).contains(&"something_new"));
         }
-        assert!(replaces("something_new").is_empty());
+        assert_eq!(not_after("something_new"), FROM_PENDING);
     }
 
     #[test]

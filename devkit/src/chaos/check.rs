@@ -1,0 +1,364 @@
+//! The run's checks, and the harness's own hands on the world (a clock that jumps, a
+//! bank that returns a payment, the HTTP front RazorpayX posts its webhooks to).
+//!
+//! The invariant checks of `crate::invariants` panic on a violation, as a test wants;
+//! here each runs as its own task and a panic becomes a violation of the run.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use serde_json::json;
+use uuid::Uuid;
+
+use shared::config::WebhookSecrets;
+use shared::payout::{Payout, PayoutStatus};
+use shared::store::Store;
+use shared::time::Timestamp;
+
+use super::plan::Plan;
+use super::seams::{self, CrashAt};
+use super::Report;
+use crate::api::{Api, Call};
+use crate::invariants::{assert_balances, assert_books_balance, user_payouts};
+use crate::razorpayx::{assert_paid_once, FakeRazorpayX};
+
+pub const WEBHOOK_SECRET: &str = "chaos-webhook-secret-0001";
+
+fn scouts(plan: &Plan) -> Vec<String> {
+    plan.world
+        .scouts
+        .iter()
+        .map(|scout| scout.scout_id.clone())
+        .collect()
+}
+
+/// Runs a check that panics on a violation; the panic's message becomes the violation.
+async fn expect<F>(report: &mut Report, what: &str, check: F)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    if let Err(err) = tokio::spawn(check).await {
+        let message = if err.is_panic() {
+            super::panic_message(err.into_panic())
+        } else {
+            err.to_string()
+        };
+        report.violations.push(format!("{what}: {message}"));
+    }
+}
+
+/// Per scout `available + reserved + paid = credited`, reservations and payments equal
+/// to the payouts holding them, and every user's summary equal to its payouts; with
+/// the simulated gateway, its ledger agrees with every payout too.
+///
+/// The check reads one item at a time. With RazorpayX, webhooks keep arriving while it
+/// reads, and a payout that moves between the read of its summary and the read of its
+/// payouts looks like a broken book. Books that are really wrong stay wrong (nothing
+/// mends them), so a failure is read again a few times before it counts.
+pub async fn books(store: &Store, plan: &Plan, report: &mut Report, when: &str) {
+    const READS: usize = 4;
+    for _ in 1..READS {
+        let mut attempt = Report::default();
+        books_once(store, plan, &mut attempt, when).await;
+        if attempt.violations.is_empty() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    books_once(store, plan, report, when).await;
+}
+
+async fn books_once(store: &Store, plan: &Plan, report: &mut Report, when: &str) {
+    let (store, scouts, users) = (store.clone(), scouts(plan), plan.world.users.clone());
+    let simulated = plan.gateway == super::GatewayKind::Simulated;
+    expect(report, &format!("books {when}"), async move {
+        let scouts: Vec<&str> = scouts.iter().map(String::as_str).collect();
+        if simulated {
+            assert_books_balance(&store, &scouts, &users).await;
+        } else {
+            assert_balances(&store, &scouts, &users).await;
+        }
+    })
+    .await;
+}
+
+async fn all_payouts(store: &Store, plan: &Plan) -> Vec<Payout> {
+    let mut all = Vec::new();
+    for user in &plan.world.users {
+        all.extend(user_payouts(store, *user).await);
+    }
+    all
+}
+
+/// No transfer in the simulated bank's ledger without a payout of ours of its amount,
+/// under an attempt the payout has reached.
+pub async fn simulated_ledger(store: &Store, plan: &Plan, report: &mut Report) {
+    let payouts = all_payouts(store, plan).await;
+    let mut start = None;
+    loop {
+        let page = store
+            .client()
+            .scan()
+            .table_name(store.table())
+            .filter_expression("begins_with(pk, :gateway)")
+            .expression_attribute_values(":gateway", AttributeValue::S("GATEWAY#".to_owned()))
+            .set_exclusive_start_key(start)
+            .send()
+            .await;
+        let page = match page {
+            Ok(page) => page,
+            Err(err) => {
+                report.violations.push(format!("reading the ledger: {err}"));
+                return;
+            }
+        };
+        for item in page.items.unwrap_or_default() {
+            let text = |name: &str| match item.get(name) {
+                Some(AttributeValue::S(value)) => value.clone(),
+                Some(AttributeValue::N(value)) => value.clone(),
+                _ => String::new(),
+            };
+            let key = text("key");
+            let payout_id = Uuid::parse_str(&text("payout_id")).ok();
+            let attempt: u32 = key
+                .rsplit('-')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            match payouts.iter().find(|p| Some(p.payout_id) == payout_id) {
+                None => report.violations.push(format!(
+                    "the bank holds transfer {key} for no payout of ours"
+                )),
+                Some(payout) => {
+                    if text("amount_paise") != payout.amount_paise.get().to_string() {
+                        report.violations.push(format!(
+                            "transfer {key} is for {} paise, payout {} for {}",
+                            text("amount_paise"),
+                            payout.payout_id,
+                            payout.amount_paise.get()
+                        ));
+                    }
+                    if attempt == 0 || attempt > payout.attempt {
+                        report.violations.push(format!(
+                            "transfer {key} names an attempt payout {} never made",
+                            payout.payout_id
+                        ));
+                    }
+                }
+            }
+        }
+        match page.last_evaluated_key {
+            Some(next) => start = Some(next),
+            None => break,
+        }
+    }
+    books(store, plan, report, "against the bank's ledger").await;
+}
+
+/// Exactly one processed RazorpayX payout per completed payout, for its amount and
+/// with its UTR; none for a failed, cancelled or reversed one; none for no payout.
+pub async fn razorpayx_ledger(
+    store: &Store,
+    plan: &Plan,
+    fake: &Arc<FakeRazorpayX>,
+    report: &mut Report,
+) {
+    let payouts = all_payouts(store, plan).await;
+    let fake = fake.clone();
+    expect(report, "RazorpayX's ledger", async move {
+        assert_paid_once(&fake, &payouts);
+    })
+    .await;
+}
+
+fn open(payout: &Payout) -> bool {
+    matches!(
+        payout.status,
+        PayoutStatus::Pending | PayoutStatus::Processing
+    )
+}
+
+pub async fn open_payouts(store: &Store, plan: &Plan) -> usize {
+    let clean = Store::new(store.client().clone(), store.table());
+    all_payouts(&clean, plan)
+        .await
+        .iter()
+        .filter(|p| open(p))
+        .count()
+}
+
+/// Once the faults stopped and the processor ran clean, every payout has ended:
+/// completed, or failed / reversed / cancelled with its reason.
+pub async fn liveness(store: &Store, plan: &Plan, report: &mut Report) {
+    for payout in all_payouts(store, plan).await {
+        if open(&payout) {
+            report.violations.push(format!(
+                "payout {} is still {} after the faults stopped (attempt {}, lease until {:?}, \
+                 gateway {:?} {:?}, last error {:?})",
+                payout.payout_id,
+                payout.status,
+                payout.attempt,
+                payout.lease_expires_at.map(|t| t.to_string()),
+                payout.gateway_payout_id,
+                payout.gateway_status,
+                payout.last_error
+            ));
+        } else if matches!(payout.status, PayoutStatus::Failed | PayoutStatus::Reversed)
+            && payout.failure_reason.is_none()
+        {
+            report.violations.push(format!(
+                "payout {} is {} with no reason",
+                payout.payout_id, payout.status
+            ));
+        }
+    }
+}
+
+/// A clock that jumped: the payout's lease, if it is processing, ends now, whoever
+/// holds it.
+pub async fn expire_lease(store: &Store, payout_id: Uuid) -> String {
+    let Ok(Some(payout)) = store.payout(payout_id).await else {
+        return "unreadable".to_owned();
+    };
+    let (PayoutStatus::Processing, Some(expiry)) = (payout.status, payout.lease_expires_at) else {
+        return format!("{} (no lease)", payout.status);
+    };
+    let past = Timestamp::now().minus_secs(1).to_string();
+    let written = store
+        .client()
+        .update_item()
+        .table_name(store.table())
+        .key("pk", AttributeValue::S(format!("PAYOUT#{payout_id}")))
+        .key("sk", AttributeValue::S("PAYOUT".to_owned()))
+        .update_expression("SET lease_expires_at = :past")
+        .condition_expression("lease_expires_at = :seen AND #status = :processing")
+        .expression_attribute_names("#status", "status")
+        .expression_attribute_values(":past", AttributeValue::S(past))
+        .expression_attribute_values(":seen", AttributeValue::S(expiry.to_string()))
+        .expression_attribute_values(":processing", AttributeValue::S("processing".to_owned()))
+        .send()
+        .await;
+    match written {
+        Ok(_) => "lease expired".to_owned(),
+        Err(_) => "moved on meanwhile".to_owned(),
+    }
+}
+
+/// The bank returns a payout RazorpayX processed: RazorpayX marks it reversed and
+/// sends `payout.reversed`.
+pub async fn reverse_at_gateway(store: &Store, fake: &FakeRazorpayX, payout_id: Uuid) -> String {
+    let Ok(Some(payout)) = store.payout(payout_id).await else {
+        return "unreadable".to_owned();
+    };
+    let Some(gateway_id) = payout.gateway_payout_id else {
+        return format!("{} (never at RazorpayX)", payout.status);
+    };
+    let processed = fake
+        .payouts()
+        .iter()
+        .any(|item| item["id"] == json!(gateway_id) && item["status"] == "processed");
+    if !processed {
+        return "not processed at RazorpayX".to_owned();
+    }
+    let answer = reqwest::Client::new()
+        .post(format!(
+            "{}/_fake/payouts/{gateway_id}/status",
+            fake.base_url()
+        ))
+        .json(&json!({"status": "reversed", "reason": "beneficiary_bank_rejected"}))
+        .send()
+        .await;
+    match answer {
+        Ok(answer) if answer.status().is_success() => "reversed at RazorpayX".to_owned(),
+        Ok(answer) => format!("RazorpayX refused: {}", answer.status()),
+        Err(err) => format!("RazorpayX unreachable: {err}"),
+    }
+}
+
+/// The HTTP front RazorpayX posts webhooks to: the webhook function over the run's
+/// faulty store, where a seeded share of invocations crash (API Gateway then answers
+/// 502 and RazorpayX delivers again).
+pub struct Front {
+    pub addr: SocketAddr,
+    crashing: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Front {
+    pub fn stop_crashing(&self) {
+        self.crashing.store(false, Ordering::SeqCst);
+    }
+
+    pub fn abort(&self) {
+        self.task.abort();
+    }
+}
+
+pub async fn serve_webhooks(store: Store, seed: u64, crash_rate: f64) -> anyhow::Result<Front> {
+    use axum::body::Bytes;
+    use axum::http::{HeaderMap, StatusCode, Uri};
+    use axum::response::IntoResponse;
+
+    let mut api = Api::new(store);
+    api.app.webhook_secrets = Some(WebhookSecrets::from_lookup(|name| match name {
+        "STAGE" => Some("local".to_owned()),
+        "RAZORPAYX_WEBHOOK_SECRET" => Some(WEBHOOK_SECRET.to_owned()),
+        _ => None,
+    })?);
+    let api = Arc::new(api);
+    let crashing = Arc::new(AtomicBool::new(true));
+    let rng = Arc::new(Mutex::new(StdRng::seed_from_u64(seed)));
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    let addr = listener.local_addr()?;
+    let (crashes, handler_api) = (crashing.clone(), api.clone());
+    let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: Bytes| {
+        let (api, crashes, rng) = (handler_api.clone(), crashes.clone(), rng.clone());
+        async move {
+            let crash = rng.lock().ok().and_then(|mut rng| {
+                (crashes.load(Ordering::SeqCst) && rng.random_bool(crash_rate.clamp(0.0, 1.0)))
+                    .then(|| CrashAt {
+                        at: rng.random_range(0..4),
+                        after: rng.random_bool(0.5),
+                    })
+            });
+            let body = String::from_utf8_lossy(&body).into_owned();
+            let headers: Vec<(String, String)> = headers
+                .iter()
+                .filter_map(|(name, value)| {
+                    Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+                })
+                .collect();
+            let call = api.call(Call {
+                method: "POST",
+                path: uri.path(),
+                body: Some(&body),
+                headers: headers
+                    .iter()
+                    .map(|(name, value)| (name.as_str(), value.as_str()))
+                    .collect(),
+                ..Call::default()
+            });
+            match seams::invoke(crash, call).await {
+                Some(reply) => (
+                    StatusCode::from_u16(reply.status).unwrap_or(StatusCode::BAD_GATEWAY),
+                    axum::Json(reply.body),
+                )
+                    .into_response(),
+                // The function died: API Gateway's answer.
+                None => StatusCode::BAD_GATEWAY.into_response(),
+            }
+        }
+    });
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(Front {
+        addr,
+        crashing,
+        task,
+    })
+}

@@ -1,0 +1,523 @@
+//! The seeded fault simulation of the money path (`cargo xtask chaos`,
+//! docs/RELIABILITY.md).
+//!
+//! One run: a fresh table on DynamoDB Local, a random world, then waves of real
+//! operations (requests, completions, admin actions, overlapping processor runs,
+//! payout account saves, lease expiries, reversals and, with RazorpayX, its webhooks),
+//! several at once, with faults drawn from the run's seed: crashes between awaits,
+//! DynamoDB errors and lost answers, gateway outages, lost answers, 429s, declines.
+//! Then the faults stop, clean processor runs drive every payout to its end, and the
+//! invariants are checked by code. Every decision comes from the seed; the timing
+//! against a real DynamoDB Local does not, so the trace of what ran is kept too.
+
+mod check;
+mod plan;
+pub mod seams;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use uuid::Uuid;
+
+use shared::account::{save_payout_account, Destination, NewPayoutAccount};
+use shared::admin::{cancel_payout, process_payout, retry_payout};
+use shared::auth::Actor;
+use shared::config::{
+    PayoutLimits, ProcessorConfig, RazorpayXConfig, SimulatedGatewayConfig,
+    DEV_RAZORPAYX_ACCOUNT_NUMBER, DEV_RAZORPAYX_KEY_ID, DEV_RAZORPAYX_KEY_SECRET,
+};
+use shared::gateway::{PaymentGateway, RazorpayX, SimulatedGateway};
+use shared::money::Paise;
+use shared::order::complete_order;
+use shared::payout::PayoutStatus;
+use shared::process::Processor;
+use shared::scout::{request_payout, PayoutRequest};
+use shared::store::Store;
+
+use crate::razorpayx::{FakeConfig, FakeRazorpayX, Faults, WebhookConfig};
+use crate::table::TableDefinition;
+use plan::{Op, Plan, Step};
+use seams::{ChaosGateway, ChaosInterceptor, GatewayFaults, StoreFaults};
+
+pub use plan::KeyChoice;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GatewayKind {
+    Simulated,
+    RazorpayX,
+}
+
+impl GatewayKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GatewayKind::Simulated => "simulated",
+            GatewayKind::RazorpayX => "razorpayx",
+        }
+    }
+}
+
+/// What one run did and found.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub seed: u64,
+    pub operations: usize,
+    pub crashes: usize,
+    pub faults: u64,
+    pub violations: Vec<String>,
+    pub trace: Vec<String>,
+}
+
+const LIMITS: PayoutLimits = PayoutLimits {
+    min: Paise(100),
+    max: Paise(10_000_000),
+};
+const ADMIN: u64 = 1;
+/// Short, so that a crashed holder's payout comes back within the run; a live holder
+/// slower than this loses its payout to another run, which is one of the faults.
+const LEASE_SECS: u64 = 1;
+/// Clean processor runs after the faults stop, at most.
+const QUIESCE_ROUNDS: usize = 15;
+
+fn processor_config() -> ProcessorConfig {
+    ProcessorConfig {
+        batch_size: 10,
+        concurrency: 4,
+        lease_secs: LEASE_SECS,
+        poll_secs: 0,
+    }
+}
+
+/// The same seed gives the same world, operations and fault rates.
+pub fn plan(seed: u64, gateway: GatewayKind, operations: usize) -> Plan {
+    Plan::generate(seed, gateway, operations)
+}
+
+/// Runs the history of `seed` on a new table of the DynamoDB Local `client` talks to.
+pub async fn run(client: &Client, seed: u64, gateway: GatewayKind, operations: usize) -> Report {
+    let plan = plan(seed, gateway, operations);
+    let mut report = Report {
+        seed,
+        ..Report::default()
+    };
+    if let Err(err) = run_plan(client, &plan, &mut report).await {
+        report
+            .violations
+            .push(format!("the harness itself failed: {err:#}"));
+    }
+    report
+}
+
+async fn run_plan(client: &Client, plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
+    let table = format!("chaos-{}-{}", plan.seed, Uuid::new_v4().simple());
+    TableDefinition::from_template(&crate::paths::template())?
+        .create(client, &table)
+        .await?;
+    // The world and the checks go through a client without faults.
+    let clean = Store::new(client.clone(), &table);
+    plan.world.load(&clean, LIMITS).await?;
+
+    let store_faults = StoreFaults::new(
+        plan.seed ^ 0x5707e,
+        plan.faults.store_refuse,
+        plan.faults.store_lose_and_retry,
+        plan.faults.store_lose_and_fail,
+    );
+    let faulty = Store::new(ChaosInterceptor(store_faults.clone()).wrap(client), &table);
+    let gateway_faults = GatewayFaults::new(
+        plan.seed ^ 0x6a7e,
+        plan.faults.gateway_unavailable,
+        plan.faults.gateway_lost_answer,
+        plan.faults.gateway_rate_limited,
+    );
+    let trace = Arc::new(Mutex::new(Vec::new()));
+
+    match plan.gateway {
+        GatewayKind::Simulated => {
+            // The bank keeps its ledger through a client without faults: it is not us.
+            let bank = SimulatedGateway::new(
+                clean.clone(),
+                SimulatedGatewayConfig {
+                    success_rate: 1.0 - plan.faults.decline,
+                    latency_ms: 0,
+                    seed: Some(plan.seed),
+                },
+            );
+            let gateway = Arc::new(ChaosGateway {
+                inner: bank,
+                faults: gateway_faults.clone(),
+            });
+            let history = History {
+                plan,
+                store: faulty,
+                clean: clean.clone(),
+                gateway,
+                trace: trace.clone(),
+                fake: None,
+            };
+            history.play(report).await;
+            store_faults.enabled.store(false, Ordering::SeqCst);
+            gateway_faults.enabled.store(false, Ordering::SeqCst);
+            history.quiesce(report).await;
+            check::books(&clean, plan, report, "after the faults stopped").await;
+            check::simulated_ledger(&clean, plan, report).await;
+            check::liveness(&clean, plan, report).await;
+        }
+        GatewayKind::RazorpayX => {
+            let webhook_store = faulty.clone();
+            let front =
+                check::serve_webhooks(webhook_store, plan.seed ^ 0x3eb, plan.faults.webhook_crash)
+                    .await?;
+            let fake = FakeRazorpayX::start(
+                0,
+                FakeConfig {
+                    settle_after: Duration::from_millis(plan.faults.settle_ms),
+                    hang: Duration::from_millis(1_500),
+                    seed: plan.seed,
+                    faults: plan.faults.razorpayx,
+                    webhooks: WebhookConfig {
+                        url: Some(format!("http://{}/webhooks/razorpayx", front.addr)),
+                        secret: check::WEBHOOK_SECRET.to_owned(),
+                        duplicate: plan.faults.webhook_duplicate,
+                        late: plan.faults.webhook_late,
+                        late_by: Duration::from_millis(600),
+                        retry_base: Duration::from_millis(50),
+                        max_attempts: 12,
+                    },
+                    ..FakeConfig::default()
+                },
+            )
+            .await?;
+            let client = RazorpayX::new(&RazorpayXConfig {
+                base_url: fake.base_url(),
+                key_id: DEV_RAZORPAYX_KEY_ID.to_owned(),
+                key_secret: DEV_RAZORPAYX_KEY_SECRET.to_owned(),
+                account_number: DEV_RAZORPAYX_ACCOUNT_NUMBER.to_owned(),
+                timeout_ms: 1_000,
+            })
+            .map_err(|err| anyhow::anyhow!("{err}"))?;
+            let gateway = Arc::new(ChaosGateway {
+                inner: client,
+                faults: gateway_faults.clone(),
+            });
+            let fake = Arc::new(fake);
+            let history = History {
+                plan,
+                store: faulty,
+                clean: clean.clone(),
+                gateway,
+                trace: trace.clone(),
+                fake: Some(fake.clone()),
+            };
+            history.play(report).await;
+            store_faults.enabled.store(false, Ordering::SeqCst);
+            gateway_faults.enabled.store(false, Ordering::SeqCst);
+            fake.set_faults(Faults::default());
+            front.stop_crashing();
+            history.quiesce(report).await;
+            let _ = fake.wait_for_webhooks_idle(Duration::from_secs(20)).await;
+            check::books(&clean, plan, report, "after the faults stopped").await;
+            check::razorpayx_ledger(&clean, plan, &fake, report).await;
+            check::liveness(&clean, plan, report).await;
+            front.abort();
+        }
+    }
+    report.faults = store_faults.injected.load(Ordering::SeqCst)
+        + gateway_faults.injected.load(Ordering::SeqCst);
+    report.trace = trace.lock().map(|trace| trace.clone()).unwrap_or_default();
+    Ok(())
+}
+
+struct History<'a, G> {
+    plan: &'a Plan,
+    /// The service's store, with the run's faults.
+    store: Store,
+    /// The harness's own reads and writes, without faults.
+    clean: Store,
+    gateway: Arc<ChaosGateway<G>>,
+    trace: Arc<Mutex<Vec<String>>>,
+    fake: Option<Arc<FakeRazorpayX>>,
+}
+
+/// Payout ids as the run learns them, so that later operations can name them.
+#[derive(Clone, Default)]
+struct Known(Arc<Mutex<Vec<Uuid>>>);
+
+impl Known {
+    fn add(&self, id: Uuid) {
+        if let Ok(mut ids) = self.0.lock() {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
+
+    fn pick(&self, pick: usize) -> Option<Uuid> {
+        let ids = self.0.lock().ok()?;
+        (!ids.is_empty()).then(|| ids[pick % ids.len()])
+    }
+}
+
+impl<G: PaymentGateway + 'static> History<'_, G> {
+    async fn play(&self, report: &mut Report) {
+        let known = Known::default();
+        let keys: Arc<Mutex<BTreeMap<usize, String>>> = Arc::default();
+        for (wave, steps) in self.plan.waves.iter().enumerate() {
+            let mut tasks = Vec::new();
+            for (index, step) in steps.iter().enumerate() {
+                let label = format!("w{wave}.{index} {}", step.describe());
+                let task = tokio::spawn(self.perform(step.clone(), known.clone(), keys.clone()));
+                tasks.push((label, step.crash.is_some(), task));
+            }
+            for (label, may_crash, task) in tasks {
+                report.operations += 1;
+                let line = match task.await {
+                    Ok(Some(outcome)) => format!("{label} → {outcome}"),
+                    Ok(None) => {
+                        report.crashes += 1;
+                        format!("{label} → crashed")
+                    }
+                    Err(err) if err.is_panic() => {
+                        let message = panic_message(err.into_panic());
+                        report
+                            .violations
+                            .push(format!("{label} panicked: {message}"));
+                        format!("{label} → PANIC {message}")
+                    }
+                    Err(err) => format!("{label} → {err}"),
+                };
+                debug_assert!(may_crash || !line.ends_with("crashed"));
+                self.note(line);
+            }
+            // The books must balance at every moment, faults or not.
+            if wave % 4 == 3 {
+                check::books(
+                    &self.clean,
+                    self.plan,
+                    report,
+                    &format!("after wave {wave}"),
+                )
+                .await;
+            }
+        }
+    }
+
+    fn note(&self, line: String) {
+        if let Ok(mut trace) = self.trace.lock() {
+            trace.push(line);
+        }
+    }
+
+    /// One operation as its own task; `None` when it crashed.
+    fn perform(
+        &self,
+        step: Step,
+        known: Known,
+        keys: Arc<Mutex<BTreeMap<usize, String>>>,
+    ) -> impl std::future::Future<Output = Option<String>> + Send + 'static {
+        let store = self.store.clone();
+        let clean = self.clean.clone();
+        let gateway = self.gateway.clone();
+        let fake = self.fake.clone();
+        let world = self.plan.world.clone();
+        async move {
+            let config = processor_config();
+            let admin = Actor::admin(ADMIN);
+            let work = async {
+                match &step.op {
+                    Op::Request { scout, amount, key } => {
+                        let scout = &world.scouts[*scout % world.scouts.len()];
+                        let idempotency_key = match key {
+                            KeyChoice::None => None,
+                            KeyChoice::Slot(slot) => {
+                                let mut keys = keys.lock().ok()?;
+                                let next = format!("k-{}-{slot}", scout.scout_id);
+                                Some(keys.entry(*slot).or_insert(next).clone())
+                            }
+                        };
+                        let result = request_payout(
+                            &store,
+                            LIMITS,
+                            &Actor::user(scout.user_id),
+                            PayoutRequest {
+                                scout_id: scout.scout_id.clone(),
+                                amount: amount.map(Paise),
+                                idempotency_key,
+                            },
+                        )
+                        .await;
+                        Some(match result {
+                            Ok(requested) => {
+                                known.add(requested.payout().payout_id);
+                                format!("payout {}", short(requested.payout().payout_id))
+                            }
+                            Err(err) => err.code().to_owned(),
+                        })
+                    }
+                    Op::Complete { order } => {
+                        let order = &world.orders[*order % world.orders.len()];
+                        let result = complete_order(
+                            &store,
+                            LIMITS,
+                            &Actor::user(order.buyer_id),
+                            &order.order_id,
+                        )
+                        .await;
+                        Some(match result {
+                            Ok(completed) => {
+                                if let Some(payout) = &completed.payout {
+                                    known.add(payout.payout_id);
+                                }
+                                "completed".to_owned()
+                            }
+                            Err(err) => err.code().to_owned(),
+                        })
+                    }
+                    Op::Process { pick } | Op::Retry { pick } | Op::Cancel { pick } => {
+                        let id = aim(&clean, &world, &known, &step, *pick).await?;
+                        let result = match &step.op {
+                            Op::Process { .. } => {
+                                process_payout(&store, &*gateway, config, &admin, id).await
+                            }
+                            Op::Retry { .. } => {
+                                retry_payout(&store, &*gateway, config, &admin, id).await
+                            }
+                            _ => cancel_payout(&store, &*gateway, config, &admin, id).await,
+                        };
+                        Some(match result {
+                            Ok(payout) => format!("{} {}", short(id), payout.status),
+                            Err(err) => format!("{} {}", short(id), err.code()),
+                        })
+                    }
+                    Op::Run => {
+                        let result = Processor::new(&store, &*gateway, config).run().await;
+                        Some(match result {
+                            Ok(summary) => format!(
+                                "found {} completed {} failed {} requeued {} recovered {} accepted {}",
+                                summary.found,
+                                summary.completed,
+                                summary.failed,
+                                summary.requeued,
+                                summary.recovered,
+                                summary.accepted
+                            ),
+                            Err(err) => err.code().to_owned(),
+                        })
+                    }
+                    Op::ExpireLease { pick } => {
+                        let id = aim(&clean, &world, &known, &step, *pick).await?;
+                        Some(check::expire_lease(&clean, id).await)
+                    }
+                    Op::SaveAccount { user } => {
+                        let user_id = world.users[*user % world.users.len()];
+                        let result = save_payout_account(
+                            &store,
+                            &Actor::user(user_id),
+                            NewPayoutAccount {
+                                name: format!("User {user_id}"),
+                                destination: Destination::Vpa {
+                                    address: format!("user{user_id}@okhdfc"),
+                                },
+                                email: None,
+                            },
+                        )
+                        .await;
+                        Some(match result {
+                            Ok(_) => format!("user {user_id} saved"),
+                            Err(err) => err.code().to_owned(),
+                        })
+                    }
+                    Op::Reverse { pick } => {
+                        let id = aim(&clean, &world, &known, &step, *pick).await?;
+                        let fake = fake.as_ref()?;
+                        Some(check::reverse_at_gateway(&clean, fake, id).await)
+                    }
+                    Op::Pause { ms } => {
+                        tokio::time::sleep(Duration::from_millis(*ms)).await;
+                        Some("slept".to_owned())
+                    }
+                }
+            };
+            match seams::invoke(step.crash, work).await {
+                Some(Some(outcome)) => Some(outcome),
+                Some(None) => Some("nothing to act on".to_owned()),
+                None => None,
+            }
+        }
+    }
+
+    /// Faults off: processor runs (after the leases of crashed holders run out) until
+    /// every payout has reached an end, or the rounds run out (a liveness failure).
+    async fn quiesce(&self, report: &mut Report) {
+        let config = processor_config();
+        for round in 0..QUIESCE_ROUNDS {
+            tokio::time::sleep(Duration::from_millis(LEASE_SECS * 1000 + 100)).await;
+            let outcome = Processor::new(&self.store, &*self.gateway, config)
+                .run()
+                .await;
+            self.note(format!("quiesce {round}: {:?}", outcome.map(|s| s.found)));
+            let open = check::open_payouts(&self.store, self.plan).await;
+            if open == 0 {
+                return;
+            }
+        }
+        let _ = report;
+    }
+}
+
+/// The payout an operation names: the `pick`-th, in creation order, of those in the
+/// states it is meant for when it is aimed, else of every payout the run made.
+async fn aim(
+    clean: &Store,
+    world: &plan::World,
+    known: &Known,
+    step: &Step,
+    pick: usize,
+) -> Option<Uuid> {
+    if !step.aimed {
+        return known.pick(pick);
+    }
+    let wanted = |payout: &shared::payout::Payout| match step.op {
+        // A payout that went back to the queue after it was sent is the one whose
+        // cancel must ask the gateway first.
+        Op::Cancel { .. } => payout.status == PayoutStatus::Pending,
+        Op::Retry { .. } => matches!(payout.status, PayoutStatus::Failed | PayoutStatus::Reversed),
+        Op::Process { .. } => payout.status == PayoutStatus::Pending,
+        Op::ExpireLease { .. } => payout.status == PayoutStatus::Processing,
+        Op::Reverse { .. } => payout.status == PayoutStatus::Completed,
+        _ => true,
+    };
+    let mut candidates = Vec::new();
+    for user in &world.users {
+        candidates.extend(
+            crate::invariants::user_payouts(clean, *user)
+                .await
+                .into_iter()
+                .filter(|payout| wanted(payout)),
+        );
+    }
+    // For a cancel, the pending payouts whose attempt was sent before, when there are
+    // any: a cancel must ask the gateway about those first.
+    if matches!(step.op, Op::Cancel { .. }) && candidates.iter().any(|p| p.sent_at().is_some()) {
+        candidates.retain(|payout| payout.sent_at().is_some());
+    }
+    candidates.sort_by_key(|payout| (payout.created_at, payout.payout_id));
+    if candidates.is_empty() {
+        return known.pick(pick);
+    }
+    Some(candidates[pick % candidates.len()].payout_id)
+}
+
+fn short(id: Uuid) -> String {
+    id.simple().to_string()[..8].to_owned()
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}
