@@ -258,11 +258,17 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
                 status: payout.status,
             });
         }
+        let mut came_back = false;
         if let (PayoutStatus::Pending, Some(sent_at)) = (payout.status, payout.sent_at()) {
-            self.ensure_attempt_unpaid(&payout, sent_at).await?;
+            came_back = self.ensure_attempt_unpaid(&payout, sent_at).await?;
         }
         let now = Timestamp::now();
         let mut next = payout.clone();
+        if came_back {
+            // As a webhook would record it: a late report of the payment then finds
+            // the payout past it, not a payment of a cancelled payout.
+            next.gateway_status = Some("reversed".to_owned());
+        }
         next.cancelled_at = Some(now);
         next.updated_at = now;
         self.store
@@ -279,8 +285,8 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
     }
 
     /// `Ok` only when the gateway has said that the payout's current attempt did not
-    /// pay and will not.
-    async fn ensure_attempt_unpaid(&self, payout: &Payout, sent_at: Timestamp) -> Result<()> {
+    /// pay and will not; `Ok(true)` when it paid and the bank sent the money back.
+    async fn ensure_attempt_unpaid(&self, payout: &Payout, sent_at: Timestamp) -> Result<bool> {
         let key = payout.idempotency_key();
         let unknown = |why: String| {
             Error::GatewayOutcomeUnknown(format!(
@@ -297,7 +303,8 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
                 "the gateway holds it ({gateway_status}) and has not finished it"
             ))),
             // Declined, or paid and sent back by the bank: either way the money is ours.
-            Ok(Some(TransferOutcome::Declined { .. } | TransferOutcome::Reversed { .. })) => Ok(()),
+            Ok(Some(TransferOutcome::Declined { .. })) => Ok(false),
+            Ok(Some(TransferOutcome::Reversed { .. })) => Ok(true),
             Ok(Some(TransferOutcome::Paid { reference })) => {
                 let confirmed = self
                     .store
@@ -327,7 +334,7 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
                     .max(self.gateway.late_transfer_window_secs());
                 let settled_after = sent_at.plus_secs(window);
                 if Timestamp::now() > settled_after {
-                    Ok(())
+                    Ok(false)
                 } else {
                     Err(unknown(format!(
                         "the gateway has no record of it yet, but that request could still \

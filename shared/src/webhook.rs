@@ -339,11 +339,21 @@ fn decide(
 /// attempt that ended is noise, unless it says the attempt paid and we did not hold it
 /// as reversed: only failed or reversed attempts are ever followed by another.
 fn about_an_earlier_attempt(payout: &Payout, report: &GatewayReport, says_paid: bool) -> Refusal {
-    let earlier = payout.earlier_attempts.iter().find(|earlier| {
-        earlier.gateway_payout_id.as_deref() == Some(report.gateway_payout_id.as_str())
-            || report.idempotency_key.as_deref()
-                == Some(IdempotencyKey::for_attempt(payout.payout_id, earlier.attempt).as_str())
-    });
+    // By the gateway's id when we learned it; by the attempt's key only when we did
+    // not (another gateway payout under a reversed attempt's key is not that attempt).
+    let earlier =
+        payout
+            .earlier_attempts
+            .iter()
+            .find(|earlier| match earlier.gateway_payout_id.as_deref() {
+                Some(known) => known == report.gateway_payout_id,
+                None => {
+                    report.idempotency_key.as_deref()
+                        == Some(
+                            IdempotencyKey::for_attempt(payout.payout_id, earlier.attempt).as_str(),
+                        )
+                }
+            });
     match earlier {
         Some(earlier) if earlier.ended == PayoutStatus::Reversed => {
             Refusal::Stale("the report is about an earlier attempt, which was reversed")

@@ -61,6 +61,7 @@ pub async fn run(extra_test_args: &[String]) -> Result<()> {
             seed: crate::chaos::random_seed(),
             gateway,
             operations: crate::chaos::DEFAULT_OPERATIONS,
+            verbose: false,
         };
         step(&format!(
             "cargo xtask chaos --runs {runs} --seed {} --gateway {}",

@@ -248,22 +248,21 @@ pub async fn expire_lease(store: &Store, payout_id: Uuid) -> String {
     }
 }
 
-/// The bank returns a payout RazorpayX processed: RazorpayX marks it reversed and
-/// sends `payout.reversed`.
-pub async fn reverse_at_gateway(store: &Store, fake: &FakeRazorpayX, payout_id: Uuid) -> String {
-    let Ok(Some(payout)) = store.payout(payout_id).await else {
-        return "unreadable".to_owned();
-    };
-    let Some(gateway_id) = payout.gateway_payout_id else {
-        return format!("{} (never at RazorpayX)", payout.status);
-    };
-    let processed = fake
+/// The bank returns a payout RazorpayX processed, whatever our books say of it (even
+/// one we requeued with its outcome unknown): RazorpayX marks it reversed and sends
+/// `payout.reversed`.
+pub async fn reverse_at_gateway(fake: &FakeRazorpayX, pick: usize) -> String {
+    let mut processed: Vec<String> = fake
         .payouts()
         .iter()
-        .any(|item| item["id"] == json!(gateway_id) && item["status"] == "processed");
-    if !processed {
-        return "not processed at RazorpayX".to_owned();
+        .filter(|item| item["status"] == "processed")
+        .filter_map(|item| item["id"].as_str().map(str::to_owned))
+        .collect();
+    processed.sort();
+    if processed.is_empty() {
+        return "nothing processed at RazorpayX".to_owned();
     }
+    let gateway_id = &processed[pick % processed.len()];
     let answer = reqwest::Client::new()
         .post(format!(
             "{}/_fake/payouts/{gateway_id}/status",
@@ -273,7 +272,7 @@ pub async fn reverse_at_gateway(store: &Store, fake: &FakeRazorpayX, payout_id: 
         .send()
         .await;
     match answer {
-        Ok(answer) if answer.status().is_success() => "reversed at RazorpayX".to_owned(),
+        Ok(answer) if answer.status().is_success() => format!("{gateway_id} reversed at RazorpayX"),
         Ok(answer) => format!("RazorpayX refused: {}", answer.status()),
         Err(err) => format!("RazorpayX unreachable: {err}"),
     }
@@ -285,10 +284,20 @@ pub async fn reverse_at_gateway(store: &Store, fake: &FakeRazorpayX, payout_id: 
 pub struct Front {
     pub addr: SocketAddr,
     crashing: Arc<AtomicBool>,
+    violations: Arc<Mutex<Vec<String>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Front {
+    /// What the webhook function said that a person would have to look at (a
+    /// contradiction, books that refused a report), and any panic in it.
+    pub fn violations(&self) -> Vec<String> {
+        self.violations
+            .lock()
+            .map(|found| found.clone())
+            .unwrap_or_default()
+    }
+
     pub fn stop_crashing(&self) {
         self.crashing.store(false, Ordering::SeqCst);
     }
@@ -311,12 +320,14 @@ pub async fn serve_webhooks(store: Store, seed: u64, crash_rate: f64) -> anyhow:
     })?);
     let api = Arc::new(api);
     let crashing = Arc::new(AtomicBool::new(true));
+    let violations: Arc<Mutex<Vec<String>>> = Arc::default();
     let rng = Arc::new(Mutex::new(StdRng::seed_from_u64(seed)));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
     let addr = listener.local_addr()?;
-    let (crashes, handler_api) = (crashing.clone(), api.clone());
+    let (crashes, handler_api, found) = (crashing.clone(), api.clone(), violations.clone());
     let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: Bytes| {
         let (api, crashes, rng) = (handler_api.clone(), crashes.clone(), rng.clone());
+        let found = found.clone();
         async move {
             let crash = rng.lock().ok().and_then(|mut rng| {
                 (crashes.load(Ordering::SeqCst) && rng.random_bool(crash_rate.clamp(0.0, 1.0)))
@@ -332,25 +343,51 @@ pub async fn serve_webhooks(store: Store, seed: u64, crash_rate: f64) -> anyhow:
                     Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
                 })
                 .collect();
-            let call = api.call(Call {
-                method: "POST",
-                path: uri.path(),
-                body: Some(&body),
-                headers: headers
-                    .iter()
-                    .map(|(name, value)| (name.as_str(), value.as_str()))
-                    .collect(),
-                ..Call::default()
+            let path = uri.path().to_owned();
+            // Its own task, as a Lambda invocation is: a panic in it is caught here.
+            let invocation = tokio::spawn(async move {
+                let call = api.call(Call {
+                    method: "POST",
+                    path: &path,
+                    body: Some(&body),
+                    headers: headers
+                        .iter()
+                        .map(|(name, value)| (name.as_str(), value.as_str()))
+                        .collect(),
+                    ..Call::default()
+                });
+                tokio::time::timeout(super::INVOCATION_TIMEOUT, seams::invoke(crash, call)).await
             });
-            match seams::invoke(crash, call).await {
-                Some(reply) => (
-                    StatusCode::from_u16(reply.status).unwrap_or(StatusCode::BAD_GATEWAY),
-                    axum::Json(reply.body),
-                )
-                    .into_response(),
-                // The function died: API Gateway's answer.
-                None => StatusCode::BAD_GATEWAY.into_response(),
+            let reply = match invocation.await {
+                Ok(Ok(Some(reply))) => reply,
+                // The function died or timed out: API Gateway's answer.
+                Ok(Ok(None) | Err(_)) => return StatusCode::BAD_GATEWAY.into_response(),
+                Err(err) => {
+                    let message = if err.is_panic() {
+                        super::panic_message(err.into_panic())
+                    } else {
+                        err.to_string()
+                    };
+                    if let Ok(mut found) = found.lock() {
+                        found.push(format!("the webhook function panicked: {message}"));
+                    }
+                    return StatusCode::BAD_GATEWAY.into_response();
+                }
+            };
+            let handled = reply.body["handled"].as_str().unwrap_or_default();
+            if matches!(handled, "contradicts" | "needs_attention") {
+                if let Ok(mut found) = found.lock() {
+                    found.push(format!(
+                        "a webhook was answered `{handled}`: {}",
+                        reply.body
+                    ));
+                }
             }
+            (
+                StatusCode::from_u16(reply.status).unwrap_or(StatusCode::BAD_GATEWAY),
+                axum::Json(reply.body),
+            )
+                .into_response()
         }
     });
     let task = tokio::spawn(async move {
@@ -359,6 +396,7 @@ pub async fn serve_webhooks(store: Store, seed: u64, crash_rate: f64) -> anyhow:
     Ok(Front {
         addr,
         crashing,
+        violations,
         task,
     })
 }

@@ -14,7 +14,6 @@ mod check;
 mod plan;
 pub mod seams;
 
-use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -75,9 +74,13 @@ const LIMITS: PayoutLimits = PayoutLimits {
     max: Paise(10_000_000),
 };
 const ADMIN: u64 = 1;
-/// Short, so that a crashed holder's payout comes back within the run; a live holder
-/// slower than this loses its payout to another run, which is one of the faults.
-const LEASE_SECS: u64 = 1;
+/// Short, so that a crashed holder's payout comes back within the run.
+const LEASE_SECS: u64 = 3;
+/// Every invocation is cut off after this, as Lambda's timeout cuts off a function: the
+/// service's rule is that a lease outlives every function (checked at start-up), and
+/// a run that broke it could report what production cannot do. Leases still end
+/// under live holders through `ExpireLease` (a clock that jumped).
+pub const INVOCATION_TIMEOUT: Duration = Duration::from_millis(2_500);
 /// Clean processor runs after the faults stop, at most.
 const QUIESCE_ROUNDS: usize = 15;
 
@@ -98,16 +101,36 @@ pub fn plan(seed: u64, gateway: GatewayKind, operations: usize) -> Plan {
 /// Runs the history of `seed` on a new table of the DynamoDB Local `client` talks to.
 pub async fn run(client: &Client, seed: u64, gateway: GatewayKind, operations: usize) -> Report {
     let plan = plan(seed, gateway, operations);
-    let mut report = Report {
-        seed,
-        ..Report::default()
-    };
-    if let Err(err) = run_plan(client, &plan, &mut report).await {
+    let client = client.clone();
+    // Its own task, so that a panic anywhere in the run is a violation of this seed,
+    // not the end of the whole command.
+    let run = tokio::spawn(async move {
+        let mut report = Report {
+            seed,
+            ..Report::default()
+        };
+        if let Err(err) = run_plan(&client, &plan, &mut report).await {
+            report
+                .violations
+                .push(format!("the harness itself failed: {err:#}"));
+        }
         report
-            .violations
-            .push(format!("the harness itself failed: {err:#}"));
+    });
+    match run.await {
+        Ok(report) => report,
+        Err(err) => Report {
+            seed,
+            violations: vec![format!(
+                "the run panicked: {}",
+                if err.is_panic() {
+                    panic_message(err.into_panic())
+                } else {
+                    err.to_string()
+                }
+            )],
+            ..Report::default()
+        },
     }
-    report
 }
 
 async fn run_plan(client: &Client, plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
@@ -160,7 +183,7 @@ async fn run_plan(client: &Client, plan: &Plan, report: &mut Report) -> anyhow::
             history.play(report).await;
             store_faults.enabled.store(false, Ordering::SeqCst);
             gateway_faults.enabled.store(false, Ordering::SeqCst);
-            history.quiesce(report).await;
+            history.quiesce().await;
             check::books(&clean, plan, report, "after the faults stopped").await;
             check::simulated_ledger(&clean, plan, report).await;
             check::liveness(&clean, plan, report).await;
@@ -216,17 +239,20 @@ async fn run_plan(client: &Client, plan: &Plan, report: &mut Report) -> anyhow::
             gateway_faults.enabled.store(false, Ordering::SeqCst);
             fake.set_faults(Faults::default());
             front.stop_crashing();
-            history.quiesce(report).await;
+            history.quiesce().await;
             let _ = fake.wait_for_webhooks_idle(Duration::from_secs(20)).await;
             check::books(&clean, plan, report, "after the faults stopped").await;
             check::razorpayx_ledger(&clean, plan, &fake, report).await;
             check::liveness(&clean, plan, report).await;
+            report.violations.extend(front.violations());
             front.abort();
         }
     }
     report.faults = store_faults.injected.load(Ordering::SeqCst)
         + gateway_faults.injected.load(Ordering::SeqCst);
     report.trace = trace.lock().map(|trace| trace.clone()).unwrap_or_default();
+    // Long runs would otherwise fill DynamoDB Local's memory with old tables.
+    let _ = client.delete_table().table_name(&table).send().await;
     Ok(())
 }
 
@@ -263,12 +289,11 @@ impl Known {
 impl<G: PaymentGateway + 'static> History<'_, G> {
     async fn play(&self, report: &mut Report) {
         let known = Known::default();
-        let keys: Arc<Mutex<BTreeMap<usize, String>>> = Arc::default();
         for (wave, steps) in self.plan.waves.iter().enumerate() {
             let mut tasks = Vec::new();
             for (index, step) in steps.iter().enumerate() {
                 let label = format!("w{wave}.{index} {}", step.describe());
-                let task = tokio::spawn(self.perform(step.clone(), known.clone(), keys.clone()));
+                let task = tokio::spawn(self.perform(step.clone(), known.clone()));
                 tasks.push((label, step.crash.is_some(), task));
             }
             for (label, may_crash, task) in tasks {
@@ -315,7 +340,6 @@ impl<G: PaymentGateway + 'static> History<'_, G> {
         &self,
         step: Step,
         known: Known,
-        keys: Arc<Mutex<BTreeMap<usize, String>>>,
     ) -> impl std::future::Future<Output = Option<String>> + Send + 'static {
         let store = self.store.clone();
         let clean = self.clean.clone();
@@ -331,11 +355,7 @@ impl<G: PaymentGateway + 'static> History<'_, G> {
                         let scout = &world.scouts[*scout % world.scouts.len()];
                         let idempotency_key = match key {
                             KeyChoice::None => None,
-                            KeyChoice::Slot(slot) => {
-                                let mut keys = keys.lock().ok()?;
-                                let next = format!("k-{}-{slot}", scout.scout_id);
-                                Some(keys.entry(*slot).or_insert(next).clone())
-                            }
+                            KeyChoice::Slot(slot) => Some(format!("k-{}-{slot}", scout.scout_id)),
                         };
                         let result = request_payout(
                             &store,
@@ -430,9 +450,8 @@ impl<G: PaymentGateway + 'static> History<'_, G> {
                         })
                     }
                     Op::Reverse { pick } => {
-                        let id = aim(&clean, &world, &known, &step, *pick).await?;
                         let fake = fake.as_ref()?;
-                        Some(check::reverse_at_gateway(&clean, fake, id).await)
+                        Some(check::reverse_at_gateway(fake, *pick).await)
                     }
                     Op::Pause { ms } => {
                         tokio::time::sleep(Duration::from_millis(*ms)).await;
@@ -440,30 +459,30 @@ impl<G: PaymentGateway + 'static> History<'_, G> {
                     }
                 }
             };
-            match seams::invoke(step.crash, work).await {
-                Some(Some(outcome)) => Some(outcome),
-                Some(None) => Some("nothing to act on".to_owned()),
-                None => None,
+            match tokio::time::timeout(INVOCATION_TIMEOUT, seams::invoke(step.crash, work)).await {
+                Ok(Some(Some(outcome))) => Some(outcome),
+                Ok(Some(None)) => Some("nothing to act on".to_owned()),
+                Ok(None) => None,
+                Err(_) => Some("timed out (cut off like a Lambda at its timeout)".to_owned()),
             }
         }
     }
 
-    /// Faults off: processor runs (after the leases of crashed holders run out) until
-    /// every payout has reached an end, or the rounds run out (a liveness failure).
-    async fn quiesce(&self, report: &mut Report) {
+    /// Faults off: processor runs until every payout has reached an end, a lease apart
+    /// so that crashed holders' leases run out, or the rounds run out (then liveness
+    /// says which payouts are stuck).
+    async fn quiesce(&self) {
         let config = processor_config();
         for round in 0..QUIESCE_ROUNDS {
-            tokio::time::sleep(Duration::from_millis(LEASE_SECS * 1000 + 100)).await;
             let outcome = Processor::new(&self.store, &*self.gateway, config)
                 .run()
                 .await;
             self.note(format!("quiesce {round}: {:?}", outcome.map(|s| s.found)));
-            let open = check::open_payouts(&self.store, self.plan).await;
-            if open == 0 {
+            if check::open_payouts(&self.clean, self.plan).await == 0 {
                 return;
             }
+            tokio::time::sleep(Duration::from_millis(LEASE_SECS * 1000 + 100)).await;
         }
-        let _ = report;
     }
 }
 

@@ -213,13 +213,13 @@ impl Op {
             },
             37..=42 => Op::Process { pick },
             43..=48 => Op::Retry { pick },
-            49..=62 => Op::Cancel { pick },
-            63..=80 => Op::Run,
-            81..=85 => Op::ExpireLease { pick },
-            86..=89 => Op::SaveAccount {
+            49..=58 => Op::Cancel { pick },
+            59..=83 => Op::Run,
+            84..=87 => Op::ExpireLease { pick },
+            88..=91 => Op::SaveAccount {
                 user: rng.random_range(0..world.users.len()),
             },
-            90..=93 if razorpayx => Op::Reverse { pick },
+            92..=96 if razorpayx => Op::Reverse { pick },
             _ => Op::Pause {
                 ms: rng.random_range(20..300),
             },

@@ -263,6 +263,9 @@ pub struct GatewayFaults {
     pub lost_answer: f64,
     pub rate_limited: f64,
     pub enabled: AtomicBool,
+    /// A lost answer often comes with a network that stays down a moment: the next
+    /// call fails too (the lookup made at once to learn what happened).
+    down: AtomicBool,
     rng: Mutex<StdRng>,
     pub injected: AtomicU64,
 }
@@ -274,6 +277,7 @@ impl GatewayFaults {
             lost_answer,
             rate_limited,
             enabled: AtomicBool::new(true),
+            down: AtomicBool::new(false),
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
             injected: AtomicU64::new(0),
         })
@@ -312,7 +316,9 @@ impl<G: PaymentGateway> ChaosGateway<G> {
         if step == Step::Refuse {
             return Err(GatewayError::Unavailable(CRASHED.to_owned()));
         }
-        if self.faults.roll(self.faults.unavailable) {
+        let still_down = self.faults.down.swap(false, Ordering::SeqCst)
+            && self.faults.enabled.load(Ordering::SeqCst);
+        if still_down || self.faults.roll(self.faults.unavailable) {
             return Err(GatewayError::Unavailable(
                 "gateway unreachable (injected)".to_owned(),
             ));
@@ -325,6 +331,9 @@ impl<G: PaymentGateway> ChaosGateway<G> {
             die_if_armed();
         }
         if sends && answer.is_ok() && self.faults.roll(self.faults.lost_answer) {
+            if self.faults.roll(0.5) {
+                self.faults.down.store(true, Ordering::SeqCst);
+            }
             return Err(GatewayError::Unavailable(
                 "timed out after the gateway took it (injected)".to_owned(),
             ));

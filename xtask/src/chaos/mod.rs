@@ -20,6 +20,8 @@ pub struct Options {
     pub seed: u64,
     pub gateway: GatewayKind,
     pub operations: usize,
+    /// Print every run's trace, not only a failing one's.
+    pub verbose: bool,
 }
 
 pub async fn run(args: &[String]) -> Result<()> {
@@ -38,6 +40,7 @@ fn parse(args: &[String]) -> Result<Options> {
         seed: random_seed(),
         gateway: GatewayKind::Simulated,
         operations: DEFAULT_OPERATIONS,
+        verbose: false,
     };
     let mut args = args.iter();
     while let Some(flag) = args.next() {
@@ -45,6 +48,10 @@ fn parse(args: &[String]) -> Result<Options> {
         match flag.as_str() {
             "--runs" => options.runs = value()?.parse().context("--runs takes a number")?,
             "--seed" => options.seed = value()?.parse().context("--seed takes a number")?,
+            "--verbose" => {
+                options.verbose = true;
+                continue;
+            }
             "--ops" => options.operations = value()?.parse().context("--ops takes a number")?,
             "--gateway" => {
                 options.gateway = match value()?.as_str() {
@@ -55,7 +62,7 @@ fn parse(args: &[String]) -> Result<Options> {
             }
             other => bail!(
                 "unknown flag `{other}`: cargo xtask chaos [--runs N] [--seed S] \
-                 [--gateway simulated|razorpayx] [--ops N] [--load]"
+                 [--gateway simulated|razorpayx] [--ops N] [--verbose] [--load]"
             ),
         }
     }
@@ -92,6 +99,12 @@ pub async fn simulate(endpoint: &str, options: &Options) -> Result<()> {
         crashes += report.crashes;
         faults += report.faults;
         progress(index + 1, options.runs, failed.len(), started);
+        if options.verbose {
+            eprintln!("\nseed {seed}:");
+            for line in &report.trace {
+                eprintln!("  {line}");
+            }
+        }
         if !report.violations.is_empty() {
             failed.push(report);
         }
