@@ -235,12 +235,7 @@ pub async fn serve_http(
             let api = api.clone();
             async move {
                 let body = String::from_utf8_lossy(&body).into_owned();
-                let headers: Vec<(String, String)> = headers
-                    .iter()
-                    .filter_map(|(name, value)| {
-                        Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
-                    })
-                    .collect();
+                let headers = text_headers(&headers);
                 let reply = api
                     .call(Call {
                         method: method.as_str(),
@@ -264,4 +259,14 @@ pub async fn serve_http(
         let _ = axum::serve(listener, app).await;
     });
     Ok((addr, task))
+}
+
+/// The headers of an HTTP request that are text, as owned pairs for a [`Call`].
+pub fn text_headers(headers: &axum::http::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        })
+        .collect()
 }

@@ -34,13 +34,21 @@ impl LoseResponses {
 
     /// `client` with this fault on every request it sends.
     pub fn wrap(&self, client: &aws_sdk_dynamodb::Client) -> aws_sdk_dynamodb::Client {
-        let config = client
-            .config()
-            .to_builder()
-            .interceptor(self.clone())
-            .build();
-        aws_sdk_dynamodb::Client::from_conf(config)
+        with_interceptor(client, self.clone())
     }
+}
+
+/// `client` with `interceptor` on every request it sends.
+pub fn with_interceptor(
+    client: &aws_sdk_dynamodb::Client,
+    interceptor: impl Intercept + 'static,
+) -> aws_sdk_dynamodb::Client {
+    let config = client
+        .config()
+        .to_builder()
+        .interceptor(interceptor)
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
 }
 
 impl Intercept for LoseResponses {

@@ -337,12 +337,7 @@ pub async fn serve_webhooks(store: Store, seed: u64, crash_rate: f64) -> anyhow:
                     })
             });
             let body = String::from_utf8_lossy(&body).into_owned();
-            let headers: Vec<(String, String)> = headers
-                .iter()
-                .filter_map(|(name, value)| {
-                    Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
-                })
-                .collect();
+            let headers = crate::api::text_headers(&headers);
             let path = uri.path().to_owned();
             // Its own task, as a Lambda invocation is: a panic in it is caught here.
             let invocation = tokio::spawn(async move {

@@ -181,8 +181,8 @@ async fn run_plan(client: &Client, plan: &Plan, report: &mut Report) -> anyhow::
                 fake: None,
             };
             history.play(report).await;
-            store_faults.enabled.store(false, Ordering::SeqCst);
-            gateway_faults.enabled.store(false, Ordering::SeqCst);
+            store_faults.dice.enabled.store(false, Ordering::SeqCst);
+            gateway_faults.dice.enabled.store(false, Ordering::SeqCst);
             history.quiesce().await;
             check::books(&clean, plan, report, "after the faults stopped").await;
             check::simulated_ledger(&clean, plan, report).await;
@@ -235,8 +235,8 @@ async fn run_plan(client: &Client, plan: &Plan, report: &mut Report) -> anyhow::
                 fake: Some(fake.clone()),
             };
             history.play(report).await;
-            store_faults.enabled.store(false, Ordering::SeqCst);
-            gateway_faults.enabled.store(false, Ordering::SeqCst);
+            store_faults.dice.enabled.store(false, Ordering::SeqCst);
+            gateway_faults.dice.enabled.store(false, Ordering::SeqCst);
             fake.set_faults(Faults::default());
             front.stop_crashing();
             history.quiesce().await;
@@ -248,8 +248,8 @@ async fn run_plan(client: &Client, plan: &Plan, report: &mut Report) -> anyhow::
             front.abort();
         }
     }
-    report.faults = store_faults.injected.load(Ordering::SeqCst)
-        + gateway_faults.injected.load(Ordering::SeqCst);
+    report.faults = store_faults.dice.injected.load(Ordering::SeqCst)
+        + gateway_faults.dice.injected.load(Ordering::SeqCst);
     report.trace = trace.lock().map(|trace| trace.clone()).unwrap_or_default();
     // Long runs would otherwise fill DynamoDB Local's memory with old tables.
     let _ = client.delete_table().table_name(&table).send().await;

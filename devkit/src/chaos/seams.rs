@@ -127,31 +127,21 @@ pub async fn invoke<F: Future>(crash: Option<CrashAt>, invocation: F) -> Option<
         .await
 }
 
-/// Faults on every DynamoDB call, drawn from the run's seed.
+/// Seeded draws of injected faults, switched off when the run's faults stop.
 #[derive(Debug)]
-pub struct StoreFaults {
-    /// The request never leaves (a throttle or a dropped connection that exhausted
-    /// the SDK's retries): the caller sees an error, nothing was written.
-    pub refuse: f64,
-    /// Applied, then the answer is lost and the SDK sends the same request again.
-    pub lose_and_retry: f64,
-    /// Applied, then the answer is lost and the caller sees an error.
-    pub lose_and_fail: f64,
+pub struct Dice {
     pub enabled: AtomicBool,
     rng: Mutex<StdRng>,
     pub injected: AtomicU64,
 }
 
-impl StoreFaults {
-    pub fn new(seed: u64, refuse: f64, lose_and_retry: f64, lose_and_fail: f64) -> Arc<Self> {
-        Arc::new(StoreFaults {
-            refuse,
-            lose_and_retry,
-            lose_and_fail,
+impl Dice {
+    fn new(seed: u64) -> Self {
+        Dice {
             enabled: AtomicBool::new(true),
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
             injected: AtomicU64::new(0),
-        })
+        }
     }
 
     fn roll(&self, rate: f64) -> bool {
@@ -170,18 +160,41 @@ impl StoreFaults {
     }
 }
 
+/// Faults on every DynamoDB call, drawn from the run's seed.
+#[derive(Debug)]
+pub struct StoreFaults {
+    /// The request never leaves (a throttle or a dropped connection that exhausted
+    /// the SDK's retries): the caller sees an error, nothing was written.
+    pub refuse: f64,
+    /// Applied, then the answer is lost and the SDK sends the same request again.
+    pub lose_and_retry: f64,
+    /// Applied, then the answer is lost and the caller sees an error.
+    pub lose_and_fail: f64,
+    pub dice: Dice,
+}
+
+impl StoreFaults {
+    pub fn new(seed: u64, refuse: f64, lose_and_retry: f64, lose_and_fail: f64) -> Arc<Self> {
+        Arc::new(StoreFaults {
+            refuse,
+            lose_and_retry,
+            lose_and_fail,
+            dice: Dice::new(seed),
+        })
+    }
+
+    fn roll(&self, rate: f64) -> bool {
+        self.dice.roll(rate)
+    }
+}
+
 /// The interceptor that carries both the crash points and [`StoreFaults`].
 #[derive(Clone, Debug)]
 pub struct ChaosInterceptor(pub Arc<StoreFaults>);
 
 impl ChaosInterceptor {
     pub fn wrap(&self, client: &aws_sdk_dynamodb::Client) -> aws_sdk_dynamodb::Client {
-        let config = client
-            .config()
-            .to_builder()
-            .interceptor(self.clone())
-            .build();
-        aws_sdk_dynamodb::Client::from_conf(config)
+        crate::faults::with_interceptor(client, self.clone())
     }
 }
 
@@ -262,12 +275,10 @@ pub struct GatewayFaults {
     /// Sent and done, then the answer is lost (a timeout).
     pub lost_answer: f64,
     pub rate_limited: f64,
-    pub enabled: AtomicBool,
     /// A lost answer often comes with a network that stays down a moment: the next
     /// call fails too (the lookup made at once to learn what happened).
     down: AtomicBool,
-    rng: Mutex<StdRng>,
-    pub injected: AtomicU64,
+    pub dice: Dice,
 }
 
 impl GatewayFaults {
@@ -276,26 +287,13 @@ impl GatewayFaults {
             unavailable,
             lost_answer,
             rate_limited,
-            enabled: AtomicBool::new(true),
             down: AtomicBool::new(false),
-            rng: Mutex::new(StdRng::seed_from_u64(seed)),
-            injected: AtomicU64::new(0),
+            dice: Dice::new(seed),
         })
     }
 
     fn roll(&self, rate: f64) -> bool {
-        if rate <= 0.0 || !self.enabled.load(Ordering::SeqCst) {
-            return false;
-        }
-        let hit = self
-            .rng
-            .lock()
-            .map(|mut rng| rng.random_bool(rate.min(1.0)))
-            .unwrap_or(false);
-        if hit {
-            self.injected.fetch_add(1, Ordering::SeqCst);
-        }
-        hit
+        self.dice.roll(rate)
     }
 }
 
@@ -317,7 +315,7 @@ impl<G: PaymentGateway> ChaosGateway<G> {
             return Err(GatewayError::Unavailable(CRASHED.to_owned()));
         }
         let still_down = self.faults.down.swap(false, Ordering::SeqCst)
-            && self.faults.enabled.load(Ordering::SeqCst);
+            && self.faults.dice.enabled.load(Ordering::SeqCst);
         if still_down || self.faults.roll(self.faults.unavailable) {
             return Err(GatewayError::Unavailable(
                 "gateway unreachable (injected)".to_owned(),

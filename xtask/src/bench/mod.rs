@@ -5,7 +5,7 @@
 mod api;
 mod binaries;
 mod processor;
-mod stats;
+pub mod stats;
 mod world;
 
 use std::collections::BTreeMap;

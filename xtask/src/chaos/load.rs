@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::bench::stats::{ms, percentile};
 use anyhow::{bail, Context, Result};
 use aws_sdk_dynamodb::Client;
 use devkit::api::{Api, Call};
@@ -1076,21 +1077,6 @@ fn first_few(messages: &[String]) -> String {
                 .join(" | ")
         )
     }
-}
-
-/// The `p`-th percentile (0–100) of `samples`, nearest-rank (as the bench's stats).
-fn percentile(samples: &[Duration], p: f64) -> Duration {
-    if samples.is_empty() {
-        return Duration::ZERO;
-    }
-    let mut sorted = samples.to_vec();
-    sorted.sort();
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn ms(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1000.0
 }
 
 /// A seeded generator for the webhook shuffle: the same seed replays the same order,

@@ -127,7 +127,7 @@ pub async fn simulate(endpoint: &str, options: &Options) -> Result<()> {
     }
     let violations: usize = failed.iter().map(|r| r.violations.len()).sum();
     println!(
-        "runs: {}, operations: {operations}, crashes: {crashes}, faults injected: {}, violations: {violations} ({:.0} s)",
+        "runs: {}, operations: {operations}, faults injected: {} ({crashes} of them crashes), violations: {violations} ({:.0} s)",
         options.runs,
         faults + crashes as u64,
         started.elapsed().as_secs_f64()
