@@ -213,7 +213,11 @@ mod tests {
             index(keys::INDEX_BY_CREATED).unwrap(),
             [keys::FEED_PK, keys::CREATED_SK]
         );
-        assert_eq!(table.global_secondary_indexes.len(), 3);
+        assert_eq!(
+            index(keys::INDEX_BY_DUE).unwrap(),
+            [keys::DUE_PK, keys::DUE_SK]
+        );
+        assert_eq!(table.global_secondary_indexes.len(), 4);
         assert_eq!(table.billing_mode, "PAY_PER_REQUEST");
         assert_eq!(
             table.time_to_live_specification,

@@ -71,6 +71,7 @@ pub fn processor_config(batch_size: usize) -> ProcessorConfig {
         concurrency: batch_size,
         lease_secs: 300,
         poll_secs: 60,
+        drain: None,
     }
 }
 

@@ -7,7 +7,7 @@ use devkit::paths;
 use shared::http::Endpoint;
 
 /// Functions that are not behind an HTTP route.
-const SCHEDULED: &[&str] = &["process-pending"];
+const SCHEDULED: &[&str] = &["process-pending", "sweep-earnings"];
 
 fn workspace_manifest() -> toml::Table {
     let text = std::fs::read_to_string(paths::workspace_root().join("Cargo.toml")).unwrap();

@@ -18,6 +18,9 @@ pub struct Config {
     /// [`DEV_JWT_SECRET`] when `STAGE=local`; anywhere else a missing, blank, short or
     /// development value refuses to start (anyone could mint admin tokens with it).
     pub jwt_secret: String,
+    /// `PAYOUT_SCHEDULE_TZ` (an IANA name, default `Asia/Kolkata`): the operator's time
+    /// zone. A schedule falls due at midnight there; dates are stored in UTC.
+    pub schedule_tz: chrono_tz::Tz,
 }
 
 /// The stage the dev tooling (`cargo xtask dev`, `test`, `bench`) runs under.
@@ -58,6 +61,19 @@ pub struct ProcessorConfig {
     /// `GATEWAY_POLL_SECS`: how long a payout the gateway accepted waits before the
     /// processor asks the gateway about it again.
     pub poll_secs: u64,
+    /// `DRAIN=true`: keep taking batches until the queue is empty or the deadline
+    /// nears. Off (`None`) by default: one batch per run, the seed's 10 an hour.
+    pub drain: Option<Drain>,
+}
+
+/// Drain mode's brake. `DRAIN_MARGIN_SECS` (default 30): no new batch starts with less
+/// than this left before the function's deadline. Set it above the slowest batch
+/// (`ceil(BATCH_SIZE / PROCESS_CONCURRENCY)` gateway timeouts), so that a run ends on
+/// its own and is never cut off in the middle of one; if it were, the claimed payouts
+/// would wait out their lease and be reconciled, which is safe but slow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Drain {
+    pub margin_secs: u64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -280,7 +296,42 @@ impl Config {
             MAX_LEASE_SECS,
         )?;
 
+        let drain = match var("DRAIN").as_deref() {
+            None | Some("false") => None,
+            Some("true") => Some(Drain {
+                margin_secs: within(
+                    parse(&var, "DRAIN_MARGIN_SECS", 30u64)?,
+                    "DRAIN_MARGIN_SECS",
+                    1,
+                    MAX_LEASE_SECS,
+                )?,
+            }),
+            Some(other) => {
+                return Err(Error::Config(format!(
+                    "DRAIN must be `true` or `false`, got `{other}`"
+                )))
+            }
+        };
+        if let (Some(drain), Some(timeout)) = (drain, var("FUNCTION_TIMEOUT_SECS")) {
+            let timeout: u64 = parse_value("FUNCTION_TIMEOUT_SECS", &timeout)?;
+            if drain.margin_secs >= timeout {
+                return Err(Error::Config(format!(
+                    "DRAIN_MARGIN_SECS ({}) must be shorter than the function timeout \
+                     FUNCTION_TIMEOUT_SECS ({timeout}), or no batch could ever start",
+                    drain.margin_secs
+                )));
+            }
+        }
+
         let jwt_secret = secret(&var, "JWT_SECRET", local, DEV_JWT_SECRET, MIN_SECRET_LEN)?;
+        let schedule_tz = match var("PAYOUT_SCHEDULE_TZ") {
+            None => chrono_tz::Asia::Kolkata,
+            Some(name) => name.trim().parse().map_err(|_| {
+                Error::Config(format!(
+                    "PAYOUT_SCHEDULE_TZ must be an IANA time zone name such as Asia/Kolkata, got `{name}`"
+                ))
+            })?,
+        };
 
         Ok(Config {
             table_name,
@@ -294,9 +345,11 @@ impl Config {
                 concurrency,
                 lease_secs,
                 poll_secs,
+                drain,
             },
             gateway,
             jwt_secret,
+            schedule_tz,
         })
     }
 }
@@ -461,6 +514,46 @@ mod tests {
             config(&[("JWT_SECRET", " ")]).unwrap().jwt_secret,
             DEV_JWT_SECRET
         );
+    }
+
+    #[test]
+    fn the_schedule_time_zone_is_india_unless_named() {
+        assert_eq!(config(&[]).unwrap().schedule_tz, chrono_tz::Asia::Kolkata);
+        assert_eq!(
+            config(&[("PAYOUT_SCHEDULE_TZ", "Europe/London")])
+                .unwrap()
+                .schedule_tz,
+            chrono_tz::Europe::London
+        );
+        let err = config(&[("PAYOUT_SCHEDULE_TZ", "IST")]).unwrap_err();
+        assert!(err.to_string().contains("PAYOUT_SCHEDULE_TZ"), "{err}");
+    }
+
+    #[test]
+    fn drain_is_off_unless_asked_for_and_its_margin_fits_the_timeout() {
+        assert_eq!(config(&[]).unwrap().processor.drain, None);
+        assert_eq!(config(&[("DRAIN", "false")]).unwrap().processor.drain, None);
+        assert_eq!(
+            config(&[("DRAIN", "true")]).unwrap().processor.drain,
+            Some(Drain { margin_secs: 30 })
+        );
+        assert_eq!(
+            config(&[("DRAIN", "true"), ("DRAIN_MARGIN_SECS", "45")])
+                .unwrap()
+                .processor
+                .drain,
+            Some(Drain { margin_secs: 45 })
+        );
+        for bad in [
+            &[("DRAIN", "yes")][..],
+            &[("DRAIN", "true"), ("DRAIN_MARGIN_SECS", "0")],
+            &[("DRAIN", "true"), ("DRAIN_MARGIN_SECS", "-5")],
+            // No batch could ever start: the margin is the whole invocation.
+            &[("DRAIN", "true"), ("FUNCTION_TIMEOUT_SECS", "30")],
+        ] {
+            assert!(config(bad).is_err(), "{bad:?}");
+        }
+        assert!(config(&[("DRAIN", "true"), ("FUNCTION_TIMEOUT_SECS", "120")]).is_ok());
     }
 
     #[test]

@@ -32,6 +32,13 @@ pub enum Error {
         message: String,
     },
 
+    /// A payout schedule field out of range; `field` names it.
+    #[error("{message}")]
+    InvalidPayoutSchedule {
+        field: &'static str,
+        message: String,
+    },
+
     #[error("user {user_id} has no payout account; save one with PUT /me/payout-account")]
     PayoutAccountMissing { user_id: u64 },
 
@@ -89,9 +96,10 @@ pub enum Error {
 impl Error {
     pub fn http_status(&self) -> u16 {
         match self {
-            Error::BadRequest(_) | Error::NothingToPayOut | Error::InvalidPayoutAccount { .. } => {
-                400
-            }
+            Error::BadRequest(_)
+            | Error::NothingToPayOut
+            | Error::InvalidPayoutAccount { .. }
+            | Error::InvalidPayoutSchedule { .. } => 400,
             Error::Unauthenticated(_) | Error::InvalidSignature => 401,
             Error::Forbidden(_) => 403,
             Error::PayloadTooLarge { .. } => 413,
@@ -117,6 +125,7 @@ impl Error {
             Error::PayloadTooLarge { .. } => "payload_too_large",
             Error::NotFound { .. } => "not_found",
             Error::InvalidPayoutAccount { .. } => "invalid_payout_account",
+            Error::InvalidPayoutSchedule { .. } => "invalid_payout_schedule",
             Error::PayoutAccountMissing { .. } => "payout_account_missing",
             Error::InvalidTransition { .. } => "invalid_status",
             Error::Conflict(_) => "conflict",
@@ -142,7 +151,8 @@ impl Error {
     /// The request field an error is about, when there is one.
     pub fn field(&self) -> Option<&'static str> {
         match self {
-            Error::InvalidPayoutAccount { field, .. } => Some(field),
+            Error::InvalidPayoutAccount { field, .. }
+            | Error::InvalidPayoutSchedule { field, .. } => Some(field),
             _ => None,
         }
     }

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod admin;
 pub mod auth;
+pub mod bulk;
 pub mod config;
 pub mod cursor;
 pub mod error;
@@ -15,6 +16,7 @@ pub mod money;
 pub mod order;
 pub mod payout;
 pub mod process;
+pub mod schedule;
 pub mod scout;
 pub mod store;
 pub mod telemetry;

@@ -9,6 +9,8 @@
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use futures::stream::{self, StreamExt};
+use std::time::{Duration, Instant};
+
 use serde::{Deserialize, Serialize};
 use tracing::{error, info, warn};
 use uuid::Uuid;
@@ -25,9 +27,12 @@ use crate::time::Timestamp;
 
 /// The scheduled Lambda's work: one run per EventBridge event. The event carries no
 /// input; its id and time go into the log so a run can be matched to its trigger.
+/// `deadline` is when the invocation will be cut off (the Lambda context's), which
+/// drain mode stops short of.
 pub async fn on_schedule<G: PaymentGateway>(
     processor: &Processor<'_, G>,
     event: &EventBridgeEvent,
+    deadline: Option<std::time::SystemTime>,
 ) -> Result<RunSummary> {
     info!(
         event = "schedule_fired",
@@ -36,7 +41,9 @@ pub async fn on_schedule<G: PaymentGateway>(
         scheduled_for = %event.time.map(|time| time.to_rfc3339()).unwrap_or_default(),
         "scheduled run"
     );
-    processor.run().await
+    processor
+        .run_until(deadline.map(crate::time::deadline_instant))
+        .await
 }
 
 /// What one run of the processor did. `completed`, `failed` and `requeued` count the
@@ -58,6 +65,57 @@ pub struct RunSummary {
     pub recovered: usize,
     /// Accepted by the gateway and not final yet: left `processing`, looked at again later.
     pub accepted: usize,
+    /// Batches taken: 1, unless draining.
+    #[serde(default)]
+    pub batches: usize,
+    #[serde(default)]
+    pub stopped: Stopped,
+}
+
+impl RunSummary {
+    fn add(&mut self, batch: &RunSummary) {
+        self.found += batch.found;
+        self.completed += batch.completed;
+        self.failed += batch.failed;
+        self.reversed += batch.reversed;
+        self.requeued += batch.requeued;
+        self.recovered += batch.recovered;
+        self.accepted += batch.accepted;
+    }
+}
+
+/// Why a run took no further batch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stopped {
+    /// Not draining: a run is one batch (the default, the seed's schedule).
+    #[default]
+    OneBatch,
+    /// Draining, and nothing was left to take.
+    QueueEmpty,
+    /// Draining, and less than `DRAIN_MARGIN_SECS` was left before the deadline.
+    Deadline,
+    /// Draining, and a batch settled nothing: what it took went back to the queue.
+    NoProgress,
+    /// The gateway refused our credentials: the run fails.
+    GatewayMisconfigured,
+}
+
+/// One batch's outcomes, with what the summary does not show.
+#[derive(Debug, Default)]
+struct BatchTally {
+    summary: RunSummary,
+    skipped: usize,
+    errored: usize,
+    misconfigured: usize,
+}
+
+impl BatchTally {
+    fn add(&mut self, batch: &BatchTally) {
+        self.skipped += batch.skipped;
+        self.errored += batch.errored;
+        self.misconfigured += batch.misconfigured;
+    }
 }
 
 /// How one attempt ended.
@@ -92,22 +150,104 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
         }
     }
 
-    /// The hourly run: reconcile expired leases, then pay up to a batch of the oldest
-    /// pending payouts, `concurrency` at a time.
+    /// The hourly run without a deadline (tests, benchmarks, local runs).
     pub async fn run(&self) -> Result<RunSummary> {
-        let started = std::time::Instant::now();
+        self.run_until(None).await
+    }
+
+    /// The hourly run: reconcile expired leases, then pay up to a batch of the oldest
+    /// pending payouts, `concurrency` at a time. In drain mode, batch after batch until
+    /// the queue is empty, a batch gets nowhere, or `deadline` is nearer than the margin.
+    pub async fn run_until(&self, deadline: Option<Instant>) -> Result<RunSummary> {
+        let started = Instant::now();
         info!(
             event = "run_started",
+            drain = self.config.drain.is_some(),
             "🔄 Starting automated payout processing..."
         );
-        let now = Timestamp::now();
         let mut summary = RunSummary::default();
-        let mut skipped = 0;
-        let mut errored = 0;
-        let mut misconfigured = 0;
+        let mut tally = BatchTally::default();
+        summary.stopped = loop {
+            let batch = self.batch().await?;
+            summary.batches += 1;
+            summary.add(&batch.summary);
+            tally.add(&batch);
+            let Some(drain) = self.config.drain else {
+                break Stopped::OneBatch;
+            };
+            if batch.misconfigured > 0 {
+                break Stopped::GatewayMisconfigured;
+            }
+            if batch.summary.found == 0 && batch.summary.recovered == 0 {
+                break Stopped::QueueEmpty;
+            }
+            // Everything it took went back to the queue (the gateway is down) or was
+            // someone else's: another batch would take the same payouts again.
+            let s = &batch.summary;
+            if s.completed + s.failed + s.reversed + s.accepted + s.recovered == 0 {
+                break Stopped::NoProgress;
+            }
+            let margin = Duration::from_secs(drain.margin_secs);
+            if deadline
+                .is_some_and(|deadline| deadline.saturating_duration_since(Instant::now()) < margin)
+            {
+                break Stopped::Deadline;
+            }
+        };
 
+        info!(
+            event = "run_completed",
+            found = summary.found,
+            completed = summary.completed,
+            failed = summary.failed,
+            reversed = summary.reversed,
+            requeued = summary.requeued,
+            recovered = summary.recovered,
+            accepted = summary.accepted,
+            batches = summary.batches,
+            stopped = ?summary.stopped,
+            skipped = tally.skipped,
+            errored = tally.errored,
+            "✅ Automated payout processing completed"
+        );
+        if tally.misconfigured > 0 {
+            // A failed run is what raises the alarm; the payouts wait, untouched.
+            error!(
+                event = "gateway_misconfigured",
+                payouts = tally.misconfigured,
+                "the gateway refused our credentials or configuration; payouts were left pending"
+            );
+            return Err(Error::Config(format!(
+                "the gateway refused our credentials or configuration for {} payouts",
+                tally.misconfigured
+            )));
+        }
+        let as_count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        metrics::emit(
+            &[
+                ("PayoutsFound", Unit::Count, as_count(summary.found)),
+                ("PayoutsRecovered", Unit::Count, as_count(summary.recovered)),
+                ("ClaimsLost", Unit::Count, as_count(tally.skipped)),
+                ("SettleErrors", Unit::Count, as_count(tally.errored)),
+                ("Batches", Unit::Count, as_count(summary.batches)),
+                (
+                    "BatchDurationMs",
+                    Unit::Milliseconds,
+                    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                ),
+            ],
+            &[],
+        );
+        Ok(summary)
+    }
+
+    /// One batch: the expired leases and the oldest pending payouts, at most
+    /// `batch_size` of each.
+    async fn batch(&self) -> Result<BatchTally> {
+        let now = Timestamp::now();
+        let mut tally = BatchTally::default();
         // Both queries at once. A payout that reconciliation sends back to pending is
-        // paid by the next run, like any other pending payout.
+        // paid by the next batch or run, like any other pending payout.
         let (stuck, pending) = tokio::try_join!(
             self.store.expired_leases(now, self.config.batch_size),
             self.store.query_payouts(
@@ -118,13 +258,13 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
             )
         )?;
         let pending = pending.payouts;
-        summary.found = pending.len();
+        tally.summary.found = pending.len();
         info!(
             event = "pending_found",
-            found = summary.found,
+            found = tally.summary.found,
             stuck = stuck.len(),
             "📋 Found {} pending payouts",
-            summary.found
+            tally.summary.found
         );
         let work = stuck
             .into_iter()
@@ -158,56 +298,17 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
             .await;
         for (recovering, outcome) in outcomes {
             if recovering && !matches!(outcome, Outcome::Skipped | Outcome::Errored) {
-                summary.recovered += 1;
+                tally.summary.recovered += 1;
             }
             match outcome {
-                Outcome::Skipped => skipped += 1,
-                Outcome::Errored => errored += 1,
-                Outcome::Misconfigured => misconfigured += 1,
-                settled => tally(&mut summary, settled),
+                Outcome::Skipped => tally.skipped += 1,
+                Outcome::Errored => tally.errored += 1,
+                Outcome::Misconfigured => tally.misconfigured += 1,
+                settled => count(&mut tally.summary, settled),
             }
         }
 
-        info!(
-            event = "run_completed",
-            found = summary.found,
-            completed = summary.completed,
-            failed = summary.failed,
-            reversed = summary.reversed,
-            requeued = summary.requeued,
-            recovered = summary.recovered,
-            accepted = summary.accepted,
-            skipped,
-            errored,
-            "✅ Automated payout processing completed"
-        );
-        if misconfigured > 0 {
-            // A failed run is what raises the alarm; the payouts wait, untouched.
-            error!(
-                event = "gateway_misconfigured",
-                payouts = misconfigured,
-                "the gateway refused our credentials or configuration; payouts were left pending"
-            );
-            return Err(Error::Config(format!(
-                "the gateway refused our credentials or configuration for {misconfigured} payouts"
-            )));
-        }
-        let as_count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
-        metrics::emit(
-            &[
-                ("PayoutsFound", Unit::Count, as_count(summary.found)),
-                ("PayoutsRecovered", Unit::Count, as_count(summary.recovered)),
-                ("ClaimsLost", Unit::Count, as_count(skipped)),
-                ("SettleErrors", Unit::Count, as_count(errored)),
-                (
-                    "BatchDurationMs",
-                    Unit::Milliseconds,
-                    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-                ),
-            ],
-            &[],
-        );
-        Ok(summary)
+        Ok(tally)
     }
 
     /// An admin's "process now": claim the pending payout, pay it, and return it as
@@ -885,7 +986,7 @@ fn log_settlement(payout: &Payout) -> Outcome {
     }
 }
 
-fn tally(summary: &mut RunSummary, outcome: Outcome) {
+fn count(summary: &mut RunSummary, outcome: Outcome) {
     match outcome {
         Outcome::Completed => summary.completed += 1,
         Outcome::Failed => summary.failed += 1,

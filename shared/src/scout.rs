@@ -218,8 +218,9 @@ fn check_limits(amount: Paise, limits: PayoutLimits) -> Result<()> {
     Ok(())
 }
 
-/// 1–255 printable ASCII characters, as the HTTP header allows.
-fn check_idempotency_key(key: &str) -> Result<()> {
+/// 1–255 printable ASCII characters, as the HTTP header allows. Every route that
+/// takes an `Idempotency-Key` holds it to this rule (`crate::bulk` too).
+pub(crate) fn check_idempotency_key(key: &str) -> Result<()> {
     let printable = key.bytes().all(|byte| (0x20..=0x7e).contains(&byte));
     if key.is_empty() || key.len() > 255 || !printable {
         return Err(Error::BadRequest(

@@ -44,11 +44,29 @@ impl Timestamp {
         i64::try_from(secs).ok().and_then(Duration::try_seconds)
     }
 
+    pub fn as_utc(self) -> DateTime<Utc> {
+        self.0
+    }
+
+    /// Millisecond precision, like every stored timestamp.
+    pub fn from_utc(time: DateTime<Utc>) -> Self {
+        Self::from_millis(time.timestamp_millis())
+    }
+
     pub fn parse(text: &str) -> Option<Self> {
         DateTime::parse_from_rfc3339(text)
             .ok()
             .map(|t| Self::from_millis(t.with_timezone(&Utc).timestamp_millis()))
     }
+}
+
+/// A Lambda invocation's deadline (wall clock) on the monotonic clock, which the wall
+/// clock stepping cannot move.
+pub fn deadline_instant(deadline: std::time::SystemTime) -> std::time::Instant {
+    let left = deadline
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    std::time::Instant::now() + left
 }
 
 impl fmt::Display for Timestamp {

@@ -17,6 +17,7 @@ use shared::http::Endpoint;
 use shared::order::{complete_order, Order};
 use shared::payout::PayoutStatus;
 use shared::process::{on_schedule, Processor};
+use shared::schedule::{on_sweep_schedule, PayoutSchedule};
 
 fn sample_events() -> BTreeMap<String, String> {
     std::fs::read_dir(paths::workspace_root().join("events"))
@@ -68,14 +69,20 @@ async fn every_sample_event_runs_through_its_handler() {
         ("process-payout", 200),
         ("retry-payout", 200),
         ("cancel-payout", 200),
+        // Cancels o-1's payout (cancelled just above), o-3's (paid by the retry) and
+        // o-4's (a cancelled order has none): 200 with conflict, conflict, not_found.
+        ("bulk-payouts", 200),
         ("get-payout-account", 200),
         ("put-payout-account", 200),
         ("get-payout-account", 200),
         ("get-user-payout-account", 200),
+        // s-1's owner asks to be paid every Monday.
+        ("put-payout-schedule", 200),
+        ("get-payout-schedule", 200),
         // The bank returns o-2's seller payout, paid by process-payout.json.
         ("razorpayx-webhook", 200),
     ];
-    let mut covered = vec!["scheduled".to_owned()];
+    let mut covered = vec!["scheduled".to_owned(), "sweep-earnings".to_owned()];
     for (name, expected) in plan {
         let endpoint = Endpoint::for_function(name).unwrap();
         let request = lambda_http::request::from_str(&events[name]).unwrap();
@@ -112,10 +119,28 @@ async fn every_sample_event_runs_through_its_handler() {
     let summary = on_schedule(
         &Processor::new(&store, &paying, processor_config(10)),
         &event,
+        None,
     )
     .await
     .unwrap();
     assert_eq!((summary.found, summary.completed), (3, 3));
+    assert_books_balance(&store, &["s-1", "s-2", "s-3"], &[8, 10]).await;
+
+    // Monday comes: the sweep requests what s-1 has left (put-payout-schedule.json).
+    let mut schedule: PayoutSchedule = store.schedule_item("s-1").await.unwrap().unwrap();
+    let due = shared::time::Timestamp::now().minus_secs(60);
+    schedule.next_due_at = Some(due);
+    store
+        .put_schedule("s-1", &schedule, Some(due))
+        .await
+        .unwrap();
+    let event: EventBridgeEvent = serde_json::from_str(&events["sweep-earnings"]).unwrap();
+    let swept = on_sweep_schedule(&store, limits, chrono_tz::Asia::Kolkata, &event, None)
+        .await
+        .unwrap();
+    assert_eq!((swept.due, swept.requested), (1, 1), "{swept:?}");
+    let s1 = store.scout("s-1").await.unwrap().unwrap();
+    assert_eq!(s1.earnings_paise.get(), 0);
     assert_books_balance(&store, &["s-1", "s-2", "s-3"], &[8, 10]).await;
 }
 

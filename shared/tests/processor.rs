@@ -55,6 +55,14 @@ async fn store_with_pending(count: usize) -> (Store, Vec<Payout>) {
     (store, payouts)
 }
 
+/// A run that did nothing beyond taking its one batch (not draining).
+fn one_batch() -> RunSummary {
+    RunSummary {
+        batches: 1,
+        ..RunSummary::default()
+    }
+}
+
 async fn status_of(store: &Store, payout: &Payout) -> PayoutStatus {
     store
         .payout(payout.payout_id)
@@ -77,7 +85,7 @@ async fn a_run_pays_the_ten_oldest_pending_payouts() {
         RunSummary {
             found: 10,
             completed: 10,
-            ..RunSummary::default()
+            ..one_batch()
         }
     );
     for (index, payout) in payouts.iter().enumerate() {
@@ -252,7 +260,7 @@ async fn a_stuck_payout_the_gateway_paid_is_completed_without_a_second_transfer(
             found: 0,
             completed: 1,
             recovered: 1,
-            ..RunSummary::default()
+            ..one_batch()
         }
     );
     let settled = store.payout(stuck.payout_id).await.unwrap().unwrap();
@@ -280,7 +288,7 @@ async fn a_stuck_payout_the_gateway_never_saw_goes_back_to_pending_and_is_paid_o
         RunSummary {
             requeued: 1,
             recovered: 1,
-            ..RunSummary::default()
+            ..one_batch()
         }
     );
     let requeued = store.payout(stuck.payout_id).await.unwrap().unwrap();
@@ -322,7 +330,7 @@ async fn a_live_lease_is_left_alone() {
         .run()
         .await
         .unwrap();
-    assert_eq!(summary, RunSummary::default());
+    assert_eq!(summary, one_batch());
     assert_eq!(store.payout(held.payout_id).await.unwrap(), Some(held));
     assert!(gateway.transfer_calls().is_empty());
 }
@@ -547,11 +555,11 @@ async fn the_sample_scheduled_event_drives_the_processor() {
     assert_eq!(event.source, "aws.events");
     let gateway = gateway(&store, 1.0);
     let processor = Processor::new(&store, &gateway, processor_config(10));
-    let summary = on_schedule(&processor, &event).await.unwrap();
+    let summary = on_schedule(&processor, &event, None).await.unwrap();
     assert_eq!((summary.found, summary.completed), (3, 3));
     assert_eq!(
         serde_json::to_value(summary).unwrap(),
-        serde_json::json!({"found": 3, "completed": 3, "failed": 0, "reversed": 0, "requeued": 0, "recovered": 0, "accepted": 0})
+        serde_json::json!({"found": 3, "completed": 3, "failed": 0, "reversed": 0, "requeued": 0, "recovered": 0, "accepted": 0, "batches": 1, "stopped": "one_batch"})
     );
     assert!(user_payouts(&store, OWNER)
         .await
@@ -685,7 +693,7 @@ async fn cancel_after_a_lost_gateway_answer_finds_the_payment_and_refuses() {
         .run()
         .await
         .unwrap();
-    assert_eq!(later, RunSummary::default());
+    assert_eq!(later, one_batch());
     assert_eq!(gateway.inner.transfer_calls().len(), 1);
     assert_books_balance(&store, &["s-1"], &[]).await;
 }

@@ -43,6 +43,7 @@ fn config() -> ProcessorConfig {
         lease_secs: 300,
         // Accepted payouts are due for another look a second later.
         poll_secs: 1,
+        drain: None,
     }
 }
 

@@ -707,6 +707,7 @@ fn razorpayx_processing(poll_secs: u64) -> ProcessorConfig {
         concurrency: 10,
         lease_secs: 300,
         poll_secs,
+        drain: None,
     }
 }
 

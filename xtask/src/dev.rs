@@ -191,7 +191,7 @@ async fn serve() -> Result<Infallible> {
          ┌ payout service, local\n\
          │ API (cargo lambda watch, pid {pid}): {base}\n\
          │ DynamoDB Local:   {endpoint}   table: {table}\n\
-         │ schedule:         process-pending every {secs} s (LOCAL_SCHEDULE_SECS)\n\
+         │ schedule:         sweep-earnings, then process-pending, every {secs} s (LOCAL_SCHEDULE_SECS)\n\
          │ tokens:           cargo xtask token --user 7   |   cargo xtask token --user 1 --role admin\n\
          │ run the processor now:\n\
          │   .local/venv/bin/cargo-lambda lambda invoke process-pending --data-file events/scheduled.json --invoke-port {api_port}\n\
@@ -238,22 +238,30 @@ async fn serve() -> Result<Infallible> {
         if let Some(exit) = watch.exited() {
             bail!("{exit}");
         }
-        invoke_scheduled(&lambda_bin, api_port).await;
+        // The sweep first: a schedule that fell due is paid in the same tick.
+        invoke_scheduled(
+            &lambda_bin,
+            api_port,
+            "sweep-earnings",
+            "events/sweep-earnings.json",
+        )
+        .await;
+        invoke_scheduled(
+            &lambda_bin,
+            api_port,
+            "process-pending",
+            "events/scheduled.json",
+        )
+        .await;
     }
 }
 
-/// The local stand-in for the EventBridge hourly rule: the same event, through the
-/// same runtime emulator the API uses.
-async fn invoke_scheduled(lambda_bin: &Path, api_port: u16) {
+/// The local stand-in for the EventBridge rules (the hourly processor, the daily
+/// sweep): the same event, through the same runtime emulator the API uses.
+async fn invoke_scheduled(lambda_bin: &Path, api_port: u16, function: &str, event: &str) {
     let started = Instant::now();
     let output = tokio::process::Command::new("cargo")
-        .args([
-            "lambda",
-            "invoke",
-            "process-pending",
-            "--data-file",
-            "events/scheduled.json",
-        ])
+        .args(["lambda", "invoke", function, "--data-file", event])
         .args([
             "--invoke-address",
             "127.0.0.1",
@@ -268,12 +276,12 @@ async fn invoke_scheduled(lambda_bin: &Path, api_port: u16) {
         .await;
     match output {
         Ok(output) if output.status.success() => println!(
-            "schedule: process-pending → {} ({} ms)",
+            "schedule: {function} → {} ({} ms)",
             String::from_utf8_lossy(&output.stdout).trim(),
             started.elapsed().as_millis()
         ),
         Ok(output) => eprintln!(
-            "schedule: process-pending failed: {}",
+            "schedule: {function} failed: {}",
             String::from_utf8_lossy(&output.stderr).trim()
         ),
         Err(err) => eprintln!("schedule: could not run cargo lambda invoke: {err}"),

@@ -297,6 +297,47 @@ fn calls(base: &str) -> Result<()> {
         reversed["payouts"][0]["payout_id"] == seller_payout.as_str(),
         "{reversed}"
     );
+    // s-1's owner asks to be paid every Monday; reading it back gives the same.
+    let schedule = api.expect(
+        "PUT",
+        "/me/payout-schedule",
+        Some(&scout_owner),
+        Some(r#"{"scout_id": "s-1", "frequency": "weekly", "day": 1}"#),
+        200,
+    )?;
+    ensure!(
+        schedule["frequency"] == "weekly" && schedule["next_due_at"].is_string(),
+        "{schedule}"
+    );
+    let read = api.expect(
+        "GET",
+        "/me/payout-schedule?scout_id=s-1",
+        Some(&scout_owner),
+        None,
+        200,
+    )?;
+    ensure!(read == schedule, "{read} != {schedule}");
+
+    // One bulk call, two outcomes: the cancelled scout payout cannot be retried, and
+    // the nil id names no payout.
+    let bulk = api.expect(
+        "POST",
+        "/payouts/bulk",
+        Some(&admin),
+        Some(
+            &serde_json::json!({
+                "action": "retry",
+                "payout_ids": [scout_payout, uuid::Uuid::nil().to_string()]
+            })
+            .to_string(),
+        ),
+        200,
+    )?;
+    ensure!(
+        bulk["results"][0]["outcome"] == "conflict" && bulk["results"][1]["outcome"] == "not_found",
+        "{bulk}"
+    );
+
     api.expect("GET", "/payouts/my-payouts", None, None, 401)?;
     api.expect("GET", "/payouts", Some(&scout_owner), None, 403)?;
     Ok(())

@@ -90,6 +90,7 @@ fn processor_config() -> ProcessorConfig {
         concurrency: 4,
         lease_secs: LEASE_SECS,
         poll_secs: 0,
+        drain: None,
     }
 }
 

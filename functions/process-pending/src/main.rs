@@ -1,5 +1,7 @@
 //! The hourly processor (EventBridge schedule): pays up to a batch of pending payouts
-//! and reconciles stuck ones. Returns `{found, completed, failed, requeued, recovered, accepted}`.
+//! and reconciles stuck ones. Returns `{found, completed, failed, reversed, requeued, recovered, accepted,
+//! batches, stopped}`; with `DRAIN=true` it keeps taking batches until the queue is
+//! empty or the invocation's deadline nears.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
@@ -17,7 +19,8 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<EventBridgeEvent>| {
         let processor = &processor;
         async move {
-            let summary: RunSummary = on_schedule(processor, &event.payload).await?;
+            let summary: RunSummary =
+                on_schedule(processor, &event.payload, Some(event.context.deadline())).await?;
             Ok::<_, Error>(summary)
         }
     }))

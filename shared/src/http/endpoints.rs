@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::listing::{self, ADMIN_LIST_DEFAULT_LIMIT, MAX_LIMIT, MY_PAYOUTS_DEFAULT_LIMIT};
 use crate::order::complete_order;
 use crate::scout::{request_payout, PayoutRequest, Requested};
-use crate::{account, admin};
+use crate::{account, admin, bulk, schedule};
 
 pub(super) async fn serve(
     app: &App,
@@ -81,6 +81,50 @@ pub(super) async fn serve(
                 _ => admin::cancel_payout(store, gateway, config, actor, payout_id).await?,
             };
             Ok(reply::payout(StatusCode::OK, &payout))
+        }
+        Endpoint::PutPayoutSchedule => {
+            let body = input::json_object(request)?;
+            let wanted = schedule::parse_request(&body, app.config.limits)?;
+            let saved =
+                schedule::set_schedule(&app.store, app.config.schedule_tz, actor, wanted).await?;
+            Ok(reply::payout_schedule(&saved, app.config.schedule_tz))
+        }
+        Endpoint::GetPayoutSchedule => {
+            let scout_id = input::query(request, "scout_id")?
+                .filter(|id| input::is_addressable_id(id))
+                .ok_or_else(|| {
+                    crate::error::Error::BadRequest(
+                        "scout_id (a query parameter) names the scout whose schedule to read"
+                            .to_owned(),
+                    )
+                })?;
+            let found =
+                schedule::schedule_of(&app.store, app.config.limits, actor, &scout_id).await?;
+            Ok(reply::payout_schedule(&found, app.config.schedule_tz))
+        }
+        Endpoint::BulkPayouts => {
+            // Who, then the whole body and the key, before anything is read or done.
+            actor.require_admin()?;
+            let body = input::json_object(request)?;
+            input::only_fields(&body, &bulk::FIELDS)?;
+            let command = bulk::BulkCommand::parse(&body)?;
+            let idempotency_key = input::header(request, "idempotency-key")?;
+            let done = bulk::bulk_payouts(
+                &app.store,
+                &app.gateway,
+                app.config.processor,
+                actor,
+                command,
+                idempotency_key.as_deref(),
+            )
+            .await?;
+            let mut response = reply::bulk_payouts(done.answer());
+            if done.replayed() {
+                response
+                    .headers_mut()
+                    .insert("idempotent-replayed", HeaderValue::from_static("true"));
+            }
+            Ok(response)
         }
         // Signed, not token-bearing: `App::handle` sends it to `http::webhook`.
         Endpoint::RazorpayXWebhook => Err(crate::error::Error::Forbidden(

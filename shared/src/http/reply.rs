@@ -10,11 +10,13 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::account::PayoutAccount;
+use crate::bulk::{BulkAnswer, ItemError, Outcome};
 use crate::error::Error;
 use crate::listing::{MyPayouts, PayoutList};
 use crate::money::Paise;
 use crate::order::{CompletedOrder, Order, OrderStatus, NO_PAYOUT_ZERO_PRICE};
 use crate::payout::{GatewayStatusDetails, Payout, PayoutStatus, PayoutType};
+use crate::schedule::PayoutSchedule;
 use crate::time::Timestamp;
 
 /// A payout as the API shows it.
@@ -149,6 +151,24 @@ pub fn payout_account(account: &PayoutAccount) -> Response<Body> {
     json_response(StatusCode::OK, &account.masked())
 }
 
+/// A payout schedule with the time zone its dates are reckoned in.
+pub fn payout_schedule(schedule: &PayoutSchedule, tz: chrono_tz::Tz) -> Response<Body> {
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "scout_id": schedule.scout_id,
+            "user_id": schedule.user_id,
+            "frequency": schedule.frequency,
+            "day": schedule.day,
+            "minimum_paise": schedule.minimum_paise,
+            "time_zone": tz.name(),
+            "next_due_at": schedule.next_due_at,
+            "last_swept_at": schedule.last_swept_at,
+            "updated_at": schedule.updated_at,
+        }),
+    )
+}
+
 pub fn error(error: &Error) -> Response<Body> {
     let status =
         StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -204,4 +224,32 @@ fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
+}
+
+/// One id of a bulk answer: `payout` and `error` are always there, `null` when empty.
+#[derive(Serialize)]
+struct BulkResultView<'a> {
+    payout_id: Uuid,
+    outcome: Outcome,
+    payout: Option<PayoutView<'a>>,
+    error: Option<&'a ItemError>,
+}
+
+/// A bulk action's answer: the action, one result per id in the order asked, and how
+/// many ended each way. Always `200`: each id's fate is in its result.
+pub fn bulk_payouts(answer: &BulkAnswer) -> Response<Body> {
+    let results: Vec<BulkResultView<'_>> = answer
+        .results
+        .iter()
+        .map(|result| BulkResultView {
+            payout_id: result.payout_id,
+            outcome: result.outcome,
+            payout: result.payout.as_ref().map(PayoutView::from),
+            error: result.error.as_ref(),
+        })
+        .collect();
+    json_response(
+        StatusCode::OK,
+        &json!({"action": answer.action, "results": results, "counts": answer.counts()}),
+    )
 }

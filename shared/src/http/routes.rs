@@ -16,10 +16,13 @@ pub enum Endpoint {
     GetPayoutAccount,
     GetUserPayoutAccount,
     RazorpayXWebhook,
+    PutPayoutSchedule,
+    GetPayoutSchedule,
+    BulkPayouts,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 11] = [
+    pub const ALL: [Endpoint; 14] = [
         Endpoint::RequestScoutPayout,
         Endpoint::CompleteOrder,
         Endpoint::MyPayouts,
@@ -31,6 +34,9 @@ impl Endpoint {
         Endpoint::GetPayoutAccount,
         Endpoint::GetUserPayoutAccount,
         Endpoint::RazorpayXWebhook,
+        Endpoint::PutPayoutSchedule,
+        Endpoint::GetPayoutSchedule,
+        Endpoint::BulkPayouts,
     ];
 
     /// The function crate (and Lambda) that serves the route.
@@ -47,6 +53,9 @@ impl Endpoint {
             Endpoint::GetPayoutAccount => "get-payout-account",
             Endpoint::GetUserPayoutAccount => "get-user-payout-account",
             Endpoint::RazorpayXWebhook => "razorpayx-webhook",
+            Endpoint::PutPayoutSchedule => "put-payout-schedule",
+            Endpoint::GetPayoutSchedule => "get-payout-schedule",
+            Endpoint::BulkPayouts => "bulk-payouts",
         }
     }
 
@@ -56,13 +65,15 @@ impl Endpoint {
             | Endpoint::ProcessPayout
             | Endpoint::RetryPayout
             | Endpoint::CancelPayout
-            | Endpoint::RazorpayXWebhook => Method::POST,
+            | Endpoint::RazorpayXWebhook
+            | Endpoint::BulkPayouts => Method::POST,
             Endpoint::CompleteOrder => Method::PATCH,
             Endpoint::MyPayouts
             | Endpoint::ListPayouts
             | Endpoint::GetPayoutAccount
-            | Endpoint::GetUserPayoutAccount => Method::GET,
-            Endpoint::PutPayoutAccount => Method::PUT,
+            | Endpoint::GetUserPayoutAccount
+            | Endpoint::GetPayoutSchedule => Method::GET,
+            Endpoint::PutPayoutAccount | Endpoint::PutPayoutSchedule => Method::PUT,
         }
     }
 
@@ -79,6 +90,8 @@ impl Endpoint {
             Endpoint::PutPayoutAccount | Endpoint::GetPayoutAccount => "/me/payout-account",
             Endpoint::GetUserPayoutAccount => "/users/{user_id}/payout-account",
             Endpoint::RazorpayXWebhook => "/webhooks/razorpayx",
+            Endpoint::PutPayoutSchedule | Endpoint::GetPayoutSchedule => "/me/payout-schedule",
+            Endpoint::BulkPayouts => "/payouts/bulk",
         }
     }
 

@@ -10,9 +10,12 @@
 //! | request idempotency    | `IDEMPOTENCY#<user>#<key>`  | `IDEMPOTENCY`        |
 //! | simulated gateway ledger | `GATEWAY#<transfer key>`  | `SIMULATED_TRANSFER` |
 //! | webhook event seen     | `WEBHOOK#<gateway>#<event id>` | `WEBHOOK_EVENT`  |
+//! | scout payout schedule  | `SCOUT#<scout_id>`          | `PAYOUT_SCHEDULE`    |
+//! | bulk request (`Idempotency-Key`) | `BULK#<admin user id>#<key>` | `BULK_REQUEST` |
 //!
 //! Items with a number `expires_at` (epoch seconds) are deleted by DynamoDB's TTL after
-//! that time (webhook events, after the gateway's replay window).
+//! that time (webhook events, after the gateway's replay window; bulk requests, a day
+//! after their answer).
 //!
 //! Payouts carry three index keys; the sort key of all three is
 //! `created_sk = <created_at RFC 3339 ms>#<uuid>`, which sorts by creation time and is unique.
@@ -22,6 +25,12 @@
 //! | `by_status`  | `status_pk = STATUS#<status>` | pending queue (oldest first), stuck leases, admin list by status |
 //! | `by_user`    | `user_pk = USER#<user_id>`    | my payouts (newest first)                          |
 //! | `by_created` | `feed_pk = PAYOUTS`           | admin list, unfiltered (newest first)              |
+//!
+//! Payout schedules that are not manual carry the keys of a fourth, sparse index:
+//!
+//! | index    | partition key  | sort key                              | serves                         |
+//! |----------|----------------|---------------------------------------|--------------------------------|
+//! | `by_due` | `due_pk = DUE` | `due_sk = <next_due_at>#<scout_id>`   | the daily sweep: who is due now |
 
 use uuid::Uuid;
 
@@ -34,11 +43,17 @@ pub const SK: &str = "sk";
 pub const INDEX_BY_STATUS: &str = "by_status";
 pub const INDEX_BY_USER: &str = "by_user";
 pub const INDEX_BY_CREATED: &str = "by_created";
+pub const INDEX_BY_DUE: &str = "by_due";
 
 pub const STATUS_PK: &str = "status_pk";
 pub const USER_PK: &str = "user_pk";
 pub const FEED_PK: &str = "feed_pk";
 pub const CREATED_SK: &str = "created_sk";
+pub const DUE_PK: &str = "due_pk";
+pub const DUE_SK: &str = "due_sk";
+/// Every due schedule shares this partition of `by_due`: written once per schedule
+/// change and once per period, read once a day (see docs/DATA_MODEL.md).
+pub const DUE: &str = "DUE";
 
 /// Every payout shares this partition of `by_created`. One partition takes about
 /// 1,000 writes a second, far above the rate payouts are created at; see docs/DATA_MODEL.md.
@@ -46,12 +61,14 @@ pub const FEED: &str = "PAYOUTS";
 
 pub const PAYOUT_SK: &str = "PAYOUT";
 pub const SCOUT_SK: &str = "SCOUT";
+pub const SCHEDULE_SK: &str = "PAYOUT_SCHEDULE";
 pub const ORDER_SK: &str = "ORDER";
 pub const SUMMARY_SK: &str = "SUMMARY";
 pub const PAYOUT_ACCOUNT_SK: &str = "PAYOUT_ACCOUNT";
 pub const IDEMPOTENCY_SK: &str = "IDEMPOTENCY";
 pub const GATEWAY_SK: &str = "SIMULATED_TRANSFER";
 pub const WEBHOOK_EVENT_SK: &str = "WEBHOOK_EVENT";
+pub const BULK_REQUEST_SK: &str = "BULK_REQUEST";
 /// The table's TTL attribute.
 pub const EXPIRES_AT: &str = "expires_at";
 
@@ -61,6 +78,11 @@ pub fn payout_pk(payout_id: Uuid) -> String {
 
 pub fn scout_pk(scout_id: &str) -> String {
     format!("SCOUT#{scout_id}")
+}
+
+/// The scout id in a key made by [`scout_pk`].
+pub fn scout_id_of(pk: &str) -> Option<&str> {
+    pk.strip_prefix("SCOUT#")
 }
 
 pub fn order_pk(order_id: &str) -> String {
@@ -83,10 +105,18 @@ pub fn webhook_event_pk(gateway: &str, event_id: &str) -> String {
     format!("WEBHOOK#{gateway}#{event_id}")
 }
 
+pub fn bulk_request_pk(admin_id: u64, key: &str) -> String {
+    format!("BULK#{admin_id}#{key}")
+}
+
 pub fn status_pk(status: PayoutStatus) -> String {
     format!("STATUS#{status}")
 }
 
 pub fn created_sk(created_at: Timestamp, payout_id: Uuid) -> String {
     format!("{created_at}#{payout_id}")
+}
+
+pub fn due_sk(due_at: Timestamp, scout_id: &str) -> String {
+    format!("{due_at}#{scout_id}")
 }

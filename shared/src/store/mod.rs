@@ -3,8 +3,10 @@
 //! as a typed error (`InvalidTransition`, `Conflict`, …), never as a silent overwrite.
 //! There is no `Scan` here: every read is a `GetItem` or a `Query` on a key.
 
+mod bulk;
 pub mod keys;
 mod payouts;
+mod schedules;
 mod transact;
 
 use std::collections::HashMap;
@@ -22,7 +24,9 @@ use crate::error::{Error, Result};
 use crate::money::Paise;
 use crate::time::Timestamp;
 
+pub use bulk::{BulkRequestRecord, BulkRequestState};
 pub use payouts::{CreateRefused, Lease, OrderCompletion, PayoutIndex, PayoutPage, StatusChange};
+pub use schedules::DuePage;
 
 pub type Item = HashMap<String, AttributeValue>;
 

@@ -106,6 +106,9 @@ pub enum CreateRefused {
     ScoutBalance,
     /// The request's idempotency key is already taken.
     IdempotencyKeyTaken,
+    /// A payout with this id exists: one whose id derives from what it pays for (a
+    /// schedule's period) was made already.
+    PayoutExists,
     /// The order is missing or not open.
     OrderNotOpen,
     /// The order names a scout that does not exist.
@@ -325,12 +328,20 @@ impl Store {
             Err(TransactFailure::ConditionFailed(refused)) if refused.at(idempotency_position) => {
                 Err(CreateRefused::IdempotencyKeyTaken)
             }
+            // Before the balance: a period paid already is the answer even if the
+            // balance has since dropped too.
+            Err(TransactFailure::ConditionFailed(refused)) if refused.at(1) => {
+                Err(CreateRefused::PayoutExists)
+            }
             Err(TransactFailure::ConditionFailed(refused)) if refused.at(0) => {
                 Err(CreateRefused::ScoutBalance)
             }
-            Err(TransactFailure::ConditionFailed(_)) => Err(CreateRefused::Failed(
-                Error::Conflict(format!("payout {} already exists", payout.payout_id)),
-            )),
+            Err(TransactFailure::ConditionFailed(_)) => {
+                Err(CreateRefused::Failed(Error::Conflict(format!(
+                    "payout {} could not be created; try again",
+                    payout.payout_id
+                ))))
+            }
             Err(TransactFailure::Other(error)) => Err(CreateRefused::Failed(error)),
         }
     }

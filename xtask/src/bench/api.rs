@@ -135,6 +135,16 @@ pub async fn run(endpoint: &str, quick: bool) -> Result<ApiFigures> {
     let to_process = world.pending("s-bench", 7, n, 16).await?;
     let to_cancel = world.pending("s-bench", 7, n, 16).await?;
     let to_retry = world.pending("s-bench", 7, n, 16).await?;
+    // Each bulk call cancels ten payouts of its own.
+    let bulk_bodies: Vec<String> = world
+        .pending("s-bench", 7, n * 10, 16)
+        .await?
+        .chunks(10)
+        .map(|chunk| {
+            let ids: Vec<String> = chunk.iter().map(|p| p.payout_id.to_string()).collect();
+            serde_json::json!({"action": "cancel", "payout_ids": ids}).to_string()
+        })
+        .collect();
     for payout in &to_retry {
         let path = format!("/payouts/process/{}", payout.payout_id);
         let reply = declining.post(&path, &admin, None).await;
@@ -225,6 +235,27 @@ pub async fn run(endpoint: &str, quick: bool) -> Result<ApiFigures> {
                         "",
                         &admin,
                         None,
+                    ),
+                    Endpoint::PutPayoutSchedule => (
+                        "PUT",
+                        "/me/payout-schedule".to_owned(),
+                        "",
+                        &owner,
+                        Some(r#"{"scout_id": "s-bench", "frequency": "weekly", "day": 1}"#),
+                    ),
+                    Endpoint::GetPayoutSchedule => (
+                        "GET",
+                        "/me/payout-schedule".to_owned(),
+                        "scout_id=s-bench",
+                        &owner,
+                        None,
+                    ),
+                    Endpoint::BulkPayouts => (
+                        "POST",
+                        "/payouts/bulk".to_owned(),
+                        "",
+                        &admin,
+                        Some(bulk_bodies[round].as_str()),
                     ),
                     Endpoint::RazorpayXWebhook => continue,
                 };

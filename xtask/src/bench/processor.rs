@@ -9,12 +9,12 @@ use devkit::razorpayx::{FakeConfig, FakeRazorpayX};
 use shared::account::{save_payout_account, Destination, NewPayoutAccount};
 use shared::auth::Actor;
 use shared::config::{
-    ProcessorConfig, RazorpayXConfig, DEV_RAZORPAYX_ACCOUNT_NUMBER, DEV_RAZORPAYX_KEY_ID,
+    Drain, ProcessorConfig, RazorpayXConfig, DEV_RAZORPAYX_ACCOUNT_NUMBER, DEV_RAZORPAYX_KEY_ID,
     DEV_RAZORPAYX_KEY_SECRET,
 };
 use shared::gateway::RazorpayX;
 use shared::money::Paise;
-use shared::process::Processor;
+use shared::process::{Processor, Stopped};
 use shared::scout::{request_payout, PayoutRequest};
 
 use super::stats::{median, ms};
@@ -23,14 +23,29 @@ use super::world::{World, LIMITS};
 pub const LATENCY_MS: u64 = 200;
 pub const DEFAULT_LATENCY_MS: u64 = 1000;
 
+/// (gateway latency ms, `PROCESS_CONCURRENCY`) for the drain-mode runs.
+pub const DRAIN_CASES: [(u64, usize); 4] = [(0, 50), (200, 10), (200, 50), (1000, 50)];
+/// `BATCH_SIZE` of the drain-mode runs.
+pub const DRAIN_BATCH: usize = 100;
+
+/// One invocation in drain mode, emptying a backlog.
+pub struct DrainFigure {
+    pub latency_ms: u64,
+    pub concurrency: usize,
+    pub payouts: usize,
+    pub batches: usize,
+    pub secs: f64,
+}
+
 pub struct ProcessorFigures {
     pub latency_ms: u64,
     /// Ours at the simulated gateway's default latency (1 s, the seed's), if measured.
     pub concurrent_at_default_ms: Option<f64>,
     pub concurrent_ms: f64,
     pub sequential_ms: f64,
-    pub drained: usize,
-    pub drain_secs: f64,
+    /// Drain mode at each of [`DRAIN_CASES`].
+    pub drains: Vec<DrainFigure>,
+    /// The drain at gateway latency 0, request by request.
     pub drain_requests: BTreeMap<String, u64>,
     pub request_requests: BTreeMap<String, u64>,
     pub settle_requests: BTreeMap<String, u64>,
@@ -50,6 +65,7 @@ fn config(batch_size: usize, concurrency: usize) -> ProcessorConfig {
         concurrency,
         lease_secs: 300,
         poll_secs: 60,
+        drain: None,
     }
 }
 
@@ -121,25 +137,46 @@ pub async fn run(endpoint: &str, quick: bool) -> Result<ProcessorFigures> {
     }
     settle_requests.retain(|_, count| *count > 0);
 
-    // Drain a backlog with no gateway latency: what the service itself sustains.
+    // Drain mode: one invocation takes batch after batch until the queue is empty.
+    // At gateway latency 0 it shows what the service itself sustains (and what a
+    // payout costs in requests); at 200 ms and 1 s, what a real gateway allows.
     let drained = if quick { 100 } else { 1000 };
-    world.pending("s-bench", 7, drained, 32).await?;
-    world.counter.reset();
-    let processor = Processor::new(&world.store, &instant, config(100, 50));
-    let started = Instant::now();
-    let mut paid = 0;
-    loop {
-        let summary = processor.run().await?;
-        paid += summary.completed;
-        if summary.found == 0 {
-            break;
+    let mut drains = Vec::new();
+    let mut drain_requests = BTreeMap::new();
+    for (latency_ms, concurrency) in DRAIN_CASES {
+        let gateway = world.gateway(latency_ms, 1.0);
+        world.pending("s-bench", 7, drained, 32).await?;
+        world.counter.reset();
+        let processor = Processor::new(
+            &world.store,
+            &gateway,
+            ProcessorConfig {
+                drain: Some(Drain { margin_secs: 30 }),
+                ..config(DRAIN_BATCH, concurrency)
+            },
+        );
+        let started = Instant::now();
+        let summary = processor
+            .run_until(Some(Instant::now() + Duration::from_secs(900)))
+            .await?;
+        let secs = started.elapsed().as_secs_f64();
+        anyhow::ensure!(
+            summary.completed == drained && summary.stopped == Stopped::QueueEmpty,
+            "drained {} of {drained}: {summary:?}",
+            summary.completed
+        );
+        if latency_ms == 0 {
+            drain_requests = world.counter.counts();
         }
+        drains.push(DrainFigure {
+            latency_ms,
+            concurrency,
+            payouts: drained,
+            batches: summary.batches,
+            secs,
+        });
     }
-    let drain_secs = started.elapsed().as_secs_f64();
-    anyhow::ensure!(paid == drained, "drained {paid} of {drained}");
 
-    // Read before the RazorpayX lifecycle below resets the counter.
-    let drain_requests = world.counter.counts();
     let (razorpayx_first_send, razorpayx_send, razorpayx_settle) =
         razorpayx_lifecycle(&world, &run_overhead_requests).await?;
 
@@ -151,8 +188,7 @@ pub async fn run(endpoint: &str, quick: bool) -> Result<ProcessorFigures> {
         concurrent_at_default_ms,
         sequential_ms: ms(median(&timings[0])),
         concurrent_ms: ms(median(&timings[1])),
-        drained,
-        drain_secs,
+        drains,
         drain_requests,
         request_requests,
         settle_requests,
@@ -196,6 +232,7 @@ async fn razorpayx_lifecycle(world: &World, overhead: &Counts) -> Result<(Counts
         &gateway,
         ProcessorConfig {
             poll_secs: 1,
+            drain: None,
             ..config(1, 1)
         },
     );

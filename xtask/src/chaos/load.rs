@@ -538,6 +538,7 @@ async fn overlapping_runs(db: &Db) -> Result<Row> {
         concurrency: CONCURRENCY,
         lease_secs: 300,
         poll_secs: 60,
+        drain: None,
     };
     let barrier = Arc::new(Barrier::new(LOOPS));
     db.counter.reset();

@@ -1,0 +1,8 @@
+//! PUT /me/payout-schedule: set how often one of the caller's scouts is paid out automatically.
+
+use shared::http::{run, Endpoint};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    run(Endpoint::PutPayoutSchedule).await
+}
