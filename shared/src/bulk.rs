@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -41,6 +42,14 @@ const ANSWER_KEPT_SECS: u64 = 86_400;
 const CLAIM_ROUNDS: usize = 3;
 
 const IN_PROGRESS: &str = "a request with this Idempotency-Key is still in progress";
+
+/// An id takes a few gateway calls at most (a lookup, a transfer, a lookup again), each
+/// bounded by the gateway client's timeout; none starts with less than this left.
+pub const START_MARGIN: Duration = Duration::from_secs(12);
+
+/// How long a bulk request may take: API Gateway's HTTP API answers 503 after 30 s,
+/// and the function's timeout (29 s) cuts it off then anyway.
+pub const TIME_LIMIT: Duration = Duration::from_secs(29);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -172,6 +181,8 @@ pub enum Outcome {
     Conflict,
     NotFound,
     Error,
+    /// Not started: too little of the invocation was left to finish it.
+    NotAttempted,
 }
 
 /// Why an id was not done, as the single-payout route would have said it.
@@ -205,6 +216,7 @@ pub struct Counts {
     pub conflict: usize,
     pub not_found: usize,
     pub error: usize,
+    pub not_attempted: usize,
 }
 
 impl BulkAnswer {
@@ -216,6 +228,7 @@ impl BulkAnswer {
                 Outcome::Conflict => counts.conflict += 1,
                 Outcome::NotFound => counts.not_found += 1,
                 Outcome::Error => counts.error += 1,
+                Outcome::NotAttempted => counts.not_attempted += 1,
             }
         }
         counts
@@ -250,10 +263,11 @@ pub async fn bulk_payouts<G: PaymentGateway>(
     actor: &Actor,
     command: BulkCommand,
     idempotency_key: Option<&str>,
+    deadline: Option<Instant>,
 ) -> Result<Bulk> {
     actor.require_admin()?;
     let Some(key) = idempotency_key else {
-        let answer = run(store, gateway, config, actor, &command).await;
+        let answer = run(store, gateway, config, actor, &command, deadline).await;
         log(actor, &answer, false);
         return Ok(Bulk::Ran(answer));
     };
@@ -265,7 +279,7 @@ pub async fn bulk_payouts<G: PaymentGateway>(
         }
         Claim::Run(started_at) => started_at,
     };
-    let answer = run(store, gateway, config, actor, &command).await;
+    let answer = run(store, gateway, config, actor, &command, deadline).await;
     save(store, actor.user_id, key, started_at, &answer).await;
     log(actor, &answer, false);
     Ok(Bulk::Ran(answer))
@@ -386,16 +400,38 @@ async fn save(store: &Store, admin_id: u64, key: &str, started_at: Timestamp, an
     }
 }
 
-/// Every id, `concurrency` at a time, the answers kept in the order asked.
+/// Every id, `concurrency` at a time, the answers kept in the order asked. No id is
+/// started with less than [`START_MARGIN`] left before `deadline`: one cut off by the
+/// function's timeout would hold its payout until the lease ran out, and the caller
+/// would get no answer at all.
 async fn run<G: PaymentGateway>(
     store: &Store,
     gateway: &G,
     config: ProcessorConfig,
     actor: &Actor,
     command: &BulkCommand,
+    deadline: Option<Instant>,
 ) -> BulkAnswer {
     let results = stream::iter(command.payout_ids.iter().copied())
-        .map(|payout_id| act(store, gateway, config, actor, command.action, payout_id))
+        .map(|payout_id| async move {
+            let late = deadline.is_some_and(|deadline| {
+                deadline.saturating_duration_since(Instant::now()) < START_MARGIN
+            });
+            if late {
+                return ItemResult {
+                    payout_id,
+                    outcome: Outcome::NotAttempted,
+                    payout: None,
+                    error: Some(ItemError {
+                        code: "not_attempted".to_owned(),
+                        message: "not attempted: the request ran short of time; send this id \
+                                  again"
+                            .to_owned(),
+                    }),
+                };
+            }
+            act(store, gateway, config, actor, command.action, payout_id).await
+        })
         .buffered(config.concurrency.max(1))
         .collect()
         .await;
@@ -477,6 +513,7 @@ fn log(actor: &Actor, answer: &BulkAnswer, replayed: bool) {
         conflict = counts.conflict,
         not_found = counts.not_found,
         errored = counts.error,
+        not_attempted = counts.not_attempted,
         admin_id = actor.user_id,
         replayed,
         "bulk payout action"

@@ -66,11 +66,12 @@ pub struct ProcessorConfig {
     pub drain: Option<Drain>,
 }
 
-/// Drain mode's brake. `DRAIN_MARGIN_SECS` (default 30): no new batch starts with less
-/// than this left before the function's deadline. Set it above the slowest batch
-/// (`ceil(BATCH_SIZE / PROCESS_CONCURRENCY)` gateway timeouts), so that a run ends on
-/// its own and is never cut off in the middle of one; if it were, the claimed payouts
-/// would wait out their lease and be reconciled, which is safe but slow.
+/// Drain mode's brake. `DRAIN_MARGIN_SECS` (default 30): no new batch starts unless
+/// the slowest batch so far, plus this, fits before the function's deadline, so a run
+/// ends between batches instead of being cut off in one (its claimed payouts would
+/// then wait out their lease before being reconciled: safe, but slow). The margin
+/// covers a batch slower than any before it, such as one that meets a gateway
+/// timing out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Drain {
     pub margin_secs: u64,

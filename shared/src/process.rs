@@ -9,6 +9,7 @@
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use futures::stream::{self, StreamExt};
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -97,6 +98,9 @@ pub enum Stopped {
     Deadline,
     /// Draining, and a batch settled nothing: what it took went back to the queue.
     NoProgress,
+    /// Draining, and a later batch could not read the queue: the run fails, after
+    /// reporting what the earlier batches did.
+    StoreError,
     /// The gateway refused our credentials: the run fails.
     GatewayMisconfigured,
 }
@@ -108,7 +112,14 @@ struct BatchTally {
     skipped: usize,
     errored: usize,
     misconfigured: usize,
+    /// Payouts that ended, or were accepted by the gateway.
+    progress: usize,
+    /// Pending payouts at the head of the queue that this run had taken already.
+    taken_before: usize,
 }
+
+/// The most pending payouts a batch reads to find ones its run has not taken yet.
+const MAX_PENDING_READ: usize = 1_000;
 
 impl BatchTally {
     fn add(&mut self, batch: &BatchTally) {
@@ -167,8 +178,26 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
         );
         let mut summary = RunSummary::default();
         let mut tally = BatchTally::default();
+        // Pending payouts this run took. One it sends back to the queue is at its head
+        // again at once; taking it twice in a run would only ask the gateway again.
+        let mut taken = HashSet::new();
+        let mut slowest = Duration::ZERO;
+        let mut failure = None;
         summary.stopped = loop {
-            let batch = self.batch().await?;
+            let batch_started = Instant::now();
+            // Boxed: a batch's future holds every payout's pay or reconcile, and nesting
+            // it in this loop's overflows the compiler's layout query (release builds).
+            let next = Box::pin(self.batch(summary.batches == 0, &mut taken, summary.requeued));
+            let batch = match next.await {
+                Ok(batch) => batch,
+                Err(err) if summary.batches == 0 => return Err(err),
+                // What the earlier batches did is still reported below.
+                Err(err) => {
+                    failure = Some(err);
+                    break Stopped::StoreError;
+                }
+            };
+            slowest = slowest.max(batch_started.elapsed());
             summary.batches += 1;
             summary.add(&batch.summary);
             tally.add(&batch);
@@ -179,17 +208,24 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
                 break Stopped::GatewayMisconfigured;
             }
             if batch.summary.found == 0 && batch.summary.recovered == 0 {
-                break Stopped::QueueEmpty;
+                // A head of the queue made only of payouts this run sent back means the
+                // gateway is turning them away, not that the queue is empty.
+                break if batch.taken_before > 0 {
+                    Stopped::NoProgress
+                } else {
+                    Stopped::QueueEmpty
+                };
             }
-            // Everything it took went back to the queue (the gateway is down) or was
-            // someone else's: another batch would take the same payouts again.
-            let s = &batch.summary;
-            if s.completed + s.failed + s.reversed + s.accepted + s.recovered == 0 {
+            // Nothing ended or reached the gateway: what it took went back to the queue
+            // (the gateway is down) or was someone else's.
+            if batch.progress == 0 {
                 break Stopped::NoProgress;
             }
-            let margin = Duration::from_secs(drain.margin_secs);
+            // The next batch may take as long as the slowest so far; the margin is kept
+            // on top of that, so a run ends between batches instead of being cut off.
+            let needed = slowest + Duration::from_secs(drain.margin_secs);
             if deadline
-                .is_some_and(|deadline| deadline.saturating_duration_since(Instant::now()) < margin)
+                .is_some_and(|deadline| deadline.saturating_duration_since(Instant::now()) < needed)
             {
                 break Stopped::Deadline;
             }
@@ -210,6 +246,10 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
             errored = tally.errored,
             "✅ Automated payout processing completed"
         );
+        if let Some(err) = failure {
+            error!(event = "run_failed", batches = summary.batches, error = %err, "a batch could not read the queue");
+            return Err(err);
+        }
         if tally.misconfigured > 0 {
             // A failed run is what raises the alarm; the payouts wait, untouched.
             error!(
@@ -241,23 +281,48 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
         Ok(summary)
     }
 
-    /// One batch: the expired leases and the oldest pending payouts, at most
-    /// `batch_size` of each.
-    async fn batch(&self) -> Result<BatchTally> {
+    /// One batch: the oldest pending payouts this run has not taken yet, at most
+    /// `batch_size`, and in the run's first batch the expired leases too (reading them
+    /// means reading every processing payout: once a run is enough).
+    async fn batch(
+        &self,
+        first: bool,
+        taken: &mut HashSet<Uuid>,
+        requeued: usize,
+    ) -> Result<BatchTally> {
         let now = Timestamp::now();
+        let batch_size = self.config.batch_size;
         let mut tally = BatchTally::default();
+        let stuck = async {
+            if first {
+                self.store.expired_leases(now, batch_size).await
+            } else {
+                Ok(Vec::new())
+            }
+        };
+        // Past the ones this run sent back, which sit at the head of the queue.
+        let limit = batch_size.saturating_add(requeued).min(MAX_PENDING_READ);
         // Both queries at once. A payout that reconciliation sends back to pending is
         // paid by the next batch or run, like any other pending payout.
         let (stuck, pending) = tokio::try_join!(
-            self.store.expired_leases(now, self.config.batch_size),
+            stuck,
             self.store.query_payouts(
                 &PayoutIndex::Status(PayoutStatus::Pending),
                 false,
-                self.config.batch_size,
+                limit,
                 None,
             )
         )?;
-        let pending = pending.payouts;
+        let mut fresh = Vec::with_capacity(batch_size);
+        for payout in pending.payouts {
+            if taken.contains(&payout.payout_id) {
+                tally.taken_before += 1;
+            } else if fresh.len() < batch_size {
+                taken.insert(payout.payout_id);
+                fresh.push(payout);
+            }
+        }
+        let pending = fresh;
         tally.summary.found = pending.len();
         info!(
             event = "pending_found",
@@ -299,6 +364,15 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
         for (recovering, outcome) in outcomes {
             if recovering && !matches!(outcome, Outcome::Skipped | Outcome::Errored) {
                 tally.summary.recovered += 1;
+            }
+            // A payout that ended, or that the gateway took on: what a drain is for. A
+            // stuck one that is still with the gateway, or went back to the queue, is not.
+            if matches!(
+                outcome,
+                Outcome::Completed | Outcome::Failed | Outcome::Reversed
+            ) || (!recovering && outcome == Outcome::Accepted)
+            {
+                tally.progress += 1;
             }
             match outcome {
                 Outcome::Skipped => tally.skipped += 1,

@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::metrics::{self, Unit};
 use crate::money::Paise;
 use crate::payout::{Payout, PayoutType};
-use crate::store::{CreateRefused, Store};
+use crate::store::{CreateRefused, ScheduleAdvance, Store};
 use crate::time::Timestamp;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,6 +137,10 @@ pub struct PayoutSchedule {
     /// `None` for manual schedules.
     #[serde(default)]
     pub next_due_at: Option<Timestamp>,
+    /// The period `next_due_at` opens (its local date when it was set), which names the
+    /// period's payout.
+    #[serde(default)]
+    pub next_period: Option<NaiveDate>,
     #[serde(default)]
     pub last_swept_at: Option<Timestamp>,
     /// `None` for the default schedule of a scout whose owner never set one.
@@ -277,13 +281,15 @@ pub async fn set_schedule(
         ));
     }
     let now = Timestamp::now();
+    let next_due_at = request.cadence.next_due(now, tz);
     let schedule = PayoutSchedule {
         scout_id: request.scout_id,
         user_id: owner,
         frequency: request.cadence.frequency,
         day: request.cadence.day,
         minimum_paise: request.cadence.minimum_paise,
-        next_due_at: request.cadence.next_due(now, tz),
+        next_due_at,
+        next_period: next_due_at.map(|due| period_of(due, tz)),
         last_swept_at: None,
         updated_at: Some(now),
     };
@@ -323,6 +329,7 @@ pub async fn schedule_of(
             day: None,
             minimum_paise: limits.min,
             next_due_at: None,
+            next_period: None,
             last_swept_at: None,
             updated_at: None,
         }))
@@ -514,27 +521,43 @@ async fn sweep_scout(
     let Some(due) = schedule.next_due_at.filter(|due| *due <= now) else {
         return Ok(Swept::NotDue);
     };
-    let swept = request_for_period(store, limits, &schedule, period_of(due, tz), now).await?;
+    // The period as named when the date was set: a later change of time zone cannot
+    // rename a period already paid.
+    let period = schedule.next_period.unwrap_or_else(|| period_of(due, tz));
     // Missed periods (a sweep that did not run) are not made up one by one: the next
     // payout takes everything available anyway.
     let next = schedule
         .cadence()
         .next_due(now, tz)
         .ok_or_else(|| Error::Store(format!("schedule of {scout_id} has no next due date")))?;
-    store.advance_schedule(scout_id, due, next, now).await?;
+    let next_period = period_of(next, tz).to_string();
+    let advance = ScheduleAdvance {
+        scout_id,
+        from: due,
+        to: next,
+        to_period: &next_period,
+        swept_at: now,
+    };
+    let swept = request_for_period(store, limits, &schedule, period, advance).await?;
+    if matches!(swept, Swept::BelowMinimum | Swept::AlreadyRequested) {
+        // No payout moved it on; `false` is another sweep (or the owner) having done so.
+        store.advance_schedule(advance).await?;
+    }
     Ok(swept)
 }
 
 /// How often to read the scout again after losing a race for its balance.
 const BALANCE_RACE_RETRIES: usize = 5;
 
+/// Requests the period's payout, moving the schedule on in the same transaction.
 async fn request_for_period(
     store: &Store,
     limits: PayoutLimits,
     schedule: &PayoutSchedule,
     period: NaiveDate,
-    now: Timestamp,
+    advance: ScheduleAdvance<'_>,
 ) -> Result<Swept> {
+    let now = advance.swept_at;
     let payout_id = scheduled_payout_id(&schedule.scout_id, period);
     for _ in 0..BALANCE_RACE_RETRIES {
         let Some(scout) = store.scout(&schedule.scout_id).await? else {
@@ -558,7 +581,7 @@ async fn request_for_period(
         );
         payout.scout_id = Some(schedule.scout_id.clone());
         match store
-            .create_scout_payout(&payout, &schedule.scout_id, None)
+            .create_scout_payout(&payout, &schedule.scout_id, None, Some(advance))
             .await
         {
             Ok(()) => {
@@ -575,6 +598,8 @@ async fn request_for_period(
                 return Ok(Swept::Requested(amount));
             }
             Err(CreateRefused::PayoutExists) => return Ok(Swept::AlreadyRequested),
+            // Its owner changed it, or another sweep got there first.
+            Err(CreateRefused::ScheduleMoved) => return Ok(Swept::NotDue),
             // The owner spent some of it meanwhile: read the balance again.
             Err(CreateRefused::ScoutBalance) => continue,
             Err(CreateRefused::Failed(error)) => return Err(error),

@@ -172,7 +172,7 @@ pub async fn request_payout(
                 payout_id: payout.payout_id,
             });
         match store
-            .create_scout_payout(&payout, &request.scout_id, record.as_ref())
+            .create_scout_payout(&payout, &request.scout_id, record.as_ref(), None)
             .await
         {
             Ok(()) => {
@@ -194,6 +194,12 @@ pub async fn request_payout(
                     .await?
                     .ok_or_else(|| Error::Conflict("Idempotency-Key is in use".to_owned()))?;
                 return replay(store, &record, &request).await;
+            }
+            // Its id is new, so only this request can have made it: a round resent
+            // after `TransactionInProgress` whose first try had landed after all.
+            Err(CreateRefused::PayoutExists) => {
+                let made = store.existing_payout(payout.payout_id).await?;
+                return Ok(Requested::Created(made));
             }
             // Not the owner's, gone, or the balance moved since it was read: read it
             // (again) to say which, or to try with what is there now.

@@ -186,7 +186,7 @@ async fn one_call_answers_each_id_in_order_whatever_the_others_do() {
     );
     assert_eq!(
         reply.body["counts"],
-        json!({"done": 2, "conflict": 1, "not_found": 1, "error": 0})
+        json!({"done": 2, "conflict": 1, "not_found": 1, "error": 0, "not_attempted": 0})
     );
     let results = &reply.body["results"];
     // Done: the payout after the action, no error.
@@ -355,7 +355,7 @@ async fn bad_input_is_refused_whole_before_any_payout_is_touched() {
     assert_eq!(hundred.status, 200, "{:?}", hundred.body);
     assert_eq!(
         hundred.body["counts"],
-        json!({"done": 1, "conflict": 0, "not_found": 99, "error": 0})
+        json!({"done": 1, "conflict": 0, "not_found": 99, "error": 0, "not_attempted": 0})
     );
     assert_eq!(hundred.body["results"][0]["payout_id"], a.as_str());
     assert_books_balance(&store, &["s-1", "s-2"], &[]).await;
@@ -472,7 +472,7 @@ async fn an_idempotency_key_gives_the_first_answer_again_and_acts_once() {
     assert!(others.headers.get("idempotent-replayed").is_none());
     assert_eq!(
         others.body["counts"],
-        json!({"done": 0, "conflict": 2, "not_found": 0, "error": 0})
+        json!({"done": 0, "conflict": 2, "not_found": 0, "error": 0, "not_attempted": 0})
     );
     assert_eq!(transfer_calls(&api), calls);
     assert_books_balance(&store, &["s-1", "s-2"], &[]).await;
@@ -541,7 +541,7 @@ async fn a_key_still_in_progress_is_409_and_one_abandoned_past_its_lease_runs_ag
     assert!(taken.headers.get("idempotent-replayed").is_none());
     assert_eq!(
         taken.body["counts"],
-        json!({"done": 2, "conflict": 0, "not_found": 0, "error": 0})
+        json!({"done": 2, "conflict": 0, "not_found": 0, "error": 0, "not_attempted": 0})
     );
     let kept = store
         .bulk_request(ADMIN, "abandoned")
@@ -634,9 +634,42 @@ async fn a_storage_failure_on_one_id_is_that_ids_error_alone() {
     assert_eq!(reply.body["results"][1]["payout"], Value::Null);
     assert_eq!(
         reply.body["counts"],
-        json!({"done": 2, "conflict": 0, "not_found": 0, "error": 1})
+        json!({"done": 2, "conflict": 0, "not_found": 0, "error": 1, "not_attempted": 0})
     );
     assert_eq!(status_of(&store, &broken).await, PayoutStatus::Pending);
     assert_eq!(status_of(&store, &a).await, PayoutStatus::Cancelled);
     assert_books_balance(&store, &["s-1", "s-2"], &[]).await;
+}
+
+#[tokio::test]
+async fn ids_are_not_started_when_the_invocation_is_about_to_end() {
+    let (api, store) = world().await;
+    let first = pending(&api, 1000).await;
+    let second = pending(&api, 2000).await;
+    let before = snapshot(&store).await;
+    let command = BulkCommand::parse(
+        json!({"action": "process", "payout_ids": [first, second]})
+            .as_object()
+            .unwrap(),
+    )
+    .unwrap();
+    // Less than the margin left: nothing is started, so nothing is left half-done.
+    let deadline = std::time::Instant::now() + shared::bulk::START_MARGIN / 2;
+    let done = shared::bulk::bulk_payouts(
+        &store,
+        &api.app.gateway,
+        api.app.config.processor,
+        &shared::auth::Actor::admin(ADMIN),
+        command,
+        None,
+        Some(deadline),
+    )
+    .await
+    .unwrap();
+    let answer = done.answer();
+    assert!(answer.results.iter().all(|result| result.outcome
+        == shared::bulk::Outcome::NotAttempted
+        && result.error.as_ref().unwrap().code == "not_attempted"));
+    assert_eq!(answer.counts().not_attempted, 2);
+    assert_eq!(snapshot(&store).await, before, "nothing was touched");
 }

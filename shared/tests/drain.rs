@@ -219,6 +219,71 @@ async fn a_drain_stops_when_a_batch_only_requeues() {
     books(&store).await;
 }
 
+/// Turns away the payouts it is told to (as an unreachable bank would), counting every
+/// attempt at them, and pays the rest.
+struct TurnsAway {
+    inner: SimulatedGateway,
+    refused: std::collections::HashSet<uuid::Uuid>,
+    attempts_at_refused: std::sync::atomic::AtomicUsize,
+}
+
+impl PaymentGateway for TurnsAway {
+    async fn transfer(
+        &self,
+        key: &IdempotencyKey,
+        payout: &Payout,
+    ) -> Result<TransferOutcome, GatewayError> {
+        if self.refused.contains(&payout.payout_id) {
+            self.attempts_at_refused
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            return Err(GatewayError::Unavailable("connection reset".to_owned()));
+        }
+        self.inner.transfer(key, payout).await
+    }
+
+    async fn lookup(
+        &self,
+        key: &IdempotencyKey,
+        payout: &Payout,
+    ) -> Result<Option<TransferOutcome>, GatewayError> {
+        self.inner.lookup(key, payout).await
+    }
+}
+
+#[tokio::test]
+async fn a_drain_takes_what_it_sent_back_once_and_drains_past_it() {
+    let store = backlog(30).await;
+    let oldest: Vec<Payout> = store
+        .query_payouts(&PayoutIndex::Status(PayoutStatus::Pending), false, 5, None)
+        .await
+        .unwrap()
+        .payouts;
+    let gateway = TurnsAway {
+        inner: gateway(&store, 1.0),
+        refused: oldest.iter().map(|payout| payout.payout_id).collect(),
+        attempts_at_refused: std::sync::atomic::AtomicUsize::new(0),
+    };
+    let summary = Processor::new(&store, &gateway, draining(10, 10, 1))
+        .run_until(None)
+        .await
+        .unwrap();
+    // The five at the head of the queue went back to it once each; the 25 behind them
+    // were paid; then only the five were left, and the run stopped rather than spin.
+    assert_eq!(
+        (summary.completed, summary.requeued, summary.stopped),
+        (25, 5, Stopped::NoProgress),
+        "{summary:?}"
+    );
+    assert_eq!(
+        gateway
+            .attempts_at_refused
+            .load(std::sync::atomic::Ordering::SeqCst),
+        5
+    );
+    assert_eq!(count_in(&store, PayoutStatus::Pending).await, 5);
+    books(&store).await;
+}
+
 #[tokio::test]
 async fn without_drain_a_run_is_one_batch_as_the_seed_describes() {
     let store = backlog(25).await;

@@ -16,7 +16,7 @@ use shared::schedule::{
     period_of, scheduled_payout_id, sweep, Frequency, PayoutSchedule, SweepOptions, SweepSummary,
 };
 use shared::scout::Scout;
-use shared::store::Store;
+use shared::store::{CreateRefused, ScheduleAdvance, Store};
 use shared::time::Timestamp;
 
 const OWNER: u64 = 7;
@@ -71,6 +71,7 @@ async fn due_at(store: &Store, scout_id: &str, owner: u64, frequency: Frequency,
         },
         minimum_paise: Paise(100),
         next_due_at: Some(due),
+        next_period: Some(period_of(due, IST)),
         last_swept_at: None,
         updated_at: Some(due),
     };
@@ -358,9 +359,9 @@ async fn a_due_schedule_is_paid_once_per_period_however_often_it_is_swept() {
     let again = sweep_now(&store).await;
     assert_eq!((again.due, again.requested), (0, 0), "{again:?}");
 
-    // A sweep that died after the payout and before moving the schedule on leaves the
-    // period due: the next sweep finds its payout made and only moves on. New
-    // earnings meanwhile wait for the next period.
+    // Should a period paid already be due again (the payout and the move are one
+    // transaction, but an item restored from a backup is not), the next sweep finds its
+    // payout made and only moves on. New earnings meanwhile wait for the next period.
     bounty(&store, "o-1", "s-1", 10_000).await;
     due_at(&store, "s-1", OWNER, Frequency::Daily, due).await;
     let resumed = sweep_now(&store).await;
@@ -531,4 +532,96 @@ async fn a_long_sweep_stops_between_pages_before_the_deadline_and_the_next_resum
     let ids: Vec<&str> = scouts.iter().map(String::as_str).collect();
     let users: Vec<u64> = (0..30).map(|n| 100 + n).collect();
     assert_books_balance(&store, &ids, &users).await;
+}
+
+#[tokio::test]
+async fn a_payout_is_not_made_for_a_schedule_that_changed_since_it_was_read() {
+    let store = fresh_store().await;
+    scout(&store, "s-1", OWNER, 40_000).await;
+    let due = Timestamp::now().minus_secs(60);
+    due_at(&store, "s-1", OWNER, Frequency::Daily, due).await;
+    let read = stored(&store, "s-1").await.unwrap();
+    // The owner switches to manual between the sweep's read and its payout.
+    let api = Api::new(store.clone());
+    let reply = put(
+        &api,
+        &token(OWNER),
+        json!({"scout_id": "s-1", "frequency": "manual"}),
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+
+    let period = period_of(due, IST);
+    let mut payout = shared::payout::Payout::new(
+        scheduled_payout_id("s-1", period),
+        OWNER,
+        PayoutType::ScoutBounty,
+        Paise(40_000),
+        Timestamp::now(),
+    );
+    payout.scout_id = Some("s-1".to_owned());
+    let next = Timestamp::now().plus_secs(86_400);
+    let next_period = period_of(next, IST).to_string();
+    let refused = store
+        .create_scout_payout(
+            &payout,
+            "s-1",
+            None,
+            Some(ScheduleAdvance {
+                scout_id: "s-1",
+                from: read.next_due_at.unwrap(),
+                to: next,
+                to_period: &next_period,
+                swept_at: Timestamp::now(),
+            }),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(CreateRefused::ScheduleMoved)),
+        "{refused:?}"
+    );
+    assert!(user_payouts(&store, OWNER).await.is_empty());
+    let s1 = store.scout("s-1").await.unwrap().unwrap();
+    assert_eq!(
+        (s1.earnings_paise, s1.reserved_paise),
+        (Paise(40_000), Paise(0))
+    );
+    assert_eq!(
+        stored(&store, "s-1").await.unwrap().frequency,
+        Frequency::Manual
+    );
+    assert_eq!(sweep_now(&store).await.due, 0);
+}
+
+#[tokio::test]
+async fn a_period_keeps_its_name_when_the_operator_changes_time_zone() {
+    let store = fresh_store().await;
+    scout(&store, "s-1", OWNER, 40_000).await;
+    // Due at midnight IST on 1 December: still 30 November in Los Angeles.
+    let due = Timestamp::parse("2026-11-30T18:30:00Z").unwrap();
+    due_at(&store, "s-1", OWNER, Frequency::Daily, due).await;
+    let los_angeles = chrono_tz::America::Los_Angeles;
+    let swept = sweep(
+        &store,
+        limits(),
+        los_angeles,
+        Timestamp::now(),
+        None,
+        SweepOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(swept.requested, 1, "{swept:?}");
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+    assert!(store
+        .payout(scheduled_payout_id("s-1", day))
+        .await
+        .unwrap()
+        .is_some());
+    // The next period is named in the zone it was computed in.
+    let schedule = stored(&store, "s-1").await.unwrap();
+    assert_eq!(
+        schedule.next_period,
+        Some(period_of(schedule.next_due_at.unwrap(), los_angeles))
+    );
 }

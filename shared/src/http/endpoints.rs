@@ -116,6 +116,9 @@ pub(super) async fn serve(
                 actor,
                 command,
                 idempotency_key.as_deref(),
+                // API Gateway gives up on an answer after 30 s, whatever the function's
+                // own deadline (the local emulator's counts its builds in, too).
+                Some(std::time::Instant::now() + bulk::TIME_LIMIT),
             )
             .await?;
             let mut response = reply::bulk_payouts(done.answer());

@@ -26,7 +26,7 @@ use crate::time::Timestamp;
 
 pub use bulk::{BulkRequestRecord, BulkRequestState};
 pub use payouts::{CreateRefused, Lease, OrderCompletion, PayoutIndex, PayoutPage, StatusChange};
-pub use schedules::DuePage;
+pub use schedules::{DuePage, ScheduleAdvance};
 
 pub type Item = HashMap<String, AttributeValue>;
 

@@ -13,6 +13,7 @@ use aws_sdk_dynamodb::types::{
 use uuid::Uuid;
 
 use super::keys;
+use super::schedules::ScheduleAdvance;
 use super::transact::TransactFailure;
 use super::{from_item, n, s, to_item, with_key, IdempotencyRecord, Item, PageKey, Store};
 use crate::error::{Error, Result};
@@ -109,6 +110,9 @@ pub enum CreateRefused {
     /// A payout with this id exists: one whose id derives from what it pays for (a
     /// schedule's period) was made already.
     PayoutExists,
+    /// The schedule the payout was made for is no longer due at the time it was read
+    /// (its owner changed it, or another sweep moved it on).
+    ScheduleMoved,
     /// The order is missing or not open.
     OrderNotOpen,
     /// The order names a scout that does not exist.
@@ -149,11 +153,13 @@ pub(crate) fn payout_item(payout: &Payout) -> Result<Item> {
     Ok(item)
 }
 
-fn key(pk: String, sk: &str) -> HashMap<String, AttributeValue> {
+pub(super) fn key(pk: String, sk: &str) -> HashMap<String, AttributeValue> {
     HashMap::from([(keys::PK.to_owned(), s(pk)), (keys::SK.to_owned(), s(sk))])
 }
 
-fn built<T>(result: std::result::Result<T, aws_sdk_dynamodb::error::BuildError>) -> Result<T> {
+pub(super) fn built<T>(
+    result: std::result::Result<T, aws_sdk_dynamodb::error::BuildError>,
+) -> Result<T> {
     result.map_err(Error::store)
 }
 
@@ -234,7 +240,7 @@ fn put(item: Item, table: &str, condition: &str) -> Result<TransactWriteItem> {
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
-fn update_item(update: Update) -> TransactWriteItem {
+pub(super) fn update_item(update: Update) -> TransactWriteItem {
     TransactWriteItem::builder().update(update).build()
 }
 
@@ -284,6 +290,7 @@ impl Store {
         payout: &Payout,
         scout_id: &str,
         idempotency: Option<&IdempotencyRecord>,
+        schedule: Option<ScheduleAdvance<'_>>,
     ) -> Result<(), CreateRefused> {
         let amount = payout.amount_paise.get();
         let mut expr = Expr::default();
@@ -322,9 +329,20 @@ impl Store {
             );
             items.push(put(item, &self.table, "attribute_not_exists(pk)")?);
         }
+        // A scheduled payout moves its schedule on in the same transaction: no payout
+        // for a schedule changed meanwhile, and no period left due after its payout.
+        let schedule_position = items.len();
+        if let Some(advance) = schedule {
+            items.push(update_item(self.schedule_advance(advance)?));
+        }
 
         match self.transact(items).await {
             Ok(()) => Ok(()),
+            Err(TransactFailure::ConditionFailed(refused))
+                if schedule.is_some() && refused.at(schedule_position) =>
+            {
+                Err(CreateRefused::ScheduleMoved)
+            }
             Err(TransactFailure::ConditionFailed(refused)) if refused.at(idempotency_position) => {
                 Err(CreateRefused::IdempotencyKeyTaken)
             }

@@ -5,12 +5,30 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{keys, s, to_item, with_key, written, Item, Store};
+use aws_sdk_dynamodb::types::Update;
+
+use super::payouts::{built, key, update_item};
+use super::transact::TransactFailure;
+use super::{keys, s, to_item, with_key, Item, Store};
 use crate::error::{Error, Result};
 use crate::time::Timestamp;
 
 /// The attribute a schedule item keeps its next due date in (also the start of `due_sk`).
 const NEXT_DUE_AT: &str = "next_due_at";
+/// The period (local date) `next_due_at` opens, fixed when it was computed.
+const NEXT_PERIOD: &str = "next_period";
+const LAST_SWEPT_AT: &str = "last_swept_at";
+
+/// A schedule moved from the period due at `from` to the one due at `to`.
+#[derive(Clone, Copy, Debug)]
+pub struct ScheduleAdvance<'a> {
+    pub scout_id: &'a str,
+    pub from: Timestamp,
+    pub to: Timestamp,
+    /// The period `to` opens, as the schedule's owner's time zone named it then.
+    pub to_period: &'a str,
+    pub swept_at: Timestamp,
+}
 
 /// One page of due schedules, oldest due first.
 #[derive(Debug, Default)]
@@ -52,34 +70,45 @@ impl Store {
         Ok(())
     }
 
-    /// Moves a schedule from the period due at `from` to the one due at `to`, only while
-    /// it is still due at `from`: of two sweeps (or a sweep and the owner's change) only
-    /// one moves it. `false` when it had moved already.
-    pub async fn advance_schedule(
-        &self,
-        scout_id: &str,
-        from: Timestamp,
-        to: Timestamp,
-        swept_at: Timestamp,
-    ) -> Result<bool> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::scout_pk(scout_id)))
-            .key(keys::SK, s(keys::SCHEDULE_SK))
-            .update_expression("SET #due = :to, #due_sk = :to_sk, #swept = :swept")
-            .condition_expression("#due = :from")
-            .expression_attribute_names("#due", NEXT_DUE_AT)
-            .expression_attribute_names("#due_sk", keys::DUE_SK)
-            .expression_attribute_names("#swept", "last_swept_at")
-            .expression_attribute_values(":from", s(from.to_string()))
-            .expression_attribute_values(":to", s(to.to_string()))
-            .expression_attribute_values(":to_sk", s(keys::due_sk(to, scout_id)))
-            .expression_attribute_values(":swept", s(swept_at.to_string()))
-            .send()
-            .await;
-        written(result)
+    /// The write that moves a schedule on, only while it is still due at `from`: of
+    /// two sweeps (or a sweep and the owner's change) only one moves it.
+    pub(super) fn schedule_advance(&self, advance: ScheduleAdvance<'_>) -> Result<Update> {
+        built(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(
+                    keys::scout_pk(advance.scout_id),
+                    keys::SCHEDULE_SK,
+                )))
+                .update_expression(
+                    "SET #due = :to, #period = :period, #due_sk = :to_sk, #swept = :swept",
+                )
+                .condition_expression("#due = :from")
+                .expression_attribute_names("#due", NEXT_DUE_AT)
+                .expression_attribute_names("#period", NEXT_PERIOD)
+                .expression_attribute_names("#due_sk", keys::DUE_SK)
+                .expression_attribute_names("#swept", LAST_SWEPT_AT)
+                .expression_attribute_values(":from", s(advance.from.to_string()))
+                .expression_attribute_values(":to", s(advance.to.to_string()))
+                .expression_attribute_values(":period", s(advance.to_period))
+                .expression_attribute_values(
+                    ":to_sk",
+                    s(keys::due_sk(advance.to, advance.scout_id)),
+                )
+                .expression_attribute_values(":swept", s(advance.swept_at.to_string()))
+                .build(),
+        )
+    }
+
+    /// Moves a schedule on without a payout (its period was below the minimum, or
+    /// paid already). `false` when it had moved already.
+    pub async fn advance_schedule(&self, advance: ScheduleAdvance<'_>) -> Result<bool> {
+        let update = self.schedule_advance(advance)?;
+        match self.transact(vec![update_item(update)]).await {
+            Ok(()) => Ok(true),
+            Err(TransactFailure::ConditionFailed(_)) => Ok(false),
+            Err(TransactFailure::Other(error)) => Err(error),
+        }
     }
 
     /// Scouts whose schedule fell due at or before `now`, from the `by_due` index
