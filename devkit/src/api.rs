@@ -20,7 +20,10 @@ pub struct Api {
 pub struct Reply {
     pub status: u16,
     pub headers: HeaderMap,
+    /// The JSON body; `null` for a page (`text`).
     pub body: Value,
+    /// The body as sent.
+    pub text: String,
 }
 
 impl Reply {
@@ -66,10 +69,12 @@ impl Api {
     pub async fn call(&self, call: Call<'_>) -> Reply {
         let Some((endpoint, params)) = route(call.method, call.path) else {
             // What API Gateway answers for a route it does not have.
+            let body = json!({"message": "Not Found"});
             return Reply {
                 status: 404,
                 headers: HeaderMap::new(),
-                body: json!({"message": "Not Found"}),
+                text: body.to_string(),
+                body,
             };
         };
         let request = lambda_http::request::from_str(&event(endpoint, &params, &call).to_string())
@@ -82,19 +87,25 @@ impl Api {
         let response = self.app.handle(endpoint, request).await;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let body = match response.body() {
-            lambda_http::Body::Text(text) => {
-                serde_json::from_str(text).expect("responses are JSON")
-            }
-            lambda_http::Body::Binary(bytes) => {
-                serde_json::from_slice(bytes).expect("responses are JSON")
-            }
-            _ => Value::Null,
+        let text = match response.body() {
+            lambda_http::Body::Text(text) => text.clone(),
+            lambda_http::Body::Binary(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+            _ => String::new(),
+        };
+        let html = headers
+            .get("content-type")
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("text/html"));
+        let body = if html || text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).expect("every response but the dashboard's page is JSON")
         };
         Reply {
             status,
             headers,
             body,
+            text,
         }
     }
 
@@ -251,7 +262,17 @@ pub async fn serve_http(
                     .await;
                 let status = axum::http::StatusCode::from_u16(reply.status)
                     .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
-                (status, axum::Json(reply.body)).into_response()
+                // As API Gateway passes them on: the function's headers and body as sent.
+                let mut response = (status, reply.text).into_response();
+                for (name, value) in &reply.headers {
+                    if let (Ok(name), Ok(value)) = (
+                        axum::http::HeaderName::from_bytes(name.as_str().as_bytes()),
+                        axum::http::HeaderValue::from_bytes(value.as_bytes()),
+                    ) {
+                        response.headers_mut().insert(name, value);
+                    }
+                }
+                response
             }
         },
     );

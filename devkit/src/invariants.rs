@@ -3,12 +3,14 @@
 //!   still holding a reservation (pending, processing, failed, reversed), `paid` its
 //!   completed ones (a reversed payout's money is back in `reserved`);
 //! - per user: the summary equals the sums over the user's payouts;
+//! - per table: the payout counters (`GET /payouts/stats`) equal the counts and sums
+//!   over every payout, by status and by type;
 //! - per payout: exactly one successful transfer in the gateway's ledger if completed
 //!   (with the reference the payout shows); none if failed or cancelled; at most one,
 //!   under the current attempt and only once that attempt was sent, while the payout
 //!   is still on its way (its outcome not yet learned).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use shared::gateway::{PaymentGateway, SimulatedGateway, TransferOutcome};
 use shared::money::Paise;
@@ -32,6 +34,49 @@ pub async fn user_payouts(store: &Store, user_id: u64) -> Vec<Payout> {
     }
 }
 
+/// Every payout in the table, through the `by_created` feed (no scan).
+pub async fn all_payouts(store: &Store) -> Vec<Payout> {
+    let mut all = Vec::new();
+    let mut start = None;
+    loop {
+        let page = store
+            .query_payouts(&PayoutIndex::All, false, 100, start)
+            .await
+            .expect("querying every payout");
+        all.extend(page.payouts);
+        match page.next {
+            Some(next) => start = Some(next),
+            None => return all,
+        }
+    }
+}
+
+/// The counters, summed over their shards, equal the count and the sum of the payouts
+/// in each status and of each type, and none is left over.
+pub async fn assert_counters_match(store: &Store) {
+    let mut counted: BTreeMap<String, i128> = BTreeMap::new();
+    for item in store
+        .stats_items(&[], &[])
+        .await
+        .expect("reading the payout counters")
+    {
+        for (name, value) in item.values {
+            *counted.entry(name).or_default() += value;
+        }
+    }
+    counted.retain(|_, value| *value != 0);
+    let mut expected: BTreeMap<String, i128> = BTreeMap::new();
+    for payout in all_payouts(store).await {
+        let amount = i128::from(payout.amount_paise.get());
+        for group in [payout.status.as_str(), payout.payout_type.as_str()] {
+            *expected.entry(format!("{group}_count")).or_default() += 1;
+            *expected.entry(format!("{group}_paise")).or_default() += amount;
+        }
+    }
+    expected.retain(|_, value| *value != 0);
+    assert_eq!(counted, expected, "payout counters vs the payouts");
+}
+
 fn sum<'a>(payouts: impl Iterator<Item = &'a Payout>) -> Paise {
     Paise(payouts.map(|payout| payout.amount_paise.get()).sum())
 }
@@ -46,6 +91,7 @@ pub async fn assert_books_balance(store: &Store, scout_ids: &[&str], user_ids: &
 /// The balances and summaries of [`assert_books_balance`], whatever the gateway;
 /// returns every payout of the users checked.
 pub async fn assert_balances(store: &Store, scout_ids: &[&str], user_ids: &[u64]) -> Vec<Payout> {
+    assert_counters_match(store).await;
     let mut all = Vec::new();
     let mut users: BTreeSet<u64> = user_ids.iter().copied().collect();
 

@@ -18,6 +18,7 @@ pub mod payout;
 pub mod process;
 pub mod schedule;
 pub mod scout;
+pub mod stats;
 pub mod store;
 pub mod telemetry;
 pub mod time;

@@ -90,6 +90,18 @@ pub enum PayoutType {
     SellerPayout,
 }
 
+impl PayoutType {
+    pub const ALL: [PayoutType; 2] = [PayoutType::ScoutBounty, PayoutType::SellerPayout];
+
+    /// The name the API and the counters use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PayoutType::ScoutBounty => "scout_bounty",
+            PayoutType::SellerPayout => "seller_payout",
+        }
+    }
+}
+
 /// Every way a payout's status may change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Transition {

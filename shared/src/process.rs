@@ -35,13 +35,7 @@ pub async fn on_schedule<G: PaymentGateway>(
     event: &EventBridgeEvent,
     deadline: Option<std::time::SystemTime>,
 ) -> Result<RunSummary> {
-    info!(
-        event = "schedule_fired",
-        event_id = event.id.as_deref().unwrap_or_default(),
-        detail_type = %event.detail_type,
-        scheduled_for = %event.time.map(|time| time.to_rfc3339()).unwrap_or_default(),
-        "scheduled run"
-    );
+    crate::telemetry::schedule_fired(event, "run");
     processor
         .run_until(deadline.map(crate::time::deadline_instant))
         .await

@@ -366,13 +366,7 @@ pub async fn on_sweep_schedule(
     event: &EventBridgeEvent,
     deadline: Option<std::time::SystemTime>,
 ) -> Result<SweepSummary> {
-    info!(
-        event = "schedule_fired",
-        event_id = event.id.as_deref().unwrap_or_default(),
-        detail_type = %event.detail_type,
-        scheduled_for = %event.time.map(|time| time.to_rfc3339()).unwrap_or_default(),
-        "scheduled sweep"
-    );
+    crate::telemetry::schedule_fired(event, "sweep");
     sweep(
         store,
         limits,

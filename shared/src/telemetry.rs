@@ -52,3 +52,16 @@ pub fn init(stage: &str, function: &str) {
         .try_init();
     crate::metrics::init(stage, function);
 }
+
+/// The first line of a scheduled function's invocation: which EventBridge event woke
+/// it, so that a run can be matched to its trigger (and a redelivery told apart).
+pub fn schedule_fired(event: &aws_lambda_events::eventbridge::EventBridgeEvent, what: &str) {
+    tracing::info!(
+        event = "schedule_fired",
+        event_id = event.id.as_deref().unwrap_or_default(),
+        detail_type = %event.detail_type,
+        scheduled_for = %event.time.map(|time| time.to_rfc3339()).unwrap_or_default(),
+        what,
+        "scheduled {what}"
+    );
+}

@@ -111,18 +111,38 @@ async fn drain_mode_empties_a_backlog_of_a_thousand_in_one_invocation() {
     books(&store).await;
 }
 
-/// The simulated gateway, slowed down so that the backlog cannot be paid in time.
-struct Slow {
+/// The simulated gateway, slowed down by `delay`, turning away (as an unreachable bank
+/// would) the payouts in `refused` and counting every attempt at them.
+struct Scripted {
     inner: SimulatedGateway,
+    delay: Duration,
+    refused: std::collections::HashSet<uuid::Uuid>,
+    attempts_at_refused: std::sync::atomic::AtomicUsize,
 }
 
-impl PaymentGateway for Slow {
+impl Scripted {
+    fn new(store: &Store, delay: Duration, refused: &[Payout]) -> Self {
+        Scripted {
+            inner: gateway(store, 1.0),
+            delay,
+            refused: refused.iter().map(|payout| payout.payout_id).collect(),
+            attempts_at_refused: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+}
+
+impl PaymentGateway for Scripted {
     async fn transfer(
         &self,
         key: &IdempotencyKey,
         payout: &Payout,
     ) -> Result<TransferOutcome, GatewayError> {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(self.delay).await;
+        if self.refused.contains(&payout.payout_id) {
+            self.attempts_at_refused
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            return Err(GatewayError::Unavailable("connection reset".to_owned()));
+        }
         self.inner.transfer(key, payout).await
     }
 
@@ -138,9 +158,7 @@ impl PaymentGateway for Slow {
 #[tokio::test]
 async fn drain_mode_stops_before_the_deadline_when_it_cannot_finish() {
     let store = backlog(200).await;
-    let slow = Slow {
-        inner: gateway(&store, 1.0),
-    };
+    let slow = Scripted::new(&store, Duration::from_millis(100), &[]);
     // 200 payouts at 100 ms, five at a time, take four seconds at the very least; the
     // run may start batches for one second only.
     let deadline = Instant::now() + Duration::from_secs(2);
@@ -219,37 +237,6 @@ async fn a_drain_stops_when_a_batch_only_requeues() {
     books(&store).await;
 }
 
-/// Turns away the payouts it is told to (as an unreachable bank would), counting every
-/// attempt at them, and pays the rest.
-struct TurnsAway {
-    inner: SimulatedGateway,
-    refused: std::collections::HashSet<uuid::Uuid>,
-    attempts_at_refused: std::sync::atomic::AtomicUsize,
-}
-
-impl PaymentGateway for TurnsAway {
-    async fn transfer(
-        &self,
-        key: &IdempotencyKey,
-        payout: &Payout,
-    ) -> Result<TransferOutcome, GatewayError> {
-        if self.refused.contains(&payout.payout_id) {
-            self.attempts_at_refused
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            return Err(GatewayError::Unavailable("connection reset".to_owned()));
-        }
-        self.inner.transfer(key, payout).await
-    }
-
-    async fn lookup(
-        &self,
-        key: &IdempotencyKey,
-        payout: &Payout,
-    ) -> Result<Option<TransferOutcome>, GatewayError> {
-        self.inner.lookup(key, payout).await
-    }
-}
-
 #[tokio::test]
 async fn a_drain_takes_what_it_sent_back_once_and_drains_past_it() {
     let store = backlog(30).await;
@@ -258,11 +245,7 @@ async fn a_drain_takes_what_it_sent_back_once_and_drains_past_it() {
         .await
         .unwrap()
         .payouts;
-    let gateway = TurnsAway {
-        inner: gateway(&store, 1.0),
-        refused: oldest.iter().map(|payout| payout.payout_id).collect(),
-        attempts_at_refused: std::sync::atomic::AtomicUsize::new(0),
-    };
+    let gateway = Scripted::new(&store, Duration::ZERO, &oldest);
     let summary = Processor::new(&store, &gateway, draining(10, 10, 1))
         .run_until(None)
         .await

@@ -76,6 +76,8 @@ async fn every_sample_event_runs_through_its_handler() {
         ("put-payout-account", 200),
         ("get-payout-account", 200),
         ("get-user-payout-account", 200),
+        ("payout-stats", 200),
+        ("admin-dashboard", 200),
         // s-1's owner asks to be paid every Monday.
         ("put-payout-schedule", 200),
         ("get-payout-schedule", 200),

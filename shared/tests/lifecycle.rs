@@ -357,18 +357,27 @@ async fn a_send_in_between_makes_an_old_read_stale() {
     assert_books_balance(&store, &["s-1"], &[]).await;
 }
 
-/// The claim hands on the item DynamoDB holds, not the copy it was given.
+/// A copy that differs from the stored payout in what it pays (amount, scout) is no
+/// copy of it: the claim is refused rather than computed from it, and nothing changes.
 #[tokio::test]
-async fn a_claim_continues_from_the_stored_item() {
+async fn a_claim_from_a_copy_that_differs_in_what_it_pays_is_refused() {
     let store = store_with_scout().await;
     let stored = new_pending(&store).await;
-    let mut copy = stored.clone();
-    copy.amount_paise = Paise(999_999);
-    copy.scout_id = Some("someone-else".to_owned());
-    let claimed = apply(&store, &copy, Transition::Claim).await.unwrap();
-    assert_eq!(claimed.amount_paise, stored.amount_paise);
-    assert_eq!(claimed.scout_id, stored.scout_id);
-    assert_eq!(store.payout(stored.payout_id).await.unwrap(), Some(claimed));
+    for forge in [
+        |copy: &mut Payout| copy.amount_paise = Paise(999_999),
+        |copy: &mut Payout| copy.scout_id = Some("someone-else".to_owned()),
+        |copy: &mut Payout| copy.user_id = 4242,
+    ] {
+        let mut copy = stored.clone();
+        forge(&mut copy);
+        let err = apply(&store, &copy, Transition::Claim).await.unwrap_err();
+        assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+        assert_eq!(
+            store.payout(stored.payout_id).await.unwrap(),
+            Some(stored.clone())
+        );
+    }
+    assert_books_balance(&store, &["s-1"], &[]).await;
 }
 
 /// The claim's response is lost after DynamoDB applied it and the SDK sends it again:
@@ -378,7 +387,9 @@ async fn a_claim_continues_from_the_stored_item() {
 async fn a_claim_whose_response_was_lost_proceeds_as_the_winner() {
     let store = store_with_scout().await;
     let pending = new_pending(&store).await;
-    let lose = LoseResponses::new("UpdateItem", 1);
+    // The claim moves the payout counters too: one transaction, answered again from
+    // its client request token when the SDK sends it once more.
+    let lose = LoseResponses::new("TransactWriteItems", 1);
     let flaky = Store::new(lose.wrap(store.client()), store.table());
     let gateway = gateway(&store, 1.0);
 
@@ -435,7 +446,7 @@ async fn a_lost_response_to_any_status_change_is_recognised_as_our_own() {
     let claimed = apply(&store, &new_pending(&store).await, Transition::Claim)
         .await
         .unwrap();
-    let lose = LoseResponses::new("UpdateItem", 1);
+    let lose = LoseResponses::new("TransactWriteItems", 1);
     let flaky = Store::new(lose.wrap(store.client()), store.table());
     let requeued = apply(&flaky, &claimed, Transition::Requeue).await.unwrap();
     assert_eq!(lose.remaining(), 0, "the requeue's response was lost");
@@ -443,6 +454,27 @@ async fn a_lost_response_to_any_status_change_is_recognised_as_our_own() {
     assert_eq!(
         store.payout(claimed.payout_id).await.unwrap(),
         Some(requeued)
+    );
+    assert_books_balance(&store, &["s-1"], &[]).await;
+}
+
+/// The same for a change that moves neither money nor counters (the gateway accepted
+/// the attempt): one conditional `UpdateItem`, whose resend is refused and recognised
+/// by this change's id on the refused item.
+#[tokio::test]
+async fn a_lost_response_to_a_single_update_is_recognised_as_our_own() {
+    let store = store_with_scout().await;
+    let claimed = apply(&store, &new_pending(&store).await, Transition::Claim)
+        .await
+        .unwrap();
+    let lose = LoseResponses::new("UpdateItem", 1);
+    let flaky = Store::new(lose.wrap(store.client()), store.table());
+    let accepted = apply(&flaky, &claimed, Transition::Accept).await.unwrap();
+    assert_eq!(lose.remaining(), 0, "the acceptance's response was lost");
+    assert_eq!(accepted.status, PayoutStatus::Processing);
+    assert_eq!(
+        store.payout(claimed.payout_id).await.unwrap(),
+        Some(accepted)
     );
     assert_books_balance(&store, &["s-1"], &[]).await;
 }

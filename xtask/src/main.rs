@@ -1,6 +1,7 @@
 //! `cargo xtask <command>`: the project's local interfaces (DESIGN §12).
 
 mod bench;
+mod browser;
 mod chaos;
 mod children;
 mod dev;
@@ -34,6 +35,10 @@ usage: cargo xtask <command>
                            seeded randomized histories of the money path under
                            faults, invariants checked after each (docs/RELIABILITY.md);
                            --load: the concurrency figures instead
+  screenshot [FILE]        the admin dashboard over the demo data in headless
+                           Chromium, as FILE (docs/dashboard.png)
+  recount-stats            count every payout of $PAYOUTS_TABLE again into the
+                           stats counters (writers stopped; README, Operations)
 ";
 
 fn main() -> ExitCode {
@@ -67,6 +72,14 @@ fn run(args: Vec<String>) -> Result<()> {
         "table" => runtime.block_on(create_table()),
         "bench" => runtime.block_on(bench::run(rest)),
         "chaos" => runtime.block_on(chaos::run(rest)),
+        "recount-stats" => runtime.block_on(recount_stats()),
+        "screenshot" => {
+            let out = rest.first().map_or_else(
+                || devkit::paths::workspace_root().join("docs/dashboard.png"),
+                PathBuf::from,
+            );
+            runtime.block_on(browser::screenshot(&out))
+        }
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
             Ok(())
@@ -111,6 +124,19 @@ async fn create_table() -> Result<()> {
         .create(&client, &config.table_name)
         .await?;
     println!("table {} is ready", config.table_name);
+    Ok(())
+}
+
+async fn recount_stats() -> Result<()> {
+    let config = Config::from_env()?;
+    let store = shared::store::Store::new(sdk_client().await, &config.table_name);
+    let counted = shared::stats::recount(&store).await?;
+    println!(
+        "{}: {} payouts, {} paise, counted into the stats",
+        config.table_name,
+        counted.count,
+        counted.amount_paise.get()
+    );
     Ok(())
 }
 

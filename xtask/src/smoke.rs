@@ -1,6 +1,7 @@
 //! The HTTP checks of `cargo xtask test`, against the real `cargo lambda watch` with
-//! the workspace router on a free port: a smoke test that calls every endpoint, then
-//! schemathesis fuzzing the API from `openapi.yaml`. The watch is stopped afterwards.
+//! the workspace router on a free port: a smoke test that calls every endpoint,
+//! schemathesis fuzzing the API from `openapi.yaml`, then the admin dashboard in
+//! headless Chromium. The watch is stopped afterwards.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -50,7 +51,24 @@ pub async fn run(dynamodb_endpoint: &str) -> Result<()> {
     let base = format!("http://127.0.0.1:{port}");
     let smoke_base = base.clone();
     let smoke = tokio::task::spawn_blocking(move || calls(&smoke_base)).await?;
-    let outcome = smoke.and_then(|()| schemathesis(&schemathesis_bin, &base));
+    let mut outcome = smoke.and_then(|()| schemathesis(&schemathesis_bin, &base));
+    if outcome.is_ok() {
+        // The dashboard in headless Chromium, against this same stack: a scout of its
+        // own with failed payouts to retry and a pending one to cancel, whatever the
+        // fuzzing above left.
+        let store =
+            shared::store::Store::new(dynamodb_local::client(dynamodb_endpoint).await, &table);
+        outcome = match crate::browser::prepare(&store, &store).await {
+            Ok(()) => {
+                let browser_base = base.clone();
+                tokio::task::spawn_blocking(move || crate::browser::dashboard_test(&browser_base))
+                    .await
+                    .map_err(anyhow::Error::from)
+                    .and_then(|result| result)
+            }
+            Err(err) => Err(err),
+        };
+    }
     drop(watch);
     outcome.with_context(|| format!("cargo lambda watch log: {}", log_path.display()))
 }

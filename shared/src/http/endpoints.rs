@@ -129,10 +129,14 @@ pub(super) async fn serve(
             }
             Ok(response)
         }
-        // Signed, not token-bearing: `App::handle` sends it to `http::webhook`.
-        Endpoint::RazorpayXWebhook => Err(crate::error::Error::Forbidden(
-            "this route takes a RazorpayX signature, not a token".to_owned(),
-        )),
+        Endpoint::PayoutStats => {
+            let stats = crate::stats::payout_stats(&app.store, actor).await?;
+            Ok(reply::payout_stats(&stats))
+        }
+        // Not token-bearing: `App::handle` serves them before any token is read.
+        Endpoint::RazorpayXWebhook | Endpoint::AdminDashboard => Err(
+            crate::error::Error::Forbidden("this route takes no token".to_owned()),
+        ),
     }
 }
 

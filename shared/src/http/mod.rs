@@ -2,6 +2,7 @@
 //! [`run`]; everything a request goes through — method, token, input, the operation,
 //! the response and its log line — happens here, the same way for every route.
 
+mod dashboard;
 mod endpoints;
 pub mod input;
 pub mod reply;
@@ -64,7 +65,9 @@ impl App {
                 None,
                 None,
             )
-        } else if !endpoint.takes_token() {
+        } else if endpoint == Endpoint::AdminDashboard {
+            (dashboard::serve(), None, None)
+        } else if endpoint == Endpoint::RazorpayXWebhook {
             match webhook::serve(self, &request).await {
                 Ok(response) => (response, None, None),
                 Err(err) => (reply::error(&err), None, Some(err)),
@@ -138,7 +141,7 @@ pub async fn run(endpoint: Endpoint) -> std::result::Result<(), lambda_http::Err
     crate::telemetry::init(&config.stage, endpoint.function());
     let store = Store::from_env(&config.table_name).await;
     let mut app = App::new(config, store)?;
-    if !endpoint.takes_token() {
+    if endpoint == Endpoint::RazorpayXWebhook {
         app.webhook_secrets = Some(WebhookSecrets::from_env()?);
     }
     let app = &app;

@@ -15,8 +15,9 @@ use crate::error::Error;
 use crate::listing::{MyPayouts, PayoutList};
 use crate::money::Paise;
 use crate::order::{CompletedOrder, Order, OrderStatus, NO_PAYOUT_ZERO_PRICE};
-use crate::payout::{GatewayStatusDetails, Payout, PayoutStatus, PayoutType};
+use crate::payout::{EarlierAttempt, GatewayStatusDetails, Payout, PayoutStatus, PayoutType};
 use crate::schedule::PayoutSchedule;
+use crate::stats::PayoutStats;
 use crate::time::Timestamp;
 
 /// A payout as the API shows it.
@@ -36,6 +37,8 @@ pub struct PayoutView<'a> {
     pub gateway_payout_id: Option<&'a str>,
     pub gateway_status: Option<&'a str>,
     pub gateway_status_details: Option<&'a GatewayStatusDetails>,
+    /// Attempts before the current one, oldest first, and how each ended.
+    pub earlier_attempts: &'a [EarlierAttempt],
     pub last_error: Option<&'a str>,
     pub processed_at: Option<Timestamp>,
     pub completed_at: Option<Timestamp>,
@@ -62,6 +65,7 @@ impl<'a> From<&'a Payout> for PayoutView<'a> {
             gateway_payout_id: payout.gateway_payout_id.as_deref(),
             gateway_status: payout.gateway_status.as_deref(),
             gateway_status_details: payout.gateway_status_details.as_ref(),
+            earlier_attempts: &payout.earlier_attempts,
             last_error: payout.last_error.as_deref(),
             processed_at: payout.processed_at,
             completed_at: payout.completed_at,
@@ -169,6 +173,10 @@ pub fn payout_schedule(schedule: &PayoutSchedule, tz: chrono_tz::Tz) -> Response
     )
 }
 
+pub fn payout_stats(stats: &PayoutStats) -> Response<Body> {
+    json_response(StatusCode::OK, stats)
+}
+
 pub fn error(error: &Error) -> Response<Body> {
     let status =
         StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -220,9 +228,13 @@ fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
     };
     let mut response = Response::new(Body::Text(text));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    // The dashboard's origin holds an admin token: no answer is ever read as a page.
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     response
 }
 

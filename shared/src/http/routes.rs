@@ -19,10 +19,12 @@ pub enum Endpoint {
     PutPayoutSchedule,
     GetPayoutSchedule,
     BulkPayouts,
+    PayoutStats,
+    AdminDashboard,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 14] = [
+    pub const ALL: [Endpoint; 16] = [
         Endpoint::RequestScoutPayout,
         Endpoint::CompleteOrder,
         Endpoint::MyPayouts,
@@ -37,6 +39,8 @@ impl Endpoint {
         Endpoint::PutPayoutSchedule,
         Endpoint::GetPayoutSchedule,
         Endpoint::BulkPayouts,
+        Endpoint::PayoutStats,
+        Endpoint::AdminDashboard,
     ];
 
     /// The function crate (and Lambda) that serves the route.
@@ -56,6 +60,8 @@ impl Endpoint {
             Endpoint::PutPayoutSchedule => "put-payout-schedule",
             Endpoint::GetPayoutSchedule => "get-payout-schedule",
             Endpoint::BulkPayouts => "bulk-payouts",
+            Endpoint::PayoutStats => "payout-stats",
+            Endpoint::AdminDashboard => "admin-dashboard",
         }
     }
 
@@ -72,7 +78,9 @@ impl Endpoint {
             | Endpoint::ListPayouts
             | Endpoint::GetPayoutAccount
             | Endpoint::GetUserPayoutAccount
-            | Endpoint::GetPayoutSchedule => Method::GET,
+            | Endpoint::GetPayoutSchedule
+            | Endpoint::PayoutStats
+            | Endpoint::AdminDashboard => Method::GET,
             Endpoint::PutPayoutAccount | Endpoint::PutPayoutSchedule => Method::PUT,
         }
     }
@@ -92,13 +100,16 @@ impl Endpoint {
             Endpoint::RazorpayXWebhook => "/webhooks/razorpayx",
             Endpoint::PutPayoutSchedule | Endpoint::GetPayoutSchedule => "/me/payout-schedule",
             Endpoint::BulkPayouts => "/payouts/bulk",
+            Endpoint::PayoutStats => "/payouts/stats",
+            Endpoint::AdminDashboard => "/admin",
         }
     }
 
     /// Callers prove who they are with a bearer token, except the gateway, which signs
-    /// its webhooks instead.
+    /// its webhooks instead, and the dashboard's page, which holds no data (it asks
+    /// for a token and calls the API with it).
     pub fn takes_token(self) -> bool {
-        self != Endpoint::RazorpayXWebhook
+        !matches!(self, Endpoint::RazorpayXWebhook | Endpoint::AdminDashboard)
     }
 
     pub fn for_function(name: &str) -> Option<Endpoint> {

@@ -11,6 +11,7 @@
 //! | simulated gateway ledger | `GATEWAY#<transfer key>`  | `SIMULATED_TRANSFER` |
 //! | webhook event seen     | `WEBHOOK#<gateway>#<event id>` | `WEBHOOK_EVENT`  |
 //! | scout payout schedule  | `SCOUT#<scout_id>`          | `PAYOUT_SCHEDULE`    |
+//! | payout counters (shard n) | `STATS#<n>`              | `COUNTERS`, `HOUR#<yyyy-mm-ddThh>`, `DAY#<yyyy-mm-dd>` |
 //! | bulk request (`Idempotency-Key`) | `BULK#<admin user id>#<key>` | `BULK_REQUEST` |
 //!
 //! Items with a number `expires_at` (epoch seconds) are deleted by DynamoDB's TTL after
@@ -62,6 +63,9 @@ pub const FEED: &str = "PAYOUTS";
 pub const PAYOUT_SK: &str = "PAYOUT";
 pub const SCOUT_SK: &str = "SCOUT";
 pub const SCHEDULE_SK: &str = "PAYOUT_SCHEDULE";
+pub const STATS_TOTALS_SK: &str = "COUNTERS";
+pub const STATS_HOUR_PREFIX: &str = "HOUR#";
+pub const STATS_DAY_PREFIX: &str = "DAY#";
 pub const ORDER_SK: &str = "ORDER";
 pub const SUMMARY_SK: &str = "SUMMARY";
 pub const PAYOUT_ACCOUNT_SK: &str = "PAYOUT_ACCOUNT";
@@ -119,4 +123,8 @@ pub fn created_sk(created_at: Timestamp, payout_id: Uuid) -> String {
 
 pub fn due_sk(due_at: Timestamp, scout_id: &str) -> String {
     format!("{due_at}#{scout_id}")
+}
+
+pub fn stats_pk(shard: u128) -> String {
+    format!("STATS#{shard}")
 }

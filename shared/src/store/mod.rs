@@ -7,6 +7,7 @@ mod bulk;
 pub mod keys;
 mod payouts;
 mod schedules;
+mod stats;
 mod transact;
 
 use std::collections::HashMap;
@@ -27,6 +28,7 @@ use crate::time::Timestamp;
 pub use bulk::{BulkRequestRecord, BulkRequestState};
 pub use payouts::{CreateRefused, Lease, OrderCompletion, PayoutIndex, PayoutPage, StatusChange};
 pub use schedules::{DuePage, ScheduleAdvance};
+pub use stats::{Buckets, CounterBucket, CounterItem, STATS_SHARDS};
 
 pub type Item = HashMap<String, AttributeValue>;
 

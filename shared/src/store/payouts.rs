@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::keys;
 use super::schedules::ScheduleAdvance;
+use super::stats::CounterChange;
 use super::transact::TransactFailure;
 use super::{from_item, n, s, to_item, with_key, IdempotencyRecord, Item, PageKey, Store};
 use crate::error::{Error, Result};
@@ -127,6 +128,9 @@ impl From<Error> for CreateRefused {
 }
 
 const LEASE_TOKEN: &str = "lease_token";
+/// Rounds of a status change that lost every retry of its transaction to contention,
+/// each on another counter shard, before it gives up.
+const CONTENDED_ROUNDS: usize = 3;
 /// The id of the last status change written to a payout (see `explain_refusal`).
 const CHANGE_ID: &str = "change_id";
 
@@ -335,6 +339,8 @@ impl Store {
         if let Some(advance) = schedule {
             items.push(update_item(self.schedule_advance(advance)?));
         }
+        // Last, so that the positions above stay what the refusals below name.
+        items.extend(self.creation_counters(payout)?);
 
         match self.transact(items).await {
             Ok(()) => Ok(()),
@@ -359,6 +365,9 @@ impl Store {
                     "payout {} could not be created; try again",
                     payout.payout_id
                 ))))
+            }
+            Err(TransactFailure::Contended) => {
+                Err(CreateRefused::Failed(TransactFailure::contended()))
             }
             Err(TransactFailure::Other(error)) => Err(CreateRefused::Failed(error)),
         }
@@ -433,6 +442,9 @@ impl Store {
             )?;
             items.push(update_item(credit));
         }
+        if let Some(payout) = payout {
+            items.extend(self.creation_counters(payout)?);
+        }
 
         match self.transact(items).await {
             Ok(()) => Ok(()),
@@ -445,8 +457,55 @@ impl Store {
             Err(TransactFailure::ConditionFailed(_)) => Err(CreateRefused::Failed(
                 Error::Conflict(format!("order {order_id}'s payout already exists")),
             )),
+            Err(TransactFailure::Contended) => {
+                Err(CreateRefused::Failed(TransactFailure::contended()))
+            }
             Err(TransactFailure::Other(error)) => Err(CreateRefused::Failed(error)),
         }
+    }
+
+    /// A new payout on the counters: one more in its status and of its type.
+    fn creation_counters(&self, payout: &Payout) -> Result<Vec<TransactWriteItem>> {
+        let amount = i128::from(payout.amount_paise.get());
+        let status = payout.status.as_str();
+        let kind = payout.payout_type.as_str();
+        self.counter_updates(CounterChange {
+            deltas: vec![
+                (format!("{status}_count"), 1),
+                (format!("{status}_paise"), amount),
+                (format!("{kind}_count"), 1),
+                (format!("{kind}_paise"), amount),
+            ],
+            event: None,
+            at: payout.created_at,
+        })
+    }
+
+    /// A status change on the counters: one fewer in the old status, one more in the
+    /// new, and a completion or failure in its hour and day.
+    fn transition_counters(
+        &self,
+        payout: &Payout,
+        from: PayoutStatus,
+        to: PayoutStatus,
+        at: Timestamp,
+    ) -> Result<Vec<TransactWriteItem>> {
+        if from == to {
+            return Ok(Vec::new());
+        }
+        let amount = i128::from(payout.amount_paise.get());
+        let event = matches!(to, PayoutStatus::Completed | PayoutStatus::Failed)
+            .then(|| (to.as_str(), amount));
+        self.counter_updates(CounterChange {
+            deltas: vec![
+                (format!("{from}_count"), -1),
+                (format!("{from}_paise"), -amount),
+                (format!("{to}_count"), 1),
+                (format!("{to}_paise"), amount),
+            ],
+            event,
+            at,
+        })
     }
 
     fn creation_summary(&self, payout: &Payout) -> Result<Option<TransactWriteItem>> {
@@ -546,10 +605,14 @@ impl Store {
             _ => None,
         };
 
-        let refused = if summary.is_none() && scout.is_none() {
+        let counts = from != to;
+
+        // A change that moves no money and no counter (a gateway's progress report) is
+        // one conditional update, which hands back the item as stored.
+        let refused = if summary.is_none() && scout.is_none() && !counts {
             match self.update_single(payout_update).await? {
-                // The claim continues from what DynamoDB holds, not from the copy it was
-                // handed (an index entry may be stale).
+                // The report continues from what DynamoDB holds, not from the copy it
+                // was handed (an index entry may be stale).
                 Written::Applied(stored) => return from_item(stored),
                 Written::Refused(stored) => stored,
             }
@@ -560,23 +623,38 @@ impl Store {
             let mut items = vec![update_item(payout_update)];
             items.extend(summary.map(update_item));
             items.extend(scout.map(update_item));
-            match self.transact(items).await {
-                // A transaction returns no item. What it wrote is what is stored, but
-                // for a gateway report (`track`) that may have landed alongside: it
-                // only writes `gateway_*` fields, and none of them is money.
-                Ok(()) => return Ok(next),
-                Err(TransactFailure::ConditionFailed(refused)) if refused.at(0) => {
-                    refused.stored(0).cloned()
+            let fixed = items.len();
+            let mut rounds = 0;
+            loop {
+                // The counters hold no condition: they can never be what refuses. Each
+                // round counts on a shard of its own choosing, so a round that lost to
+                // busy counter items does not meet the same ones again.
+                items.truncate(fixed);
+                items.extend(self.transition_counters(current, from, to, next.updated_at)?);
+                match self.transact(items.clone()).await {
+                    // A transaction returns no item. What it wrote is what is stored,
+                    // but for a gateway report (`track`) that may have landed alongside:
+                    // it only writes `gateway_*` fields, and none of them is money.
+                    Ok(()) => return Ok(next),
+                    Err(TransactFailure::ConditionFailed(refused)) if refused.at(0) => {
+                        break refused.stored(0).cloned();
+                    }
+                    Err(TransactFailure::ConditionFailed(refused)) => {
+                        return Err(Error::BooksRefused(format!(
+                            "payout {} balances refused a {} (items {:?})",
+                            current.payout_id,
+                            transition.verb(),
+                            refused.positions()
+                        )))
+                    }
+                    // Nothing was written. A settle after the gateway paid must not
+                    // give up lightly: its payout would wait out its lease.
+                    Err(TransactFailure::Contended) if rounds < CONTENDED_ROUNDS => {
+                        rounds += 1;
+                    }
+                    Err(TransactFailure::Contended) => return Err(TransactFailure::contended()),
+                    Err(TransactFailure::Other(error)) => return Err(error),
                 }
-                Err(TransactFailure::ConditionFailed(refused)) => {
-                    return Err(Error::BooksRefused(format!(
-                        "payout {} balances refused a {} (items {:?})",
-                        current.payout_id,
-                        transition.verb(),
-                        refused.positions()
-                    )))
-                }
-                Err(TransactFailure::Other(error)) => return Err(error),
             }
         };
         self.explain_refusal(current, transition, &change_id, refused)
@@ -609,6 +687,15 @@ impl Store {
                 transition,
                 status: stored.status,
             });
+        }
+        if stored.amount_paise != current.amount_paise
+            || stored.user_id != current.user_id
+            || stored.scout_id != current.scout_id
+        {
+            return Err(Error::Conflict(format!(
+                "payout {} is not as it was read (its amount, user or scout differ); read it again",
+                current.payout_id
+            )));
         }
         if stored.attempt != current.attempt || stored.attempt_sent_at != current.attempt_sent_at {
             return Err(Error::Conflict(format!(
@@ -677,12 +764,31 @@ impl Store {
             Some(sent_at) => format!("{sent} = {}", expr.value(s(sent_at.to_string()))),
             None => format!("attribute_not_exists({sent})"),
         };
+        // And the same payout: what the balance and counter changes are computed from
+        // (amount, user, scout) never changes after creation, so a copy that differs
+        // is no copy of this payout, and nothing is computed from it.
+        let amount = expr.name("amount_paise");
+        let observed_amount = expr.value(n(current.amount_paise.get()));
+        let user = expr.name("user_id");
+        let observed_user = expr.value(n(current.user_id));
+        let scout = expr.name("scout_id");
+        let scout_condition = match &current.scout_id {
+            Some(scout_id) => format!("{scout} = {}", expr.value(s(scout_id.as_str()))),
+            None => format!("attribute_not_exists({scout})"),
+        };
         let mut condition = format!(
-            "{status} = {observed} AND {attempt} = {observed_attempt} AND {sent_condition}"
+            "{status} = {observed} AND {attempt} = {observed_attempt} AND {sent_condition} \
+             AND {amount} = {observed_amount} AND {user} = {observed_user} AND {scout_condition}"
         );
         match lease {
             Lease::NotHeld => {}
             Lease::Acquire(token) => {
+                // A claim is written from the copy it was handed and goes on from it:
+                // only the very version read may be claimed. Every write to a pending
+                // payout moves `updated_at`, so this refuses stale copies only.
+                let updated = expr.name("updated_at");
+                let observed_updated = expr.value(s(current.updated_at.to_string()));
+                condition.push_str(&format!(" AND {updated} = {observed_updated}"));
                 sets.push(format!(
                     "{} = {}",
                     expr.name(LEASE_TOKEN),

@@ -107,6 +107,7 @@ impl Store {
         match self.transact(vec![update_item(update)]).await {
             Ok(()) => Ok(true),
             Err(TransactFailure::ConditionFailed(_)) => Ok(false),
+            Err(TransactFailure::Contended) => Err(TransactFailure::contended()),
             Err(TransactFailure::Other(error)) => Err(error),
         }
     }

@@ -26,7 +26,17 @@ const CONFLICT_RETRIES: u32 = 8;
 pub(crate) enum TransactFailure {
     /// The conditions of these items did not hold; nothing was written.
     ConditionFailed(Refusal),
+    /// Other transactions kept cancelling this one on the same items, through every
+    /// retry; nothing was written.
+    Contended,
     Other(Error),
+}
+
+impl TransactFailure {
+    /// What a caller that does not try again answers for contention.
+    pub(crate) fn contended() -> Error {
+        Error::Conflict("another request is changing the same records; try again".to_owned())
+    }
 }
 
 /// The refused positions of a transaction, each with its stored item when the write
@@ -101,9 +111,7 @@ impl Store {
                 ))));
             }
             if attempt >= CONFLICT_RETRIES {
-                return Err(TransactFailure::Other(Error::Conflict(
-                    "another request is changing the same records; try again".to_owned(),
-                )));
+                return Err(TransactFailure::Contended);
             }
             attempt += 1;
             let jitter_ms = rand::random_range(5..=20u64) * u64::from(attempt);

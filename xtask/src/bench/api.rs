@@ -36,6 +36,8 @@ pub struct ApiFigures {
     pub endpoints: Vec<EndpointFigures>,
     /// (payouts the user has, requests per my-payouts call, p50)
     pub my_payouts_scaling: Vec<(usize, f64, Duration)>,
+    /// (payouts in the table, requests per stats call, p50)
+    pub stats_scaling: Vec<(usize, f64, Duration)>,
 }
 
 fn api_for(world: &World, success_rate: &str) -> Result<Api> {
@@ -53,6 +55,31 @@ fn api_for(world: &World, success_rate: &str) -> Result<Api> {
     let mut api = Api::with_config(config, world.store.clone());
     api.app.gateway = Gateway::Simulated(world.gateway(0, success_rate.parse()?));
     Ok(api)
+}
+
+/// One point of a "flat as the data grows" row: GET `path?query` repeatedly, each answer
+/// checked by `expected`; DynamoDB requests per call and the median latency.
+async fn scaling_point(
+    world: &World,
+    api: &Api,
+    calls: usize,
+    (path, query): (&str, &str),
+    token: &str,
+    expected: impl Fn(&serde_json::Value) -> bool,
+) -> Result<(f64, Duration)> {
+    let mut samples = Vec::new();
+    world.counter.reset();
+    let rounds = calls.min(50);
+    for _ in 0..rounds {
+        let started = Instant::now();
+        let reply = api.get(path, query, token).await;
+        samples.push(started.elapsed());
+        ensure!(expected(&reply.body), "{path}: {:?}", reply.body);
+    }
+    Ok((
+        world.counter.total() as f64 / rounds as f64,
+        percentile(&samples, 50.0),
+    ))
 }
 
 fn token(user: u64, role: Role) -> Result<String> {
@@ -257,7 +284,8 @@ pub async fn run(endpoint: &str, quick: bool) -> Result<ApiFigures> {
                         &admin,
                         Some(bulk_bodies[round].as_str()),
                     ),
-                    Endpoint::RazorpayXWebhook => continue,
+                    Endpoint::PayoutStats => ("GET", "/payouts/stats".to_owned(), "", &admin, None),
+                    Endpoint::RazorpayXWebhook | Endpoint::AdminDashboard => continue,
                 };
             let started = Instant::now();
             let reply = api
@@ -310,24 +338,42 @@ pub async fn run(endpoint: &str, quick: bool) -> Result<ApiFigures> {
         world.rich_scout(&scout, user).await?;
         world.pending(&scout, user, *size, 32).await?;
         let token = token(user, Role::User)?;
-        let mut samples = Vec::new();
-        world.counter.reset();
-        let rounds = calls.min(50);
-        for _ in 0..rounds {
-            let started = Instant::now();
-            let reply = api.get("/payouts/my-payouts", "limit=20", &token).await;
-            samples.push(started.elapsed());
-            ensure!(
-                reply.body["total"] == *size as u64,
-                "{:?}",
-                reply.body["total"]
-            );
-        }
-        my_payouts_scaling.push((
-            *size,
-            world.counter.total() as f64 / rounds as f64,
-            percentile(&samples, 50.0),
-        ));
+        let (requests, p50) = scaling_point(
+            &world,
+            &api,
+            calls,
+            ("/payouts/my-payouts", "limit=20"),
+            &token,
+            |body| body["total"] == *size as u64,
+        )
+        .await?;
+        my_payouts_scaling.push((*size, requests, p50));
+    }
+
+    // payout-stats as the whole table grows, on a table of its own.
+    let table_sizes: &[usize] = if quick {
+        &[100, 1000]
+    } else {
+        &[100, 1000, 10_000, 100_000]
+    };
+    let stats_world = World::new(endpoint).await?;
+    stats_world.rich_scout("s-stats", 300).await?;
+    let stats_api = api_for(&stats_world, "1")?;
+    let mut stats_scaling = Vec::new();
+    let mut made = 0;
+    for size in table_sizes {
+        stats_world.pending("s-stats", 300, size - made, 64).await?;
+        made = *size;
+        let (requests, p50) = scaling_point(
+            &stats_world,
+            &stats_api,
+            calls,
+            ("/payouts/stats", ""),
+            &admin,
+            |body| body["total"]["count"] == *size as u64,
+        )
+        .await?;
+        stats_scaling.push((*size, requests, p50));
     }
 
     Ok(ApiFigures {
@@ -337,5 +383,6 @@ pub async fn run(endpoint: &str, quick: bool) -> Result<ApiFigures> {
         get_item_p99: percentile(&get_item, 99.0),
         endpoints,
         my_payouts_scaling,
+        stats_scaling,
     })
 }

@@ -235,31 +235,18 @@ fn report(
             ops.join(", ")
         );
     }
-    let base = api
-        .my_payouts_scaling
-        .first()
-        .map(|(_, requests, p50)| (*requests, ms(*p50)))
-        .unwrap_or((1.0, 1.0));
-    let flat = api
-        .my_payouts_scaling
-        .iter()
-        .all(|(_, requests, _)| (*requests - base.0).abs() < f64::EPSILON);
-    let _ = writeln!(out, "\nmy-payouts (`limit=20`) as one user's history grows; baseline: the user with {} payouts:\n", api.my_payouts_scaling.first().map(|s| s.0).unwrap_or(0));
-    let _ = writeln!(
-        out,
-        "| payouts | requests per call | ÷ baseline | p50 | ÷ baseline |"
+    scaling_table(
+        &mut out,
+        "my-payouts (`limit=20`) as one user's history grows; baseline: the user with",
+        &api.my_payouts_scaling,
+        "history: {} (a `Query` with `Limit` on the user index and one summary `GetItem`, whatever the history)",
     );
-    let _ = writeln!(out, "|---|---|---|---|---|");
-    for (size, requests, p50) in &api.my_payouts_scaling {
-        let _ = writeln!(
-            out,
-            "| {size} | {requests:.2} | {:.2} | {:.2} ms | {:.2} |",
-            ratio(*requests, base.0),
-            ms(*p50),
-            ratio(ms(*p50), base.1)
-        );
-    }
-    let _ = writeln!(out, "\nFlat from the smallest to the largest history: {} (a `Query` with `Limit` on the user index and one summary `GetItem`, whatever the history).\n", check(flat));
+    scaling_table(
+        &mut out,
+        "payout-stats as the table grows; baseline: the table with",
+        &api.stats_scaling,
+        "table: {} (`BatchGetItem` of the counter shards and one `Query` with `Limit 1` for the oldest pending payout, whatever the number of payouts)",
+    );
 
     // §4
     let get50 = ms(api.get_item_p50);
@@ -423,4 +410,45 @@ fn report(
         let _ = writeln!(out, "None.");
     }
     out
+}
+
+/// A "flat as the data grows" table: requests per call and the median, each as a ratio
+/// to the smallest size; `flat_note` says what keeps it flat (`{}` is the verdict).
+fn scaling_table(
+    out: &mut String,
+    title: &str,
+    rows: &[(usize, f64, std::time::Duration)],
+    flat_note: &str,
+) {
+    let base = rows
+        .first()
+        .map(|(_, requests, p50)| (*requests, ms(*p50)))
+        .unwrap_or((1.0, 1.0));
+    let flat = rows
+        .iter()
+        .all(|(_, requests, _)| (*requests - base.0).abs() < f64::EPSILON);
+    let _ = writeln!(
+        out,
+        "\n{title} {} payouts:\n",
+        rows.first().map(|s| s.0).unwrap_or(0)
+    );
+    let _ = writeln!(
+        out,
+        "| payouts | requests per call | ÷ baseline | p50 | ÷ baseline |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|");
+    for (size, requests, p50) in rows {
+        let _ = writeln!(
+            out,
+            "| {size} | {requests:.2} | {:.2} | {:.2} ms | {:.2} |",
+            ratio(*requests, base.0),
+            ms(*p50),
+            ratio(ms(*p50), base.1)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nFlat from the smallest to the largest {}.\n",
+        flat_note.replace("{}", check(flat))
+    );
 }

@@ -1,0 +1,754 @@
+#!/usr/bin/env python3
+"""Browser test of the admin dashboard (GET /admin) against a running API.
+
+    DASHBOARD_URL=http://127.0.0.1:9000/admin API_BASE=http://127.0.0.1:9000 \
+    ADMIN_TOKEN=... USER_TOKEN=... [CHROMIUM=/usr/bin/chromium] python dashboard_test.py
+
+Drives Debian's headless Chromium with Playwright (never downloads a browser). It
+changes data: it retries one failed payout and cancels one or two payouts, so run it
+against local demo data that has at least one failed payout and two cancellable ones.
+Exits 0 with a summary, or 1 with what failed.
+"""
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+import traceback
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from playwright.sync_api import sync_playwright
+
+STATUSES = ["pending", "processing", "completed", "failed", "cancelled", "reversed"]
+ALLOWED = {  # the service's transition table, as far as the buttons go
+    "process": {"pending"},
+    "retry": {"failed", "reversed"},
+    "cancel": {"pending", "failed", "reversed"},
+}
+MSG_401 = "That token is not valid or has expired."
+MSG_403 = "This token is not an admin's: the dashboard needs the admin role."
+TOKEN_KEY = "payouts.adminToken"
+STAT_PATHS = (
+    [f"by_status.{s}.{f}" for s in STATUSES for f in ("count", "amount_paise")]
+    + [f"by_type.{t}.{f}" for t in ("scout_bounty", "seller_payout") for f in ("count", "amount_paise")]
+    + ["total.count", "total.amount_paise"]
+    + [f"{w}.{k}.{f}" for w in ("last_24h", "last_7d") for k in ("completed", "failed")
+       for f in ("count", "amount_paise")]
+)
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, message):
+    if not cond:
+        raise Failure(message)
+
+
+def need_env(name, default=None):
+    value = os.environ.get(name, default)
+    if not value:
+        print(f"dashboard_test: set {name}", file=sys.stderr)
+        sys.exit(2)
+    return value
+
+
+DASHBOARD_URL = need_env("DASHBOARD_URL")
+API_BASE = need_env("API_BASE").rstrip("/")
+ADMIN_TOKEN = need_env("ADMIN_TOKEN")
+USER_TOKEN = need_env("USER_TOKEN")
+CHROMIUM = need_env("CHROMIUM", "/usr/bin/chromium")
+BAD_TOKEN = "not-a-valid-token"
+
+
+# ---- independent oracles -------------------------------------------------------
+
+def group_indian(digits):
+    if len(digits) <= 3:
+        return digits
+    head, tail, groups = digits[:-3], digits[-3:], []
+    while len(head) > 2:
+        groups.insert(0, head[-2:])
+        head = head[:-2]
+    groups.insert(0, head)
+    return ",".join(groups) + "," + tail
+
+
+def fmt_paise(n):
+    n = int(n)
+    sign = "-" if n < 0 else ""
+    rupees, paise = divmod(abs(n), 100)
+    return f"{sign}₹{group_indian(str(rupees))}.{paise:02d}"
+
+
+def fmt_count(n):
+    n = int(n)
+    return ("-" if n < 0 else "") + group_indian(str(abs(n)))
+
+
+def get_path(obj, dotted):
+    cur = obj
+    for key in dotted.split("."):
+        if not isinstance(cur, dict) or key not in cur:
+            raise KeyError(dotted)
+        cur = cur[key]
+    return cur
+
+
+def api(method, path, token=ADMIN_TOKEN):
+    req = urllib.request.Request(
+        f"{API_BASE}/{path}", method=method, data=b"" if method == "POST" else None,
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=90) as res:
+            return res.status, json.loads(res.read() or b"null")
+    except urllib.error.HTTPError as e:
+        body = e.read()
+        try:
+            return e.code, json.loads(body) if body else None
+        except ValueError:
+            return e.code, None
+
+
+def api_ids(status, limit):
+    """Every payout the API lists for a filter, by cursor paging, newest first."""
+    ids, payouts, cursor = [], {}, None
+    for _ in range(10000):
+        q = {"limit": str(limit)}
+        if status:
+            q["status"] = status
+        if cursor:
+            q["cursor"] = cursor
+        code, body = api("GET", "payouts?" + urllib.parse.urlencode(q))
+        check(code == 200, f"GET /payouts answered {code}: {body}")
+        for p in body["payouts"]:
+            ids.append(p["payout_id"])
+            payouts[p["payout_id"]] = p
+        cursor = body.get("next_cursor")
+        if not cursor:
+            return ids, payouts
+    raise Failure("the API's cursor paging did not end")
+
+
+# ---- the run ---------------------------------------------------------------------
+
+class Run:
+    def __init__(self, page):
+        self.page = page
+        self.passed = 0
+        self.summary = []
+        self.console = []          # (type, text, url)
+        self.page_errors = []
+        self.requests = []         # (method, url)
+        self.bad_responses = []    # (status, url)
+        self.allowed_errors = []   # (status, url substring) the test provoked on purpose
+        page.on("console", self.on_console)
+        page.on("pageerror", lambda e: self.page_errors.append(str(e)))
+        page.on("request", lambda r: self.requests.append((r.method, r.url)))
+        page.on("response", self.on_response)
+
+    def on_console(self, msg):
+        if msg.type in ("error", "warning"):
+            loc = msg.location or {}
+            self.console.append((msg.type, msg.text, loc.get("url", "")))
+
+    def on_response(self, res):
+        if res.status >= 400:
+            self.bad_responses.append((res.status, res.url))
+
+    def allow(self, status, url_part):
+        self.allowed_errors.append((status, url_part))
+
+    def ok(self, name, detail=None):
+        self.passed += 1
+        print(f"ok {self.passed} - {name}" + (f" ({detail})" if detail else ""), flush=True)
+        if detail:
+            self.summary.append(f"{name}: {detail}")
+
+    # -- page helpers
+
+    def list_loads(self):
+        return int(self.page.get_attribute("#payouts", "data-loads") or 0)
+
+    def stats_loads(self):
+        return int(self.page.get_attribute("#stats", "data-loads") or 0)
+
+    def wait_list(self, before, timeout=30000):
+        self.page.wait_for_function(
+            "n => { const t = document.getElementById('payouts');"
+            " return Number(t.dataset.loads) > n && t.dataset.state !== 'loading'; }",
+            arg=before, timeout=timeout)
+        state = self.page.get_attribute("#payouts", "data-state")
+        check(state == "ready", f"the list did not load ({state}): {self.message()}")
+
+    def wait_stats(self, before, timeout=30000):
+        self.page.wait_for_function(
+            "n => Number(document.getElementById('stats').dataset.loads || 0) > n", arg=before, timeout=timeout)
+
+    def message(self):
+        return (self.page.text_content("#message") or "").strip()
+
+    def message_kind(self):
+        return self.page.get_attribute("#message", "data-kind")
+
+    def wait_message_done(self, must_contain, timeout=90000):
+        """Wait for a success or error message (not the 'in progress' one) naming must_contain."""
+        self.page.wait_for_function(
+            "s => { const m = document.getElementById('message');"
+            " return (m.dataset.kind === 'success' || m.dataset.kind === 'error') && m.textContent.includes(s); }",
+            arg=must_contain, timeout=timeout)
+        return self.message_kind(), self.message()
+
+    def rows(self):
+        return self.page.eval_on_selector_all("#rows tr", """trs => trs.map(tr => ({
+            id: tr.dataset.payoutId,
+            status: tr.dataset.status,
+            badge: tr.querySelector('[data-field=status] .badge').textContent.trim(),
+            attempt: tr.querySelector('[data-field=attempt]').textContent.trim(),
+            amount: tr.querySelector('[data-field=amount_paise]').textContent.trim(),
+            user: tr.querySelector('[data-field=user_id]').textContent.trim(),
+            created: (tr.querySelector('[data-field=created_at] time') || {}).dateTime || null,
+            actions: [...tr.querySelectorAll('button[data-action]')].map(b => b.dataset.action),
+        }))""")
+
+    def row(self, pid):
+        for r in self.rows():
+            if r["id"] == pid:
+                return r
+        return None
+
+    def select_filter(self, status):
+        current = self.page.eval_on_selector("#status-filter", "s => s.value")
+        before = self.list_loads()
+        if current == status:
+            self.page.click("#refresh")
+        else:
+            self.page.select_option("#status-filter", status)
+        self.wait_list(before)
+
+    def sign_in(self, token):
+        self.page.fill("#token", token)
+        self.page.click("#signin-submit")
+
+    def stored_token(self):
+        return self.page.evaluate(f"() => sessionStorage.getItem({json.dumps(TOKEN_KEY)})")
+
+    def posts(self):
+        return sum(1 for m, _ in self.requests if m == "POST")
+
+    def confirm_action(self, pid, action):
+        """Click a row's action, check the dialog, confirm; returns (kind, message)."""
+        page = self.page
+        page.click(f'#rows tr[data-payout-id="{pid}"] button[data-action="{action}"]')
+        page.wait_for_selector("#confirm[open]")
+        text = page.text_content("#confirm-text") or ""
+        check(pid in text and action.capitalize() in text and "₹" in text and "to user" in text,
+              f"the confirmation does not name the action, payout, amount and user: {text!r}")
+        page.click("#confirm-ok")
+        page.wait_for_selector("#confirm", state="hidden")
+        return self.wait_message_done(pid)
+
+    def check_buttons(self, rows, where):
+        for r in rows:
+            expected = sorted(a for a, froms in ALLOWED.items() if r["status"] in froms)
+            check(sorted(r["actions"]) == expected,
+                  f"{where}: payout {r['id']} ({r['status']}) shows {r['actions']}, expected {expected}")
+            check(r["badge"] == r["status"], f"{where}: badge {r['badge']!r} vs status {r['status']!r}")
+
+
+def step_preflight(run):
+    code, body = api("GET", "payouts/stats", ADMIN_TOKEN)
+    check(code == 200, f"ADMIN_TOKEN does not work against {API_BASE}/payouts/stats: {code} {body}")
+    code, body = api("GET", "payouts/stats", USER_TOKEN)
+    check(code == 403, f"USER_TOKEN should be a valid non-admin token (403), got {code} {body}")
+    run.ok("preflight: ADMIN_TOKEN is an admin's, USER_TOKEN is valid but not an admin's")
+
+
+def step_headers(run, response):
+    check(response is not None and response.status == 200, f"GET {DASHBOARD_URL} answered "
+          f"{response.status if response else 'nothing'}")
+    h = response.headers  # lower-case names
+    csp = h.get("content-security-policy")
+    check(csp, "no Content-Security-Policy header")
+    check("unsafe-inline" not in csp and "unsafe-eval" not in csp, f"CSP allows unsafe-*: {csp}")
+    directives = {d.strip().split(" ")[0]: d.strip() for d in csp.split(";") if d.strip()}
+    for name in ("default-src", "script-src", "style-src", "connect-src", "frame-ancestors", "base-uri",
+                 "form-action"):
+        check(name in directives, f"CSP lacks {name}: {csp}")
+    check(directives["default-src"] == "default-src 'none'", f"CSP default-src is not 'none': {csp}")
+    check("'sha256-" in directives["script-src"], f"CSP script-src has no hash: {csp}")
+    check((h.get("x-content-type-options") or "").lower() == "nosniff", "X-Content-Type-Options is not nosniff")
+    check((h.get("content-type") or "").startswith("text/html"), f"Content-Type {h.get('content-type')}")
+    run.ok("page headers: strict CSP, nosniff")
+
+
+def step_markup(run):
+    bad = run.page.evaluate("""() => [...document.querySelectorAll('*')].flatMap(e => [...e.attributes]
+        .filter(a => a.name === 'style' || a.name.startsWith('on') || /^\\s*javascript:/i.test(a.value))
+        .map(a => e.tagName.toLowerCase() + '[' + a.name + ']'))""")
+    check(not bad, f"inline style/handler/javascript: attributes in the DOM: {bad[:10]}")
+    external = run.page.evaluate("""() => [...document.querySelectorAll('[src],link[href]')]
+        .map(e => e.getAttribute('src') || e.getAttribute('href')).filter(u => !u.startsWith('data:'))""")
+    check(not external, f"external resources: {external}")
+    run.ok("no inline handlers, style attributes, javascript: URLs or external resources")
+
+
+def step_bad_tokens(run):
+    page = run.page
+    run.allow(401, "payouts/stats")
+    run.sign_in(BAD_TOKEN)
+    page.wait_for_function("s => document.getElementById('message').textContent.includes(s)", arg=MSG_401)
+    check(run.message() == MSG_401, f"401 message: {run.message()!r}")
+    check(run.stored_token() is None, "an invalid token was left in sessionStorage")
+    check(page.is_hidden("#app") and page.is_visible("#signin"), "the dashboard shows for an invalid token")
+    run.ok("an invalid token gets the 401 message and is forgotten")
+
+    run.allow(403, "payouts/stats")
+    run.sign_in(USER_TOKEN)
+    page.wait_for_function("s => document.getElementById('message').textContent.includes(s)", arg=MSG_403)
+    check(run.message() == MSG_403, f"403 message: {run.message()!r}")
+    check(run.stored_token() is None, "a non-admin token was left in sessionStorage")
+    check(page.is_hidden("#app"), "the dashboard shows for a non-admin")
+    run.ok("a non-admin token gets the admin-role message")
+
+
+def step_sign_in(run):
+    page = run.page
+    run.sign_in(ADMIN_TOKEN)
+    page.wait_for_selector("#payouts[data-state=ready]")
+    page.wait_for_selector("[data-stat]")
+    check(run.stored_token() == ADMIN_TOKEN, "the admin token is not in sessionStorage")
+    check(page.input_value("#token") == "", "the token is still in the input after signing in")
+    before = run.list_loads()
+    page.reload()
+    page.wait_for_selector("#payouts[data-state=ready]")
+    check(page.is_visible("#app"), "after a reload the stored token did not sign in")
+    del before
+    run.ok("admin signs in; the token is kept in sessionStorage across a reload")
+
+
+def stable(stats):
+    s = json.loads(json.dumps(stats))
+    s.pop("as_of", None)
+    if isinstance(s.get("oldest_pending"), dict):
+        s["oldest_pending"].pop("age_seconds", None)
+    return s
+
+
+def step_stats(run):
+    page = run.page
+    for _ in range(5):
+        code, before = api("GET", "payouts/stats")
+        check(code == 200, f"GET /payouts/stats answered {code}: {before}")
+        n = run.stats_loads()
+        page.click("#refresh")
+        run.wait_stats(n)
+        page.wait_for_selector("#payouts[data-state=ready]")
+        cards = page.eval_on_selector_all(
+            "[data-stat]", "els => els.map(e => [e.dataset.stat, e.dataset.value, e.textContent.trim()])")
+        code, after = api("GET", "payouts/stats")
+        if stable(before) == stable(after):
+            break
+        time.sleep(1)  # something moved (the scheduled processor?): look again
+    else:
+        raise Failure("/payouts/stats kept changing; cannot compare the cards")
+    stats = after
+    seen = {}
+    for path, value, text in cards:
+        check(path not in seen, f"data-stat {path} appears twice")
+        seen[path] = value
+        if path == "oldest_pending":
+            check(stats.get("oldest_pending") is None and value == "null",
+                  f"oldest_pending card says none, the API says {stats.get('oldest_pending')}")
+            continue
+        try:
+            expected = get_path(stats, path)
+        except KeyError:
+            raise Failure(f"card {path} is not in /payouts/stats") from None
+        if path.endswith("age_seconds"):
+            check(abs(int(value) - int(expected)) <= 300, f"{path}: page {value}, API {expected}")
+            continue
+        check(value == (expected if isinstance(expected, str) else json.dumps(expected)),
+              f"{path}: page data-value {value!r}, API {expected!r}")
+        if path.endswith("amount_paise"):
+            check(text == fmt_paise(expected), f"{path}: shows {text!r}, expected {fmt_paise(expected)!r}")
+        elif path.endswith("count"):
+            check(text == fmt_count(expected), f"{path}: shows {text!r}, expected {fmt_count(expected)!r}")
+    missing = [p for p in STAT_PATHS if p not in seen]
+    check(not missing, f"no card for {missing}")
+    if stats.get("oldest_pending") is None:
+        check("oldest_pending" in seen, "no oldest-pending card")
+    else:
+        for p in ("oldest_pending.payout_id", "oldest_pending.created_at", "oldest_pending.age_seconds"):
+            check(p in seen, f"no card for {p}")
+    run.ok("stats cards equal /payouts/stats", f"{len(cards)} values, amounts formatted with Indian grouping")
+
+    # The chart: one bar per status, length proportional to the amount.
+    chart = page.evaluate("""() => {
+        const s = document.querySelector('#chart svg');
+        if (!s) return null;
+        return {role: s.getAttribute('role'), label: s.getAttribute('aria-label'),
+                width: s.viewBox.baseVal.width,
+                bars: [...s.querySelectorAll('g.bar-row')].map(g => ({status: g.dataset.status,
+                    title: g.querySelector('title').textContent,
+                    text: [...g.querySelectorAll('text')].map(t => t.textContent),
+                    width: Number(g.querySelector('rect.bar').getAttribute('width'))}))};
+    }""")
+    check(chart and chart["role"] == "img" and chart["label"], "the chart is missing, or has no role=img/aria-label")
+    check([b["status"] for b in chart["bars"]] == STATUSES, f"chart bars: {[b['status'] for b in chart['bars']]}")
+    top = max(int(stats["by_status"][s]["amount_paise"]) for s in STATUSES)
+    for b in chart["bars"]:
+        amount = int(stats["by_status"][b["status"]]["amount_paise"])
+        label = fmt_paise(amount)
+        check(label in b["title"] and label in b["text"], f"chart bar {b['status']} does not show {label}")
+        want = 0 if top == 0 or amount == 0 else max(chart["width"] * amount / top, 1)
+        check(abs(b["width"] - want) <= 0.6, f"chart bar {b['status']}: {b['width']} px, expected {want:.2f}")
+    run.ok("chart: six bars proportional to the amounts, each with a title and a ₹ label")
+
+
+def step_retry(run):
+    page = run.page
+    run.select_filter("failed")
+    rows = run.rows()
+    check(rows, "no failed payout in the list: the test needs at least one (seed one that the gateway declines)")
+    check(all(r["status"] == "failed" and r["badge"] == "failed" for r in rows),
+          f"the failed filter shows other statuses: {sorted({r['status'] for r in rows})}")
+    run.check_buttons(rows, "failed filter")
+    run.ok("status filter 'failed' shows only failed payouts", f"{len(rows)} on page 1")
+
+    # "Keep it" and Escape change nothing.
+    posts = run.posts()
+    page.click(f'#rows tr[data-payout-id="{rows[0]["id"]}"] button[data-action="retry"]')
+    page.wait_for_selector("#confirm[open]")
+    page.click("#confirm-keep")
+    page.wait_for_selector("#confirm", state="hidden")
+    check(run.posts() == posts, "'Keep it' sent a request")
+    run.ok("'Keep it' closes the confirmation without a request")
+
+    for r in rows[:3]:
+        pid, attempt = r["id"], int(r["attempt"])
+        stats_before = run.stats_loads()
+        kind, msg = run.confirm_action(pid, "retry")
+        if kind != "success":
+            run.allow(409, f"payouts/{pid}/retry")
+            run.summary.append(f"retry of {pid} was refused ({msg}); tried the next failed payout")
+            now = run.row(pid)
+            check(now and now["status"] == r["status"] and now["attempt"] == r["attempt"],
+                  f"after a refused retry the row changed: {now}")
+            continue
+        now = run.row(pid)
+        check(now is not None, f"the retried row {pid} disappeared")
+        check(int(now["attempt"]) == attempt + 1, f"attempt {attempt} -> {now['attempt']} after retry")
+        check(msg == f"Payout {pid} is now {now['status']}.", f"message {msg!r} vs row status {now['status']}")
+        run.check_buttons([now], "after retry")
+        run.wait_stats(stats_before)
+        run.ok("retry: confirmed in the dialog, the row updates from the answer, stats reload",
+               f"{pid} attempt {attempt}->{now['attempt']}, now {now['status']}")
+        return pid
+    raise Failure("no retry succeeded")
+
+
+def step_detail(run, pid):
+    page = run.page
+    row = run.row(pid)
+    check(row is not None, f"row {pid} not shown for the detail check")
+    page.click(f'#rows tr[data-payout-id="{pid}"] button.link')
+    page.wait_for_selector("#detail", state="visible")
+    check(page.get_attribute("#detail", "data-payout-id") == pid, "the detail shows another payout")
+    text = page.text_content("#detail") or ""
+    for field in ("payout_id", "user_id", "payout_type", "status", "amount_paise", "attempt", "attempt_sent_at",
+                  "gateway_payout_id", "gateway_status", "gateway_status_details", "payment_reference",
+                  "failure_reason", "last_error", "created_at", "updated_at"):
+        check(page.query_selector(f'#detail-fields [data-field="{field}"]'), f"detail lacks {field}")
+    check(pid in text and row["amount"] in text, "the detail lacks the full id or the amount")
+    attempts = page.eval_on_selector_all("#detail-attempts li[data-attempt]", "ls => ls.map(l => l.dataset.attempt)")
+    _, listed = api_ids(row["status"], 100)
+    check(pid in listed, f"the API does not list {pid} as {row['status']}")
+    earlier = listed[pid].get("earlier_attempts")
+    current = int(row["attempt"])
+    if earlier is not None:
+        check(attempts == [str(a["attempt"]) for a in earlier] + [str(current)],
+              f"attempts listed {attempts}, API has {[a['attempt'] for a in earlier]} + current {current}")
+        note = f"{len(attempts)} attempts listed"
+    else:
+        check(attempts[-1:] == [str(current)], f"current attempt not listed: {attempts}")
+        note = "the API gave no earlier_attempts (only the current one is listed)"
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#detail", state="hidden")
+    focused = page.evaluate("() => { const e = document.activeElement; const tr = e && e.closest('tr');"
+                            " return tr ? tr.dataset.payoutId + ':' + e.className : null; }")
+    check(focused and focused.startswith(pid + ":") and "link" in focused,
+          f"Escape did not return focus to the row's id button ({focused})")
+    # Close button too.
+    page.click(f'#rows tr[data-payout-id="{pid}"] button.link')
+    page.wait_for_selector("#detail", state="visible")
+    page.click("#detail-close")
+    page.wait_for_selector("#detail", state="hidden")
+    run.ok("detail: every field and the attempts; Escape and Close return focus to the row", note)
+
+
+def step_stale_409(run, exclude):
+    """A row made stale behind the page's back: its action answers 409 and the page says why."""
+    page = run.page
+    run.select_filter("")
+    candidates = [r for r in run.rows() if "cancel" in r["actions"] and r["id"] not in exclude]
+    if len(candidates) < 2:
+        run.summary.append("409 check skipped: fewer than two cancellable payouts on page 1")
+        return
+    for victim in reversed(candidates[1:]):
+        code, body = api("POST", f"payouts/{victim['id']}/cancel")
+        if code == 200:
+            break
+    else:
+        run.summary.append("409 check skipped: the API refused to cancel every candidate")
+        return
+    pid = victim["id"]
+    run.allow(409, f"payouts/{pid}/cancel")
+    kind, msg = run.confirm_action(pid, "cancel")
+    check(kind == "error", f"cancelling an already cancelled payout showed {kind}: {msg!r}")
+    code, body = api("POST", f"payouts/{pid}/cancel")
+    check(code == 409 and body["error"]["message"] == msg,
+          f"the page says {msg!r}; the API's answer is {code} {body}")
+    now = run.row(pid)
+    check(now and now["status"] == victim["status"] and now["attempt"] == victim["attempt"],
+          f"after a 409 the row changed: {now}")
+    check("error" in (page.get_attribute("#message", "class") or ""), "the 409 message is not styled as an error")
+    run.ok("a 409 shows the API's message as an error and leaves the row as it was", msg)
+    return pid
+
+
+def step_cancel(run, exclude):
+    page = run.page
+    run.select_filter("")
+    rows = [r for r in run.rows() if "cancel" in r["actions"] and r["id"] not in exclude]
+    order = {"failed": 0, "reversed": 1, "pending": 2}
+    rows.sort(key=lambda r: order.get(r["status"], 9))
+    check(rows, "no cancellable payout (pending, failed or reversed) on the first page of 'All'")
+    for r in rows[:4]:
+        pid = r["id"]
+        kind, msg = run.confirm_action(pid, "cancel")
+        if kind != "success":
+            run.allow(409, f"payouts/{pid}/cancel")
+            run.summary.append(f"cancel of {pid} ({r['status']}) was refused: {msg}")
+            continue
+        now = run.row(pid)
+        check(now and now["status"] == "cancelled" and now["badge"] == "cancelled",
+              f"the cancelled row shows {now}")
+        check(now["actions"] == [], f"a cancelled payout still offers {now['actions']}")
+        check(msg == f"Payout {pid} is now cancelled.", f"message {msg!r}")
+        run.ok("cancel: the row becomes cancelled with no buttons left", f"{pid} was {r['status']}")
+        return pid
+    raise Failure("no cancel went through")
+
+
+def step_keyboard(run):
+    page = run.page
+    page.evaluate("() => { document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0); }")
+    reached = None
+    for presses in range(1, 151):
+        page.keyboard.press("Tab")
+        reached = page.evaluate("() => { const e = document.activeElement;"
+                                " return e && e.matches('button[data-action]') ? e.dataset.payoutId + '/' + "
+                                "e.dataset.action : null; }")
+        if reached:
+            break
+    check(reached, "Tab never reached an action button")
+    visible_outline = page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle")
+    check(visible_outline not in ("none", ""), "the focused button has no visible outline")
+    posts = run.posts()
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#confirm[open]")
+    inside = page.evaluate("() => !!document.activeElement.closest('#confirm')")
+    check(inside, "focus is not inside the dialog")
+    page.keyboard.press("Tab")
+    check(page.evaluate("() => !!document.activeElement.closest('#confirm')"), "Tab left the modal dialog")
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#confirm", state="hidden")
+    back = page.evaluate("() => { const e = document.activeElement;"
+                         " return e && e.dataset.payoutId ? e.dataset.payoutId + '/' + e.dataset.action : null; }")
+    check(back == reached, f"focus went to {back}, not back to {reached}")
+    check(run.posts() == posts, "Escape on the dialog sent a request")
+    run.ok("keyboard: Tab reaches the actions with a visible outline, Enter opens the dialog, Escape closes it",
+           f"{presses} Tab presses")
+
+
+def step_paging(run, status):
+    page = run.page
+    run.select_filter(status)
+    limit = int(page.get_attribute("#payouts", "data-limit") or 20)
+    seen, shown = [], {}
+    pages = 0
+    while True:
+        pages += 1
+        label = (page.text_content("#page-label") or "").strip()
+        check(label == f"Page {pages}", f"page label {label!r}, expected 'Page {pages}'")
+        rows = run.rows()
+        check(len(rows) <= limit, f"page {pages} has {len(rows)} rows, limit {limit}")
+        if status:
+            check(all(r["status"] == status for r in rows), f"page {pages} of {status!r} shows other statuses")
+        run.check_buttons(rows, f"page {pages}")
+        for r in rows:
+            seen.append(r["id"])
+            shown[r["id"]] = r
+        if page.is_disabled("#next-page") or not page.is_visible("#next-page"):
+            break
+        check(len(rows) == limit, f"page {pages} is short ({len(rows)}) but Next page is enabled")
+        before = run.list_loads()
+        page.click("#next-page")
+        run.wait_list(before)
+        check(pages < 1000, "paging does not end")
+    dupes = sorted({i for i in seen if seen.count(i) > 1})
+    check(not dupes, f"ids repeat across pages: {dupes[:5]}")
+    ids, payouts = api_ids(status, limit)
+    check(len(seen) == len(ids), f"the page listed {len(seen)} payouts over {pages} pages, the API {len(ids)}")
+    check(seen == ids, "the page's order differs from the API's (newest first)")
+    for pid, p in payouts.items():
+        r = shown[pid]
+        check(r["amount"] == fmt_paise(p["amount_paise"]), f"{pid}: shows {r['amount']}, "
+              f"expected {fmt_paise(p['amount_paise'])}")
+        check(r["created"] == p["created_at"], f"{pid}: <time datetime> {r['created']} vs {p['created_at']}")
+        check(r["user"] == str(p["user_id"]), f"{pid}: user {r['user']} vs {p['user_id']}")
+    if pages > 1:
+        check(page.is_enabled("#first-page"), "First page is disabled on a later page")
+        before = run.list_loads()
+        page.click("#first-page")
+        run.wait_list(before)
+    else:
+        check(page.is_disabled("#first-page"), "First page is enabled on page 1")
+    check((page.text_content("#page-label") or "").strip() == "Page 1", "First page did not go to page 1")
+    check(not ids or run.rows()[0]["id"] == ids[0], "First page does not start with the newest payout")
+    run.ok(f"paging {'all' if not status else status!r} to the end",
+           f"{len(seen)} payouts on {pages} page{'s' if pages != 1 else ''}, no repeats, same as the API, amounts and dates match")
+
+
+def step_narrow(run, detail_id):
+    page = run.page
+    # Every payout, so that there is a row to open whatever the filter left.
+    run.select_filter("")
+    page.set_viewport_size({"width": 360, "height": 740})
+    page.wait_for_timeout(300)
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    check(width <= 360, f"at 360 px the list view is {width} px wide (scrolls sideways)")
+    target = f'#rows tr[data-payout-id="{detail_id}"] button.link' if run.row(detail_id) else "#rows tr button.link"
+    page.click(target)
+    page.wait_for_selector("#detail", state="visible")
+    width2 = page.evaluate("() => document.documentElement.scrollWidth")
+    check(width2 <= 360, f"at 360 px the detail makes the page {width2} px wide")
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#detail", state="hidden")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    run.ok("readable at 360 px: nothing scrolls sideways", f"scrollWidth {width} (list), {width2} (detail)")
+
+
+def step_sign_out(run):
+    page = run.page
+    page.click("#sign-out")
+    page.wait_for_selector("#signin", state="visible")
+    check(run.stored_token() is None, "the token is still in sessionStorage after signing out")
+    check(page.eval_on_selector_all("#rows tr", "r => r.length") == 0, "rows left in the page after signing out")
+    check(page.is_hidden("#app"), "the dashboard still shows after signing out")
+    run.ok("sign out forgets the token and clears the page")
+
+
+def step_no_token_in_urls(run):
+    tokens = [t for t in (ADMIN_TOKEN, USER_TOKEN, BAD_TOKEN) if t]
+    forms = set()
+    for t in tokens:
+        forms |= {t, urllib.parse.quote(t, safe=""), urllib.parse.quote_plus(t)}
+    leaks = [u for _, u in run.requests if any(f in u for f in forms)]
+    if leaks:
+        raise Failure(f"a token appears in a request URL: {leaks[0][:80]}…")
+    run.ok("no token in any URL", f"{len(run.requests)} requests")
+
+
+def step_console(run):
+    problems = []
+    allowed = list(run.allowed_errors)
+    for status, url in run.bad_responses:
+        match = next((a for a in allowed if a[0] == status and a[1] in url), None)
+        if match:
+            allowed.remove(match)
+        else:
+            problems.append(f"unexpected HTTP {status} for {url}")
+    provoked = [s for s, _ in run.allowed_errors]
+    for kind, text, url in run.console:
+        # Chromium logs every fetch answered 4xx; those the test provoked are fine.
+        m = re.match(r"Failed to load resource: the server responded with a status of (\d+)", text)
+        if m and int(m.group(1)) in provoked:
+            provoked.remove(int(m.group(1)))
+            continue
+        problems.append(f"console {kind}: {text} {url}".strip())
+    problems += [f"page error: {e}" for e in run.page_errors]
+    check(not problems, "console/page errors:\n  " + "\n  ".join(problems))
+    run.ok("no console errors or warnings, no page errors", f"{len(run.allowed_errors)} provoked 4xx answers")
+
+
+def main():
+    print(f"dashboard_test: {DASHBOARD_URL} (API {API_BASE}), Chromium {CHROMIUM}", flush=True)
+    failed = 0
+    run = None
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-IN",
+                                      timezone_id="Asia/Kolkata")
+        page = context.new_page()
+        page.set_default_timeout(30000)
+        run = Run(page)
+        try:
+            step_preflight(run)
+            response = page.goto(DASHBOARD_URL, wait_until="load")
+            step_headers(run, response)
+            page.wait_for_selector("#signin", state="visible")
+            step_markup(run)
+            step_bad_tokens(run)
+            step_sign_in(run)
+            step_stats(run)
+            retried = step_retry(run)
+            step_detail(run, retried)
+            stale = step_stale_409(run, {retried})
+            cancelled = step_cancel(run, {retried, stale})
+            step_keyboard(run)
+            step_paging(run, "")
+            step_paging(run, "failed")
+            step_narrow(run, cancelled)
+            step_markup(run)
+            step_sign_out(run)
+            step_no_token_in_urls(run)
+            step_console(run)
+        except Exception as e:  # noqa: BLE001 - report any failure the same way
+            failed = 1
+            shot = os.path.join(tempfile.gettempdir(), "dashboard_test_failure.png")
+            try:
+                page.screenshot(path=shot, full_page=True)
+            except Exception:  # noqa: BLE001
+                shot = None
+            if isinstance(e, Failure):
+                print(f"FAIL: {e}", file=sys.stderr)
+            else:
+                traceback.print_exc()
+                print(f"FAIL: {type(e).__name__}: {e}", file=sys.stderr)
+            try:
+                said = page.evaluate("() => { const m = document.getElementById('message');"
+                                     " return m ? m.textContent.trim() : ''; }")
+            except Exception:  # noqa: BLE001
+                said = ""
+            if said:
+                print(f"  (the page's message region says: {said!r})", file=sys.stderr)
+            if shot:
+                print(f"  screenshot of the page: {shot}", file=sys.stderr)
+        finally:
+            browser.close()
+    if not failed:
+        print("summary:")
+        for line in run.summary:
+            print(f"  - {line}")
+    print(f"dashboard_test: {run.passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
