@@ -17,15 +17,15 @@ use shared::money::Paise;
 use shared::payout::{IdempotencyKey, Payout, PayoutStatus, PayoutType};
 use shared::store::{PayoutIndex, Store};
 
-/// Every payout of a user, through the user index (no scan).
-pub async fn user_payouts(store: &Store, user_id: u64) -> Vec<Payout> {
+/// Every payout on an index, page by page (no scan).
+pub async fn payouts_in(store: &Store, index: &PayoutIndex) -> Vec<Payout> {
     let mut all = Vec::new();
     let mut start = None;
     loop {
         let page = store
-            .query_payouts(&PayoutIndex::User(user_id), false, 100, start)
+            .query_payouts(index, false, 100, start)
             .await
-            .expect("querying a user's payouts");
+            .unwrap_or_else(|err| panic!("querying the payouts of {index:?}: {err}"));
         all.extend(page.payouts);
         match page.next {
             Some(next) => start = Some(next),
@@ -34,21 +34,14 @@ pub async fn user_payouts(store: &Store, user_id: u64) -> Vec<Payout> {
     }
 }
 
-/// Every payout in the table, through the `by_created` feed (no scan).
+/// Every payout of a user, through the user index.
+pub async fn user_payouts(store: &Store, user_id: u64) -> Vec<Payout> {
+    payouts_in(store, &PayoutIndex::User(user_id)).await
+}
+
+/// Every payout in the table, through the `by_created` feed.
 pub async fn all_payouts(store: &Store) -> Vec<Payout> {
-    let mut all = Vec::new();
-    let mut start = None;
-    loop {
-        let page = store
-            .query_payouts(&PayoutIndex::All, false, 100, start)
-            .await
-            .expect("querying every payout");
-        all.extend(page.payouts);
-        match page.next {
-            Some(next) => start = Some(next),
-            None => return all,
-        }
-    }
+    payouts_in(store, &PayoutIndex::All).await
 }
 
 /// The counters, summed over their shards, equal the count and the sum of the payouts

@@ -69,19 +69,9 @@ fn draining(batch_size: usize, concurrency: usize, margin_secs: u64) -> Processo
 }
 
 async fn count_in(store: &Store, status: PayoutStatus) -> usize {
-    let mut total = 0;
-    let mut next = None;
-    loop {
-        let page = store
-            .query_payouts(&PayoutIndex::Status(status), false, 100, next)
-            .await
-            .unwrap();
-        total += page.payouts.len();
-        match page.next {
-            Some(key) => next = Some(key),
-            None => return total,
-        }
-    }
+    devkit::invariants::payouts_in(store, &PayoutIndex::Status(status))
+        .await
+        .len()
 }
 
 async fn books(store: &Store) {

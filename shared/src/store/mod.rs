@@ -275,6 +275,19 @@ impl Store {
         output.item.map(from_item).transpose()
     }
 
+    /// Writes `item` whatever is stored under its key (settings and counters that are
+    /// replaced whole, never money).
+    pub(crate) async fn replace(&self, item: Item) -> Result<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|err| Error::store(aws_sdk_dynamodb::error::DisplayErrorContext(err)))?;
+        Ok(())
+    }
+
     pub(crate) async fn insert<T: Serialize>(&self, pk: &str, sk: &str, value: &T) -> Result<bool> {
         let item = with_key(to_item(value)?, pk, sk);
         let result = self

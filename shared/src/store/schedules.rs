@@ -60,14 +60,7 @@ impl Store {
             item.insert(keys::DUE_PK.to_owned(), s(keys::DUE));
             item.insert(keys::DUE_SK.to_owned(), s(keys::due_sk(due, scout_id)));
         }
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|err| Error::store(aws_sdk_dynamodb::error::DisplayErrorContext(err)))?;
-        Ok(())
+        self.replace(item).await
     }
 
     /// The write that moves a schedule on, only while it is still due at `from`: of

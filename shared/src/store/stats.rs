@@ -184,13 +184,7 @@ impl Store {
                     item.insert(name.clone(), n(value));
                 }
             }
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .send()
-                .await
-                .map_err(|err| Error::store(aws_sdk_dynamodb::error::DisplayErrorContext(err)))?;
+            self.replace(item).await?;
         }
         Ok(())
     }
