@@ -25,7 +25,13 @@ pub fn endpoint(port: u16) -> String {
 
 /// A client for the DynamoDB Local at `endpoint`, with the dummy credentials it accepts.
 pub async fn client(endpoint: &str) -> aws_sdk_dynamodb::Client {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    aws_sdk_dynamodb::Client::new(&local_sdk_config(endpoint).await)
+}
+
+/// The SDK configuration for a local emulator at `endpoint` (DynamoDB Local, moto):
+/// the dummy credentials and region of [`LOCAL_ENV`], whatever the environment says.
+pub async fn local_sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new(LOCAL_ENV[2].1))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
@@ -33,11 +39,10 @@ pub async fn client(endpoint: &str) -> aws_sdk_dynamodb::Client {
             LOCAL_ENV[1].1,
             None,
             None,
-            "dynamodb-local",
+            "local-emulator",
         ))
         .load()
-        .await;
-    aws_sdk_dynamodb::Client::new(&config)
+        .await
 }
 
 pub fn is_listening(port: u16) -> bool {

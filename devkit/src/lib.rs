@@ -1,6 +1,7 @@
-//! Local tooling shared by `cargo xtask` and the test suites: it runs DynamoDB Local,
-//! creates the table from `template.yaml`, loads fixtures, mints dev tokens and checks
-//! the money invariants. Nothing here is deployed.
+//! Local tooling shared by `cargo xtask` and the test suites: it runs DynamoDB Local
+//! and moto, creates the table from `template.yaml`, reads its stream as Lambda would,
+//! loads fixtures, mints dev tokens and checks the money invariants. Nothing here is
+//! deployed.
 
 pub mod api;
 pub mod chaos;
@@ -9,9 +10,12 @@ pub mod dynamodb_local;
 pub mod faults;
 pub mod fixture;
 pub mod invariants;
+pub mod moto;
 pub mod paths;
+pub mod python;
 pub mod razorpayx;
 pub mod runtime_stub;
+pub mod streams;
 pub mod table;
 pub mod testing;
 pub mod token;

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
 };
 use aws_sdk_dynamodb::Client;
 use serde::Deserialize;
@@ -21,6 +21,15 @@ pub struct TableDefinition {
     pub billing_mode: String,
     #[serde(default)]
     pub time_to_live_specification: Option<TimeToLiveDef>,
+    #[serde(default)]
+    pub stream_specification: Option<StreamSpecificationDef>,
+}
+
+/// CloudFormation's form: a view type turns the stream on, no `StreamEnabled` key.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StreamSpecificationDef {
+    pub stream_view_type: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -93,12 +102,14 @@ impl TableDefinition {
         serde_yaml::from_value(properties).context("the table's Properties")
     }
 
-    /// Creates `name` with this definition; an existing table is left as it is.
+    /// Creates `name` with this definition; an existing table is left as it is, except
+    /// that it gets the stream if it lacks one (a table made before the stream was).
     pub async fn create(&self, client: &Client, name: &str) -> Result<()> {
         let mut request = client
             .create_table()
             .table_name(name)
-            .billing_mode(BillingMode::from(self.billing_mode.as_str()));
+            .billing_mode(BillingMode::from(self.billing_mode.as_str()))
+            .set_stream_specification(self.stream()?);
         for attribute in &self.attribute_definitions {
             request = request.attribute_definitions(
                 AttributeDefinition::builder()
@@ -130,7 +141,7 @@ impl TableDefinition {
                     .as_service_error()
                     .is_some_and(|e| e.is_resource_in_use_exception()) =>
             {
-                Ok(())
+                self.add_missing_stream(client, name).await
             }
             Err(err) => Err(anyhow::anyhow!(
                 "creating table {name}: {}",
@@ -141,6 +152,55 @@ impl TableDefinition {
 }
 
 impl TableDefinition {
+    fn stream(&self) -> Result<Option<StreamSpecification>> {
+        let Some(stream) = &self.stream_specification else {
+            return Ok(None);
+        };
+        Ok(Some(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::from(stream.stream_view_type.as_str()))
+                .build()?,
+        ))
+    }
+
+    async fn add_missing_stream(&self, client: &Client, name: &str) -> Result<()> {
+        let Some(stream) = self.stream()? else {
+            return Ok(());
+        };
+        let described = client
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .map_err(|err| {
+                anyhow::anyhow!(
+                    "describing table {name}: {}",
+                    aws_sdk_dynamodb::error::DisplayErrorContext(err)
+                )
+            })?;
+        let streaming = described
+            .table
+            .and_then(|table| table.stream_specification)
+            .is_some_and(|existing| existing.stream_enabled);
+        if streaming {
+            return Ok(());
+        }
+        client
+            .update_table()
+            .table_name(name)
+            .stream_specification(stream)
+            .send()
+            .await
+            .map_err(|err| {
+                anyhow::anyhow!(
+                    "enabling the stream on {name}: {}",
+                    aws_sdk_dynamodb::error::DisplayErrorContext(err)
+                )
+            })?;
+        Ok(())
+    }
+
     async fn enable_time_to_live(&self, client: &Client, name: &str) -> Result<()> {
         let Some(ttl) = self
             .time_to_live_specification
@@ -226,6 +286,35 @@ mod tests {
                 enabled: true
             })
         );
+    }
+
+    #[test]
+    fn the_template_streams_new_and_old_images() {
+        let table = TableDefinition::from_template(&crate::paths::template()).unwrap();
+        assert_eq!(
+            table.stream_specification,
+            Some(StreamSpecificationDef {
+                stream_view_type: "NEW_AND_OLD_IMAGES".to_owned()
+            }),
+            "the outbox publisher needs both images of every change (issue 13)"
+        );
+    }
+
+    #[test]
+    fn a_stream_specification_turns_the_stream_on_in_its_view() {
+        let template = "Resources:\n  Table:\n    Type: AWS::DynamoDB::Table\n    \
+            Properties:\n      BillingMode: PAY_PER_REQUEST\n      \
+            AttributeDefinitions: []\n      KeySchema: []\n      \
+            StreamSpecification:\n        StreamViewType: NEW_IMAGE\n";
+        let table = TableDefinition::from_template_text(template).unwrap();
+        let stream = table.stream().unwrap().unwrap();
+        assert!(stream.stream_enabled);
+        assert_eq!(stream.stream_view_type, Some(StreamViewType::NewImage));
+
+        let without = template.replace("StreamSpecification", "Unrelated");
+        let table = TableDefinition::from_template_text(&without).unwrap();
+        assert_eq!(table.stream_specification, None);
+        assert_eq!(table.stream().unwrap(), None);
     }
 
     #[test]

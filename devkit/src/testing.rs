@@ -1,26 +1,91 @@
 //! Test support: every test gets its own table on the real DynamoDB Local that
-//! `cargo xtask test` started (DESIGN §11). Tests never run against AWS.
+//! `cargo xtask test` started (DESIGN §11), and its own event bus on the moto it
+//! started. Tests never run against AWS.
 
 use aws_sdk_dynamodb::Client;
 use shared::config::{Config, ProcessorConfig, SimulatedGatewayConfig, LOCAL_STAGE};
 use shared::gateway::SimulatedGateway;
 use shared::store::Store;
 
+use crate::moto::{verify_sender, Capture, Clients, LocalBus, SentEmail};
 use crate::paths;
 use crate::table::TableDefinition;
 
 /// The endpoint the tests use, which must be a local one.
 pub fn endpoint() -> String {
     let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_default();
-    let local = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"]
-        .iter()
-        .any(|prefix| endpoint.starts_with(prefix));
     assert!(
-        local,
+        is_loopback(&endpoint),
         "tests need DynamoDB Local: run them with `cargo xtask test`, or start one and set \
          AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:<port> (got `{endpoint}`)"
     );
     endpoint
+}
+
+/// The moto the tests use for EventBridge, SES v2 and SQS, which must be a local one.
+pub fn moto_endpoint() -> String {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_EVENTBRIDGE").unwrap_or_default();
+    assert!(
+        is_loopback(&endpoint),
+        "tests need moto for EventBridge and SES: run them with `cargo xtask test`, or start \
+         `.local/venv/bin/moto_server -p <port>` and set AWS_ENDPOINT_URL_EVENTBRIDGE, \
+         AWS_ENDPOINT_URL_SESV2 and AWS_ENDPOINT_URL_SQS to http://127.0.0.1:<port> \
+         (got `{endpoint}`)"
+    );
+    endpoint
+}
+
+fn is_loopback(endpoint: &str) -> bool {
+    ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"]
+        .iter()
+        .any(|prefix| endpoint.starts_with(prefix))
+}
+
+/// A bus of the test's own on moto, `payouts-test-<uuid>`, with one rule whose matches
+/// the test reads back from `capture`.
+pub struct TestBus {
+    pub clients: Clients,
+    pub name: String,
+    pub capture: Capture,
+}
+
+/// A new bus with a rule of `pattern` (EventBridge's event pattern JSON) on it.
+pub async fn fresh_bus(pattern: &serde_json::Value) -> TestBus {
+    let clients = Clients::new(&moto_endpoint()).await;
+    let name = format!("payouts-test-{}", uuid::Uuid::new_v4().simple());
+    let bus = LocalBus::ensure(&clients, &name)
+        .await
+        .expect("creating a test bus on moto");
+    let capture = bus
+        .capture("capture", pattern)
+        .await
+        .expect("a capture rule and queue on the test bus");
+    TestBus {
+        clients,
+        name,
+        capture,
+    }
+}
+
+/// A sender address of the test's own, verified on moto with `configuration_set`, so
+/// the test can tell its emails from the others' in [`sent_emails`].
+pub async fn fresh_sender(configuration_set: &str) -> (aws_sdk_sesv2::Client, String) {
+    let clients = Clients::new(&moto_endpoint()).await;
+    let from = format!("payouts-{}@example.com", uuid::Uuid::new_v4().simple());
+    verify_sender(&clients.sesv2, &from, configuration_set)
+        .await
+        .expect("verifying a test sender on moto");
+    (clients.sesv2, from)
+}
+
+/// The emails moto accepted from `from`, oldest first.
+pub async fn sent_emails(from: &str) -> Vec<SentEmail> {
+    crate::moto::sent_emails(&moto_endpoint())
+        .await
+        .expect("reading the emails moto accepted")
+        .into_iter()
+        .filter(|email| email.from == from)
+        .collect()
 }
 
 /// A client for the DynamoDB Local the tests were pointed at.
@@ -108,4 +173,40 @@ impl Snapshot {
         }
         snapshot
     }
+}
+
+/// Every event the table's stream makes, published by the real publisher (in batches
+/// of 100, each of which must go out whole) to a bus of the caller's own whose one
+/// rule has `pattern`: what that rule delivered, as EventBridge envelopes.
+pub async fn publish_table_stream(
+    store: &Store,
+    pattern: &serde_json::Value,
+) -> Vec<serde_json::Value> {
+    use crate::streams::{StartAt, StreamReader};
+    use shared::events::bus::EventBridgeBus;
+    use shared::events::publish::{Publisher, RetryPolicy};
+
+    let bus = fresh_bus(pattern).await;
+    let publisher = Publisher::new(
+        EventBridgeBus::new(bus.clients.eventbridge.clone(), &bus.name),
+        RetryPolicy::default(),
+    );
+    let mut reader = StreamReader::open(&endpoint(), store.table(), StartAt::TrimHorizon)
+        .await
+        .expect("opening the table's stream");
+    loop {
+        let batch = reader
+            .next_batch(100)
+            .await
+            .expect("reading the table's stream");
+        if batch.records.is_empty() {
+            break;
+        }
+        let report = publisher.publish(&batch).await;
+        assert_eq!(report.retry_from, None, "{report:?}");
+    }
+    bus.capture
+        .drain()
+        .await
+        .expect("reading what the rule delivered")
 }

@@ -7,7 +7,14 @@ use devkit::paths;
 use shared::http::Endpoint;
 
 /// Functions that are not behind an HTTP route.
-const SCHEDULED: &[&str] = &["process-pending", "sweep-earnings"];
+/// Functions that serve no HTTP route: the two schedules, the table's stream and the
+/// `payouts` bus.
+const NOT_HTTP: &[&str] = &[
+    "process-pending",
+    "sweep-earnings",
+    "publish-events",
+    "notify",
+];
 
 fn workspace_manifest() -> toml::Table {
     let text = std::fs::read_to_string(paths::workspace_root().join("Cargo.toml")).unwrap();
@@ -51,7 +58,7 @@ fn every_function_crate_serves_the_endpoint_it_is_named_for() {
     let expected: BTreeSet<String> = Endpoint::ALL
         .iter()
         .map(|endpoint| endpoint.function().to_owned())
-        .chain(SCHEDULED.iter().map(|name| (*name).to_owned()))
+        .chain(NOT_HTTP.iter().map(|name| (*name).to_owned()))
         .collect();
     assert_eq!(crates, expected);
     for endpoint in Endpoint::ALL {
@@ -111,7 +118,12 @@ fn the_sam_template_deploys_every_function_and_route() {
             Some("rust-cargolambda")
         );
         functions.insert(function.clone());
-        for event in properties["Events"].as_mapping().unwrap().values() {
+        // The stream's publisher has an event source mapping of its own instead.
+        let events = properties["Events"]
+            .as_mapping()
+            .cloned()
+            .unwrap_or_default();
+        for event in events.values() {
             if event["Type"].as_str() == Some("HttpApi") {
                 let method = event["Properties"]["Method"].as_str().unwrap().to_owned();
                 let path = event["Properties"]["Path"].as_str().unwrap().to_owned();
@@ -172,6 +184,15 @@ fn every_function_knows_its_timeout_and_the_lease_outlives_it() {
             .as_u64()
             .or_else(|| globals["Environment"]["Variables"]["FUNCTION_TIMEOUT_SECS"].as_u64());
         assert_eq!(told, Some(timeout), "{name:?}: FUNCTION_TIMEOUT_SECS");
+        // An email's claim must outlive the delivery holding it, or a second delivery
+        // could send while the first still might.
+        if properties["CodeUri"].as_str() == Some("functions/notify") {
+            let lease = u64::try_from(shared::notify::EMAIL_LEASE_SECS).unwrap();
+            assert!(
+                timeout < lease,
+                "{name:?}: timeout {timeout} s vs email lease {lease} s"
+            );
+        }
         assert!(
             min_lease > timeout,
             "{name:?}: LeaseSecs MinValue {min_lease}"

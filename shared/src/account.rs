@@ -331,6 +331,19 @@ impl Store {
             .await
     }
 
+    /// The email on a user's payout account, read alone: `notify` may read no other
+    /// attribute of the account (its IAM policy allows `email` only).
+    pub async fn payout_account_email(&self, user_id: u64) -> Result<Option<String>> {
+        #[derive(serde::Deserialize)]
+        struct EmailOnly {
+            email: Option<String>,
+        }
+        let found: Option<EmailOnly> = self
+            .get_attributes(&keys::user_pk(user_id), keys::PAYOUT_ACCOUNT_SK, &["email"])
+            .await?;
+        Ok(found.and_then(|account| account.email))
+    }
+
     /// Remembers the gateway's ids for the account's `revision`; `false` if the user
     /// saved another account since (the ids belong to the old one).
     pub async fn remember_gateway_ids(

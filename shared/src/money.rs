@@ -27,6 +27,24 @@ impl Paise {
     }
 }
 
+impl Paise {
+    /// `₹1,50,000.00`: rupees grouped the Indian way (thousands, then lakhs and crores
+    /// in twos), as a person reads an amount in an email.
+    pub fn to_rupees_grouped(self) -> String {
+        let rupees = (self.0 / 100).to_string();
+        let digits = rupees.len();
+        let mut grouped = String::with_capacity(digits + digits / 2 + 4);
+        for (index, digit) in rupees.chars().enumerate() {
+            let left = digits - index;
+            if index > 0 && (left == 3 || (left > 3 && (left - 3) % 2 == 0)) {
+                grouped.push(',');
+            }
+            grouped.push(digit);
+        }
+        format!("₹{grouped}.{:02}", self.0 % 100)
+    }
+}
+
 impl From<u64> for Paise {
     fn from(value: u64) -> Self {
         Paise(value)
@@ -51,6 +69,19 @@ mod tests {
         assert_eq!(Paise(5).to_string(), "₹0.05");
         assert_eq!(Paise(123_456).to_string(), "₹1234.56");
         assert_eq!(Paise(u64::MAX).to_string(), "₹184467440737095516.15");
+    }
+
+    #[test]
+    fn groups_rupees_in_thousands_then_lakhs_and_crores() {
+        assert_eq!(Paise(5).to_rupees_grouped(), "₹0.05");
+        assert_eq!(Paise(99_999).to_rupees_grouped(), "₹999.99");
+        assert_eq!(Paise(100_000).to_rupees_grouped(), "₹1,000.00");
+        assert_eq!(Paise(15_000_000).to_rupees_grouped(), "₹1,50,000.00");
+        assert_eq!(Paise(1_234_567_890).to_rupees_grouped(), "₹1,23,45,678.90");
+        assert_eq!(
+            Paise(100_000_000_000).to_rupees_grouped(),
+            "₹1,00,00,00,000.00"
+        );
     }
 
     #[test]

@@ -270,6 +270,12 @@ pub struct Payout {
     pub order_id: Option<String>,
     /// The gateway attempt this payout is on; the idempotency key derives from it.
     pub attempt: u32,
+    /// Goes up with every write to the payout (DynamoDB adds one atomically, so two
+    /// writes never share a number; a resent write may skip one). Events carry it, so
+    /// consumers can order what EventBridge delivers out of order, and it names each
+    /// change in its `event_id`. Items from before it existed read as 0.
+    #[serde(default)]
+    pub version: u64,
     /// When the current attempt was last handed to the gateway (set by the claim, since
     /// a holder may reach the gateway and die before writing anything else). `None`: the
     /// gateway has never seen this attempt. While it is set and the payout is not
@@ -337,6 +343,7 @@ impl Payout {
             scout_id: None,
             order_id: None,
             attempt: 1,
+            version: 1,
             attempt_sent_at: None,
             first_sent_at: None,
             gateway_fund_account_id: None,

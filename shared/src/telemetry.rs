@@ -8,10 +8,13 @@ use tracing_subscriber::EnvFilter;
 /// The HTTP stacks under the AWS SDK and the RazorpayX client log whole requests and
 /// responses at TRACE, and those carry people's bank details (payout accounts) and our
 /// gateway credentials. Whatever level an operator asks for, these stay at most DEBUG.
-const WIRE_LOG_CAPS: [&str; 6] = [
+const WIRE_LOG_CAPS: [&str; 8] = [
     "aws_smithy_runtime=debug",
     "aws_smithy_http_client=debug",
     "aws_sdk_dynamodb=debug",
+    // Emails carry people's addresses; events never carry bank details, but stay capped.
+    "aws_sdk_sesv2=debug",
+    "aws_sdk_eventbridge=debug",
     "hyper=debug",
     "hyper_util=debug",
     "reqwest=debug",

@@ -8,12 +8,18 @@ use devkit::api::Api;
 use devkit::fixture::Fixture;
 use devkit::invariants::assert_books_balance;
 use devkit::paths;
-use devkit::testing::{fresh_store, gateway, processor_config};
+use devkit::testing::{
+    fresh_bus, fresh_sender, fresh_store, gateway, processor_config, sent_emails,
+};
 use lambda_http::RequestExt;
 use shared::auth::Actor;
 use shared::config::WebhookSecrets;
+use shared::events::bus::EventBridgeBus;
+use shared::events::publish::{Publisher, RetryPolicy};
+use shared::events::PayoutEvent;
 use shared::http::input::path_param;
 use shared::http::Endpoint;
+use shared::notify::{Notifier, SesMailer};
 use shared::order::{complete_order, Order};
 use shared::payout::PayoutStatus;
 use shared::process::{on_schedule, Processor};
@@ -84,7 +90,12 @@ async fn every_sample_event_runs_through_its_handler() {
         // The bank returns o-2's seller payout, paid by process-payout.json.
         ("razorpayx-webhook", 200),
     ];
-    let mut covered = vec!["scheduled".to_owned(), "sweep-earnings".to_owned()];
+    let mut covered = vec![
+        "scheduled".to_owned(),
+        "sweep-earnings".to_owned(),
+        "publish-events".to_owned(),
+        "notify".to_owned(),
+    ];
     for (name, expected) in plan {
         let endpoint = Endpoint::for_function(name).unwrap();
         let request = lambda_http::request::from_str(&events[name]).unwrap();
@@ -144,6 +155,42 @@ async fn every_sample_event_runs_through_its_handler() {
     let s1 = store.scout("s-1").await.unwrap().unwrap();
     assert_eq!(s1.earnings_paise.get(), 0);
     assert_books_balance(&store, &["s-1", "s-2", "s-3"], &[8, 10]).await;
+
+    // The stream batch: a payout completed (one event) and a summary item (none).
+    let batch: aws_lambda_events::dynamodb::Event =
+        serde_json::from_str(&events["publish-events"]).unwrap();
+    let bus = fresh_bus(&serde_json::json!({"source": ["payouts"]})).await;
+    let publisher = Publisher::new(
+        EventBridgeBus::new(bus.clients.eventbridge.clone(), &bus.name),
+        RetryPolicy::default(),
+    );
+    let report = publisher.publish(&batch).await;
+    assert_eq!(
+        (report.records, report.published, report.retry_from),
+        (2, 1, None)
+    );
+    let published = bus.capture.drain().await.unwrap();
+    let notify_event: EventBridgeEvent<PayoutEvent> =
+        serde_json::from_str(&events["notify"]).unwrap();
+    assert_eq!(published.len(), 1);
+    assert_eq!(published[0]["detail-type"], "payout.completed");
+    // notify.json is what EventBridge hands the notify rule for that change.
+    assert_eq!(
+        serde_json::from_value::<PayoutEvent>(published[0]["detail"].clone()).unwrap(),
+        notify_event.detail
+    );
+
+    // User 7 saved an email with put-payout-account.json: one email, once.
+    let (ses, from) = fresh_sender("payouts-test").await;
+    let mailer = SesMailer::new(ses, &from, Some("payouts-test".to_owned()));
+    let notifier = Notifier::new(&store, &mailer);
+    let sent = notifier.on_event(&notify_event).await.unwrap();
+    assert_eq!(sent.as_str(), "sent");
+    let again = notifier.on_event(&notify_event).await.unwrap();
+    assert_eq!(again.as_str(), "already_sent");
+    let emails = sent_emails(&from).await;
+    assert_eq!(emails.len(), 1);
+    assert_eq!(emails[0].to, vec!["asha@example.com".to_owned()]);
 }
 
 #[test]

@@ -478,3 +478,114 @@ async fn a_lost_response_to_a_single_update_is_recognised_as_our_own() {
     );
     assert_books_balance(&store, &["s-1"], &[]).await;
 }
+
+/// Every status change of the lifecycle, read back from the table's stream and put on
+/// a bus through the real publisher: each yields exactly its event, with its detail;
+/// the changes that keep the status (reclaim, accept, track) yield none.
+#[tokio::test]
+async fn every_transition_publishes_exactly_its_event() {
+    use devkit::testing::publish_table_stream;
+    use shared::events::{PayoutEvent, PayoutEventType};
+
+    let store = store_with_scout().await;
+    let mut cases = Vec::new();
+    for (transition, from, _) in TRANSITIONS {
+        for status in *from {
+            let before = payout_in(&store, *status).await;
+            let before = store.payout(before.payout_id).await.unwrap().unwrap();
+            apply(&store, &before, *transition).await.unwrap();
+            let after = store.payout(before.payout_id).await.unwrap().unwrap();
+            cases.push((*transition, before, after));
+        }
+    }
+
+    let delivered: Vec<(String, PayoutEvent)> =
+        publish_table_stream(&store, &serde_json::json!({"source": ["payouts"]}))
+            .await
+            .into_iter()
+            .map(|envelope| {
+                assert_eq!(envelope["source"], "payouts");
+                let detail_type = envelope["detail-type"].as_str().unwrap().to_owned();
+                (
+                    detail_type,
+                    serde_json::from_value(envelope["detail"].clone()).unwrap(),
+                )
+            })
+            .collect();
+
+    let ids: std::collections::HashSet<&str> = delivered
+        .iter()
+        .map(|(_, event)| event.event_id.as_str())
+        .collect();
+    assert_eq!(
+        ids.len(),
+        delivered.len(),
+        "every change has an id of its own"
+    );
+    for (transition, before, after) in &cases {
+        let caused: Vec<&(String, PayoutEvent)> = delivered
+            .iter()
+            .filter(|(_, event)| {
+                event.payout_id == before.payout_id && event.version > before.version
+            })
+            .collect();
+        let expected = PayoutEventType::for_change(Some(before.status), after.status);
+        let Some(expected) = expected else {
+            assert!(
+                caused.is_empty(),
+                "{transition:?} from {}: {caused:?}",
+                before.status
+            );
+            continue;
+        };
+        let [(detail_type, event)] = caused.as_slice() else {
+            panic!("{transition:?} from {}: {caused:?}", before.status);
+        };
+        assert_eq!(detail_type, expected.detail_type());
+        assert_eq!(event.event_type, expected);
+        assert_eq!(
+            event.event_id,
+            format!(
+                "{}:{}:{}",
+                after.payout_id,
+                after.version,
+                expected.detail_type()
+            )
+        );
+        assert_eq!(event.status_from, Some(before.status));
+        assert_eq!(event.status_to, after.status);
+        assert_eq!(event.version, after.version);
+        assert_eq!(event.attempt, after.attempt);
+        assert_eq!(event.amount_paise, after.amount_paise);
+        assert_eq!(event.user_id, after.user_id);
+        assert_eq!(event.scout_id.as_deref(), Some("s-1"));
+        assert_eq!(event.currency, "INR");
+        assert_eq!(event.reference, after.payment_reference);
+        assert_eq!(event.occurred_at, after.updated_at);
+        // Codes only: `declined` is one, a sentence from the bank is not.
+        let reason = match (expected, before.status) {
+            (PayoutEventType::Failed, _) => Some("declined"),
+            (PayoutEventType::Reversed, _) => Some("bank_returned"),
+            (PayoutEventType::Requeued, PayoutStatus::Processing) => Some("gateway_unavailable"),
+            (PayoutEventType::Requeued, _) => Some("admin_retry"),
+            _ => None,
+        };
+        assert_eq!(
+            event.reason.as_deref(),
+            reason,
+            "{transition:?} from {}",
+            before.status
+        );
+    }
+    // And each payout's history starts with its request.
+    for (_, before, _) in &cases {
+        let first = delivered
+            .iter()
+            .find(|(_, event)| event.payout_id == before.payout_id)
+            .unwrap();
+        assert_eq!(first.1.event_type, PayoutEventType::Requested);
+        assert_eq!(first.1.status_from, None);
+        assert_eq!(first.1.version, 1);
+    }
+    assert_books_balance(&store, &["s-1"], &[]).await;
+}

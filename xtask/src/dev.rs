@@ -9,19 +9,25 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use devkit::dynamodb_local::{self, DynamoDbLocal};
 use devkit::fixture::Fixture;
+use devkit::moto::{self, Moto};
 use devkit::paths;
 use devkit::razorpayx::{FakeConfig, FakeRazorpayX};
+use devkit::streams::{StartAt, StreamReader};
 use shared::config::{Config, GatewayConfig};
 use shared::store::Store;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use crate::children::Supervised;
+use crate::events::{EventPump, EventSettings};
 use crate::tools;
 
 pub const DEFAULT_API_PORT: u16 = 9000;
 pub const DEFAULT_DDB_PORT: u16 = 8000;
 pub const DEFAULT_RAZORPAYX_FAKE_PORT: u16 = 9100;
+pub const DEFAULT_MOTO_PORT: u16 = 9200;
 const DEFAULT_SCHEDULE_SECS: u64 = 60;
+/// How often the stream is polled: about what Lambda's polling feels like.
+const EVENTS_EVERY: Duration = Duration::from_secs(2);
 
 fn env_number<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
     match std::env::var(name) {
@@ -129,10 +135,19 @@ async fn serve() -> Result<Infallible> {
         Some(started)
     };
 
+    let (moto_endpoint, _moto) = moto_for_dev(&logs)?;
+    let events = dev_event_settings(&moto_endpoint);
+    let notify_queue = events
+        .set_up(crate::events::NOTIFY_RULE, &crate::events::notify_pattern())
+        .await?;
+
     let client = crate::sdk_client().await;
     devkit::table::TableDefinition::from_template(&paths::template())?
         .create(&client, &config.table_name)
         .await?;
+    // Opened before the demo data goes in, so a new table's first payouts are
+    // published too; on a table kept from before, from now on.
+    let reader = StreamReader::open(&endpoint, &config.table_name, StartAt::Latest).await?;
     let store = Store::new(client, &config.table_name);
     let demo = paths::workspace_root().join("fixtures").join("demo.json");
     let report = Fixture::read(&demo)?.load(&store, config.limits).await?;
@@ -180,6 +195,7 @@ async fn serve() -> Result<Infallible> {
             .args(["--invoke-port", &api_port.to_string()])
             .env("PATH", tools::path_with(&lambda_bin))
             .envs(razorpayx_env)
+            .envs(events.function_env())
             .current_dir(paths::workspace_root())
             .stdin(Stdio::null()),
     )?;
@@ -191,6 +207,8 @@ async fn serve() -> Result<Infallible> {
          ┌ payout service, local\n\
          │ API (cargo lambda watch, pid {pid}): {base}\n\
          │ DynamoDB Local:   {endpoint}   table: {table}\n\
+         │ events:           stream → publish-events → bus {bus} (moto {moto_endpoint}) → rule notify → notify, every {events_secs} s\n\
+         │ emails:           SES on moto, from {from}   ·   cargo xtask emails lists them\n\
          │ schedule:         sweep-earnings, then process-pending, every {secs} s (LOCAL_SCHEDULE_SECS)\n\
          │ tokens:           cargo xtask token --user 7   |   cargo xtask token --user 1 --role admin\n\
          │ run the processor now:\n\
@@ -200,6 +218,9 @@ async fn serve() -> Result<Infallible> {
         pid = watch.pid(),
         table = config.table_name,
         secs = schedule.as_secs(),
+        bus = events.bus,
+        from = events.from_address,
+        events_secs = EVENTS_EVERY.as_secs(),
     );
     if let Some((fake, gateway, webhooks)) = &razorpayx {
         println!(
@@ -232,27 +253,76 @@ async fn serve() -> Result<Infallible> {
         );
     }
 
+    let mut pump = EventPump::new(reader, notify_queue, lambda_bin.clone(), api_port);
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + schedule, schedule);
+    let mut events_ticker = tokio::time::interval(EVENTS_EVERY);
+    // After a long scheduled run, one round of events, not a burst of them.
+    events_ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        ticker.tick().await;
-        if let Some(exit) = watch.exited() {
-            bail!("{exit}");
+        tokio::select! {
+            _ = ticker.tick() => {
+                if let Some(exit) = watch.exited() {
+                    bail!("{exit}");
+                }
+                run_schedule(&lambda_bin, api_port).await;
+            }
+            _ = events_ticker.tick() => {
+                if let Some(exit) = watch.exited() {
+                    bail!("{exit}");
+                }
+                pump.pump().await;
+            }
         }
-        // The sweep first: a schedule that fell due is paid in the same tick.
-        invoke_scheduled(
-            &lambda_bin,
-            api_port,
-            "sweep-earnings",
-            "events/sweep-earnings.json",
-        )
-        .await;
-        invoke_scheduled(
-            &lambda_bin,
-            api_port,
-            "process-pending",
-            "events/scheduled.json",
-        )
-        .await;
+    }
+}
+
+/// The hourly rules' local stand-in; the sweep first: a schedule that fell due is paid
+/// in the same tick.
+async fn run_schedule(lambda_bin: &Path, api_port: u16) {
+    invoke_scheduled(
+        lambda_bin,
+        api_port,
+        "sweep-earnings",
+        "events/sweep-earnings.json",
+    )
+    .await;
+    invoke_scheduled(
+        lambda_bin,
+        api_port,
+        "process-pending",
+        "events/scheduled.json",
+    )
+    .await;
+}
+
+/// moto on `MOTO_PORT`: the one already listening there (another `cargo xtask dev`'s,
+/// or one started by hand), or a new one this run owns.
+fn moto_for_dev(logs: &Path) -> Result<(String, Option<Moto>)> {
+    let port = env_number("MOTO_PORT", DEFAULT_MOTO_PORT)?;
+    let endpoint = moto::endpoint(port);
+    if dynamodb_local::is_listening(port) {
+        println!("moto: reusing the one listening on {endpoint}");
+        return Ok((endpoint, None));
+    }
+    let started = Moto::start(port, &logs.join("moto.log"))?;
+    println!("moto: started on {endpoint} (pid {})", started.pid());
+    Ok((endpoint, Some(started)))
+}
+
+/// The bus, sender and configuration set of the local stack; each can be changed by
+/// setting the variable the functions read, and the local stack then sets that one up.
+fn dev_event_settings(moto_endpoint: &str) -> EventSettings {
+    let env_or = |name: &str, default: &str| {
+        std::env::var(name)
+            .ok()
+            .filter(|value| !value.trim().is_empty())
+            .unwrap_or_else(|| default.to_owned())
+    };
+    EventSettings {
+        moto_endpoint: moto_endpoint.to_owned(),
+        bus: env_or("EVENT_BUS_NAME", "payouts"),
+        from_address: env_or("NOTIFY_FROM_ADDRESS", "payouts@example.com"),
+        configuration_set: env_or("SES_CONFIGURATION_SET", "payouts"),
     }
 }
 

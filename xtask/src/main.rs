@@ -5,6 +5,8 @@ mod browser;
 mod chaos;
 mod children;
 mod dev;
+mod emails;
+mod events;
 mod smoke;
 mod test;
 mod tools;
@@ -21,7 +23,11 @@ usage: cargo xtask <command>
 
   dev                      the whole local stack: DynamoDB Local, table, demo data,
                            cargo lambda watch on http://127.0.0.1:$API_PORT (9000),
-                           and the hourly schedule's local stand-in
+                           the hourly schedule's local stand-in, and the event path
+                           (stream → publish-events → moto's EventBridge on
+                           $MOTO_PORT (9200) → notify → moto's SES)
+  emails                   the emails the local SES accepted: to, subject, first
+                           lines ($MOTO_ENDPOINT, default http://127.0.0.1:9200)
   test [-- <cargo test args>]
                            every check and test (what CI runs)
   seed FILE                load a JSON fixture into $PAYOUTS_TABLE at
@@ -69,6 +75,7 @@ fn run(args: Vec<String>) -> Result<()> {
             runtime.block_on(seed(PathBuf::from(file)))
         }
         "token" => token(rest),
+        "emails" => runtime.block_on(emails::list()),
         "table" => runtime.block_on(create_table()),
         "bench" => runtime.block_on(bench::run(rest)),
         "chaos" => runtime.block_on(chaos::run(rest)),
@@ -93,11 +100,17 @@ fn run(args: Vec<String>) -> Result<()> {
 /// caller (`GATEWAY_SIM_SUCCESS_RATE=0 cargo xtask dev`) wins and reaches every function.
 fn apply_local_defaults() {
     let ddb_port = std::env::var("DDB_PORT").unwrap_or_else(|_| dev::DEFAULT_DDB_PORT.to_string());
+    let moto_port =
+        std::env::var("MOTO_PORT").unwrap_or_else(|_| dev::DEFAULT_MOTO_PORT.to_string());
+    let moto = format!("http://127.0.0.1:{moto_port}");
     let defaults = [
         (
             "AWS_ENDPOINT_URL_DYNAMODB",
             format!("http://127.0.0.1:{ddb_port}"),
         ),
+        ("AWS_ENDPOINT_URL_EVENTBRIDGE", moto.clone()),
+        ("AWS_ENDPOINT_URL_SESV2", moto.clone()),
+        ("AWS_ENDPOINT_URL_SQS", moto),
         ("PAYOUTS_TABLE", "payouts".to_owned()),
         // The only stage that accepts the development secret below.
         ("STAGE", shared::config::LOCAL_STAGE.to_owned()),

@@ -1,7 +1,8 @@
 //! The HTTP checks of `cargo xtask test`, against the real `cargo lambda watch` with
-//! the workspace router on a free port: a smoke test that calls every endpoint,
-//! schemathesis fuzzing the API from `openapi.yaml`, then the admin dashboard in
-//! headless Chromium. The watch is stopped afterwards.
+//! the workspace router on a free port: a smoke test that calls every endpoint, the
+//! event path those calls set off (stream → `publish-events` → bus → `notify` →
+//! email), schemathesis fuzzing the API from `openapi.yaml`, then the admin dashboard
+//! in headless Chromium. The watch is stopped afterwards.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -16,15 +17,32 @@ use shared::gateway::razorpayx_webhook;
 use shared::order::Order;
 
 use crate::children::Supervised;
+use crate::events::{self, EventSettings};
 use crate::tools;
 
 /// Schemathesis, pinned, from PyPI into `.local/venv`.
 const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 
-pub async fn run(dynamodb_endpoint: &str) -> Result<()> {
+/// The user whose payout the smoke test completes, and the email it gives them so
+/// that payout's events are mailed.
+const PAID_USER: u64 = 8;
+const PAID_USER_EMAIL: &str = "vikram@example.com";
+
+pub async fn run(dynamodb_endpoint: &str, moto_endpoint: &str) -> Result<()> {
     let lambda_bin = tools::cargo_lambda()?;
     let schemathesis_bin = tools::venv_with(&[SCHEMATHESIS], "st")?;
     let table = devkit::fixture::demo_table(dynamodb_endpoint, "smoke").await?;
+    let run_id = uuid::Uuid::new_v4().simple().to_string();
+    let events = EventSettings {
+        moto_endpoint: moto_endpoint.to_owned(),
+        bus: format!("payouts-smoke-{run_id}"),
+        // Of this run alone: moto may be shared, and its emails are told apart by sender.
+        from_address: format!("payouts-smoke-{run_id}@example.com"),
+        configuration_set: "payouts-smoke".to_owned(),
+    };
+    let capture = events
+        .set_up("all-payout-events", &events::all_events_pattern())
+        .await?;
 
     let port = dynamodb_local::free_port()?;
     let log_path = paths::local_dir().join("logs").join("smoke-watch.log");
@@ -41,6 +59,7 @@ pub async fn run(dynamodb_endpoint: &str) -> Result<()> {
             .env("JWT_SECRET", DEV_JWT_SECRET)
             .env("GATEWAY_SIM_SUCCESS_RATE", "1")
             .env("GATEWAY_SIM_LATENCY_MS", "0")
+            .envs(events.function_env())
             .current_dir(paths::workspace_root())
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -51,7 +70,23 @@ pub async fn run(dynamodb_endpoint: &str) -> Result<()> {
     let base = format!("http://127.0.0.1:{port}");
     let smoke_base = base.clone();
     let smoke = tokio::task::spawn_blocking(move || calls(&smoke_base)).await?;
-    let mut outcome = smoke.and_then(|()| schemathesis(&schemathesis_bin, &base));
+    let mut outcome = match smoke {
+        Ok(completed) => {
+            let path = EventPath {
+                lambda_bin: &lambda_bin,
+                port,
+                dynamodb_endpoint,
+                table: &table,
+                settings: &events,
+                capture: &capture,
+            };
+            path.check(&completed).await
+        }
+        Err(err) => Err(err),
+    };
+    if outcome.is_ok() {
+        outcome = schemathesis(&schemathesis_bin, &base);
+    }
     if outcome.is_ok() {
         // The dashboard in headless Chromium, against this same stack: a scout of its
         // own with failed payouts to retry and a pending one to cancel, whatever the
@@ -180,7 +215,8 @@ impl Client {
     }
 }
 
-fn calls(base: &str) -> Result<()> {
+/// Calls every endpoint; returns the ids of the payouts it completed.
+fn calls(base: &str) -> Result<Vec<String>> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(600)))
@@ -246,6 +282,22 @@ fn calls(base: &str) -> Result<()> {
         ids.contains(&scout_payout.as_str()) && ids.contains(&seller_payout.as_str()),
         "{listed}"
     );
+
+    // The seller has no email on file in the demo data; with one, the events of the
+    // payout about to be paid are mailed (checked in `EventPath`).
+    let seller = token(PAID_USER, Role::User)?;
+    let account = api.expect(
+        "PUT",
+        "/me/payout-account",
+        Some(&seller),
+        Some(
+            &serde_json::json!({"type": "vpa", "name": "Vikram Singh",
+                "address": "vikram@okicici", "email": PAID_USER_EMAIL})
+            .to_string(),
+        ),
+        200,
+    )?;
+    ensure!(account["email"] == PAID_USER_EMAIL, "{account}");
 
     let paid = api.expect(
         "POST",
@@ -358,5 +410,144 @@ fn calls(base: &str) -> Result<()> {
 
     api.expect("GET", "/payouts/my-payouts", None, None, 401)?;
     api.expect("GET", "/payouts", Some(&scout_owner), None, 403)?;
+    Ok(vec![seller_payout])
+}
+
+/// The event path after the API calls: the table's stream, from its beginning, through
+/// `publish-events` in Lambda-sized batches onto the smoke bus, where a rule on every
+/// payout event captures what was published; then `notify` with each event that sends
+/// an email, and the emails moto accepted.
+struct EventPath<'a> {
+    lambda_bin: &'a std::path::Path,
+    port: u16,
+    dynamodb_endpoint: &'a str,
+    table: &'a str,
+    settings: &'a EventSettings,
+    capture: &'a devkit::moto::Capture,
+}
+
+impl EventPath<'_> {
+    async fn check(&self, completed: &[String]) -> Result<()> {
+        let records = self.publish_stream().await?;
+        let published = self.capture.drain().await?;
+        println!(
+            "smoke: {} stream records → {} events on {}",
+            records,
+            published.len(),
+            self.settings.bus
+        );
+        expect_events(&published, completed)?;
+        let notified: Vec<&Value> = published
+            .iter()
+            .filter(|event| {
+                event["detail-type"]
+                    .as_str()
+                    .is_some_and(|kind| events::NOTIFIED.contains(&kind))
+            })
+            .collect();
+        for event in &notified {
+            self.invoke(events::NOTIFY_FUNCTION, event).await?;
+        }
+        let expected = self.expected_recipients(&notified).await?;
+        let sent = self.sent_recipients().await?;
+        ensure!(
+            sent == expected && !sent.is_empty(),
+            "emails sent to {sent:?}, expected {expected:?}"
+        );
+        println!("smoke: notify sent {} emails: {sent:?}", sent.len());
+
+        // A redelivered event sends no second email.
+        if let Some(event) = notified.first() {
+            self.invoke(events::NOTIFY_FUNCTION, event).await?;
+            let again = self.sent_recipients().await?;
+            ensure!(again == sent, "a redelivered event sent another email");
+        }
+        Ok(())
+    }
+
+    /// Every record of the stream through `publish-events`; how many there were.
+    async fn publish_stream(&self) -> Result<usize> {
+        let mut reader = devkit::streams::StreamReader::open(
+            self.dynamodb_endpoint,
+            self.table,
+            devkit::streams::StartAt::TrimHorizon,
+        )
+        .await?;
+        let mut records = 0;
+        loop {
+            let batch = reader.next_batch(events::STREAM_BATCH).await?;
+            if batch.records.is_empty() {
+                return Ok(records);
+            }
+            records += batch.records.len();
+            let answer = self.invoke(events::PUBLISH_FUNCTION, &batch).await?;
+            let failed = events::failed_sequence_numbers(&answer);
+            ensure!(
+                failed.is_empty(),
+                "publish-events reported failures: {answer}"
+            );
+        }
+    }
+
+    async fn invoke(&self, function: &str, event: &impl serde::Serialize) -> Result<Value> {
+        events::invoke(self.lambda_bin, self.port, function, event).await
+    }
+
+    /// One address per notified event whose user has an email on their payout account.
+    async fn expected_recipients(&self, notified: &[&Value]) -> Result<Vec<String>> {
+        let store = shared::store::Store::new(
+            dynamodb_local::client(self.dynamodb_endpoint).await,
+            self.table,
+        );
+        let mut recipients = Vec::new();
+        for event in notified {
+            let user = event["detail"]["user_id"]
+                .as_u64()
+                .with_context(|| format!("an event without detail.user_id: {event}"))?;
+            if let Some(email) = store.payout_account(user).await?.and_then(|a| a.email) {
+                recipients.push(email);
+            }
+        }
+        recipients.sort();
+        Ok(recipients)
+    }
+
+    async fn sent_recipients(&self) -> Result<Vec<String>> {
+        let mut recipients: Vec<String> = devkit::moto::sent_emails(&self.settings.moto_endpoint)
+            .await?
+            .into_iter()
+            .filter(|email| email.from == self.settings.from_address)
+            .flat_map(|email| email.to)
+            .collect();
+        recipients.sort();
+        Ok(recipients)
+    }
+}
+
+/// At least one `payout.requested`, and exactly one `payout.completed` for each payout
+/// the smoke test completed.
+fn expect_events(published: &[Value], completed: &[String]) -> Result<()> {
+    let of_type = |kind: &str| -> Vec<&Value> {
+        published
+            .iter()
+            .filter(|event| event["detail-type"] == kind)
+            .collect()
+    };
+    ensure!(
+        !of_type("payout.requested").is_empty(),
+        "no payout.requested among {} events",
+        published.len()
+    );
+    let completions = of_type("payout.completed");
+    for payout_id in completed {
+        let matching = completions
+            .iter()
+            .filter(|event| event["detail"]["payout_id"] == payout_id.as_str())
+            .count();
+        ensure!(
+            matching == 1,
+            "{matching} payout.completed events for {payout_id}, expected 1"
+        );
+    }
     Ok(())
 }

@@ -6,6 +6,7 @@ use std::process::Command;
 use anyhow::Result;
 use devkit::chaos::GatewayKind;
 use devkit::dynamodb_local::{self, DynamoDbLocal};
+use devkit::moto::Moto;
 use devkit::paths;
 
 use crate::tools;
@@ -38,9 +39,15 @@ pub async fn run(extra_test_args: &[String]) -> Result<()> {
 
     step("cfn-lint template.yaml, sam validate --lint");
     tools::lint_template()?;
+    // Into the same venv, now: the tests need it whether or not a moto is running.
+    devkit::moto::install()?;
 
-    let (endpoint, _dynamodb) = dynamodb_for_run("dynamodb-local-test.log")?;
+    let (endpoint, dynamodb) = dynamodb_for_run("dynamodb-local-test.log")?;
     step(&format!("DynamoDB Local at {endpoint}"));
+    let (moto_endpoint, _moto) = moto_for_run("moto-test.log")?;
+    step(&format!(
+        "moto (EventBridge, SES v2, SQS) at {moto_endpoint}"
+    ));
 
     let razorpay_python = tools::python_with(tools::RAZORPAY_SDK, "razorpay")?;
 
@@ -50,9 +57,24 @@ pub async fn run(extra_test_args: &[String]) -> Result<()> {
             .args(["test", "--workspace", "--all-targets"])
             .args(extra_test_args)
             .env("AWS_ENDPOINT_URL_DYNAMODB", &endpoint)
+            .envs(moto_env(&moto_endpoint))
             .env("RAZORPAY_SDK_PYTHON", &razorpay_python)
             .current_dir(&root),
     )?;
+
+    // The tests leave hundreds of tables behind (each its own, with its stream and
+    // four indexes), and DynamoDB Local slows down under them: the chaos runs took
+    // three to four times as long, and the benchmarks hit its lock timeouts. What
+    // follows gets a new one, when this run started its own.
+    let (endpoint, _dynamodb) = match dynamodb {
+        Some(used) => {
+            drop(used);
+            let fresh = dynamodb_for_run("dynamodb-local-after-tests.log")?;
+            step(&format!("a fresh DynamoDB Local at {}", fresh.0));
+            fresh
+        }
+        None => (endpoint, None),
+    };
 
     // Short: the full figure (1,000 runs per gateway) is run by hand (docs/RELIABILITY.md).
     for (gateway, runs) in [(GatewayKind::Simulated, 40), (GatewayKind::RazorpayX, 10)] {
@@ -71,8 +93,10 @@ pub async fn run(extra_test_args: &[String]) -> Result<()> {
         crate::chaos::simulate(&endpoint, &options).await?;
     }
 
-    step("cargo lambda watch: smoke test of every endpoint, then schemathesis");
-    crate::smoke::run(&endpoint).await?;
+    step(
+        "cargo lambda watch: smoke test of every endpoint and of the event path, then schemathesis",
+    );
+    crate::smoke::run(&endpoint, &moto_endpoint).await?;
 
     step("cargo xtask bench --quick (that the benchmarks still run; no timing is asserted)");
     tools::run(
@@ -96,6 +120,33 @@ pub async fn run(extra_test_args: &[String]) -> Result<()> {
 
 fn step(what: &str) {
     eprintln!("\n==> {what}");
+}
+
+/// The variables that send the SDK's EventBridge, SES v2 and SQS calls to moto.
+fn moto_env(moto_endpoint: &str) -> [(&'static str, &str); 3] {
+    [
+        ("AWS_ENDPOINT_URL_EVENTBRIDGE", moto_endpoint),
+        ("AWS_ENDPOINT_URL_SESV2", moto_endpoint),
+        ("AWS_ENDPOINT_URL_SQS", moto_endpoint),
+    ]
+}
+
+/// An already-running moto named by `AWS_ENDPOINT_URL_EVENTBRIDGE` is used as it is
+/// (each test makes a bus of its own); otherwise one is started on a free port for this
+/// run alone (stopped on drop).
+fn moto_for_run(log_name: &str) -> Result<(String, Option<Moto>)> {
+    let reuse = std::env::var("AWS_ENDPOINT_URL_EVENTBRIDGE")
+        .ok()
+        .filter(|endpoint| {
+            crate::dev::local_port(endpoint).is_some_and(dynamodb_local::is_listening)
+        });
+    if let Some(endpoint) = reuse {
+        return Ok((endpoint, None));
+    }
+    let logs = paths::local_dir().join("logs");
+    std::fs::create_dir_all(&logs)?;
+    let started = Moto::start(dynamodb_local::free_port()?, &logs.join(log_name))?;
+    Ok((started.endpoint(), Some(started)))
 }
 
 /// An already-running DynamoDB Local named by `AWS_ENDPOINT_URL_DYNAMODB` is used as it

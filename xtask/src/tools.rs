@@ -3,31 +3,12 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use devkit::paths;
 
 pub const CARGO_LAMBDA: &str = "cargo-lambda==1.9.2";
 
-/// A Python virtualenv under `.local/venv` with `packages` installed; returns its `bin/`.
-pub fn venv_with(packages: &[&str], probe: &str) -> Result<PathBuf> {
-    let venv = paths::local_dir().join("venv");
-    let bin = venv.join("bin");
-    if bin.join(probe).is_file() {
-        return Ok(bin);
-    }
-    if !bin.join("pip").is_file() {
-        run(Command::new("python3").arg("-m").arg("venv").arg(&venv))
-            .context("creating a Python venv (is python3-venv installed?)")?;
-    }
-    eprintln!("installing {} into {}", packages.join(" "), venv.display());
-    run(Command::new(bin.join("pip"))
-        .args(["install", "--quiet", "--disable-pip-version-check"])
-        .args(packages))?;
-    if !bin.join(probe).is_file() {
-        bail!("{probe} is missing after installing {}", packages.join(" "));
-    }
-    Ok(bin)
-}
+pub use devkit::python::venv_with;
 
 /// Razorpay's official Python SDK: the webhook tests check our signatures with its
 /// `Utility.verify_webhook_signature`.

@@ -1,6 +1,6 @@
 //! `cargo xtask dev` stops everything it started on SIGINT, SIGTERM and SIGHUP: the
-//! built binary runs the whole stack on ports of its own (its own DynamoDB Local, never
-//! the one `AWS_ENDPOINT_URL_DYNAMODB` may name around the test), a function is started
+//! built binary runs the whole stack on ports of its own (its own DynamoDB Local and
+//! moto, never those the environment around the test may name), a function is started
 //! through the API, and the signal goes to the xtask process alone, so what stops the
 //! rest can only be xtask itself. Afterwards no port of the stack may answer and no
 //! process it started may be running.
@@ -96,7 +96,7 @@ fn stops_everything(signal: &str, gateway: Gateway) {
         .iter()
         .map(|process| process.name.as_str())
         .collect();
-    for expected in ["java", "cargo-lambda", FUNCTION] {
+    for expected in ["java", "moto_server", "cargo-lambda", FUNCTION] {
         if !names.contains(&expected) {
             stack.fail(&format!(
                 "no `{expected}` among xtask's descendants: {recorded:?}"
@@ -124,17 +124,17 @@ struct Stack {
     log: PathBuf,
     api_port: u16,
     ddb_port: u16,
+    moto_port: u16,
     razorpayx_port: Option<u16>,
     recorded: Vec<proc::Process>,
 }
 
 impl Stack {
     fn start(signal: &str, gateway: Gateway) -> Stack {
-        let api_port = free_port();
-        let ddb_port = free_port();
+        let [api_port, ddb_port, moto_port, fake_port] = free_ports();
         let razorpayx_port = match gateway {
             Gateway::Simulated => None,
-            Gateway::RazorpayX => Some(free_port()),
+            Gateway::RazorpayX => Some(fake_port),
         };
         let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
             .join(format!("dev_signals-{signal}-{gateway:?}.log"));
@@ -148,6 +148,7 @@ impl Stack {
             .current_dir(root)
             .env("API_PORT", api_port.to_string())
             .env("DDB_PORT", ddb_port.to_string())
+            .env("MOTO_PORT", moto_port.to_string())
             .env(
                 "AWS_ENDPOINT_URL_DYNAMODB",
                 format!("http://127.0.0.1:{ddb_port}"),
@@ -187,6 +188,7 @@ impl Stack {
             log,
             api_port,
             ddb_port,
+            moto_port,
             razorpayx_port,
             recorded: Vec::new(),
         }
@@ -200,6 +202,7 @@ impl Stack {
         let mut ports = vec![
             ("the API (cargo lambda watch)", self.api_port),
             ("DynamoDB Local", self.ddb_port),
+            ("moto", self.moto_port),
         ];
         ports.extend(
             self.razorpayx_port
@@ -327,9 +330,12 @@ impl Drop for Stack {
     }
 }
 
-fn free_port() -> u16 {
-    let listener = TcpListener::bind(("127.0.0.1", 0)).expect("binding a free port");
-    listener.local_addr().expect("its address").port()
+/// Ports nobody listens on, all different: each is held until all are chosen (the
+/// system may hand out a port it has just been given back).
+fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: [TcpListener; N] =
+        std::array::from_fn(|_| TcpListener::bind(("127.0.0.1", 0)).expect("binding a free port"));
+    listeners.map(|listener| listener.local_addr().expect("its address").port())
 }
 
 fn listening(port: u16) -> bool {

@@ -13,10 +13,11 @@
 //! | scout payout schedule  | `SCOUT#<scout_id>`          | `PAYOUT_SCHEDULE`    |
 //! | payout counters (shard n) | `STATS#<n>`              | `COUNTERS`, `HOUR#<yyyy-mm-ddThh>`, `DAY#<yyyy-mm-dd>` |
 //! | bulk request (`Idempotency-Key`) | `BULK#<admin user id>#<key>` | `BULK_REQUEST` |
+//! | email for a payout event | `NOTIFY#<event id>`      | `EMAIL`              |
 //!
 //! Items with a number `expires_at` (epoch seconds) are deleted by DynamoDB's TTL after
 //! that time (webhook events, after the gateway's replay window; bulk requests, a day
-//! after their answer).
+//! after their answer; email records, 30 days after they were claimed).
 //!
 //! Payouts carry three index keys; the sort key of all three is
 //! `created_sk = <created_at RFC 3339 ms>#<uuid>`, which sorts by creation time and is unique.
@@ -73,6 +74,7 @@ pub const IDEMPOTENCY_SK: &str = "IDEMPOTENCY";
 pub const GATEWAY_SK: &str = "SIMULATED_TRANSFER";
 pub const WEBHOOK_EVENT_SK: &str = "WEBHOOK_EVENT";
 pub const BULK_REQUEST_SK: &str = "BULK_REQUEST";
+pub const EMAIL_SK: &str = "EMAIL";
 /// The table's TTL attribute.
 pub const EXPIRES_AT: &str = "expires_at";
 
@@ -111,6 +113,10 @@ pub fn webhook_event_pk(gateway: &str, event_id: &str) -> String {
 
 pub fn bulk_request_pk(admin_id: u64, key: &str) -> String {
     format!("BULK#{admin_id}#{key}")
+}
+
+pub fn notify_pk(event_id: &str) -> String {
+    format!("NOTIFY#{event_id}")
 }
 
 pub fn status_pk(status: PayoutStatus) -> String {

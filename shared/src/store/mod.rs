@@ -5,6 +5,7 @@
 
 mod bulk;
 pub mod keys;
+mod notifications;
 mod payouts;
 mod schedules;
 mod stats;
@@ -15,8 +16,6 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
-use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
-use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore};
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -26,13 +25,12 @@ use crate::money::Paise;
 use crate::time::Timestamp;
 
 pub use bulk::{BulkRequestRecord, BulkRequestState};
+pub use notifications::{EmailClaim, EmailRecord, EmailState, EMAIL_RECORD_DAYS};
 pub use payouts::{CreateRefused, Lease, OrderCompletion, PayoutIndex, PayoutPage, StatusChange};
 pub use schedules::{DuePage, ScheduleAdvance};
 pub use stats::{Buckets, CounterBucket, CounterItem, STATS_SHARDS};
 
 pub type Item = HashMap<String, AttributeValue>;
-
-const AWS_ROOT_CAS: &str = include_str!("aws-roots.pem");
 
 const REVISION: &str = "revision";
 const SAVE_RACE_RETRIES: usize = 5;
@@ -95,35 +93,11 @@ impl Store {
         }
     }
 
-    /// A client from the standard AWS configuration chain. Locally that chain reads
-    /// `AWS_ENDPOINT_URL_DYNAMODB`; nothing here special-cases DynamoDB Local.
-    ///
-    /// The HTTPS client trusts AWS's root CAs only (`aws-roots.pem`: Amazon Root CA 1–4
-    /// and Starfield Services Root G2, which every DynamoDB endpoint chains to) instead
-    /// of the system store: the SDK would otherwise read and parse every certificate
-    /// under `/etc/ssl/certs` while the client is built, which was most of a cold
-    /// start's instructions (docs/BENCHMARKS.md). It also narrows whom a payout
-    /// service's TLS trusts.
+    /// A client from the standard AWS configuration chain ([`crate::aws::sdk_config`]).
+    /// Locally that chain reads `AWS_ENDPOINT_URL_DYNAMODB`; nothing here special-cases
+    /// DynamoDB Local.
     pub async fn from_env(table: impl Into<String>) -> Self {
-        let trust = TrustStore::empty()
-            .with_native_roots(false)
-            .with_pem_certificate(AWS_ROOT_CAS);
-        let http_client = TlsContext::builder()
-            .with_trust_store(trust)
-            .build()
-            .map(|tls| {
-                aws_smithy_http_client::Builder::new()
-                    .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
-                    .tls_context(tls)
-                    .build_https()
-            });
-        let loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        let loader = match http_client {
-            Ok(http_client) => loader.http_client(http_client),
-            // The bundled roots always parse; should they not, keep the SDK's default.
-            Err(_) => loader,
-        };
-        Store::new(Client::new(&loader.load().await), table)
+        Store::new(Client::new(&crate::aws::sdk_config().await), table)
     }
 
     pub fn client(&self) -> &Client {
@@ -275,6 +249,37 @@ impl Store {
         output.item.map(from_item).transpose()
     }
 
+    /// A strongly consistent read of some attributes of one item (a caller allowed to
+    /// read no others); `None` when the item, or every one of them, is missing.
+    pub(crate) async fn get_attributes<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+        sk: &str,
+        attributes: &[&str],
+    ) -> Result<Option<T>> {
+        let names: Vec<String> = (0..attributes.len()).map(|i| format!("#a{i}")).collect();
+        let mut request = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
+            .projection_expression(names.join(", "))
+            .consistent_read(true);
+        for (name, attribute) in names.iter().zip(attributes) {
+            request = request.expression_attribute_names(name, *attribute);
+        }
+        let output = request
+            .send()
+            .await
+            .map_err(|err| Error::store(aws_sdk_dynamodb::error::DisplayErrorContext(err)))?;
+        output
+            .item
+            .filter(|item| !item.is_empty())
+            .map(from_item)
+            .transpose()
+    }
+
     /// Writes `item` whatever is stored under its key (settings and counters that are
     /// replaced whole, never money).
     pub(crate) async fn replace(&self, item: Item) -> Result<()> {
@@ -347,24 +352,8 @@ pub(crate) fn with_key(mut item: Item, pk: &str, sk: &str) -> Item {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_bundled_aws_root_cas_parse() {
-        assert_eq!(
-            AWS_ROOT_CAS.matches("-----BEGIN CERTIFICATE-----").count(),
-            5
-        );
-        let trust = TrustStore::empty()
-            .with_native_roots(false)
-            .with_pem_certificate(AWS_ROOT_CAS);
-        assert!(TlsContext::builder()
-            .with_trust_store(trust)
-            .build()
-            .is_ok());
-    }
-
     #[tokio::test]
     async fn a_store_builds_its_https_client_from_them() {
-        // Building the client loads the trust store; a bad certificate would panic here.
         let store = Store::from_env("any-table").await;
         assert_eq!(store.table(), "any-table");
     }

@@ -133,6 +133,8 @@ const LEASE_TOKEN: &str = "lease_token";
 const CONTENDED_ROUNDS: usize = 3;
 /// The id of the last status change written to a payout (see `explain_refusal`).
 const CHANGE_ID: &str = "change_id";
+/// The payout's write counter (`Payout::version`).
+const VERSION: &str = "version";
 
 enum Written {
     Applied(Item),
@@ -544,6 +546,9 @@ impl Store {
         }
         let to = transition.target();
         next.status = to;
+        // What the write below will make it, unless a write it did not see landed
+        // first: a single update hands back the stored number.
+        next.version = current.version + 1;
 
         // Names this change on the item, so that a resend of it (a lost response) can
         // recognise its own write in what the refusal hands back.
@@ -726,7 +731,7 @@ impl Store {
         let mut sets = Vec::new();
         let mut removes = Vec::new();
         for (attribute, value) in &after {
-            if before.get(attribute) != Some(value) {
+            if attribute != VERSION && before.get(attribute) != Some(value) {
                 sets.push(format!(
                     "{} = {}",
                     expr.name(attribute),
@@ -826,6 +831,9 @@ impl Store {
         if !removes.is_empty() {
             update.push_str(&format!(" REMOVE {}", removes.join(", ")));
         }
+        // Added by DynamoDB, not copied from `next`: two writes that passed their
+        // conditions from the same read (gateway reports) still get numbers of their own.
+        update.push_str(&format!(" ADD {} {}", expr.name(VERSION), expr.value(n(1))));
         expr.update(
             &self.table,
             keys::payout_pk(current.payout_id),

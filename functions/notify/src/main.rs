@@ -1,0 +1,33 @@
+//! A payout event from the `payouts` bus (completed, failed, reversed, by the rule's
+//! pattern) → an email to the user, once per event.
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use shared::config::NotifyConfig;
+use shared::events::PayoutEvent;
+use shared::notify::{Notifier, SesMailer};
+use shared::store::Store;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let config = NotifyConfig::from_env()?;
+    shared::telemetry::init(&config.stage, "notify");
+    let aws = shared::aws::sdk_config().await;
+    let store = Store::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name);
+    let mailer = SesMailer::new(
+        aws_sdk_sesv2::Client::new(&aws),
+        &config.from_address,
+        config.configuration_set,
+    );
+    let notifier = Notifier::new(&store, &mailer);
+    lambda_runtime::run(service_fn(
+        |event: LambdaEvent<EventBridgeEvent<PayoutEvent>>| {
+            let notifier = &notifier;
+            async move {
+                let notified = notifier.on_event(&event.payload).await?;
+                Ok::<_, Error>(serde_json::json!({ "outcome": notified.as_str() }))
+            }
+        },
+    ))
+    .await
+}

@@ -1,0 +1,25 @@
+//! The table's stream (payout items only, by the event source's filter) → payout
+//! events on the `payouts` bus. Answers `batchItemFailures` with the first record not
+//! published, so Lambda retries from there (`ReportBatchItemFailures`).
+
+use aws_lambda_events::dynamodb::Event;
+use aws_lambda_events::streams::DynamoDbEventResponse;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use shared::config::EventsConfig;
+use shared::events::bus::EventBridgeBus;
+use shared::events::publish::{Publisher, RetryPolicy};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let config = EventsConfig::from_env()?;
+    shared::telemetry::init(&config.stage, "publish-events");
+    let bus = EventBridgeBus::from_env(&config.bus_name).await;
+    let publisher = Publisher::new(bus, RetryPolicy::default());
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Event>| {
+        let publisher = &publisher;
+        async move {
+            Ok::<DynamoDbEventResponse, Error>(publisher.publish(&event.payload).await.response())
+        }
+    }))
+    .await
+}

@@ -1,0 +1,389 @@
+//! The publisher between the table's stream and the bus, on DynamoDB Local's real
+//! stream and moto's EventBridge: a replayed batch publishes the same ids, entries the
+//! bus refuses are sent again alone, and what cannot be published stops the batch at
+//! the first such record, from where Lambda's retry publishes the rest.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use devkit::streams::{StartAt, StreamReader};
+use devkit::testing::{endpoint, fresh_bus, fresh_store, gateway, processor_config, TestBus};
+use shared::auth::Actor;
+use shared::config::PayoutLimits;
+use shared::events::bus::{EntryOutcome, EventBridgeBus, EventBus};
+use shared::events::publish::{Publisher, RetryPolicy};
+use shared::events::{PayoutEvent, PayoutEventType};
+use shared::money::Paise;
+use shared::process::Processor;
+use shared::scout::{request_payout, PayoutRequest, Scout};
+use shared::store::Store;
+use uuid::Uuid;
+
+const OWNER: u64 = 31;
+const LIMITS: PayoutLimits = PayoutLimits {
+    min: Paise(1),
+    max: Paise(1_000_000),
+};
+
+/// `count` payouts requested and paid: three events each (requested, processing,
+/// completed), in the stream with the scout's and the counters' own records between.
+async fn paid_payouts(count: usize) -> (Store, Vec<Uuid>) {
+    let store = fresh_store().await;
+    store
+        .insert_scout(&Scout::with_earnings("s-1", OWNER, Paise(10_000_000)))
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for index in 0..count {
+        let request = PayoutRequest {
+            scout_id: "s-1".to_owned(),
+            amount: Some(Paise(1_000 + index as u64)),
+            idempotency_key: None,
+        };
+        let requested = request_payout(&store, LIMITS, &Actor::user(OWNER), request)
+            .await
+            .unwrap();
+        ids.push(requested.payout().payout_id);
+    }
+    let gateway = gateway(&store, 1.0);
+    let summary = Processor::new(&store, &gateway, processor_config(count))
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(summary.completed, count);
+    (store, ids)
+}
+
+fn catch_all() -> serde_json::Value {
+    serde_json::json!({"source": ["payouts"]})
+}
+
+fn real_bus(bus: &TestBus) -> EventBridgeBus {
+    EventBridgeBus::new(bus.clients.eventbridge.clone(), &bus.name)
+}
+
+fn quick_retries() -> RetryPolicy {
+    RetryPolicy {
+        attempts: 3,
+        first_pause: std::time::Duration::from_millis(1),
+    }
+}
+
+/// What reached the bus's catch-all rule, as details.
+async fn delivered(bus: &TestBus) -> Vec<PayoutEvent> {
+    bus.capture
+        .drain()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|envelope| serde_json::from_value(envelope["detail"].clone()).unwrap())
+        .collect()
+}
+
+/// The whole stream so far, in batches of `size`, published by `publisher`; every
+/// batch must go out whole.
+async fn publish_all<B: EventBus>(store: &Store, publisher: &Publisher<B>, size: usize) {
+    let mut reader = StreamReader::open(&endpoint(), store.table(), StartAt::TrimHorizon)
+        .await
+        .unwrap();
+    loop {
+        let batch = reader.next_batch(size).await.unwrap();
+        if batch.records.is_empty() {
+            return;
+        }
+        let report = publisher.publish(&batch).await;
+        assert_eq!(report.retry_from, None, "{report:?}");
+    }
+}
+
+/// A bus in front of the real one that refuses the entries it is told to, a number
+/// of times each (without passing them on), and remembers every call.
+struct RefusingBus {
+    inner: EventBridgeBus,
+    refusals: Mutex<HashMap<String, u32>>,
+    calls: Mutex<Vec<Vec<PayoutEvent>>>,
+}
+
+impl RefusingBus {
+    fn new(inner: EventBridgeBus, refuse: impl IntoIterator<Item = (String, u32)>) -> Self {
+        RefusingBus {
+            inner,
+            refusals: Mutex::new(refuse.into_iter().collect()),
+            calls: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn calls(&self) -> Vec<Vec<PayoutEvent>> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+impl EventBus for RefusingBus {
+    async fn put_events(&self, events: &[&PayoutEvent]) -> shared::Result<Vec<EntryOutcome>> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(events.iter().map(|event| (*event).clone()).collect());
+        let refused: Vec<bool> = {
+            let mut refusals = self.refusals.lock().unwrap();
+            events
+                .iter()
+                .map(|event| match refusals.get_mut(&event.event_id) {
+                    Some(left) if *left > 0 => {
+                        *left -= 1;
+                        true
+                    }
+                    _ => false,
+                })
+                .collect()
+        };
+        let passed: Vec<&PayoutEvent> = events
+            .iter()
+            .zip(&refused)
+            .filter(|(_, refused)| !**refused)
+            .map(|(event, _)| *event)
+            .collect();
+        let mut passed_outcomes = if passed.is_empty() {
+            Vec::new()
+        } else {
+            self.inner.put_events(&passed).await?
+        }
+        .into_iter();
+        Ok(refused
+            .into_iter()
+            .map(|refused| match refused {
+                true => EntryOutcome::Failed {
+                    code: "ThrottlingException".to_owned(),
+                    message: "Rate exceeded".to_owned(),
+                },
+                false => passed_outcomes.next().unwrap(),
+            })
+            .collect())
+    }
+}
+
+#[tokio::test]
+async fn a_replayed_stream_publishes_the_same_event_ids() {
+    let (store, ids) = paid_payouts(4).await;
+    let bus = fresh_bus(&catch_all()).await;
+    let publisher = Publisher::new(real_bus(&bus), RetryPolicy::default());
+
+    publish_all(&store, &publisher, 100).await;
+    let first = delivered(&bus).await;
+    // The same records again, in other batch sizes, as a Lambda retry or a replay
+    // of the stream would deliver them.
+    publish_all(&store, &publisher, 3).await;
+    let second = delivered(&bus).await;
+
+    assert_eq!(first.len(), ids.len() * 3);
+    let by_id = |events: &[PayoutEvent]| -> HashMap<String, PayoutEvent> {
+        events
+            .iter()
+            .map(|event| (event.event_id.clone(), event.clone()))
+            .collect()
+    };
+    assert_eq!(by_id(&first).len(), first.len(), "ids are unique");
+    // Same ids, same details: a consumer deduplicating on the id loses nothing.
+    assert_eq!(by_id(&first), by_id(&second));
+    assert_eq!(second.len(), first.len());
+}
+
+#[tokio::test]
+async fn refused_entries_are_sent_again_alone_and_none_is_lost() {
+    let (store, ids) = paid_payouts(12).await;
+    let bus = fresh_bus(&catch_all()).await;
+    // Learn the ids from a dry pass on a bus of its own.
+    let probe = fresh_bus(&catch_all()).await;
+    publish_all(
+        &store,
+        &Publisher::new(real_bus(&probe), quick_retries()),
+        100,
+    )
+    .await;
+    let all = delivered(&probe).await;
+    let refuse: Vec<(String, u32)> = all
+        .iter()
+        .step_by(4)
+        .map(|event| (event.event_id.clone(), 2))
+        .collect();
+    let refused: HashSet<String> = refuse.iter().map(|(id, _)| id.clone()).collect();
+
+    let refusing = RefusingBus::new(real_bus(&bus), refuse);
+    let publisher = Publisher::new(refusing, quick_retries());
+    let mut reader = StreamReader::open(&endpoint(), store.table(), StartAt::TrimHorizon)
+        .await
+        .unwrap();
+    let mut resent = 0;
+    loop {
+        let batch = reader.next_batch(100).await.unwrap();
+        if batch.records.is_empty() {
+            break;
+        }
+        let report = publisher.publish(&batch).await;
+        assert_eq!(report.retry_from, None, "{report:?}");
+        resent += report.resent;
+    }
+    assert_eq!(resent, refused.len() * 2);
+
+    // Every event arrived once; a resend carried only entries refused before.
+    let arrived = delivered(&bus).await;
+    let mut arrived_ids: Vec<&str> = arrived.iter().map(|e| e.event_id.as_str()).collect();
+    arrived_ids.sort();
+    let mut expected: Vec<&str> = all.iter().map(|e| e.event_id.as_str()).collect();
+    expected.sort();
+    assert_eq!(arrived_ids, expected);
+    assert_eq!(arrived.len(), ids.len() * 3);
+    let calls = publisher.bus().calls();
+    let mut seen = HashSet::new();
+    for call in &calls {
+        assert!(call.len() <= 10, "PutEvents takes at most 10 entries");
+        let payouts: HashSet<Uuid> = call.iter().map(|e| e.payout_id).collect();
+        assert_eq!(payouts.len(), call.len(), "one event per payout per call");
+        for event in call {
+            if !seen.insert(event.event_id.clone()) {
+                assert!(
+                    refused.contains(&event.event_id),
+                    "{} resent",
+                    event.event_id
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_entry_refused_for_good_stops_the_batch_and_the_retry_from_it_publishes_the_rest() {
+    let (store, ids) = paid_payouts(3).await;
+    let probe = fresh_bus(&catch_all()).await;
+    publish_all(
+        &store,
+        &Publisher::new(real_bus(&probe), quick_retries()),
+        100,
+    )
+    .await;
+    let all = delivered(&probe).await;
+    // The second payout's `processing`: refused more often than the publisher tries.
+    let stuck = all
+        .iter()
+        .find(|e| e.payout_id == ids[1] && e.event_type == PayoutEventType::Processing)
+        .unwrap()
+        .clone();
+
+    let bus = fresh_bus(&catch_all()).await;
+    let refusing = RefusingBus::new(real_bus(&bus), [(stuck.event_id.clone(), 3)]);
+    let publisher = Publisher::new(refusing, quick_retries());
+    let mut reader = StreamReader::open(&endpoint(), store.table(), StartAt::TrimHorizon)
+        .await
+        .unwrap();
+    let batch = reader.next_batch(1_000).await.unwrap();
+    let report = publisher.publish(&batch).await;
+    let retry_from = report
+        .retry_from
+        .clone()
+        .expect("the batch did not all go out");
+    let response = report.response();
+    assert_eq!(response.batch_item_failures.len(), 1);
+    assert_eq!(
+        response.batch_item_failures[0].item_identifier.as_deref(),
+        Some(retry_from.as_str())
+    );
+    let first_pass = delivered(&bus).await;
+    assert!(!first_pass.iter().any(|e| e.event_id == stuck.event_id));
+    // Nothing of that payout after its stuck event left: its order holds.
+    assert!(!first_pass
+        .iter()
+        .any(|e| e.payout_id == stuck.payout_id && e.version > stuck.version));
+
+    // Lambda sends the batch again from the record it was told.
+    reader.rewind_to(&retry_from).await.unwrap();
+    let retry = reader.next_batch(1_000).await.unwrap();
+    assert_eq!(
+        retry.records[0].change.sequence_number.as_deref(),
+        Some(retry_from.as_str())
+    );
+    let report = publisher.publish(&retry).await;
+    assert_eq!(report.retry_from, None, "{report:?}");
+    let second_pass = delivered(&bus).await;
+
+    let mut arrived: Vec<&PayoutEvent> = first_pass.iter().chain(&second_pass).collect();
+    let distinct: HashSet<&str> = arrived.iter().map(|e| e.event_id.as_str()).collect();
+    assert_eq!(distinct.len(), all.len(), "every event arrived");
+    // Duplicates are the retried tail only, with the same ids and details.
+    arrived.sort_by(|a, b| a.event_id.cmp(&b.event_id));
+    for pair in arrived.windows(2) {
+        if pair[0].event_id == pair[1].event_id {
+            assert_eq!(pair[0], pair[1]);
+        }
+    }
+    // Per payout, first arrivals are in version order.
+    for id in &ids {
+        let versions: Vec<u64> = first_pass
+            .iter()
+            .chain(&second_pass)
+            .filter(|e| e.payout_id == *id)
+            .map(|e| e.version)
+            .fold(Vec::new(), |mut seen, version| {
+                if !seen.contains(&version) {
+                    seen.push(version);
+                }
+                seen
+            });
+        let mut sorted = versions.clone();
+        sorted.sort();
+        assert_eq!(versions, sorted, "payout {id}");
+    }
+}
+
+#[tokio::test]
+async fn records_that_are_not_payout_status_changes_publish_nothing() {
+    let store = fresh_store().await;
+    store
+        .insert_scout(&Scout::with_earnings("s-2", OWNER, Paise(5_000)))
+        .await
+        .unwrap();
+    let bus = fresh_bus(&catch_all()).await;
+    let publisher = Publisher::new(real_bus(&bus), RetryPolicy::default());
+    let mut reader = StreamReader::open(&endpoint(), store.table(), StartAt::TrimHorizon)
+        .await
+        .unwrap();
+    let batch = reader.next_batch(100).await.unwrap();
+    assert!(
+        !batch.records.is_empty(),
+        "the scout's record is in the stream"
+    );
+    let report = publisher.publish(&batch).await;
+    assert_eq!((report.published, report.retry_from), (0, None));
+    assert!(delivered(&bus).await.is_empty());
+}
+
+/// While a deploy rolls out, code from before `version` may still write: its changes
+/// leave the number where it was, and must not share an id with another change.
+#[test]
+fn a_change_that_did_not_move_the_version_takes_its_stream_records_id() {
+    let text =
+        std::fs::read_to_string(devkit::paths::workspace_root().join("events/publish-events.json"))
+            .unwrap();
+    let sample: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let event_for = |new_version: &str, record_id: &str| {
+        let mut sample = sample.clone();
+        sample["Records"][0]["dynamodb"]["NewImage"]["version"]["N"] = new_version.into();
+        sample["Records"][0]["eventID"] = record_id.into();
+        let batch: aws_lambda_events::dynamodb::Event = serde_json::from_value(sample).unwrap();
+        shared::events::event_for_record(&batch.records[0])
+            .unwrap()
+            .unwrap()
+    };
+    let moved = event_for("3", "a1");
+    assert_eq!(
+        moved.event_id,
+        format!("{}:3:payout.completed", moved.payout_id)
+    );
+    // Same change read again: same id, whatever the stream record's id.
+    assert_eq!(event_for("3", "b2").event_id, moved.event_id);
+    let stayed = event_for("2", "a1");
+    assert_eq!(
+        stayed.event_id,
+        format!("{}:record-a1:payout.completed", stayed.payout_id)
+    );
+    assert_ne!(event_for("2", "b2").event_id, stayed.event_id);
+}
