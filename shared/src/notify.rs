@@ -2,6 +2,7 @@
 //! bank, at most once per event however often EventBridge delivers it.
 
 use std::future::Future;
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, MessageTag};
@@ -27,6 +28,9 @@ pub const EMAIL_LEASE_SECS: i64 = 45;
 
 /// Tries at recording a sent email (each already with the SDK's own retries).
 const MARK_ATTEMPTS: usize = 3;
+/// Left of the invocation when recording a sent email gives up, so that the
+/// invocation ends on its own (successfully) rather than by its timeout.
+const MARK_MARGIN: Duration = Duration::from_secs(1);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Email {
@@ -150,7 +154,11 @@ impl<'a, M: Mailer> Notifier<'a, M> {
     /// An event as EventBridge delivers it. Anything not from the payouts bus's own
     /// source, or whose detail type and detail disagree, is refused: the rule should
     /// never have sent it.
-    pub async fn on_event(&self, event: &EventBridgeEvent<PayoutEvent>) -> Result<Notified> {
+    pub async fn on_event(
+        &self,
+        event: &EventBridgeEvent<PayoutEvent>,
+        deadline: Option<SystemTime>,
+    ) -> Result<Notified> {
         if event.source != SOURCE {
             return Err(Error::BadRequest(format!(
                 "not a payout event: source `{}`",
@@ -164,10 +172,17 @@ impl<'a, M: Mailer> Notifier<'a, M> {
                 event.detail.detail_type()
             )));
         }
-        self.notify(&event.detail).await
+        self.notify(&event.detail, deadline).await
     }
 
-    pub async fn notify(&self, event: &PayoutEvent) -> Result<Notified> {
+    /// `deadline`: when the invocation is cut off. Recording a sent email must end
+    /// before it: an invocation timed out after SES took the email would be retried,
+    /// after the claim ran out, into a second email.
+    pub async fn notify(
+        &self,
+        event: &PayoutEvent,
+        deadline: Option<SystemTime>,
+    ) -> Result<Notified> {
         if !EMAILED.contains(&event.event_type) {
             return Ok(Notified::NotEmailed);
         }
@@ -214,16 +229,30 @@ impl<'a, M: Mailer> Notifier<'a, M> {
         };
         // The email is out: from here on nothing may fail the invocation, or Lambda's
         // retry would find the claim run out and send it again.
-        let mut marked = Err(Error::Store("not tried".to_owned()));
-        for _ in 0..MARK_ATTEMPTS {
-            marked = self
-                .store
-                .mark_email_sent(&event.event_id, &token, &message_id)
-                .await;
-            if marked.is_ok() {
-                break;
+        let mark = async {
+            let mut marked = Err(Error::Store("not tried".to_owned()));
+            for _ in 0..MARK_ATTEMPTS {
+                marked = self
+                    .store
+                    .mark_email_sent(&event.event_id, &token, &message_id)
+                    .await;
+                if marked.is_ok() {
+                    break;
+                }
             }
-        }
+            marked
+        };
+        let budget = deadline
+            .map(crate::time::deadline_instant)
+            .map(|deadline| {
+                deadline
+                    .saturating_duration_since(Instant::now())
+                    .saturating_sub(MARK_MARGIN)
+            })
+            .unwrap_or(Duration::from_secs(60));
+        let marked = tokio::time::timeout(budget, mark)
+            .await
+            .unwrap_or_else(|_| Err(Error::Store("the invocation's time ran out".to_owned())));
         match marked {
             Ok(true) => {}
             Ok(false) => {

@@ -184,9 +184,9 @@ async fn every_sample_event_runs_through_its_handler() {
     let (ses, from) = fresh_sender("payouts-test").await;
     let mailer = SesMailer::new(ses, &from, Some("payouts-test".to_owned()));
     let notifier = Notifier::new(&store, &mailer);
-    let sent = notifier.on_event(&notify_event).await.unwrap();
+    let sent = notifier.on_event(&notify_event, None).await.unwrap();
     assert_eq!(sent.as_str(), "sent");
-    let again = notifier.on_event(&notify_event).await.unwrap();
+    let again = notifier.on_event(&notify_event, None).await.unwrap();
     assert_eq!(again.as_str(), "already_sent");
     let emails = sent_emails(&from).await;
     assert_eq!(emails.len(), 1);

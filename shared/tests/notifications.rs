@@ -161,7 +161,7 @@ async fn one_email_per_completed_failed_and_reversed_payout_and_none_on_redelive
     let (mailer, from) = ses().await;
     let notifier = Notifier::new(&store, &mailer);
     for delivery in &deliveries {
-        let outcome = notifier.on_event(delivery).await.unwrap();
+        let outcome = notifier.on_event(delivery, None).await.unwrap();
         assert!(matches!(outcome, Notified::Sent { .. }), "{outcome:?}");
         let record = store
             .email_record(&delivery.detail.event_id)
@@ -173,7 +173,7 @@ async fn one_email_per_completed_failed_and_reversed_payout_and_none_on_redelive
     // EventBridge delivers at least once: every event again, and nothing more is sent.
     for delivery in &deliveries {
         assert_eq!(
-            notifier.on_event(delivery).await.unwrap(),
+            notifier.on_event(delivery, None).await.unwrap(),
             Notified::AlreadySent
         );
     }
@@ -223,7 +223,7 @@ async fn no_bank_detail_reaches_an_event_or_an_email() {
     let (mailer, from) = ses().await;
     let notifier = Notifier::new(&store, &mailer);
     for delivery in notify_deliveries(&store).await {
-        notifier.on_event(&delivery).await.unwrap();
+        notifier.on_event(&delivery, None).await.unwrap();
     }
     let emails = sent_emails(&from).await;
     assert_eq!(emails.len(), 2);
@@ -262,7 +262,7 @@ async fn users_without_an_email_are_skipped_and_other_events_are_not_emailed() {
     assert_eq!(deliveries.len(), 2);
     for delivery in &deliveries {
         assert_eq!(
-            notifier.on_event(delivery).await.unwrap(),
+            notifier.on_event(delivery, None).await.unwrap(),
             Notified::NoEmailAddress
         );
         assert_eq!(
@@ -274,16 +274,16 @@ async fn users_without_an_email_are_skipped_and_other_events_are_not_emailed() {
     processing.detail.event_type = PayoutEventType::Processing;
     processing.detail_type = "payout.processing".to_owned();
     assert_eq!(
-        notifier.on_event(&processing).await.unwrap(),
+        notifier.on_event(&processing, None).await.unwrap(),
         Notified::NotEmailed
     );
 
     let mut forged = deliveries[0].clone();
     forged.source = "orders".to_owned();
-    assert!(notifier.on_event(&forged).await.is_err());
+    assert!(notifier.on_event(&forged, None).await.is_err());
     let mut mismatched = deliveries[0].clone();
     mismatched.detail_type = "payout.reversed".to_owned();
-    assert!(notifier.on_event(&mismatched).await.is_err());
+    assert!(notifier.on_event(&mismatched, None).await.is_err());
     assert!(sent_emails(&from).await.is_empty());
 }
 
@@ -313,7 +313,7 @@ async fn a_delivery_in_progress_elsewhere_or_a_failed_send_does_not_lose_the_ema
 
     // A send that fails gives its claim up: the next delivery need not wait.
     let down = Notifier::new(&store, &DownMailer);
-    assert!(down.on_event(delivery).await.is_err());
+    assert!(down.on_event(delivery, None).await.is_err());
     assert_eq!(store.email_record(event_id).await.unwrap(), None);
 
     // Another delivery holds a live claim: this one leaves it to that one, sending nothing.
@@ -333,7 +333,7 @@ async fn a_delivery_in_progress_elsewhere_or_a_failed_send_does_not_lose_the_ema
     );
     let notifier = Notifier::new(&store, &mailer);
     assert_eq!(
-        notifier.on_event(delivery).await.unwrap(),
+        notifier.on_event(delivery, None).await.unwrap(),
         Notified::InProgressElsewhere
     );
     assert!(sent_emails(&from).await.is_empty());
@@ -353,12 +353,42 @@ async fn a_delivery_in_progress_elsewhere_or_a_failed_send_does_not_lose_the_ema
         EmailClaim::Claimed
     );
     assert!(matches!(
-        notifier.on_event(delivery).await.unwrap(),
+        notifier.on_event(delivery, None).await.unwrap(),
         Notified::Sent { .. }
     ));
     assert_eq!(
-        notifier.on_event(delivery).await.unwrap(),
+        notifier.on_event(delivery, None).await.unwrap(),
         Notified::AlreadySent
+    );
+    assert_eq!(sent_emails(&from).await.len(), 1);
+}
+
+/// Recording a sent email gives up before the invocation's deadline: an invocation
+/// cut off after SES took the email would be retried into a second one.
+#[tokio::test]
+async fn a_sent_email_is_reported_sent_even_when_no_time_is_left_to_record_it() {
+    let store = fresh_store().await;
+    let address = format!("late-{}@example.com", Uuid::new_v4().simple());
+    with_account(&store, 46, bank_account(), Some(&address)).await;
+    payout_ending(&store, 46, 30_000, PayoutStatus::Completed).await;
+    let deliveries = notify_deliveries(&store).await;
+    let [delivery] = deliveries.as_slice() else {
+        panic!("{deliveries:?}")
+    };
+    let (mailer, from) = ses().await;
+    let notifier = Notifier::new(&store, &mailer);
+    let cut_off = Some(std::time::SystemTime::now());
+    assert!(matches!(
+        notifier.on_event(delivery, cut_off).await.unwrap(),
+        Notified::Sent { .. }
+    ));
+    assert_eq!(sent_emails(&from).await.len(), 1);
+    // Marked or not (the write may have landed before the time ran out), a
+    // redelivery within the lease sends nothing.
+    let again = notifier.on_event(delivery, None).await.unwrap();
+    assert!(
+        matches!(again, Notified::AlreadySent | Notified::InProgressElsewhere),
+        "{again:?}"
     );
     assert_eq!(sent_emails(&from).await.len(), 1);
 }

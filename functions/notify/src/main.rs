@@ -24,7 +24,8 @@ async fn main() -> Result<(), Error> {
         |event: LambdaEvent<EventBridgeEvent<PayoutEvent>>| {
             let notifier = &notifier;
             async move {
-                let notified = notifier.on_event(&event.payload).await?;
+                let deadline = Some(event.context.deadline());
+                let notified = notifier.on_event(&event.payload, deadline).await?;
                 Ok::<_, Error>(serde_json::json!({ "outcome": notified.as_str() }))
             }
         },

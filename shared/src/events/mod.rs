@@ -22,7 +22,12 @@ pub const SOURCE: &str = "payouts";
 /// A reason fit for an event: a code, never free text, which may echo what a user
 /// typed (a gateway's error can quote the VPA or IFSC it refused).
 fn is_code(text: &str) -> bool {
-    (1..=64).contains(&text.len())
+    // A letter first: a number alone could be an account number.
+    text.len() <= 64
+        && text
+            .bytes()
+            .next()
+            .is_some_and(|first| first.is_ascii_lowercase())
         && text
             .bytes()
             .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_')
@@ -326,6 +331,16 @@ mod tests {
         assert_eq!(
             reason(&payout, PayoutStatus::Processing).as_deref(),
             Some("beneficiary_bank_rejected")
+        );
+        payout.gateway_status_details = Some(GatewayStatusDetails {
+            reason: Some("000123456789012".to_owned()),
+            description: None,
+            source: None,
+        });
+        assert_eq!(
+            reason(&payout, PayoutStatus::Processing).as_deref(),
+            Some("gateway_declined"),
+            "digits alone are no code"
         );
         payout.gateway_status_details = None;
         payout.failure_reason = Some(crate::account::PAYOUT_ACCOUNT_MISSING.to_owned());
