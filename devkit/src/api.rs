@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use lambda_http::http::HeaderMap;
 use serde_json::{json, Value};
-use shared::config::Config;
+use shared::auth::TokenVerifier;
+use shared::config::{Config, DEV_JWT_SECRET};
 use shared::http::{App, Endpoint};
 use shared::store::Store;
 
@@ -56,13 +57,15 @@ impl Api {
         .expect("the test configuration is valid");
         config.table_name = store.table().to_owned();
         Api {
-            app: App::new(config, store).expect("the test configuration builds an app"),
+            app: App::new(config, store, TokenVerifier::local(DEV_JWT_SECRET))
+                .expect("the test configuration builds an app"),
         }
     }
 
     pub fn with_config(config: Config, store: Store) -> Self {
         Api {
-            app: App::new(config, store).expect("the test configuration builds an app"),
+            app: App::new(config, store, TokenVerifier::local(DEV_JWT_SECRET))
+                .expect("the test configuration builds an app"),
         }
     }
 

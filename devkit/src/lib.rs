@@ -9,6 +9,7 @@ pub mod counting;
 pub mod dynamodb_local;
 pub mod faults;
 pub mod fixture;
+pub mod function_run;
 pub mod invariants;
 pub mod moto;
 pub mod paths;

@@ -105,6 +105,7 @@ pub struct Clients {
     pub eventbridge: aws_sdk_eventbridge::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub sesv2: aws_sdk_sesv2::Client,
+    pub secretsmanager: aws_sdk_secretsmanager::Client,
 }
 
 impl Clients {
@@ -114,6 +115,37 @@ impl Clients {
             eventbridge: aws_sdk_eventbridge::Client::new(&config),
             sqs: aws_sdk_sqs::Client::new(&config),
             sesv2: aws_sdk_sesv2::Client::new(&config),
+            secretsmanager: aws_sdk_secretsmanager::Client::new(&config),
+        }
+    }
+
+    /// Creates the secret `name` with `value`, or gives it `value` as its new version
+    /// if it exists (a rotation, as `aws secretsmanager put-secret-value` does).
+    pub async fn put_secret(&self, name: &str, value: &str) -> Result<()> {
+        let created = self
+            .secretsmanager
+            .create_secret()
+            .name(name)
+            .secret_string(value)
+            .send()
+            .await;
+        match created {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|service| service.is_resource_exists_exception()) =>
+            {
+                self.secretsmanager
+                    .put_secret_value()
+                    .secret_id(name)
+                    .secret_string(value)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(sdk_error(format!("putting a new value into secret {name}")))
+            }
+            Err(err) => Err(sdk_error(format!("creating secret {name}"))(err)),
         }
     }
 }

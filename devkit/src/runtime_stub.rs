@@ -1,7 +1,7 @@
 //! A minimal Lambda Runtime API on 127.0.0.1 for benchmarks: it hands out a fixed list
 //! of events on `/next`, accepts responses, and notes when the first `/next` arrived —
 //! the moment a function's init is over. With no events left, `/next` waits, as the
-//! real API does between invocations.
+//! real API does between invocations. Tests read back what the function answered.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -21,6 +21,8 @@ struct State {
     first_next: Mutex<Option<Instant>>,
     responses: AtomicU64,
     errors: AtomicU64,
+    /// The bodies of `/response` and `/error`, in the order they came.
+    answers: Mutex<Vec<String>>,
     changed: Condvar,
     stopped: AtomicBool,
     issued: AtomicU64,
@@ -85,6 +87,15 @@ impl RuntimeStub {
         false
     }
 
+    /// What the function answered, responses and errors alike, in order.
+    pub fn answers(&self) -> Vec<String> {
+        self.state
+            .answers
+            .lock()
+            .map(|answers| answers.clone())
+            .unwrap_or_default()
+    }
+
     /// Invocations the function reported as errors.
     pub fn errors(&self) -> u64 {
         self.state.errors.load(Ordering::SeqCst)
@@ -131,6 +142,11 @@ fn serve(stream: TcpStream, state: &State) {
         }
         let mut parts = request_line.split_whitespace();
         let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        if path.ends_with("/response") || path.ends_with("/error") {
+            if let Ok(mut answers) = state.answers.lock() {
+                answers.push(String::from_utf8_lossy(&body).into_owned());
+            }
+        }
         let reply = if method == "GET" && path.ends_with("/invocation/next") {
             next(state)
         } else if path.ends_with("/response") {

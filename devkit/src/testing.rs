@@ -11,6 +11,55 @@ use crate::moto::{verify_sender, Capture, Clients, LocalBus, SentEmail};
 use crate::paths;
 use crate::table::TableDefinition;
 
+/// A payout of `amount` paise requested for `user`'s scout `scout_id`, then claimed and
+/// sent by a processor that has not yet written what the gateway said.
+pub async fn sent_payout(
+    store: &Store,
+    scout_id: &str,
+    user: u64,
+    amount: shared::money::Paise,
+) -> shared::payout::Payout {
+    let limits = local_config(&[])
+        .expect("the local configuration is valid")
+        .limits;
+    let request = shared::scout::PayoutRequest {
+        scout_id: scout_id.to_owned(),
+        amount: Some(amount),
+        idempotency_key: None,
+    };
+    let pending =
+        shared::scout::request_payout(store, limits, &shared::auth::Actor::user(user), request)
+            .await
+            .expect("the payout is requested")
+            .payout()
+            .clone();
+    mark_sent(store, &pending).await
+}
+
+/// `pending` as a processor leaves it once it has claimed it and sent its attempt,
+/// before it writes what the gateway said: only the attempt's key ties a gateway's
+/// report to it.
+pub async fn mark_sent(store: &Store, pending: &shared::payout::Payout) -> shared::payout::Payout {
+    let now = shared::time::Timestamp::now();
+    let mut next = pending.clone();
+    next.attempt_sent_at = Some(now);
+    next.first_sent_at = Some(now);
+    next.processed_at = Some(now);
+    next.lease_expires_at = Some(now.plus_secs(300));
+    store
+        .change_status(
+            pending,
+            shared::store::StatusChange {
+                transition: shared::payout::Transition::Claim,
+                next,
+                lease: shared::store::Lease::Acquire("a-processor"),
+                gateway_status_not_in: None,
+            },
+        )
+        .await
+        .expect("the payout is claimed")
+}
+
 /// The endpoint the tests use, which must be a local one.
 pub fn endpoint() -> String {
     let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_default();

@@ -34,6 +34,22 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
     loader.load().await
 }
 
+/// An AWS SDK error as our errors, and so our logs, may carry it: each cause's message
+/// in turn, redacted. Never its `Debug` (what `DisplayErrorContext` appends), which
+/// holds the raw response whole: for a refused conditional write that returns the old
+/// item, that is the item, a payout account's number included; for a secret's answer,
+/// the secret.
+pub fn error_text(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
+    }
+    crate::telemetry::redact(&text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

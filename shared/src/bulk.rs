@@ -6,6 +6,10 @@
 //!
 //! With an `Idempotency-Key`, the first answer is kept for a day and a repeat of the
 //! same request gets it again without anything being done twice.
+//!
+//! Each run gets an id of its own; every payout's history entry from it carries that
+//! id, the key (if any) and the requesting admin, and a keyed request's record names
+//! the requester, the action and the run.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -22,7 +26,7 @@ use crate::auth::Actor;
 use crate::config::ProcessorConfig;
 use crate::error::{Error, Result};
 use crate::gateway::PaymentGateway;
-use crate::payout::Payout;
+use crate::payout::{AdminAction, BulkOrigin, Payout};
 use crate::scout::check_idempotency_key;
 use crate::store::{BulkRequestRecord, BulkRequestState, Store};
 use crate::time::Timestamp;
@@ -67,6 +71,14 @@ impl BulkAction {
             BulkAction::Process => "process",
             BulkAction::Retry => "retry",
             BulkAction::Cancel => "cancel",
+        }
+    }
+
+    fn admin_action(self) -> AdminAction {
+        match self {
+            BulkAction::Process => AdminAction::Process,
+            BulkAction::Retry => AdminAction::Retry,
+            BulkAction::Cancel => AdminAction::Cancel,
         }
     }
 }
@@ -267,21 +279,29 @@ pub async fn bulk_payouts<G: PaymentGateway>(
 ) -> Result<Bulk> {
     actor.require_admin()?;
     let Some(key) = idempotency_key else {
-        let answer = run(store, gateway, config, actor, &command, deadline).await;
-        log(actor, &answer, false);
+        let origin = BulkOrigin {
+            request_id: Uuid::new_v4(),
+            idempotency_key: None,
+        };
+        let answer = run(store, gateway, config, actor, &command, &origin, deadline).await;
+        log(actor, &answer, &origin, false);
         return Ok(Bulk::Ran(answer));
     };
     check_idempotency_key(key)?;
-    let started_at = match claim(store, config, actor.user_id, key, &command.fingerprint()).await? {
+    let origin = BulkOrigin {
+        request_id: Uuid::new_v4(),
+        idempotency_key: Some(key.to_owned()),
+    };
+    let started_at = match claim(store, config, actor.user_id, key, &command, &origin).await? {
         Claim::Replay(answer) => {
-            log(actor, &answer, true);
+            log(actor, &answer, &origin, true);
             return Ok(Bulk::Replayed(answer));
         }
         Claim::Run(started_at) => started_at,
     };
-    let answer = run(store, gateway, config, actor, &command, deadline).await;
-    save(store, actor.user_id, key, started_at, &answer).await;
-    log(actor, &answer, false);
+    let answer = run(store, gateway, config, actor, &command, &origin, deadline).await;
+    save(store, actor.user_id, key, started_at, &answer, &origin).await;
+    log(actor, &answer, &origin, false);
     Ok(Bulk::Ran(answer))
 }
 
@@ -297,8 +317,10 @@ async fn claim(
     config: ProcessorConfig,
     admin_id: u64,
     key: &str,
-    fingerprint: &str,
+    command: &BulkCommand,
+    origin: &BulkOrigin,
 ) -> Result<Claim> {
+    let fingerprint = &command.fingerprint();
     for _ in 0..CLAIM_ROUNDS {
         let now = Timestamp::now();
         let record = BulkRequestRecord {
@@ -309,6 +331,9 @@ async fn claim(
             started_at: now,
             answer: None,
             expires_at: expiry(now),
+            request_id: Some(origin.request_id),
+            action: Some(command.action.as_str().to_owned()),
+            payout_count: u64::try_from(command.payout_ids.len()).ok(),
         };
         if store.start_bulk_request(&record, epoch_secs(now)).await? {
             return Ok(Claim::Run(now));
@@ -321,7 +346,7 @@ async fn claim(
             // Expired, and the put would now take it.
             continue;
         }
-        if existing.fingerprint != fingerprint {
+        if existing.fingerprint != *fingerprint {
             return Err(Error::IdempotencyKeyReused);
         }
         match existing.state {
@@ -349,7 +374,14 @@ async fn claim(
                 // gateway by its key, never paid twice. Only one taker wins: the update
                 // is conditioned on the start it observed.
                 if store
-                    .take_over_bulk_request(admin_id, key, existing.started_at, now, expiry(now))
+                    .take_over_bulk_request(
+                        admin_id,
+                        key,
+                        existing.started_at,
+                        now,
+                        expiry(now),
+                        origin.request_id,
+                    )
                     .await?
                 {
                     return Ok(Claim::Run(now));
@@ -363,9 +395,18 @@ async fn claim(
 /// Keeps the answer for repeats. A failure to keep it is logged, not answered: every
 /// action is already done and the caller should learn how each went; a repeat then
 /// finds the record in progress (409) until its lease is over, then runs again safely.
-async fn save(store: &Store, admin_id: u64, key: &str, started_at: Timestamp, answer: &BulkAnswer) {
+async fn save(
+    store: &Store,
+    admin_id: u64,
+    key: &str,
+    started_at: Timestamp,
+    answer: &BulkAnswer,
+    origin: &BulkOrigin,
+) {
     // Only what the answer shows is kept: a payout's earlier attempts are not shown,
-    // and they are the one part of a payout whose size has no fixed bound.
+    // and they are the one part of a payout whose size has no fixed bound. Of its
+    // history, this request's own entries (a few per payout): a hundred payouts' whole
+    // histories could outgrow the record's item.
     let mut kept = answer.clone();
     for payout in kept
         .results
@@ -373,6 +414,9 @@ async fn save(store: &Store, admin_id: u64, key: &str, started_at: Timestamp, an
         .filter_map(|result| result.payout.as_mut())
     {
         payout.earlier_attempts.clear();
+        payout
+            .history
+            .retain(|entry| entry.bulk_request_id == Some(origin.request_id));
     }
     let text = match serde_json::to_string(&kept) {
         Ok(text) => text,
@@ -410,6 +454,7 @@ async fn run<G: PaymentGateway>(
     config: ProcessorConfig,
     actor: &Actor,
     command: &BulkCommand,
+    origin: &BulkOrigin,
     deadline: Option<Instant>,
 ) -> BulkAnswer {
     let results = stream::iter(command.payout_ids.iter().copied())
@@ -430,7 +475,16 @@ async fn run<G: PaymentGateway>(
                     }),
                 };
             }
-            act(store, gateway, config, actor, command.action, payout_id).await
+            act(
+                store,
+                gateway,
+                config,
+                actor,
+                command.action,
+                origin,
+                payout_id,
+            )
+            .await
         })
         .buffered(config.concurrency.max(1))
         .collect()
@@ -447,15 +501,19 @@ async fn act<G: PaymentGateway>(
     config: ProcessorConfig,
     actor: &Actor,
     action: BulkAction,
+    origin: &BulkOrigin,
     payout_id: Uuid,
 ) -> ItemResult {
-    let acted = match action {
-        BulkAction::Process => {
-            admin::process_payout(store, gateway, config, actor, payout_id).await
-        }
-        BulkAction::Retry => admin::retry_payout(store, gateway, config, actor, payout_id).await,
-        BulkAction::Cancel => admin::cancel_payout(store, gateway, config, actor, payout_id).await,
-    };
+    let acted = admin::act_on_payout(
+        store,
+        gateway,
+        config,
+        actor,
+        action.admin_action(),
+        Some(origin),
+        payout_id,
+    )
+    .await;
     let err = match acted {
         Ok(payout) => {
             return ItemResult {
@@ -503,7 +561,7 @@ async fn act<G: PaymentGateway>(
     }
 }
 
-fn log(actor: &Actor, answer: &BulkAnswer, replayed: bool) {
+fn log(actor: &Actor, answer: &BulkAnswer, origin: &BulkOrigin, replayed: bool) {
     let counts = answer.counts();
     info!(
         event = "bulk_payouts",
@@ -515,6 +573,8 @@ fn log(actor: &Actor, answer: &BulkAnswer, replayed: bool) {
         errored = counts.error,
         not_attempted = counts.not_attempted,
         admin_id = actor.user_id,
+        // A replay did nothing: its id is in no payout's history.
+        bulk_request_id = %origin.request_id,
         replayed,
         "bulk payout action"
     );

@@ -1,26 +1,25 @@
-//! Opaque, tamper-evident page cursors. A cursor is the query's `LastEvaluatedKey` and
-//! the listing it belongs to, MAC'd with a key derived from the service secret: a
-//! forged cursor, or one from another user's or another status's listing, is refused
-//! (400) instead of letting a client steer a query.
+//! Opaque page cursors. A cursor is the query's `LastEvaluatedKey` and the listing it
+//! belongs to. It is not signed: reading routes hold no secret (issue 20), and none is
+//! needed, because a cursor can only say where to start within the caller's own
+//! listing. Its shape is checked here: exactly the keys an index page ends on, the
+//! index's partition equal to the listing's, a payout's primary key. A cursor from
+//! another user's or another status's listing, or one made up to steer the query, is
+//! refused (400); DynamoDB itself refuses a start key outside the queried partition.
 
-use aws_lc_rs::hmac;
+use std::collections::HashSet;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::store::keys;
 use crate::store::PageKey;
 
 /// Longer than any cursor this module writes; bounds the work a hostile one causes.
 const MAX_CURSOR_LEN: usize = 2048;
-
-pub struct CursorKey(hmac::Key);
-
-impl std::fmt::Debug for CursorKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("CursorKey(..)")
-    }
-}
+/// Longer than any key attribute a payout has (a UUID, a timestamp and a UUID).
+const MAX_KEY_VALUE_LEN: usize = 128;
 
 #[derive(Serialize, Deserialize)]
 struct Payload {
@@ -30,76 +29,109 @@ struct Payload {
     key: PageKey,
 }
 
-impl CursorKey {
-    /// Derived rather than the secret itself, so a cursor can never double as a token.
-    pub fn derive(secret: &[u8]) -> Self {
-        let master = hmac::Key::new(hmac::HMAC_SHA256, secret);
-        let derived = hmac::sign(&master, b"payout-list-cursor/v1");
-        CursorKey(hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()))
-    }
+/// The cursor that continues the listing `scope` after `key`.
+pub fn encode(scope: &str, key: &PageKey) -> Result<String> {
+    let payload = serde_json::to_vec(&Payload {
+        scope: scope.to_owned(),
+        key: key.clone(),
+    })
+    .map_err(Error::store)?;
+    Ok(URL_SAFE_NO_PAD.encode(payload))
+}
 
-    pub fn encode(&self, scope: &str, key: &PageKey) -> Result<String> {
-        let payload = serde_json::to_vec(&Payload {
-            scope: scope.to_owned(),
-            key: key.clone(),
-        })
-        .map_err(Error::store)?;
-        let tag = hmac::sign(&self.0, &payload);
-        Ok(format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(&payload),
-            URL_SAFE_NO_PAD.encode(tag.as_ref())
-        ))
+/// Where the listing `scope` continues, if `cursor` is one of its own.
+pub fn decode(scope: &str, cursor: &str) -> Result<PageKey> {
+    let invalid = || Error::BadRequest("cursor is not valid for this listing".to_owned());
+    if cursor.len() > MAX_CURSOR_LEN {
+        return Err(invalid());
     }
+    let payload = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
+    let payload: Payload = serde_json::from_slice(&payload).map_err(|_| invalid())?;
+    if payload.scope != scope || !is_page_end(&payload.key, scope) {
+        return Err(invalid());
+    }
+    Ok(payload.key)
+}
 
-    pub fn decode(&self, scope: &str, cursor: &str) -> Result<PageKey> {
-        let invalid = || Error::BadRequest("cursor is not valid for this listing".to_owned());
-        if cursor.len() > MAX_CURSOR_LEN {
-            return Err(invalid());
-        }
-        let (payload, tag) = cursor.split_once('.').ok_or_else(invalid)?;
-        let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| invalid())?;
-        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| invalid())?;
-        hmac::verify(&self.0, &payload, &tag).map_err(|_| invalid())?;
-        let payload: Payload = serde_json::from_slice(&payload).map_err(|_| invalid())?;
-        if payload.scope != scope {
-            return Err(invalid());
-        }
-        Ok(payload.key)
-    }
+/// Whether `key` is what a page of the index listing `scope` ends on: a payout's table
+/// key, its creation sort key, and exactly one index partition, the listing's own.
+fn is_page_end(key: &PageKey, scope: &str) -> bool {
+    let partitions = [keys::STATUS_PK, keys::USER_PK, keys::FEED_PK];
+    let names: HashSet<&str> = key.keys().map(String::as_str).collect();
+    let partition = partitions
+        .iter()
+        .filter(|name| names.contains(**name))
+        .collect::<Vec<_>>();
+    let [partition] = partition.as_slice() else {
+        return false;
+    };
+    names.len() == 4
+        && [keys::PK, keys::SK, keys::CREATED_SK]
+            .iter()
+            .all(|name| names.contains(name))
+        && key.get(**partition).is_some_and(|value| value == scope)
+        && key.get(keys::SK).is_some_and(|sk| sk == keys::PAYOUT_SK)
+        && key
+            .get(keys::PK)
+            .is_some_and(|pk| pk.starts_with("PAYOUT#"))
+        && key.values().all(|value| value.len() <= MAX_KEY_VALUE_LEN)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn key() -> PageKey {
-        PageKey::from([("pk".to_owned(), "PAYOUT#1".to_owned())])
+    fn key(user: &str) -> PageKey {
+        PageKey::from([
+            (keys::PK.to_owned(), "PAYOUT#0b5c".to_owned()),
+            (keys::SK.to_owned(), keys::PAYOUT_SK.to_owned()),
+            (keys::USER_PK.to_owned(), user.to_owned()),
+            (
+                keys::CREATED_SK.to_owned(),
+                "2026-12-05T00:00:00Z#0b5c".to_owned(),
+            ),
+        ])
     }
 
     #[test]
     fn round_trips_within_its_scope_only() {
-        let cursors = CursorKey::derive(b"secret");
-        let cursor = cursors.encode("USER#7", &key()).unwrap();
-        assert_eq!(cursors.decode("USER#7", &cursor).unwrap(), key());
-        assert!(cursors.decode("USER#8", &cursor).is_err());
+        let cursor = encode("USER#7", &key("USER#7")).unwrap();
+        assert_eq!(decode("USER#7", &cursor).unwrap(), key("USER#7"));
+        assert!(decode("USER#8", &cursor).is_err());
     }
 
     #[test]
-    fn refuses_forged_and_foreign_cursors() {
-        let cursors = CursorKey::derive(b"secret");
-        let cursor = cursors.encode("USER#7", &key()).unwrap();
-        let other = CursorKey::derive(b"other secret")
-            .encode("USER#7", &key())
+    fn refuses_cursors_that_would_steer_the_query_elsewhere() {
+        // The payload claims the caller's scope but points into another user's index.
+        let steered = URL_SAFE_NO_PAD.encode(
+            serde_json::to_vec(&Payload {
+                scope: "USER#7".to_owned(),
+                key: key("USER#8"),
+            })
+            .unwrap(),
+        );
+        assert!(decode("USER#7", &steered).is_err());
+        let mut extra = key("USER#7");
+        extra.insert(keys::STATUS_PK.to_owned(), "STATUS#pending".to_owned());
+        let mut not_a_payout = key("USER#7");
+        not_a_payout.insert(keys::PK.to_owned(), "USER#7".to_owned());
+        let mut missing = key("USER#7");
+        missing.remove(keys::CREATED_SK);
+        let mut long = key("USER#7");
+        long.insert(keys::CREATED_SK.to_owned(), "x".repeat(500));
+        for bad in [extra, not_a_payout, missing, long] {
+            let payload = serde_json::to_vec(&Payload {
+                scope: "USER#7".to_owned(),
+                key: bad.clone(),
+            })
             .unwrap();
-        assert!(cursors.decode("USER#7", &other).is_err());
-        let (_, tag) = cursor.split_once('.').unwrap();
-        let forged_payload = URL_SAFE_NO_PAD.encode(br#"{"s":"USER#7","k":{"pk":"PAYOUT#2"}}"#);
-        assert!(cursors
-            .decode("USER#7", &format!("{forged_payload}.{tag}"))
-            .is_err());
+            assert!(
+                decode("USER#7", &URL_SAFE_NO_PAD.encode(payload)).is_err(),
+                "{bad:?}"
+            );
+        }
         for junk in ["", ".", "abc", "a.b", &"x".repeat(5000)] {
-            assert!(cursors.decode("USER#7", junk).is_err(), "{junk}");
+            assert!(decode("USER#7", junk).is_err(), "{junk}");
         }
     }
 }

@@ -87,6 +87,11 @@ pub enum Error {
     #[error("storage: {0}")]
     Store(String),
 
+    /// Something this request depends on could not be reached (the identity provider's
+    /// keys, a secret): nothing was decided, so the caller may try again.
+    #[error("dependency unavailable: {0}")]
+    DependencyUnavailable(String),
+
     /// A scout's or user's balances refused a change that the payout's status allows:
     /// the books were already wrong. Nothing was written; a person must look.
     #[error("the books need a look: {0}")]
@@ -112,6 +117,7 @@ impl Error {
             | Error::AmountOutOfRange { .. }
             | Error::IdempotencyKeyReused => 422,
             Error::Config(_) | Error::Store(_) | Error::BooksRefused(_) => 500,
+            Error::DependencyUnavailable(_) => 503,
         }
     }
 
@@ -135,6 +141,7 @@ impl Error {
             Error::AmountOutOfRange { .. } => "amount_out_of_range",
             Error::IdempotencyKeyReused => "idempotency_key_reused",
             Error::Config(_) | Error::Store(_) | Error::BooksRefused(_) => "internal_error",
+            Error::DependencyUnavailable(_) => "service_unavailable",
         }
     }
 
@@ -143,6 +150,9 @@ impl Error {
         match self {
             Error::Config(_) | Error::Store(_) | Error::BooksRefused(_) => {
                 "internal error".to_owned()
+            }
+            Error::DependencyUnavailable(_) => {
+                "a service this request depends on is unavailable; try again shortly".to_owned()
             }
             other => other.to_string(),
         }

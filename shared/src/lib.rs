@@ -21,6 +21,7 @@ pub mod payout;
 pub mod process;
 pub mod schedule;
 pub mod scout;
+pub mod secrets;
 pub mod stats;
 pub mod store;
 pub mod telemetry;

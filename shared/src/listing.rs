@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::auth::Actor;
-use crate::cursor::CursorKey;
+use crate::cursor as page_cursor;
 use crate::error::{Error, Result};
 use crate::money::Paise;
 use crate::payout::{Payout, PayoutStatus};
@@ -47,7 +47,6 @@ fn check_limit(limit: usize) -> Result<usize> {
 /// The caller's payouts, newest first, and their totals (one summary item read).
 pub async fn my_payouts(
     store: &Store,
-    cursors: &CursorKey,
     actor: &Actor,
     limit: usize,
     cursor: Option<&str>,
@@ -55,7 +54,7 @@ pub async fn my_payouts(
     let limit = check_limit(limit)?;
     let index = PayoutIndex::User(actor.user_id);
     let start = cursor
-        .map(|cursor| cursors.decode(&index.scope(), cursor))
+        .map(|cursor| page_cursor::decode(&index.scope(), cursor))
         .transpose()?;
     let (page, summary) = tokio::try_join!(
         store.query_payouts(&index, true, limit, start),
@@ -68,7 +67,7 @@ pub async fn my_payouts(
         pending_paise: summary.pending_paise,
         next_cursor: page
             .next
-            .map(|next| cursors.encode(&index.scope(), &next))
+            .map(|next| page_cursor::encode(&index.scope(), &next))
             .transpose()?,
     })
 }
@@ -76,7 +75,6 @@ pub async fn my_payouts(
 /// Every payout, or those in one status, newest first. Admins only.
 pub async fn list_payouts(
     store: &Store,
-    cursors: &CursorKey,
     actor: &Actor,
     status: Option<PayoutStatus>,
     page: Option<u64>,
@@ -96,7 +94,7 @@ pub async fn list_payouts(
                 "use either page or cursor, not both".to_owned(),
             ))
         }
-        (Some(cursor), None) => Some(cursors.decode(&index.scope(), cursor)?),
+        (Some(cursor), None) => Some(page_cursor::decode(&index.scope(), cursor)?),
         (None, _) => {
             let skip = usize::try_from(page_number - 1)
                 .ok()
@@ -122,7 +120,7 @@ pub async fn list_payouts(
         limit,
         next_cursor: result
             .next
-            .map(|next| cursors.encode(&index.scope(), &next))
+            .map(|next| page_cursor::encode(&index.scope(), &next))
             .transpose()?,
     })
 }

@@ -103,10 +103,7 @@ impl Mailer for SesMailer {
             .send()
             .await
             .map_err(|error| {
-                Error::Store(format!(
-                    "SES SendEmail: {}",
-                    aws_sdk_sesv2::error::DisplayErrorContext(&error)
-                ))
+                Error::Store(format!("SES SendEmail: {}", crate::aws::error_text(&error)))
             })?;
         Ok(output.message_id().unwrap_or_default().to_owned())
     }

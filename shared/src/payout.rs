@@ -324,6 +324,11 @@ pub struct Payout {
     pub cancelled_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Who changed the payout's status on an admin's request, oldest first. Only the
+    /// store appends to it, in the very write that changes the status, and nothing
+    /// ever rewrites it (see [`HISTORY_LIMIT`] and docs/DATA_MODEL.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<HistoryEntry>,
 }
 
 impl Payout {
@@ -361,6 +366,7 @@ impl Payout {
             cancelled_at: None,
             created_at: now,
             updated_at: now,
+            history: Vec::new(),
         }
     }
 
@@ -389,6 +395,151 @@ pub struct GatewayStatusDetails {
     pub source: Option<String>,
 }
 
+/// Why a payout is where it is, as responses show it: a stable code and a sentence
+/// written by us. What is stored (`failure_reason`, `last_error`) may hold the
+/// gateway's or the infrastructure's own words, which can quote a VPA, an IFSC or an
+/// account number back ("VPA asha@okhdfc is invalid"), or tell things about us that
+/// are nobody's business ("Transactions from this IP are not allowed"): those are
+/// never shown, only the code they come down to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reason {
+    pub code: &'static str,
+    pub message: &'static str,
+}
+
+impl Reason {
+    const NOTHING_TO_PAY: Reason = Reason {
+        code: "nothing_to_pay",
+        message: "The amount is zero: there is nothing to pay.",
+    };
+    const PAYOUT_ACCOUNT_MISSING: Reason = Reason {
+        code: crate::account::PAYOUT_ACCOUNT_MISSING,
+        message: "There is no payout account to send it to; it is sent again once one is saved.",
+    };
+    const PAYOUT_ACCOUNT_INVALID: Reason = Reason {
+        code: crate::account::PAYOUT_ACCOUNT_INVALID,
+        message: "The payment network would not accept the saved payout account; it is sent \
+                  again once the account is saved anew.",
+    };
+    const BANK_RETURNED: Reason = Reason {
+        code: "bank_returned",
+        message: "The bank sent the money back (a closed account or a name that does not \
+                  match, usually); an admin sends it again or cancels it.",
+    };
+    const GATEWAY_DECLINED: Reason = Reason {
+        code: "gateway_declined",
+        message: "The bank or payment network declined it; an admin sends it again or \
+                  cancels it.",
+    };
+    const LEASE_EXPIRED: Reason = Reason {
+        code: "lease_expired",
+        message: "The run sending it stopped before it finished; it is checked with the \
+                  gateway and sent again, never paid twice.",
+    };
+    const GATEWAY_RATE_LIMITED: Reason = Reason {
+        code: "gateway_rate_limited",
+        message: "The payment gateway asked us to slow down; it is sent again on a later run.",
+    };
+    const GATEWAY_CONFIGURATION: Reason = Reason {
+        code: "gateway_configuration",
+        message: "The payment gateway refused our own request (our credentials or settings); \
+                  it waits, untouched, until we fix that.",
+    };
+    const GATEWAY_NOT_CONFIRMED: Reason = Reason {
+        code: "gateway_not_confirmed",
+        message: "The payment gateway has not confirmed it yet; we ask again shortly.",
+    };
+    const GATEWAY_UNAVAILABLE: Reason = Reason {
+        code: "gateway_unavailable",
+        message: "The payment gateway could not be reached or did not answer; it is asked \
+                  again on a later run, never paid twice.",
+    };
+
+    /// `code: message`, the one string a response's field holds.
+    pub fn shown(self) -> String {
+        format!("{}: {}", self.code, self.message)
+    }
+}
+
+impl Payout {
+    /// Why it failed or came back, in our words; `None` while nothing went wrong.
+    pub fn failure(&self) -> Option<Reason> {
+        let stored = self.failure_reason.as_deref()?;
+        let reason = match stored {
+            crate::account::PAYOUT_ACCOUNT_MISSING => Reason::PAYOUT_ACCOUNT_MISSING,
+            crate::account::PAYOUT_ACCOUNT_INVALID => Reason::PAYOUT_ACCOUNT_INVALID,
+            _ if stored.starts_with("amount is 0 paise") => Reason::NOTHING_TO_PAY,
+            // A reversal's reason stays on the payout when an admin cancels it.
+            _ if self.status == PayoutStatus::Reversed
+                || self.gateway_status.as_deref() == Some("reversed")
+                || stored.starts_with("reversed") =>
+            {
+                Reason::BANK_RETURNED
+            }
+            _ => Reason::GATEWAY_DECLINED,
+        };
+        Some(reason)
+    }
+
+    /// Why the last attempt went back to the queue or waits, in our words.
+    pub fn last_error_reason(&self) -> Option<Reason> {
+        let stored = self.last_error.as_deref()?.to_ascii_lowercase();
+        let reason = if stored.contains("lease expired") {
+            Reason::LEASE_EXPIRED
+        } else if stored.contains("rate limit") {
+            Reason::GATEWAY_RATE_LIMITED
+        } else if [
+            "misconfigured",
+            "refused our",
+            "refused the call",
+            "could not be resent",
+        ]
+        .iter()
+        .any(|ours| stored.contains(ours))
+        {
+            Reason::GATEWAY_CONFIGURATION
+        } else if stored.contains("no record") {
+            Reason::GATEWAY_NOT_CONFIRMED
+        } else {
+            Reason::GATEWAY_UNAVAILABLE
+        };
+        Some(reason)
+    }
+}
+
+impl GatewayStatusDetails {
+    /// The gateway's reason, when it is a code (digits alone could be an account number).
+    pub fn reason_code(&self) -> Option<&str> {
+        self.reason.as_deref().filter(|reason| is_code(reason))
+    }
+
+    /// Only the gateway's codes (`reason`, `source`); its `description` is its own
+    /// words, and a code that is not one is left out.
+    pub fn codes_only(&self) -> GatewayStatusDetails {
+        let code = |text: &Option<String>| text.clone().filter(|text| is_code(text));
+        GatewayStatusDetails {
+            reason: code(&self.reason),
+            description: None,
+            source: code(&self.source),
+        }
+    }
+}
+
+/// A short snake_case word that starts with a letter: a code, not words (a number
+/// alone could be an account number). Events and views carry reasons only as codes:
+/// free text may echo what a user typed (a gateway's error can quote the VPA or IFSC
+/// it refused).
+pub fn is_code(text: &str) -> bool {
+    text.len() <= 64
+        && text
+            .bytes()
+            .next()
+            .is_some_and(|first| first.is_ascii_lowercase())
+        && text
+            .bytes()
+            .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_')
+}
+
 /// An attempt a payout made before its current one, as it ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EarlierAttempt {
@@ -398,6 +549,73 @@ pub struct EarlierAttempt {
     /// `failed` or `reversed`.
     pub ended: PayoutStatus,
 }
+
+/// The admin actions that change a payout's status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdminAction {
+    Process,
+    Retry,
+    Cancel,
+}
+
+/// A bulk request an admin action came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BulkOrigin {
+    /// Made for each run of a bulk request, so the entries of one run can be told apart
+    /// from those of a repeat under the same key (a repeat that only replays writes none).
+    pub request_id: Uuid,
+    pub idempotency_key: Option<String>,
+}
+
+/// Who is acting on a payout, and why: what each history entry of the request is made of.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Acting {
+    pub action: AdminAction,
+    pub actor_user_id: u64,
+    pub bulk: Option<BulkOrigin>,
+}
+
+impl Acting {
+    pub fn entry(&self, from: PayoutStatus, to: PayoutStatus, at: Timestamp) -> HistoryEntry {
+        HistoryEntry {
+            action: self.action,
+            actor_user_id: self.actor_user_id,
+            at,
+            from_status: from,
+            to_status: to,
+            bulk_request_id: self.bulk.as_ref().map(|bulk| bulk.request_id),
+            bulk_idempotency_key: self
+                .bulk
+                .as_ref()
+                .and_then(|bulk| bulk.idempotency_key.clone()),
+        }
+    }
+}
+
+/// One status change made on an admin's request. Every status change written while
+/// serving the request gets one (a process is a claim and a settle: two entries), so
+/// the history shows what the admin's request did, the gateway's answer included.
+/// The processor's own runs and the gateway's webhooks write none: they act for nobody.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub action: AdminAction,
+    pub actor_user_id: u64,
+    pub at: Timestamp,
+    pub from_status: PayoutStatus,
+    pub to_status: PayoutStatus,
+    #[serde(default)]
+    pub bulk_request_id: Option<Uuid>,
+    #[serde(default)]
+    pub bulk_idempotency_key: Option<String>,
+}
+
+/// An admin process or retry starts only while a payout's history holds fewer entries
+/// than this. One action writes at most four, so a history stays under about
+/// `HISTORY_LIMIT + 4` entries (some 20 KB), far from DynamoDB's 400 KB item limit: a
+/// settle after the gateway paid must never fail for an item grown too large. A cancel
+/// is still allowed past it (it ends the payout's changes), so no money is ever stuck.
+pub const HISTORY_LIMIT: usize = 100;
 
 /// The key a gateway deduplicates transfers by: the payout id in simple form, a dash
 /// and the attempt number. Derived, never random, so a crashed run that retries the
@@ -463,6 +681,83 @@ mod tests {
             IdempotencyKey::for_attempt(id, IdempotencyKey::MAX_ATTEMPT)
         );
         assert_ne!(key, IdempotencyKey::for_attempt(id, 1));
+    }
+
+    #[test]
+    fn reasons_shown_are_ours_whatever_was_stored() {
+        let mut payout = Payout::new(
+            Uuid::new_v4(),
+            7,
+            PayoutType::SellerPayout,
+            Paise(100),
+            Timestamp::now(),
+        );
+        assert_eq!(payout.failure(), None);
+        assert_eq!(payout.last_error_reason(), None);
+        payout.status = PayoutStatus::Failed;
+        for (stored, code) in [
+            ("payout_account_missing", "payout_account_missing"),
+            ("payout_account_invalid", "payout_account_invalid"),
+            ("amount is 0 paise: nothing to pay", "nothing_to_pay"),
+            ("failed: VPA asha@okhdfc is invalid", "gateway_declined"),
+            (
+                "reversed: account 765432123456789 is closed",
+                "bank_returned",
+            ),
+        ] {
+            payout.failure_reason = Some(stored.to_owned());
+            let reason = payout.failure().map(Reason::shown).unwrap_or_default();
+            assert!(
+                reason.starts_with(&format!("{code}: ")),
+                "{stored}: {reason}"
+            );
+            assert!(!reason.contains("asha@okhdfc") && !reason.contains("7654321"));
+        }
+        payout.status = PayoutStatus::Pending;
+        for (stored, code) in [
+            (
+                "lease expired before the gateway saw a transfer",
+                "lease_expired",
+            ),
+            ("rate limited: Too many requests", "gateway_rate_limited"),
+            (
+                "RazorpayX refused the call (403): Transactions from this IP are not allowed",
+                "gateway_configuration",
+            ),
+            (
+                "the gateway has no record of pout_1",
+                "gateway_not_confirmed",
+            ),
+            (
+                "RazorpayX timed out: operation timed out",
+                "gateway_unavailable",
+            ),
+        ] {
+            payout.last_error = Some(stored.to_owned());
+            let reason = payout
+                .last_error_reason()
+                .map(Reason::shown)
+                .unwrap_or_default();
+            assert!(
+                reason.starts_with(&format!("{code}: ")),
+                "{stored}: {reason}"
+            );
+            assert!(!reason.contains("Transactions from this IP"), "{reason}");
+        }
+        let details = GatewayStatusDetails {
+            reason: Some("000123456789012".to_owned()),
+            description: Some("Asha Rao's account 765432123456789 was rejected".to_owned()),
+            source: Some("beneficiary_bank".to_owned()),
+        };
+        assert_eq!(
+            details.codes_only(),
+            GatewayStatusDetails {
+                reason: None,
+                description: None,
+                source: Some("beneficiary_bank".to_owned()),
+            },
+            "digits alone are no code, and words are never kept"
+        );
     }
 
     #[test]

@@ -22,7 +22,9 @@ use crate::error::{Error, Result};
 use crate::gateway::{GatewayError, PaymentGateway, TransferOutcome};
 use crate::metrics::{self, Unit};
 use crate::money::Paise;
-use crate::payout::{EarlierAttempt, IdempotencyKey, Payout, PayoutStatus, Transition};
+use crate::payout::{
+    Acting, EarlierAttempt, IdempotencyKey, Payout, PayoutStatus, Transition, HISTORY_LIMIT,
+};
 use crate::store::{Lease, PayoutIndex, StatusChange, Store};
 use crate::time::Timestamp;
 
@@ -144,6 +146,9 @@ pub struct Processor<'a, G> {
     store: &'a Store,
     gateway: &'a G,
     config: ProcessorConfig,
+    /// The admin this processor works for, whose request every status change it writes
+    /// goes into the payout's history as; `None` for the schedule's own runs.
+    acting: Option<Acting>,
 }
 
 impl<'a, G: PaymentGateway> Processor<'a, G> {
@@ -152,7 +157,28 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
             store,
             gateway,
             config,
+            acting: None,
         }
+    }
+
+    /// The same processor, on an admin's request.
+    pub fn acting_for(mut self, acting: Acting) -> Self {
+        self.acting = Some(acting);
+        self
+    }
+
+    /// An admin action that starts a new round of changes needs room in the history:
+    /// one that cannot be recorded is not done (see [`HISTORY_LIMIT`]).
+    fn history_has_room(&self, payout: &Payout) -> Result<()> {
+        if self.acting.is_some() && payout.history.len() >= HISTORY_LIMIT {
+            return Err(Error::Conflict(format!(
+                "payout {} has {} admin actions in its history, the most it keeps; it can \
+                 only be cancelled now",
+                payout.payout_id,
+                payout.history.len()
+            )));
+        }
+        Ok(())
     }
 
     /// The hourly run without a deadline (tests, benchmarks, local runs).
@@ -383,6 +409,7 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
     /// it stands afterwards. Refused (409) unless it is pending.
     pub async fn process_one(&self, payout_id: Uuid) -> Result<Payout> {
         let payout = self.store.existing_payout(payout_id).await?;
+        self.history_has_room(&payout)?;
         match self.take(&payout).await? {
             Some(claimed) => Ok(self.pay(claimed).await.0),
             None => Err(Error::Conflict(format!(
@@ -396,7 +423,8 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
     /// declined at the gateway), then processes it at once.
     pub async fn retry(&self, payout_id: Uuid) -> Result<Payout> {
         let payout = self.store.existing_payout(payout_id).await?;
-        let requeued = send_round_again(self.store, &payout).await?;
+        self.history_has_room(&payout)?;
+        let requeued = send_round_again_as(self.store, &payout, self.acting.as_ref()).await?;
         info!(event = "payout_retried", payout_id = %payout_id, attempt = requeued.attempt, "payout sent round again");
         match self.take(&requeued).await {
             Ok(Some(claimed)) => Ok(self.pay(claimed).await.0),
@@ -441,7 +469,7 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
         next.cancelled_at = Some(now);
         next.updated_at = now;
         self.store
-            .change_status(
+            .change_status_as(
                 &payout,
                 StatusChange {
                     transition: Transition::Cancel,
@@ -449,6 +477,7 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
                     lease: Lease::NotHeld,
                     gateway_status_not_in: None,
                 },
+                self.acting.as_ref(),
             )
             .await
     }
@@ -477,7 +506,7 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
             Ok(Some(TransferOutcome::Paid { reference })) => {
                 let confirmed = self
                     .store
-                    .change_status(
+                    .change_status_as(
                         payout,
                         StatusChange {
                             transition: Transition::Confirm,
@@ -485,6 +514,7 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
                             lease: Lease::NotHeld,
                             gateway_status_not_in: None,
                         },
+                        self.acting.as_ref(),
                     )
                     .await?;
                 log_settled(&confirmed);
@@ -518,6 +548,13 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
     /// pays people's own accounts. `None`: not this time (the beneficiary could not be
     /// registered, or the account changed meanwhile); the payout stays pending.
     async fn take(&self, payout: &Payout) -> Result<Option<Claimed>> {
+        // Before the claim marks the attempt as sent: keys that cannot be read (a
+        // secret not set yet, access refused) must leave it as it was, not "sent,
+        // outcome unknown", which would make a cancel wait on the gateway.
+        if let Err(GatewayError::Misconfigured(why)) = self.gateway.ready().await {
+            error!(event = "gateway_not_ready", payout_id = %payout.payout_id, reason = %why, "the gateway cannot be called (our credentials); the payout stays pending, untouched");
+            return Err(Error::Config(why));
+        }
         let mut destination = None;
         let mut missing_account = None;
         if self.gateway.requires_payout_account() && payout.gateway_fund_account_id.is_none() {
@@ -607,7 +644,7 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
         next.updated_at = now;
         let payout = self
             .store
-            .change_status(
+            .change_status_as(
                 payout,
                 StatusChange {
                     transition: Transition::Claim,
@@ -615,6 +652,7 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
                     lease: Lease::Acquire(&token),
                     gateway_status_not_in: None,
                 },
+                self.acting.as_ref(),
             )
             .await?;
         Ok(Claimed {
@@ -648,8 +686,18 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
                 }
                 Ok(None) => {}
                 Err(unknown) => {
+                    let misconfigured = matches!(unknown, GatewayError::Misconfigured(_));
                     let (transition, next) = requeue(&claimed.payout, unknown.to_string());
-                    return self.settle(claimed, transition, next).await;
+                    let (payout, outcome) = self.settle(claimed, transition, next).await;
+                    // Our own fault stops a drain like any other misconfiguration.
+                    return (
+                        payout,
+                        if misconfigured {
+                            Outcome::Misconfigured
+                        } else {
+                            outcome
+                        },
+                    );
                 }
             }
         }
@@ -699,7 +747,7 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
         if !(saved && missing) {
             return (payout, outcome);
         }
-        match send_round_again(self.store, &payout).await {
+        match send_round_again_as(self.store, &payout, self.acting.as_ref()).await {
             Ok(requeued) => (requeued, Outcome::Requeued),
             Err(_) => (payout, outcome),
         }
@@ -810,7 +858,7 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
         let Claimed { payout, token, .. } = claimed;
         let written = self
             .store
-            .change_status(
+            .change_status_as(
                 &payout,
                 StatusChange {
                     transition,
@@ -818,6 +866,7 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
                     lease: Lease::Release(&token),
                     gateway_status_not_in: None,
                 },
+                self.acting.as_ref(),
             )
             .await;
         match written {
@@ -862,6 +911,15 @@ enum Beneficiary {
 /// at the gateway), under the usual conditional write; refused (409) once every attempt
 /// a key can name is used.
 pub(crate) async fn send_round_again(store: &Store, payout: &Payout) -> Result<Payout> {
+    send_round_again_as(store, payout, None).await
+}
+
+/// [`send_round_again`] on an admin's request, recorded in the payout's history.
+async fn send_round_again_as(
+    store: &Store,
+    payout: &Payout,
+    acting: Option<&Acting>,
+) -> Result<Payout> {
     if payout.attempt >= IdempotencyKey::MAX_ATTEMPT {
         return Err(Error::Conflict(format!(
             "payout {} has used all {} attempts",
@@ -870,7 +928,7 @@ pub(crate) async fn send_round_again(store: &Store, payout: &Payout) -> Result<P
         )));
     }
     store
-        .change_status(
+        .change_status_as(
             payout,
             StatusChange {
                 transition: Transition::Retry,
@@ -878,6 +936,7 @@ pub(crate) async fn send_round_again(store: &Store, payout: &Payout) -> Result<P
                 lease: Lease::NotHeld,
                 gateway_status_not_in: None,
             },
+            acting,
         )
         .await
 }
@@ -1003,25 +1062,29 @@ fn log_settlement(payout: &Payout) -> Outcome {
             Outcome::Completed
         }
         PayoutStatus::Failed => {
-            let reason = payout.failure_reason.as_deref().unwrap_or_default();
+            let reason = payout.failure().map_or("", |reason| reason.code);
             warn!(
                 event = "payout_failed",
                 payout_id = %id,
                 user_id = user,
                 amount_paise = amount.get(),
                 failure_reason = reason,
+                gateway_reason = gateway_reason(payout),
+                detail = %logged(payout.failure_reason.as_deref()),
                 "❌ Payout {id} failed: {reason}"
             );
             Outcome::Failed
         }
         PayoutStatus::Reversed => {
-            let reason = payout.failure_reason.as_deref().unwrap_or_default();
+            let reason = payout.failure().map_or("", |reason| reason.code);
             warn!(
                 event = "payout_reversed",
                 payout_id = %id,
                 user_id = user,
                 amount_paise = amount.get(),
                 failure_reason = reason,
+                gateway_reason = gateway_reason(payout),
+                detail = %logged(payout.failure_reason.as_deref()),
                 "↩️ Payout {id} was reversed by the bank: {reason}; an admin retries or cancels it"
             );
             Outcome::Reversed
@@ -1039,7 +1102,7 @@ fn log_settlement(payout: &Payout) -> Outcome {
             Outcome::Accepted
         }
         _ => {
-            let why = payout.last_error.as_deref().unwrap_or_default();
+            let why = payout.last_error_reason().map_or("", |reason| reason.code);
             warn!(
                 event = "payout_requeued",
                 payout_id = %id,
@@ -1047,11 +1110,27 @@ fn log_settlement(payout: &Payout) -> Outcome {
                 amount_paise = amount.get(),
                 attempt = payout.attempt,
                 reason = why,
+                detail = %logged(payout.last_error.as_deref()),
                 "↩️ Payout {id} back to pending: {why}"
             );
             Outcome::Requeued
         }
     }
+}
+
+/// The gateway's reason code for its status, when it gave one that is a code.
+fn gateway_reason(payout: &Payout) -> &str {
+    payout
+        .gateway_status_details
+        .as_ref()
+        .and_then(crate::payout::GatewayStatusDetails::reason_code)
+        .unwrap_or_default()
+}
+
+/// The stored words behind a reason (the gateway's, as often as not), for an operator:
+/// they can quote the user's VPA, IFSC or account number back, so those are taken out.
+fn logged(stored: Option<&str>) -> String {
+    crate::telemetry::redact(stored.unwrap_or_default())
 }
 
 fn count(summary: &mut RunSummary, outcome: Outcome) {

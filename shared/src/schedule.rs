@@ -175,12 +175,9 @@ fn invalid(field: &'static str, message: impl Into<String>) -> Error {
 /// Reads and checks a schedule body; every refusal names its field.
 pub fn parse_request(body: &Map<String, Value>, limits: PayoutLimits) -> Result<ScheduleRequest> {
     const FIELDS: [&str; 4] = ["scout_id", "frequency", "day", "minimum_paise"];
-    if let Some(unknown) = body.keys().find(|key| !FIELDS.contains(&key.as_str())) {
-        return Err(Error::BadRequest(format!(
-            "unknown field `{unknown}`; allowed: {}",
-            FIELDS.join(", ")
-        )));
-    }
+    // One wording for unknown keys everywhere, cut short: a client's key is never
+    // echoed back whole.
+    crate::http::input::only_fields(body, &FIELDS)?;
     let scout_id = match body.get("scout_id") {
         Some(Value::String(id)) if crate::http::input::is_addressable_id(id) => id.clone(),
         _ => {

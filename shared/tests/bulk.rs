@@ -142,7 +142,7 @@ async fn status_of(store: &Store, id: &str) -> PayoutStatus {
 }
 
 fn transfer_calls(api: &Api) -> std::collections::HashMap<shared::payout::IdempotencyKey, u32> {
-    match &api.app.gateway {
+    match api.app.gateway().unwrap() {
         Gateway::Simulated(gateway) => gateway.transfer_calls(),
         other => panic!("the tests run the simulated gateway, not {other:?}"),
     }
@@ -499,6 +499,9 @@ async fn a_key_still_in_progress_is_409_and_one_abandoned_past_its_lease_runs_ag
         started_at,
         answer: None,
         expires_at: started_at.plus_secs(86_400).unix_millis() / 1000,
+        request_id: None,
+        action: None,
+        payout_count: None,
     };
     let now_secs = Timestamp::now().unix_millis() / 1000;
 
@@ -657,7 +660,7 @@ async fn ids_are_not_started_when_the_invocation_is_about_to_end() {
     let deadline = std::time::Instant::now() + shared::bulk::START_MARGIN / 2;
     let done = shared::bulk::bulk_payouts(
         &store,
-        &api.app.gateway,
+        api.app.gateway().unwrap(),
         api.app.config.processor,
         &shared::auth::Actor::admin(ADMIN),
         command,

@@ -3,12 +3,14 @@
 
 use std::collections::HashSet;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
 use devkit::invariants::assert_books_balance;
 use devkit::testing::{fresh_store, gateway, processor_config};
 use shared::admin::cancel_payout;
 use shared::auth::Actor;
 use shared::config::PayoutLimits;
-use shared::cursor::CursorKey;
 use shared::listing::{list_payouts, my_payouts};
 use shared::money::Paise;
 use shared::payout::{Payout, PayoutStatus};
@@ -78,14 +80,13 @@ async fn my_payouts_pages_newest_first_with_totals_that_match() {
     )
     .await
     .unwrap();
-    let cursors = CursorKey::derive(b"test secret");
     let me = Actor::user(OWNER);
 
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     let mut first_page = None;
     loop {
-        let page = my_payouts(&store, &cursors, &me, 50, cursor.as_deref())
+        let page = my_payouts(&store, &me, 50, cursor.as_deref())
             .await
             .unwrap();
         assert!(page.payouts.len() <= 50);
@@ -125,34 +126,45 @@ async fn my_payouts_pages_newest_first_with_totals_that_match() {
 #[tokio::test]
 async fn a_cursor_works_only_for_its_own_listing() {
     let (store, _) = store_with_payouts(5).await;
-    let cursors = CursorKey::derive(b"test secret");
-    let mine = my_payouts(&store, &cursors, &Actor::user(OWNER), 2, None)
+    let mine = my_payouts(&store, &Actor::user(OWNER), 2, None)
         .await
         .unwrap();
     let cursor = mine.next_cursor.unwrap();
-    let err = my_payouts(&store, &cursors, &Actor::user(OTHER), 2, Some(&cursor))
+    let err = my_payouts(&store, &Actor::user(OTHER), 2, Some(&cursor))
         .await
         .unwrap_err();
     assert_eq!(err.http_status(), 400);
-    let err = list_payouts(
-        &store,
-        &cursors,
-        &Actor::admin(1),
-        None,
-        None,
-        2,
-        Some(&cursor),
-    )
-    .await
-    .unwrap_err();
+    let err = list_payouts(&store, &Actor::admin(1), None, None, 2, Some(&cursor))
+        .await
+        .unwrap_err();
     assert_eq!(err.http_status(), 400);
-    let forged = CursorKey::derive(b"another secret");
-    let err = my_payouts(&store, &forged, &Actor::user(OWNER), 2, Some(&cursor))
+    // Cursors are not signed (reading routes hold no secret): one rewritten to claim the
+    // owner's listing while pointing into another user's index is refused all the same.
+    let another = PayoutRequest {
+        scout_id: "s-2".to_owned(),
+        amount: Some(Paise(6_000)),
+        idempotency_key: None,
+    };
+    request_payout(&store, LIMITS, &Actor::user(OTHER), another)
+        .await
+        .unwrap();
+    let theirs = my_payouts(&store, &Actor::user(OTHER), 1, None)
+        .await
+        .unwrap()
+        .next_cursor
+        .expect("the other user has more than one payout");
+    let decoded = URL_SAFE_NO_PAD.decode(&theirs).unwrap();
+    let rewritten = String::from_utf8(decoded).unwrap().replace(
+        &format!("\"s\":\"USER#{OTHER}\""),
+        &format!("\"s\":\"USER#{OWNER}\""),
+    );
+    let steered = URL_SAFE_NO_PAD.encode(rewritten);
+    let err = my_payouts(&store, &Actor::user(OWNER), 2, Some(&steered))
         .await
         .unwrap_err();
     assert_eq!(err.http_status(), 400);
     for limit in [0, 101] {
-        let err = my_payouts(&store, &cursors, &Actor::user(OWNER), limit, None)
+        let err = my_payouts(&store, &Actor::user(OWNER), limit, None)
             .await
             .unwrap_err();
         assert_eq!(err.http_status(), 400);
@@ -162,10 +174,9 @@ async fn a_cursor_works_only_for_its_own_listing() {
 #[tokio::test]
 async fn the_admin_list_pages_by_cursor_and_by_page_number_alike() {
     let (store, payouts) = store_with_payouts(120).await;
-    let cursors = CursorKey::derive(b"test secret");
     let admin = Actor::admin(1);
 
-    let err = list_payouts(&store, &cursors, &Actor::user(OWNER), None, None, 50, None)
+    let err = list_payouts(&store, &Actor::user(OWNER), None, None, 50, None)
         .await
         .unwrap_err();
     assert_eq!(err.http_status(), 403);
@@ -175,7 +186,6 @@ async fn the_admin_list_pages_by_cursor_and_by_page_number_alike() {
     loop {
         let page = list_payouts(
             &store,
-            &cursors,
             &admin,
             Some(PayoutStatus::Pending),
             None,
@@ -194,7 +204,6 @@ async fn the_admin_list_pages_by_cursor_and_by_page_number_alike() {
     for page in 1.. {
         let list = list_payouts(
             &store,
-            &cursors,
             &admin,
             Some(PayoutStatus::Pending),
             Some(page),
@@ -215,13 +224,12 @@ async fn the_admin_list_pages_by_cursor_and_by_page_number_alike() {
     let mine: HashSet<_> = payouts.iter().map(|payout| payout.payout_id).collect();
     assert!(mine.iter().all(|id| by_cursor.contains(id)));
 
-    let everything = list_payouts(&store, &cursors, &admin, None, None, 100, None)
+    let everything = list_payouts(&store, &admin, None, None, 100, None)
         .await
         .unwrap();
     assert_eq!(everything.payouts.len(), 100);
     let completed = list_payouts(
         &store,
-        &cursors,
         &admin,
         Some(PayoutStatus::Completed),
         None,
@@ -233,11 +241,11 @@ async fn the_admin_list_pages_by_cursor_and_by_page_number_alike() {
     assert!(completed.payouts.is_empty());
     assert_eq!(completed.next_cursor, None);
 
-    let err = list_payouts(&store, &cursors, &admin, None, Some(0), 10, None)
+    let err = list_payouts(&store, &admin, None, Some(0), 10, None)
         .await
         .unwrap_err();
     assert_eq!(err.http_status(), 400);
-    let err = list_payouts(&store, &cursors, &admin, None, Some(2), 10, Some("x.y"))
+    let err = list_payouts(&store, &admin, None, Some(2), 10, Some("x.y"))
         .await
         .unwrap_err();
     assert_eq!(err.http_status(), 400);

@@ -11,8 +11,7 @@ use shared::account::{save_payout_account, Destination, NewPayoutAccount};
 use shared::admin::cancel_payout;
 use shared::auth::Actor;
 use shared::config::{
-    PayoutLimits, ProcessorConfig, RazorpayXConfig, DEV_RAZORPAYX_ACCOUNT_NUMBER,
-    DEV_RAZORPAYX_KEY_ID, DEV_RAZORPAYX_KEY_SECRET,
+    PayoutLimits, ProcessorConfig, RazorpayXConfig, RazorpayXKeys, DEV_RAZORPAYX_KEY_SECRET,
 };
 use shared::gateway::{GatewayError, PaymentGateway, RazorpayX, TransferOutcome};
 use shared::money::Paise;
@@ -48,13 +47,11 @@ fn config() -> ProcessorConfig {
 }
 
 fn client_for(fake: &FakeRazorpayX, key_secret: &str) -> RazorpayX {
-    RazorpayX::new(&RazorpayXConfig {
-        base_url: fake.base_url(),
-        key_id: DEV_RAZORPAYX_KEY_ID.to_owned(),
-        key_secret: key_secret.to_owned(),
-        account_number: DEV_RAZORPAYX_ACCOUNT_NUMBER.to_owned(),
-        timeout_ms: CLIENT_TIMEOUT_MS,
-    })
+    RazorpayX::new(&RazorpayXConfig::local(
+        fake.base_url(),
+        key_secret,
+        CLIENT_TIMEOUT_MS,
+    ))
     .unwrap()
 }
 
@@ -631,4 +628,108 @@ async fn lookups_of_unknown_keys_say_so() {
         .await
         .unwrap_err();
     assert!(matches!(err, GatewayError::Misconfigured(_)), "{err:?}");
+}
+
+/// The API keys are read from Secrets Manager (moto here) per call within a cache TTL
+/// (zero here): a rotated key is used without a new client, and keys that cannot be read
+/// stop the call before anything is sent, as our misconfiguration, never the payout's.
+#[tokio::test]
+async fn api_keys_come_from_secrets_manager_and_fail_closed_when_unreadable() {
+    let world = world().await;
+    let clients = devkit::moto::Clients::new(&devkit::testing::moto_endpoint()).await;
+    let name = format!(
+        "payouts/test/razorpayx-api-{}",
+        uuid::Uuid::new_v4().simple()
+    );
+    clients
+        .put_secret(&name, &RazorpayXKeys::dev().to_secret_string())
+        .await
+        .unwrap();
+    let mut client_config = RazorpayXConfig::local(
+        world.fake.base_url(),
+        DEV_RAZORPAYX_KEY_SECRET,
+        CLIENT_TIMEOUT_MS,
+    );
+    client_config.credentials = Some(shared::secrets::Secret::managed_with_client(
+        clients.secretsmanager.clone(),
+        name.clone(),
+        std::time::Duration::ZERO,
+    ));
+    let client = RazorpayX::new(&client_config).unwrap();
+    // A first payout, paid with the keys from the secret, registers the user's account
+    // at RazorpayX: from then on a claim needs no gateway call before it marks an
+    // attempt as sent.
+    let first = world.request(5_000).await;
+    Processor::new(&world.store, &client, config())
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(
+        world.run_until_settled(&first).await.status,
+        PayoutStatus::Completed
+    );
+    let payout = world.request(10_000).await;
+    let key = payout.idempotency_key();
+    assert_eq!(client.lookup(&key, &payout).await.unwrap(), None);
+
+    // A rotation to a key the account does not have is used at once: RazorpayX refuses it.
+    let wrong = RazorpayXKeys {
+        key_secret: "not-the-secret-of-this-account".to_owned(),
+        ..RazorpayXKeys::dev()
+    };
+    clients
+        .put_secret(&name, &wrong.to_secret_string())
+        .await
+        .unwrap();
+    let err = client.lookup(&key, &payout).await.unwrap_err();
+    assert!(matches!(err, GatewayError::Misconfigured(_)), "{err:?}");
+
+    // Gone: nothing is sent, and the error is ours.
+    clients
+        .secretsmanager
+        .delete_secret()
+        .secret_id(&name)
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .unwrap();
+    let err = client.transfer(&key, &payout).await.unwrap_err();
+    assert!(matches!(err, GatewayError::Misconfigured(_)), "{err:?}");
+    assert_eq!(
+        world.fake.payouts().len(),
+        1,
+        "only the first payout reached RazorpayX"
+    );
+
+    // A processor run with unreadable keys stops before it claims anything: the payout
+    // is left exactly as it was, not marked as sent, so a cancel needs no gateway.
+    let before = world.stored(&payout).await;
+    let stopped = Processor::new(&world.store, &client, config()).run().await;
+    assert!(
+        matches!(stopped, Err(shared::error::Error::Config(_))),
+        "the run reports our misconfiguration: {stopped:?}"
+    );
+    let after = world.stored(&payout).await;
+    assert_eq!(after, before, "nothing was written");
+    assert_eq!(after.sent_at(), None);
+    let cancelled = cancel_payout(
+        &world.store,
+        &client,
+        config(),
+        &Actor::admin(1),
+        payout.payout_id,
+    )
+    .await
+    .unwrap();
+    assert_eq!(cancelled.status, PayoutStatus::Cancelled);
+    assert_eq!(
+        world.fake.payouts().len(),
+        1,
+        "only the first payout reached RazorpayX"
+    );
+    world.assert_books().await;
+
+    // A function not given the secret builds no client at all.
+    client_config.credentials = None;
+    assert!(RazorpayX::new(&client_config).is_err());
 }

@@ -17,7 +17,7 @@ use shared::admin::{cancel_payout, retry_payout};
 use shared::auth::{Actor, Role};
 use shared::config::{
     PayoutLimits, ProcessorConfig, RazorpayXConfig, WebhookSecrets, DEV_JWT_SECRET,
-    DEV_RAZORPAYX_ACCOUNT_NUMBER, DEV_RAZORPAYX_KEY_ID, DEV_RAZORPAYX_KEY_SECRET,
+    DEV_RAZORPAYX_KEY_SECRET,
 };
 use shared::gateway::razorpayx_webhook::signature;
 use shared::gateway::RazorpayX;
@@ -82,24 +82,7 @@ async fn requested(store: &Store) -> Payout {
 /// yet: only the attempt's key ties a webhook to it.
 async fn sent(store: &Store) -> Payout {
     let pending = requested(store).await;
-    let now = Timestamp::now();
-    let mut next = pending.clone();
-    next.attempt_sent_at = Some(now);
-    next.first_sent_at = Some(now);
-    next.processed_at = Some(now);
-    next.lease_expires_at = Some(now.plus_secs(300));
-    store
-        .change_status(
-            &pending,
-            StatusChange {
-                transition: Transition::Claim,
-                next,
-                lease: Lease::Acquire("a-processor"),
-                gateway_status_not_in: None,
-            },
-        )
-        .await
-        .unwrap()
+    devkit::testing::mark_sent(store, &pending).await
 }
 
 fn event_name(status: &str) -> &'static str {
@@ -688,13 +671,11 @@ async fn with_razorpayx(store: &Store, config: FakeConfig) -> (FakeRazorpayX, Ra
     .await
     .unwrap();
     let fake = FakeRazorpayX::start(0, config).await.unwrap();
-    let gateway = RazorpayX::new(&RazorpayXConfig {
-        base_url: fake.base_url(),
-        key_id: DEV_RAZORPAYX_KEY_ID.to_owned(),
-        key_secret: DEV_RAZORPAYX_KEY_SECRET.to_owned(),
-        account_number: DEV_RAZORPAYX_ACCOUNT_NUMBER.to_owned(),
-        timeout_ms: 2_000,
-    })
+    let gateway = RazorpayX::new(&RazorpayXConfig::local(
+        fake.base_url(),
+        DEV_RAZORPAYX_KEY_SECRET,
+        2_000,
+    ))
     .unwrap();
     (fake, gateway)
 }
@@ -1084,4 +1065,87 @@ async fn an_unknown_gateway_status_never_blocks_a_known_one() {
         PayoutStatus::Completed
     );
     books(&store).await;
+}
+
+/// The webhook reads its secrets from Secrets Manager (moto here) per delivery, within
+/// a cache TTL (zero here): a rotation is taken up without a restart, the previous
+/// secret is dropped when the operator clears it, and a secret that cannot be read
+/// fails the delivery closed (503: RazorpayX delivers it again) with nothing recorded.
+#[tokio::test]
+async fn webhook_secrets_come_from_secrets_manager_and_rotate_without_a_restart() {
+    let store = store_with_scout().await;
+    let payout = sent(&store).await;
+    let clients = devkit::moto::Clients::new(&devkit::testing::moto_endpoint()).await;
+    let name = format!("payouts/test/razorpayx-webhook-{}", Uuid::new_v4().simple());
+    let put = |current: &'static str, previous: Option<&'static str>| {
+        let clients = &clients;
+        let name = name.clone();
+        async move {
+            clients
+                .put_secret(&name, &WebhookSecrets::secret_string(current, previous))
+                .await
+                .unwrap();
+        }
+    };
+    put(PREVIOUS, None).await;
+    let mut api = Api::new(store.clone());
+    api.app.webhook_secrets = Some(WebhookSecrets::from_source(
+        shared::secrets::Secret::managed_with_client(
+            clients.secretsmanager.clone(),
+            name.clone(),
+            std::time::Duration::ZERO,
+        ),
+        false,
+    ));
+    let body = envelope("payout.queued", entity(&payout, "pout_rotation", "queued"));
+    let send = |secret: &'static str| {
+        let api = &api;
+        let body = body.clone();
+        async move {
+            let event_id = format!("evt_{}", Uuid::new_v4().simple());
+            deliver(
+                api,
+                &body,
+                &event_id,
+                Some(&signature(body.as_bytes(), secret)),
+            )
+            .await
+        }
+    };
+    assert_eq!(send(PREVIOUS).await.status, 200);
+    assert_eq!(send(SECRET).await.status, 401);
+
+    // Rotation under way: both verify, with no new App.
+    put(SECRET, Some(PREVIOUS)).await;
+    assert_eq!(send(SECRET).await.status, 200);
+    assert_eq!(send(PREVIOUS).await.status, 200);
+    // The operator clears the previous secret: it verifies nothing any more.
+    put(SECRET, None).await;
+    assert_eq!(send(PREVIOUS).await.status, 401);
+    assert_eq!(send(SECRET).await.status, 200);
+    let before = stored(&store, &payout).await;
+
+    // Unreadable: refused as unavailable, and nothing about the payout changes.
+    clients
+        .secretsmanager
+        .delete_secret()
+        .secret_id(&name)
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .unwrap();
+    let body = envelope(
+        "payout.processed",
+        entity(&payout, "pout_rotation", "processed"),
+    );
+    let reply = deliver(
+        &api,
+        &body,
+        "evt_unreadable_secret",
+        Some(&signature(body.as_bytes(), SECRET)),
+    )
+    .await;
+    assert_eq!(reply.status, 503, "{}", reply.text);
+    assert_eq!(reply.code(), "service_unavailable");
+    assert_eq!(stored(&store, &payout).await, before);
 }

@@ -477,6 +477,20 @@ def step_detail(run, pid):
     else:
         check(attempts[-1:] == [str(current)], f"current attempt not listed: {attempts}")
         note = "the API gave no earlier_attempts (only the current one is listed)"
+    # Who did what: the page lists the API's history, each entry with its admin.
+    history = listed[pid].get("history")
+    check(isinstance(history, list) and history, f"the API gave {pid} (retried by an admin) no history: {history}")
+    shown = page.eval_on_selector_all(
+        "#detail-history li[data-history]",
+        "ls => ls.map(l => [l.dataset.actor, l.textContent.replace(/\\s+/g, ' ').trim()])")
+    check(len(shown) == len(history), f"history lists {len(shown)} entries, the API has {len(history)}")
+    for (actor, line), entry in zip(shown, history):
+        check(actor == str(entry["actor_user_id"]), f"history entry by {actor}, the API says {entry['actor_user_id']}")
+        check(f"by admin {entry['actor_user_id']}" in line and entry["from_status"] in line
+              and entry["to_status"] in line, f"history entry {line!r} does not show {entry}")
+    check(any(e["action"] == "retry" and e["actor_user_id"] == 1 for e in history),
+          f"the browser's retry is not in the history: {history}")
+    note += f"; {len(history)} admin actions in its history"
     page.keyboard.press("Escape")
     page.wait_for_selector("#detail", state="hidden")
     focused = page.evaluate("() => { const e = document.activeElement; const tr = e && e.closest('tr');"
@@ -488,7 +502,8 @@ def step_detail(run, pid):
     page.wait_for_selector("#detail", state="visible")
     page.click("#detail-close")
     page.wait_for_selector("#detail", state="hidden")
-    run.ok("detail: every field and the attempts; Escape and Close return focus to the row", note)
+    run.ok("detail: every field, the attempts and the admin history; Escape and Close return focus to the row",
+           note)
 
 
 def step_stale_409(run, exclude):

@@ -13,7 +13,7 @@ use devkit::moto::{self, Moto};
 use devkit::paths;
 use devkit::razorpayx::{FakeConfig, FakeRazorpayX};
 use devkit::streams::{StartAt, StreamReader};
-use shared::config::{Config, GatewayConfig};
+use shared::config::{Config, GatewayConfig, RazorpayXKeys, WebhookSecrets};
 use shared::store::Store;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
@@ -24,6 +24,9 @@ use crate::tools;
 pub const DEFAULT_API_PORT: u16 = 9000;
 pub const DEFAULT_DDB_PORT: u16 = 8000;
 pub const DEFAULT_RAZORPAYX_FAKE_PORT: u16 = 9100;
+/// The secrets the dev stack keeps in moto's Secrets Manager for the functions.
+const LOCAL_API_SECRET: &str = "payouts/local/razorpayx-api";
+const LOCAL_WEBHOOK_SECRET: &str = "payouts/local/razorpayx-webhook";
 pub const DEFAULT_MOTO_PORT: u16 = 9200;
 const DEFAULT_SCHEDULE_SECS: u64 = 60;
 /// How often the stream is polled: about what Lambda's polling feels like.
@@ -176,12 +179,33 @@ async fn serve() -> Result<Infallible> {
         }
         GatewayConfig::Simulated(_) => None,
     };
+    // The functions read the keys and the webhook secret from Secrets Manager (moto
+    // here), as deployed ones do, never from their environment.
     let razorpayx_env: Vec<(&str, String)> = match &razorpayx {
-        Some((fake, _, webhooks)) => vec![
-            ("RAZORPAYX_BASE_URL", fake.base_url()),
-            // The functions verify with the secret the local RazorpayX signs with.
-            ("RAZORPAYX_WEBHOOK_SECRET", webhooks.secret.clone()),
-        ],
+        Some((fake, gateway, webhooks)) => {
+            let clients = devkit::moto::Clients::new(&moto_endpoint).await;
+            let keys = match &gateway.credentials {
+                Some(credentials) => credentials.read().await?.as_str().to_owned(),
+                None => RazorpayXKeys::dev().to_secret_string(),
+            };
+            clients.put_secret(LOCAL_API_SECRET, &keys).await?;
+            clients
+                .put_secret(
+                    LOCAL_WEBHOOK_SECRET,
+                    &WebhookSecrets::secret_string(&webhooks.secret, None),
+                )
+                .await?;
+            vec![
+                ("RAZORPAYX_BASE_URL", fake.base_url()),
+                ("RAZORPAYX_API_SECRET_ID", LOCAL_API_SECRET.to_owned()),
+                // The secret the local RazorpayX signs with.
+                (
+                    "RAZORPAYX_WEBHOOK_SECRET_ID",
+                    LOCAL_WEBHOOK_SECRET.to_owned(),
+                ),
+                ("AWS_ENDPOINT_URL_SECRETS_MANAGER", moto_endpoint.clone()),
+            ]
+        }
         None => Vec::new(),
     };
 
@@ -223,6 +247,13 @@ async fn serve() -> Result<Infallible> {
         events_secs = EVENTS_EVERY.as_secs(),
     );
     if let Some((fake, gateway, webhooks)) = &razorpayx {
+        let local_keys = match &gateway.credentials {
+            Some(credentials) => {
+                RazorpayXKeys::from_secret_string(&credentials.read().await?, true)
+                    .map_err(anyhow::Error::msg)?
+            }
+            None => RazorpayXKeys::dev(),
+        };
         println!(
             "\
              ┌ PAYMENT_GATEWAY=razorpayx: the local RazorpayX\n\
@@ -236,10 +267,10 @@ async fn serve() -> Result<Infallible> {
              │ balance:    curl -s -X POST {url}/_fake/balance -d '{{\"amount\": 100000000}}'\n\
              └",
             url = fake.base_url(),
-            key_id = gateway.key_id,
+            key_id = local_keys.key_id,
             // The local test secret only: a real one set in the environment stays unprinted.
-            key_secret = if gateway.key_secret == shared::config::DEV_RAZORPAYX_KEY_SECRET {
-                gateway.key_secret.as_str()
+            key_secret = if local_keys.key_secret == shared::config::DEV_RAZORPAYX_KEY_SECRET {
+                local_keys.key_secret.as_str()
             } else {
                 "<from the environment>"
             },

@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use shared::auth::Role;
-use shared::config::Config;
+use shared::config::{AuthConfig, Config};
 
 const USAGE: &str = "\
 usage: cargo xtask <command>
@@ -192,10 +192,14 @@ fn token(args: &[String]) -> Result<()> {
         }
     }
     let user = user.context("usage: cargo xtask token --user N [--role admin] [--ttl SECS]")?;
-    let config = Config::from_env()?;
-    println!(
-        "{}",
-        devkit::token::mint(&config.jwt_secret, user, role, ttl)?
-    );
+    // Local only: a deployed stage verifies the identity provider's tokens and holds no
+    // key that could sign one (README, "Security model").
+    let AuthConfig::LocalSecret(secret) = AuthConfig::from_env()? else {
+        bail!(
+            "cargo xtask token signs with the local secret; with JWT_JWKS_URL set, tokens come \
+             from the identity provider (README, \"Getting a token\")"
+        );
+    };
+    println!("{}", devkit::token::mint(&secret, user, role, ttl)?);
     Ok(())
 }

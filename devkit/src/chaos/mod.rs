@@ -26,7 +26,7 @@ use shared::admin::{cancel_payout, process_payout, retry_payout};
 use shared::auth::Actor;
 use shared::config::{
     PayoutLimits, ProcessorConfig, RazorpayXConfig, SimulatedGatewayConfig,
-    DEV_RAZORPAYX_ACCOUNT_NUMBER, DEV_RAZORPAYX_KEY_ID, DEV_RAZORPAYX_KEY_SECRET,
+    DEV_RAZORPAYX_KEY_SECRET,
 };
 use shared::gateway::{PaymentGateway, RazorpayX, SimulatedGateway};
 use shared::money::Paise;
@@ -214,13 +214,11 @@ async fn run_plan(client: &Client, plan: &Plan, report: &mut Report) -> anyhow::
                 },
             )
             .await?;
-            let client = RazorpayX::new(&RazorpayXConfig {
-                base_url: fake.base_url(),
-                key_id: DEV_RAZORPAYX_KEY_ID.to_owned(),
-                key_secret: DEV_RAZORPAYX_KEY_SECRET.to_owned(),
-                account_number: DEV_RAZORPAYX_ACCOUNT_NUMBER.to_owned(),
-                timeout_ms: 1_000,
-            })
+            let client = RazorpayX::new(&RazorpayXConfig::local(
+                fake.base_url(),
+                DEV_RAZORPAYX_KEY_SECRET,
+                1_000,
+            ))
             .map_err(|err| anyhow::anyhow!("{err}"))?;
             let gateway = Arc::new(ChaosGateway {
                 inner: client,

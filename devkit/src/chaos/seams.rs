@@ -349,6 +349,10 @@ impl<G: PaymentGateway> PaymentGateway for ChaosGateway<G> {
         self.inner.late_transfer_window_secs()
     }
 
+    async fn ready(&self) -> Result<(), GatewayError> {
+        self.inner.ready().await
+    }
+
     async fn register_beneficiary(
         &self,
         account: &PayoutAccount,

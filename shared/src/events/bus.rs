@@ -79,10 +79,7 @@ impl EventBus for EventBridgeBus {
             .send()
             .await
             .map_err(|error| {
-                Error::Store(format!(
-                    "PutEvents: {}",
-                    aws_sdk_eventbridge::error::DisplayErrorContext(&error)
-                ))
+                Error::Store(format!("PutEvents: {}", crate::aws::error_text(&error)))
             })?;
         let outcomes: Vec<EntryOutcome> = output
             .entries()

@@ -19,20 +19,6 @@ use crate::time::Timestamp;
 /// The `Source` of every payout event.
 pub const SOURCE: &str = "payouts";
 
-/// A reason fit for an event: a code, never free text, which may echo what a user
-/// typed (a gateway's error can quote the VPA or IFSC it refused).
-fn is_code(text: &str) -> bool {
-    // A letter first: a number alone could be an account number.
-    text.len() <= 64
-        && text
-            .bytes()
-            .next()
-            .is_some_and(|first| first.is_ascii_lowercase())
-        && text
-            .bytes()
-            .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_')
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum PayoutEventType {
     #[serde(rename = "payout.requested")]
@@ -183,7 +169,12 @@ fn reason_code(
         .as_ref()
         .and_then(|details| details.reason.as_deref());
     let ours = after.failure_reason.as_deref();
-    let known = || gateway.into_iter().chain(ours).find(|text| is_code(text));
+    let known = || {
+        gateway
+            .into_iter()
+            .chain(ours)
+            .find(|text| crate::payout::is_code(text))
+    };
     let code = match event_type {
         PayoutEventType::Failed => known().unwrap_or("gateway_declined"),
         PayoutEventType::Reversed => known().unwrap_or("bank_returned"),

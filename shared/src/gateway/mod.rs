@@ -105,6 +105,13 @@ pub trait PaymentGateway: Send + Sync {
         0
     }
 
+    /// Whether calls can be made at all (our credentials can be read and are usable):
+    /// asked before a payout is claimed, so a configuration fault never marks an
+    /// attempt as sent when nothing was.
+    fn ready(&self) -> impl Future<Output = Result<(), GatewayError>> + Send {
+        async { Ok(()) }
+    }
+
     /// Registers where `account` is paid (idempotent at the gateway: the same details
     /// give the same ids).
     fn register_beneficiary(
@@ -143,6 +150,10 @@ pub trait PaymentGateway: Send + Sync {
 impl<G: PaymentGateway> PaymentGateway for std::sync::Arc<G> {
     fn requires_payout_account(&self) -> bool {
         G::requires_payout_account(self)
+    }
+
+    fn ready(&self) -> impl Future<Output = Result<(), GatewayError>> + Send {
+        G::ready(self)
     }
 
     fn late_transfer_window_secs(&self) -> u64 {
@@ -196,6 +207,13 @@ impl PaymentGateway for Gateway {
         match self {
             Gateway::Simulated(gateway) => gateway.requires_payout_account(),
             Gateway::RazorpayX(gateway) => gateway.requires_payout_account(),
+        }
+    }
+
+    async fn ready(&self) -> Result<(), GatewayError> {
+        match self {
+            Gateway::Simulated(gateway) => gateway.ready().await,
+            Gateway::RazorpayX(gateway) => gateway.ready().await,
         }
     }
 

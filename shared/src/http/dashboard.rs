@@ -7,13 +7,16 @@ use std::sync::OnceLock;
 
 use aws_lc_rs::digest::{digest, SHA256};
 use base64::Engine;
-use lambda_http::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use lambda_http::http::header::{CACHE_CONTROL, CONTENT_TYPE, STRICT_TRANSPORT_SECURITY};
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Response};
 
 const HTML: &str = include_str!("dashboard/dashboard.html");
 const STYLE: &str = include_str!("dashboard/dashboard.css");
 const SCRIPT: &str = include_str!("dashboard/dashboard.js");
+
+/// A year, the subdomains included (the API's stage URLs share the host).
+pub const HSTS: &str = "max-age=31536000; includeSubDomains";
 
 /// The page and the policy that lets its own style and script run, built once.
 pub struct Page {
@@ -63,6 +66,9 @@ pub fn serve() -> Response<Body> {
     );
     headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    // An admin pastes a token into this page: never let a browser load it over plain
+    // HTTP again, where the token could be read or the page replaced on the way.
+    headers.insert(STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));
     // The page changes with each deployment; a stale copy would carry a stale policy.
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response

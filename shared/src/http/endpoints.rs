@@ -28,9 +28,7 @@ pub(super) async fn serve(
         Endpoint::MyPayouts => {
             let limit = limit(request, MY_PAYOUTS_DEFAULT_LIMIT)?;
             let cursor = input::query(request, "cursor")?;
-            let list =
-                listing::my_payouts(&app.store, &app.cursors, actor, limit, cursor.as_deref())
-                    .await?;
+            let list = listing::my_payouts(&app.store, actor, limit, cursor.as_deref()).await?;
             Ok(reply::my_payouts(&list))
         }
         Endpoint::ListPayouts => {
@@ -39,16 +37,9 @@ pub(super) async fn serve(
             let page = input::query_number(request, "page", 1..=1_000_000)?;
             let limit = limit(request, ADMIN_LIST_DEFAULT_LIMIT)?;
             let cursor = input::query(request, "cursor")?;
-            let list = listing::list_payouts(
-                &app.store,
-                &app.cursors,
-                actor,
-                status,
-                page,
-                limit,
-                cursor.as_deref(),
-            )
-            .await?;
+            let list =
+                listing::list_payouts(&app.store, actor, status, page, limit, cursor.as_deref())
+                    .await?;
             Ok(reply::payout_list(&list))
         }
         Endpoint::PutPayoutAccount => {
@@ -64,13 +55,13 @@ pub(super) async fn serve(
         Endpoint::GetUserPayoutAccount => {
             actor.require_admin()?;
             let user_id = input::user_id(request, endpoint)?;
-            let found = account::payout_account_of(&app.store, actor, user_id).await?;
+            let found = admin::user_payout_account(&app.store, actor, user_id).await?;
             Ok(reply::payout_account(&found))
         }
         Endpoint::ProcessPayout | Endpoint::RetryPayout | Endpoint::CancelPayout => {
             actor.require_admin()?;
             let payout_id = input::payout_id(request, endpoint)?;
-            let (store, gateway, config) = (&app.store, &app.gateway, app.config.processor);
+            let (store, gateway, config) = (&app.store, app.gateway()?, app.config.processor);
             let payout = match endpoint {
                 Endpoint::ProcessPayout => {
                     admin::process_payout(store, gateway, config, actor, payout_id).await?
@@ -80,7 +71,7 @@ pub(super) async fn serve(
                 }
                 _ => admin::cancel_payout(store, gateway, config, actor, payout_id).await?,
             };
-            Ok(reply::payout(StatusCode::OK, &payout))
+            Ok(reply::admin_payout(StatusCode::OK, &payout))
         }
         Endpoint::PutPayoutSchedule => {
             let body = input::json_object(request)?;
@@ -111,7 +102,7 @@ pub(super) async fn serve(
             let idempotency_key = input::header(request, "idempotency-key")?;
             let done = bulk::bulk_payouts(
                 &app.store,
-                &app.gateway,
+                app.gateway()?,
                 app.config.processor,
                 actor,
                 command,

@@ -16,8 +16,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use tracing::{error, info, warn};
 
 use crate::auth::{Actor, TokenVerifier};
-use crate::config::{Config, WebhookSecrets};
-use crate::cursor::CursorKey;
+use crate::config::{AuthConfig, Config, WebhookSecrets};
 use crate::error::{Error, Result};
 use crate::gateway::Gateway;
 use crate::metrics::{self, Unit};
@@ -25,28 +24,60 @@ use crate::store::Store;
 
 pub use routes::Endpoint;
 
-/// What every API function builds once per process, at init.
+/// What an API function builds once per process, at init: only the parts its route
+/// uses (issue 20), so a function that does not pay holds no gateway client and
+/// no key, and the webhook and the dashboard page hold no token verifier.
 #[derive(Debug)]
 pub struct App {
     pub config: Config,
     pub store: Store,
-    pub gateway: Gateway,
-    pub cursors: CursorKey,
-    pub tokens: TokenVerifier,
-    /// Only the webhook function loads them (see [`run`]).
+    /// The routes that pay ([`Endpoint::pays`]).
+    pub gateway: Option<Gateway>,
+    /// The routes behind a token ([`Endpoint::takes_token`]).
+    pub tokens: Option<TokenVerifier>,
+    /// The webhook alone (see [`run`]).
     pub webhook_secrets: Option<WebhookSecrets>,
 }
 
 impl App {
-    pub fn new(config: Config, store: Store) -> Result<Self> {
+    /// Every part, for serving every route in one process (the tests' in-process API).
+    pub fn new(config: Config, store: Store, tokens: TokenVerifier) -> Result<Self> {
         Ok(App {
-            gateway: Gateway::from_config(&config, &store)
-                .map_err(|err| Error::Config(err.to_string()))?,
-            cursors: CursorKey::derive(config.jwt_secret.as_bytes()),
-            tokens: TokenVerifier::new(config.jwt_secret.as_bytes()),
+            gateway: Some(Self::gateway_of(&config, &store)?),
+            tokens: Some(tokens),
             config,
             store,
             webhook_secrets: None,
+        })
+    }
+
+    /// The parts `endpoint` uses, from the function's environment.
+    pub fn for_endpoint(endpoint: Endpoint, config: Config, store: Store) -> Result<Self> {
+        Ok(App {
+            gateway: endpoint
+                .pays()
+                .then(|| Self::gateway_of(&config, &store))
+                .transpose()?,
+            tokens: endpoint
+                .takes_token()
+                .then(|| TokenVerifier::from_config(&AuthConfig::from_env()?))
+                .transpose()?,
+            webhook_secrets: (endpoint == Endpoint::RazorpayXWebhook)
+                .then(WebhookSecrets::from_env)
+                .transpose()?,
+            config,
+            store,
+        })
+    }
+
+    fn gateway_of(config: &Config, store: &Store) -> Result<Gateway> {
+        Gateway::from_config(config, store).map_err(|err| Error::Config(err.to_string()))
+    }
+
+    /// The gateway, for the routes that pay.
+    pub fn gateway(&self) -> Result<&Gateway> {
+        self.gateway.as_ref().ok_or_else(|| {
+            Error::Config("this function was not built to call the gateway".to_owned())
         })
     }
 
@@ -73,7 +104,7 @@ impl App {
                 Err(err) => (reply::error(&err), None, Some(err)),
             }
         } else {
-            match self.authenticate(&request) {
+            match self.authenticate(&request).await {
                 Err(err) => (reply::error(&err), None, Some(err)),
                 Ok(actor) => match endpoints::serve(self, endpoint, &actor, &request).await {
                     Ok(response) => (response, Some(actor), None),
@@ -124,14 +155,17 @@ impl App {
         response
     }
 
-    fn authenticate(&self, request: &Request) -> Result<Actor> {
+    async fn authenticate(&self, request: &Request) -> Result<Actor> {
         let header = match request.headers().get(AUTHORIZATION) {
             None => None,
             Some(value) => Some(value.to_str().map_err(|_| {
                 Error::Unauthenticated("Authorization must be `Bearer <token>`".to_owned())
             })?),
         };
-        self.tokens.actor(header)
+        let tokens = self.tokens.as_ref().ok_or_else(|| {
+            Error::Config("this function was not built to verify tokens".to_owned())
+        })?;
+        tokens.actor(header).await
     }
 }
 
@@ -140,11 +174,7 @@ pub async fn run(endpoint: Endpoint) -> std::result::Result<(), lambda_http::Err
     let config = Config::from_env()?;
     crate::telemetry::init(&config.stage, endpoint.function());
     let store = Store::from_env(&config.table_name).await;
-    let mut app = App::new(config, store)?;
-    if endpoint == Endpoint::RazorpayXWebhook {
-        app.webhook_secrets = Some(WebhookSecrets::from_env()?);
-    }
-    let app = &app;
+    let app = &App::for_endpoint(endpoint, config, store)?;
     lambda_http::run(lambda_http::service_fn(
         move |request: Request| async move {
             Ok::<_, std::convert::Infallible>(app.handle(endpoint, request).await)

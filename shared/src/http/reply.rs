@@ -2,7 +2,7 @@
 //! present (as `null` when empty), and the one error shape
 //! `{"error": {"code", "message"}}`.
 
-use lambda_http::http::header::{ALLOW, CONTENT_TYPE, WWW_AUTHENTICATE};
+use lambda_http::http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Response};
 use serde::Serialize;
@@ -15,7 +15,9 @@ use crate::error::Error;
 use crate::listing::{MyPayouts, PayoutList};
 use crate::money::Paise;
 use crate::order::{CompletedOrder, Order, OrderStatus, NO_PAYOUT_ZERO_PRICE};
-use crate::payout::{EarlierAttempt, GatewayStatusDetails, Payout, PayoutStatus, PayoutType};
+use crate::payout::{
+    EarlierAttempt, GatewayStatusDetails, HistoryEntry, Payout, PayoutStatus, PayoutType, Reason,
+};
 use crate::schedule::PayoutSchedule;
 use crate::stats::PayoutStats;
 use crate::time::Timestamp;
@@ -31,15 +33,18 @@ pub struct PayoutView<'a> {
     pub scout_id: Option<&'a str>,
     pub order_id: Option<&'a str>,
     pub payment_reference: Option<&'a str>,
-    pub failure_reason: Option<&'a str>,
+    /// `code: sentence`, both ours ([`crate::payout::Reason`]); never the gateway's words.
+    pub failure_reason: Option<String>,
     pub attempt: u32,
     pub attempt_sent_at: Option<Timestamp>,
     pub gateway_payout_id: Option<&'a str>,
     pub gateway_status: Option<&'a str>,
-    pub gateway_status_details: Option<&'a GatewayStatusDetails>,
+    /// The gateway's codes only: its description is its own words.
+    pub gateway_status_details: Option<GatewayStatusDetails>,
     /// Attempts before the current one, oldest first, and how each ended.
     pub earlier_attempts: &'a [EarlierAttempt],
-    pub last_error: Option<&'a str>,
+    /// `code: sentence`, both ours; never the gateway's or the infrastructure's words.
+    pub last_error: Option<String>,
     pub processed_at: Option<Timestamp>,
     pub completed_at: Option<Timestamp>,
     pub cancelled_at: Option<Timestamp>,
@@ -59,14 +64,17 @@ impl<'a> From<&'a Payout> for PayoutView<'a> {
             scout_id: payout.scout_id.as_deref(),
             order_id: payout.order_id.as_deref(),
             payment_reference: payout.payment_reference.as_deref(),
-            failure_reason: payout.failure_reason.as_deref(),
+            failure_reason: payout.failure().map(Reason::shown),
             attempt: payout.attempt,
             attempt_sent_at: payout.attempt_sent_at,
             gateway_payout_id: payout.gateway_payout_id.as_deref(),
             gateway_status: payout.gateway_status.as_deref(),
-            gateway_status_details: payout.gateway_status_details.as_ref(),
+            gateway_status_details: payout
+                .gateway_status_details
+                .as_ref()
+                .map(GatewayStatusDetails::codes_only),
             earlier_attempts: &payout.earlier_attempts,
-            last_error: payout.last_error.as_deref(),
+            last_error: payout.last_error_reason().map(Reason::shown),
             processed_at: payout.processed_at,
             completed_at: payout.completed_at,
             cancelled_at: payout.cancelled_at,
@@ -106,12 +114,36 @@ impl<'a> From<&'a Order> for OrderView<'a> {
     }
 }
 
+/// A payout as an admin sees it: with who did what to it. Users never see other
+/// users' ids, admins' included, so their views leave the history out.
+#[derive(Serialize)]
+pub struct AdminPayoutView<'a> {
+    #[serde(flatten)]
+    pub payout: PayoutView<'a>,
+    /// The status changes made on admins' requests, oldest first.
+    pub history: &'a [HistoryEntry],
+}
+
+impl<'a> From<&'a Payout> for AdminPayoutView<'a> {
+    fn from(payout: &'a Payout) -> Self {
+        AdminPayoutView {
+            payout: PayoutView::from(payout),
+            history: &payout.history,
+        }
+    }
+}
+
 fn views(payouts: &[Payout]) -> Vec<PayoutView<'_>> {
     payouts.iter().map(PayoutView::from).collect()
 }
 
 pub fn payout(status: StatusCode, payout: &Payout) -> Response<Body> {
     json_response(status, &PayoutView::from(payout))
+}
+
+/// A payout after an admin's action on it, history included.
+pub fn admin_payout(status: StatusCode, payout: &Payout) -> Response<Body> {
+    json_response(status, &AdminPayoutView::from(payout))
 }
 
 pub fn completed_order(completed: &CompletedOrder) -> Response<Body> {
@@ -142,7 +174,7 @@ pub fn payout_list(list: &PayoutList) -> Response<Body> {
     json_response(
         StatusCode::OK,
         &json!({
-            "payouts": views(&list.payouts),
+            "payouts": list.payouts.iter().map(AdminPayoutView::from).collect::<Vec<_>>(),
             "page": list.page,
             "limit": list.limit,
             "next_cursor": list.next_cursor,
@@ -235,6 +267,8 @@ fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
     );
+    // Answers carry people's payouts and accounts: no browser or proxy may keep one.
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 
@@ -243,7 +277,7 @@ fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
 struct BulkResultView<'a> {
     payout_id: Uuid,
     outcome: Outcome,
-    payout: Option<PayoutView<'a>>,
+    payout: Option<AdminPayoutView<'a>>,
     error: Option<&'a ItemError>,
 }
 
@@ -256,7 +290,7 @@ pub fn bulk_payouts(answer: &BulkAnswer) -> Response<Body> {
         .map(|result| BulkResultView {
             payout_id: result.payout_id,
             outcome: result.outcome,
-            payout: result.payout.as_ref().map(PayoutView::from),
+            payout: result.payout.as_ref().map(AdminPayoutView::from),
             error: result.error.as_ref(),
         })
         .collect();

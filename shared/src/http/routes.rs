@@ -112,6 +112,18 @@ impl Endpoint {
         !matches!(self, Endpoint::RazorpayXWebhook | Endpoint::AdminDashboard)
     }
 
+    /// The routes that may move money through the gateway; only their functions build a
+    /// gateway client, and only they are given its keys.
+    pub fn pays(self) -> bool {
+        matches!(
+            self,
+            Endpoint::ProcessPayout
+                | Endpoint::RetryPayout
+                | Endpoint::CancelPayout
+                | Endpoint::BulkPayouts
+        )
+    }
+
     pub fn for_function(name: &str) -> Option<Endpoint> {
         Endpoint::ALL
             .into_iter()

@@ -33,7 +33,10 @@ pub(super) async fn serve(app: &App, request: &Request) -> Result<Response<Body>
         });
     }
     let signature = header(request, SIGNATURE_HEADER).unwrap_or_default();
-    if !razorpayx_webhook::signature_is_valid(body, signature, secrets.all()) {
+    // Read per delivery (cached for a bounded time), so a rotated secret is taken up
+    // without a redeploy; unreadable, it fails the delivery (503) and RazorpayX retries.
+    let secrets = secrets.all().await?;
+    if !razorpayx_webhook::signature_is_valid(body, signature, secrets.iter().map(String::as_str)) {
         metrics::emit(&[("WebhookSignatureRejected", Unit::Count, 1)], &[]);
         return Err(Error::InvalidSignature);
     }

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use super::{keys, n, s, to_item, with_key, written, Store};
 use crate::error::Result;
@@ -14,6 +15,7 @@ use crate::time::Timestamp;
 const STATE: &str = "state";
 const STARTED_AT: &str = "started_at";
 const ANSWER: &str = "answer";
+const REQUEST_ID: &str = "request_id";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -33,6 +35,8 @@ impl BulkRequestState {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BulkRequestRecord {
+    /// Who asked: the admin whose key this is, and whose id every payout's history
+    /// entry from this request carries.
     pub admin_id: u64,
     pub key: String,
     /// The same key with another fingerprint is another request, refused.
@@ -46,6 +50,16 @@ pub struct BulkRequestRecord {
     pub answer: Option<String>,
     /// Epoch seconds ([`keys::EXPIRES_AT`], the table's TTL attribute).
     pub expires_at: i64,
+    /// The run holding the record (a run that takes over a dead one's record puts its
+    /// own): the payouts' history entries name it. `None` on records from before it.
+    #[serde(default)]
+    pub request_id: Option<Uuid>,
+    /// `process`, `retry` or `cancel`: what was asked, in words (the fingerprint is a hash).
+    #[serde(default)]
+    pub action: Option<String>,
+    /// How many payouts were named.
+    #[serde(default)]
+    pub payout_count: Option<u64>,
 }
 
 impl Store {
@@ -81,7 +95,8 @@ impl Store {
     }
 
     /// Hands an in-progress record whose run began at `observed` to a new run that
-    /// begins at `started_at`; `false` when it is done or another run took it first.
+    /// begins at `started_at` as `request_id`; `false` when it is done or another run
+    /// took it first.
     pub async fn take_over_bulk_request(
         &self,
         admin_id: u64,
@@ -89,6 +104,7 @@ impl Store {
         observed: Timestamp,
         started_at: Timestamp,
         expires_at: i64,
+        request_id: Uuid,
     ) -> Result<bool> {
         self.update_bulk_request(
             admin_id,
@@ -97,6 +113,7 @@ impl Store {
             &[
                 (STARTED_AT, s(started_at.to_string())),
                 (keys::EXPIRES_AT, n(expires_at)),
+                (REQUEST_ID, s(request_id.to_string())),
             ],
         )
         .await

@@ -3,6 +3,7 @@
 //! as a typed error (`InvalidTransition`, `Conflict`, …), never as a silent overwrite.
 //! There is no `Scan` here: every read is a `GetItem` or a `Query` on a key.
 
+mod audit;
 mod bulk;
 pub mod keys;
 mod notifications;
@@ -24,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::money::Paise;
 use crate::time::Timestamp;
 
+pub use audit::{AccountRead, ACCOUNT_READ_KEPT_DAYS};
 pub use bulk::{BulkRequestRecord, BulkRequestState};
 pub use notifications::{EmailClaim, EmailRecord, EmailState, EMAIL_RECORD_DAYS};
 pub use payouts::{CreateRefused, Lease, OrderCompletion, PayoutIndex, PayoutPage, StatusChange};
@@ -55,6 +57,16 @@ pub struct WebhookReceipt {
 
 /// The `LastEvaluatedKey` of a query, handed back to continue it.
 pub type PageKey = HashMap<String, String>;
+
+/// A DynamoDB error as our errors, and so our logs, may carry it
+/// ([`crate::aws::error_text`]).
+pub(crate) fn sdk_error(err: &(dyn std::error::Error + 'static)) -> Error {
+    Error::Store(sdk_error_text(err))
+}
+
+fn sdk_error_text(err: &(dyn std::error::Error + 'static)) -> String {
+    crate::aws::error_text(err)
+}
 
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -144,7 +156,7 @@ impl Store {
                 .consistent_read(true)
                 .send()
                 .await
-                .map_err(|err| Error::store(aws_sdk_dynamodb::error::DisplayErrorContext(err)))?;
+                .map_err(|err| sdk_error(&err))?;
             let observed = match current.item.as_ref().and_then(|item| item.get(REVISION)) {
                 Some(AttributeValue::N(number)) => Some(number.clone()),
                 _ => None,
@@ -245,7 +257,7 @@ impl Store {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|err| Error::store(aws_sdk_dynamodb::error::DisplayErrorContext(err)))?;
+            .map_err(|err| sdk_error(&err))?;
         output.item.map(from_item).transpose()
     }
 
@@ -269,10 +281,7 @@ impl Store {
         for (name, attribute) in names.iter().zip(attributes) {
             request = request.expression_attribute_names(name, *attribute);
         }
-        let output = request
-            .send()
-            .await
-            .map_err(|err| Error::store(aws_sdk_dynamodb::error::DisplayErrorContext(err)))?;
+        let output = request.send().await.map_err(|err| sdk_error(&err))?;
         output
             .item
             .filter(|item| !item.is_empty())
@@ -289,7 +298,7 @@ impl Store {
             .set_item(Some(item))
             .send()
             .await
-            .map_err(|err| Error::store(aws_sdk_dynamodb::error::DisplayErrorContext(err)))?;
+            .map_err(|err| sdk_error(&err))?;
         Ok(())
     }
 
@@ -320,9 +329,7 @@ where
         {
             Ok(false)
         }
-        Err(err) => Err(Error::store(aws_sdk_dynamodb::error::DisplayErrorContext(
-            err,
-        ))),
+        Err(err) => Err(sdk_error(&err)),
     }
 }
 
@@ -350,6 +357,21 @@ pub(crate) fn with_key(mut item: Item, pk: &str, sk: &str) -> Item {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn sdk_errors_never_carry_the_raw_response() {
+        use aws_smithy_runtime_api::client::result::SdkError;
+        let raw = r#"{"Attributes":{"account_number":{"S":"50100012345678"}}}"#.to_owned();
+        let err: SdkError<std::io::Error, String> =
+            SdkError::response_error(std::io::Error::other("unreadable answer"), raw);
+        // What the store used to log: the Debug of the raw response, number and all.
+        let before = aws_sdk_dynamodb::error::DisplayErrorContext(&err).to_string();
+        assert!(before.contains("50100012345678"), "{before}");
+        let text = sdk_error_text(&err);
+        assert!(!text.contains("50100012345678"), "{text}");
+        assert!(text.contains("unreadable answer"), "{text}");
+    }
+
     use super::*;
 
     #[tokio::test]

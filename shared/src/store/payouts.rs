@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
@@ -19,7 +18,7 @@ use super::transact::TransactFailure;
 use super::{from_item, n, s, to_item, with_key, IdempotencyRecord, Item, PageKey, Store};
 use crate::error::{Error, Result};
 use crate::money::Paise;
-use crate::payout::{Payout, PayoutStatus, PayoutType, Transition};
+use crate::payout::{Acting, HistoryEntry, Payout, PayoutStatus, PayoutType, Transition};
 use crate::time::Timestamp;
 
 /// Which index a payout listing reads.
@@ -135,6 +134,8 @@ const CONTENDED_ROUNDS: usize = 3;
 const CHANGE_ID: &str = "change_id";
 /// The payout's write counter (`Payout::version`).
 const VERSION: &str = "version";
+/// The payout's admin history (`Payout::history`): appended to, never written whole.
+const HISTORY: &str = "history";
 
 enum Written {
     Applied(Item),
@@ -530,6 +531,18 @@ impl Store {
         current: &Payout,
         change: StatusChange<'_>,
     ) -> Result<Payout> {
+        self.change_status_as(current, change, None).await
+    }
+
+    /// [`Store::change_status`] on an admin's request: the same write, under the same
+    /// condition, also appends the change to the payout's history. The entry is part of
+    /// the write itself, so it is there exactly when the change is.
+    pub async fn change_status_as(
+        &self,
+        current: &Payout,
+        change: StatusChange<'_>,
+        acting: Option<&Acting>,
+    ) -> Result<Payout> {
         let StatusChange {
             transition,
             mut next,
@@ -553,8 +566,18 @@ impl Store {
         // Names this change on the item, so that a resend of it (a lost response) can
         // recognise its own write in what the refusal hands back.
         let change_id = Uuid::new_v4().to_string();
-        let payout_update =
-            self.payout_update(current, &next, lease, gateway_status_not_in, &change_id)?;
+        let entry = acting.map(|acting| acting.entry(from, to, next.updated_at));
+        let payout_update = self.payout_update(
+            current,
+            &next,
+            lease,
+            gateway_status_not_in,
+            &change_id,
+            entry.as_ref(),
+        )?;
+        // What the write appends; the transaction below hands back no item to read it from.
+        next.history = current.history.clone();
+        next.history.extend(entry);
         let amount = i128::from(current.amount_paise.get());
         let paid_delta = amount * (paid(to) - paid(from));
         let summary = summary_update(
@@ -724,9 +747,14 @@ impl Store {
         lease: Lease<'_>,
         gateway_status_not_in: Option<&[&str]>,
         change_id: &str,
+        entry: Option<&HistoryEntry>,
     ) -> Result<Update> {
-        let before = to_item(current)?;
-        let after = to_item(next)?;
+        let mut before = to_item(current)?;
+        let mut after = to_item(next)?;
+        // Never copied from the payout in hand, which may be an older read: a history
+        // written whole could drop an entry another request appended meanwhile.
+        before.remove(HISTORY);
+        after.remove(HISTORY);
         let mut expr = Expr::default();
         let mut sets = Vec::new();
         let mut removes = Vec::new();
@@ -755,6 +783,17 @@ impl Store {
                 "{} = {}",
                 expr.name(keys::STATUS_PK),
                 expr.value(s(keys::status_pk(next.status)))
+            ));
+        }
+        // Appended in this same update, so the condition below decides for both: no
+        // entry without its change, no change on an admin's request without its entry.
+        // The condition itself does not look at the history.
+        if let Some(entry) = entry {
+            let history = expr.name(HISTORY);
+            let empty = expr.value(AttributeValue::L(Vec::new()));
+            let appended = expr.value(AttributeValue::L(vec![AttributeValue::M(to_item(entry)?)]));
+            sets.push(format!(
+                "{history} = list_append(if_not_exists({history}, {empty}), {appended})"
             ));
         }
 
@@ -864,7 +903,7 @@ impl Store {
                 UpdateItemError::ConditionalCheckFailedException(refused) => {
                     Ok(Written::Refused(refused.item))
                 }
-                other => Err(Error::store(DisplayErrorContext(other))),
+                other => Err(super::sdk_error(&other)),
             },
         }
     }
@@ -988,7 +1027,7 @@ impl Store {
             }))
             .send()
             .await
-            .map_err(|err| Error::store(DisplayErrorContext(err)))?;
+            .map_err(|err| super::sdk_error(&err))?;
         let next = output.last_evaluated_key.map(|last| {
             last.into_iter()
                 .filter_map(|(name, value)| match value {

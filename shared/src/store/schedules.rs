@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::Update;
 use super::payouts::{built, key, update_item};
 use super::transact::TransactFailure;
 use super::{keys, s, to_item, with_key, Item, Store};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::time::Timestamp;
 
 /// The attribute a schedule item keeps its next due date in (also the start of `due_sk`).
@@ -130,7 +130,7 @@ impl Store {
             .set_exclusive_start_key(start)
             .send()
             .await
-            .map_err(|err| Error::store(aws_sdk_dynamodb::error::DisplayErrorContext(err)))?;
+            .map_err(|err| super::sdk_error(&err))?;
         let scout_ids = output
             .items
             .unwrap_or_default()

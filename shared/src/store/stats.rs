@@ -242,7 +242,7 @@ impl Store {
                 .request_items(&self.table, request)
                 .send()
                 .await
-                .map_err(|err| Error::store(aws_sdk_dynamodb::error::DisplayErrorContext(err)))?;
+                .map_err(|err| super::sdk_error(&err))?;
             if let Some(mut responses) = output.responses {
                 found.extend(responses.remove(&self.table).unwrap_or_default());
             }

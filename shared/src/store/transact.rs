@@ -11,7 +11,6 @@
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
@@ -106,9 +105,7 @@ impl Store {
                 _ => false,
             };
             if !retry_contention {
-                return Err(TransactFailure::Other(Error::store(DisplayErrorContext(
-                    err,
-                ))));
+                return Err(TransactFailure::Other(super::sdk_error(&err)));
             }
             if attempt >= CONFLICT_RETRIES {
                 return Err(TransactFailure::Contended);

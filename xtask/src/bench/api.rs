@@ -53,7 +53,7 @@ fn api_for(world: &World, success_rate: &str) -> Result<Api> {
     };
     // The gateway's ledger goes through the uncounted client: its requests are the bank's.
     let mut api = Api::with_config(config, world.store.clone());
-    api.app.gateway = Gateway::Simulated(world.gateway(0, success_rate.parse()?));
+    api.app.gateway = Some(Gateway::Simulated(world.gateway(0, success_rate.parse()?)));
     Ok(api)
 }
 

@@ -8,10 +8,7 @@ use anyhow::Result;
 use devkit::razorpayx::{FakeConfig, FakeRazorpayX};
 use shared::account::{save_payout_account, Destination, NewPayoutAccount};
 use shared::auth::Actor;
-use shared::config::{
-    Drain, ProcessorConfig, RazorpayXConfig, DEV_RAZORPAYX_ACCOUNT_NUMBER, DEV_RAZORPAYX_KEY_ID,
-    DEV_RAZORPAYX_KEY_SECRET,
-};
+use shared::config::{Drain, ProcessorConfig, RazorpayXConfig, DEV_RAZORPAYX_KEY_SECRET};
 use shared::gateway::RazorpayX;
 use shared::money::Paise;
 use shared::process::{Processor, Stopped};
@@ -210,13 +207,11 @@ async fn razorpayx_lifecycle(world: &World, overhead: &Counts) -> Result<(Counts
         },
     )
     .await?;
-    let gateway = RazorpayX::new(&RazorpayXConfig {
-        base_url: fake.base_url(),
-        key_id: DEV_RAZORPAYX_KEY_ID.to_owned(),
-        key_secret: DEV_RAZORPAYX_KEY_SECRET.to_owned(),
-        account_number: DEV_RAZORPAYX_ACCOUNT_NUMBER.to_owned(),
-        timeout_ms: 5_000,
-    })
+    let gateway = RazorpayX::new(&RazorpayXConfig::local(
+        fake.base_url(),
+        DEV_RAZORPAYX_KEY_SECRET,
+        5_000,
+    ))
     .map_err(|err| anyhow::anyhow!("{err}"))?;
     world.rich_scout("s-rzp", 21).await?;
     let account = NewPayoutAccount {

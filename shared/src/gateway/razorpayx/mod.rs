@@ -19,27 +19,23 @@ pub mod webhook;
 
 use super::{BeneficiaryIds, GatewayError, PaymentGateway, TransferOutcome};
 use crate::account::{Destination, PayoutAccount};
-use crate::config::RazorpayXConfig;
+use crate::config::{RazorpayXConfig, RazorpayXKeys};
 use crate::payout::{IdempotencyKey, Payout, PayoutType};
+use crate::secrets::Secret;
 
 /// How often a 429 is retried within one call before the payout waits for a later run.
 const RATE_LIMIT_RETRIES: u32 = 3;
 
+/// `Debug` shows where the keys come from, never the keys.
+#[derive(Debug)]
 pub struct RazorpayX {
     http: reqwest::Client,
     base_url: String,
-    authorization: String,
+    /// The API key pair's secret, read (and cached for a bounded time) per call, so a
+    /// rotated key is taken up without a redeploy.
+    credentials: Secret,
+    local: bool,
     account_number: String,
-}
-
-/// Never prints the credentials.
-impl std::fmt::Debug for RazorpayX {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RazorpayX")
-            .field("base_url", &self.base_url)
-            .field("authorization", &"<redacted>")
-            .finish_non_exhaustive()
-    }
 }
 
 /// The parts of a RazorpayX payout entity this service reads.
@@ -84,20 +80,48 @@ struct Created {
 impl RazorpayX {
     /// One client (and connection pool) per Lambda instance, built at init.
     pub fn new(config: &RazorpayXConfig) -> Result<Self, GatewayError> {
+        let credentials = config.credentials.clone().ok_or_else(|| {
+            GatewayError::Misconfigured(
+                "RAZORPAYX_API_SECRET_ID is not set: this function was not given the RazorpayX \
+                 keys"
+                    .to_owned(),
+            )
+        })?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_millis(config.timeout_ms.min(5_000)))
             .timeout(Duration::from_millis(config.timeout_ms))
             .pool_idle_timeout(Duration::from_secs(60))
             .build()
             .map_err(|err| GatewayError::Misconfigured(format!("HTTP client: {err}")))?;
-        let credentials = base64::engine::general_purpose::STANDARD
-            .encode(format!("{}:{}", config.key_id, config.key_secret));
         Ok(RazorpayX {
             http,
             base_url: config.base_url.trim_end_matches('/').to_owned(),
-            authorization: format!("Basic {credentials}"),
+            credentials,
+            local: config.local,
             account_number: config.account_number.clone(),
         })
+    }
+
+    /// The `Authorization` header from the key pair's secret as it is now. A secret that
+    /// cannot be read or holds no usable keys is our misconfiguration: nothing is sent,
+    /// and the payout is not failed for it.
+    async fn authorization(&self) -> Result<reqwest::header::HeaderValue, GatewayError> {
+        let value = self
+            .credentials
+            .read()
+            .await
+            .map_err(|err| GatewayError::Misconfigured(err.to_string()))?;
+        let keys = RazorpayXKeys::from_secret_string(&value, self.local)
+            .map_err(GatewayError::Misconfigured)?;
+        let credentials = base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", keys.key_id, keys.key_secret));
+        let mut header = reqwest::header::HeaderValue::try_from(format!("Basic {credentials}"))
+            .map_err(|_| {
+                GatewayError::Misconfigured("the RazorpayX keys are not header-safe".to_owned())
+            })?;
+        // Kept out of any `Debug` of the request, whatever logs it.
+        header.set_sensitive(true);
+        Ok(header)
     }
 
     /// The body of an attempt's create-payout request: a function of the payout alone,
@@ -129,13 +153,14 @@ impl RazorpayX {
         call: Call,
         request: reqwest::RequestBuilder,
     ) -> Result<(reqwest::StatusCode, Value), GatewayError> {
+        let authorization = self.authorization().await?;
         let mut attempt = 0;
         loop {
             let request_now = request.try_clone().ok_or_else(|| {
                 GatewayError::Misconfigured("a request body could not be resent".to_owned())
             })?;
             let response = request_now
-                .header("Authorization", &self.authorization)
+                .header(reqwest::header::AUTHORIZATION, authorization.clone())
                 .send()
                 .await
                 .map_err(|err| GatewayError::Unavailable(describe(err)))?;
@@ -199,6 +224,10 @@ impl RazorpayX {
 }
 
 impl PaymentGateway for RazorpayX {
+    async fn ready(&self) -> Result<(), GatewayError> {
+        self.authorization().await.map(|_| ())
+    }
+
     fn requires_payout_account(&self) -> bool {
         true
     }
@@ -318,7 +347,12 @@ impl PaymentGateway for RazorpayX {
 
 fn parse_entity(entity: Value) -> Result<PayoutEntity, GatewayError> {
     serde_json::from_value(entity)
-        .map_err(|err| GatewayError::Unavailable(format!("unexpected payout entity: {err}")))
+        // serde quotes the value it could not take, which may be anything RazorpayX sent.
+        .map_err(|err| {
+            GatewayError::Unavailable(crate::telemetry::redact(&format!(
+                "unexpected payout entity: {err}"
+            )))
+        })
 }
 
 /// What a payout entity says about the attempt.
@@ -346,7 +380,11 @@ fn outcome(entity: &PayoutEntity) -> TransferOutcome {
 fn created_id(body: Value) -> Result<String, GatewayError> {
     serde_json::from_value::<Created>(body)
         .map(|created| created.id)
-        .map_err(|err| GatewayError::Unavailable(format!("unexpected entity: {err}")))
+        .map_err(|err| {
+            GatewayError::Unavailable(crate::telemetry::redact(&format!(
+                "unexpected entity: {err}"
+            )))
+        })
 }
 
 /// At most 30 letters, digits and spaces (RazorpayX's rule); banks keep the first few.
@@ -423,13 +461,17 @@ fn still_may_land(payout: &Payout, window_secs: u64) -> bool {
     }
 }
 
+/// RazorpayX's words for an error, fit for our logs and records: they quote what was
+/// sent back ("VPA asha@okhdfc is invalid", an IFSC, an account number), so those are
+/// taken out (the payout views never show these words at all, see `Payout::failure`).
 fn error_description(body: &Value) -> String {
     let error = &body["error"];
-    match (error["description"].as_str(), error["field"].as_str()) {
+    let text = match (error["description"].as_str(), error["field"].as_str()) {
         (Some(description), Some(field)) => format!("{description} (field {field})"),
         (Some(description), None) => description.to_owned(),
         _ => body.to_string().chars().take(200).collect(),
-    }
+    };
+    crate::telemetry::redact(&text)
 }
 
 /// A transport error in words, without the URL's query (it names our account number).
@@ -441,7 +483,7 @@ fn describe(err: reqwest::Error) -> String {
     } else {
         "connection failed"
     };
-    format!("RazorpayX {kind}: {}", err.without_url())
+    crate::telemetry::redact(&format!("RazorpayX {kind}: {}", err.without_url()))
 }
 
 #[cfg(test)]
@@ -506,6 +548,26 @@ mod tests {
             ),
             "ours"
         );
+    }
+
+    #[test]
+    fn a_refusal_keeps_razorpayxs_words_but_not_what_they_quote() {
+        let quoting =
+            "VPA asha.rao@okhdfc with IFSC HDFC0000053 and account 765432123456789 is invalid";
+        for (call, field) in [
+            (Call::Beneficiary, "vpa"),
+            (Call::Payout, ""),
+            (Call::Lookup, "reference_id"),
+        ] {
+            let text = classify_bad_request(call, &bad_request(field, quoting)).to_string();
+            assert!(text.contains("is invalid"), "{text}");
+            for quoted in ["asha.rao@okhdfc", "HDFC0000053", "765432123456789"] {
+                assert!(!text.contains(quoted), "{call:?}: {text}");
+            }
+        }
+        // An answer that is not RazorpayX's error shape is quoted whole: redacted too.
+        let odd = json!({"message": "no fund account for 765432123456789"});
+        assert!(!error_description(&odd).contains("765432123456789"));
     }
 
     #[test]

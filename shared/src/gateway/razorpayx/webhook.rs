@@ -85,12 +85,15 @@ struct Wrapped {
     entity: PayoutEntity,
 }
 
-/// Reads a delivery whose signature was verified.
+/// Reads a delivery whose signature was verified. serde's complaints quote the value
+/// they could not take, which may be a person's details: those are taken out, as the
+/// complaint is logged and answered.
 pub fn parse(body: &[u8]) -> Result<Event, ParseError> {
+    let quoted = |err: serde_json::Error| crate::telemetry::redact(&err.to_string());
     let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|err| ParseError::NotJson(err.to_string()))?;
+        serde_json::from_slice(body).map_err(|err| ParseError::NotJson(quoted(err)))?;
     let envelope: Envelope =
-        serde_json::from_value(value).map_err(|err| ParseError::NotAnEvent(err.to_string()))?;
+        serde_json::from_value(value).map_err(|err| ParseError::NotAnEvent(quoted(err)))?;
     let payout = envelope.payload.get("payout");
     let (true, Some(payout)) = (envelope.event.starts_with("payout."), payout) else {
         return Ok(Event::Other {
@@ -98,7 +101,7 @@ pub fn parse(body: &[u8]) -> Result<Event, ParseError> {
         });
     };
     let Wrapped { entity } = serde_json::from_value(payout.clone())
-        .map_err(|err| ParseError::NotAnEvent(format!("payload.payout: {err}")))?;
+        .map_err(|err| ParseError::NotAnEvent(format!("payload.payout: {}", quoted(err))))?;
     Ok(Event::Payout {
         name: envelope.event,
         report: Box::new(report(&entity)),

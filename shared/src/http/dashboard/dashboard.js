@@ -127,7 +127,7 @@
     'signin-submit', 'app', 'stats-heading', 'as-of', 'stats-error', 'stats', 'chart',
     'list-heading', 'status-filter', 'page-label', 'row-count', 'payouts', 'rows', 'empty',
     'first-page', 'prev-page', 'next-page', 'detail', 'detail-heading', 'detail-close',
-    'detail-fields', 'detail-attempts', 'confirm', 'confirm-title', 'confirm-text',
+    'detail-fields', 'detail-attempts', 'detail-history', 'confirm', 'confirm-title', 'confirm-text',
     'confirm-note', 'confirm-keep', 'confirm-ok']) {
     els[id.replace(/-([a-z])/g, (m, c) => c.toUpperCase())] = document.getElementById(id);
   }
@@ -754,7 +754,7 @@
     state.detail = p;
     els.detailHeading.textContent = 'Payout ' + shortId(p.payout_id);
     els.detail.dataset.payoutId = String(p.payout_id);
-    const known = new Set(DETAIL_FIELDS.map((f) => f[0]).concat(['earlier_attempts']));
+    const known = new Set(DETAIL_FIELDS.map((f) => f[0]).concat(['earlier_attempts', 'history']));
     const fields = DETAIL_FIELDS.map(([key, label, kind]) => [key, label, kind]);
     for (const key of Object.keys(p)) if (!known.has(key)) fields.push([key, key, 'text']);
     els.detailFields.replaceChildren(...fields.map(([key, label, kind]) =>
@@ -786,6 +786,34 @@
         ? h('span', { class: 'muted' }, ' · gateway id ', h('span', { class: 'mono', text: String(p.gateway_payout_id) }))
         : null));
     els.detailAttempts.replaceChildren(...items);
+    renderHistory(p.history);
+  }
+
+  const HISTORY_ACTIONS = { process: 'Process', retry: 'Retry', cancel: 'Cancel' };
+
+  // Who changed the payout on an admin's request, oldest first, as the API keeps it.
+  function renderHistory(history) {
+    if (!Array.isArray(history)) {
+      els.detailHistory.replaceChildren(h('li', { class: 'attempt muted', text: 'Not in the API’s answer.' }));
+      return;
+    }
+    const items = [];
+    history.forEach((e, index) => {
+      if (!e || typeof e !== 'object') return;
+      const action = HISTORY_ACTIONS[e.action] || String(e.action);
+      items.push(h('li', { class: 'attempt', 'data-history': String(index), 'data-actor': String(e.actor_user_id) },
+        timeEl(e.at), ' ',
+        h('span', { class: 'attempt-no', text: action }), ' by admin ',
+        h('span', { class: 'mono', text: String(e.actor_user_id) }), ': ',
+        badge(e.from_status), ' → ', badge(e.to_status),
+        e.bulk_request_id
+          ? h('span', { class: 'muted' }, ' · bulk ',
+            h('span', { class: 'mono', title: String(e.bulk_request_id), text: shortId(String(e.bulk_request_id)) }),
+            e.bulk_idempotency_key ? ' (key ' + String(e.bulk_idempotency_key) + ')' : '')
+          : null));
+    });
+    if (!items.length) items.push(h('li', { class: 'attempt muted', text: 'No admin has acted on this payout.' }));
+    els.detailHistory.replaceChildren(...items);
   }
 
   function openDetail(id, opener) {

@@ -1,8 +1,21 @@
 //! Every environment variable the service reads, in one place, with local defaults.
 //! The README's configuration table lists the same names.
+//!
+//! No secret value is ever read from the environment outside `STAGE=local`: the
+//! environment names a Secrets Manager secret, read at first use by the functions that
+//! need it ([`crate::secrets`]). Each part is built only by the functions that use it:
+//! [`Config`] (settings, no secrets), [`AuthConfig`] (behind a token),
+//! [`WebhookSecrets`] (the webhook), and the RazorpayX keys (the functions that pay).
+
+mod auth;
+
+use std::time::Duration;
+
+pub use auth::{AuthConfig, ClaimNames, IssuerConfig, DEFAULT_MAX_TTL_SECS, DEV_JWT_SECRET};
 
 use crate::error::{Error, Result};
 use crate::money::Paise;
+use crate::secrets::{Secret, SECRET_CACHE_SECS};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
@@ -14,10 +27,6 @@ pub struct Config {
     pub limits: PayoutLimits,
     pub processor: ProcessorConfig,
     pub gateway: GatewayConfig,
-    /// `JWT_SECRET`: verifies bearer tokens and keys the page cursors. Defaults to
-    /// [`DEV_JWT_SECRET`] when `STAGE=local`; anywhere else a missing, blank, short or
-    /// development value refuses to start (anyone could mint admin tokens with it).
-    pub jwt_secret: String,
     /// `PAYOUT_SCHEDULE_TZ` (an IANA name, default `Asia/Kolkata`): the operator's time
     /// zone. A schedule falls due at midnight there; dates are stored in UTC.
     pub schedule_tz: chrono_tz::Tz,
@@ -26,9 +35,20 @@ pub struct Config {
 /// The stage the dev tooling (`cargo xtask dev`, `test`, `bench`) runs under.
 pub const LOCAL_STAGE: &str = "local";
 
-/// A secret key shorter than this is refused outside local runs: HS256 wants at least
-/// its 256-bit output size (RFC 7518 §3.2).
-pub const MIN_SECRET_LEN: usize = 32;
+/// The stages that may pay with the simulated gateway: anywhere else users would be
+/// told "paid" for money that never moved.
+pub const SIMULATION_STAGES: [&str; 2] = [LOCAL_STAGE, "dev"];
+
+/// Variables that once carried secret values. Outside local runs their presence refuses
+/// start: a secret in a function's environment is readable by anyone who may read the
+/// function's configuration.
+const SECRET_VARIABLES: [&str; 5] = [
+    "JWT_SECRET",
+    "RAZORPAYX_KEY_ID",
+    "RAZORPAYX_KEY_SECRET",
+    "RAZORPAYX_WEBHOOK_SECRET",
+    "RAZORPAYX_WEBHOOK_SECRET_PREVIOUS",
+];
 
 /// RazorpayX key secrets are 24 characters; shorter is not a real one.
 const MIN_GATEWAY_SECRET_LEN: usize = 16;
@@ -38,9 +58,6 @@ const MIN_GATEWAY_SECRET_LEN: usize = 16;
 const MAX_LEASE_SECS: u64 = 86_400;
 const MAX_BATCH: usize = 1_000;
 const MAX_SIM_LATENCY_MS: u64 = 600_000;
-
-/// The documented local secret (README): tokens from `cargo xtask token` are signed with it.
-pub const DEV_JWT_SECRET: &str = "local-dev-secret-do-not-use-in-production-0123456789";
 
 /// `PAYOUT_MIN_PAISE` / `PAYOUT_MAX_PAISE`: bounds of one scout payout request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,28 +101,104 @@ pub enum GatewayConfig {
 }
 
 /// `PAYMENT_GATEWAY=razorpayx`.
-#[derive(Clone, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RazorpayXConfig {
     /// `RAZORPAYX_BASE_URL`: `https://api.razorpay.com` (locally the local RazorpayX).
     pub base_url: String,
-    /// `RAZORPAYX_KEY_ID` / `RAZORPAYX_KEY_SECRET`: the API key pair (Basic auth).
-    pub key_id: String,
-    pub key_secret: String,
+    /// `RAZORPAYX_API_SECRET_ID`: the Secrets Manager secret holding the API key pair
+    /// (`{"key_id": …, "key_secret": …}`), set only on the functions that call
+    /// RazorpayX. `None` in every other function: it never builds a RazorpayX client.
+    /// Locally the local RazorpayX's test keys.
+    pub credentials: Option<Secret>,
     /// `RAZORPAYX_ACCOUNT_NUMBER`: our RazorpayX business account, debited by payouts.
     pub account_number: String,
     /// `RAZORPAYX_TIMEOUT_MS`: the whole of one HTTP call.
     pub timeout_ms: u64,
+    /// Local runs accept the local RazorpayX's test keys; nothing else does.
+    pub local: bool,
 }
 
-impl std::fmt::Debug for RazorpayXConfig {
+impl RazorpayXConfig {
+    /// A local RazorpayX at `base_url` with the given test key secret (tests and
+    /// benchmarks: the key pair is fixed, not read from Secrets Manager).
+    pub fn local(base_url: String, key_secret: &str, timeout_ms: u64) -> Self {
+        RazorpayXConfig {
+            base_url,
+            credentials: Some(Secret::fixed(
+                RazorpayXKeys {
+                    key_id: DEV_RAZORPAYX_KEY_ID.to_owned(),
+                    key_secret: key_secret.to_owned(),
+                }
+                .to_secret_string(),
+            )),
+            account_number: DEV_RAZORPAYX_ACCOUNT_NUMBER.to_owned(),
+            timeout_ms,
+            local: true,
+        }
+    }
+}
+
+/// The RazorpayX API key pair, as its secret holds it.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RazorpayXKeys {
+    pub key_id: String,
+    pub key_secret: String,
+}
+
+/// Never prints the key secret.
+impl std::fmt::Debug for RazorpayXKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RazorpayXConfig")
-            .field("base_url", &self.base_url)
+        f.debug_struct("RazorpayXKeys")
             .field("key_id", &self.key_id)
-            .field("key_secret", &"<redacted>")
-            .field("account_number", &self.account_number)
-            .field("timeout_ms", &self.timeout_ms)
-            .finish()
+            .finish_non_exhaustive()
+    }
+}
+
+impl RazorpayXKeys {
+    pub fn dev() -> Self {
+        RazorpayXKeys {
+            key_id: DEV_RAZORPAYX_KEY_ID.to_owned(),
+            key_secret: DEV_RAZORPAYX_KEY_SECRET.to_owned(),
+        }
+    }
+
+    /// The secret's JSON, as stored.
+    pub fn to_secret_string(&self) -> String {
+        serde_json::json!({"key_id": self.key_id, "key_secret": self.key_secret}).to_string()
+    }
+
+    /// The key pair in a secret's value; outside local runs the local test keys and
+    /// short secrets are refused, as a missing secret is.
+    pub fn from_secret_string(value: &str, local: bool) -> std::result::Result<Self, String> {
+        let keys: RazorpayXKeys = serde_json::from_str(value).map_err(|_| {
+            "the RazorpayX API secret is not JSON with key_id and key_secret".to_owned()
+        })?;
+        if keys.key_id.trim().is_empty() || keys.key_secret.trim().is_empty() {
+            return Err("the RazorpayX API secret has an empty key_id or key_secret".to_owned());
+        }
+        if !local {
+            // The stack creates the secret with a placeholder key id; a real one is
+            // RazorpayX's `rzp_live_…` or `rzp_test_…`.
+            if !keys.key_id.starts_with("rzp_") {
+                return Err(
+                    "the RazorpayX API secret has not been set: its key_id is not a RazorpayX \
+                     key id (put the real key pair with put-secret-value)"
+                        .to_owned(),
+                );
+            }
+            if keys.key_id == DEV_RAZORPAYX_KEY_ID || keys.key_secret == DEV_RAZORPAYX_KEY_SECRET {
+                return Err(
+                    "the RazorpayX API secret holds the local test keys from the repository"
+                        .to_owned(),
+                );
+            }
+            if keys.key_secret.len() < MIN_GATEWAY_SECRET_LEN {
+                return Err(format!(
+                    "the RazorpayX key_secret is shorter than {MIN_GATEWAY_SECRET_LEN} characters"
+                ));
+            }
+        }
+        Ok(keys)
     }
 }
 
@@ -145,7 +238,7 @@ impl Config {
 
     /// Reads configuration through `lookup`, so tests need not touch the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        let var = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+        let var = trimmed(lookup);
 
         let table_name = var("PAYOUTS_TABLE").unwrap_or_else(|| "payouts".to_owned());
         let min = parse(&var, "PAYOUT_MIN_PAISE", 100u64)?;
@@ -158,6 +251,8 @@ impl Config {
 
         let stage = var("STAGE");
         let local = stage.as_deref() == Some(LOCAL_STAGE);
+        refuse_secrets_in_environment(&var, local)?;
+        let secret_cache_ttl = secret_cache_ttl(&var)?;
 
         let batch_size = within(
             parse(&var, "BATCH_SIZE", 10usize)?,
@@ -223,6 +318,15 @@ impl Config {
                          ({lease_secs} s)"
                     )));
                 }
+                let stage_name = stage.as_deref().unwrap_or("unnamed");
+                if !SIMULATION_STAGES.contains(&stage_name) {
+                    return Err(Error::Config(format!(
+                        "PAYMENT_GATEWAY is `simulated` (the template's PaymentGateway parameter) \
+                         on stage `{stage_name}`: only {SIMULATION_STAGES:?} may pay with the \
+                         simulated gateway, whose users would be told they were paid when no \
+                         money moved; deploy with PaymentGateway=razorpayx"
+                    )));
+                }
                 GatewayConfig::Simulated(SimulatedGatewayConfig {
                     success_rate,
                     latency_ms,
@@ -232,16 +336,21 @@ impl Config {
                 })
             }
             Some("razorpayx") => {
-                let key_id =
-                    match var("RAZORPAYX_KEY_ID") {
-                        None if local => DEV_RAZORPAYX_KEY_ID.to_owned(),
-                        Some(id) if local || id != DEV_RAZORPAYX_KEY_ID => id,
-                        _ => return Err(Error::Config(
-                            "RAZORPAYX_KEY_ID is missing or the local test key; set the live or \
-                             test key id"
-                                .to_owned(),
-                        )),
-                    };
+                let credentials = match var("RAZORPAYX_API_SECRET_ID") {
+                    Some(id) => Some(Secret::managed(id, secret_cache_ttl)),
+                    None if local => Some(Secret::fixed(
+                        RazorpayXKeys {
+                            key_id: var("RAZORPAYX_KEY_ID")
+                                .unwrap_or_else(|| DEV_RAZORPAYX_KEY_ID.to_owned()),
+                            key_secret: var("RAZORPAYX_KEY_SECRET")
+                                .unwrap_or_else(|| DEV_RAZORPAYX_KEY_SECRET.to_owned()),
+                        }
+                        .to_secret_string(),
+                    )),
+                    // Only the functions that pay are given the secret; the others never
+                    // build a RazorpayX client ([`crate::gateway::Gateway::from_config`]).
+                    None => None,
+                };
                 let base_url = var("RAZORPAYX_BASE_URL").unwrap_or_else(|| {
                     if local {
                         DEV_RAZORPAYX_BASE_URL
@@ -267,14 +376,7 @@ impl Config {
                     };
                 GatewayConfig::RazorpayX(RazorpayXConfig {
                     base_url,
-                    key_id,
-                    key_secret: secret(
-                        &var,
-                        "RAZORPAYX_KEY_SECRET",
-                        local,
-                        DEV_RAZORPAYX_KEY_SECRET,
-                        MIN_GATEWAY_SECRET_LEN,
-                    )?,
+                    credentials,
                     account_number,
                     timeout_ms: within(
                         parse(&var, "RAZORPAYX_TIMEOUT_MS", 10_000u64)?,
@@ -282,6 +384,7 @@ impl Config {
                         100,
                         60_000,
                     )?,
+                    local,
                 })
             }
             Some(other) => {
@@ -324,7 +427,6 @@ impl Config {
             }
         }
 
-        let jwt_secret = secret(&var, "JWT_SECRET", local, DEV_JWT_SECRET, MIN_SECRET_LEN)?;
         let schedule_tz = match var("PAYOUT_SCHEDULE_TZ") {
             None => chrono_tz::Asia::Kolkata,
             Some(name) => name.trim().parse().map_err(|_| {
@@ -349,29 +451,26 @@ impl Config {
                 drain,
             },
             gateway,
-            jwt_secret,
             schedule_tz,
         })
     }
 }
 
-/// The secrets RazorpayX signs webhooks with, read by the webhook function alone:
-/// `RAZORPAYX_WEBHOOK_SECRET` and, while a rotation is under way,
-/// `RAZORPAYX_WEBHOOK_SECRET_PREVIOUS` (RazorpayX redelivers events made before the
-/// change signed with the old secret, for up to 24 hours).
-#[derive(Clone)]
+/// The secrets RazorpayX signs webhooks with, read by the webhook function alone from
+/// the secret `RAZORPAYX_WEBHOOK_SECRET_ID` names: `{"current": …, "previous": …}`,
+/// `previous` set only while a rotation is under way (RazorpayX redelivers events made
+/// before the change signed with the old secret, for up to 24 hours).
+#[derive(Clone, Debug)]
 pub struct WebhookSecrets {
-    current: String,
-    previous: Option<String>,
+    source: Secret,
+    local: bool,
 }
 
-/// Never prints the secrets.
-impl std::fmt::Debug for WebhookSecrets {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebhookSecrets")
-            .field("previous", &self.previous.as_ref().map(|_| "<redacted>"))
-            .finish_non_exhaustive()
-    }
+#[derive(serde::Deserialize)]
+struct WebhookSecretValue {
+    current: String,
+    #[serde(default)]
+    previous: Option<String>,
 }
 
 /// A secret chosen on the RazorpayX dashboard; short ones are guessable offline from
@@ -384,59 +483,107 @@ impl WebhookSecrets {
     }
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        let var = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+        let var = trimmed(lookup);
         let local = var("STAGE").as_deref() == Some(LOCAL_STAGE);
-        let current = secret(
-            &var,
-            "RAZORPAYX_WEBHOOK_SECRET",
-            local,
-            DEV_RAZORPAYX_WEBHOOK_SECRET,
-            MIN_WEBHOOK_SECRET_LEN,
-        )?;
-        let previous = match var("RAZORPAYX_WEBHOOK_SECRET_PREVIOUS") {
-            None => None,
-            Some(_) => Some(secret(
-                &var,
-                "RAZORPAYX_WEBHOOK_SECRET_PREVIOUS",
-                local,
-                DEV_RAZORPAYX_WEBHOOK_SECRET,
-                MIN_WEBHOOK_SECRET_LEN,
-            )?),
-        };
-        Ok(WebhookSecrets { current, previous })
+        refuse_secrets_in_environment(&var, local)?;
+        let source =
+            match var("RAZORPAYX_WEBHOOK_SECRET_ID") {
+                Some(id) => Secret::managed(id, secret_cache_ttl(&var)?),
+                None if local => Secret::fixed(Self::secret_string(
+                    &var("RAZORPAYX_WEBHOOK_SECRET")
+                        .unwrap_or_else(|| DEV_RAZORPAYX_WEBHOOK_SECRET.to_owned()),
+                    var("RAZORPAYX_WEBHOOK_SECRET_PREVIOUS").as_deref(),
+                )),
+                None => return Err(Error::Config(
+                    "RAZORPAYX_WEBHOOK_SECRET_ID is not set: the webhook secrets are read from \
+                     Secrets Manager"
+                        .to_owned(),
+                )),
+            };
+        Ok(WebhookSecrets { source, local })
     }
 
-    /// The current secret, then the previous one if a rotation is under way.
-    pub fn all(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.current.as_str()).chain(self.previous.as_deref())
+    /// The webhook secrets in `source` (tests: a local Secrets Manager, or fixed values).
+    pub fn from_source(source: Secret, local: bool) -> Self {
+        WebhookSecrets { source, local }
+    }
+
+    /// Secrets given as they are (tests): the current one, and the previous one while a
+    /// rotation is under way.
+    pub fn fixed(current: &str, previous: Option<&str>, local: bool) -> Self {
+        WebhookSecrets {
+            source: Secret::fixed(Self::secret_string(current, previous)),
+            local,
+        }
+    }
+
+    /// The secret's JSON, as stored.
+    pub fn secret_string(current: &str, previous: Option<&str>) -> String {
+        serde_json::json!({"current": current, "previous": previous}).to_string()
+    }
+
+    /// The current secret, then the previous one if a rotation is under way. Fails when
+    /// the secret cannot be read or holds no usable value: no signature is then valid.
+    pub async fn all(&self) -> Result<Vec<String>> {
+        let value =
+            self.source.read().await.map_err(|err| {
+                Error::DependencyUnavailable(format!("the webhook secrets: {err}"))
+            })?;
+        let unusable =
+            |why: &str| Error::Config(format!("the webhook secret {} {why}", self.source.id()));
+        let value: WebhookSecretValue = serde_json::from_str(&value)
+            .map_err(|_| unusable("is not JSON with `current` (and `previous`)"))?;
+        let mut all = vec![value.current];
+        all.extend(
+            value
+                .previous
+                .filter(|previous| !previous.trim().is_empty()),
+        );
+        for secret in &all {
+            if !self.local && secret.len() < MIN_WEBHOOK_SECRET_LEN {
+                return Err(unusable("holds a secret shorter than 16 characters"));
+            }
+            if !self.local && secret == DEV_RAZORPAYX_WEBHOOK_SECRET {
+                return Err(unusable("holds the local secret from the repository"));
+            }
+        }
+        Ok(all)
     }
 }
 
-/// A secret from the environment. Locally a missing one is the documented development
-/// value; anywhere else it must be set, long enough, and not that value: configuration
-/// fails closed, never onto a secret that is in the repository.
-fn secret(
-    var: &impl Fn(&str) -> Option<String>,
-    name: &str,
-    local: bool,
-    dev_value: &str,
-    min_len: usize,
-) -> Result<String> {
-    match var(name) {
-        None if local => Ok(dev_value.to_owned()),
-        None => Err(Error::Config(format!(
-            "{name} is missing or blank; outside local development (STAGE={LOCAL_STAGE}) a real \
-             secret is required"
-        ))),
-        Some(value) if local => Ok(value),
-        Some(value) if value == dev_value => Err(Error::Config(format!(
-            "{name} is the development secret from the repository; set a real one"
-        ))),
-        Some(value) if value.len() < min_len => Err(Error::Config(format!(
-            "{name} is shorter than {min_len} bytes"
-        ))),
-        Some(value) => Ok(value),
+/// `lookup` with values trimmed and blank ones absent: how every part of the
+/// configuration reads the environment, so no two parts can read one variable apart.
+fn trimmed(lookup: impl Fn(&str) -> Option<String>) -> impl Fn(&str) -> Option<String> {
+    move |name: &str| {
+        lookup(name)
+            .map(|value| value.trim().to_owned())
+            .filter(|value| !value.is_empty())
     }
+}
+
+/// Outside local runs, a secret-bearing variable in the environment refuses start.
+fn refuse_secrets_in_environment(var: &impl Fn(&str) -> Option<String>, local: bool) -> Result<()> {
+    if local {
+        return Ok(());
+    }
+    match SECRET_VARIABLES.iter().find(|name| var(name).is_some()) {
+        Some(name) => Err(Error::Config(format!(
+            "{name} is set in the environment: secrets are read from Secrets Manager at run \
+             time, never from a function's environment; remove it"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// `SECRET_CACHE_SECS` (default 300): how long a secret read from Secrets Manager is used
+/// before it is read again, so a rotation reaches every function within that time.
+fn secret_cache_ttl(var: &impl Fn(&str) -> Option<String>) -> Result<Duration> {
+    Ok(Duration::from_secs(within(
+        parse(var, "SECRET_CACHE_SECS", SECRET_CACHE_SECS)?,
+        "SECRET_CACHE_SECS",
+        0,
+        3_600,
+    )?))
 }
 
 /// What `publish-events` reads: it needs no secrets, so it does not go through
@@ -454,7 +601,7 @@ impl EventsConfig {
     }
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        let var = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+        let var = trimmed(lookup);
         Ok(EventsConfig {
             stage: var("STAGE").unwrap_or_else(|| "unnamed".to_owned()),
             bus_name: var("EVENT_BUS_NAME").unwrap_or_else(|| "payouts".to_owned()),
@@ -485,11 +632,7 @@ impl NotifyConfig {
     }
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        let var = |name: &str| {
-            lookup(name)
-                .map(|value| value.trim().to_owned())
-                .filter(|value| !value.is_empty())
-        };
+        let var = trimmed(lookup);
         let stage = var("STAGE");
         let local = stage.as_deref() == Some(LOCAL_STAGE);
         let from_address = match var("NOTIFY_FROM_ADDRESS") {
@@ -564,37 +707,98 @@ mod tests {
         deployed(&pairs)
     }
 
-    const REAL_SECRET: &str = "Zx9-this-is-a-real-secret-of-enough-length";
+    #[test]
+    fn outside_local_a_secret_in_the_environment_refuses_to_start() {
+        for name in SECRET_VARIABLES {
+            let err = deployed(&[
+                ("STAGE", "dev"),
+                ("FUNCTION_TIMEOUT_SECS", "29"),
+                (name, "Zx9-this-is-a-real-secret-of-enough-length"),
+            ])
+            .unwrap_err();
+            assert!(err.to_string().contains(name), "{name}: {err}");
+            let err = WebhookSecrets::from_lookup(|key| {
+                (key == name || key == "RAZORPAYX_WEBHOOK_SECRET_ID" || key == "STAGE").then(|| {
+                    if key == "STAGE" {
+                        "prod"
+                    } else {
+                        "x".repeat(40).leak()
+                    }
+                    .to_owned()
+                })
+            })
+            .unwrap_err();
+            assert!(err.to_string().contains(name), "{name}: {err}");
+        }
+        // Locally they are the documented way to point at the local RazorpayX.
+        assert!(config(&[("RAZORPAYX_KEY_SECRET", "anything-local")]).is_ok());
+    }
 
     #[test]
-    fn outside_local_a_missing_blank_short_or_dev_secret_refuses_to_start() {
-        let base = [("STAGE", "prod"), ("FUNCTION_TIMEOUT_SECS", "29")];
-        let with = |secret: Option<&str>| {
-            let mut pairs = base.to_vec();
-            if let Some(secret) = secret {
-                pairs.push(("JWT_SECRET", secret));
-            }
-            deployed(&pairs)
-        };
-        for bad in [
-            None,
-            Some(""),
-            Some("   \t"),
-            Some(DEV_JWT_SECRET),
-            Some("short-secret"),
-        ] {
-            let err = with(bad).unwrap_err();
-            assert!(err.to_string().contains("JWT_SECRET"), "{bad:?}: {err}");
+    fn a_production_stage_refuses_the_simulated_gateway() {
+        for stage in ["prod", "staging", "unnamed"] {
+            let err = deployed(&[("STAGE", stage), ("FUNCTION_TIMEOUT_SECS", "29")])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("PAYMENT_GATEWAY") && err.contains("PaymentGateway"),
+                "{stage}: {err}"
+            );
         }
-        assert_eq!(with(Some(REAL_SECRET)).unwrap().jwt_secret, REAL_SECRET);
-        // No STAGE at all is not local either.
-        let err = deployed(&[("FUNCTION_TIMEOUT_SECS", "29")]).unwrap_err();
-        assert!(err.to_string().contains("JWT_SECRET"), "{err}");
-        // Locally a blank secret is the documented one.
+        assert!(deployed(&[("STAGE", "dev"), ("FUNCTION_TIMEOUT_SECS", "29")]).is_ok());
+        let prod = deployed(&[
+            ("STAGE", "prod"),
+            ("FUNCTION_TIMEOUT_SECS", "29"),
+            ("PAYMENT_GATEWAY", "razorpayx"),
+            ("RAZORPAYX_ACCOUNT_NUMBER", "7878780080316316"),
+            ("RAZORPAYX_API_SECRET_ID", "payouts/prod/razorpayx-api"),
+        ])
+        .unwrap();
+        let GatewayConfig::RazorpayX(razorpayx) = prod.gateway else {
+            panic!("razorpayx was asked for");
+        };
+        assert!(razorpayx
+            .credentials
+            .is_some_and(|secret| secret.is_managed()));
+        // A function that is not given the secret builds no credentials at all.
+        let reader = deployed(&[
+            ("STAGE", "prod"),
+            ("FUNCTION_TIMEOUT_SECS", "29"),
+            ("PAYMENT_GATEWAY", "razorpayx"),
+            ("RAZORPAYX_ACCOUNT_NUMBER", "7878780080316316"),
+        ])
+        .unwrap();
+        let GatewayConfig::RazorpayX(razorpayx) = reader.gateway else {
+            panic!("razorpayx was asked for");
+        };
+        assert_eq!(razorpayx.credentials, None);
+    }
+
+    #[test]
+    fn razorpayx_keys_from_a_secret_refuse_the_local_ones_outside_local_runs() {
+        let dev = RazorpayXKeys::dev().to_secret_string();
+        assert!(RazorpayXKeys::from_secret_string(&dev, true).is_ok());
+        assert!(RazorpayXKeys::from_secret_string(&dev, false).is_err());
+        let real = RazorpayXKeys {
+            key_id: "rzp_live_0123456789".to_owned(),
+            key_secret: "a-live-secret-of-24-char".to_owned(),
+        };
         assert_eq!(
-            config(&[("JWT_SECRET", " ")]).unwrap().jwt_secret,
-            DEV_JWT_SECRET
+            RazorpayXKeys::from_secret_string(&real.to_secret_string(), false).unwrap(),
+            real
         );
+        for bad in [
+            "",
+            "not json",
+            r#"{"key_id":"rzp_live_1"}"#,
+            r#"{"key_id":"a","key_secret":"short"}"#,
+        ] {
+            assert!(
+                RazorpayXKeys::from_secret_string(bad, false).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(!format!("{real:?}").contains("a-live-secret"));
     }
 
     #[test]
@@ -640,11 +844,7 @@ mod tests {
     #[test]
     fn the_lease_must_outlive_the_function_timeout() {
         let deploy = |lease: &str, timeout: Option<&str>| {
-            let mut pairs = vec![
-                ("STAGE", "prod"),
-                ("JWT_SECRET", REAL_SECRET),
-                ("LEASE_SECS", lease),
-            ];
+            let mut pairs = vec![("STAGE", "dev"), ("LEASE_SECS", lease)];
             if let Some(timeout) = timeout {
                 pairs.push(("FUNCTION_TIMEOUT_SECS", timeout));
             }
