@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
-use crate::account::{Destination, PAYOUT_ACCOUNT_INVALID, PAYOUT_ACCOUNT_MISSING};
+use crate::account::{PAYOUT_ACCOUNT_INVALID, PAYOUT_ACCOUNT_MISSING};
 use crate::config::ProcessorConfig;
 use crate::error::{Error, Result};
 use crate::gateway::{GatewayError, PaymentGateway, TransferOutcome};
@@ -493,6 +493,10 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
                 payout.payout_id, payout.attempt
             ))
         };
+        // Read before asking: the gateway's "no record" speaks for the moment it was
+        // asked, no later, so that is the moment compared with the last instant a
+        // request could still land (a slow answer must not stretch it).
+        let asked_at = Timestamp::now();
         match self.gateway.lookup(&key, payout).await {
             Err(unavailable) => Err(unknown(format!(
                 "the gateway cannot be asked now ({unavailable})"
@@ -523,16 +527,18 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
                     reference: confirmed.payment_reference.unwrap_or_default(),
                 })
             }
-            // No record: final only once any request sent under the key is over. The
-            // lease outlives every function's timeout, so past it nothing of ours is
-            // still on its way to the gateway.
+            // No record: final only once any request sent under the key is over and the
+            // gateway's own lag has passed after it. `sent_at` is the attempt's latest
+            // claim; the lease outlives every function's timeout, so a request under that
+            // claim left us before `sent_at + lease` at the latest, and the gateway may
+            // create it up to its late window after that: the two add up.
             Ok(None) => {
                 let window = self
                     .config
                     .lease_secs
-                    .max(self.gateway.late_transfer_window_secs());
+                    .saturating_add(self.gateway.late_transfer_window_secs());
                 let settled_after = sent_at.plus_secs(window);
-                if Timestamp::now() > settled_after {
+                if asked_at > settled_after {
                     Ok(false)
                 } else {
                     Err(unknown(format!(
@@ -582,10 +588,9 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
         let Some(account) = self.store.payout_account(payout.user_id).await? else {
             return Ok(Beneficiary::Missing(PAYOUT_ACCOUNT_MISSING));
         };
-        let mode = match account.destination {
-            Destination::BankAccount { .. } => "IMPS",
-            Destination::Vpa { .. } => "UPI",
-        };
+        let mode = self
+            .gateway
+            .mode_for(&account.destination, payout.amount_paise);
         if let Some(fund_account_id) = account.gateway_fund_account_id.clone() {
             return Ok(Beneficiary::Ready {
                 fund_account_id,

@@ -733,3 +733,122 @@ async fn api_keys_come_from_secrets_manager_and_fail_closed_when_unreadable() {
     client_config.credentials = None;
     assert!(RazorpayX::new(&client_config).is_err());
 }
+
+/// A payout claimed at `claimed_at` whose request never reached RazorpayX (the
+/// function died before sending, or its answer was lost with nothing created), back in
+/// the queue under the same attempt.
+async fn requeued_unsent(world: &World, claimed_at: Timestamp) -> Payout {
+    let pending = world.request(10_000).await;
+    let mut claimed = pending.clone();
+    claimed.attempt_sent_at = Some(claimed_at);
+    claimed.first_sent_at = Some(claimed_at);
+    claimed.processed_at = Some(claimed_at);
+    claimed.lease_expires_at = Some(claimed_at.plus_secs(config().lease_secs));
+    let claimed = world
+        .store
+        .change_status(
+            &pending,
+            StatusChange {
+                transition: Transition::Claim,
+                next: claimed,
+                lease: Lease::Acquire("a-processor"),
+                gateway_status_not_in: None,
+            },
+        )
+        .await
+        .unwrap();
+    let mut requeued = claimed.clone();
+    requeued.lease_expires_at = None;
+    requeued.last_error = Some("RazorpayX timed out".to_owned());
+    world
+        .store
+        .change_status(
+            &claimed,
+            StatusChange {
+                transition: Transition::Requeue,
+                next: requeued,
+                lease: Lease::Release("a-processor"),
+                gateway_status_not_in: None,
+            },
+        )
+        .await
+        .unwrap()
+}
+
+/// Issue 21 §5: "no record" ends an attempt only once the last request under its key
+/// could have left us (its latest claim plus the lease) AND RazorpayX's late window has
+/// passed after that. The two add up: at the late window alone (an hour) a request sent
+/// near the end of its lease may still be created.
+#[tokio::test]
+async fn cancel_waits_for_the_lease_and_the_late_window_together() {
+    let world = world().await;
+    let late_window = world.gateway.late_transfer_window_secs();
+    let lease = config().lease_secs;
+    // Past the late window on its own, not past lease + late window.
+    let recent =
+        requeued_unsent(&world, Timestamp::now().minus_secs(late_window + lease / 3)).await;
+    let admin = Actor::admin(1);
+    let err = cancel_payout(
+        &world.store,
+        &world.gateway,
+        config(),
+        &admin,
+        recent.payout_id,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), "gateway_outcome_unknown", "{err}");
+    assert_eq!(world.stored(&recent).await, recent, "nothing changed");
+    // Past both: RazorpayX's "no record" is final, and the cancel goes through.
+    let old = requeued_unsent(
+        &world,
+        Timestamp::now().minus_secs(late_window + lease + 60),
+    )
+    .await;
+    let cancelled = cancel_payout(
+        &world.store,
+        &world.gateway,
+        config(),
+        &admin,
+        old.payout_id,
+    )
+    .await
+    .unwrap();
+    assert_eq!(cancelled.status, PayoutStatus::Cancelled);
+    assert!(world.fake.payouts().is_empty());
+    world.assert_books().await;
+}
+
+/// Issue 21 §5: the mode follows the amount: IMPS up to its limit (configurable), NEFT
+/// above it; UPI to a VPA.
+#[tokio::test]
+async fn a_bank_transfer_above_the_imps_limit_goes_by_neft() {
+    let world = world().await;
+    let mut client_config = RazorpayXConfig::local(
+        world.fake.base_url(),
+        DEV_RAZORPAYX_KEY_SECRET,
+        CLIENT_TIMEOUT_MS,
+    );
+    client_config.imps_max_paise = 20_000;
+    let client = RazorpayX::new(&client_config).unwrap();
+    let small = world.request(20_000).await;
+    let large = world.request(20_001).await;
+    Processor::new(&world.store, &client, config())
+        .run()
+        .await
+        .unwrap();
+    for (payout, mode) in [(&small, "IMPS"), (&large, "NEFT")] {
+        let done = world.run_until_settled(payout).await;
+        assert_eq!(done.status, PayoutStatus::Completed);
+        assert_eq!(done.gateway_mode.as_deref(), Some(mode));
+        let sent: Vec<_> = world
+            .fake
+            .payouts()
+            .into_iter()
+            .filter(|sent| sent["reference_id"] == payout.payout_id.to_string())
+            .collect();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0]["mode"], mode, "{sent:?}");
+    }
+    world.assert_books().await;
+}

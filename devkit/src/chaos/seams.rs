@@ -353,6 +353,14 @@ impl<G: PaymentGateway> PaymentGateway for ChaosGateway<G> {
         self.inner.ready().await
     }
 
+    fn mode_for(
+        &self,
+        destination: &shared::account::Destination,
+        amount: shared::money::Paise,
+    ) -> &'static str {
+        self.inner.mode_for(destination, amount)
+    }
+
     async fn register_beneficiary(
         &self,
         account: &PayoutAccount,

@@ -116,7 +116,34 @@ pub struct RazorpayXConfig {
     pub timeout_ms: u64,
     /// Local runs accept the local RazorpayX's test keys; nothing else does.
     pub local: bool,
+    /// `RAZORPAYX_IMPS_MAX_PAISE` (default ₹5,00,000, IMPS's limit per transfer): bank
+    /// transfers up to this go by IMPS, larger ones by `above_imps_mode`.
+    pub imps_max_paise: u64,
+    /// `RAZORPAYX_ABOVE_IMPS_MODE`: `NEFT` (default) or `RTGS` (₹2,00,000 and more only).
+    pub above_imps_mode: LargeTransferMode,
 }
+
+/// How a bank transfer above IMPS's limit goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LargeTransferMode {
+    Neft,
+    Rtgs,
+}
+
+impl LargeTransferMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LargeTransferMode::Neft => "NEFT",
+            LargeTransferMode::Rtgs => "RTGS",
+        }
+    }
+}
+
+/// IMPS's limit per transfer (₹5,00,000), RTGS's floor (₹2,00,000) and RazorpayX's
+/// smallest payout (₹1), in paise.
+pub const IMPS_LIMIT_PAISE: u64 = 50_000_000;
+const RTGS_MIN_PAISE: u64 = 20_000_000;
+pub const RAZORPAYX_MIN_PAYOUT_PAISE: u64 = 100;
 
 impl RazorpayXConfig {
     /// A local RazorpayX at `base_url` with the given test key secret (tests and
@@ -134,6 +161,8 @@ impl RazorpayXConfig {
             account_number: DEV_RAZORPAYX_ACCOUNT_NUMBER.to_owned(),
             timeout_ms,
             local: true,
+            imps_max_paise: IMPS_LIMIT_PAISE,
+            above_imps_mode: LargeTransferMode::Neft,
         }
     }
 }
@@ -385,6 +414,21 @@ impl Config {
                         60_000,
                     )?,
                     local,
+                    imps_max_paise: within(
+                        parse(&var, "RAZORPAYX_IMPS_MAX_PAISE", IMPS_LIMIT_PAISE)?,
+                        "RAZORPAYX_IMPS_MAX_PAISE",
+                        RAZORPAYX_MIN_PAYOUT_PAISE,
+                        IMPS_LIMIT_PAISE,
+                    )?,
+                    above_imps_mode: match var("RAZORPAYX_ABOVE_IMPS_MODE").as_deref() {
+                        None | Some("NEFT") => LargeTransferMode::Neft,
+                        Some("RTGS") => LargeTransferMode::Rtgs,
+                        Some(other) => {
+                            return Err(Error::Config(format!(
+                                "RAZORPAYX_ABOVE_IMPS_MODE must be NEFT or RTGS, got `{other}`"
+                            )))
+                        }
+                    },
                 })
             }
             Some(other) => {
@@ -393,6 +437,24 @@ impl Config {
                 )))
             }
         };
+        if let GatewayConfig::RazorpayX(razorpayx) = &gateway {
+            // RazorpayX refuses a payout under ₹1: one smaller would fail every time.
+            if min < RAZORPAYX_MIN_PAYOUT_PAISE {
+                return Err(Error::Config(format!(
+                    "PAYOUT_MIN_PAISE ({min}) is below RazorpayX's smallest payout \
+                     ({RAZORPAYX_MIN_PAYOUT_PAISE} paise)"
+                )));
+            }
+            // RTGS takes ₹2,00,000 and more: everything above the IMPS limit must be.
+            if razorpayx.above_imps_mode == LargeTransferMode::Rtgs
+                && razorpayx.imps_max_paise < RTGS_MIN_PAISE
+            {
+                return Err(Error::Config(format!(
+                    "RAZORPAYX_ABOVE_IMPS_MODE=RTGS needs RAZORPAYX_IMPS_MAX_PAISE of at least \
+                     {RTGS_MIN_PAISE} (RTGS's smallest transfer)"
+                )));
+            }
+        }
         let poll_secs = within(
             parse(&var, "GATEWAY_POLL_SECS", 60u64)?,
             "GATEWAY_POLL_SECS",
@@ -772,6 +834,45 @@ mod tests {
             panic!("razorpayx was asked for");
         };
         assert_eq!(razorpayx.credentials, None);
+    }
+
+    #[test]
+    fn razorpayx_needs_a_minimum_of_a_rupee_and_a_mode_above_imps_that_fits() {
+        let razorpayx = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = vec![("PAYMENT_GATEWAY", "razorpayx")];
+            pairs.extend_from_slice(extra);
+            config(&pairs)
+        };
+        let err = razorpayx(&[("PAYOUT_MIN_PAISE", "99")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("PAYOUT_MIN_PAISE"), "{err}");
+        // The simulated gateway has no such floor.
+        assert!(config(&[("PAYOUT_MIN_PAISE", "1")]).is_ok());
+        let GatewayConfig::RazorpayX(defaults) = razorpayx(&[]).unwrap().gateway else {
+            panic!("razorpayx was asked for");
+        };
+        assert_eq!(defaults.imps_max_paise, IMPS_LIMIT_PAISE);
+        assert_eq!(defaults.above_imps_mode, LargeTransferMode::Neft);
+        let GatewayConfig::RazorpayX(rtgs) = razorpayx(&[("RAZORPAYX_ABOVE_IMPS_MODE", "RTGS")])
+            .unwrap()
+            .gateway
+        else {
+            panic!("razorpayx was asked for");
+        };
+        assert_eq!(rtgs.above_imps_mode, LargeTransferMode::Rtgs);
+        for bad in [
+            &[("RAZORPAYX_ABOVE_IMPS_MODE", "IMPS")][..],
+            &[("RAZORPAYX_IMPS_MAX_PAISE", "60000000")],
+            &[("RAZORPAYX_IMPS_MAX_PAISE", "50")],
+            // RTGS starts at ₹2,00,000: smaller transfers above the IMPS bound could not go.
+            &[
+                ("RAZORPAYX_ABOVE_IMPS_MODE", "RTGS"),
+                ("RAZORPAYX_IMPS_MAX_PAISE", "10000000"),
+            ],
+        ] {
+            assert!(razorpayx(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

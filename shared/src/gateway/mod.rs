@@ -14,8 +14,9 @@ use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 
-use crate::account::PayoutAccount;
+use crate::account::{Destination, PayoutAccount};
 use crate::config::{Config, GatewayConfig};
+use crate::money::Paise;
 use crate::payout::{GatewayStatusDetails, IdempotencyKey, Payout};
 use crate::store::Store;
 
@@ -105,6 +106,16 @@ pub trait PaymentGateway: Send + Sync {
         0
     }
 
+    /// The transfer mode for `amount` to `destination`, fixed on the attempt when it is
+    /// claimed (every send under one key is the same request).
+    fn mode_for(&self, destination: &Destination, amount: Paise) -> &'static str {
+        let _ = amount;
+        match destination {
+            Destination::BankAccount { .. } => "IMPS",
+            Destination::Vpa { .. } => "UPI",
+        }
+    }
+
     /// Whether calls can be made at all (our credentials can be read and are usable):
     /// asked before a payout is claimed, so a configuration fault never marks an
     /// attempt as sent when nothing was.
@@ -154,6 +165,10 @@ impl<G: PaymentGateway> PaymentGateway for std::sync::Arc<G> {
 
     fn ready(&self) -> impl Future<Output = Result<(), GatewayError>> + Send {
         G::ready(self)
+    }
+
+    fn mode_for(&self, destination: &Destination, amount: Paise) -> &'static str {
+        G::mode_for(self, destination, amount)
     }
 
     fn late_transfer_window_secs(&self) -> u64 {
@@ -214,6 +229,13 @@ impl PaymentGateway for Gateway {
         match self {
             Gateway::Simulated(gateway) => gateway.ready().await,
             Gateway::RazorpayX(gateway) => gateway.ready().await,
+        }
+    }
+
+    fn mode_for(&self, destination: &Destination, amount: Paise) -> &'static str {
+        match self {
+            Gateway::Simulated(gateway) => gateway.mode_for(destination, amount),
+            Gateway::RazorpayX(gateway) => gateway.mode_for(destination, amount),
         }
     }
 

@@ -19,9 +19,11 @@ pub mod webhook;
 
 use super::{BeneficiaryIds, GatewayError, PaymentGateway, TransferOutcome};
 use crate::account::{Destination, PayoutAccount};
-use crate::config::{RazorpayXConfig, RazorpayXKeys};
+use crate::config::{LargeTransferMode, RazorpayXConfig, RazorpayXKeys};
+use crate::money::Paise;
 use crate::payout::{IdempotencyKey, Payout, PayoutType};
 use crate::secrets::Secret;
+use crate::time::Timestamp;
 
 /// How often a 429 is retried within one call before the payout waits for a later run.
 const RATE_LIMIT_RETRIES: u32 = 3;
@@ -36,6 +38,8 @@ pub struct RazorpayX {
     credentials: Secret,
     local: bool,
     account_number: String,
+    imps_max_paise: u64,
+    above_imps_mode: LargeTransferMode,
 }
 
 /// The parts of a RazorpayX payout entity this service reads.
@@ -99,6 +103,8 @@ impl RazorpayX {
             credentials,
             local: config.local,
             account_number: config.account_number.clone(),
+            imps_max_paise: config.imps_max_paise,
+            above_imps_mode: config.above_imps_mode,
         })
     }
 
@@ -228,6 +234,16 @@ impl PaymentGateway for RazorpayX {
         self.authorization().await.map(|_| ())
     }
 
+    /// IMPS up to its limit, NEFT or RTGS above it (IMPS refuses larger transfers);
+    /// UPI to a VPA.
+    fn mode_for(&self, destination: &Destination, amount: Paise) -> &'static str {
+        match destination {
+            Destination::Vpa { .. } => "UPI",
+            Destination::BankAccount { .. } if amount.get() <= self.imps_max_paise => "IMPS",
+            Destination::BankAccount { .. } => self.above_imps_mode.as_str(),
+        }
+    }
+
     fn requires_payout_account(&self) -> bool {
         true
     }
@@ -308,17 +324,21 @@ impl PaymentGateway for RazorpayX {
             // This request created nothing. An earlier send under the same key may have
             // (a changed body is refused too): only when the key is unknown to RazorpayX
             // is the attempt declined for good.
-            Err(GatewayError::Refused(reason)) => match self.find_attempt(key, payout).await? {
-                Some(entity) => Ok(outcome(&entity)),
-                // An earlier send of this attempt may still be created within the hour
-                // RazorpayX can take: until then, no record proves nothing.
-                None if still_may_land(payout, self.late_transfer_window_secs()) => {
-                    Err(GatewayError::Unavailable(format!(
-                        "RazorpayX refused a resend ({reason}) while the first send may still land"
-                    )))
+            Err(GatewayError::Refused(reason)) => {
+                let asked_at = Timestamp::now();
+                match self.find_attempt(key, payout).await? {
+                    Some(entity) => Ok(outcome(&entity)),
+                    // An earlier send of this attempt may still be created within the
+                    // hour RazorpayX can take: until then, no record proves nothing.
+                    None if still_may_land(payout, self.late_transfer_window_secs(), asked_at) => {
+                        Err(GatewayError::Unavailable(format!(
+                            "RazorpayX refused a resend ({reason}) while the first send may \
+                             still land"
+                        )))
+                    }
+                    None => Ok(TransferOutcome::Declined { reason }),
                 }
-                None => Ok(TransferOutcome::Declined { reason }),
-            },
+            }
             Err(other) => Err(other),
         }
     }
@@ -450,13 +470,12 @@ fn classify_bad_request(call: Call, body: &Value) -> GatewayError {
     }
 }
 
-/// Whether this send is a resend of an attempt whose first send was recent enough that
-/// RazorpayX may still create it.
-fn still_may_land(payout: &Payout, window_secs: u64) -> bool {
+/// Whether this send is a resend of an attempt whose first send was recent enough, as
+/// of `asked_at` (read before RazorpayX was asked for the attempt: its "no record"
+/// speaks for that moment, no later), that RazorpayX may still create it.
+fn still_may_land(payout: &Payout, window_secs: u64, asked_at: Timestamp) -> bool {
     match (payout.first_sent_at, payout.attempt_sent_at) {
-        (Some(first), Some(this)) if first < this => {
-            crate::time::Timestamp::now() < first.plus_secs(window_secs)
-        }
+        (Some(first), Some(this)) if first < this => asked_at < first.plus_secs(window_secs),
         _ => false,
     }
 }
@@ -491,7 +510,6 @@ mod tests {
     use super::*;
     use crate::money::Paise;
     use crate::payout::PayoutType;
-    use crate::time::Timestamp;
 
     fn bad_request(field: &str, description: &str) -> Value {
         json!({"error": {"code": "BAD_REQUEST_ERROR", "description": description, "field": field}})
@@ -582,10 +600,23 @@ mod tests {
         );
         payout.first_sent_at = Some(now);
         payout.attempt_sent_at = Some(now);
-        assert!(!still_may_land(&payout, 3_600), "a first send");
+        assert!(!still_may_land(&payout, 3_600, now), "a first send");
         payout.attempt_sent_at = Some(now.plus_secs(60));
-        assert!(still_may_land(&payout, 3_600), "a resend a minute later");
+        assert!(
+            still_may_land(&payout, 3_600, now),
+            "a resend a minute later"
+        );
         payout.first_sent_at = Some(now.minus_secs(7_200));
-        assert!(!still_may_land(&payout, 3_600), "past the window");
+        assert!(!still_may_land(&payout, 3_600, now), "past the window");
+        // Judged as of when RazorpayX was asked, not when its answer came back.
+        payout.first_sent_at = Some(now.minus_secs(3_590));
+        assert!(
+            still_may_land(&payout, 3_600, now),
+            "asked within the window"
+        );
+        assert!(
+            !still_may_land(&payout, 3_600, now.plus_secs(20)),
+            "asked after it"
+        );
     }
 }
