@@ -95,7 +95,10 @@ impl Secret {
     pub async fn read(&self) -> Result<Arc<String>, SecretError> {
         match &*self.0 {
             Source::Fixed(value) => Ok(value.clone()),
-            Source::Managed(managed) => managed.read().await,
+            // Boxed: the read holds the SDK's whole configuration loader, which would
+            // otherwise be inlined into every gateway call's future (and overflowed a
+            // worker's stack in debug builds, deep inside the processor).
+            Source::Managed(managed) => Box::pin(managed.read()).await,
         }
     }
 }

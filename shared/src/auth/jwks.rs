@@ -130,7 +130,8 @@ impl Jwks {
             });
         }
         state.last_attempt = Some(Instant::now());
-        match self.fetch().await {
+        // Boxed: an HTTP client's future is large, and this sits under every request.
+        match Box::pin(self.fetch()).await {
             Ok(keys) => {
                 state.keys = keys;
                 state.fetched_at = Some(Instant::now());
