@@ -292,9 +292,14 @@ pub struct Payout {
     /// (a later change of account applies to the next attempt).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway_fund_account_id: Option<String>,
-    /// `IMPS` for a bank account, `UPI` for a VPA.
+    /// `IMPS`, `NEFT` or `RTGS` for a bank account (by amount), `UPI` for a VPA.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway_mode: Option<String>,
+    /// The gateway account the attempt is paid from (RazorpayX's business account
+    /// number), fixed by the claim: every send and every lookup of the attempt uses it,
+    /// whatever the configuration says later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_account_number: Option<String>,
     /// The gateway's id and status for the current attempt, once it accepted it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway_payout_id: Option<String>,
@@ -353,6 +358,7 @@ impl Payout {
             first_sent_at: None,
             gateway_fund_account_id: None,
             gateway_mode: None,
+            gateway_account_number: None,
             gateway_payout_id: None,
             gateway_status: None,
             gateway_status_details: None,

@@ -640,6 +640,14 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
             next.gateway_fund_account_id = Some(fund_account_id);
             next.gateway_mode = Some(mode.to_owned());
         }
+        // The attempt keeps the account it was first claimed under: a resend under its key
+        // must be the same request. Only an attempt never sent is given one: one sent by
+        // a version that did not record it went from the configured account, which it
+        // keeps using (changing the account while such attempts are open is not safe;
+        // README, RAZORPAYX_ACCOUNT_NUMBER).
+        if next.gateway_account_number.is_none() && payout.sent_at().is_none() {
+            next.gateway_account_number = self.gateway.paying_account().map(str::to_owned);
+        }
         next.lease_expires_at = Some(now.plus_secs(self.config.lease_secs));
         next.processed_at = Some(now);
         // Marked before the call, in the claim itself: a holder that dies after reaching
@@ -967,6 +975,7 @@ fn next_attempt(payout: &Payout) -> Payout {
     next.completed_at = None;
     next.gateway_fund_account_id = None;
     next.gateway_mode = None;
+    next.gateway_account_number = None;
     next.gateway_payout_id = None;
     next.gateway_status = None;
     next.gateway_status_details = None;

@@ -852,3 +852,91 @@ async fn a_bank_transfer_above_the_imps_limit_goes_by_neft() {
     }
     world.assert_books().await;
 }
+
+/// Issue 21 §5: "no record" is read from every page RazorpayX lists under our reference,
+/// not the first 100: an old attempt behind a hundred newer payouts is still found, so
+/// nothing is cancelled or declined that RazorpayX holds.
+#[tokio::test]
+async fn a_lookup_reads_every_page_under_the_reference() {
+    let world = world().await;
+    let payout = world.request(10_000).await;
+    let account = world.store.payout_account(OWNER).await.unwrap().unwrap();
+    let ids = world.gateway.register_beneficiary(&account).await.unwrap();
+    let mut attempt = payout.clone();
+    attempt.gateway_fund_account_id = Some(ids.fund_account_id);
+    attempt.gateway_mode = Some("IMPS".to_owned());
+    // Attempt 1 first (the oldest, listed last), then 120 newer payouts under the
+    // same reference.
+    for number in 1..=121 {
+        attempt.attempt = number;
+        world
+            .gateway
+            .transfer(&attempt.idempotency_key(), &attempt)
+            .await
+            .unwrap();
+    }
+    assert_eq!(world.fake.payouts().len(), 121);
+    attempt.attempt = 1;
+    let found = world
+        .gateway
+        .lookup(&attempt.idempotency_key(), &attempt)
+        .await
+        .unwrap();
+    assert!(
+        found.is_some(),
+        "attempt 1 is on the second page: {found:?}"
+    );
+    // A key RazorpayX never saw is still "none", after every page.
+    attempt.attempt = 500;
+    assert_eq!(
+        world
+            .gateway
+            .lookup(&attempt.idempotency_key(), &attempt)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+/// Issue 21 §5: the claim records the business account an attempt is paid from, and a
+/// client configured with another one (RAZORPAYX_ACCOUNT_NUMBER changed while attempts
+/// were open) still sends and looks the attempt up in the account it was sent from,
+/// rather than finding "no record" in the new one.
+#[tokio::test]
+async fn an_attempt_keeps_the_account_it_was_claimed_under() {
+    let world = world().await;
+    let payout = world.request(10_000).await;
+    world.run().await;
+    let sent = world.stored(&payout).await;
+    assert_eq!(
+        sent.gateway_account_number.as_deref(),
+        Some(shared::config::DEV_RAZORPAYX_ACCOUNT_NUMBER)
+    );
+    let mut moved = RazorpayXConfig::local(
+        world.fake.base_url(),
+        DEV_RAZORPAYX_KEY_SECRET,
+        CLIENT_TIMEOUT_MS,
+    );
+    moved.account_number = "7878780080316316".to_owned();
+    let moved = RazorpayX::new(&moved).unwrap();
+    let found = moved.lookup(&sent.idempotency_key(), &sent).await.unwrap();
+    assert!(found.is_some(), "looked up where it was sent: {found:?}");
+    // The same request again under its key: RazorpayX answers with the same payout.
+    moved
+        .transfer(&sent.idempotency_key(), &sent)
+        .await
+        .unwrap();
+    assert_eq!(world.fake.payouts().len(), 1);
+    let done = world.run_until_settled(&payout).await;
+    assert_eq!(done.status, PayoutStatus::Completed);
+
+    // An attempt sent before accounts were recorded went from the configured account:
+    // claimed again, it is not given one (it might not be the one it was sent from).
+    let legacy = requeued_unsent(&world, Timestamp::now().minus_secs(600)).await;
+    assert_eq!(legacy.gateway_account_number, None);
+    world.run().await;
+    assert_eq!(world.stored(&legacy).await.gateway_account_number, None);
+    let done = world.run_until_settled(&legacy).await;
+    assert_eq!(done.status, PayoutStatus::Completed);
+    world.assert_books().await;
+}

@@ -353,6 +353,10 @@ impl<G: PaymentGateway> PaymentGateway for ChaosGateway<G> {
         self.inner.ready().await
     }
 
+    fn paying_account(&self) -> Option<&str> {
+        self.inner.paying_account()
+    }
+
     fn mode_for(
         &self,
         destination: &shared::account::Destination,

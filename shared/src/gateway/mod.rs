@@ -116,6 +116,12 @@ pub trait PaymentGateway: Send + Sync {
         }
     }
 
+    /// The account payouts are made from, recorded on each attempt when it is claimed
+    /// (`None`: the gateway has no such notion).
+    fn paying_account(&self) -> Option<&str> {
+        None
+    }
+
     /// Whether calls can be made at all (our credentials can be read and are usable):
     /// asked before a payout is claimed, so a configuration fault never marks an
     /// attempt as sent when nothing was.
@@ -169,6 +175,10 @@ impl<G: PaymentGateway> PaymentGateway for std::sync::Arc<G> {
 
     fn mode_for(&self, destination: &Destination, amount: Paise) -> &'static str {
         G::mode_for(self, destination, amount)
+    }
+
+    fn paying_account(&self) -> Option<&str> {
+        G::paying_account(self)
     }
 
     fn late_transfer_window_secs(&self) -> u64 {
@@ -236,6 +246,13 @@ impl PaymentGateway for Gateway {
         match self {
             Gateway::Simulated(gateway) => gateway.mode_for(destination, amount),
             Gateway::RazorpayX(gateway) => gateway.mode_for(destination, amount),
+        }
+    }
+
+    fn paying_account(&self) -> Option<&str> {
+        match self {
+            Gateway::Simulated(gateway) => gateway.paying_account(),
+            Gateway::RazorpayX(gateway) => gateway.paying_account(),
         }
     }
 

@@ -25,6 +25,11 @@ use crate::payout::{IdempotencyKey, Payout, PayoutType};
 use crate::secrets::Secret;
 use crate::time::Timestamp;
 
+/// RazorpayX's largest page of payouts, and how many under one reference are read at
+/// most before a lookup gives up (well above our 999 attempts of one payout).
+const LOOKUP_PAGE: usize = 100;
+const MAX_LOOKUP_PAYOUTS: usize = 2_000;
+
 /// How often a 429 is retried within one call before the payout waits for a later run.
 const RATE_LIMIT_RETRIES: u32 = 3;
 
@@ -141,7 +146,7 @@ impl RazorpayX {
         })?;
         let mode = payout.gateway_mode.as_deref().unwrap_or("IMPS");
         Ok(json!({
-            "account_number": self.account_number,
+            "account_number": self.account_of(payout),
             "fund_account_id": fund_account_id,
             "amount": payout.amount_paise.get(),
             "currency": "INR",
@@ -203,35 +208,77 @@ impl RazorpayX {
         }
     }
 
+    /// The business account the attempt is paid from: the one its claim recorded, so a
+    /// change of `RAZORPAYX_ACCOUNT_NUMBER` while it is open neither changes its body
+    /// nor looks for it in another account (where "no record" would be a false promise).
+    /// Attempts claimed before the account was recorded were sent from the configured one.
+    fn account_of<'a>(&'a self, payout: &'a Payout) -> &'a str {
+        payout
+            .gateway_account_number
+            .as_deref()
+            .unwrap_or(&self.account_number)
+    }
+
+    /// The attempt's payout among every RazorpayX payout under our reference, read page
+    /// by page until it is found or a page comes back empty: "none" is a promise (cancel
+    /// and a refused resend rely on it), so it is never concluded from one page, nor from
+    /// a page shorter than asked for. The list is newest first; a payout created while it
+    /// is read pushes the rest down a place, so one may be read twice and none is missed.
     async fn find_attempt(
         &self,
         key: &IdempotencyKey,
         payout: &Payout,
     ) -> Result<Option<PayoutEntity>, GatewayError> {
-        let (_, body) = self
-            .send(
-                Call::Lookup,
-                self.http
-                    .get(format!("{}/v1/payouts", self.base_url))
-                    .query(&[
-                        ("account_number", self.account_number.as_str()),
-                        ("reference_id", &payout.payout_id.to_string()),
-                        ("count", "100"),
-                    ]),
-            )
-            .await?;
-        let collection: Collection = serde_json::from_value(body)
-            .map_err(|err| GatewayError::Unavailable(format!("unexpected payouts list: {err}")))?;
-        Ok(collection
-            .items
-            .into_iter()
-            .find(|entity| entity.notes["idempotency_key"] == json!(key.as_str())))
+        let reference = payout.payout_id.to_string();
+        let mut skip = 0usize;
+        loop {
+            let (_, body) = self
+                .send(
+                    Call::Lookup,
+                    self.http
+                        .get(format!("{}/v1/payouts", self.base_url))
+                        .query(&[
+                            ("account_number", self.account_of(payout)),
+                            ("reference_id", reference.as_str()),
+                            ("count", &LOOKUP_PAGE.to_string()),
+                            ("skip", &skip.to_string()),
+                        ]),
+                )
+                .await?;
+            let collection: Collection = serde_json::from_value(body).map_err(|err| {
+                GatewayError::Unavailable(format!("unexpected payouts list: {err}"))
+            })?;
+            let read = collection.items.len();
+            if read == 0 {
+                return Ok(None);
+            }
+            if let Some(found) = collection
+                .items
+                .into_iter()
+                .find(|entity| entity.notes["idempotency_key"] == json!(key.as_str()))
+            {
+                return Ok(Some(found));
+            }
+            skip += read;
+            if skip >= MAX_LOOKUP_PAYOUTS {
+                // Our own attempts are at most 999; more under our reference were made
+                // by someone else. Nothing can be promised: ask a person.
+                return Err(GatewayError::Unavailable(format!(
+                    "more than {MAX_LOOKUP_PAYOUTS} RazorpayX payouts carry reference \
+                     {reference}: the attempt cannot be looked up"
+                )));
+            }
+        }
     }
 }
 
 impl PaymentGateway for RazorpayX {
     async fn ready(&self) -> Result<(), GatewayError> {
         self.authorization().await.map(|_| ())
+    }
+
+    fn paying_account(&self) -> Option<&str> {
+        Some(&self.account_number)
     }
 
     /// IMPS up to its limit, NEFT or RTGS above it (IMPS refuses larger transfers);
