@@ -570,15 +570,6 @@ impl WebhookSecrets {
         WebhookSecrets { source, local }
     }
 
-    /// Secrets given as they are (tests): the current one, and the previous one while a
-    /// rotation is under way.
-    pub fn fixed(current: &str, previous: Option<&str>, local: bool) -> Self {
-        WebhookSecrets {
-            source: Secret::fixed(Self::secret_string(current, previous)),
-            local,
-        }
-    }
-
     /// The secret's JSON, as stored.
     pub fn secret_string(current: &str, previous: Option<&str>) -> String {
         serde_json::json!({"current": current, "previous": previous}).to_string()

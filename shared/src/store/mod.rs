@@ -61,11 +61,7 @@ pub type PageKey = HashMap<String, String>;
 /// A DynamoDB error as our errors, and so our logs, may carry it
 /// ([`crate::aws::error_text`]).
 pub(crate) fn sdk_error(err: &(dyn std::error::Error + 'static)) -> Error {
-    Error::Store(sdk_error_text(err))
-}
-
-fn sdk_error_text(err: &(dyn std::error::Error + 'static)) -> String {
-    crate::aws::error_text(err)
+    Error::Store(crate::aws::error_text(err))
 }
 
 #[derive(Clone, Debug)]
@@ -367,7 +363,7 @@ mod tests {
         // What the store used to log: the Debug of the raw response, number and all.
         let before = aws_sdk_dynamodb::error::DisplayErrorContext(&err).to_string();
         assert!(before.contains("50100012345678"), "{before}");
-        let text = sdk_error_text(&err);
+        let text = crate::aws::error_text(&err);
         assert!(!text.contains("50100012345678"), "{text}");
         assert!(text.contains("unreadable answer"), "{text}");
     }
