@@ -168,7 +168,8 @@ impl Fixture {
             let account = parse_new_account(&body)
                 .with_context(|| format!("payout account of user {user_id}"))?;
             if store.payout_account(user_id).await?.is_none() {
-                save_payout_account(store, &Actor::user(user_id), account).await?;
+                // Only a user's first account is saved here, which starts no hold.
+                save_payout_account(store, &Actor::user(user_id), account, 0).await?;
                 report.payout_accounts_added += 1;
             }
         }

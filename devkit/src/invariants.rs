@@ -150,7 +150,7 @@ async fn assert_simulated_ledger_agrees(store: &Store, payouts: &[Payout]) {
             let mut references = Vec::new();
             for attempt in 1..=payout.attempt {
                 let key = IdempotencyKey::for_attempt(payout.payout_id, attempt);
-                if let Some(TransferOutcome::Paid { reference }) = ledger
+                if let Some(TransferOutcome::Paid { reference, .. }) = ledger
                     .lookup(&key, payout)
                     .await
                     .expect("reading the gateway ledger")

@@ -2,14 +2,16 @@
 //! over real HTTP, so that the RazorpayX gateway is tested, and can be tried, with no
 //! account and no internet. No registry ships one.
 //!
-//! It keeps contacts, fund accounts, payouts and the business balance, validates
-//! requests the way the documented API does (Basic auth, field rules with `field`,
-//! `X-Payout-Idempotency`), settles payouts asynchronously after a delay, and injects
-//! seeded faults. Its state is a JSON file written after every change, so a restart
-//! loses nothing. A control API under `/_fake/` (no auth, loopback only) plays the part
-//! of the RazorpayX Test Mode dashboard.
+//! It keeps contacts, fund accounts, payouts, fund account validations and the
+//! business balance, validates requests the way the documented API does (Basic auth,
+//! field rules with `field`, `X-Payout-Idempotency`), settles payouts and validations
+//! asynchronously after a delay, and injects seeded faults. Its state is a JSON file
+//! written after every change, so a restart loses nothing. A control API under
+//! `/_fake/` (no auth, loopback only) plays the part of the RazorpayX Test Mode
+//! dashboard (which has no validations: RazorpayX offers them in live mode only).
 //!
 //! With a webhook URL it also sends signed `payout.*` webhooks for every status change
+//! and `fund_account.validation.completed` / `.failed` for every validation settled
 //! (reference §2), at least once: retried with backoff, and with seeded duplicates and
 //! late deliveries, because the receiving end has to cope with all three. Undelivered
 //! webhooks live in memory only: a restart drops them, as a disabled webhook would.
@@ -65,6 +67,39 @@ impl Faults {
             ("rate_limit", self.rate_limit),
             ("reject", self.reject),
             ("fail_after_accept", self.fail_after_accept),
+        ] {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(format!("{name} must be within 0..=1"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Fault rates for fund account validations (docs/RAZORPAYX.md), each from 0 to 1,
+/// drawn per validation created. Apart from [`Faults`], which other callers build
+/// whole, so that adding these changed nothing of theirs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ValidationFaults {
+    /// Completes with `account_status: invalid` and no registered name (the penny
+    /// comes back).
+    pub invalid_account: f64,
+    /// Completes `active`, with a registered name that is someone else's.
+    pub name_mismatch: f64,
+    /// Fails on RazorpayX's side (`failed`, the penny refunded): nothing is learnt.
+    pub technical_failure: f64,
+    /// Created (and charged), then the answer hangs past the client's timeout.
+    pub timeout: f64,
+}
+
+impl ValidationFaults {
+    fn check(&self) -> Result<(), String> {
+        for (name, rate) in [
+            ("invalid_account", self.invalid_account),
+            ("name_mismatch", self.name_mismatch),
+            ("technical_failure", self.technical_failure),
+            ("timeout", self.timeout),
         ] {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(format!("{name} must be within 0..=1"));
@@ -137,6 +172,8 @@ pub struct FakeConfig {
     /// The business balance a new state starts with, in paise.
     pub opening_balance: u64,
     pub faults: Faults,
+    /// The validation faults a new state starts with.
+    pub validation_faults: ValidationFaults,
     pub seed: u64,
     pub webhooks: WebhookConfig,
 }
@@ -145,7 +182,9 @@ impl FakeConfig {
     /// The local RazorpayX of `cargo xtask dev`: state under `.local/razorpayx/`, and
     /// settlement delay, seed and fault rates from the environment
     /// (`RAZORPAYX_FAKE_SETTLE_MS`, `RAZORPAYX_FAKE_SEED`, `RAZORPAYX_FAKE_SERVER_ERROR`,
-    /// `…_TIMEOUT`, `…_RATE_LIMIT`, `…_REJECT`, `…_FAIL_AFTER_ACCEPT`), and webhooks:
+    /// `…_TIMEOUT`, `…_RATE_LIMIT`, `…_REJECT`, `…_FAIL_AFTER_ACCEPT`), validation
+    /// faults (`RAZORPAYX_FAKE_INVALID_ACCOUNT`, `…_NAME_MISMATCH`,
+    /// `…_VALIDATION_FAILURE`, `…_VALIDATION_TIMEOUT`), and webhooks:
     /// `RAZORPAYX_FAKE_WEBHOOK_URL` (unset, blank or `off`: none),
     /// `RAZORPAYX_FAKE_WEBHOOK_SECRET` (default [`DEV_RAZORPAYX_WEBHOOK_SECRET`]),
     /// `RAZORPAYX_FAKE_WEBHOOK_DUPLICATE` and `RAZORPAYX_FAKE_WEBHOOK_LATE` (rates, 0–1)
@@ -170,6 +209,13 @@ impl FakeConfig {
             fail_after_accept: rate("RAZORPAYX_FAKE_FAIL_AFTER_ACCEPT")?,
         };
         faults.check().map_err(anyhow::Error::msg)?;
+        let validation_faults = ValidationFaults {
+            invalid_account: rate("RAZORPAYX_FAKE_INVALID_ACCOUNT")?,
+            name_mismatch: rate("RAZORPAYX_FAKE_NAME_MISMATCH")?,
+            technical_failure: rate("RAZORPAYX_FAKE_VALIDATION_FAILURE")?,
+            timeout: rate("RAZORPAYX_FAKE_VALIDATION_TIMEOUT")?,
+        };
+        validation_faults.check().map_err(anyhow::Error::msg)?;
         let settle_ms = number("RAZORPAYX_FAKE_SETTLE_MS")?.unwrap_or(5_000.0);
         let text = |name: &str| {
             std::env::var(name)
@@ -197,6 +243,7 @@ impl FakeConfig {
             ),
             settle_after: Duration::from_millis(settle_ms.max(0.0) as u64),
             faults,
+            validation_faults,
             seed: number("RAZORPAYX_FAKE_SEED")?.map_or_else(rand::random, |seed| seed as u64),
             webhooks,
             ..FakeConfig::default()
@@ -216,6 +263,7 @@ impl Default for FakeConfig {
             // ₹10 crore: enough that only a test that asks for a low balance sees one.
             opening_balance: 10_000_000_000,
             faults: Faults::default(),
+            validation_faults: ValidationFaults::default(),
             seed: 0,
             webhooks: WebhookConfig::default(),
         }
@@ -323,6 +371,11 @@ struct Ledger {
     payouts: Vec<FakePayout>,
     sequence: u64,
     faults: Faults,
+    // Defaulted: a state file written before validations existed still loads.
+    #[serde(default)]
+    validations: Vec<FakeValidation>,
+    #[serde(default)]
+    validation_faults: ValidationFaults,
 }
 
 struct Fake {
@@ -357,6 +410,10 @@ impl FakeRazorpayX {
     /// Serves on `127.0.0.1:port` (0 = any free port), loading the state file if any.
     pub async fn start(port: u16, config: FakeConfig) -> Result<Self> {
         config.webhooks.check().map_err(anyhow::Error::msg)?;
+        config
+            .validation_faults
+            .check()
+            .map_err(anyhow::Error::msg)?;
         let ledger = match &config.state_file {
             Some(path) if path.exists() => {
                 let text = std::fs::read_to_string(path)
@@ -367,6 +424,7 @@ impl FakeRazorpayX {
             _ => Ledger {
                 balance: config.opening_balance,
                 faults: config.faults,
+                validation_faults: config.validation_faults,
                 ..Ledger::default()
             },
         };
@@ -461,6 +519,32 @@ impl FakeRazorpayX {
             .unwrap_or_default()
     }
 
+    /// Every fund account validation as RazorpayX shows it, oldest first.
+    pub fn validations(&self) -> Vec<Value> {
+        self.shared
+            .lock()
+            .map(|fake| {
+                fake.ledger
+                    .validations
+                    .iter()
+                    .map(FakeValidation::public)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// As `POST /_fake/validation_faults`; rates outside 0–1 are refused.
+    pub fn set_validation_faults(&self, faults: ValidationFaults) -> Result<()> {
+        faults.check().map_err(anyhow::Error::msg)?;
+        let mut fake = self
+            .shared
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the local RazorpayX's state is poisoned"))?;
+        fake.ledger.validation_faults = faults;
+        fake.persist();
+        Ok(())
+    }
+
     pub fn set_faults(&self, faults: Faults) {
         if let Ok(mut fake) = self.shared.lock() {
             fake.ledger.faults = faults;
@@ -483,11 +567,18 @@ fn router(shared: Shared) -> Router {
         .route("/v1/payouts", post(create_payout).get(list_payouts))
         .route("/v1/payouts/{id}", get(fetch_payout))
         .route("/v1/payouts/{id}/cancel", post(cancel_payout))
+        .route(
+            "/v1/fund_accounts/validations",
+            post(create_validation).get(list_validations),
+        )
+        .route("/v1/fund_accounts/validations/{id}", get(fetch_validation))
         .route("/_fake/payouts", get(control_payouts))
         .route("/_fake/payouts/{id}/status", post(control_status))
         .route("/_fake/faults", post(control_faults))
         .route("/_fake/balance", post(control_balance))
         .route("/_fake/webhooks", get(control_webhooks))
+        .route("/_fake/validations", get(control_validations))
+        .route("/_fake/validation_faults", post(control_validation_faults))
         .with_state(shared)
 }
 
@@ -1013,7 +1104,8 @@ impl Fake {
 }
 
 /// Moves payouts whose time has come: `processing` to their fate, `queued` (low
-/// balance) to `processing` once the balance covers them, oldest first.
+/// balance) to `processing` once the balance covers them, oldest first; then settles
+/// the validations that are due.
 fn settle_due(shared: &Shared) {
     let Ok(mut guard) = shared.lock() else {
         return;
@@ -1053,6 +1145,7 @@ fn settle_due(shared: &Shared) {
         }
     }
     fake.ledger.payouts = payouts;
+    changed |= settle_validations(fake, now);
     if changed {
         fake.persist();
     }
@@ -1158,6 +1251,431 @@ async fn cancel_payout(
     fake.emit(view.clone());
     fake.persist();
     Ok(Json(view).into_response())
+}
+
+// --- fund account validations --------------------------------------------------
+
+/// What a validation will come to when it settles.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "to", rename_all = "snake_case")]
+enum ValidationFate {
+    Active { registered_name: String },
+    Invalid,
+    Failed { reason: String },
+}
+
+/// A `fund_account.validation` entity in the shape RazorpayX documents for the
+/// validation of an existing fund account (`results` {account_status,
+/// registered_name}), plus the fake's own bookkeeping.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct FakeValidation {
+    id: String,
+    entity: String,
+    fund_account: Value,
+    status: String,
+    amount: Option<u64>,
+    currency: Option<String>,
+    notes: Value,
+    results: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status_details: Option<Value>,
+    created_at: i64,
+    utr: Option<String>,
+    // The fake's own bookkeeping, never shown on the public API.
+    complete_at_ms: Option<i64>,
+    fate: ValidationFate,
+    debited: bool,
+}
+
+const VALIDATION_PRIVATE_FIELDS: [&str; 3] = ["complete_at_ms", "fate", "debited"];
+
+/// Names the `name_mismatch` fault has the bank return: nobody's saved name here.
+const OTHER_NAMES: [&str; 3] = ["RAVI SHANKAR IYER", "PRIYA NAIR", "MOHAMMED IQBAL KHAN"];
+
+impl FakeValidation {
+    fn public(&self) -> Value {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        if let Some(object) = value.as_object_mut() {
+            for field in VALIDATION_PRIVATE_FIELDS {
+                object.remove(field);
+            }
+        }
+        value
+    }
+
+    /// Settles it as its fate says; true when the penny is to go back.
+    fn settle(&mut self, rng: &mut StdRng) -> bool {
+        self.complete_at_ms = None;
+        match self.fate.clone() {
+            ValidationFate::Active { registered_name } => {
+                self.status = "completed".to_owned();
+                self.results =
+                    json!({"account_status": "active", "registered_name": registered_name});
+                // Only a penny drop has a bank reference; a VPA's check moves no money.
+                if self.amount.is_some() {
+                    self.utr = Some(utr(rng));
+                }
+                false
+            }
+            ValidationFate::Invalid => {
+                self.status = "completed".to_owned();
+                self.results = json!({"account_status": "invalid", "registered_name": null});
+                // The bank sent the penny back.
+                self.debited
+            }
+            ValidationFate::Failed { reason } => {
+                self.status = "failed".to_owned();
+                self.status_details = Some(json!({
+                    "reason": reason,
+                    "source": "beneficiary_bank",
+                    "description": "The validation could not be completed as the beneficiary bank did not respond.",
+                }));
+                // RazorpayX reverses its charges for a failed validation (FAQ).
+                self.debited
+            }
+        }
+    }
+}
+
+async fn create_validation(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Reply {
+    let (reply, hang) = {
+        let mut fake = lock(&shared)?;
+        authenticate(&fake, &headers)?;
+        let request = parse_body(&body)?;
+        let validation = fake.new_validation(request)?;
+        let timeout = fake.ledger.validation_faults.timeout;
+        let hang = fake.roll(timeout);
+        let view = validation.public();
+        fake.ledger.validations.push(validation);
+        fake.persist();
+        // RazorpayX answers every create `created`: the result comes later.
+        ((StatusCode::OK, Json(view)).into_response(), hang)
+    };
+    if hang {
+        let wait = lock(&shared)?.config.hang;
+        tokio::time::sleep(wait).await;
+    }
+    Ok(reply)
+}
+
+impl Fake {
+    /// The by-id form of the request (`account_number`, `fund_account: {id}`, and for
+    /// a bank account `amount` and `currency`); the composite form (an inline fund
+    /// account) is not modelled and is refused as a missing id.
+    fn new_validation(&mut self, request: Map<String, Value>) -> Result<FakeValidation, RzpError> {
+        let account_number = string_field(&request, "account_number", true)?.unwrap_or_default();
+        if account_number != self.config.account_number {
+            return Err(bad_request(
+                Some("account_number"),
+                "The account number is invalid",
+            ));
+        }
+        let fund_account_id = match request.get("fund_account") {
+            Some(Value::Object(fund_account)) => {
+                string_field(fund_account, "id", true)?.unwrap_or_default()
+            }
+            None | Some(Value::Null) => {
+                return Err(bad_request(
+                    Some("fund_account"),
+                    "The fund account field is required.",
+                ))
+            }
+            Some(_) => {
+                return Err(bad_request(
+                    Some("fund_account"),
+                    "The fund account must be an object.",
+                ))
+            }
+        };
+        let Some(fund_account) = self
+            .ledger
+            .fund_accounts
+            .iter()
+            .find(|fa| fa.id == fund_account_id)
+            .cloned()
+        else {
+            return Err(bad_request(Some("id"), "The id provided does not exist"));
+        };
+        let penny_drop = fund_account.account_type == "bank_account";
+        let (amount, currency) = if penny_drop {
+            let amount = match request.get("amount") {
+                None | Some(Value::Null) => Some(100),
+                Some(Value::Number(number)) => number.as_u64().filter(|amount| *amount >= 100),
+                Some(_) => None,
+            }
+            .ok_or_else(|| {
+                bad_request(
+                    Some("amount"),
+                    "The amount must be an integer of at least 100 paise.",
+                )
+            })?;
+            match string_field(&request, "currency", false)? {
+                None | Some("INR") => {}
+                Some(_) => return Err(bad_request(Some("currency"), "The currency must be INR.")),
+            }
+            (Some(amount), Some("INR".to_owned()))
+        } else {
+            // A VPA is checked with NPCI: no amount, no money moves (RazorpayX FAQ).
+            (None, None)
+        };
+        let notes = request.get("notes").cloned().unwrap_or_else(|| json!({}));
+        if notes.as_object().is_some_and(|notes| notes.len() > 15) {
+            return Err(bad_request(Some("notes"), "Too many notes: at most 15."));
+        }
+        if let Some(amount) = amount {
+            if amount > self.ledger.balance {
+                return Err(RzpError {
+                    status: StatusCode::BAD_REQUEST,
+                    code: "BAD_REQUEST_ERROR",
+                    description: "Your account does not have enough balance to carry out the \
+                                  validation."
+                        .to_owned(),
+                    field: None,
+                    reason: "insufficient_funds",
+                });
+            }
+            self.ledger.balance -= amount;
+        }
+        // The name the bank holds the account under is the one it was saved with (in
+        // capitals, as banks return names): the bank account's, or for a VPA its
+        // contact's.
+        let saved_name = match &fund_account.bank_account {
+            Some(bank) => bank["name"].as_str().unwrap_or_default().to_owned(),
+            None => self
+                .ledger
+                .contacts
+                .iter()
+                .find(|contact| contact.id == fund_account.contact_id)
+                .map(|contact| contact.name.clone())
+                .unwrap_or_default(),
+        };
+        let faults = self.ledger.validation_faults;
+        let fate = if self.roll(faults.technical_failure) {
+            ValidationFate::Failed {
+                reason: "beneficiary_bank_timeout".to_owned(),
+            }
+        } else if self.roll(faults.invalid_account) {
+            ValidationFate::Invalid
+        } else if self.roll(faults.name_mismatch) {
+            let saved = saved_name.to_uppercase();
+            let others: Vec<&str> = OTHER_NAMES
+                .iter()
+                .copied()
+                .filter(|name| *name != saved)
+                .collect();
+            let registered_name = others[self.rng.random_range(0..others.len())].to_owned();
+            ValidationFate::Active { registered_name }
+        } else {
+            ValidationFate::Active {
+                registered_name: saved_name.to_uppercase(),
+            }
+        };
+        let delay = i64::try_from(self.config.settle_after.as_millis()).unwrap_or(i64::MAX);
+        Ok(FakeValidation {
+            id: self.next_id("fav"),
+            entity: "fund_account.validation".to_owned(),
+            fund_account: json!(fund_account),
+            status: "created".to_owned(),
+            amount,
+            currency,
+            notes,
+            results: json!({"account_status": null, "registered_name": null}),
+            status_details: None,
+            created_at: unix_now(),
+            utr: None,
+            complete_at_ms: Some(now_ms().saturating_add(delay)),
+            fate,
+            debited: amount.is_some(),
+        })
+    }
+}
+
+/// Settles the validations whose time has come, oldest first, and sends their
+/// webhooks.
+fn settle_validations(fake: &mut Fake, now: i64) -> bool {
+    let mut changed = false;
+    let mut validations = std::mem::take(&mut fake.ledger.validations);
+    for validation in validations.iter_mut() {
+        if validation.status != "created" || validation.complete_at_ms.is_none_or(|at| at > now) {
+            continue;
+        }
+        if validation.settle(&mut fake.rng) {
+            fake.ledger.balance += validation.amount.unwrap_or_default();
+            validation.debited = false;
+        }
+        fake.emit_validation(validation.public());
+        changed = true;
+    }
+    fake.ledger.validations = validations;
+    changed
+}
+
+async fn fetch_validation(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Reply {
+    let fake = lock(&shared)?;
+    authenticate(&fake, &headers)?;
+    let validation = fake
+        .ledger
+        .validations
+        .iter()
+        .find(|validation| validation.id == id)
+        .ok_or_else(|| bad_request(Some("id"), "The id provided does not exist"))?;
+    Ok(Json(validation.public()).into_response())
+}
+
+/// `GET /v1/fund_accounts/validations?account_number=&from=&to=&count=&skip=`, newest
+/// first, as RazorpayX lists them.
+async fn list_validations(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Reply {
+    let fake = lock(&shared)?;
+    authenticate(&fake, &headers)?;
+    match query.get("account_number") {
+        None => {
+            return Err(bad_request(
+                Some("account_number"),
+                "The account number field is required.",
+            ))
+        }
+        Some(number) if *number != fake.config.account_number => {
+            return Err(bad_request(
+                Some("account_number"),
+                "The account number is invalid",
+            ))
+        }
+        Some(_) => {}
+    }
+    let number = |name: &str| -> Result<Option<i64>, RzpError> {
+        query
+            .get(name)
+            .map(|text| {
+                text.parse()
+                    .map_err(|_| bad_request(Some(name), format!("The {name} must be an integer.")))
+            })
+            .transpose()
+    };
+    let count = number("count")?.unwrap_or(10);
+    if !(1..=100).contains(&count) {
+        return Err(bad_request(
+            Some("count"),
+            "The count must be between 1 and 100.",
+        ));
+    }
+    let skip = usize::try_from(number("skip")?.unwrap_or(0))
+        .map_err(|_| bad_request(Some("skip"), "The skip must be at least 0."))?;
+    let (from, to) = (number("from")?, number("to")?);
+    let items: Vec<Value> = fake
+        .ledger
+        .validations
+        .iter()
+        .rev()
+        .filter(|v| from.is_none_or(|from| v.created_at >= from))
+        .filter(|v| to.is_none_or(|to| v.created_at <= to))
+        .skip(skip)
+        .take(usize::try_from(count).unwrap_or(10))
+        .map(FakeValidation::public)
+        .collect();
+    Ok(Json(json!({"entity": "collection", "count": items.len(), "items": items})).into_response())
+}
+
+async fn control_validations(State(shared): State<Shared>) -> Reply {
+    let fake = lock(&shared)?;
+    let items: Vec<Value> = fake
+        .ledger
+        .validations
+        .iter()
+        .map(FakeValidation::public)
+        .collect();
+    Ok(Json(json!({"entity": "collection", "count": items.len(), "items": items})).into_response())
+}
+
+async fn control_validation_faults(State(shared): State<Shared>, body: Bytes) -> Reply {
+    let faults: ValidationFaults = serde_json::from_slice(&body)
+        .map_err(|err| bad_request(None, format!("unknown or malformed fault: {err}")))?;
+    faults
+        .check()
+        .map_err(|message| bad_request(None, message))?;
+    let mut fake = lock(&shared)?;
+    fake.ledger.validation_faults = faults;
+    fake.persist();
+    Ok(Json(json!(faults)).into_response())
+}
+
+// --- a webhook receiver for tests ------------------------------------------------
+
+/// One delivery as it arrived: the exact body bytes, so a signature can be checked.
+#[derive(Clone, Debug)]
+pub struct ReceivedWebhook {
+    pub event_id: String,
+    pub signature: String,
+    pub body: Vec<u8>,
+}
+
+/// A receiver on `127.0.0.1` that records every POST and answers 200: where a test
+/// points the fake's webhooks when it wants to look at them itself. Dropping it stops
+/// it.
+pub struct WebhookSink {
+    pub url: String,
+    received: Arc<Mutex<Vec<ReceivedWebhook>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for WebhookSink {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl WebhookSink {
+    pub async fn start() -> Result<Self> {
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let inbox = received.clone();
+        let app = Router::new().fallback(post(move |headers: HeaderMap, body: Bytes| {
+            let inbox = inbox.clone();
+            async move {
+                let header = |name: &str| {
+                    headers
+                        .get(name)
+                        .and_then(|value| value.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                if let Ok(mut inbox) = inbox.lock() {
+                    inbox.push(ReceivedWebhook {
+                        event_id: header("x-razorpay-event-id"),
+                        signature: header("x-razorpay-signature"),
+                        body: body.to_vec(),
+                    });
+                }
+                StatusCode::OK
+            }
+        }));
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .context("binding the webhook sink")?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(WebhookSink {
+            url: format!("http://{addr}/webhooks/razorpayx"),
+            received,
+            task,
+        })
+    }
+
+    /// Every delivery so far, in the order they arrived.
+    pub fn received(&self) -> Vec<ReceivedWebhook> {
+        self.received
+            .lock()
+            .map(|received| received.clone())
+            .unwrap_or_default()
+    }
 }
 
 // --- control API -------------------------------------------------------------------
@@ -1322,7 +1840,12 @@ struct Delivery {
 struct DeliveryRecord {
     event_id: String,
     event: String,
+    /// The payout the event is about; empty (and not shown) for a validation's.
+    #[serde(skip_serializing_if = "String::is_empty")]
     payout_id: String,
+    /// The fund account validation the event is about, for a validation's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    validation_id: Option<String>,
     status: String,
     /// 1, or 2 for the second copy of a duplicated event.
     copy: u8,
@@ -1377,31 +1900,77 @@ fn alphanumerics(rng: &mut StdRng, count: usize) -> String {
         .collect()
 }
 
+/// What an event is about, for its delivery records.
+enum Subject {
+    Payout(String),
+    Validation(String),
+}
+
 impl Fake {
     /// Queues the webhook for a payout that just changed; `entity` is its public view
     /// at that moment, which later changes must not alter.
     fn emit(&mut self, entity: Value) {
+        let status = entity["status"].as_str().unwrap_or_default().to_owned();
+        let payout_id = entity["id"].as_str().unwrap_or_default().to_owned();
+        let event = event_name(&status);
+        self.queue_event(event, "payout", entity, status, Subject::Payout(payout_id));
+    }
+
+    /// Queues the webhook for a validation that just settled (docs/RAZORPAYX.md):
+    /// `.failed` when RazorpayX could not finish it, `.completed` otherwise, an
+    /// invalid account included.
+    fn emit_validation(&mut self, entity: Value) {
+        let status = entity["status"].as_str().unwrap_or_default().to_owned();
+        let id = entity["id"].as_str().unwrap_or_default().to_owned();
+        let event = if status == "failed" {
+            "fund_account.validation.failed"
+        } else {
+            "fund_account.validation.completed"
+        };
+        self.queue_event(
+            event,
+            "fund_account.validation",
+            entity,
+            status,
+            Subject::Validation(id),
+        );
+    }
+
+    /// Signs and queues one event whose payload is `{contains: {entity}}`, the shape
+    /// of every RazorpayX event (reference §2.2).
+    fn queue_event(
+        &mut self,
+        event: &str,
+        contains: &'static str,
+        entity: Value,
+        status: String,
+        subject: Subject,
+    ) {
         let Some(url) = self.config.webhooks.url.clone() else {
             return;
         };
         let settings = &self.config.webhooks;
         let outbox = &mut self.webhooks;
-        let status = entity["status"].as_str().unwrap_or_default().to_owned();
-        let payout_id = entity["id"].as_str().unwrap_or_default().to_owned();
-        let event = event_name(&status);
+        let (payout_id, validation_id) = match subject {
+            Subject::Payout(id) => (id, None),
+            Subject::Validation(id) => (String::new(), Some(id)),
+        };
         let event_id = format!("evt_{}", alphanumerics(&mut outbox.rng, 14));
+        let mut payload = Map::new();
+        payload.insert(contains.to_owned(), json!({ "entity": entity }));
         let envelope = Envelope {
             entity: "event",
             account_id: WEBHOOK_ACCOUNT_ID,
             event,
-            contains: ["payout"],
-            payload: json!({"payout": {"entity": entity}}),
+            contains: [contains],
+            payload: Value::Object(payload),
             created_at: unix_now(),
         };
         let body = match serde_json::to_vec(&envelope) {
             Ok(body) => Bytes::from(body),
             Err(err) => {
-                eprintln!("local RazorpayX: could not encode {event} for {payout_id}: {err}");
+                let about = validation_id.as_deref().unwrap_or(&payout_id);
+                eprintln!("local RazorpayX: could not encode {event} for {about}: {err}");
                 return;
             }
         };
@@ -1422,6 +1991,7 @@ impl Fake {
                 event_id: event_id.clone(),
                 event: event.to_owned(),
                 payout_id: payout_id.clone(),
+                validation_id: validation_id.clone(),
                 status: status.clone(),
                 copy,
                 held_back_ms: u64::try_from(hold.as_millis()).unwrap_or(u64::MAX),

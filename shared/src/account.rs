@@ -15,10 +15,9 @@ use tracing::info;
 
 use crate::auth::Actor;
 use crate::error::{Error, Result};
-use crate::gateway::BeneficiaryIds;
 use crate::payout::PayoutStatus;
 use crate::process::send_round_again;
-use crate::store::{keys, PayoutIndex, Store};
+use crate::store::{PayoutIndex, SavedAccount, Store};
 use crate::time::Timestamp;
 
 /// Where the money goes. Fund accounts are immutable at RazorpayX, so a change is a
@@ -36,6 +35,15 @@ pub enum Destination {
 }
 
 impl Destination {
+    /// The masked form users see: the account number's last four, or the VPA's first
+    /// two characters and handle.
+    pub fn masked(&self) -> String {
+        match self {
+            Destination::BankAccount { account_number, .. } => mask_account_number(account_number),
+            Destination::Vpa { address } => mask_vpa(address),
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Destination::BankAccount { .. } => "bank_account",
@@ -82,6 +90,19 @@ pub struct PayoutAccount {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway_fund_account_id: Option<String>,
     pub updated_at: Timestamp,
+    /// Until when the processor sends none of the user's payouts: set by a save that
+    /// changed the destination or the email of an account the user had already saved
+    /// (`PAYOUT_ACCOUNT_HOLD_SECS`), cleared early by an admin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_until: Option<Timestamp>,
+    /// The user id of whoever saved this revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved_by: Option<u64>,
+    /// The admin who ended this revision's hold early, and when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_ended_by: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_ended_at: Option<Timestamp>,
 }
 
 /// What a user may set: the account without its bookkeeping.
@@ -106,10 +127,24 @@ pub struct MaskedPayoutAccount {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
     pub email: Option<String>,
+    pub revision: u64,
     pub updated_at: Timestamp,
+    /// Until when the user's payouts wait after a change of account (absent: none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold_until: Option<Timestamp>,
+    /// The admin who ended this revision's hold early, and when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold_ended_by: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold_ended_at: Option<Timestamp>,
 }
 
 impl PayoutAccount {
+    /// The hold in force at `now`, if any.
+    pub fn hold_at(&self, now: Timestamp) -> Option<Timestamp> {
+        self.hold_until.filter(|until| *until > now)
+    }
+
     pub fn masked(&self) -> MaskedPayoutAccount {
         let (ifsc, account_number, address) = match &self.destination {
             Destination::BankAccount {
@@ -130,7 +165,11 @@ impl PayoutAccount {
             account_number,
             address,
             email: self.email.clone(),
+            revision: self.revision,
             updated_at: self.updated_at,
+            hold_until: self.hold_at(Timestamp::now()),
+            hold_ended_by: self.hold_ended_by,
+            hold_ended_at: self.hold_ended_at,
         }
     }
 }
@@ -325,75 +364,69 @@ pub const PAYOUT_ACCOUNT_MISSING: &str = "payout_account_missing";
 /// The `failure_reason` of a payout whose account the gateway would not register.
 pub const PAYOUT_ACCOUNT_INVALID: &str = "payout_account_invalid";
 
-impl Store {
-    pub async fn payout_account(&self, user_id: u64) -> Result<Option<PayoutAccount>> {
-        self.get(&keys::user_pk(user_id), keys::PAYOUT_ACCOUNT_SK)
-            .await
-    }
-
-    /// The email on a user's payout account, read alone: `notify` may read no other
-    /// attribute of the account (its IAM policy allows `email` only).
-    pub async fn payout_account_email(&self, user_id: u64) -> Result<Option<String>> {
-        #[derive(serde::Deserialize)]
-        struct EmailOnly {
-            email: Option<String>,
-        }
-        let found: Option<EmailOnly> = self
-            .get_attributes(&keys::user_pk(user_id), keys::PAYOUT_ACCOUNT_SK, &["email"])
-            .await?;
-        Ok(found.and_then(|account| account.email))
-    }
-
-    /// Remembers the gateway's ids for the account's `revision`; `false` if the user
-    /// saved another account since (the ids belong to the old one).
-    pub async fn remember_gateway_ids(
-        &self,
-        user_id: u64,
-        revision: u64,
-        ids: &BeneficiaryIds,
-    ) -> Result<bool> {
-        self.set_if_number(
-            &keys::user_pk(user_id),
-            keys::PAYOUT_ACCOUNT_SK,
-            &[
-                ("gateway_contact_id", &ids.contact_id),
-                ("gateway_fund_account_id", &ids.fund_account_id),
-            ],
-            "revision",
-            revision,
-        )
-        .await
-    }
-}
-
-/// Saves the caller's own payout account (a new revision; gateway ids start afresh).
+/// Saves the caller's own payout account as its next revision.
+///
+/// A save that changes where the money goes, or the email that hears about it, of an
+/// account the user had already saved starts a hold of `hold_secs` (none when 0): the
+/// processor sends none of the user's payouts until it ends, so a stolen session that
+/// redirects them is noticed (both addresses are emailed, from the table's stream)
+/// before any money follows. The first account a user saves is no change. A save that
+/// changes neither keeps the hold as it was, so it cannot be used to end one.
+///
+/// The gateway's contact and fund account are kept only when the name and destination
+/// are the same (RazorpayX's fund accounts are immutable); otherwise the next payout
+/// registers the new ones.
 pub async fn save_payout_account(
     store: &Store,
     actor: &Actor,
     account: NewPayoutAccount,
+    hold_secs: u64,
 ) -> Result<PayoutAccount> {
-    let saved = store
-        .save_revision(
-            &keys::user_pk(actor.user_id),
-            keys::PAYOUT_ACCOUNT_SK,
-            |revision, now| PayoutAccount {
-                user_id: actor.user_id,
+    let user_id = actor.user_id;
+    let SavedAccount { previous, saved } = store
+        .save_payout_account(user_id, |previous, now| {
+            let changed = previous.is_some_and(|previous| {
+                previous.destination != account.destination || previous.email != account.email
+            });
+            let hold_until = if changed && hold_secs > 0 {
+                Some(now.plus_secs(hold_secs))
+            } else {
+                previous.and_then(|previous| previous.hold_at(now))
+            };
+            let same_beneficiary = previous.filter(|previous| {
+                previous.destination == account.destination && previous.name == account.name
+            });
+            let saved = PayoutAccount {
+                user_id,
                 name: account.name.clone(),
                 destination: account.destination.clone(),
                 email: account.email.clone(),
-                revision,
-                gateway_contact_id: None,
-                gateway_fund_account_id: None,
+                revision: previous.map_or(1, |previous| previous.revision.saturating_add(1)),
+                gateway_contact_id: same_beneficiary
+                    .and_then(|previous| previous.gateway_contact_id.clone()),
+                gateway_fund_account_id: same_beneficiary
+                    .and_then(|previous| previous.gateway_fund_account_id.clone()),
                 updated_at: now,
-            },
-        )
+                hold_until,
+                saved_by: Some(actor.user_id),
+                hold_ended_by: None,
+                hold_ended_at: None,
+            };
+            let record = AccountRevision::of(&saved, changed);
+            (saved, record)
+        })
         .await?;
-    let requeued = requeue_waiting_payouts(store, actor.user_id).await?;
+    let requeued = requeue_waiting_payouts(store, user_id).await?;
     info!(
         event = "payout_account_saved",
-        user_id = actor.user_id,
+        user_id,
         account_type = saved.destination.kind(),
         revision = saved.revision,
+        first = previous.is_none(),
+        hold_until = saved
+            .hold_until
+            .map(|until| until.to_string())
+            .unwrap_or_default(),
         requeued,
         "payout account saved"
     );
@@ -402,46 +435,171 @@ pub async fn save_payout_account(
 
 /// The user's payouts that failed for want of an account go back to the queue, each as
 /// a new attempt (the failed one never reached the gateway), each a conditional write:
-/// one changed meanwhile is left as it is.
+/// one changed meanwhile is left as it is. Found by their markers, so the cost is the
+/// number of them; a payout failed after this read is sent round by the processor,
+/// which reads the account again after failing one (see `process`).
 async fn requeue_waiting_payouts(store: &Store, user_id: u64) -> Result<usize> {
     let mut requeued = 0;
+    for payout_id in store.payouts_waiting_for_account(user_id).await? {
+        let Some(payout) = store.payout(payout_id).await? else {
+            continue;
+        };
+        // A marker left by the one-off backfill racing a retry: nothing waits.
+        if !payout.waits_for_account() {
+            store.delete_waiting_marker(user_id, payout_id).await?;
+            continue;
+        }
+        match send_round_again(store, &payout).await {
+            Ok(_) => requeued += 1,
+            Err(Error::InvalidTransition { .. } | Error::Conflict(_)) => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(requeued)
+}
+
+/// Puts the marker of every payout that failed for want of an account before markers
+/// were written with the failure (versions before 2026-12-05), so that its user's next
+/// save finds it. Reads the failed payouts a page at a time; run once after deploying
+/// (`cargo xtask mark-waiting-payouts`). Returns how many it marked.
+pub async fn mark_waiting_payouts(store: &Store) -> Result<usize> {
+    let mut marked = 0;
     let mut start = None;
     loop {
         let page = store
-            .query_payouts(&PayoutIndex::User(user_id), false, 100, start)
+            .query_payouts(
+                &PayoutIndex::Status(PayoutStatus::Failed),
+                false,
+                100,
+                start,
+            )
             .await?;
-        for payout in page.payouts.iter().filter(|payout| {
-            payout.status == PayoutStatus::Failed
-                && matches!(
-                    payout.failure_reason.as_deref(),
-                    Some(PAYOUT_ACCOUNT_MISSING | PAYOUT_ACCOUNT_INVALID)
-                )
-        }) {
-            // A payout that changed meanwhile, or used every attempt, is left as it is.
-            match send_round_again(store, payout).await {
-                Ok(_) => requeued += 1,
-                Err(Error::InvalidTransition { .. } | Error::Conflict(_)) => {}
-                Err(err) => return Err(err),
-            }
+        for payout in page
+            .payouts
+            .iter()
+            .filter(|payout| payout.waits_for_account())
+        {
+            store.put_waiting_marker(payout).await?;
+            marked += 1;
         }
         match page.next {
             Some(next) => start = Some(next),
-            None => return Ok(requeued),
+            None => return Ok(marked),
         }
     }
 }
 
-/// The caller's own account, or (for an admin) any user's.
-pub async fn payout_account_of(
-    store: &Store,
-    actor: &Actor,
-    user_id: u64,
-) -> Result<PayoutAccount> {
-    actor.require_owner(user_id, "this payout account")?;
-    store
+/// Ends a user's hold at once, on an admin's word (support has confirmed with the user
+/// that the change was theirs); recorded in the audit log by the caller's route.
+pub async fn end_hold(store: &Store, actor: &Actor, user_id: u64) -> Result<PayoutAccount> {
+    actor.require_admin()?;
+    let account = store
         .payout_account(user_id)
         .await?
-        .ok_or(Error::PayoutAccountMissing { user_id })
+        .ok_or(Error::PayoutAccountMissing { user_id })?;
+    let now = Timestamp::now();
+    if account.hold_at(now).is_none() {
+        return Err(Error::Conflict(format!(
+            "user {user_id}'s payout account is not on hold"
+        )));
+    }
+    if !store
+        .end_account_hold(user_id, account.revision, actor.user_id, now)
+        .await?
+    {
+        return Err(Error::Conflict(format!(
+            "user {user_id}'s payout account changed meanwhile; read it again"
+        )));
+    }
+    info!(
+        event = "payout_account_hold_ended",
+        user_id,
+        admin_user_id = actor.user_id,
+        revision = account.revision,
+        "an admin ended a payout account hold"
+    );
+    Ok(PayoutAccount {
+        hold_until: None,
+        hold_ended_by: Some(actor.user_id),
+        hold_ended_at: Some(now),
+        ..account
+    })
+}
+
+/// What the history keeps of a saved revision: enough to tell the user (and support)
+/// what was saved when, by whom, never the number itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountRevision {
+    pub user_id: u64,
+    pub revision: u64,
+    pub saved_at: Timestamp,
+    pub saved_by: Option<u64>,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ifsc: Option<String>,
+    /// The masked account number or VPA.
+    pub destination: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// The destination or the email differs from the revision before.
+    pub changed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_until: Option<Timestamp>,
+    /// The admin who ended the hold early, and when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_ended_by: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_ended_at: Option<Timestamp>,
+}
+
+impl AccountRevision {
+    fn of(account: &PayoutAccount, changed: bool) -> Self {
+        let masked = account.masked();
+        AccountRevision {
+            user_id: account.user_id,
+            revision: account.revision,
+            saved_at: account.updated_at,
+            saved_by: account.saved_by,
+            kind: masked.kind.to_owned(),
+            name: masked.name,
+            ifsc: masked.ifsc,
+            destination: masked.account_number.or(masked.address).unwrap_or_default(),
+            email: account.email.as_deref().map(mask_email),
+            changed,
+            hold_until: account.hold_until,
+            hold_ended_by: None,
+            hold_ended_at: None,
+        }
+    }
+}
+
+/// The first two characters of the mailbox, then `***@domain`.
+pub fn mask_email(email: &str) -> String {
+    mask_vpa(email)
+}
+
+/// How many revisions an account view lists.
+pub const REVISIONS_SHOWN: usize = 20;
+
+/// An account as its owner and admins see it: masked, with its saved revisions.
+#[derive(Clone, Debug)]
+pub struct AccountView {
+    pub account: PayoutAccount,
+    /// Newest first, at most [`REVISIONS_SHOWN`].
+    pub revisions: Vec<AccountRevision>,
+}
+
+/// The caller's own account, or (for an admin) any user's, with its history.
+pub async fn payout_account_of(store: &Store, actor: &Actor, user_id: u64) -> Result<AccountView> {
+    actor.require_owner(user_id, "this payout account")?;
+    let (account, revisions) = tokio::try_join!(
+        store.payout_account(user_id),
+        store.payout_account_revisions(user_id, REVISIONS_SHOWN)
+    )?;
+    let account = account.ok_or(Error::PayoutAccountMissing { user_id })?;
+    Ok(AccountView { account, revisions })
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use uuid::Uuid;
 
-use crate::account::{self, PayoutAccount};
+use crate::account::{self, AccountView};
 use crate::auth::Actor;
 use crate::config::ProcessorConfig;
 use crate::error::Result;
@@ -22,7 +22,7 @@ pub async fn user_payout_account(
     store: &Store,
     actor: &Actor,
     user_id: u64,
-) -> Result<PayoutAccount> {
+) -> Result<AccountView> {
     actor.require_admin()?;
     if actor.user_id != user_id {
         let at = Timestamp::now();

@@ -42,6 +42,16 @@ pub enum Error {
     #[error("user {user_id} has no payout account; save one with PUT /me/payout-account")]
     PayoutAccountMissing { user_id: u64 },
 
+    /// The user changed their payout account recently: their payouts wait until the
+    /// hold ends (or an admin ends it).
+    #[error(
+        "user {user_id}'s payout account was changed recently; their payouts wait until {until}"
+    )]
+    PayoutAccountOnHold {
+        user_id: u64,
+        until: crate::time::Timestamp,
+    },
+
     /// A conditional write found the item in another state than the one it acts on.
     #[error("cannot {} payout {payout_id}: it is {status}", transition.verb())]
     InvalidTransition {
@@ -112,7 +122,8 @@ impl Error {
             Error::InvalidTransition { .. }
             | Error::Conflict(_)
             | Error::GatewayOutcomeUnknown(_)
-            | Error::AlreadyPaid { .. } => 409,
+            | Error::AlreadyPaid { .. }
+            | Error::PayoutAccountOnHold { .. } => 409,
             Error::InsufficientEarnings { .. }
             | Error::AmountOutOfRange { .. }
             | Error::IdempotencyKeyReused => 422,
@@ -135,6 +146,7 @@ impl Error {
             Error::PayoutAccountMissing { .. } => "payout_account_missing",
             Error::InvalidTransition { .. } => "invalid_status",
             Error::Conflict(_) => "conflict",
+            Error::PayoutAccountOnHold { .. } => "payout_account_on_hold",
             Error::GatewayOutcomeUnknown(_) => "gateway_outcome_unknown",
             Error::AlreadyPaid { .. } => "already_paid",
             Error::InsufficientEarnings { .. } => "insufficient_earnings",
@@ -163,6 +175,14 @@ impl Error {
         match self {
             Error::InvalidPayoutAccount { field, .. }
             | Error::InvalidPayoutSchedule { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    /// When the condition the error reports ends, if it says.
+    pub fn until(&self) -> Option<crate::time::Timestamp> {
+        match self {
+            Error::PayoutAccountOnHold { until, .. } => Some(*until),
             _ => None,
         }
     }

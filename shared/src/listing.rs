@@ -2,6 +2,8 @@
 //! list, by status or all, newest first. Both page with an opaque cursor; the admin
 //! list also takes the seed's `page` number.
 
+use std::collections::{HashMap, HashSet};
+
 use serde::Serialize;
 
 use crate::auth::Actor;
@@ -10,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::money::Paise;
 use crate::payout::{Payout, PayoutStatus};
 use crate::store::{PayoutIndex, Store};
+use crate::time::Timestamp;
 
 pub const MAX_LIMIT: usize = 100;
 pub const MY_PAYOUTS_DEFAULT_LIMIT: usize = 20;
@@ -18,6 +21,8 @@ pub const ADMIN_LIST_DEFAULT_LIMIT: usize = 50;
 #[derive(Clone, Debug, Serialize)]
 pub struct MyPayouts {
     pub payouts: Vec<Payout>,
+    /// When the user's pending payouts wait for a change of account to settle.
+    pub hold_until: Option<Timestamp>,
     /// Every payout the user ever had, any status.
     pub total: u64,
     pub total_paid_paise: Paise,
@@ -29,6 +34,8 @@ pub struct MyPayouts {
 #[derive(Clone, Debug, Serialize)]
 pub struct PayoutList {
     pub payouts: Vec<Payout>,
+    /// The users in this page whose pending payouts are held, and until when.
+    pub holds: HashMap<u64, Timestamp>,
     pub page: u64,
     pub limit: usize,
     pub next_cursor: Option<String>,
@@ -42,6 +49,20 @@ fn check_limit(limit: usize) -> Result<usize> {
             "limit must be between 1 and {MAX_LIMIT}"
         )))
     }
+}
+
+/// The holds of the users whose pending payouts are in `payouts`: one batch read, and
+/// none when nothing in the page is pending.
+async fn holds_of(store: &Store, payouts: &[Payout]) -> Result<HashMap<u64, Timestamp>> {
+    let users: HashSet<u64> = payouts
+        .iter()
+        .filter(|payout| payout.status == PayoutStatus::Pending)
+        .map(|payout| payout.user_id)
+        .collect();
+    if users.is_empty() {
+        return Ok(HashMap::new());
+    }
+    store.users_on_hold(&users, Timestamp::now()).await
 }
 
 /// The caller's payouts, newest first, and their totals (one summary item read).
@@ -60,7 +81,9 @@ pub async fn my_payouts(
         store.query_payouts(&index, true, limit, start),
         store.summary(actor.user_id)
     )?;
+    let holds = holds_of(store, &page.payouts).await?;
     Ok(MyPayouts {
+        hold_until: holds.get(&actor.user_id).copied(),
         payouts: page.payouts,
         total: summary.total,
         total_paid_paise: summary.total_paid_paise,
@@ -105,6 +128,7 @@ pub async fn list_payouts(
                 None => {
                     return Ok(PayoutList {
                         payouts: Vec::new(),
+                        holds: HashMap::new(),
                         page: page_number,
                         limit,
                         next_cursor: None,
@@ -114,7 +138,9 @@ pub async fn list_payouts(
         }
     };
     let result = store.query_payouts(&index, true, limit, start).await?;
+    let holds = holds_of(store, &result.payouts).await?;
     Ok(PayoutList {
+        holds,
         payouts: result.payouts,
         page: page_number,
         limit,

@@ -287,6 +287,13 @@ pub struct Payout {
     /// `attempt_sent_at`, later sends of it leave this alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_sent_at: Option<Timestamp>,
+    /// The latest send of the current attempt before the one in `attempt_sent_at` that
+    /// the gateway may hold, kept by each claim: when the claim's own request is known
+    /// to have created nothing (a 429, a 401, a refusal), `attempt_sent_at` goes back to
+    /// it, so every window that runs from "the last request that could land" runs from
+    /// a request that could.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_sent_at: Option<Timestamp>,
     /// Where a gateway that pays people's own accounts sends this attempt: fixed
     /// when the attempt is claimed, so every send under its key is the same request
     /// (a later change of account applies to the next attempt).
@@ -295,6 +302,13 @@ pub struct Payout {
     /// `IMPS`, `NEFT` or `RTGS` for a bank account (by amount), `UPI` for a VPA.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway_mode: Option<String>,
+    /// Where the attempt goes, masked (`XXXXXXXX4433`, `as***@okhdfc`), fixed with the
+    /// fund account: the destination the "paid" email names is the one paid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
+    /// The revision of the user's payout account the destination was taken from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_revision: Option<u64>,
     /// The gateway account the attempt is paid from (RazorpayX's business account
     /// number), fixed by the claim: every send and every lookup of the attempt uses it,
     /// whatever the configuration says later.
@@ -356,8 +370,11 @@ impl Payout {
             version: 1,
             attempt_sent_at: None,
             first_sent_at: None,
+            previous_sent_at: None,
             gateway_fund_account_id: None,
             gateway_mode: None,
+            destination: None,
+            account_revision: None,
             gateway_account_number: None,
             gateway_payout_id: None,
             gateway_status: None,
@@ -382,6 +399,18 @@ impl Payout {
     /// side of asking the gateway.
     pub fn sent_at(&self) -> Option<Timestamp> {
         self.attempt_sent_at.or(self.processed_at)
+    }
+
+    /// Failed for want of a payout account it could be sent to: it goes back to the
+    /// queue when its user saves one.
+    pub fn waits_for_account(&self) -> bool {
+        self.status == PayoutStatus::Failed
+            && matches!(
+                self.failure_reason.as_deref(),
+                Some(
+                    crate::account::PAYOUT_ACCOUNT_MISSING | crate::account::PAYOUT_ACCOUNT_INVALID
+                )
+            )
     }
 
     pub fn idempotency_key(&self) -> IdempotencyKey {
@@ -504,7 +533,7 @@ impl Payout {
         .any(|ours| stored.contains(ours))
         {
             Reason::GATEWAY_CONFIGURATION
-        } else if stored.contains("no record") {
+        } else if stored.contains("no record") || stored.contains("may still land") {
             Reason::GATEWAY_NOT_CONFIRMED
         } else {
             Reason::GATEWAY_UNAVAILABLE

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
-use crate::account::{PAYOUT_ACCOUNT_INVALID, PAYOUT_ACCOUNT_MISSING};
+use crate::account::{PayoutAccount, PAYOUT_ACCOUNT_INVALID, PAYOUT_ACCOUNT_MISSING};
 use crate::config::ProcessorConfig;
 use crate::error::{Error, Result};
 use crate::gateway::{GatewayError, PaymentGateway, TransferOutcome};
@@ -25,7 +25,7 @@ use crate::money::Paise;
 use crate::payout::{
     Acting, EarlierAttempt, IdempotencyKey, Payout, PayoutStatus, Transition, HISTORY_LIMIT,
 };
-use crate::store::{Lease, PayoutIndex, StatusChange, Store};
+use crate::store::{AccountGuard, Lease, PayoutIndex, StatusChange, Store};
 use crate::time::Timestamp;
 
 /// The scheduled Lambda's work: one run per EventBridge event. The event carries no
@@ -108,6 +108,8 @@ struct BatchTally {
     skipped: usize,
     errored: usize,
     misconfigured: usize,
+    /// Pending payouts passed over because their user's account is on hold.
+    held: usize,
     /// Payouts that ended, or were accepted by the gateway.
     progress: usize,
     /// Pending payouts at the head of the queue that this run had taken already.
@@ -120,6 +122,7 @@ const MAX_PENDING_READ: usize = 1_000;
 impl BatchTally {
     fn add(&mut self, batch: &BatchTally) {
         self.skipped += batch.skipped;
+        self.held += batch.held;
         self.errored += batch.errored;
         self.misconfigured += batch.misconfigured;
     }
@@ -136,6 +139,8 @@ enum Outcome {
     /// Another caller claimed it first, or took it over: theirs to settle. Also a
     /// payout whose beneficiary could not be registered this time: still pending.
     Skipped,
+    /// Its user's account changed recently: left pending, untouched, not a failure.
+    Held,
     /// The gateway refused our own credentials: requeued, and the run fails.
     Misconfigured,
     /// A storage error left it in `processing`; its lease will bring it back.
@@ -263,6 +268,7 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
             batches = summary.batches,
             stopped = ?summary.stopped,
             skipped = tally.skipped,
+            held = tally.held,
             errored = tally.errored,
             "✅ Automated payout processing completed"
         );
@@ -334,13 +340,37 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
             )
         )?;
         let mut fresh = Vec::with_capacity(batch_size);
-        for payout in pending.payouts {
-            if taken.contains(&payout.payout_id) {
-                tally.taken_before += 1;
-            } else if fresh.len() < batch_size {
-                taken.insert(payout.payout_id);
-                fresh.push(payout);
+        let mut page = pending;
+        let mut read = 0;
+        loop {
+            read += page.payouts.len();
+            // Held users' payouts stay pending at the head of the queue for a day: they
+            // are passed over here, or a few of them would fill every batch.
+            let users: HashSet<u64> = page.payouts.iter().map(|payout| payout.user_id).collect();
+            let held = self.store.users_on_hold(&users, now).await?;
+            for payout in page.payouts {
+                if taken.contains(&payout.payout_id) {
+                    tally.taken_before += 1;
+                } else if held.contains_key(&payout.user_id) {
+                    tally.held += 1;
+                } else if fresh.len() < batch_size {
+                    taken.insert(payout.payout_id);
+                    fresh.push(payout);
+                }
             }
+            let Some(next) = page.next else { break };
+            if fresh.len() >= batch_size || read >= MAX_PENDING_READ {
+                break;
+            }
+            page = self
+                .store
+                .query_payouts(
+                    &PayoutIndex::Status(PayoutStatus::Pending),
+                    false,
+                    limit,
+                    Some(next),
+                )
+                .await?;
         }
         let pending = fresh;
         tally.summary.found = pending.len();
@@ -360,10 +390,12 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
                 if recovering {
                     return (true, self.reconcile(payout).await);
                 }
-                let outcome = match self.take(&payout).await {
-                    Ok(Some(claimed)) => self.pay(claimed).await.1,
+                let outcome = match Box::pin(self.take(&payout)).await {
+                    Ok(Some(claimed)) => Box::pin(self.pay(claimed)).await.1,
                     Ok(None) => Outcome::Skipped,
                     Err(Error::Config(_)) => Outcome::Misconfigured,
+                    // Its user's hold began after the queue was read.
+                    Err(Error::PayoutAccountOnHold { .. }) => Outcome::Held,
                     // Another run took it, or the index copy was stale: the payout as
                     // stored is someone else's, or the next run's.
                     Err(
@@ -396,6 +428,7 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
             }
             match outcome {
                 Outcome::Skipped => tally.skipped += 1,
+                Outcome::Held => tally.held += 1,
                 Outcome::Errored => tally.errored += 1,
                 Outcome::Misconfigured => tally.misconfigured += 1,
                 settled => count(&mut tally.summary, settled),
@@ -410,8 +443,8 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
     pub async fn process_one(&self, payout_id: Uuid) -> Result<Payout> {
         let payout = self.store.existing_payout(payout_id).await?;
         self.history_has_room(&payout)?;
-        match self.take(&payout).await? {
-            Some(claimed) => Ok(self.pay(claimed).await.0),
+        match Box::pin(self.take(&payout)).await? {
+            Some(claimed) => Ok(Box::pin(self.pay(claimed)).await.0),
             None => Err(Error::Conflict(format!(
                 "payout {payout_id} could not be sent now (its payout account is changing \
                  or the gateway is busy); it stays pending"
@@ -426,12 +459,16 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
         self.history_has_room(&payout)?;
         let requeued = send_round_again_as(self.store, &payout, self.acting.as_ref()).await?;
         info!(event = "payout_retried", payout_id = %payout_id, attempt = requeued.attempt, "payout sent round again");
-        match self.take(&requeued).await {
-            Ok(Some(claimed)) => Ok(self.pay(claimed).await.0),
-            // The hourly run got to it first, or it waits for its account: show it as it is.
-            Ok(None) | Err(Error::InvalidTransition { .. } | Error::Conflict(_)) => {
-                self.store.existing_payout(payout_id).await
-            }
+        match Box::pin(self.take(&requeued)).await {
+            Ok(Some(claimed)) => Ok(Box::pin(self.pay(claimed)).await.0),
+            // The hourly run got to it first, or it waits for its account (or the end of
+            // its hold): show it as it is.
+            Ok(None)
+            | Err(
+                Error::InvalidTransition { .. }
+                | Error::Conflict(_)
+                | Error::PayoutAccountOnHold { .. },
+            ) => self.store.existing_payout(payout_id).await,
             Err(err) => Err(err),
         }
     }
@@ -507,14 +544,17 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
             // Declined, or paid and sent back by the bank: either way the money is ours.
             Ok(Some(TransferOutcome::Declined { .. })) => Ok(false),
             Ok(Some(TransferOutcome::Reversed { .. })) => Ok(true),
-            Ok(Some(TransferOutcome::Paid { reference })) => {
+            Ok(Some(TransferOutcome::Paid {
+                reference,
+                gateway_payout_id,
+            })) => {
                 let confirmed = self
                     .store
                     .change_status_as(
                         payout,
                         StatusChange {
                             transition: Transition::Confirm,
-                            next: paid(payout, reference),
+                            next: paid(payout, reference, gateway_payout_id),
                             lease: Lease::NotHeld,
                             gateway_status_not_in: None,
                         },
@@ -528,31 +568,53 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
                 })
             }
             // No record: final only once any request sent under the key is over and the
-            // gateway's own lag has passed after it. `sent_at` is the attempt's latest
-            // claim; the lease outlives every function's timeout, so a request under that
-            // claim left us before `sent_at + lease` at the latest, and the gateway may
-            // create it up to its late window after that: the two add up.
+            // gateway's own lag has passed after it (`sent_at` is the attempt's latest
+            // send that could have created anything).
             Ok(None) => {
-                let window = self
-                    .config
-                    .lease_secs
-                    .saturating_add(self.gateway.late_transfer_window_secs());
-                let settled_after = sent_at.plus_secs(window);
-                if asked_at > settled_after {
+                if !self.may_still_land(payout, asked_at) {
                     Ok(false)
                 } else {
                     Err(unknown(format!(
                         "the gateway has no record of it yet, but that request could still \
-                         land until {settled_after}"
+                         land until {}",
+                        self.last_landing(sent_at)
                     )))
                 }
             }
         }
     }
 
+    /// The last instant a request sent under a claim made at `sent_at` could still be
+    /// created by the gateway: the lease outlives every function's timeout, so the
+    /// request left us before `sent_at + lease`, and the gateway may create it up to its
+    /// late window after that.
+    fn last_landing(&self, sent_at: Timestamp) -> Timestamp {
+        sent_at.plus_secs(
+            self.config
+                .lease_secs
+                .saturating_add(self.gateway.late_transfer_window_secs()),
+        )
+    }
+
+    /// Whether the payout's current attempt may still be created by the gateway, as of
+    /// `asked_at` (read before the gateway was asked, whose "no record" speaks for that
+    /// moment). `sent_at` is its latest send that could have reached the gateway.
+    fn may_still_land(&self, payout: &Payout, asked_at: Timestamp) -> bool {
+        payout
+            .sent_at()
+            .is_some_and(|sent_at| asked_at <= self.last_landing(sent_at))
+    }
+
     /// Claims a pending payout, with where it is paid fixed on it when the gateway
     /// pays people's own accounts. `None`: not this time (the beneficiary could not be
-    /// registered, or the account changed meanwhile); the payout stays pending.
+    /// registered); the payout stays pending. A user whose account changed recently
+    /// has their payouts held: `PayoutAccountOnHold`, nothing written.
+    ///
+    /// The claim is written only while the account is the revision read here: a save
+    /// that lands in between (a new destination, a hold) makes it a clean conflict.
+    ///
+    /// Callers box this future and [`Processor::pay`]'s: each holds gateway calls whose
+    /// futures are large, and nested unboxed they overflow a debug build's thread stack.
     async fn take(&self, payout: &Payout) -> Result<Option<Claimed>> {
         // Before the claim marks the attempt as sent: keys that cannot be read (a
         // secret not set yet, access refused) must leave it as it was, not "sent,
@@ -561,17 +623,37 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
             error!(event = "gateway_not_ready", payout_id = %payout.payout_id, reason = %why, "the gateway cannot be called (our credentials); the payout stays pending, untouched");
             return Err(Error::Config(why));
         }
+        let account = self.store.payout_account(payout.user_id).await?;
+        if let Some(until) = account
+            .as_ref()
+            .and_then(|account| account.hold_at(Timestamp::now()))
+        {
+            info!(event = "payout_held", payout_id = %payout.payout_id, user_id = payout.user_id, hold_until = %until, "the user's payout account changed recently; the payout waits");
+            return Err(Error::PayoutAccountOnHold {
+                user_id: payout.user_id,
+                until,
+            });
+        }
+        let guard = AccountGuard {
+            user_id: payout.user_id,
+            revision: account.as_ref().map(|account| account.revision),
+        };
         let mut destination = None;
         let mut missing_account = None;
-        if self.gateway.requires_payout_account() && payout.gateway_fund_account_id.is_none() {
-            match self.beneficiary(payout).await? {
+        // Once the gateway may hold the attempt its destination is part of the request
+        // under its key, and stays; an attempt never sent, or sent with none (so never
+        // built into a request this gateway took), goes where the account says now.
+        let fixed = payout.sent_at().is_some() && payout.gateway_fund_account_id.is_some();
+        if self.gateway.requires_payout_account() && !fixed {
+            match self.beneficiary(payout, account.as_ref()).await? {
                 ready @ Beneficiary::Ready { .. } => destination = Some(ready),
                 Beneficiary::Missing(reason) => missing_account = Some(reason),
                 Beneficiary::NotNow => return Ok(None),
             }
         }
-        let mut claimed = self.claim(payout, destination).await?;
+        let mut claimed = self.claim(payout, destination, guard).await?;
         claimed.resend = payout.sent_at().is_some();
+        claimed.account_revision = guard.revision;
         if let Some(reason) = missing_account {
             // Nothing to send: it fails at once, never blocking the queue, and goes back
             // to pending when the user saves an account.
@@ -584,20 +666,27 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
 
     /// Where the payout's user is paid, registered at the gateway once per account
     /// revision and remembered on the account.
-    async fn beneficiary(&self, payout: &Payout) -> Result<Beneficiary> {
-        let Some(account) = self.store.payout_account(payout.user_id).await? else {
+    async fn beneficiary(
+        &self,
+        payout: &Payout,
+        account: Option<&PayoutAccount>,
+    ) -> Result<Beneficiary> {
+        let Some(account) = account else {
             return Ok(Beneficiary::Missing(PAYOUT_ACCOUNT_MISSING));
         };
         let mode = self
             .gateway
             .mode_for(&account.destination, payout.amount_paise);
+        let ready = |fund_account_id| Beneficiary::Ready {
+            fund_account_id,
+            mode,
+            destination: account.destination.masked(),
+            account_revision: account.revision,
+        };
         if let Some(fund_account_id) = account.gateway_fund_account_id.clone() {
-            return Ok(Beneficiary::Ready {
-                fund_account_id,
-                mode,
-            });
+            return Ok(ready(fund_account_id));
         }
-        let ids = match self.gateway.register_beneficiary(&account).await {
+        let ids = match self.gateway.register_beneficiary(account).await {
             Ok(ids) => ids,
             Err(GatewayError::Misconfigured(why)) => return Err(Error::Config(why)),
             // RazorpayX will not take this account: the payout fails (it must not hold
@@ -620,25 +709,32 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
         {
             return Ok(Beneficiary::NotNow);
         }
-        Ok(Beneficiary::Ready {
-            fund_account_id: ids.fund_account_id,
-            mode,
-        })
+        Ok(ready(ids.fund_account_id))
     }
 
     /// Takes a pending payout under a lease; `destination` (where a gateway that pays
-    /// people's accounts sends it) is fixed on it in the same write.
-    async fn claim(&self, payout: &Payout, destination: Option<Beneficiary>) -> Result<Claimed> {
+    /// people's accounts sends it) is fixed on it in the same write, which holds only
+    /// while the account is as `guard` says.
+    async fn claim(
+        &self,
+        payout: &Payout,
+        destination: Option<Beneficiary>,
+        guard: AccountGuard,
+    ) -> Result<Claimed> {
         let now = Timestamp::now();
         let token = Uuid::new_v4().to_string();
         let mut next = payout.clone();
         if let Some(Beneficiary::Ready {
             fund_account_id,
             mode,
+            destination,
+            account_revision,
         }) = destination
         {
             next.gateway_fund_account_id = Some(fund_account_id);
             next.gateway_mode = Some(mode.to_owned());
+            next.destination = Some(destination);
+            next.account_revision = Some(account_revision);
         }
         // The attempt keeps the account it was first claimed under: a resend under its key
         // must be the same request. Only an attempt never sent is given one: one sent by
@@ -651,13 +747,15 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
         next.lease_expires_at = Some(now.plus_secs(self.config.lease_secs));
         next.processed_at = Some(now);
         // Marked before the call, in the claim itself: a holder that dies after reaching
-        // the gateway leaves no other trace.
+        // the gateway leaves no other trace. The send before it is kept, for when this
+        // one turns out to have created nothing.
+        next.previous_sent_at = payout.sent_at();
         next.attempt_sent_at = Some(now);
         next.first_sent_at = payout.first_sent_at.or(Some(now));
         next.updated_at = now;
         let payout = self
             .store
-            .change_status_as(
+            .change_status_guarded(
                 payout,
                 StatusChange {
                     transition: Transition::Claim,
@@ -666,6 +764,7 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
                     gateway_status_not_in: None,
                 },
                 self.acting.as_ref(),
+                Some(guard),
             )
             .await?;
         Ok(Claimed {
@@ -673,14 +772,16 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
             token,
             missing_account: None,
             resend: false,
+            account_revision: None,
         })
     }
 
     async fn pay(&self, mut claimed: Claimed) -> (Payout, Outcome) {
         if let Some(failed) = claimed.missing_account.take() {
+            let decided_on = claimed.account_revision;
             let (payout, outcome) = self.settle(claimed, Transition::Fail, failed).await;
             return self
-                .requeue_if_account_saved_meanwhile(payout, outcome)
+                .requeue_if_account_saved_meanwhile(payout, outcome, decided_on)
                 .await;
         }
         if claimed.payout.amount_paise == Paise::ZERO {
@@ -692,15 +793,35 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
         let key = claimed.payout.idempotency_key();
         let poll_secs = self.config.poll_secs;
         if claimed.resend {
+            let asked_at = Timestamp::now();
             match self.gateway.lookup(&key, &claimed.payout).await {
                 Ok(Some(outcome)) => {
                     let (transition, next) = settlement(&claimed.payout, outcome, poll_secs);
                     return self.settle(claimed, transition, next).await;
                 }
+                // No earlier send can land any more, and none did: the gateway never saw
+                // the attempt, so it is not sent to where it was fixed before (the user
+                // may have replaced that account since); its next claim takes the
+                // account as it is then.
+                Ok(None)
+                    if claimed
+                        .payout
+                        .previous_sent_at
+                        .is_none_or(|earlier| asked_at > self.last_landing(earlier)) =>
+                {
+                    let (transition, next) = requeue_never_sent(
+                        &claimed.payout,
+                        "the gateway has no record of the attempt, and no send of it can land \
+                         any more: it is sent afresh"
+                            .to_owned(),
+                    );
+                    return self.settle(claimed, transition, next).await;
+                }
                 Ok(None) => {}
+                // This claim sent nothing: only an earlier send may be at the gateway.
                 Err(unknown) => {
                     let misconfigured = matches!(unknown, GatewayError::Misconfigured(_));
-                    let (transition, next) = requeue(&claimed.payout, unknown.to_string());
+                    let (transition, next) = requeue_unsent(&claimed.payout, unknown.to_string());
                     let (payout, outcome) = self.settle(claimed, transition, next).await;
                     // Our own fault stops a drain like any other misconfiguration.
                     return (
@@ -714,6 +835,8 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
                 }
             }
         }
+        // Read before the call: a "no record" in its answer speaks for a later moment.
+        let asked_at = Timestamp::now();
         let (transition, next) = match self.gateway.transfer(&key, &claimed.payout).await {
             Ok(outcome) => settlement(&claimed.payout, outcome, poll_secs),
             // The outcome is unknown: ask about this key before anything else, so a
@@ -729,11 +852,32 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
                 next.failure_reason = Some(reason);
                 (Transition::Fail, next)
             }
+            // This request created nothing; an earlier one under the key may have, or
+            // may still: the attempt stays as it was before this claim.
             Err(GatewayError::RateLimited(why)) => {
-                requeue(&claimed.payout, format!("rate limited: {why}"))
+                requeue_unsent(&claimed.payout, format!("rate limited: {why}"))
+            }
+            // Refused, and no record under the key. An earlier send may still be created
+            // until its last landing: until then the attempt waits as it was; after
+            // it, the refusal is the attempt's answer.
+            Err(GatewayError::EarlierSendMayLand(why))
+                if claimed
+                    .payout
+                    .previous_sent_at
+                    .is_some_and(|earlier| asked_at <= self.last_landing(earlier)) =>
+            {
+                requeue_unsent(
+                    &claimed.payout,
+                    format!("refused a resend while an earlier send may still land: {why}"),
+                )
+            }
+            Err(GatewayError::EarlierSendMayLand(reason)) => {
+                let mut next = settled(&claimed.payout);
+                next.failure_reason = Some(reason);
+                (Transition::Fail, next)
             }
             Err(GatewayError::Misconfigured(why)) => {
-                let (transition, next) = requeue(&claimed.payout, why);
+                let (transition, next) = requeue_unsent(&claimed.payout, why);
                 let (payout, _) = self.settle(claimed, transition, next).await;
                 return (payout, Outcome::Misconfigured);
             }
@@ -741,23 +885,27 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
         self.settle(claimed, transition, next).await
     }
 
-    /// An account saved while this payout was failing for want of one found it still
-    /// processing and left it: send it round again now rather than leave it failed.
+    /// An account saved while this payout was failing for want of one (none, or one
+    /// the gateway refused) may have looked for waiting payouts before this one's marker
+    /// was written: the account is read again after the failure, and if it is not the
+    /// revision the failure was decided on, the payout goes round again now. The save
+    /// writes its account before it reads the markers, and this writes its marker before
+    /// it reads the account: one of the two sees the other.
     async fn requeue_if_account_saved_meanwhile(
         &self,
         payout: Payout,
         outcome: Outcome,
+        decided_on: Option<u64>,
     ) -> (Payout, Outcome) {
-        if payout.status != PayoutStatus::Failed {
+        if !payout.waits_for_account() {
             return (payout, outcome);
         }
-        let saved = match self.store.payout_account(payout.user_id).await {
-            // The processor found none a moment ago: any account now was saved since.
-            Ok(account) => account.is_some(),
+        let saved_since = match self.store.payout_account(payout.user_id).await {
+            Ok(account) => account.map(|account| account.revision) != decided_on,
+            // Unread, it stays failed; the user's next save finds its marker.
             Err(_) => false,
         };
-        let missing = payout.failure_reason.as_deref() == Some(PAYOUT_ACCOUNT_MISSING);
-        if !(saved && missing) {
+        if !saved_since {
             return (payout, outcome);
         }
         match send_round_again_as(self.store, &payout, self.acting.as_ref()).await {
@@ -823,6 +971,8 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
             );
         }
         let poll_secs = self.config.poll_secs;
+        // Read before asking, as in a cancel: "no record" speaks for this moment.
+        let asked_at = Timestamp::now();
         let (transition, next) = match self.gateway.lookup(&key, &payout).await {
             Ok(Some(outcome)) => settlement(&payout, outcome, poll_secs),
             // The gateway has this attempt (it accepted it); no answer, or none about
@@ -836,6 +986,12 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
                 ));
                 (Transition::Accept, next)
             }
+            // Past every instant the claim's request could have been created at, "no
+            // record" is final: the attempt never reached the gateway.
+            Ok(None) if !self.may_still_land(&payout, asked_at) => requeue_unsent(
+                &payout,
+                "lease expired and the gateway never created a transfer".to_owned(),
+            ),
             Ok(None) => requeue(
                 &payout,
                 "lease expired before the gateway saw a transfer".to_owned(),
@@ -854,6 +1010,7 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
                 token,
                 missing_account: None,
                 resend: false,
+                account_revision: None,
             },
             transition,
             next,
@@ -869,6 +1026,13 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
         next: Payout,
     ) -> (Payout, Outcome) {
         let Claimed { payout, token, .. } = claimed;
+        // The webhooks' guard: what the gateway said here must not overwrite a later
+        // status a webhook recorded while the call was out.
+        let later = next
+            .gateway_status
+            .as_deref()
+            .filter(|status| payout.gateway_status.as_deref() != Some(*status))
+            .map(|status| self.gateway.statuses_after(status));
         let written = self
             .store
             .change_status_as(
@@ -877,7 +1041,7 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
                     transition,
                     next,
                     lease: Lease::Release(&token),
-                    gateway_status_not_in: None,
+                    gateway_status_not_in: later,
                 },
                 self.acting.as_ref(),
             )
@@ -907,12 +1071,17 @@ struct Claimed {
     /// The attempt was sent before this claim: the gateway is asked about it before it
     /// is sent again (a gateway forgets keys after a while; RazorpayX after 7 days).
     resend: bool,
+    /// The account revision the claim was decided on (`None`: the user had none).
+    account_revision: Option<u64>,
 }
 
 enum Beneficiary {
     Ready {
         fund_account_id: String,
         mode: &'static str,
+        /// Masked, for the payout's record and its emails.
+        destination: String,
+        account_revision: u64,
     },
     /// No account to pay to (`payout_account_missing`), or one the gateway refused
     /// (`payout_account_invalid`).
@@ -967,6 +1136,7 @@ fn next_attempt(payout: &Payout) -> Payout {
     // The new attempt has not been near the gateway (see `Payout::sent_at`).
     next.attempt_sent_at = None;
     next.first_sent_at = None;
+    next.previous_sent_at = None;
     next.processed_at = None;
     next.failure_reason = None;
     next.last_error = None;
@@ -975,6 +1145,8 @@ fn next_attempt(payout: &Payout) -> Payout {
     next.completed_at = None;
     next.gateway_fund_account_id = None;
     next.gateway_mode = None;
+    next.destination = None;
+    next.account_revision = None;
     next.gateway_account_number = None;
     next.gateway_payout_id = None;
     next.gateway_status = None;
@@ -985,7 +1157,13 @@ fn next_attempt(payout: &Payout) -> Payout {
 
 fn settlement(payout: &Payout, outcome: TransferOutcome, poll_secs: u64) -> (Transition, Payout) {
     match outcome {
-        TransferOutcome::Paid { reference } => (Transition::Complete, paid(payout, reference)),
+        TransferOutcome::Paid {
+            reference,
+            gateway_payout_id,
+        } => (
+            Transition::Complete,
+            paid(payout, reference, gateway_payout_id),
+        ),
         TransferOutcome::Declined { reason } => {
             let mut next = settled(payout);
             next.failure_reason = Some(reason);
@@ -1013,9 +1191,12 @@ fn settlement(payout: &Payout, outcome: TransferOutcome, poll_secs: u64) -> (Tra
     }
 }
 
-fn paid(payout: &Payout, reference: String) -> Payout {
+fn paid(payout: &Payout, reference: String, gateway_payout_id: Option<String>) -> Payout {
     let mut next = settled(payout);
     next.payment_reference = Some(reference);
+    if gateway_payout_id.is_some() {
+        next.gateway_payout_id = gateway_payout_id;
+    }
     next.completed_at = Some(next.updated_at);
     next
 }
@@ -1034,6 +1215,39 @@ fn requeue(payout: &Payout, why: String) -> (Transition, Payout) {
     next.last_error = Some(why);
     next.updated_at = Timestamp::now();
     (Transition::Requeue, next)
+}
+
+/// Back to the queue after a claim whose own request is known to have created nothing
+/// at the gateway (refused, rate limited, never sent): the attempt is as it was before
+/// the claim. Its last send that could have landed is the one before, and if there was
+/// none the gateway has never seen the attempt, which then goes wherever its user's
+/// account says at its next claim.
+fn requeue_unsent(payout: &Payout, why: String) -> (Transition, Payout) {
+    if payout.previous_sent_at.is_none() {
+        return requeue_never_sent(payout, why);
+    }
+    let (transition, mut next) = requeue(payout, why);
+    next.attempt_sent_at = payout.previous_sent_at;
+    next.previous_sent_at = None;
+    (transition, next)
+}
+
+/// Back to the queue as an attempt the gateway never saw and never will: no send of
+/// it could still be created, so nothing of it is fixed any more and its next claim
+/// sends it wherever its user's account says then.
+fn requeue_never_sent(payout: &Payout, why: String) -> (Transition, Payout) {
+    let (transition, mut next) = requeue(payout, why);
+    next.attempt_sent_at = None;
+    next.previous_sent_at = None;
+    next.first_sent_at = None;
+    // `sent_at` falls back on it for items older than `attempt_sent_at`.
+    next.processed_at = None;
+    next.gateway_fund_account_id = None;
+    next.gateway_mode = None;
+    next.destination = None;
+    next.account_revision = None;
+    next.gateway_account_number = None;
+    (transition, next)
 }
 
 fn log_settled(payout: &Payout) -> Outcome {
@@ -1154,6 +1368,6 @@ fn count(summary: &mut RunSummary, outcome: Outcome) {
         Outcome::Reversed => summary.reversed += 1,
         Outcome::Requeued => summary.requeued += 1,
         Outcome::Accepted => summary.accepted += 1,
-        Outcome::Skipped | Outcome::Errored | Outcome::Misconfigured => {}
+        Outcome::Skipped | Outcome::Held | Outcome::Errored | Outcome::Misconfigured => {}
     }
 }

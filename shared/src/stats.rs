@@ -2,6 +2,13 @@
 //! each type, the oldest one waiting, and what completed and failed lately. Read from
 //! counters the store keeps in step with every payout write, never from the payouts
 //! themselves: the cost is the same for ten payouts as for ten million.
+//!
+//! The windows count payouts by how they ended, not status changes: a payout counts in
+//! `completed` (or `failed`) of the window it reached that status in, as long as it is
+//! still there. One the bank returned, or that was retried or cancelled, no longer
+//! counts where it ended before; a retried payout counts again where it ends next. So
+//! each payout counts once, by its last ending, and a completion returned by the bank
+//! is not money paid (store::stats says how the buckets keep to this).
 
 use std::collections::BTreeMap;
 
@@ -24,7 +31,8 @@ pub struct Tally {
     pub amount_paise: Paise,
 }
 
-/// Completed and failed within a window.
+/// The payouts that completed, and those that failed, within a window and are still
+/// completed or failed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Window {
     pub completed: Tally,
@@ -64,6 +72,15 @@ impl Sums {
         }
     }
 
+    /// An hour or day bucket: its payouts by how they ended, retractions taken off.
+    fn add_endings(&mut self, item: &CounterItem) {
+        for status in Buckets::STATUSES {
+            let (count, paise) = item.endings(status);
+            *self.0.entry(format!("{status}_count")).or_default() += count;
+            *self.0.entry(format!("{status}_paise")).or_default() += paise;
+        }
+    }
+
     fn tally(&self, prefix: &str) -> Tally {
         Tally {
             count: self.non_negative(&format!("{prefix}_count")),
@@ -98,8 +115,8 @@ pub async fn payout_stats(store: &Store, actor: &Actor) -> Result<PayoutStats> {
     for item in &items {
         match &item.bucket {
             CounterBucket::Totals => totals.add(item),
-            CounterBucket::Hour(_) => day.add(item),
-            CounterBucket::Day(_) => week.add(item),
+            CounterBucket::Hour(_) => day.add_endings(item),
+            CounterBucket::Day(_) => week.add_endings(item),
         }
     }
     let by_status: BTreeMap<&'static str, Tally> = PayoutStatus::ALL

@@ -304,7 +304,7 @@ fn decide(
         (TransferOutcome::Accepted { .. }, Processing) => {
             Ok((Transition::Track, next, Lease::NotHeld))
         }
-        (TransferOutcome::Paid { reference }, Processing | Pending) => {
+        (TransferOutcome::Paid { reference, .. }, Processing | Pending) => {
             settle(&mut next);
             next.payment_reference = Some(reference.clone());
             next.completed_at = Some(next.updated_at);

@@ -16,7 +16,7 @@ use shared::auth::Actor;
 use shared::config::WebhookSecrets;
 use shared::events::bus::EventBridgeBus;
 use shared::events::publish::{Publisher, RetryPolicy};
-use shared::events::PayoutEvent;
+use shared::events::{Event, PayoutEvent};
 use shared::http::input::path_param;
 use shared::http::Endpoint;
 use shared::notify::{Notifier, SesMailer};
@@ -95,6 +95,7 @@ async fn every_sample_event_runs_through_its_handler() {
         "sweep-earnings".to_owned(),
         "publish-events".to_owned(),
         "notify".to_owned(),
+        "notify-account-changed".to_owned(),
     ];
     for (name, expected) in plan {
         let endpoint = Endpoint::for_function(name).unwrap();
@@ -191,6 +192,28 @@ async fn every_sample_event_runs_through_its_handler() {
     let emails = sent_emails(&from).await;
     assert_eq!(emails.len(), 1);
     assert_eq!(emails[0].to, vec!["asha@example.com".to_owned()]);
+
+    // notify-account-changed.json: user 7's account now pays a UPI address and emails
+    // another address. One email to each, once; the event reads back as it was written.
+    let text = &events["notify-account-changed"];
+    let changed: EventBridgeEvent<Event> = serde_json::from_str(text).unwrap();
+    let sample: serde_json::Value = serde_json::from_str(text).unwrap();
+    assert_eq!(
+        serde_json::to_value(&changed.detail).unwrap(),
+        sample["detail"]
+    );
+    let sent = notifier.on_event(&changed, None).await.unwrap();
+    assert_eq!(sent.as_str(), "sent");
+    let again = notifier.on_event(&changed, None).await.unwrap();
+    assert_eq!(again.as_str(), "already_sent");
+    let emails = sent_emails(&from).await;
+    assert_eq!(emails.len(), 3, "{emails:#?}");
+    let mut recipients: Vec<&str> = emails[1..]
+        .iter()
+        .flat_map(|email| email.to.iter().map(String::as_str))
+        .collect();
+    recipients.sort();
+    assert_eq!(recipients, ["asha.rao@example.net", "asha@example.com"]);
 }
 
 #[test]

@@ -94,7 +94,7 @@ async fn apply_paying(
                 .transfer(&current.idempotency_key(), current)
                 .await
                 .unwrap();
-            let TransferOutcome::Paid { reference } = paid else {
+            let TransferOutcome::Paid { reference, .. } = paid else {
                 panic!("a gateway with success rate 1 declined")
             };
             next.lease_expires_at = None;

@@ -1,15 +1,16 @@
-//! Emails for completed, failed and reversed payouts, end to end on the local stack:
-//! a payout's change in DynamoDB Local's stream, published to a bus on moto, matched by
-//! the notify rule's pattern, handled by `notify`, sent through moto's SES v2.
+//! Emails for completed, failed and reversed payouts and for a changed payout account,
+//! end to end on the local stack: a change in DynamoDB Local's stream, published to a
+//! bus on moto, matched by the notify rule's pattern, handled by `notify`, sent through
+//! moto's SES v2.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use devkit::testing::{fresh_sender, fresh_store, publish_table_stream, sent_emails};
-use shared::account::{save_payout_account, Destination, NewPayoutAccount};
+use shared::account::{save_payout_account, Destination, NewPayoutAccount, PayoutAccount};
 use shared::auth::Actor;
 use shared::config::PayoutLimits;
-use shared::events::{PayoutEvent, PayoutEventType};
+use shared::events::{Event, PayoutEvent, PayoutEventType};
 use shared::money::Paise;
-use shared::notify::{Email, Mailer, Notified, Notifier, SesMailer};
+use shared::notify::{time_in_words, Email, Mailer, Notified, Notifier, Recipient, SesMailer};
 use shared::payout::{Payout, PayoutStatus, Transition};
 use shared::scout::{request_payout, PayoutRequest, Scout};
 use shared::store::{EmailClaim, EmailRecord, EmailState, Lease, StatusChange, Store};
@@ -33,13 +34,25 @@ fn notify_rule() -> serde_json::Value {
         pattern,
         serde_json::json!({
             "source": ["payouts"],
-            "detail-type": ["payout.completed", "payout.failed", "payout.reversed"],
+            "detail-type": ["payout.completed", "payout.failed", "payout.reversed", "payout_account.changed"],
         })
     );
     pattern
 }
 
 async fn with_account(store: &Store, user_id: u64, destination: Destination, email: Option<&str>) {
+    save_account(store, user_id, destination, email, 0).await;
+}
+
+/// Saves the user's account as `PUT /me/payout-account` does; a change holds payouts
+/// for `hold_secs`.
+async fn save_account(
+    store: &Store,
+    user_id: u64,
+    destination: Destination,
+    email: Option<&str>,
+    hold_secs: u64,
+) -> PayoutAccount {
     save_payout_account(
         store,
         &Actor::user(user_id),
@@ -48,9 +61,10 @@ async fn with_account(store: &Store, user_id: u64, destination: Destination, ema
             destination,
             email: email.map(str::to_owned),
         },
+        hold_secs,
     )
     .await
-    .unwrap();
+    .unwrap()
 }
 
 fn bank_account() -> Destination {
@@ -127,10 +141,24 @@ async fn payout_ending(store: &Store, user_id: u64, amount: u64, status: PayoutS
 
 /// Publishes the table's stream to a bus with the notify rule; the events it matched,
 /// as the notify function receives them.
+async fn deliveries(store: &Store) -> Vec<EventBridgeEvent<Event>> {
+    publish_table_stream(store, &notify_rule())
+        .await
+        .into_iter()
+        .map(|envelope| serde_json::from_value(envelope).unwrap())
+        .collect()
+}
+
+/// The payout events of [`deliveries`].
 async fn notify_deliveries(store: &Store) -> Vec<EventBridgeEvent<PayoutEvent>> {
     publish_table_stream(store, &notify_rule())
         .await
         .into_iter()
+        .filter(|envelope| {
+            envelope["detail-type"]
+                .as_str()
+                .is_some_and(|kind| kind.starts_with("payout."))
+        })
         .map(|envelope| serde_json::from_value(envelope).unwrap())
         .collect()
 }
@@ -216,34 +244,36 @@ async fn no_bank_detail_reaches_an_event_or_an_email() {
     .await;
     payout_ending(&store, 42, 20_000, PayoutStatus::Reversed).await;
 
-    // Every event, not only the emailed ones.
+    // Every event, not only the emailed ones: six of payouts and the account's change.
     let events = publish_table_stream(&store, &serde_json::json!({"source": ["payouts"]})).await;
-    assert_eq!(events.len(), 6);
+    assert_eq!(events.len(), 7);
 
     let (mailer, from) = ses().await;
     let notifier = Notifier::new(&store, &mailer);
-    for delivery in notify_deliveries(&store).await {
+    for delivery in deliveries(&store).await {
         notifier.on_event(&delivery, None).await.unwrap();
     }
     let emails = sent_emails(&from).await;
-    assert_eq!(emails.len(), 2);
+    assert_eq!(emails.len(), 3);
 
+    let is_account_change = |text: &str| text.contains("payout_account.changed");
     let texts = events.iter().map(|event| event.to_string()).chain(
         emails
             .iter()
             .map(|email| format!("{} {}", email.subject, email.body)),
     );
     for text in texts {
-        for secret in [
-            ACCOUNT_NUMBER,
-            "6789012",
-            IFSC,
-            VPA,
-            BENEFICIARY,
-            "fa_0000",
-            &address,
-        ] {
+        for secret in [ACCOUNT_NUMBER, "6789012", VPA, BENEFICIARY, "fa_0000"] {
             assert!(!text.contains(secret), "`{secret}` in {text}");
+        }
+        // The account's change names the destinations (masked, with the IFSC) and its
+        // event the addresses, for notify to write to: payout events and emails never.
+        let about_the_account =
+            is_account_change(&text) || text.contains("payout account was changed");
+        if !about_the_account {
+            for secret in [IFSC, &address] {
+                assert!(!text.contains(secret), "`{secret}` in {text}");
+            }
         }
     }
 }
@@ -391,4 +421,166 @@ async fn a_sent_email_is_reported_sent_even_when_no_time_is_left_to_record_it() 
         "{again:?}"
     );
     assert_eq!(sent_emails(&from).await.len(), 1);
+}
+
+/// The emails of a changed account, to `address`.
+fn to<'a>(
+    emails: &'a [devkit::moto::SentEmail],
+    address: &str,
+) -> Vec<&'a devkit::moto::SentEmail> {
+    emails
+        .iter()
+        .filter(|email| email.to == vec![address.to_owned()])
+        .collect()
+}
+
+/// Issue 21: a save that changes where the money goes and the email is told at the
+/// address the account had and at the new one, once each however often the event
+/// comes, naming both destinations (masked), the time, the hold, and what to do if it
+/// was not the user.
+#[tokio::test]
+async fn a_changed_account_emails_the_previous_and_the_new_address_once_each() {
+    let store = fresh_store().await;
+    let previous = format!("owner-{}@example.com", Uuid::new_v4().simple());
+    let new = format!("new-{}@example.net", Uuid::new_v4().simple());
+    save_account(&store, 47, bank_account(), Some(&previous), 86_400).await;
+    let changed = save_account(
+        &store,
+        47,
+        Destination::Vpa {
+            address: VPA.to_owned(),
+        },
+        Some(&new),
+        86_400,
+    )
+    .await;
+    let hold_until = changed.hold_until.expect("a changed account is held");
+
+    let deliveries = deliveries(&store).await;
+    let [delivery] = deliveries.as_slice() else {
+        panic!("one event reaches notify: {deliveries:#?}")
+    };
+    assert_eq!(delivery.detail_type, "payout_account.changed");
+    let Event::PayoutAccountChanged(detail) = &delivery.detail else {
+        panic!("{delivery:?}")
+    };
+
+    let (mailer, from) = ses().await;
+    let notifier = Notifier::new(&store, &mailer);
+    let outcome = notifier.on_event(delivery, None).await.unwrap();
+    assert!(matches!(outcome, Notified::Sent { .. }), "{outcome:?}");
+    for recipient in [Recipient::Previous, Recipient::New] {
+        let record = store
+            .email_record(&recipient.claim_id(&detail.event_id))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(record.state, EmailState::Sent, "{recipient:?}");
+    }
+    // Delivered again: both find their email sent.
+    assert_eq!(
+        notifier.on_event(delivery, None).await.unwrap(),
+        Notified::AlreadySent
+    );
+    let each = notifier.notify_account_changed(detail, None).await.unwrap();
+    assert_eq!(
+        each,
+        vec![
+            (Recipient::Previous, Notified::AlreadySent),
+            (Recipient::New, Notified::AlreadySent)
+        ]
+    );
+
+    let emails = sent_emails(&from).await;
+    assert_eq!(emails.len(), 2, "{emails:#?}");
+    let changed_at = time_in_words(changed.updated_at);
+    for address in [&previous, &new] {
+        let [email] = to(&emails, address)[..] else {
+            panic!("one email to {address}: {emails:#?}")
+        };
+        let text = format!("{} {}", email.subject, email.body);
+        assert!(email.subject.contains("changed"), "{}", email.subject);
+        for part in [
+            "XXXXXXXXXXX9012",
+            IFSC,
+            "as***@okhdfc",
+            &changed_at,
+            &format!("payouts will wait until {}", time_in_words(hold_until)),
+            "If this was not you",
+            "nothing has been paid to the new account yet",
+        ] {
+            assert!(
+                text.contains(part),
+                "`{part}` not in the email to {address}: {text}"
+            );
+        }
+        for secret in [ACCOUNT_NUMBER, "456789012", VPA, BENEFICIARY] {
+            assert!(!text.contains(secret), "`{secret}` in {text}");
+        }
+        // Neither email gives the other address away.
+        let other = if address == &previous {
+            &new
+        } else {
+            &previous
+        };
+        assert!(!text.contains(other.as_str()), "{text}");
+    }
+}
+
+/// The same address before and after gets one email; an account that had no email and
+/// has none gets none, and the event is not an error.
+#[tokio::test]
+async fn one_email_when_the_address_stayed_and_none_without_one() {
+    let store = fresh_store().await;
+    let address = format!("same-{}@example.com", Uuid::new_v4().simple());
+    save_account(&store, 48, bank_account(), Some(&address), 0).await;
+    save_account(
+        &store,
+        48,
+        Destination::Vpa {
+            address: VPA.to_owned(),
+        },
+        Some(&address),
+        0,
+    )
+    .await;
+    save_account(&store, 49, bank_account(), None, 0).await;
+    save_account(
+        &store,
+        49,
+        Destination::Vpa {
+            address: VPA.to_owned(),
+        },
+        None,
+        0,
+    )
+    .await;
+
+    let deliveries = deliveries(&store).await;
+    assert_eq!(deliveries.len(), 2, "{deliveries:#?}");
+    let (mailer, from) = ses().await;
+    let notifier = Notifier::new(&store, &mailer);
+    let mut outcomes = Vec::new();
+    for delivery in &deliveries {
+        outcomes.push(notifier.on_event(delivery, None).await.unwrap().as_str());
+        assert_eq!(
+            notifier.on_event(delivery, None).await.unwrap().as_str(),
+            if outcomes.last() == Some(&"sent") {
+                "already_sent"
+            } else {
+                "no_email_address"
+            }
+        );
+    }
+    outcomes.sort();
+    assert_eq!(outcomes, ["no_email_address", "sent"]);
+    let emails = sent_emails(&from).await;
+    assert_eq!(emails.len(), 1, "{emails:#?}");
+    assert_eq!(emails[0].to, vec![address.clone()]);
+    assert!(!emails[0].body.contains("on hold"), "{}", emails[0].body);
+    assert!(
+        emails[0].body.contains("stop payouts to the new account"),
+        "{}",
+        emails[0].body
+    );
 }

@@ -8,11 +8,13 @@ use std::sync::Mutex;
 
 use devkit::streams::{StartAt, StreamReader};
 use devkit::testing::{endpoint, fresh_bus, fresh_store, gateway, processor_config, TestBus};
+use shared::account::{save_payout_account, Destination, NewPayoutAccount, PayoutAccount};
 use shared::auth::Actor;
 use shared::config::PayoutLimits;
 use shared::events::bus::{EntryOutcome, EventBridgeBus, EventBus};
 use shared::events::publish::{Publisher, RetryPolicy};
-use shared::events::{PayoutEvent, PayoutEventType};
+use shared::events::{Event, PayoutAccountChanged, PayoutEvent, PayoutEventType};
+use shared::gateway::BeneficiaryIds;
 use shared::money::Paise;
 use shared::process::Processor;
 use shared::scout::{request_payout, PayoutRequest, Scout};
@@ -119,16 +121,19 @@ impl RefusingBus {
 }
 
 impl EventBus for RefusingBus {
-    async fn put_events(&self, events: &[&PayoutEvent]) -> shared::Result<Vec<EntryOutcome>> {
-        self.calls
-            .lock()
-            .unwrap()
-            .push(events.iter().map(|event| (*event).clone()).collect());
+    async fn put_events(&self, events: &[&Event]) -> shared::Result<Vec<EntryOutcome>> {
+        // The payouts of these tests save no account: every event is a payout's.
+        self.calls.lock().unwrap().push(
+            events
+                .iter()
+                .map(|event| event.as_payout().expect("a payout event").clone())
+                .collect(),
+        );
         let refused: Vec<bool> = {
             let mut refusals = self.refusals.lock().unwrap();
             events
                 .iter()
-                .map(|event| match refusals.get_mut(&event.event_id) {
+                .map(|event| match refusals.get_mut(event.event_id()) {
                     Some(left) if *left > 0 => {
                         *left -= 1;
                         true
@@ -137,7 +142,7 @@ impl EventBus for RefusingBus {
                 })
                 .collect()
         };
-        let passed: Vec<&PayoutEvent> = events
+        let passed: Vec<&Event> = events
             .iter()
             .zip(&refused)
             .filter(|(_, refused)| !**refused)
@@ -386,4 +391,175 @@ fn a_change_that_did_not_move_the_version_takes_its_stream_records_id() {
         format!("{}:record-a1:payout.completed", stayed.payout_id)
     );
     assert_ne!(event_for("2", "b2").event_id, stayed.event_id);
+}
+
+const ACCOUNT_NUMBER: &str = "000123456789012";
+const IFSC: &str = "HDFC0001234";
+const VPA: &str = "asha.rao@okhdfc";
+/// How long a changed account holds payouts in these tests (a day, as deployed).
+const HOLD_SECS: u64 = 86_400;
+
+fn bank_account() -> Destination {
+    Destination::BankAccount {
+        ifsc: IFSC.to_owned(),
+        account_number: ACCOUNT_NUMBER.to_owned(),
+    }
+}
+
+fn vpa() -> Destination {
+    Destination::Vpa {
+        address: VPA.to_owned(),
+    }
+}
+
+/// The user saves their payout account, through the same code as `PUT
+/// /me/payout-account`.
+async fn save_account(
+    store: &Store,
+    user_id: u64,
+    name: &str,
+    destination: Destination,
+    email: Option<&str>,
+) -> PayoutAccount {
+    save_payout_account(
+        store,
+        &Actor::user(user_id),
+        NewPayoutAccount {
+            name: name.to_owned(),
+            destination,
+            email: email.map(str::to_owned),
+        },
+        HOLD_SECS,
+    )
+    .await
+    .unwrap()
+}
+
+/// Every event the table's stream makes so far, as the bus delivered them.
+async fn published(store: &Store) -> Vec<serde_json::Value> {
+    let bus = fresh_bus(&catch_all()).await;
+    publish_all(store, &Publisher::new(real_bus(&bus), quick_retries()), 100).await;
+    bus.capture.drain().await.unwrap()
+}
+
+/// Issue 21: a save that sends the money elsewhere (and the emails to another address)
+/// is published once, as `payout_account.changed`, with both destinations masked and
+/// both addresses; nothing of it reads the account number or the UPI address in full.
+#[tokio::test]
+async fn a_changed_payout_account_publishes_one_event_with_both_destinations_masked() {
+    let store = fresh_store().await;
+    let first = save_account(
+        &store,
+        51,
+        "Asha Rao",
+        bank_account(),
+        Some("asha@example.com"),
+    )
+    .await;
+    let changed = save_account(&store, 51, "Asha Rao", vpa(), Some("mallory@example.net")).await;
+
+    // The stream as the function receives it: one record stands for the event.
+    let mut reader = StreamReader::open(&endpoint(), store.table(), StartAt::TrimHorizon)
+        .await
+        .unwrap();
+    let batch = reader.next_batch(1_000).await.unwrap();
+    let from_records: Vec<Event> = batch
+        .records
+        .iter()
+        .filter_map(|record| Event::for_record(record).unwrap())
+        .collect();
+    assert_eq!(from_records.len(), 1, "{from_records:?}");
+
+    let envelopes = published(&store).await;
+    let [envelope] = envelopes.as_slice() else {
+        panic!("one event expected: {envelopes:#?}")
+    };
+    assert_eq!(envelope["source"], "payouts");
+    assert_eq!(envelope["detail-type"], "payout_account.changed");
+    let event: PayoutAccountChanged = serde_json::from_value(envelope["detail"].clone()).unwrap();
+    assert_eq!(
+        Event::PayoutAccountChanged(event.clone()),
+        from_records[0],
+        "the bus carries the detail as built"
+    );
+    assert_eq!(
+        envelope["detail"],
+        serde_json::json!({
+            "event_id": format!("51:{}:payout_account.changed", changed.revision),
+            "event_type": "payout_account.changed",
+            "user_id": 51,
+            "revision": changed.revision,
+            "changed_at": changed.updated_at.to_string(),
+            "destination_changed": true,
+            "email_changed": true,
+            "previous_destination": {"type": "bank_account", "ifsc": IFSC, "account_number": "XXXXXXXXXXX9012"},
+            "new_destination": {"type": "vpa", "address": "as***@okhdfc"},
+            "previous_email": "asha@example.com",
+            "new_email": "mallory@example.net",
+            "hold_until": changed.hold_until.expect("a changed account is held").to_string(),
+        })
+    );
+    assert!(changed.revision > first.revision);
+
+    let text = envelope.to_string();
+    for raw in [ACCOUNT_NUMBER, "456789012", VPA, "asha.rao@", "Asha Rao"] {
+        assert!(!text.contains(raw), "`{raw}` in {text}");
+    }
+
+    // Read again (a retried batch, a replayed stream): the same event, the same id.
+    let again = published(&store).await;
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0]["detail"], envelope["detail"]);
+}
+
+/// Only a new destination or a new address is news: a first save, a new name, the
+/// gateway's ids being remembered, or the same account saved again publish nothing.
+#[tokio::test]
+async fn a_first_save_a_new_name_or_the_gateway_ids_publish_nothing() {
+    let store = fresh_store().await;
+    let first = save_account(
+        &store,
+        52,
+        "Asha Rao",
+        bank_account(),
+        Some("asha@example.com"),
+    )
+    .await;
+    let renamed = save_account(
+        &store,
+        52,
+        "Asha R Rao",
+        bank_account(),
+        Some("asha@example.com"),
+    )
+    .await;
+    assert!(renamed.revision > first.revision);
+    let ids = BeneficiaryIds {
+        contact_id: "cont_00000000000001".to_owned(),
+        fund_account_id: "fa_00000000000001".to_owned(),
+    };
+    assert!(store
+        .remember_gateway_ids(52, renamed.revision, &ids)
+        .await
+        .unwrap());
+    save_account(
+        &store,
+        52,
+        "Asha R Rao",
+        bank_account(),
+        Some("asha@example.com"),
+    )
+    .await;
+    // Another user's first save, with no email.
+    save_account(&store, 53, "Ravi Kumar", vpa(), None).await;
+
+    let mut reader = StreamReader::open(&endpoint(), store.table(), StartAt::TrimHorizon)
+        .await
+        .unwrap();
+    let batch = reader.next_batch(1_000).await.unwrap();
+    assert!(batch.records.len() >= 5, "the saves are in the stream");
+    for record in &batch.records {
+        assert_eq!(Event::for_record(record).unwrap(), None);
+    }
+    assert_eq!(published(&store).await, Vec::<serde_json::Value>::new());
 }

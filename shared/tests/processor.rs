@@ -242,7 +242,7 @@ async fn a_stuck_payout_the_gateway_paid_is_completed_without_a_second_transfer(
     let gateway = gateway(&store, 1.0);
     let stuck = abandon_in_processing(&store, &payouts[0]).await;
     // The dead Lambda got as far as the gateway.
-    let TransferOutcome::Paid { reference } = gateway
+    let TransferOutcome::Paid { reference, .. } = gateway
         .transfer(&stuck.idempotency_key(), &stuck)
         .await
         .unwrap()
@@ -658,7 +658,7 @@ async fn cancel_after_a_lost_gateway_answer_finds_the_payment_and_refuses() {
         .await
         .unwrap_err();
     assert_eq!((err.http_status(), err.code()), (409, "already_paid"));
-    let Some(TransferOutcome::Paid { reference }) = gateway
+    let Some(TransferOutcome::Paid { reference, .. }) = gateway
         .lookup(&requeued.idempotency_key(), &requeued)
         .await
         .unwrap()
@@ -852,5 +852,77 @@ async fn a_lost_answer_is_looked_up_at_once() {
     let paid = store.payout(payouts[0].payout_id).await.unwrap().unwrap();
     assert_eq!(paid.status, PayoutStatus::Completed);
     assert_eq!(gateway.inner.transfer_calls().len(), 1);
+    assert_books_balance(&store, &["s-1"], &[]).await;
+}
+
+/// Answers every transfer "queued", but only after a webhook has recorded the later
+/// "processing" for it: the answer is older news than what is stored.
+struct OvertakenByAWebhook {
+    store: Store,
+}
+
+impl PaymentGateway for OvertakenByAWebhook {
+    fn statuses_after(&self, status: &str) -> &'static [&'static str] {
+        match status {
+            "queued" => &["processing", "processed"],
+            _ => &[],
+        }
+    }
+
+    async fn transfer(
+        &self,
+        _key: &IdempotencyKey,
+        payout: &Payout,
+    ) -> Result<TransferOutcome, GatewayError> {
+        let stored = self.store.payout(payout.payout_id).await.unwrap().unwrap();
+        let mut reported = stored.clone();
+        reported.gateway_payout_id = Some("pout_1".to_owned());
+        reported.gateway_status = Some("processing".to_owned());
+        self.store
+            .change_status(
+                &stored,
+                StatusChange {
+                    transition: Transition::Track,
+                    next: reported,
+                    lease: Lease::NotHeld,
+                    gateway_status_not_in: Some(&["processing", "processed"]),
+                },
+            )
+            .await
+            .unwrap();
+        Ok(TransferOutcome::Accepted {
+            gateway_payout_id: "pout_1".to_owned(),
+            gateway_status: "queued".to_owned(),
+        })
+    }
+
+    async fn lookup(
+        &self,
+        _key: &IdempotencyKey,
+        _payout: &Payout,
+    ) -> Result<Option<TransferOutcome>, GatewayError> {
+        Ok(None)
+    }
+}
+
+/// Issue 21 §5: the processor's own writes carry the webhooks' stale-status guard: an
+/// answer that says less than a webhook already recorded does not replace it.
+#[tokio::test]
+async fn a_gateways_answer_does_not_overwrite_a_later_status_a_webhook_recorded() {
+    let (store, payouts) = store_with_pending(1).await;
+    let gateway = OvertakenByAWebhook {
+        store: store.clone(),
+    };
+    Processor::new(&store, &gateway, processor_config(10))
+        .run()
+        .await
+        .unwrap();
+    let stored = store.payout(payouts[0].payout_id).await.unwrap().unwrap();
+    assert_eq!(stored.status, PayoutStatus::Processing);
+    assert_eq!(
+        stored.gateway_status.as_deref(),
+        Some("processing"),
+        "{stored:?}"
+    );
     assert_books_balance(&store, &["s-1"], &[]).await;
 }

@@ -21,6 +21,9 @@ use shared::scout::{request_payout, PayoutRequest, Scout};
 use shared::store::{Lease, StatusChange, Store};
 use shared::time::Timestamp;
 
+/// Holds on a change of account are tested in accounts.rs; here they would only wait.
+const NO_HOLD: u64 = 0;
+
 const OWNER: u64 = 7;
 const LIMITS: PayoutLimits = PayoutLimits {
     min: Paise(100),
@@ -63,9 +66,14 @@ async fn world() -> World {
         .insert_scout(&Scout::with_earnings("s-1", OWNER, Paise(100_000)))
         .await
         .unwrap();
-    save_payout_account(&store, &Actor::user(OWNER), bank_account("765432123456789"))
-        .await
-        .unwrap();
+    save_payout_account(
+        &store,
+        &Actor::user(OWNER),
+        bank_account("765432123456789"),
+        NO_HOLD,
+    )
+    .await
+    .unwrap();
     let fake = FakeRazorpayX::start(
         0,
         FakeConfig {
@@ -465,7 +473,7 @@ async fn a_missing_account_fails_the_payout_until_one_is_saved() {
         },
         email: None,
     };
-    save_payout_account(store, &Actor::user(12), vpa)
+    save_payout_account(store, &Actor::user(12), vpa, NO_HOLD)
         .await
         .unwrap();
     let requeued = world.stored(&no_account).await;
@@ -497,6 +505,7 @@ async fn a_changed_account_applies_to_the_next_payout_only() {
         &world.store,
         &Actor::user(OWNER),
         bank_account("99887766554433"),
+        NO_HOLD,
     )
     .await
     .unwrap();
@@ -738,8 +747,21 @@ async fn api_keys_come_from_secrets_manager_and_fail_closed_when_unreadable() {
 /// function died before sending, or its answer was lost with nothing created), back in
 /// the queue under the same attempt.
 async fn requeued_unsent(world: &World, claimed_at: Timestamp) -> Payout {
+    requeued_unsent_to(world, claimed_at, None).await
+}
+
+/// [`requeued_unsent`], its attempt fixed on `fund_account` when given.
+async fn requeued_unsent_to(
+    world: &World,
+    claimed_at: Timestamp,
+    fund_account: Option<&str>,
+) -> Payout {
     let pending = world.request(10_000).await;
     let mut claimed = pending.clone();
+    if let Some(fund_account) = fund_account {
+        claimed.gateway_fund_account_id = Some(fund_account.to_owned());
+        claimed.gateway_mode = Some("IMPS".to_owned());
+    }
     claimed.attempt_sent_at = Some(claimed_at);
     claimed.first_sent_at = Some(claimed_at);
     claimed.processed_at = Some(claimed_at);
@@ -938,5 +960,185 @@ async fn an_attempt_keeps_the_account_it_was_claimed_under() {
     assert_eq!(world.stored(&legacy).await.gateway_account_number, None);
     let done = world.run_until_settled(&legacy).await;
     assert_eq!(done.status, PayoutStatus::Completed);
+    world.assert_books().await;
+}
+
+/// Issue 21 §3: an attempt RazorpayX turned away with a 429 created nothing there, so
+/// it has no destination yet: the account the user saved since is the one it is paid to.
+#[tokio::test]
+async fn an_attempt_that_never_reached_razorpayx_goes_to_the_account_saved_since() {
+    let world = world().await;
+    let payout = world.request(10_000).await;
+    world.fake.set_faults(Faults {
+        rate_limit: 1.0,
+        ..Faults::default()
+    });
+    world.run().await;
+    let waiting = world.stored(&payout).await;
+    assert_eq!(waiting.status, PayoutStatus::Pending);
+    assert_eq!(
+        waiting.sent_at(),
+        None,
+        "the 429 created nothing: {waiting:?}"
+    );
+    assert_eq!(waiting.gateway_fund_account_id, None);
+    world.fake.set_faults(Faults::default());
+
+    save_payout_account(
+        &world.store,
+        &Actor::user(OWNER),
+        bank_account("99887766554433"),
+        NO_HOLD,
+    )
+    .await
+    .unwrap();
+    let done = world.run_until_settled(&payout).await;
+    assert_eq!(done.status, PayoutStatus::Completed);
+    let account = world.store.payout_account(OWNER).await.unwrap().unwrap();
+    let new_fund_account = account.gateway_fund_account_id.clone().unwrap();
+    assert_eq!(
+        done.gateway_fund_account_id.as_deref(),
+        Some(&*new_fund_account)
+    );
+    assert_eq!(done.destination.as_deref(), Some("XXXXXXXXXX4433"));
+    assert_eq!(done.account_revision, Some(account.revision));
+    let sent = world.fake.payouts();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["fund_account_id"], new_fund_account.as_str());
+    world.assert_books().await;
+}
+
+/// Issue 21 §5: a resend RazorpayX refused created nothing, so it does not move the
+/// window in which the attempt's earlier send may still land: once that send's window
+/// has passed, the attempt is settled, not left pending by its own refused resends.
+#[tokio::test]
+async fn a_refused_resend_does_not_stretch_the_window_of_the_send_before_it() {
+    let world = world().await;
+    let late_window = world.gateway.late_transfer_window_secs();
+    // Sent (by a claim whose outcome was lost) half a window ago, to a fund account
+    // RazorpayX does not know: every resend is refused, and creates nothing.
+    let payout = requeued_unsent_to(
+        &world,
+        Timestamp::now().minus_secs(late_window / 2),
+        Some("fa_00000000000000"),
+    )
+    .await;
+    world.run().await;
+    let after = world.stored(&payout).await;
+    assert_eq!(after.status, PayoutStatus::Pending, "{after:?}");
+    assert_eq!(
+        after.sent_at(),
+        payout.sent_at(),
+        "the refused resend created nothing: the attempt's last send is still the one before"
+    );
+    assert!(after.last_error.is_some());
+}
+
+/// Issue 21 §5: a payout RazorpayX reports `processed` in the very answer (here, the
+/// lookup after a lost answer, made once the transfer had settled) keeps RazorpayX's
+/// payout id, like one that went through `processing`.
+#[tokio::test]
+async fn a_payout_found_processed_at_once_keeps_the_razorpayx_payout_id() {
+    let world = world().await;
+    let payout = world.request(10_000).await;
+    let lease_until = Timestamp::now().plus_secs(config().lease_secs);
+    let claimed = world.claim_and_send(&payout, "lost", lease_until).await;
+    // Its answer was lost: back in the queue, knowing nothing of RazorpayX's id.
+    let mut requeued = claimed.clone();
+    requeued.lease_expires_at = None;
+    requeued.last_error = Some("RazorpayX timed out".to_owned());
+    world
+        .store
+        .change_status(
+            &claimed,
+            StatusChange {
+                transition: Transition::Requeue,
+                next: requeued,
+                lease: Lease::Release("lost"),
+                gateway_status_not_in: None,
+            },
+        )
+        .await
+        .unwrap();
+    // Settled at RazorpayX before we ask again.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let run = world.run().await;
+    assert_eq!(run.completed, 1, "{run:?}");
+    let done = world.stored(&payout).await;
+    assert_eq!(done.status, PayoutStatus::Completed);
+    let created = &world.fake.payouts()[0];
+    assert_eq!(
+        done.gateway_payout_id.as_deref(),
+        created["id"].as_str(),
+        "{done:?}"
+    );
+    world.assert_books().await;
+}
+
+/// Issue 21 §3 (review): a resend whose earlier sends can no longer land, and of which
+/// RazorpayX has no record, never reached RazorpayX: it is not sent to the account it
+/// was fixed on (replaced since) but goes where the account says now.
+#[tokio::test]
+async fn a_resend_razorpayx_never_saw_goes_to_the_account_saved_since() {
+    let world = world().await;
+    let old = world.store.payout_account(OWNER).await.unwrap().unwrap();
+    let old_fund_account = world
+        .gateway
+        .register_beneficiary(&old)
+        .await
+        .unwrap()
+        .fund_account_id;
+    let past = world.gateway.late_transfer_window_secs() + config().lease_secs + 60;
+    let payout = requeued_unsent_to(
+        &world,
+        Timestamp::now().minus_secs(past),
+        Some(&old_fund_account),
+    )
+    .await;
+    save_payout_account(
+        &world.store,
+        &Actor::user(OWNER),
+        bank_account("99887766554433"),
+        NO_HOLD,
+    )
+    .await
+    .unwrap();
+    world.run().await;
+    let fresh = world.stored(&payout).await;
+    assert_eq!(fresh.status, PayoutStatus::Pending, "{fresh:?}");
+    assert_eq!(fresh.sent_at(), None, "{fresh:?}");
+    assert_eq!(fresh.gateway_fund_account_id, None);
+    assert!(
+        world.fake.payouts().is_empty(),
+        "nothing sent to the old account"
+    );
+    let done = world.run_until_settled(&payout).await;
+    assert_eq!(done.status, PayoutStatus::Completed);
+    assert_eq!(done.destination.as_deref(), Some("XXXXXXXXXX4433"));
+    let sent = world.fake.payouts();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_ne!(sent[0]["fund_account_id"], old_fund_account.as_str());
+    world.assert_books().await;
+}
+
+/// Issue 21 §5 (review): a refused resend does not decline the attempt while its
+/// earlier send may still land, which is until the lease and RazorpayX's late window
+/// together have passed (a request under that claim may have left up to a lease
+/// after it), not the late window alone.
+#[tokio::test]
+async fn a_refused_resend_waits_for_the_lease_and_the_late_window_together() {
+    let world = world().await;
+    let late_window = world.gateway.late_transfer_window_secs();
+    let lease = config().lease_secs;
+    let recent = requeued_unsent_to(
+        &world,
+        Timestamp::now().minus_secs(late_window + lease / 3),
+        Some("fa_00000000000000"),
+    )
+    .await;
+    world.run().await;
+    let waiting = world.stored(&recent).await;
+    assert_eq!(waiting.status, PayoutStatus::Pending, "{waiting:?}");
+    assert_eq!(waiting.sent_at(), recent.sent_at());
     world.assert_books().await;
 }

@@ -4,14 +4,14 @@
 
 use devkit::api::{Api, Reply};
 use devkit::fixture::Fixture;
-use devkit::invariants::{all_payouts, assert_books_balance};
+use devkit::invariants::{all_payouts, assert_balances, assert_books_balance};
 use devkit::testing::{fresh_store, gateway, processor_config};
 use devkit::token::mint;
 use serde_json::{json, Value};
 use shared::auth::{Actor, Role};
 use shared::config::DEV_JWT_SECRET;
 use shared::payout::{Payout, PayoutStatus, PayoutType, Transition};
-use shared::store::{Lease, StatusChange, Store};
+use shared::store::{Buckets, CounterBucket, CounterItem, Lease, StatusChange, Store};
 
 const ADMIN: u64 = 1;
 
@@ -113,6 +113,108 @@ async fn busy_world() -> (Api, Store) {
     (Api::new(store.clone()), store)
 }
 
+/// One scout payout of `amount`, pending, on a table of its own.
+async fn one_payout(amount: u64) -> (Api, Store, Payout) {
+    let store = fresh_store().await;
+    let limits = devkit::testing::local_config(&[]).unwrap().limits;
+    let fixture: Fixture = serde_json::from_value(json!({
+        "scouts": [{"scout_id": "s-1", "user_id": 7, "earnings_paise": 500000}],
+        "payout_requests": [
+            {"scout_id": "s-1", "amount_paise": amount, "idempotency_key": "a"}
+        ]
+    }))
+    .unwrap();
+    fixture.load(&store, limits).await.unwrap();
+    let payouts = all_payouts(&store).await;
+    assert_eq!(payouts.len(), 1);
+    (Api::new(store.clone()), store, payouts[0].clone())
+}
+
+/// The bank sends a paid payout's money back (what a `payout.reversed` webhook does).
+async fn reverse(store: &Store, payout: &Payout) -> Payout {
+    let current = store.existing_payout(payout.payout_id).await.unwrap();
+    assert_eq!(current.status, PayoutStatus::Completed);
+    let mut next = current.clone();
+    next.failure_reason = Some("beneficiary_bank_rejected".to_owned());
+    next.updated_at = shared::time::Timestamp::now();
+    store
+        .change_status(
+            &current,
+            StatusChange {
+                transition: Transition::Reverse,
+                next,
+                lease: Lease::Break,
+                gateway_status_not_in: None,
+            },
+        )
+        .await
+        .unwrap()
+}
+
+/// Both windows' `completed` and `failed`, as (count, paise).
+async fn windows(api: &Api) -> [((u64, u64), (u64, u64)); 2] {
+    let reply = stats(api).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    ["last_24h", "last_7d"].map(|window| {
+        (
+            tally(&reply.body, &[window, "completed"]),
+            tally(&reply.body, &[window, "failed"]),
+        )
+    })
+}
+
+/// The hour and day counter items as stored: no number in any of them is negative, and,
+/// summed over the shards, each bucket kind holds exactly the payouts that are now
+/// completed or failed (every one ended within the last hour or so). The totals items
+/// are not checked one by one: each write picks a shard at random, so a shard's totals
+/// may well be below zero; only their sum means anything (`assert_books_balance`).
+async fn assert_buckets_hold_the_ended_payouts(store: &Store) {
+    let now = shared::time::Timestamp::now().as_utc();
+    let hours: Vec<String> = (0..24)
+        .map(|back| Buckets::of(now - chrono::Duration::hours(back)).hour)
+        .collect();
+    let days: Vec<String> = (0..7)
+        .map(|back| Buckets::of(now - chrono::Duration::days(back)).day)
+        .collect();
+    let items = store.stats_items(&hours, &days).await.unwrap();
+    let payouts = all_payouts(store).await;
+    for kind in ["hour", "day"] {
+        let buckets: Vec<&CounterItem> = items
+            .iter()
+            .filter(|item| match &item.bucket {
+                CounterBucket::Hour(_) => kind == "hour",
+                CounterBucket::Day(_) => kind == "day",
+                CounterBucket::Totals => false,
+            })
+            .collect();
+        for item in &buckets {
+            for (name, value) in &item.values {
+                assert!(*value >= 0, "{:?} {name} = {value}", item.bucket);
+            }
+        }
+        for status in [PayoutStatus::Completed, PayoutStatus::Failed] {
+            let value = |name: String| -> i128 {
+                buckets
+                    .iter()
+                    .filter_map(|item| item.values.get(&name))
+                    .sum()
+            };
+            // Ended there, less what left that ending since.
+            let net = |measure: &str| {
+                value(format!("{status}_{measure}"))
+                    - value(format!("{status}_retracted_{measure}"))
+            };
+            let ended: Vec<&Payout> = payouts.iter().filter(|p| p.status == status).collect();
+            let paise: u64 = ended.iter().map(|p| p.amount_paise.get()).sum();
+            assert_eq!(
+                (net("count"), net("paise")),
+                (ended.len() as i128, i128::from(paise)),
+                "{kind} buckets, {status}"
+            );
+        }
+    }
+}
+
 fn tally(body: &Value, path: &[&str]) -> (u64, u64) {
     let mut value = body;
     for part in path {
@@ -154,11 +256,13 @@ async fn stats_count_every_status_and_type_as_the_payouts_are() {
     assert_eq!(tally(body, &["by_type", "scout_bounty"]), (5, 105_000));
     assert_eq!(tally(body, &["by_type", "seller_payout"]), (2, 165_000));
     assert_eq!(tally(body, &["total"]), (7, 270_000));
-    // Completed twice (one since returned), failed once: today, this hour.
+    // Completed twice, but one came back from the bank: it ended reversed, not paid.
+    // Failed once. Both this hour, today.
     for window in ["last_24h", "last_7d"] {
-        assert_eq!(tally(body, &[window, "completed"]), (2, 30_000), "{window}");
+        assert_eq!(tally(body, &[window, "completed"]), (1, 20_000), "{window}");
         assert_eq!(tally(body, &[window, "failed"]), (1, 30_000), "{window}");
     }
+    assert_buckets_hold_the_ended_payouts(&store).await;
     let oldest = payouts
         .iter()
         .filter(|p| p.status == PayoutStatus::Pending)
@@ -222,4 +326,139 @@ async fn a_recount_makes_wrong_or_missing_counters_right_again() {
     }
     // And the payouts go on being counted from there.
     assert_books_balance(&store, &["s-1", "s-2"], &[8, 10]).await;
+}
+
+/// Issue 21 §5: a completion the bank returned, and the payout completed again on its
+/// retry, is one payout paid once: one completion, its amount once, in the window of
+/// the last one; nothing reversed.
+#[tokio::test]
+async fn a_payout_returned_by_the_bank_and_paid_again_counts_once() {
+    let (api, store, payout) = one_payout(25_000).await;
+    let admin = Actor::admin(ADMIN);
+    let config = processor_config(10);
+    let paying = gateway(&store, 1.0);
+
+    let paid = shared::admin::process_payout(&store, &paying, config, &admin, payout.payout_id)
+        .await
+        .unwrap();
+    assert_eq!(paid.status, PayoutStatus::Completed);
+    for window in windows(&api).await {
+        assert_eq!(window, ((1, 25_000), (0, 0)));
+    }
+
+    reverse(&store, &payout).await;
+    // Returned: no longer paid, in no window.
+    for window in windows(&api).await {
+        assert_eq!(window, ((0, 0), (0, 0)));
+    }
+    assert_buckets_hold_the_ended_payouts(&store).await;
+
+    let again = shared::admin::retry_payout(&store, &paying, config, &admin, payout.payout_id)
+        .await
+        .unwrap();
+    assert_eq!((again.status, again.attempt), (PayoutStatus::Completed, 2));
+
+    let reply = stats(&api).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    for window in ["last_24h", "last_7d"] {
+        assert_eq!(
+            tally(&reply.body, &[window, "completed"]),
+            (1, 25_000),
+            "{window}"
+        );
+        assert_eq!(tally(&reply.body, &[window, "failed"]), (0, 0), "{window}");
+    }
+    assert_eq!(tally(&reply.body, &["by_status", "completed"]), (1, 25_000));
+    assert_eq!(tally(&reply.body, &["by_status", "reversed"]), (0, 0));
+    assert_buckets_hold_the_ended_payouts(&store).await;
+    // Not against the simulated gateway's ledger: the bank's return happened in the
+    // store only, so the ledger still holds the first attempt as paid.
+    assert_balances(&store, &["s-1"], &[7]).await;
+}
+
+/// Issue 21 §5: a payout that failed and completed on its retry ended once, completed.
+#[tokio::test]
+async fn a_failure_retried_into_a_completion_counts_as_the_completion_only() {
+    let (api, store, payout) = one_payout(12_345).await;
+    let admin = Actor::admin(ADMIN);
+    let config = processor_config(10);
+
+    let failed = shared::admin::process_payout(
+        &store,
+        &gateway(&store, 0.0),
+        config,
+        &admin,
+        payout.payout_id,
+    )
+    .await
+    .unwrap();
+    assert_eq!(failed.status, PayoutStatus::Failed);
+    for window in windows(&api).await {
+        assert_eq!(window, ((0, 0), (1, 12_345)));
+    }
+
+    let paid = shared::admin::retry_payout(
+        &store,
+        &gateway(&store, 1.0),
+        config,
+        &admin,
+        payout.payout_id,
+    )
+    .await
+    .unwrap();
+    assert_eq!(paid.status, PayoutStatus::Completed);
+    for window in windows(&api).await {
+        assert_eq!(window, ((1, 12_345), (0, 0)));
+    }
+    assert_buckets_hold_the_ended_payouts(&store).await;
+    assert_books_balance(&store, &["s-1"], &[7]).await;
+}
+
+/// Withdrawn after it failed, or after the bank returned it, a payout ended cancelled,
+/// which no window counts.
+#[tokio::test]
+async fn a_cancel_takes_a_failure_or_a_returned_completion_out_of_the_windows() {
+    let (api, store, payout) = one_payout(7_000).await;
+    let admin = Actor::admin(ADMIN);
+    let config = processor_config(10);
+    shared::admin::process_payout(
+        &store,
+        &gateway(&store, 0.0),
+        config,
+        &admin,
+        payout.payout_id,
+    )
+    .await
+    .unwrap();
+    let cancelled = shared::admin::cancel_payout(
+        &store,
+        &gateway(&store, 0.0),
+        config,
+        &admin,
+        payout.payout_id,
+    )
+    .await
+    .unwrap();
+    assert_eq!(cancelled.status, PayoutStatus::Cancelled);
+    for window in windows(&api).await {
+        assert_eq!(window, ((0, 0), (0, 0)));
+    }
+    assert_buckets_hold_the_ended_payouts(&store).await;
+
+    let (api, store, payout) = one_payout(8_000).await;
+    let paying = gateway(&store, 1.0);
+    shared::admin::process_payout(&store, &paying, config, &admin, payout.payout_id)
+        .await
+        .unwrap();
+    reverse(&store, &payout).await;
+    let cancelled = shared::admin::cancel_payout(&store, &paying, config, &admin, payout.payout_id)
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status, PayoutStatus::Cancelled);
+    for window in windows(&api).await {
+        assert_eq!(window, ((0, 0), (0, 0)));
+    }
+    assert_buckets_hold_the_ended_payouts(&store).await;
+    // The first attempt was paid, then returned (in the store only, as above).
+    assert_balances(&store, &["s-1"], &[7]).await;
 }

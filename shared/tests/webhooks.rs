@@ -29,6 +29,9 @@ use shared::store::{Lease, StatusChange, Store};
 use shared::time::Timestamp;
 use uuid::Uuid;
 
+/// Holds on a change of account are tested in accounts.rs; here they would only wait.
+const NO_HOLD: u64 = 0;
+
 const OWNER: u64 = 7;
 const SECRET: &str = "current-webhook-secret-0001";
 const PREVIOUS: &str = "previous-webhook-secret-0001";
@@ -667,6 +670,7 @@ async fn with_razorpayx(store: &Store, config: FakeConfig) -> (FakeRazorpayX, Ra
             },
             email: None,
         },
+        NO_HOLD,
     )
     .await
     .unwrap();

@@ -21,7 +21,12 @@ pub const NOTIFY_FUNCTION: &str = "notify";
 /// The rule `notify` sits behind, in template.yaml as locally.
 pub const NOTIFY_RULE: &str = "notify";
 /// The event types that send an email.
-pub const NOTIFIED: [&str; 3] = ["payout.completed", "payout.failed", "payout.reversed"];
+pub const NOTIFIED: [&str; 4] = [
+    "payout.completed",
+    "payout.failed",
+    "payout.reversed",
+    "payout_account.changed",
+];
 /// Lambda's default batch size for a DynamoDB stream.
 pub const STREAM_BATCH: usize = 100;
 

@@ -45,6 +45,9 @@ usage: cargo xtask <command>
                            Chromium, as FILE (docs/dashboard.png)
   recount-stats            count every payout of $PAYOUTS_TABLE again into the
                            stats counters (writers stopped; README, Operations)
+  mark-waiting-payouts     mark the payouts of $PAYOUTS_TABLE that failed for want
+                           of a payout account before this version, so a save finds
+                           them (once, after deploying; README, Operations)
 ";
 
 fn main() -> ExitCode {
@@ -80,6 +83,7 @@ fn run(args: Vec<String>) -> Result<()> {
         "bench" => runtime.block_on(bench::run(rest)),
         "chaos" => runtime.block_on(chaos::run(rest)),
         "recount-stats" => runtime.block_on(recount_stats()),
+        "mark-waiting-payouts" => runtime.block_on(mark_waiting_payouts()),
         "screenshot" => {
             let out = rest.first().map_or_else(
                 || devkit::paths::workspace_root().join("docs/dashboard.png"),
@@ -149,6 +153,18 @@ async fn recount_stats() -> Result<()> {
         config.table_name,
         counted.count,
         counted.amount_paise.get()
+    );
+    Ok(())
+}
+
+async fn mark_waiting_payouts() -> Result<()> {
+    let config = Config::from_env()?;
+    let store = shared::store::Store::new(sdk_client().await, &config.table_name);
+    let marked = shared::account::mark_waiting_payouts(&store).await?;
+    println!(
+        "{}: {marked} payouts failed for want of a payout account marked; each goes back \
+         to pending when its user saves an account",
+        config.table_name
     );
     Ok(())
 }

@@ -284,7 +284,10 @@ fn calls(base: &str) -> Result<Vec<String>> {
     );
 
     // The seller has no email on file in the demo data; with one, the events of the
-    // payout about to be paid are mailed (checked in `EventPath`).
+    // payout about to be paid are mailed (checked in `EventPath`). A new email is a
+    // change of account: it is announced (`payout_account.changed`, mailed to the new
+    // address) and holds the seller's payouts, which are refused until an admin ends
+    // the hold.
     let seller = token(PAID_USER, Role::User)?;
     let account = api.expect(
         "PUT",
@@ -298,6 +301,23 @@ fn calls(base: &str) -> Result<Vec<String>> {
         200,
     )?;
     ensure!(account["email"] == PAID_USER_EMAIL, "{account}");
+    ensure!(account["hold_until"].is_string(), "{account}");
+    let held = api.expect(
+        "POST",
+        &format!("/payouts/process/{seller_payout}"),
+        Some(&admin),
+        None,
+        409,
+    )?;
+    ensure!(held["error"]["code"] == "payout_account_on_hold", "{held}");
+    let ended = api.expect(
+        "POST",
+        &format!("/users/{PAID_USER}/payout-account/end-hold"),
+        Some(&admin),
+        None,
+        200,
+    )?;
+    ensure!(ended["hold_ended_by"] == 1, "{ended}");
 
     let paid = api.expect(
         "POST",

@@ -21,7 +21,7 @@ use shared::time::Timestamp;
 
 use super::plan::Plan;
 use super::seams::{self, CrashAt};
-use super::Report;
+use super::{Report, Saves};
 use crate::api::{Api, Call};
 use crate::invariants::{assert_balances, assert_books_balance, user_payouts};
 use crate::razorpayx::{assert_paid_once, FakeRazorpayX};
@@ -173,6 +173,80 @@ pub async fn razorpayx_ledger(
         assert_paid_once(&fake, &payouts);
     })
     .await;
+}
+
+/// No payout was sent to a destination its owner had replaced before the attempt
+/// reached the gateway: a payout whose destination came from revision `r` of the
+/// account, first sent at `t`, finds no later revision whose save had committed before
+/// `t`. (The save's instant is taken after it returned, so a claim that raced with it
+/// is never counted against it; the claim's is taken before its write, which the
+/// account guard refuses once a save has committed.) Its masked destination is also
+/// the one revision `r` saved. And no payout was sent while its user's account was on
+/// hold: no send falls between a changing save's commit and the end of its hold.
+pub async fn destinations(store: &Store, plan: &Plan, saves: &Saves, report: &mut Report) {
+    let payouts = all_payouts(store, plan).await;
+    let saves = saves.all();
+    for payout in &payouts {
+        let Ok(saved) = store.payout_account_revisions(payout.user_id, 100).await else {
+            continue;
+        };
+        let later_send = payout
+            .attempt_sent_at
+            .filter(|at| Some(*at) != payout.first_sent_at);
+        for sent in [payout.first_sent_at, later_send].into_iter().flatten() {
+            for record in &saved {
+                let Some(until) = record.hold_until else {
+                    continue;
+                };
+                let held_from = saves.iter().find(|(user, revision, _)| {
+                    *user == payout.user_id && *revision == record.revision
+                });
+                if let Some((_, _, committed)) = held_from {
+                    if *committed < sent && sent < until {
+                        report.violations.push(format!(
+                            "payout {} attempt {} was sent at {sent}, while user {}'s account \
+                             was held (revision {}, from {committed} until {until})",
+                            payout.payout_id, payout.attempt, payout.user_id, record.revision
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    for payout in payouts {
+        let (Some(revision), Some(sent)) = (payout.account_revision, payout.first_sent_at) else {
+            continue;
+        };
+        if let Some((_, replaced_by, committed)) = saves.iter().find(|(user, later, committed)| {
+            *user == payout.user_id && *later > revision && *committed < sent
+        }) {
+            report.violations.push(format!(
+                "payout {} attempt {} was sent at {sent} to revision {revision} of user {}'s \
+                 account, which revision {replaced_by} had replaced by {committed}",
+                payout.payout_id, payout.attempt, payout.user_id
+            ));
+        }
+        let saved = match store.payout_account_revisions(payout.user_id, 100).await {
+            Ok(saved) => saved,
+            Err(err) => {
+                report.violations.push(format!(
+                    "the account history of user {} is unreadable: {err}",
+                    payout.user_id
+                ));
+                continue;
+            }
+        };
+        let masked = saved
+            .iter()
+            .find(|record| record.revision == revision)
+            .map(|record| record.destination.clone());
+        if masked != payout.destination {
+            report.violations.push(format!(
+                "payout {} went to {:?}, but revision {revision} of user {}'s account is {masked:?}",
+                payout.payout_id, payout.destination, payout.user_id
+            ));
+        }
+    }
 }
 
 fn open(payout: &Payout) -> bool {

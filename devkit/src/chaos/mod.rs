@@ -35,6 +35,7 @@ use shared::payout::PayoutStatus;
 use shared::process::Processor;
 use shared::scout::{request_payout, PayoutRequest};
 use shared::store::Store;
+use shared::time::Timestamp;
 
 use crate::razorpayx::{FakeConfig, FakeRazorpayX, Faults, WebhookConfig};
 use crate::table::TableDefinition;
@@ -76,6 +77,9 @@ const LIMITS: PayoutLimits = PayoutLimits {
 const ADMIN: u64 = 1;
 /// Short, so that a crashed holder's payout comes back within the run.
 const LEASE_SECS: u64 = 3;
+/// A change of account holds the user's payouts this long: short enough to end within
+/// a run, so holds both block sends and lift among the other operations.
+const CHAOS_HOLD_SECS: u64 = 1;
 /// Every invocation is cut off after this, as Lambda's timeout cuts off a function: the
 /// service's rule is that a lease outlives every function (checked at start-up), and
 /// a run that broke it could report what production cannot do. Leases still end
@@ -180,6 +184,7 @@ async fn run_plan(client: &Client, plan: &Plan, report: &mut Report) -> anyhow::
                 gateway,
                 trace: trace.clone(),
                 fake: None,
+                saves: Saves::default(),
             };
             history.play(report).await;
             store_faults.dice.enabled.store(false, Ordering::SeqCst);
@@ -187,6 +192,7 @@ async fn run_plan(client: &Client, plan: &Plan, report: &mut Report) -> anyhow::
             history.quiesce().await;
             check::books(&clean, plan, report, "after the faults stopped").await;
             check::simulated_ledger(&clean, plan, report).await;
+            check::destinations(&clean, plan, &history.saves, report).await;
             check::liveness(&clean, plan, report).await;
         }
         GatewayKind::RazorpayX => {
@@ -232,6 +238,7 @@ async fn run_plan(client: &Client, plan: &Plan, report: &mut Report) -> anyhow::
                 gateway,
                 trace: trace.clone(),
                 fake: Some(fake.clone()),
+                saves: Saves::default(),
             };
             history.play(report).await;
             store_faults.dice.enabled.store(false, Ordering::SeqCst);
@@ -242,6 +249,7 @@ async fn run_plan(client: &Client, plan: &Plan, report: &mut Report) -> anyhow::
             let _ = fake.wait_for_webhooks_idle(Duration::from_secs(20)).await;
             check::books(&clean, plan, report, "after the faults stopped").await;
             check::razorpayx_ledger(&clean, plan, &fake, report).await;
+            check::destinations(&clean, plan, &history.saves, report).await;
             check::liveness(&clean, plan, report).await;
             report.violations.extend(front.violations());
             front.abort();
@@ -264,6 +272,24 @@ struct History<'a, G> {
     gateway: Arc<ChaosGateway<G>>,
     trace: Arc<Mutex<Vec<String>>>,
     fake: Option<Arc<FakeRazorpayX>>,
+    saves: Saves,
+}
+
+/// Each payout account save that committed: user, revision, and an instant after the
+/// commit.
+#[derive(Clone, Default)]
+pub struct Saves(Arc<Mutex<Vec<(u64, u64, Timestamp)>>>);
+
+impl Saves {
+    fn record(&self, user_id: u64, revision: u64, after: Timestamp) {
+        if let Ok(mut saves) = self.0.lock() {
+            saves.push((user_id, revision, after));
+        }
+    }
+
+    pub fn all(&self) -> Vec<(u64, u64, Timestamp)> {
+        self.0.lock().map(|saves| saves.clone()).unwrap_or_default()
+    }
 }
 
 /// Payout ids as the run learns them, so that later operations can name them.
@@ -345,6 +371,7 @@ impl<G: PaymentGateway + 'static> History<'_, G> {
         let gateway = self.gateway.clone();
         let fake = self.fake.clone();
         let world = self.plan.world.clone();
+        let saves = self.saves.clone();
         async move {
             let config = processor_config();
             let admin = Actor::admin(ADMIN);
@@ -429,7 +456,7 @@ impl<G: PaymentGateway + 'static> History<'_, G> {
                         let id = aim(&clean, &world, &known, &step, *pick).await?;
                         Some(check::expire_lease(&clean, id).await)
                     }
-                    Op::SaveAccount { user } => {
+                    Op::SaveAccount { user, address } => {
                         let user_id = world.users[*user % world.users.len()];
                         let result = save_payout_account(
                             &store,
@@ -437,14 +464,20 @@ impl<G: PaymentGateway + 'static> History<'_, G> {
                             NewPayoutAccount {
                                 name: format!("User {user_id}"),
                                 destination: Destination::Vpa {
-                                    address: format!("user{user_id}@okhdfc"),
+                                    address: format!("user{user_id}v{address}@okhdfc"),
                                 },
                                 email: None,
                             },
+                            CHAOS_HOLD_SECS,
                         )
                         .await;
                         Some(match result {
-                            Ok(_) => format!("user {user_id} saved"),
+                            Ok(saved) => {
+                                // Taken once the save has committed: a claim decided after
+                                // this instant must see it.
+                                saves.record(user_id, saved.revision, Timestamp::now());
+                                format!("user {user_id} saved revision {}", saved.revision)
+                            }
                             Err(err) => err.code().to_owned(),
                         })
                     }

@@ -86,8 +86,11 @@ pub enum Op {
     ExpireLease {
         pick: usize,
     },
+    /// The user saves one of two UPI addresses: a change of destination (and a hold)
+    /// when it is not the one saved last.
     SaveAccount {
         user: usize,
+        address: usize,
     },
     /// The bank returns a processed payout (RazorpayX only).
     Reverse {
@@ -218,6 +221,7 @@ impl Op {
             84..=87 => Op::ExpireLease { pick },
             88..=91 => Op::SaveAccount {
                 user: rng.random_range(0..world.users.len()),
+                address: rng.random_range(0..2),
             },
             92..=96 if razorpayx => Op::Reverse { pick },
             _ => Op::Pause {
@@ -294,6 +298,8 @@ impl World {
                     },
                     email: None,
                 },
+                // A user's first account is no change: nothing is held.
+                0,
             )
             .await?;
         }

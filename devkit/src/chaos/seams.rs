@@ -345,6 +345,10 @@ impl<G: PaymentGateway> PaymentGateway for ChaosGateway<G> {
         self.inner.requires_payout_account()
     }
 
+    fn statuses_after(&self, status: &str) -> &'static [&'static str] {
+        self.inner.statuses_after(status)
+    }
+
     fn late_transfer_window_secs(&self) -> u64 {
         self.inner.late_transfer_window_secs()
     }

@@ -1,10 +1,11 @@
-//! A payout event from the `payouts` bus (completed, failed, reversed, by the rule's
-//! pattern) → an email to the user, once per event.
+//! An event from the `payouts` bus (a payout completed, failed or reversed, a payout
+//! account changed: the rule's pattern) → an email to the user, once per event and
+//! address.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use shared::config::NotifyConfig;
-use shared::events::PayoutEvent;
+use shared::events::Event;
 use shared::notify::{Notifier, SesMailer};
 use shared::store::Store;
 
@@ -20,15 +21,13 @@ async fn main() -> Result<(), Error> {
         config.configuration_set,
     );
     let notifier = Notifier::new(&store, &mailer);
-    lambda_runtime::run(service_fn(
-        |event: LambdaEvent<EventBridgeEvent<PayoutEvent>>| {
-            let notifier = &notifier;
-            async move {
-                let deadline = Some(event.context.deadline());
-                let notified = notifier.on_event(&event.payload, deadline).await?;
-                Ok::<_, Error>(serde_json::json!({ "outcome": notified.as_str() }))
-            }
-        },
-    ))
+    lambda_runtime::run(service_fn(|event: LambdaEvent<EventBridgeEvent<Event>>| {
+        let notifier = &notifier;
+        async move {
+            let deadline = Some(event.context.deadline());
+            let notified = notifier.on_event(&event.payload, deadline).await?;
+            Ok::<_, Error>(serde_json::json!({ "outcome": notified.as_str() }))
+        }
+    }))
     .await
 }

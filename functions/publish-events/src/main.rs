@@ -1,6 +1,6 @@
-//! The table's stream (payout items only, by the event source's filter) → payout
-//! events on the `payouts` bus. Answers `batchItemFailures` with the first record not
-//! published, so Lambda retries from there (`ReportBatchItemFailures`).
+//! The table's stream (payout and payout account items only, by the event source's
+//! filter) → events on the `payouts` bus. Answers `batchItemFailures` with the first
+//! record not published, so Lambda retries from there (`ReportBatchItemFailures`).
 
 use aws_lambda_events::dynamodb::Event;
 use aws_lambda_events::streams::DynamoDbEventResponse;

@@ -30,6 +30,9 @@ pub struct Config {
     /// `PAYOUT_SCHEDULE_TZ` (an IANA name, default `Asia/Kolkata`): the operator's time
     /// zone. A schedule falls due at midnight there; dates are stored in UTC.
     pub schedule_tz: chrono_tz::Tz,
+    /// `PAYOUT_ACCOUNT_HOLD_SECS` (default 86,400; 0 turns holds off): how long a user's
+    /// payouts wait after they change where they are paid or the email that hears of it.
+    pub account_hold_secs: u64,
 }
 
 /// The stage the dev tooling (`cargo xtask dev`, `test`, `bench`) runs under.
@@ -58,6 +61,10 @@ const MIN_GATEWAY_SECRET_LEN: usize = 16;
 const MAX_LEASE_SECS: u64 = 86_400;
 const MAX_BATCH: usize = 1_000;
 const MAX_SIM_LATENCY_MS: u64 = 600_000;
+/// A day: long enough for the emails about a change to be read before money follows it.
+const DEFAULT_ACCOUNT_HOLD_SECS: u64 = 86_400;
+/// Thirty days: a hold longer than that is a frozen account, which is support's call.
+const MAX_ACCOUNT_HOLD_SECS: u64 = 30 * 86_400;
 
 /// `PAYOUT_MIN_PAISE` / `PAYOUT_MAX_PAISE`: bounds of one scout payout request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -498,6 +505,13 @@ impl Config {
             })?,
         };
 
+        let account_hold_secs = within(
+            parse(&var, "PAYOUT_ACCOUNT_HOLD_SECS", DEFAULT_ACCOUNT_HOLD_SECS)?,
+            "PAYOUT_ACCOUNT_HOLD_SECS",
+            0,
+            MAX_ACCOUNT_HOLD_SECS,
+        )?;
+
         Ok(Config {
             table_name,
             stage: stage.unwrap_or_else(|| "unnamed".to_owned()),
@@ -514,6 +528,7 @@ impl Config {
             },
             gateway,
             schedule_tz,
+            account_hold_secs,
         })
     }
 }

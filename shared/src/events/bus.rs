@@ -6,7 +6,7 @@ use std::future::Future;
 use aws_sdk_eventbridge::primitives::DateTime;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
-use super::{PayoutEvent, SOURCE};
+use super::{Event, SOURCE};
 use crate::error::{Error, Result};
 
 /// EventBridge takes at most this many entries per `PutEvents` call.
@@ -24,7 +24,7 @@ pub trait EventBus {
     /// in order. An `Err` means the call as a whole failed: none may be assumed put.
     fn put_events(
         &self,
-        events: &[&PayoutEvent],
+        events: &[&Event],
     ) -> impl Future<Output = Result<Vec<EntryOutcome>>> + Send;
 }
 
@@ -53,7 +53,7 @@ impl EventBridgeBus {
         &self.bus_name
     }
 
-    fn entry(&self, event: &PayoutEvent) -> Result<PutEventsRequestEntry> {
+    fn entry(&self, event: &Event) -> Result<PutEventsRequestEntry> {
         let detail = serde_json::to_string(event).map_err(Error::store)?;
         Ok(PutEventsRequestEntry::builder()
             .event_bus_name(&self.bus_name)
@@ -61,13 +61,13 @@ impl EventBridgeBus {
             .detail_type(event.detail_type())
             .detail(detail)
             // The event's time is when the change was written, not when it was published.
-            .time(DateTime::from_millis(event.occurred_at.unix_millis()))
+            .time(DateTime::from_millis(event.occurred_at().unix_millis()))
             .build())
     }
 }
 
 impl EventBus for EventBridgeBus {
-    async fn put_events(&self, events: &[&PayoutEvent]) -> Result<Vec<EntryOutcome>> {
+    async fn put_events(&self, events: &[&Event]) -> Result<Vec<EntryOutcome>> {
         let entries = events
             .iter()
             .map(|event| self.entry(event))

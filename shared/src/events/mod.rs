@@ -1,14 +1,19 @@
-//! Payout events: every change of a payout's status, as other teams see it (README,
-//! "Events"). They are read off the table's stream, which is the transactional outbox:
-//! a change that committed is in the stream exactly once, a write that did not commit
-//! is not in it, and the handlers write nothing twice to make events happen.
+//! The service's events, as other teams see them (README, "Events"): every change of a
+//! payout's status (`payout.*`), and a payout account that now pays elsewhere or emails
+//! another address (`payout_account.changed`). They are read off the table's stream,
+//! which is the transactional outbox: a change that committed is in the stream exactly
+//! once, a write that did not commit is not in it, and the handlers write nothing twice
+//! to make events happen.
 
+pub mod account;
 pub mod bus;
 pub mod publish;
 
 use aws_lambda_events::dynamodb::EventRecord;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
+
+pub use account::{AccountEventType, MaskedDestination, PayoutAccountChanged};
 
 use crate::error::{Error, Result};
 use crate::money::Paise;
@@ -16,8 +21,139 @@ use crate::payout::{Payout, PayoutStatus, PayoutType};
 use crate::store::keys;
 use crate::time::Timestamp;
 
-/// The `Source` of every payout event.
+/// The `Source` of every event of the service.
 pub const SOURCE: &str = "payouts";
+
+/// Every `DetailType` the service publishes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    Payout(PayoutEventType),
+    Account(AccountEventType),
+}
+
+impl EventKind {
+    pub fn all() -> impl Iterator<Item = EventKind> {
+        PayoutEventType::ALL
+            .into_iter()
+            .map(EventKind::Payout)
+            .chain(AccountEventType::ALL.into_iter().map(EventKind::Account))
+    }
+
+    pub fn detail_type(self) -> &'static str {
+        match self {
+            EventKind::Payout(kind) => kind.detail_type(),
+            EventKind::Account(kind) => kind.detail_type(),
+        }
+    }
+
+    pub fn from_detail_type(text: &str) -> Option<Self> {
+        EventKind::all().find(|kind| kind.detail_type() == text)
+    }
+}
+
+/// One event on the bus. Its detail is the inner struct's JSON as it is (`untagged`):
+/// a payout event reads exactly as it did before account events existed. Reading one
+/// back goes by the detail's `event_type`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Event {
+    Payout(PayoutEvent),
+    PayoutAccountChanged(PayoutAccountChanged),
+}
+
+/// What a stream's order is kept for: the publisher puts at most one event of each on
+/// the bus per call, so a later one never overtakes an earlier one being resent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Subject {
+    Payout(Uuid),
+    PayoutAccount(u64),
+}
+
+impl Event {
+    /// The event a stream record stands for, if any (see the two kinds'
+    /// `event_for_record`). An error means a record that cannot be read.
+    pub fn for_record(record: &EventRecord) -> Result<Option<Event>> {
+        if account::is_account_record(record) {
+            return Ok(account::event_for_record(record)?.map(Event::PayoutAccountChanged));
+        }
+        Ok(event_for_record(record)?.map(Event::Payout))
+    }
+
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Event::Payout(event) => EventKind::Payout(event.event_type),
+            Event::PayoutAccountChanged(event) => EventKind::Account(event.event_type),
+        }
+    }
+
+    pub fn detail_type(&self) -> &'static str {
+        self.kind().detail_type()
+    }
+
+    pub fn event_id(&self) -> &str {
+        match self {
+            Event::Payout(event) => &event.event_id,
+            Event::PayoutAccountChanged(event) => &event.event_id,
+        }
+    }
+
+    /// When the change was written: the event's `Time`.
+    pub fn occurred_at(&self) -> Timestamp {
+        match self {
+            Event::Payout(event) => event.occurred_at,
+            Event::PayoutAccountChanged(event) => event.changed_at,
+        }
+    }
+
+    pub fn subject(&self) -> Subject {
+        match self {
+            Event::Payout(event) => Subject::Payout(event.payout_id),
+            Event::PayoutAccountChanged(event) => Subject::PayoutAccount(event.user_id),
+        }
+    }
+
+    pub fn as_payout(&self) -> Option<&PayoutEvent> {
+        match self {
+            Event::Payout(event) => Some(event),
+            Event::PayoutAccountChanged(_) => None,
+        }
+    }
+}
+
+impl From<PayoutEvent> for Event {
+    fn from(event: PayoutEvent) -> Self {
+        Event::Payout(event)
+    }
+}
+
+impl From<PayoutAccountChanged> for Event {
+    fn from(event: PayoutAccountChanged) -> Self {
+        Event::PayoutAccountChanged(event)
+    }
+}
+
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let detail = serde_json::Value::deserialize(deserializer)?;
+        let event_type = detail
+            .get("event_type")
+            .and_then(serde_json::Value::as_str)
+            .ok_or_else(|| D::Error::custom("the detail has no `event_type`"))?;
+        match EventKind::from_detail_type(event_type) {
+            Some(EventKind::Payout(_)) => serde_json::from_value(detail)
+                .map(Event::Payout)
+                .map_err(D::Error::custom),
+            Some(EventKind::Account(_)) => serde_json::from_value(detail)
+                .map(Event::PayoutAccountChanged)
+                .map_err(D::Error::custom),
+            None => Err(D::Error::custom(format!(
+                "unknown event_type `{}`",
+                event_type.chars().take(64).collect::<String>()
+            ))),
+        }
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum PayoutEventType {
@@ -115,6 +251,10 @@ pub struct PayoutEvent {
     /// The bank's reference (UTR) of a completed payout.
     pub reference: Option<String>,
     pub gateway_payout_id: Option<String>,
+    /// Where the attempt was sent, masked (a gateway that pays people's own accounts):
+    /// the "paid" email names it. Never the number itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
     /// Why it failed, came back or was requeued, as a code (see `reason_code`); never
     /// the gateway's free text.
     pub reason: Option<String>,
@@ -145,6 +285,7 @@ impl PayoutEvent {
             version: after.version,
             reference: after.payment_reference.clone(),
             gateway_payout_id: after.gateway_payout_id.clone(),
+            destination: after.destination.clone(),
             reason,
             occurred_at: after.updated_at,
             created_at: after.created_at,
@@ -351,6 +492,43 @@ mod tests {
         );
         payout.status = PayoutStatus::Completed;
         assert_eq!(reason(&payout, PayoutStatus::Processing), None);
+    }
+
+    #[test]
+    fn every_kind_has_its_own_detail_type_and_reads_back() {
+        let kinds: Vec<EventKind> = EventKind::all().collect();
+        assert_eq!(kinds.len(), PayoutEventType::ALL.len() + 1);
+        let mut seen = std::collections::HashSet::new();
+        for kind in kinds {
+            assert!(seen.insert(kind.detail_type()), "{kind:?}");
+            assert_eq!(EventKind::from_detail_type(kind.detail_type()), Some(kind));
+        }
+        assert_eq!(
+            EventKind::from_detail_type("payout_account.changed"),
+            Some(EventKind::Account(AccountEventType::Changed))
+        );
+        let forged = serde_json::json!({"event_type": "payout.paid", "payout_id": "x"});
+        assert!(serde_json::from_value::<Event>(forged).is_err());
+    }
+
+    #[test]
+    fn a_payout_event_reads_the_same_as_an_event() {
+        let mut payout = Payout::new(
+            Uuid::new_v4(),
+            7,
+            PayoutType::SellerPayout,
+            Paise(100),
+            crate::time::Timestamp::now(),
+        );
+        payout.version = 1;
+        let event = PayoutEvent::for_change(None, &payout).unwrap();
+        let wrapped = Event::from(event.clone());
+        assert_eq!(
+            serde_json::to_string(&wrapped).unwrap(),
+            serde_json::to_string(&event).unwrap()
+        );
+        let read: Event = serde_json::from_str(&serde_json::to_string(&event).unwrap()).unwrap();
+        assert_eq!(read, wrapped);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! `publish-events`: a batch of the table's stream in, its payout events on the bus.
+//! `publish-events`: a batch of the table's stream in, its events on the bus.
 //!
 //! Exactly-once delivery is impossible, so the publisher makes a resend harmless (the
 //! same change always has the same `event_id`) and never skips one:
@@ -6,8 +6,9 @@
 //! - if some still fail, the batch answers the first unpublished record as its
 //!   `batchItemFailures`, and Lambda sends the batch again from there (the records
 //!   after it that did go out go out again: same ids);
-//! - a payout's events leave in the order of its writes: one call carries at most one
-//!   event per payout, and nothing after a failed event is sent.
+//! - a payout's (or an account's) events leave in the order of its writes: one call
+//!   carries at most one event per payout or account, and nothing after a failed event
+//!   is sent.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -18,7 +19,7 @@ use serde_json::json;
 use tracing::{error, info, warn};
 
 use super::bus::{EntryOutcome, EventBus, MAX_ENTRIES_PER_CALL};
-use super::{event_for_record, PayoutEvent};
+use super::Event;
 use crate::metrics::{self, Unit};
 
 /// How often a refused entry is offered again within one invocation, and the pause
@@ -67,7 +68,7 @@ impl BatchReport {
 
 struct Pending {
     sequence_number: String,
-    event: PayoutEvent,
+    event: Event,
 }
 
 pub struct Publisher<B> {
@@ -95,14 +96,14 @@ impl<B: EventBus> Publisher<B> {
         let mut unreadable_at = None;
         for record in &batch.records {
             let sequence_number = record.change.sequence_number.clone().unwrap_or_default();
-            match event_for_record(record) {
+            match Event::for_record(record) {
                 Ok(Some(event)) => pending.push(Pending {
                     sequence_number,
                     event,
                 }),
                 Ok(None) => {}
                 Err(err) => {
-                    error!(event = "stream_record_unreadable", sequence_number = %sequence_number, error = %err, "a payout record could not be read; the batch stops here");
+                    error!(event = "stream_record_unreadable", sequence_number = %sequence_number, error = %err, "a payout or payout account record could not be read; the batch stops here");
                     unreadable_at = Some(sequence_number);
                     break;
                 }
@@ -112,7 +113,7 @@ impl<B: EventBus> Publisher<B> {
         let mut start = 0;
         while start < pending.len() {
             let end = wave_end(&pending, start);
-            let wave: Vec<&PayoutEvent> = pending[start..end]
+            let wave: Vec<&Event> = pending[start..end]
                 .iter()
                 .map(|pending| &pending.event)
                 .collect();
@@ -162,7 +163,7 @@ impl<B: EventBus> Publisher<B> {
 
     /// Puts one wave, resending only the entries the bus refused. Returns the position
     /// of the first entry still not put (if any) and how many resends there were.
-    async fn put_with_retries(&self, wave: &[&PayoutEvent]) -> (Option<usize>, usize) {
+    async fn put_with_retries(&self, wave: &[&Event]) -> (Option<usize>, usize) {
         let mut outstanding: Vec<usize> = (0..wave.len()).collect();
         let mut resent = 0;
         let mut pause = self.retry.first_pause;
@@ -172,13 +173,13 @@ impl<B: EventBus> Publisher<B> {
                 pause = pause.saturating_mul(2);
                 resent += outstanding.len();
             }
-            let events: Vec<&PayoutEvent> = outstanding.iter().map(|&i| wave[i]).collect();
+            let events: Vec<&Event> = outstanding.iter().map(|&i| wave[i]).collect();
             match self.bus.put_events(&events).await {
                 Ok(outcomes) => {
                     let mut still = Vec::new();
                     for (&position, outcome) in outstanding.iter().zip(&outcomes) {
                         if let EntryOutcome::Failed { code, message } = outcome {
-                            warn!(event = "event_put_refused", event_id = %wave[position].event_id, code = %code, message = %message, attempt);
+                            warn!(event = "event_put_refused", event_id = %wave[position].event_id(), code = %code, message = %message, attempt);
                             still.push(position);
                         }
                     }
@@ -197,14 +198,14 @@ impl<B: EventBus> Publisher<B> {
 }
 
 /// Where the wave starting at `start` ends: at most a call's worth of entries, and no
-/// payout twice, so a payout's later event never overtakes (or goes without) an
+/// payout (or account) twice, so its later event never overtakes (or goes without) an
 /// earlier one that is being resent.
 fn wave_end(pending: &[Pending], start: usize) -> usize {
-    let mut payouts = HashSet::new();
+    let mut subjects = HashSet::new();
     pending[start..]
         .iter()
         .take(MAX_ENTRIES_PER_CALL)
-        .take_while(|pending| payouts.insert(pending.event.payout_id))
+        .take_while(|pending| subjects.insert(pending.event.subject()))
         .count()
         + start
 }

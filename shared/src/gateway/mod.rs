@@ -29,16 +29,15 @@ pub use simulated::SimulatedGateway;
 pub enum TransferOutcome {
     Paid {
         reference: String,
+        /// The gateway's own id for the transfer, when it has one (RazorpayX `pout_…`):
+        /// kept on the payout, so a payout paid at once can still be looked up by it.
+        gateway_payout_id: Option<String>,
     },
     /// Final: the same key will always be declined; a retry needs a new attempt.
-    Declined {
-        reason: String,
-    },
+    Declined { reason: String },
     /// Paid, then sent back by the bank (RazorpayX `reversed`): final for this key;
     /// the money is ours again and a retry needs a new attempt.
-    Reversed {
-        reason: String,
-    },
+    Reversed { reason: String },
     /// Taken and on its way, not final (RazorpayX `queued`, `processing`, …).
     Accepted {
         gateway_payout_id: String,
@@ -81,6 +80,12 @@ pub enum GatewayError {
     /// The gateway refused the request itself (a 400): nothing was created.
     #[error("gateway refused the request: {0}")]
     Refused(String),
+    /// This request created nothing (the gateway refused it) and the gateway has no
+    /// record under the key, but an earlier send was made under it: the caller, which
+    /// knows how late that send can have left, decides whether it may still be created
+    /// (ask again later) or the refusal is final (the gateway's reason).
+    #[error("gateway refused a resend while an earlier send may still land: {0}")]
+    EarlierSendMayLand(String),
     /// Our credentials or configuration were refused (401, a payout we cannot build):
     /// nothing to do with the payout, which must not be failed for it.
     #[error("gateway misconfigured: {0}")]
@@ -95,6 +100,12 @@ pub struct BeneficiaryIds {
 }
 
 pub trait PaymentGateway: Send + Sync {
+    /// The gateway statuses that come after `status` in its lifecycle: a write of
+    /// `status` must not replace one of them (a report that lost a race to a later one).
+    fn statuses_after(&self, _status: &str) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Whether a payout needs its user's payout account (a real bank does).
     fn requires_payout_account(&self) -> bool {
         false

@@ -76,6 +76,7 @@ impl SimulatedGateway {
         if rng.random_bool(self.success_rate) {
             TransferOutcome::Paid {
                 reference: format!("PAY-{}-{:08x}", now.unix_millis(), rng.random::<u32>()),
+                gateway_payout_id: None,
             }
         } else {
             let reason = DECLINE_REASONS[rng.random_range(0..DECLINE_REASONS.len())];

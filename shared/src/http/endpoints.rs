@@ -45,18 +45,30 @@ pub(super) async fn serve(
         Endpoint::PutPayoutAccount => {
             let body = input::json_object(request)?;
             let account = account::parse_new_account(&body)?;
-            let saved = account::save_payout_account(&app.store, actor, account).await?;
+            let saved = account::save_payout_account(
+                &app.store,
+                actor,
+                account,
+                app.config.account_hold_secs,
+            )
+            .await?;
             Ok(reply::payout_account(&saved))
         }
         Endpoint::GetPayoutAccount => {
             let found = account::payout_account_of(&app.store, actor, actor.user_id).await?;
-            Ok(reply::payout_account(&found))
+            Ok(reply::payout_account_view(&found))
         }
         Endpoint::GetUserPayoutAccount => {
             actor.require_admin()?;
             let user_id = input::user_id(request, endpoint)?;
             let found = admin::user_payout_account(&app.store, actor, user_id).await?;
-            Ok(reply::payout_account(&found))
+            Ok(reply::payout_account_view(&found))
+        }
+        Endpoint::EndPayoutAccountHold => {
+            actor.require_admin()?;
+            let user_id = input::user_id(request, endpoint)?;
+            let ended = account::end_hold(&app.store, actor, user_id).await?;
+            Ok(reply::payout_account(&ended))
         }
         Endpoint::ProcessPayout | Endpoint::RetryPayout | Endpoint::CancelPayout => {
             actor.require_admin()?;

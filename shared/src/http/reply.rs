@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::account::PayoutAccount;
+use crate::account::{AccountView, PayoutAccount};
 use crate::bulk::{BulkAnswer, ItemError, Outcome};
 use crate::error::Error;
 use crate::listing::{MyPayouts, PayoutList};
@@ -51,6 +51,31 @@ pub struct PayoutView<'a> {
     pub lease_expires_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Set on a pending payout whose user changed their payout account recently: it
+    /// waits until then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold: Option<HoldView>,
+}
+
+/// Why a pending payout waits, and until when.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct HoldView {
+    pub reason: &'static str,
+    pub until: Timestamp,
+}
+
+impl HoldView {
+    /// The reason of every hold today.
+    pub const PAYOUT_ACCOUNT_CHANGED: &'static str = "payout_account_changed";
+
+    /// The hold of a payout whose user's account is held until `until`: only one still
+    /// pending waits for it.
+    fn pending(payout: &Payout, until: Timestamp) -> Option<Self> {
+        (payout.status == PayoutStatus::Pending).then_some(HoldView {
+            reason: Self::PAYOUT_ACCOUNT_CHANGED,
+            until,
+        })
+    }
 }
 
 impl<'a> From<&'a Payout> for PayoutView<'a> {
@@ -81,6 +106,7 @@ impl<'a> From<&'a Payout> for PayoutView<'a> {
             lease_expires_at: payout.lease_expires_at,
             created_at: payout.created_at,
             updated_at: payout.updated_at,
+            hold: None,
         }
     }
 }
@@ -133,10 +159,6 @@ impl<'a> From<&'a Payout> for AdminPayoutView<'a> {
     }
 }
 
-fn views(payouts: &[Payout]) -> Vec<PayoutView<'_>> {
-    payouts.iter().map(PayoutView::from).collect()
-}
-
 pub fn payout(status: StatusCode, payout: &Payout) -> Response<Body> {
     json_response(status, &PayoutView::from(payout))
 }
@@ -158,10 +180,22 @@ pub fn completed_order(completed: &CompletedOrder) -> Response<Body> {
 }
 
 pub fn my_payouts(list: &MyPayouts) -> Response<Body> {
+    // Every payout in the list is the caller's: their hold is each pending one's.
+    let payouts: Vec<PayoutView<'_>> = list
+        .payouts
+        .iter()
+        .map(|payout| PayoutView {
+            hold: list
+                .hold_until
+                .and_then(|until| HoldView::pending(payout, until)),
+            ..PayoutView::from(payout)
+        })
+        .collect();
     json_response(
         StatusCode::OK,
         &json!({
-            "payouts": views(&list.payouts),
+            "payouts": payouts,
+            "hold_until": list.hold_until,
             "total": list.total,
             "total_paid_paise": list.total_paid_paise,
             "pending_paise": list.pending_paise,
@@ -174,7 +208,18 @@ pub fn payout_list(list: &PayoutList) -> Response<Body> {
     json_response(
         StatusCode::OK,
         &json!({
-            "payouts": list.payouts.iter().map(AdminPayoutView::from).collect::<Vec<_>>(),
+            "payouts": list
+                .payouts
+                .iter()
+                .map(|payout| {
+                    let mut view = AdminPayoutView::from(payout);
+                    view.payout.hold = list
+                        .holds
+                        .get(&payout.user_id)
+                        .and_then(|until| HoldView::pending(payout, *until));
+                    view
+                })
+                .collect::<Vec<_>>(),
             "page": list.page,
             "limit": list.limit,
             "next_cursor": list.next_cursor,
@@ -185,6 +230,13 @@ pub fn payout_list(list: &PayoutList) -> Response<Body> {
 /// A payout account, masked: the full account number or VPA never leaves the service.
 pub fn payout_account(account: &PayoutAccount) -> Response<Body> {
     json_response(StatusCode::OK, &account.masked())
+}
+
+/// A payout account, masked, with its saved revisions (newest first).
+pub fn payout_account_view(view: &AccountView) -> Response<Body> {
+    let mut body = json!(view.account.masked());
+    body["revisions"] = json!(view.revisions);
+    json_response(StatusCode::OK, &body)
 }
 
 /// A payout schedule with the time zone its dates are reckoned in.
@@ -212,15 +264,14 @@ pub fn payout_stats(stats: &PayoutStats) -> Response<Body> {
 pub fn error(error: &Error) -> Response<Body> {
     let status =
         StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = json_response(
-        status,
-        &match error.field() {
-            Some(field) => json!({"error": {
-                "code": error.code(), "message": error.public_message(), "field": field
-            }}),
-            None => json!({"error": {"code": error.code(), "message": error.public_message()}}),
-        },
-    );
+    let mut body = json!({"code": error.code(), "message": error.public_message()});
+    if let Some(field) = error.field() {
+        body["field"] = json!(field);
+    }
+    if let Some(until) = error.until() {
+        body["until"] = json!(until);
+    }
+    let mut response = json_response(status, &json!({ "error": body }));
     if matches!(error, Error::Unauthenticated(_)) {
         response
             .headers_mut()

@@ -15,6 +15,7 @@ pub enum Endpoint {
     PutPayoutAccount,
     GetPayoutAccount,
     GetUserPayoutAccount,
+    EndPayoutAccountHold,
     RazorpayXWebhook,
     PutPayoutSchedule,
     GetPayoutSchedule,
@@ -24,7 +25,7 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 16] = [
+    pub const ALL: [Endpoint; 17] = [
         Endpoint::RequestScoutPayout,
         Endpoint::CompleteOrder,
         Endpoint::MyPayouts,
@@ -35,6 +36,7 @@ impl Endpoint {
         Endpoint::PutPayoutAccount,
         Endpoint::GetPayoutAccount,
         Endpoint::GetUserPayoutAccount,
+        Endpoint::EndPayoutAccountHold,
         Endpoint::RazorpayXWebhook,
         Endpoint::PutPayoutSchedule,
         Endpoint::GetPayoutSchedule,
@@ -56,6 +58,7 @@ impl Endpoint {
             Endpoint::PutPayoutAccount => "put-payout-account",
             Endpoint::GetPayoutAccount => "get-payout-account",
             Endpoint::GetUserPayoutAccount => "get-user-payout-account",
+            Endpoint::EndPayoutAccountHold => "end-payout-account-hold",
             Endpoint::RazorpayXWebhook => "razorpayx-webhook",
             Endpoint::PutPayoutSchedule => "put-payout-schedule",
             Endpoint::GetPayoutSchedule => "get-payout-schedule",
@@ -72,6 +75,7 @@ impl Endpoint {
             | Endpoint::RetryPayout
             | Endpoint::CancelPayout
             | Endpoint::RazorpayXWebhook
+            | Endpoint::EndPayoutAccountHold
             | Endpoint::BulkPayouts => Method::POST,
             Endpoint::CompleteOrder => Method::PATCH,
             Endpoint::MyPayouts
@@ -97,6 +101,7 @@ impl Endpoint {
             Endpoint::CancelPayout => "/payouts/{payout_id}/cancel",
             Endpoint::PutPayoutAccount | Endpoint::GetPayoutAccount => "/me/payout-account",
             Endpoint::GetUserPayoutAccount => "/users/{user_id}/payout-account",
+            Endpoint::EndPayoutAccountHold => "/users/{user_id}/payout-account/end-hold",
             Endpoint::RazorpayXWebhook => "/webhooks/razorpayx",
             Endpoint::PutPayoutSchedule | Endpoint::GetPayoutSchedule => "/me/payout-schedule",
             Endpoint::BulkPayouts => "/payouts/bulk",

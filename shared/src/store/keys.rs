@@ -7,6 +7,8 @@
 //! | order                  | `ORDER#<order_id>`          | `ORDER`              |
 //! | user payout summary    | `USER#<user_id>`            | `SUMMARY`            |
 //! | user payout account    | `USER#<user_id>`            | `PAYOUT_ACCOUNT`     |
+//! | a saved account revision | `USER#<user_id>`          | `PAYOUT_ACCOUNT#REV#<revision, 20 digits>` |
+//! | payout waiting for an account | `USER#<user_id>`     | `WAITS_FOR_ACCOUNT#<payout uuid>` |
 //! | request idempotency    | `IDEMPOTENCY#<user>#<key>`  | `IDEMPOTENCY`        |
 //! | simulated gateway ledger | `GATEWAY#<transfer key>`  | `SIMULATED_TRANSFER` |
 //! | webhook event seen     | `WEBHOOK#<gateway>#<event id>` | `WEBHOOK_EVENT`  |
@@ -70,6 +72,8 @@ pub const STATS_DAY_PREFIX: &str = "DAY#";
 pub const ORDER_SK: &str = "ORDER";
 pub const SUMMARY_SK: &str = "SUMMARY";
 pub const PAYOUT_ACCOUNT_SK: &str = "PAYOUT_ACCOUNT";
+pub const ACCOUNT_REVISION_PREFIX: &str = "PAYOUT_ACCOUNT#REV#";
+pub const WAITING_PREFIX: &str = "WAITS_FOR_ACCOUNT#";
 pub const IDEMPOTENCY_SK: &str = "IDEMPOTENCY";
 pub const GATEWAY_SK: &str = "SIMULATED_TRANSFER";
 pub const WEBHOOK_EVENT_SK: &str = "WEBHOOK_EVENT";
@@ -117,6 +121,15 @@ pub fn bulk_request_pk(admin_id: u64, key: &str) -> String {
 
 pub fn notify_pk(event_id: &str) -> String {
     format!("NOTIFY#{event_id}")
+}
+
+/// Zero-padded, so that revisions sort as numbers.
+pub fn account_revision_sk(revision: u64) -> String {
+    format!("{ACCOUNT_REVISION_PREFIX}{revision:020}")
+}
+
+pub fn waiting_sk(payout_id: Uuid) -> String {
+    format!("{WAITING_PREFIX}{payout_id}")
 }
 
 pub fn status_pk(status: PayoutStatus) -> String {

@@ -3,6 +3,7 @@
 //! as a typed error (`InvalidTransition`, `Conflict`, …), never as a silent overwrite.
 //! There is no `Scan` here: every read is a `GetItem` or a `Query` on a key.
 
+mod accounts;
 mod audit;
 mod bulk;
 pub mod keys;
@@ -25,6 +26,7 @@ use crate::error::{Error, Result};
 use crate::money::Paise;
 use crate::time::Timestamp;
 
+pub use accounts::{AccountGuard, SavedAccount};
 pub use audit::{AccountRead, ACCOUNT_READ_KEPT_DAYS};
 pub use bulk::{BulkRequestRecord, BulkRequestState};
 pub use notifications::{EmailClaim, EmailRecord, EmailState, EMAIL_RECORD_DAYS};
@@ -33,9 +35,6 @@ pub use schedules::{DuePage, ScheduleAdvance};
 pub use stats::{Buckets, CounterBucket, CounterItem, STATS_SHARDS};
 
 pub type Item = HashMap<String, AttributeValue>;
-
-const REVISION: &str = "revision";
-const SAVE_RACE_RETRIES: usize = 5;
 
 /// A gateway event already acted on, remembered (until `expires_at`, DynamoDB's TTL)
 /// so that a redelivery is answered without being acted on again.
@@ -130,61 +129,6 @@ impl Store {
     ) -> Result<Option<IdempotencyRecord>> {
         self.get(&keys::idempotency_pk(user_id, key), keys::IDEMPOTENCY_SK)
             .await
-    }
-
-    /// Replaces an item that counts its saves in a `revision` attribute: `build` makes
-    /// the new value for the next revision, written only if nobody saved in between (a
-    /// lost race builds again from the newer revision).
-    pub(crate) async fn save_revision<T: Serialize>(
-        &self,
-        pk: &str,
-        sk: &str,
-        build: impl Fn(u64, Timestamp) -> T,
-    ) -> Result<T> {
-        for _ in 0..SAVE_RACE_RETRIES {
-            let current = self
-                .client
-                .get_item()
-                .table_name(&self.table)
-                .key(keys::PK, s(pk))
-                .key(keys::SK, s(sk))
-                .projection_expression(REVISION)
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(|err| sdk_error(&err))?;
-            let observed = match current.item.as_ref().and_then(|item| item.get(REVISION)) {
-                Some(AttributeValue::N(number)) => Some(number.clone()),
-                _ => None,
-            };
-            let next_revision = observed
-                .as_deref()
-                .map_or(Ok(0), str::parse::<u64>)
-                .map_err(Error::store)?
-                .saturating_add(1);
-            let value = build(next_revision, Timestamp::now());
-            let condition = match &observed {
-                Some(_) => "revision = :observed",
-                None => "attribute_not_exists(pk)",
-            };
-            let result = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(with_key(to_item(&value)?, pk, sk)))
-                .condition_expression(condition)
-                .set_expression_attribute_values(observed.map(|number| {
-                    HashMap::from([(":observed".to_owned(), AttributeValue::N(number))])
-                }))
-                .send()
-                .await;
-            if written(result)? {
-                return Ok(value);
-            }
-        }
-        Err(Error::Conflict(
-            "this record is being changed by another request; try again".to_owned(),
-        ))
     }
 
     /// Sets string attributes on an item only while `attribute` still equals

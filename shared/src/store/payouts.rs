@@ -11,6 +11,7 @@ use aws_sdk_dynamodb::types::{
 };
 use uuid::Uuid;
 
+use super::accounts::{self, AccountGuard};
 use super::keys;
 use super::schedules::ScheduleAdvance;
 use super::stats::CounterChange;
@@ -469,23 +470,14 @@ impl Store {
 
     /// A new payout on the counters: one more in its status and of its type.
     fn creation_counters(&self, payout: &Payout) -> Result<Vec<TransactWriteItem>> {
-        let amount = i128::from(payout.amount_paise.get());
-        let status = payout.status.as_str();
-        let kind = payout.payout_type.as_str();
-        self.counter_updates(CounterChange {
-            deltas: vec![
-                (format!("{status}_count"), 1),
-                (format!("{status}_paise"), amount),
-                (format!("{kind}_count"), 1),
-                (format!("{kind}_paise"), amount),
-            ],
-            event: None,
-            at: payout.created_at,
-        })
+        self.counter_updates(CounterChange::creation(payout))
     }
 
     /// A status change on the counters: one fewer in the old status, one more in the
-    /// new, and a completion or failure in its hour and day.
+    /// new; in the hour and day buckets, a completion or failure reached is added, and
+    /// one left (returned by the bank, retried, cancelled) is retracted from where it
+    /// was added, so that a payout counts there once, by how it ended. `payout` is the
+    /// copy the write is conditioned on, `at` the `updated_at` it writes.
     fn transition_counters(
         &self,
         payout: &Payout,
@@ -496,19 +488,7 @@ impl Store {
         if from == to {
             return Ok(Vec::new());
         }
-        let amount = i128::from(payout.amount_paise.get());
-        let event = matches!(to, PayoutStatus::Completed | PayoutStatus::Failed)
-            .then(|| (to.as_str(), amount));
-        self.counter_updates(CounterChange {
-            deltas: vec![
-                (format!("{from}_count"), -1),
-                (format!("{from}_paise"), -amount),
-                (format!("{to}_count"), 1),
-                (format!("{to}_paise"), amount),
-            ],
-            event,
-            at,
-        })
+        self.counter_updates(CounterChange::transition(payout, from, to, at))
     }
 
     fn creation_summary(&self, payout: &Payout) -> Result<Option<TransactWriteItem>> {
@@ -542,6 +522,20 @@ impl Store {
         current: &Payout,
         change: StatusChange<'_>,
         acting: Option<&Acting>,
+    ) -> Result<Payout> {
+        self.change_status_guarded(current, change, acting, None)
+            .await
+    }
+
+    /// [`Store::change_status_as`], written only while the user's payout account is
+    /// still the one `guard` names: a claim decided on an account must not be written
+    /// after a save replaced it (a 409 `conflict`, nothing written).
+    pub async fn change_status_guarded(
+        &self,
+        current: &Payout,
+        change: StatusChange<'_>,
+        acting: Option<&Acting>,
+        guard: Option<AccountGuard>,
     ) -> Result<Payout> {
         let StatusChange {
             transition,
@@ -634,10 +628,12 @@ impl Store {
         };
 
         let counts = from != to;
+        let waiting = accounts::waiting_item(&self.table, current, &next)?;
 
         // A change that moves no money and no counter (a gateway's progress report) is
         // one conditional update, which hands back the item as stored.
-        let refused = if summary.is_none() && scout.is_none() && !counts {
+        let alone = summary.is_none() && scout.is_none() && waiting.is_none() && guard.is_none();
+        let refused = if alone && !counts {
             match self.update_single(payout_update).await? {
                 // The report continues from what DynamoDB holds, not from the copy it
                 // was handed (an index entry may be stale).
@@ -648,7 +644,13 @@ impl Store {
             let mut payout_update = payout_update;
             payout_update.return_values_on_condition_check_failure =
                 Some(ReturnValuesOnConditionCheckFailure::AllOld);
+            // The guard comes right after the payout, where a refusal of it is told
+            // from one of the books'.
             let mut items = vec![update_item(payout_update)];
+            if let Some(guard) = guard {
+                items.push(accounts::guard_item(&self.table, guard)?);
+            }
+            items.extend(waiting);
             items.extend(summary.map(update_item));
             items.extend(scout.map(update_item));
             let fixed = items.len();
@@ -666,6 +668,15 @@ impl Store {
                     Ok(()) => return Ok(next),
                     Err(TransactFailure::ConditionFailed(refused)) if refused.at(0) => {
                         break refused.stored(0).cloned();
+                    }
+                    Err(TransactFailure::ConditionFailed(refused))
+                        if guard.is_some() && refused.at(1) =>
+                    {
+                        return Err(Error::Conflict(format!(
+                            "the payout account of user {} changed while payout {} was being \
+                             claimed; it stays pending",
+                            current.user_id, current.payout_id
+                        )));
                     }
                     Err(TransactFailure::ConditionFailed(refused)) => {
                         return Err(Error::BooksRefused(format!(

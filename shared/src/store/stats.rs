@@ -8,10 +8,23 @@
 //! | completed / failed in an hour     | `STATS#<n>`   | `HOUR#<yyyy-mm-ddThh>` |
 //! | completed / failed in a day       | `STATS#<n>`   | `DAY#<yyyy-mm-dd>`    |
 //!
-//! Each payout writes to one shard `n` (of [`STATS_SHARDS`]), chosen by its id: the
-//! processor settles `PROCESS_CONCURRENCY` payouts at once, and transactions that
-//! touch the same item at the same moment cancel each other (and are retried), so one
-//! counter item would serialise the whole batch. Readers add the shards up.
+//! Each write picks one shard `n` (of [`STATS_SHARDS`]) at random: the processor
+//! settles `PROCESS_CONCURRENCY` payouts at once, and transactions that touch the same
+//! item at the same moment cancel each other (and are retried), so one counter item
+//! would serialise the whole batch. Readers add the shards up.
+//!
+//! The hour and day buckets count payouts by how they ended, not status changes: a
+//! payout is in the bucket of the moment it reached the status it is in now, if that
+//! status is one of [`Buckets::STATUSES`]. Reaching one adds the payout
+//! (`<status>_count`, `<status>_paise`); leaving one (a completion the bank returned,
+//! a failure retried or cancelled) retracts it from the very bucket it was added to,
+//! as `<status>_retracted_count` and `<status>_retracted_paise`, which readers subtract
+//! ([`CounterItem::endings`]). Retractions are added rather than subtracted because
+//! the write that leaves a status lands on a shard of its own choosing, seldom the one
+//! the ending was added to: every stored number only ever grows, and a bucket's
+//! endings, summed over the shards, never drop below zero, since each retraction
+//! matches an addition in the same bucket. A payout completed, returned, retried and
+//! completed again is one completion, in the hour of the last one.
 
 use std::collections::HashMap;
 
@@ -22,15 +35,24 @@ use super::keys;
 use super::payouts::{built, key, update_item};
 use super::{n, Item, Store};
 use crate::error::{Error, Result};
+use crate::payout::{Payout, PayoutStatus};
 use crate::time::Timestamp;
 
 /// Shards of every counter. Eight keep two of ten concurrent settles on the same item
 /// only now and then (and a clash is retried); a read of the stats costs
-/// `8 × (1 + 25 + 8)` small items, in three batched reads.
+/// `8 × (1 + 24 + 7)` small items, in three batched reads.
 pub const STATS_SHARDS: u128 = 8;
 
-/// Hour and day buckets are kept a little over the longest window read (7 days).
+/// Hour and day buckets are kept a little over the longest window read (7 days),
+/// counted from the bucket's start, so that every write to one item sets the same
+/// expiry, and an item is never gone while a retraction may still be written to it.
 const BUCKET_KEPT_SECS: i64 = 9 * 86_400;
+
+const HOUR_SECS: i64 = 3_600;
+const DAY_SECS: i64 = 86_400;
+
+/// Suffix of a bucket's retracted endings (`completed_retracted_count`, …).
+const RETRACTED: &str = "_retracted";
 
 /// BatchGetItem takes at most 100 keys.
 const BATCH_GET_MAX: usize = 100;
@@ -44,11 +66,38 @@ pub struct Buckets {
 }
 
 impl Buckets {
+    /// The statuses the hour and day buckets count: the endings an admin watches.
+    /// `reversed` is not one (the window answers what was paid and what failed); a
+    /// completion the bank returns leaves `completed`, and so its bucket.
+    pub const STATUSES: [PayoutStatus; 2] = [PayoutStatus::Completed, PayoutStatus::Failed];
+
     pub fn of(at: DateTime<Utc>) -> Self {
         Buckets {
             hour: at.format("%Y-%m-%dT%H").to_string(),
             day: at.format("%Y-%m-%d").to_string(),
         }
+    }
+
+    pub fn counts(status: PayoutStatus) -> bool {
+        Self::STATUSES.contains(&status)
+    }
+
+    /// The bucket items of an instant, each with the unix second it expires at.
+    fn items(at: DateTime<Utc>) -> [(String, i64); 2] {
+        let buckets = Self::of(at);
+        let secs = at.timestamp();
+        // Unix time has no leap seconds: a UTC hour or day starts at a multiple of it.
+        let start = |length: i64| secs - secs.rem_euclid(length);
+        [
+            (
+                format!("{}{}", keys::STATS_HOUR_PREFIX, buckets.hour),
+                start(HOUR_SECS) + BUCKET_KEPT_SECS,
+            ),
+            (
+                format!("{}{}", keys::STATS_DAY_PREFIX, buckets.day),
+                start(DAY_SECS) + BUCKET_KEPT_SECS,
+            ),
+        ]
     }
 }
 
@@ -91,78 +140,189 @@ impl CounterItem {
             .collect();
         Some(CounterItem { bucket, values })
     }
+
+    /// An hour or day bucket's payouts that ended in `status` there, as (count, paise):
+    /// the endings added less those retracted. Negative in one shard's item when a
+    /// retraction landed on another shard than its ending; only the sum over the
+    /// shards means anything.
+    pub fn endings(&self, status: PayoutStatus) -> (i128, i128) {
+        let value = |name: String| self.values.get(&name).copied().unwrap_or_default();
+        let net = |measure: &str| {
+            value(format!("{status}_{measure}")) - value(format!("{status}{RETRACTED}_{measure}"))
+        };
+        (net("count"), net("paise"))
+    }
 }
 
-/// What one payout write does to the counters: `deltas` on its shard's totals, and,
-/// when it lands in a status that is counted by time (`completed`, `failed`), `event`
-/// added to that status's hour and day buckets.
-pub(super) struct CounterChange<'a> {
-    pub deltas: Vec<(String, i128)>,
-    pub event: Option<(&'a str, i128)>,
-    pub at: Timestamp,
+/// A payout's ending in a status the buckets count ([`Buckets::STATUSES`]): which, how
+/// much, and when it was reached, which names the hour and day it counts in.
+pub(super) struct Ending {
+    status: PayoutStatus,
+    amount: i128,
+    at: Timestamp,
+}
+
+impl Ending {
+    fn of(payout: &Payout, status: PayoutStatus, at: Timestamp) -> Option<Self> {
+        Buckets::counts(status).then(|| Ending {
+            status,
+            amount: i128::from(payout.amount_paise.get()),
+            at,
+        })
+    }
+}
+
+/// What one payout write does to the counters: `deltas` on its shard's totals, the
+/// ending it reaches added to that hour and day, and the ending it leaves retracted
+/// from the hour and day it was added to. `now` is the write's own time.
+pub(super) struct CounterChange {
+    deltas: Vec<(String, i128)>,
+    reached: Option<Ending>,
+    left: Option<Ending>,
+    now: Timestamp,
+}
+
+impl CounterChange {
+    /// A new payout: one more in its status and of its type.
+    pub(super) fn creation(payout: &Payout) -> Self {
+        let amount = i128::from(payout.amount_paise.get());
+        let status = payout.status;
+        let kind = payout.payout_type.as_str();
+        CounterChange {
+            deltas: vec![
+                (format!("{status}_count"), 1),
+                (format!("{status}_paise"), amount),
+                (format!("{kind}_count"), 1),
+                (format!("{kind}_paise"), amount),
+            ],
+            // Payouts are created pending; one created ended is counted like any other.
+            reached: Ending::of(payout, status, payout.created_at),
+            left: None,
+            now: payout.created_at,
+        }
+    }
+
+    /// `payout` (as read) moving from `from` to `to` in a write made at `at`, which is
+    /// also the `updated_at` that write stores.
+    pub(super) fn transition(
+        payout: &Payout,
+        from: PayoutStatus,
+        to: PayoutStatus,
+        at: Timestamp,
+    ) -> Self {
+        let amount = i128::from(payout.amount_paise.get());
+        CounterChange {
+            deltas: vec![
+                (format!("{from}_count"), -1),
+                (format!("{from}_paise"), -amount),
+                (format!("{to}_count"), 1),
+                (format!("{to}_paise"), amount),
+            ],
+            reached: Ending::of(payout, to, at),
+            // When `from` was reached, i.e. the buckets its ending was added to. That
+            // write stored its own time as `updated_at`, and no write touches a payout
+            // again until its status changes: the changes that keep a status all start
+            // from `processing` (`status_keeping_changes_leave_no_counted_status`). The
+            // write is conditioned on the status and attempt read, and a counted
+            // status is reached at most once per attempt (completed leads only to
+            // reversed, failed only to a retry, a new attempt, or to cancelled), so
+            // any copy that passes carries that very write's `updated_at`.
+            // `completed_at` is the same instant for a completion, but a failure has
+            // no time of its own, so one field serves both.
+            left: Ending::of(payout, from, payout.updated_at),
+            now: at,
+        }
+    }
+}
+
+/// What one write adds to one hour or day item of its shard.
+struct BucketWrite {
+    sk: String,
+    expires: i64,
+    adds: Vec<(String, i128)>,
 }
 
 impl Store {
     /// The counter writes of one payout write: none when nothing is counted.
-    pub(super) fn counter_updates(
-        &self,
-        change: CounterChange<'_>,
-    ) -> Result<Vec<TransactWriteItem>> {
+    pub(super) fn counter_updates(&self, change: CounterChange) -> Result<Vec<TransactWriteItem>> {
         // Any shard will do: readers add them all up. A random one spreads concurrent
         // writers, and a retry after contention lands elsewhere.
         let shard = rand::random_range(0..STATS_SHARDS);
         let pk = keys::stats_pk(shard);
         let mut updates = Vec::new();
-        let deltas: Vec<&(String, i128)> = change
+        let deltas: Vec<(String, i128)> = change
             .deltas
-            .iter()
+            .into_iter()
             .filter(|(_, delta)| *delta != 0)
             .collect();
         if !deltas.is_empty() {
-            let mut names = HashMap::new();
-            let mut values = HashMap::new();
-            let mut parts = Vec::new();
-            for (index, (attribute, delta)) in deltas.iter().enumerate() {
-                names.insert(format!("#c{index}"), attribute.clone());
-                values.insert(format!(":c{index}"), n(delta));
-                parts.push(format!("#c{index} :c{index}"));
-            }
-            updates.push(update_item(built(
-                Update::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(key(pk.clone(), keys::STATS_TOTALS_SK)))
-                    .update_expression(format!("ADD {}", parts.join(", ")))
-                    .set_expression_attribute_names(Some(names))
-                    .set_expression_attribute_values(Some(values))
-                    .build(),
-            )?));
+            updates.push(self.counter_add(&pk, keys::STATS_TOTALS_SK, deltas, None)?);
         }
-        if let Some((status, amount)) = change.event {
-            let at = change.at.as_utc();
-            let buckets = Buckets::of(at);
-            let expires = at.timestamp() + BUCKET_KEPT_SECS;
-            for sk in [
-                format!("{}{}", keys::STATS_HOUR_PREFIX, buckets.hour),
-                format!("{}{}", keys::STATS_DAY_PREFIX, buckets.day),
-            ] {
-                updates.push(update_item(built(
-                    Update::builder()
-                        .table_name(&self.table)
-                        .set_key(Some(key(pk.clone(), &sk)))
-                        .update_expression(
-                            "ADD #count :one, #paise :amount SET #expires = :expires",
-                        )
-                        .expression_attribute_names("#count", format!("{status}_count"))
-                        .expression_attribute_names("#paise", format!("{status}_paise"))
-                        .expression_attribute_names("#expires", keys::EXPIRES_AT)
-                        .expression_attribute_values(":one", n(1))
-                        .expression_attribute_values(":amount", n(amount))
-                        .expression_attribute_values(":expires", n(expires))
-                        .build(),
-                )?));
+        let now = change.now.as_utc().timestamp();
+        // By bucket item: one transaction may not write an item twice, and an ending
+        // reached and one left could share a bucket.
+        let mut buckets: Vec<BucketWrite> = Vec::new();
+        for (ending, suffix) in [(change.reached, ""), (change.left, RETRACTED)] {
+            let Some(Ending { status, amount, at }) = ending else {
+                continue;
+            };
+            for (sk, expires) in Buckets::items(at.as_utc()) {
+                // No reader looks at a bucket this old, and it may be gone already: a
+                // retraction would only make it again, holding nothing but itself.
+                if expires <= now {
+                    continue;
+                }
+                let adds = [
+                    (format!("{status}{suffix}_count"), 1),
+                    (format!("{status}{suffix}_paise"), amount),
+                ];
+                match buckets.iter_mut().find(|known| known.sk == sk) {
+                    Some(known) => known.adds.extend(adds),
+                    None => buckets.push(BucketWrite {
+                        sk,
+                        expires,
+                        adds: adds.into(),
+                    }),
+                }
             }
+        }
+        for bucket in buckets {
+            updates.push(self.counter_add(&pk, &bucket.sk, bucket.adds, Some(bucket.expires))?);
         }
         Ok(updates)
+    }
+
+    /// One counter item's `ADD`s, and the unix second it expires at, if it does.
+    fn counter_add(
+        &self,
+        pk: &str,
+        sk: &str,
+        adds: Vec<(String, i128)>,
+        expires: Option<i64>,
+    ) -> Result<TransactWriteItem> {
+        let mut names = HashMap::new();
+        let mut values = HashMap::new();
+        let mut parts = Vec::new();
+        for (index, (attribute, delta)) in adds.into_iter().enumerate() {
+            names.insert(format!("#c{index}"), attribute);
+            values.insert(format!(":c{index}"), n(delta));
+            parts.push(format!("#c{index} :c{index}"));
+        }
+        let mut expression = format!("ADD {}", parts.join(", "));
+        if let Some(expires) = expires {
+            names.insert("#expires".to_owned(), keys::EXPIRES_AT.to_owned());
+            values.insert(":expires".to_owned(), n(expires));
+            expression.push_str(" SET #expires = :expires");
+        }
+        Ok(update_item(built(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(pk.to_owned(), sk)))
+                .update_expression(expression)
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(Some(values))
+                .build(),
+        )?))
     }
 
     /// Replaces the totals: `totals` in shard 0, nothing in the others. Only for a
@@ -259,6 +419,190 @@ impl Store {
                 "{} counter items stayed unread after {BATCH_GET_ROUNDS} rounds",
                 pending.len()
             )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::config::{BehaviorVersion, Region};
+
+    use super::*;
+    use crate::money::Paise;
+    use crate::payout::{PayoutType, Transition, TRANSITIONS};
+
+    /// [`CounterChange::transition`] takes the `updated_at` of a payout in a counted
+    /// status as the time it reached it: no write may touch the payout in between.
+    #[test]
+    fn status_keeping_changes_leave_no_counted_status() {
+        for (transition, from, to) in TRANSITIONS {
+            if from.contains(to) {
+                assert!(!Buckets::counts(*to), "{transition:?} keeps {to}");
+            }
+        }
+    }
+
+    /// ... and a stale copy in that status must be of the same write: short of a retry
+    /// (a new attempt, which the write's condition tells apart), a payout never comes
+    /// back to a counted status it left.
+    #[test]
+    fn a_counted_status_is_reached_once_per_attempt() {
+        for counted in Buckets::STATUSES {
+            let mut reached = vec![counted];
+            let mut seen = Vec::new();
+            while let Some(status) = reached.pop() {
+                for (transition, from, to) in TRANSITIONS {
+                    if *transition == Transition::Retry || !from.contains(&status) {
+                        continue;
+                    }
+                    assert_ne!(*to, counted, "{transition:?} leads back to {counted}");
+                    if *to != status && !seen.contains(to) {
+                        seen.push(*to);
+                        reached.push(*to);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_bucket_expires_counted_from_its_start() {
+        let at = Timestamp::parse("2026-03-04T05:06:07.890Z")
+            .unwrap()
+            .as_utc();
+        let start_of = |text: &str| Timestamp::parse(text).unwrap().as_utc().timestamp();
+        assert_eq!(
+            Buckets::items(at),
+            [
+                (
+                    "HOUR#2026-03-04T05".to_owned(),
+                    start_of("2026-03-04T05:00:00Z") + BUCKET_KEPT_SECS
+                ),
+                (
+                    "DAY#2026-03-04".to_owned(),
+                    start_of("2026-03-04T00:00:00Z") + BUCKET_KEPT_SECS
+                ),
+            ]
+        );
+    }
+
+    fn store() -> Store {
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .build();
+        Store::new(aws_sdk_dynamodb::Client::from_conf(config), "table")
+    }
+
+    fn payout(status: PayoutStatus, updated_at: &str) -> Payout {
+        let at = Timestamp::parse(updated_at).unwrap();
+        let mut payout = Payout::new(
+            uuid::Uuid::new_v4(),
+            7,
+            PayoutType::ScoutBounty,
+            Paise(2_500),
+            at,
+        );
+        payout.status = status;
+        payout
+    }
+
+    /// Each bucket item the write touches, with its `ADD` clause, as (sk, expression,
+    /// attribute names).
+    fn buckets(updates: &[TransactWriteItem]) -> Vec<(String, String, Vec<String>)> {
+        updates
+            .iter()
+            .filter_map(|item| item.update.as_ref())
+            .filter_map(|update| {
+                let sk = match update.key.get(keys::SK) {
+                    Some(AttributeValue::S(sk)) if sk != keys::STATS_TOTALS_SK => sk.clone(),
+                    _ => return None,
+                };
+                let mut names: Vec<String> = update
+                    .expression_attribute_names
+                    .iter()
+                    .flatten()
+                    .map(|(_, name)| name.clone())
+                    .collect();
+                names.sort();
+                Some((sk, update.update_expression.clone(), names))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn leaving_a_completion_retracts_it_where_it_was_counted() {
+        let completed = payout(PayoutStatus::Completed, "2026-03-04T05:59:59.999Z");
+        let now = Timestamp::parse("2026-03-06T10:00:00Z").unwrap();
+        let updates = store()
+            .counter_updates(CounterChange::transition(
+                &completed,
+                PayoutStatus::Completed,
+                PayoutStatus::Reversed,
+                now,
+            ))
+            .unwrap();
+        let written = buckets(&updates);
+        let sks: Vec<&str> = written.iter().map(|(sk, _, _)| sk.as_str()).collect();
+        assert_eq!(sks, ["HOUR#2026-03-04T05", "DAY#2026-03-04"]);
+        for (_, _, names) in &written {
+            assert_eq!(
+                names,
+                &[
+                    "completed_retracted_count",
+                    "completed_retracted_paise",
+                    "expires_at"
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn no_retraction_is_written_into_a_bucket_past_its_expiry() {
+        let failed = payout(PayoutStatus::Failed, "2026-03-04T05:00:00Z");
+        // The day bucket expired at the start of the 13th, the hour's five hours on.
+        let now = Timestamp::parse("2026-03-13T06:00:00Z").unwrap();
+        let updates = store()
+            .counter_updates(CounterChange::transition(
+                &failed,
+                PayoutStatus::Failed,
+                PayoutStatus::Pending,
+                now,
+            ))
+            .unwrap();
+        assert!(buckets(&updates).is_empty());
+        // The totals still move.
+        assert_eq!(updates.len(), 1);
+    }
+
+    #[test]
+    fn an_ending_reached_and_one_left_in_one_bucket_write_it_once() {
+        // No transition does this today; a transaction that wrote one item twice
+        // would be refused whole.
+        let failed = payout(PayoutStatus::Failed, "2026-03-04T05:10:00Z");
+        let now = Timestamp::parse("2026-03-04T05:20:00Z").unwrap();
+        let updates = store()
+            .counter_updates(CounterChange::transition(
+                &failed,
+                PayoutStatus::Failed,
+                PayoutStatus::Completed,
+                now,
+            ))
+            .unwrap();
+        let written = buckets(&updates);
+        assert_eq!(written.len(), 2, "{written:?}");
+        for (_, expression, names) in &written {
+            assert!(expression.starts_with("ADD "), "{expression}");
+            assert_eq!(
+                names,
+                &[
+                    "completed_count",
+                    "completed_paise",
+                    "expires_at",
+                    "failed_retracted_count",
+                    "failed_retracted_paise"
+                ]
+            );
         }
     }
 }

@@ -221,7 +221,8 @@ async fn razorpayx_lifecycle(world: &World, overhead: &Counts) -> Result<(Counts
         },
         email: None,
     };
-    save_payout_account(&world.store, &Actor::user(21), account).await?;
+    // The payee's first account: nothing is held.
+    save_payout_account(&world.store, &Actor::user(21), account, 0).await?;
     let processor = Processor::new(
         &world.store,
         &gateway,

@@ -15,6 +15,7 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+pub mod validation;
 pub mod webhook;
 
 use super::{BeneficiaryIds, GatewayError, PaymentGateway, TransferOutcome};
@@ -23,7 +24,6 @@ use crate::config::{LargeTransferMode, RazorpayXConfig, RazorpayXKeys};
 use crate::money::Paise;
 use crate::payout::{IdempotencyKey, Payout, PayoutType};
 use crate::secrets::Secret;
-use crate::time::Timestamp;
 
 /// RazorpayX's largest page of payouts, and how many under one reference are read at
 /// most before a lookup gives up (well above our 999 attempts of one payout).
@@ -295,6 +295,10 @@ impl PaymentGateway for RazorpayX {
         true
     }
 
+    fn statuses_after(&self, status: &str) -> &'static [&'static str] {
+        webhook::not_after(status)
+    }
+
     /// RazorpayX's own advice after a 5xx: look the payout up by reference for up to
     /// an hour before concluding it was never created (reference §1.3).
     fn late_transfer_window_secs(&self) -> u64 {
@@ -372,16 +376,13 @@ impl PaymentGateway for RazorpayX {
             // (a changed body is refused too): only when the key is unknown to RazorpayX
             // is the attempt declined for good.
             Err(GatewayError::Refused(reason)) => {
-                let asked_at = Timestamp::now();
                 match self.find_attempt(key, payout).await? {
                     Some(entity) => Ok(outcome(&entity)),
                     // An earlier send of this attempt may still be created within the
-                    // hour RazorpayX can take: until then, no record proves nothing.
-                    None if still_may_land(payout, self.late_transfer_window_secs(), asked_at) => {
-                        Err(GatewayError::Unavailable(format!(
-                            "RazorpayX refused a resend ({reason}) while the first send may \
-                             still land"
-                        )))
+                    // hour RazorpayX can take after it left us: the processor, which
+                    // knows how late a send can leave (its lease), decides.
+                    None if payout.previous_sent_at.is_some() => {
+                        Err(GatewayError::EarlierSendMayLand(reason))
                     }
                     None => Ok(TransferOutcome::Declined { reason }),
                 }
@@ -434,6 +435,7 @@ fn outcome(entity: &PayoutEntity) -> TransferOutcome {
     match entity.status.as_str() {
         "processed" => TransferOutcome::Paid {
             reference: entity.utr.clone().unwrap_or_else(|| entity.id.clone()),
+            gateway_payout_id: Some(entity.id.clone()),
         },
         "failed" | "rejected" | "cancelled" => TransferOutcome::Declined { reason: reason() },
         "reversed" => TransferOutcome::Reversed { reason: reason() },
@@ -517,16 +519,6 @@ fn classify_bad_request(call: Call, body: &Value) -> GatewayError {
     }
 }
 
-/// Whether this send is a resend of an attempt whose first send was recent enough, as
-/// of `asked_at` (read before RazorpayX was asked for the attempt: its "no record"
-/// speaks for that moment, no later), that RazorpayX may still create it.
-fn still_may_land(payout: &Payout, window_secs: u64, asked_at: Timestamp) -> bool {
-    match (payout.first_sent_at, payout.attempt_sent_at) {
-        (Some(first), Some(this)) if first < this => asked_at < first.plus_secs(window_secs),
-        _ => false,
-    }
-}
-
 /// RazorpayX's words for an error, fit for our logs and records: they quote what was
 /// sent back ("VPA asha@okhdfc is invalid", an IFSC, an account number), so those are
 /// taken out (the payout views never show these words at all, see `Payout::failure`).
@@ -555,8 +547,6 @@ fn describe(err: reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::money::Paise;
-    use crate::payout::PayoutType;
 
     fn bad_request(field: &str, description: &str) -> Value {
         json!({"error": {"code": "BAD_REQUEST_ERROR", "description": description, "field": field}})
@@ -569,6 +559,7 @@ mod tests {
             GatewayError::Misconfigured(_) => "ours",
             GatewayError::Unavailable(_) => "unknown",
             GatewayError::RateLimited(_) => "rate",
+            GatewayError::EarlierSendMayLand(_) => "earlier",
         };
         assert_eq!(
             kind(Call::Payout, "amount", "The amount must be…"),
@@ -633,37 +624,5 @@ mod tests {
         // An answer that is not RazorpayX's error shape is quoted whole: redacted too.
         let odd = json!({"message": "no fund account for 765432123456789"});
         assert!(!error_description(&odd).contains("765432123456789"));
-    }
-
-    #[test]
-    fn only_a_recent_resend_may_still_land() {
-        let now = Timestamp::now();
-        let mut payout = Payout::new(
-            uuid::Uuid::new_v4(),
-            7,
-            PayoutType::ScoutBounty,
-            Paise(100),
-            now,
-        );
-        payout.first_sent_at = Some(now);
-        payout.attempt_sent_at = Some(now);
-        assert!(!still_may_land(&payout, 3_600, now), "a first send");
-        payout.attempt_sent_at = Some(now.plus_secs(60));
-        assert!(
-            still_may_land(&payout, 3_600, now),
-            "a resend a minute later"
-        );
-        payout.first_sent_at = Some(now.minus_secs(7_200));
-        assert!(!still_may_land(&payout, 3_600, now), "past the window");
-        // Judged as of when RazorpayX was asked, not when its answer came back.
-        payout.first_sent_at = Some(now.minus_secs(3_590));
-        assert!(
-            still_may_land(&payout, 3_600, now),
-            "asked within the window"
-        );
-        assert!(
-            !still_may_land(&payout, 3_600, now.plus_secs(20)),
-            "asked after it"
-        );
     }
 }

@@ -108,6 +108,50 @@ pub fn parse(body: &[u8]) -> Result<Event, ParseError> {
     })
 }
 
+// The validation types are named here too: this module is the RazorpayX path the
+// crate exports (`gateway::razorpayx_webhook`), and the validation webhooks are read
+// into them.
+pub use super::validation::{
+    name_score, names_match, normalised_name, NameMatch, ScoredBy, Validation, ValidationFailure,
+    ValidationStatus, NAME_MATCH_THRESHOLD, PENNY_DROP_PAISE,
+};
+
+/// A `fund_account.validation.*` delivery, read.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ValidationEvent {
+    /// `fund_account.validation.completed` or `.failed`.
+    pub name: String,
+    pub validation: Validation,
+}
+
+/// Reads a verified delivery as a validation event: `Ok(None)` for any other event
+/// (those are `parse`'s, which reads this one as `Event::Other` and is unchanged by
+/// it). The entity is read by the same code as a polled one, so the two cannot
+/// disagree.
+pub fn parse_validation(body: &[u8]) -> Result<Option<ValidationEvent>, ParseError> {
+    const PAYLOAD: &str = "fund_account.validation";
+    let quoted = |err: serde_json::Error| crate::telemetry::redact(&err.to_string());
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|err| ParseError::NotJson(quoted(err)))?;
+    let envelope: Envelope =
+        serde_json::from_value(value).map_err(|err| ParseError::NotAnEvent(quoted(err)))?;
+    if !envelope.event.starts_with("fund_account.validation.") {
+        return Ok(None);
+    }
+    let entity = envelope
+        .payload
+        .get(PAYLOAD)
+        .and_then(|wrapped| wrapped.get("entity"))
+        .cloned()
+        .ok_or_else(|| ParseError::NotAnEvent(format!("no payload.{PAYLOAD}.entity")))?;
+    let validation = super::validation::parse_entity(entity)
+        .map_err(|err| ParseError::NotAnEvent(format!("payload.{PAYLOAD}.entity: {err}")))?;
+    Ok(Some(ValidationEvent {
+        name: envelope.event,
+        validation,
+    }))
+}
+
 fn report(entity: &PayoutEntity) -> GatewayReport {
     let details = entity.status_details.as_ref();
     GatewayReport {
@@ -178,7 +222,7 @@ const REVERSED: &[&str] = &["reversed"];
 /// The stored statuses a report of `status` must not replace: its own and those after
 /// it. A status RazorpayX adds later ranks first, so any known one replaces it, and it
 /// replaces nothing known.
-fn not_after(status: &str) -> &'static [&'static str] {
+pub(super) fn not_after(status: &str) -> &'static [&'static str] {
     match ORDER.iter().find(|(name, _)| *name == status) {
         Some((_, 1)) => FROM_QUEUED,
         Some((_, 2)) => FROM_PROCESSING,
@@ -281,6 +325,68 @@ mod tests {
             assert!(!not_after(status).contains(&"something_new"));
         }
         assert_eq!(not_after("something_new"), FROM_PENDING);
+    }
+
+    #[test]
+    fn a_validation_event_is_read_by_its_own_reader_and_left_alone_by_parse() {
+        // RazorpayX's sample payload (docs/RAZORPAYX.md, "Fund account validation").
+        let body = serde_json::json!({
+            "entity": "event",
+            "account_id": "acc_BfVUrG6tDiL7H0",
+            "event": "fund_account.validation.completed",
+            "contains": ["fund_account.validation"],
+            "payload": {"fund_account.validation": {"entity": {
+                "id": "fav_Fa6RwlxjoX0xeO",
+                "entity": "fund_account.validation",
+                "fund_account": {
+                    "id": "fa_Fa6Rq1WwNrpMoK",
+                    "entity": "fund_account",
+                    "contact_id": "cont_FYSVUV5EeJKkKb",
+                    "account_type": "bank_account",
+                    "bank_account": {"name": "Gaurav Kumar", "bank_name": "HDFC", "ifsc": "HDFC0000053", "account_number": "1121431121541121"},
+                    "batch_id": null,
+                    "active": true,
+                    "created_at": 1_599_473_652
+                },
+                "status": "completed",
+                "amount": 127,
+                "currency": "INR",
+                "notes": {},
+                "results": {"account_status": "active", "registered_name": "Gaurav Kumar"},
+                "created_at": 1_599_473_653,
+                "utr": "025014283826"
+            }}},
+            "created_at": 1_599_473_671
+        })
+        .to_string()
+        .into_bytes();
+        assert_eq!(
+            parse(&body),
+            Ok(Event::Other {
+                name: "fund_account.validation.completed".to_owned()
+            })
+        );
+        let Ok(Some(read)) = parse_validation(&body) else {
+            panic!("not a validation event");
+        };
+        assert_eq!(read.name, "fund_account.validation.completed");
+        assert_eq!(read.validation.id, "fav_Fa6RwlxjoX0xeO");
+        assert_eq!(read.validation.status, ValidationStatus::Verified);
+        assert_eq!(read.validation.name_match.matches(), Some(true));
+        assert_eq!(
+            read.validation.fund_account_id.as_deref(),
+            Some("fa_Fa6Rq1WwNrpMoK")
+        );
+
+        assert_eq!(
+            parse_validation(&event("payout.processed", "processed")),
+            Ok(None)
+        );
+        let empty = br#"{"event":"fund_account.validation.failed","payload":{}}"#;
+        assert!(matches!(
+            parse_validation(empty),
+            Err(ParseError::NotAnEvent(_))
+        ));
     }
 
     #[test]

@@ -1,0 +1,402 @@
+//! Payout accounts as stored: the current account, the record of every saved revision,
+//! and the markers of payouts that wait for an account to be sent to.
+//!
+//! A save is one transaction (the account, conditioned on the revision it replaces,
+//! and its revision record), so history and account never disagree. A payout that
+//! fails for want of an account puts its marker in the transaction that fails it, and
+//! one that leaves `failed` deletes it in the transaction that moves it: a save reads
+//! the markers with a strongly consistent query and finds every such payout, at a cost
+//! of the number of them, not of the user's history.
+
+use std::collections::{HashMap, HashSet};
+
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::transact::TransactFailure;
+use super::{from_item, keys, n, s, sdk_error, to_item, with_key, Store};
+use crate::account::{AccountRevision, PayoutAccount};
+use crate::error::{Error, Result};
+use crate::gateway::BeneficiaryIds;
+use crate::payout::Payout;
+use crate::time::Timestamp;
+
+/// How often a save that lost a race to another save builds again from the newer one.
+const SAVE_RACE_RETRIES: usize = 5;
+
+/// How many times a batch read asks again for the keys DynamoDB left unprocessed.
+const UNPROCESSED_ROUNDS: usize = 5;
+
+/// The account a claim was decided on: the claim is written only if it is still the
+/// stored one (`revision: None`: the user had none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccountGuard {
+    pub user_id: u64,
+    pub revision: Option<u64>,
+}
+
+/// A save, with the account it replaced.
+#[derive(Clone, Debug)]
+pub struct SavedAccount {
+    pub previous: Option<PayoutAccount>,
+    pub saved: PayoutAccount,
+}
+
+impl Store {
+    pub async fn payout_account(&self, user_id: u64) -> Result<Option<PayoutAccount>> {
+        self.get(&keys::user_pk(user_id), keys::PAYOUT_ACCOUNT_SK)
+            .await
+    }
+
+    /// The email on a user's payout account, read alone: `notify` may read no other
+    /// attribute of the account (its IAM policy allows `email` only).
+    pub async fn payout_account_email(&self, user_id: u64) -> Result<Option<String>> {
+        #[derive(Deserialize)]
+        struct EmailOnly {
+            email: Option<String>,
+        }
+        let found: Option<EmailOnly> = self
+            .get_attributes(&keys::user_pk(user_id), keys::PAYOUT_ACCOUNT_SK, &["email"])
+            .await?;
+        Ok(found.and_then(|account| account.email))
+    }
+
+    /// Remembers the gateway's ids for the account's `revision`; `false` if the user
+    /// saved another account since (the ids belong to the old one).
+    pub async fn remember_gateway_ids(
+        &self,
+        user_id: u64,
+        revision: u64,
+        ids: &BeneficiaryIds,
+    ) -> Result<bool> {
+        self.set_if_number(
+            &keys::user_pk(user_id),
+            keys::PAYOUT_ACCOUNT_SK,
+            &[
+                ("gateway_contact_id", &ids.contact_id),
+                ("gateway_fund_account_id", &ids.fund_account_id),
+            ],
+            "revision",
+            revision,
+        )
+        .await
+    }
+
+    /// Saves the next revision of a user's account: `build` makes it from the stored
+    /// one, and it is written, with its revision record, only if nobody saved in
+    /// between (a lost race builds again from the newer account).
+    pub(crate) async fn save_payout_account(
+        &self,
+        user_id: u64,
+        build: impl Fn(Option<&PayoutAccount>, Timestamp) -> (PayoutAccount, AccountRevision),
+    ) -> Result<SavedAccount> {
+        let pk = keys::user_pk(user_id);
+        for _ in 0..SAVE_RACE_RETRIES {
+            let previous = self.payout_account(user_id).await?;
+            let (saved, record) = build(previous.as_ref(), Timestamp::now());
+            let (condition, values) = match &previous {
+                Some(previous) => (
+                    "revision = :observed",
+                    Some(HashMap::from([(
+                        ":observed".to_owned(),
+                        n(previous.revision),
+                    )])),
+                ),
+                None => ("attribute_not_exists(pk)", None),
+            };
+            let account = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(with_key(
+                    to_item(&saved)?,
+                    &pk,
+                    keys::PAYOUT_ACCOUNT_SK,
+                )))
+                .condition_expression(condition)
+                .set_expression_attribute_values(values)
+                .build()
+                .map_err(Error::store)?;
+            let revision = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(with_key(
+                    to_item(&record)?,
+                    &pk,
+                    &keys::account_revision_sk(saved.revision),
+                )))
+                .build()
+                .map_err(Error::store)?;
+            let items = vec![
+                TransactWriteItem::builder().put(account).build(),
+                TransactWriteItem::builder().put(revision).build(),
+            ];
+            match self.transact(items).await {
+                Ok(()) => return Ok(SavedAccount { previous, saved }),
+                Err(TransactFailure::ConditionFailed(_) | TransactFailure::Contended) => {}
+                Err(TransactFailure::Other(err)) => return Err(err),
+            }
+        }
+        Err(Error::Conflict(
+            "this payout account is being changed by another request; try again".to_owned(),
+        ))
+    }
+
+    /// The user's saved revisions, newest first, at most `limit`.
+    pub async fn payout_account_revisions(
+        &self,
+        user_id: u64,
+        limit: usize,
+    ) -> Result<Vec<AccountRevision>> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(keys::user_pk(user_id)))
+            .expression_attribute_values(":prefix", s(keys::ACCOUNT_REVISION_PREFIX))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit.clamp(1, 100)).unwrap_or(100))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|err| sdk_error(&err))?;
+        output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_item)
+            .collect()
+    }
+
+    /// Every payout of the user that failed for want of an account, by its marker:
+    /// strongly consistent, so one failed just before this read is among them.
+    pub async fn payouts_waiting_for_account(&self, user_id: u64) -> Result<Vec<Uuid>> {
+        #[derive(Deserialize)]
+        struct Marker {
+            payout_id: Uuid,
+        }
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(keys::user_pk(user_id)))
+                .expression_attribute_values(":prefix", s(keys::WAITING_PREFIX))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|err| sdk_error(&err))?;
+            for item in output.items.unwrap_or_default() {
+                found.push(from_item::<Marker>(item)?.payout_id);
+            }
+            match output.last_evaluated_key {
+                Some(last) => start = Some(last),
+                None => return Ok(found),
+            }
+        }
+    }
+
+    /// Puts the marker of a payout that waits for an account (for payouts failed before
+    /// markers were written; see `account::mark_waiting_payouts`). Putting it twice is
+    /// putting it once.
+    pub async fn put_waiting_marker(&self, payout: &Payout) -> Result<()> {
+        let marker = Marker {
+            payout_id: payout.payout_id,
+            failed_at: payout.updated_at,
+        };
+        let item = with_key(
+            to_item(&marker)?,
+            &keys::user_pk(payout.user_id),
+            &keys::waiting_sk(payout.payout_id),
+        );
+        self.replace(item).await
+    }
+
+    /// Deletes a marker whose payout no longer waits for an account.
+    pub async fn delete_waiting_marker(&self, user_id: u64, payout_id: Uuid) -> Result<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::user_pk(user_id)))
+            .key(keys::SK, s(keys::waiting_sk(payout_id)))
+            .send()
+            .await
+            .map_err(|err| sdk_error(&err))?;
+        Ok(())
+    }
+
+    /// Which of these users have a hold in force at `now`, and until when. One strongly
+    /// consistent BatchGetItem per hundred users, reading only the hold.
+    pub async fn users_on_hold(
+        &self,
+        user_ids: &HashSet<u64>,
+        now: Timestamp,
+    ) -> Result<HashMap<u64, Timestamp>> {
+        #[derive(Deserialize)]
+        struct Hold {
+            user_id: u64,
+            hold_until: Option<Timestamp>,
+        }
+        let mut held = HashMap::new();
+        let ids: Vec<u64> = user_ids.iter().copied().collect();
+        for chunk in ids.chunks(100) {
+            let mut keys_left: Vec<HashMap<String, AttributeValue>> = chunk
+                .iter()
+                .map(|user_id| {
+                    HashMap::from([
+                        (keys::PK.to_owned(), s(keys::user_pk(*user_id))),
+                        (keys::SK.to_owned(), s(keys::PAYOUT_ACCOUNT_SK)),
+                    ])
+                })
+                .collect();
+            // Keys DynamoDB leaves unprocessed under load are asked for again.
+            for _ in 0..UNPROCESSED_ROUNDS {
+                if keys_left.is_empty() {
+                    break;
+                }
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut keys_left)))
+                    .projection_expression("user_id, hold_until")
+                    .consistent_read(true)
+                    .build()
+                    .map_err(Error::store)?;
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|err| sdk_error(&err))?;
+                for item in output
+                    .responses
+                    .and_then(|mut tables| tables.remove(&self.table))
+                    .unwrap_or_default()
+                {
+                    let hold: Hold = from_item(item)?;
+                    if let Some(until) = hold.hold_until.filter(|until| *until > now) {
+                        held.insert(hold.user_id, until);
+                    }
+                }
+                keys_left = output
+                    .unprocessed_keys
+                    .and_then(|mut tables| tables.remove(&self.table))
+                    .map(|left| left.keys)
+                    .unwrap_or_default();
+            }
+            if !keys_left.is_empty() {
+                return Err(Error::Store(
+                    "DynamoDB left payout accounts unread after every retry".to_owned(),
+                ));
+            }
+        }
+        Ok(held)
+    }
+
+    /// Ends the hold on the account as of `revision` (an admin's decision), recorded
+    /// with the admin's id and the time on the account and on the revision's record in
+    /// the same transaction; `false` when the account is no longer that revision or
+    /// holds nothing.
+    pub async fn end_account_hold(
+        &self,
+        user_id: u64,
+        revision: u64,
+        admin_user_id: u64,
+        at: Timestamp,
+    ) -> Result<bool> {
+        let pk = keys::user_pk(user_id);
+        let ended = |sk: String| {
+            Update::builder()
+                .table_name(&self.table)
+                .key(keys::PK, s(&pk))
+                .key(keys::SK, s(sk))
+                .update_expression("SET hold_ended_by = :admin, hold_ended_at = :at")
+                .expression_attribute_values(":admin", n(admin_user_id))
+                .expression_attribute_values(":at", s(at.to_string()))
+        };
+        let account = ended(keys::PAYOUT_ACCOUNT_SK.to_owned())
+            .update_expression("SET hold_ended_by = :admin, hold_ended_at = :at REMOVE hold_until")
+            .condition_expression("revision = :revision AND attribute_exists(hold_until)")
+            .expression_attribute_values(":revision", n(revision))
+            .build()
+            .map_err(Error::store)?;
+        let record = ended(keys::account_revision_sk(revision))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(Error::store)?;
+        let items = vec![
+            TransactWriteItem::builder().update(account).build(),
+            TransactWriteItem::builder().update(record).build(),
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(true),
+            Err(TransactFailure::ConditionFailed(_)) => Ok(false),
+            Err(TransactFailure::Contended) => Err(TransactFailure::contended()),
+            Err(TransactFailure::Other(err)) => Err(err),
+        }
+    }
+}
+
+/// What marks a payout that waits for an account.
+#[derive(Serialize)]
+struct Marker {
+    payout_id: Uuid,
+    failed_at: Timestamp,
+}
+
+/// The transaction item that makes a claim wait for no save: the account is still the
+/// revision the claim was decided on.
+pub(super) fn guard_item(table: &str, guard: AccountGuard) -> Result<TransactWriteItem> {
+    let check = ConditionCheck::builder()
+        .table_name(table)
+        .key(keys::PK, s(keys::user_pk(guard.user_id)))
+        .key(keys::SK, s(keys::PAYOUT_ACCOUNT_SK));
+    let check = match guard.revision {
+        Some(revision) => check
+            .condition_expression("revision = :revision")
+            .expression_attribute_values(":revision", n(revision)),
+        None => check.condition_expression("attribute_not_exists(pk)"),
+    };
+    Ok(TransactWriteItem::builder()
+        .condition_check(check.build().map_err(Error::store)?)
+        .build())
+}
+
+/// The marker a status change puts or deletes, when it makes the payout start or stop
+/// waiting for an account.
+pub(super) fn waiting_item(
+    table: &str,
+    current: &Payout,
+    next: &Payout,
+) -> Result<Option<TransactWriteItem>> {
+    let pk = keys::user_pk(current.user_id);
+    let sk = keys::waiting_sk(current.payout_id);
+    match (current.waits_for_account(), next.waits_for_account()) {
+        (false, true) => {
+            let marker = Marker {
+                payout_id: current.payout_id,
+                failed_at: next.updated_at,
+            };
+            let put = Put::builder()
+                .table_name(table)
+                .set_item(Some(with_key(to_item(&marker)?, &pk, &sk)))
+                .build()
+                .map_err(Error::store)?;
+            Ok(Some(TransactWriteItem::builder().put(put).build()))
+        }
+        (true, false) => {
+            let delete = Delete::builder()
+                .table_name(table)
+                .key(keys::PK, AttributeValue::S(pk))
+                .key(keys::SK, AttributeValue::S(sk))
+                .build()
+                .map_err(Error::store)?;
+            Ok(Some(TransactWriteItem::builder().delete(delete).build()))
+        }
+        _ => Ok(None),
+    }
+}
