@@ -186,6 +186,7 @@ pub fn processor_config(batch_size: usize) -> ProcessorConfig {
         lease_secs: 300,
         poll_secs: 60,
         drain: None,
+        validate_accounts: false,
     }
 }
 

@@ -103,6 +103,175 @@ pub struct PayoutAccount {
     pub hold_ended_by: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold_ended_at: Option<Timestamp>,
+    /// Whether the gateway has confirmed that this revision's destination exists and is
+    /// the saved name's (`PAYOUT_ACCOUNT_VALIDATION`); absent until the processor first
+    /// asks, and whenever validation is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
+}
+
+/// Where the check of a destination stands (RazorpayX fund account validation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerificationStatus {
+    /// Asked for, or about to be: the user's payouts wait.
+    Pending,
+    /// The account exists and is held under the saved name: payouts go.
+    Verified,
+    /// Not verified: `failure` says why.
+    Failed,
+}
+
+/// Why a verification failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerificationFailure {
+    /// The bank refused the account: the user must save another.
+    AccountInvalid,
+    /// The account exists under a name that is not the saved one.
+    NameMismatch,
+    /// The gateway could not complete the check: nothing is known about the account,
+    /// and the next processor run asks again (it does not count against the user).
+    NotCompleted,
+}
+
+impl VerificationFailure {
+    /// Whether the account itself is at fault (its payouts fail); otherwise the check
+    /// is made again.
+    pub fn blames_account(self) -> bool {
+        !matches!(self, VerificationFailure::NotCompleted)
+    }
+}
+
+/// The check of one fund account: started once per destination (a save that keeps the
+/// name and destination keeps it), never per payout.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verification {
+    pub status: VerificationStatus,
+    /// The gateway's fund account it checks: a verification of another one (an older
+    /// revision's) says nothing about this.
+    pub fund_account_id: String,
+    /// The gateway's validation (`fav_…`), once it has answered the start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_id: Option<String>,
+    /// When the current check was started (a start whose answer was lost is started
+    /// again, and finds this one, once the processor's lease, `LEASE_SECS`, has passed).
+    pub started_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_at: Option<Timestamp>,
+    /// The holder's name as the bank returned it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registered_name: Option<String>,
+    /// Whether `registered_name` is the saved name (absent: no name came back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_matches: Option<bool>,
+    /// 0–100: RazorpayX's `name_match_score`, or our comparison's (docs/RAZORPAYX.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_score: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<VerificationFailure>,
+    /// Goes up by one with every write: each write is conditioned on the step it read,
+    /// so a poll, a webhook and a second processor never overwrite each other blindly.
+    pub step: u64,
+}
+
+impl fmt::Debug for Verification {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The registered name is a person's name: never in a log line.
+        f.debug_struct("Verification")
+            .field("status", &self.status)
+            .field("fund_account_id", &self.fund_account_id)
+            .field("validation_id", &self.validation_id)
+            .field("started_at", &self.started_at)
+            .field("name_matches", &self.name_matches)
+            .field("failure", &self.failure)
+            .field("step", &self.step)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PayoutAccount {
+    /// This revision's check, when it is of `fund_account_id`.
+    pub fn verification_of(&self, fund_account_id: &str) -> Option<&Verification> {
+        self.verification
+            .as_ref()
+            .filter(|verification| verification.fund_account_id == fund_account_id)
+    }
+}
+
+/// What the processor needs to know to pass a user's payouts over: read for many users
+/// at once, without the account's details.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct AccountGate {
+    pub user_id: u64,
+    #[serde(default)]
+    pub hold_until: Option<Timestamp>,
+    #[serde(default)]
+    pub verification: Option<VerificationState>,
+}
+
+/// A verification's status and failure alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub struct VerificationState {
+    pub status: VerificationStatus,
+    #[serde(default)]
+    pub failure: Option<VerificationFailure>,
+}
+
+/// Why a user's pending payouts wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PayoutHold {
+    /// The account changed recently: until the hold ends (`payout_account_changed`).
+    Changed { until: Timestamp },
+    /// Its destination is not verified yet (`payout_account_unverified`).
+    Unverified,
+}
+
+impl PayoutHold {
+    pub fn reason(self) -> &'static str {
+        match self {
+            PayoutHold::Changed { .. } => "payout_account_changed",
+            PayoutHold::Unverified => "payout_account_unverified",
+        }
+    }
+
+    pub fn until(self) -> Option<Timestamp> {
+        match self {
+            PayoutHold::Changed { until } => Some(until),
+            PayoutHold::Unverified => None,
+        }
+    }
+}
+
+/// Whether a verification lets payouts go, fails them, or keeps them waiting.
+fn awaits_verification(state: Option<VerificationState>) -> bool {
+    match state {
+        None => true,
+        Some(VerificationState {
+            status: VerificationStatus::Verified,
+            ..
+        }) => false,
+        Some(VerificationState {
+            status: VerificationStatus::Failed,
+            failure,
+        }) => !failure.is_some_and(VerificationFailure::blames_account),
+        Some(VerificationState {
+            status: VerificationStatus::Pending,
+            ..
+        }) => true,
+    }
+}
+
+impl AccountGate {
+    /// What keeps the user's payouts waiting at `now`, if anything: a hold first (it
+    /// has an end), then a destination not verified yet, when `validating`. A failed
+    /// verification keeps nothing waiting: its payouts fail, and come back on a save.
+    pub fn hold(&self, now: Timestamp, validating: bool) -> Option<PayoutHold> {
+        if let Some(until) = self.hold_until.filter(|until| *until > now) {
+            return Some(PayoutHold::Changed { until });
+        }
+        (validating && awaits_verification(self.verification)).then_some(PayoutHold::Unverified)
+    }
 }
 
 /// What a user may set: the account without its bookkeeping.
@@ -137,12 +306,57 @@ pub struct MaskedPayoutAccount {
     pub hold_ended_by: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hold_ended_at: Option<Timestamp>,
+    /// The check of this destination, when validation is on (docs/RAZORPAYX.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification: Option<VerificationView>,
+}
+
+/// A verification as shown to the account's owner and to admins.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct VerificationView {
+    pub status: VerificationStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registered_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name_matches: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name_score: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<VerificationFailure>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checked_at: Option<Timestamp>,
 }
 
 impl PayoutAccount {
     /// The hold in force at `now`, if any.
     pub fn hold_at(&self, now: Timestamp) -> Option<Timestamp> {
         self.hold_until.filter(|until| *until > now)
+    }
+
+    /// Masked, with its verification as shown when `validating` (with validation off a
+    /// stored one is history and says nothing about payouts, so it is not shown; one
+    /// not asked for yet shows as pending).
+    pub fn masked_with(&self, validating: bool) -> MaskedPayoutAccount {
+        let mut masked = self.masked();
+        masked.verification = validating.then(|| match &self.verification {
+            Some(verification) => VerificationView {
+                status: verification.status,
+                registered_name: verification.registered_name.clone(),
+                name_matches: verification.name_matches,
+                name_score: verification.name_score,
+                failure: verification.failure,
+                checked_at: verification.checked_at,
+            },
+            None => VerificationView {
+                status: VerificationStatus::Pending,
+                registered_name: None,
+                name_matches: None,
+                name_score: None,
+                failure: None,
+                checked_at: None,
+            },
+        });
+        masked
     }
 
     pub fn masked(&self) -> MaskedPayoutAccount {
@@ -170,6 +384,7 @@ impl PayoutAccount {
             hold_until: self.hold_at(Timestamp::now()),
             hold_ended_by: self.hold_ended_by,
             hold_ended_at: self.hold_ended_at,
+            verification: None,
         }
     }
 }
@@ -361,7 +576,8 @@ fn truncate(text: &str) -> String {
 
 /// The `failure_reason` of a payout that had nowhere to go.
 pub const PAYOUT_ACCOUNT_MISSING: &str = "payout_account_missing";
-/// The `failure_reason` of a payout whose account the gateway would not register.
+/// The `failure_reason` of a payout whose account the gateway would not register, or
+/// whose verification found it invalid or under another name.
 pub const PAYOUT_ACCOUNT_INVALID: &str = "payout_account_invalid";
 
 /// Saves the caller's own payout account as its next revision.
@@ -411,6 +627,9 @@ pub async fn save_payout_account(
                 saved_by: Some(actor.user_id),
                 hold_ended_by: None,
                 hold_ended_at: None,
+                // The check was of the fund account, which is kept exactly when the
+                // name and destination are.
+                verification: same_beneficiary.and_then(|previous| previous.verification.clone()),
             };
             let record = AccountRevision::of(&saved, changed);
             (saved, record)

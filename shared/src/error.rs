@@ -52,6 +52,14 @@ pub enum Error {
         until: crate::time::Timestamp,
     },
 
+    /// The user's payout account is not verified yet (its check is under way): their
+    /// payouts wait for the gateway's answer.
+    #[error(
+        "user {user_id}'s payout account is being verified with the gateway; their payouts \
+         wait for the result"
+    )]
+    PayoutAccountUnverified { user_id: u64 },
+
     /// A conditional write found the item in another state than the one it acts on.
     #[error("cannot {} payout {payout_id}: it is {status}", transition.verb())]
     InvalidTransition {
@@ -123,7 +131,8 @@ impl Error {
             | Error::Conflict(_)
             | Error::GatewayOutcomeUnknown(_)
             | Error::AlreadyPaid { .. }
-            | Error::PayoutAccountOnHold { .. } => 409,
+            | Error::PayoutAccountOnHold { .. }
+            | Error::PayoutAccountUnverified { .. } => 409,
             Error::InsufficientEarnings { .. }
             | Error::AmountOutOfRange { .. }
             | Error::IdempotencyKeyReused => 422,
@@ -147,6 +156,7 @@ impl Error {
             Error::InvalidTransition { .. } => "invalid_status",
             Error::Conflict(_) => "conflict",
             Error::PayoutAccountOnHold { .. } => "payout_account_on_hold",
+            Error::PayoutAccountUnverified { .. } => "payout_account_unverified",
             Error::GatewayOutcomeUnknown(_) => "gateway_outcome_unknown",
             Error::AlreadyPaid { .. } => "already_paid",
             Error::InsufficientEarnings { .. } => "insufficient_earnings",

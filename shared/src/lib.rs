@@ -26,6 +26,7 @@ pub mod stats;
 pub mod store;
 pub mod telemetry;
 pub mod time;
+pub mod verification;
 pub mod webhook;
 
 pub use error::{Error, Result};

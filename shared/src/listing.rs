@@ -4,8 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde::Serialize;
-
+use crate::account::PayoutHold;
 use crate::auth::Actor;
 use crate::cursor as page_cursor;
 use crate::error::{Error, Result};
@@ -18,11 +17,11 @@ pub const MAX_LIMIT: usize = 100;
 pub const MY_PAYOUTS_DEFAULT_LIMIT: usize = 20;
 pub const ADMIN_LIST_DEFAULT_LIMIT: usize = 50;
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct MyPayouts {
     pub payouts: Vec<Payout>,
-    /// When the user's pending payouts wait for a change of account to settle.
-    pub hold_until: Option<Timestamp>,
+    /// Why the user's pending payouts wait, if they do.
+    pub hold: Option<PayoutHold>,
     /// Every payout the user ever had, any status.
     pub total: u64,
     pub total_paid_paise: Paise,
@@ -31,11 +30,11 @@ pub struct MyPayouts {
     pub next_cursor: Option<String>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct PayoutList {
     pub payouts: Vec<Payout>,
-    /// The users in this page whose pending payouts are held, and until when.
-    pub holds: HashMap<u64, Timestamp>,
+    /// The users in this page whose pending payouts wait, and why.
+    pub holds: HashMap<u64, PayoutHold>,
     pub page: u64,
     pub limit: usize,
     pub next_cursor: Option<String>,
@@ -51,9 +50,13 @@ fn check_limit(limit: usize) -> Result<usize> {
     }
 }
 
-/// The holds of the users whose pending payouts are in `payouts`: one batch read, and
+/// What keeps the pending payouts in `payouts` waiting, by user: one batch read, and
 /// none when nothing in the page is pending.
-async fn holds_of(store: &Store, payouts: &[Payout]) -> Result<HashMap<u64, Timestamp>> {
+async fn holds_of(
+    store: &Store,
+    payouts: &[Payout],
+    validating: bool,
+) -> Result<HashMap<u64, PayoutHold>> {
     let users: HashSet<u64> = payouts
         .iter()
         .filter(|payout| payout.status == PayoutStatus::Pending)
@@ -62,13 +65,20 @@ async fn holds_of(store: &Store, payouts: &[Payout]) -> Result<HashMap<u64, Time
     if users.is_empty() {
         return Ok(HashMap::new());
     }
-    store.users_on_hold(&users, Timestamp::now()).await
+    let now = Timestamp::now();
+    Ok(store
+        .account_gates(&users)
+        .await?
+        .into_iter()
+        .filter_map(|(user_id, gate)| Some((user_id, gate.hold(now, validating)?)))
+        .collect())
 }
 
 /// The caller's payouts, newest first, and their totals (one summary item read).
 pub async fn my_payouts(
     store: &Store,
     actor: &Actor,
+    validating: bool,
     limit: usize,
     cursor: Option<&str>,
 ) -> Result<MyPayouts> {
@@ -81,9 +91,9 @@ pub async fn my_payouts(
         store.query_payouts(&index, true, limit, start),
         store.summary(actor.user_id)
     )?;
-    let holds = holds_of(store, &page.payouts).await?;
+    let holds = holds_of(store, &page.payouts, validating).await?;
     Ok(MyPayouts {
-        hold_until: holds.get(&actor.user_id).copied(),
+        hold: holds.get(&actor.user_id).copied(),
         payouts: page.payouts,
         total: summary.total,
         total_paid_paise: summary.total_paid_paise,
@@ -99,6 +109,7 @@ pub async fn my_payouts(
 pub async fn list_payouts(
     store: &Store,
     actor: &Actor,
+    validating: bool,
     status: Option<PayoutStatus>,
     page: Option<u64>,
     limit: usize,
@@ -138,7 +149,7 @@ pub async fn list_payouts(
         }
     };
     let result = store.query_payouts(&index, true, limit, start).await?;
-    let holds = holds_of(store, &result.payouts).await?;
+    let holds = holds_of(store, &result.payouts, validating).await?;
     Ok(PayoutList {
         holds,
         payouts: result.payouts,

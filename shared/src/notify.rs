@@ -588,7 +588,9 @@ fn failure_in_words(reason: Option<&str>) -> &'static str {
     match reason {
         Some(crate::account::PAYOUT_ACCOUNT_MISSING) => "there is no payout account to send it to",
         Some(crate::account::PAYOUT_ACCOUNT_INVALID) => {
-            "the payment network would not accept the payout account you saved"
+            "the payout account you saved could not be paid: the payment network would not \
+             accept it, or its bank holds it under another name; save it again, with the name \
+             the bank holds it under"
         }
         _ => "the bank or payment network declined it",
     }

@@ -453,8 +453,9 @@ impl Reason {
     };
     const PAYOUT_ACCOUNT_INVALID: Reason = Reason {
         code: crate::account::PAYOUT_ACCOUNT_INVALID,
-        message: "The payment network would not accept the saved payout account; it is sent \
-                  again once the account is saved anew.",
+        message: "The saved payout account could not be paid: the payment network would not \
+                  accept it, or its bank holds it under another name. It is sent again once a \
+                  payout account is saved anew.",
     };
     const BANK_RETURNED: Reason = Reason {
         code: "bank_returned",

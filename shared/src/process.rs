@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
-use crate::account::{PayoutAccount, PAYOUT_ACCOUNT_INVALID, PAYOUT_ACCOUNT_MISSING};
+use crate::account::{PayoutAccount, PayoutHold, PAYOUT_ACCOUNT_INVALID, PAYOUT_ACCOUNT_MISSING};
 use crate::config::ProcessorConfig;
 use crate::error::{Error, Result};
 use crate::gateway::{GatewayError, PaymentGateway, TransferOutcome};
@@ -27,6 +27,7 @@ use crate::payout::{
 };
 use crate::store::{AccountGuard, Lease, PayoutIndex, StatusChange, Store};
 use crate::time::Timestamp;
+use crate::verification::{self, Verdict};
 
 /// The scheduled Lambda's work: one run per EventBridge event. The event carries no
 /// input; its id and time go into the log so a run can be matched to its trigger.
@@ -116,6 +117,17 @@ struct BatchTally {
     taken_before: usize,
 }
 
+/// What a run has taken so far.
+#[derive(Debug, Default)]
+struct Taken {
+    /// Pending payouts. One it sends back to the queue is at its head again at once;
+    /// taking it twice in a run would only ask the gateway again.
+    payouts: HashSet<Uuid>,
+    /// Users whose destination is not verified yet and one of whose payouts was taken
+    /// (it starts the check, or asks how it stands): once a run is enough.
+    unverified_users: HashSet<u64>,
+}
+
 /// The most pending payouts a batch reads to find ones its run has not taken yet.
 const MAX_PENDING_READ: usize = 1_000;
 
@@ -203,9 +215,7 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
         );
         let mut summary = RunSummary::default();
         let mut tally = BatchTally::default();
-        // Pending payouts this run took. One it sends back to the queue is at its head
-        // again at once; taking it twice in a run would only ask the gateway again.
-        let mut taken = HashSet::new();
+        let mut taken = Taken::default();
         let mut slowest = Duration::ZERO;
         let mut failure = None;
         summary.stopped = loop {
@@ -310,12 +320,7 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
     /// One batch: the oldest pending payouts this run has not taken yet, at most
     /// `batch_size`, and in the run's first batch the expired leases too (reading them
     /// means reading every processing payout: once a run is enough).
-    async fn batch(
-        &self,
-        first: bool,
-        taken: &mut HashSet<Uuid>,
-        requeued: usize,
-    ) -> Result<BatchTally> {
+    async fn batch(&self, first: bool, taken: &mut Taken, requeued: usize) -> Result<BatchTally> {
         let now = Timestamp::now();
         let batch_size = self.config.batch_size;
         let mut tally = BatchTally::default();
@@ -345,16 +350,28 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
         loop {
             read += page.payouts.len();
             // Held users' payouts stay pending at the head of the queue for a day: they
-            // are passed over here, or a few of them would fill every batch.
+            // are passed over here, or a few of them would fill every batch. A user whose
+            // destination is not verified yet has one payout a run taken, which starts
+            // the check or asks how it stands; the rest wait with it.
             let users: HashSet<u64> = page.payouts.iter().map(|payout| payout.user_id).collect();
-            let held = self.store.users_on_hold(&users, now).await?;
+            let gates = self.store.account_gates(&users).await?;
+            let validating = self.config.validate_accounts;
             for payout in page.payouts {
-                if taken.contains(&payout.payout_id) {
+                let hold = gates
+                    .get(&payout.user_id)
+                    .and_then(|gate| gate.hold(now, validating));
+                if taken.payouts.contains(&payout.payout_id) {
                     tally.taken_before += 1;
-                } else if held.contains_key(&payout.user_id) {
+                } else if matches!(hold, Some(PayoutHold::Changed { .. }))
+                    || (hold == Some(PayoutHold::Unverified)
+                        && taken.unverified_users.contains(&payout.user_id))
+                {
                     tally.held += 1;
                 } else if fresh.len() < batch_size {
-                    taken.insert(payout.payout_id);
+                    if hold == Some(PayoutHold::Unverified) {
+                        taken.unverified_users.insert(payout.user_id);
+                    }
+                    taken.payouts.insert(payout.payout_id);
                     fresh.push(payout);
                 }
             }
@@ -394,8 +411,11 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
                     Ok(Some(claimed)) => Box::pin(self.pay(claimed)).await.1,
                     Ok(None) => Outcome::Skipped,
                     Err(Error::Config(_)) => Outcome::Misconfigured,
-                    // Its user's hold began after the queue was read.
-                    Err(Error::PayoutAccountOnHold { .. }) => Outcome::Held,
+                    // Its user's hold began after the queue was read, or their destination
+                    // is being verified.
+                    Err(Error::PayoutAccountOnHold { .. } | Error::PayoutAccountUnverified { .. }) => {
+                        Outcome::Held
+                    }
                     // Another run took it, or the index copy was stale: the payout as
                     // stored is someone else's, or the next run's.
                     Err(
@@ -648,6 +668,12 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
             match self.beneficiary(payout, account.as_ref()).await? {
                 ready @ Beneficiary::Ready { .. } => destination = Some(ready),
                 Beneficiary::Missing(reason) => missing_account = Some(reason),
+                Beneficiary::Unverified => {
+                    info!(event = "payout_unverified", payout_id = %payout.payout_id, user_id = payout.user_id, "the user's payout account is being verified; the payout waits");
+                    return Err(Error::PayoutAccountUnverified {
+                        user_id: payout.user_id,
+                    });
+                }
                 Beneficiary::NotNow => return Ok(None),
             }
         }
@@ -684,7 +710,7 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
             account_revision: account.revision,
         };
         if let Some(fund_account_id) = account.gateway_fund_account_id.clone() {
-            return Ok(ready(fund_account_id));
+            return self.verified(account, fund_account_id, ready).await;
         }
         let ids = match self.gateway.register_beneficiary(account).await {
             Ok(ids) => ids,
@@ -709,7 +735,36 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
         {
             return Ok(Beneficiary::NotNow);
         }
-        Ok(ready(ids.fund_account_id))
+        self.verified(account, ids.fund_account_id, ready).await
+    }
+
+    /// The beneficiary, once its destination is verified when accounts are
+    /// (`PAYOUT_ACCOUNT_VALIDATION`): until then its payouts wait, and an account the
+    /// check found invalid or under another name fails them.
+    async fn verified(
+        &self,
+        account: &PayoutAccount,
+        fund_account_id: String,
+        ready: impl FnOnce(String) -> Beneficiary,
+    ) -> Result<Beneficiary> {
+        if !self.config.validate_accounts {
+            return Ok(ready(fund_account_id));
+        }
+        Ok(
+            match verification::check(
+                self.store,
+                self.gateway,
+                account,
+                &fund_account_id,
+                self.config.lease_secs,
+            )
+            .await?
+            {
+                Verdict::Verified => ready(fund_account_id),
+                Verdict::Waiting => Beneficiary::Unverified,
+                Verdict::Invalid => Beneficiary::Missing(PAYOUT_ACCOUNT_INVALID),
+            },
+        )
     }
 
     /// Takes a pending payout under a lease; `destination` (where a gateway that pays
@@ -1083,9 +1138,11 @@ enum Beneficiary {
         destination: String,
         account_revision: u64,
     },
-    /// No account to pay to (`payout_account_missing`), or one the gateway refused
-    /// (`payout_account_invalid`).
+    /// No account to pay to (`payout_account_missing`), or one the gateway refused or
+    /// its check found wrong (`payout_account_invalid`).
     Missing(&'static str),
+    /// Its destination is being verified: the payout waits, unclaimed.
+    Unverified,
     NotNow,
 }
 

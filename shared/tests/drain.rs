@@ -64,6 +64,7 @@ fn draining(batch_size: usize, concurrency: usize, margin_secs: u64) -> Processo
     ProcessorConfig {
         concurrency,
         drain: Some(Drain { margin_secs }),
+        validate_accounts: false,
         ..processor_config(batch_size)
     }
 }

@@ -86,7 +86,7 @@ async fn my_payouts_pages_newest_first_with_totals_that_match() {
     let mut cursor: Option<String> = None;
     let mut first_page = None;
     loop {
-        let page = my_payouts(&store, &me, 50, cursor.as_deref())
+        let page = my_payouts(&store, &me, false, 50, cursor.as_deref())
             .await
             .unwrap();
         assert!(page.payouts.len() <= 50);
@@ -126,17 +126,25 @@ async fn my_payouts_pages_newest_first_with_totals_that_match() {
 #[tokio::test]
 async fn a_cursor_works_only_for_its_own_listing() {
     let (store, _) = store_with_payouts(5).await;
-    let mine = my_payouts(&store, &Actor::user(OWNER), 2, None)
+    let mine = my_payouts(&store, &Actor::user(OWNER), false, 2, None)
         .await
         .unwrap();
     let cursor = mine.next_cursor.unwrap();
-    let err = my_payouts(&store, &Actor::user(OTHER), 2, Some(&cursor))
+    let err = my_payouts(&store, &Actor::user(OTHER), false, 2, Some(&cursor))
         .await
         .unwrap_err();
     assert_eq!(err.http_status(), 400);
-    let err = list_payouts(&store, &Actor::admin(1), None, None, 2, Some(&cursor))
-        .await
-        .unwrap_err();
+    let err = list_payouts(
+        &store,
+        &Actor::admin(1),
+        false,
+        None,
+        None,
+        2,
+        Some(&cursor),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.http_status(), 400);
     // Cursors are not signed (reading routes hold no secret): one rewritten to claim the
     // owner's listing while pointing into another user's index is refused all the same.
@@ -148,7 +156,7 @@ async fn a_cursor_works_only_for_its_own_listing() {
     request_payout(&store, LIMITS, &Actor::user(OTHER), another)
         .await
         .unwrap();
-    let theirs = my_payouts(&store, &Actor::user(OTHER), 1, None)
+    let theirs = my_payouts(&store, &Actor::user(OTHER), false, 1, None)
         .await
         .unwrap()
         .next_cursor
@@ -159,12 +167,12 @@ async fn a_cursor_works_only_for_its_own_listing() {
         &format!("\"s\":\"USER#{OWNER}\""),
     );
     let steered = URL_SAFE_NO_PAD.encode(rewritten);
-    let err = my_payouts(&store, &Actor::user(OWNER), 2, Some(&steered))
+    let err = my_payouts(&store, &Actor::user(OWNER), false, 2, Some(&steered))
         .await
         .unwrap_err();
     assert_eq!(err.http_status(), 400);
     for limit in [0, 101] {
-        let err = my_payouts(&store, &Actor::user(OWNER), limit, None)
+        let err = my_payouts(&store, &Actor::user(OWNER), false, limit, None)
             .await
             .unwrap_err();
         assert_eq!(err.http_status(), 400);
@@ -176,7 +184,7 @@ async fn the_admin_list_pages_by_cursor_and_by_page_number_alike() {
     let (store, payouts) = store_with_payouts(120).await;
     let admin = Actor::admin(1);
 
-    let err = list_payouts(&store, &Actor::user(OWNER), None, None, 50, None)
+    let err = list_payouts(&store, &Actor::user(OWNER), false, None, None, 50, None)
         .await
         .unwrap_err();
     assert_eq!(err.http_status(), 403);
@@ -187,6 +195,7 @@ async fn the_admin_list_pages_by_cursor_and_by_page_number_alike() {
         let page = list_payouts(
             &store,
             &admin,
+            false,
             Some(PayoutStatus::Pending),
             None,
             50,
@@ -205,6 +214,7 @@ async fn the_admin_list_pages_by_cursor_and_by_page_number_alike() {
         let list = list_payouts(
             &store,
             &admin,
+            false,
             Some(PayoutStatus::Pending),
             Some(page),
             50,
@@ -224,13 +234,14 @@ async fn the_admin_list_pages_by_cursor_and_by_page_number_alike() {
     let mine: HashSet<_> = payouts.iter().map(|payout| payout.payout_id).collect();
     assert!(mine.iter().all(|id| by_cursor.contains(id)));
 
-    let everything = list_payouts(&store, &admin, None, None, 100, None)
+    let everything = list_payouts(&store, &admin, false, None, None, 100, None)
         .await
         .unwrap();
     assert_eq!(everything.payouts.len(), 100);
     let completed = list_payouts(
         &store,
         &admin,
+        false,
         Some(PayoutStatus::Completed),
         None,
         10,
@@ -241,11 +252,11 @@ async fn the_admin_list_pages_by_cursor_and_by_page_number_alike() {
     assert!(completed.payouts.is_empty());
     assert_eq!(completed.next_cursor, None);
 
-    let err = list_payouts(&store, &admin, None, Some(0), 10, None)
+    let err = list_payouts(&store, &admin, false, None, Some(0), 10, None)
         .await
         .unwrap_err();
     assert_eq!(err.http_status(), 400);
-    let err = list_payouts(&store, &admin, None, Some(2), 10, Some("x.y"))
+    let err = list_payouts(&store, &admin, false, None, Some(2), 10, Some("x.y"))
         .await
         .unwrap_err();
     assert_eq!(err.http_status(), 400);

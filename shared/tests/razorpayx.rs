@@ -46,6 +46,7 @@ fn config() -> ProcessorConfig {
         // Accepted payouts are due for another look a second later.
         poll_secs: 1,
         drain: None,
+        validate_accounts: false,
     }
 }
 

@@ -140,7 +140,7 @@ impl World {
     /// Polls until the validation leaves `Pending` (the fake settles it 200 ms on).
     async fn settled(&self, id: &str) -> Validation {
         for _ in 0..60 {
-            let validation = self.gateway.validation(id).await.unwrap();
+            let validation = self.gateway.fetch_validation(id).await.unwrap();
             if validation.status != ValidationStatus::Pending {
                 return validation;
             }
@@ -200,7 +200,7 @@ async fn a_valid_account_is_verified_with_the_name_its_bank_holds() {
     let fund_account_id = world.fund_account(&bank()).await;
     let started = world
         .gateway
-        .start_validation(&fund_account_id, &bank(), Timestamp::now())
+        .validate_fund_account(&fund_account_id, &bank(), 7, Timestamp::now())
         .await
         .unwrap();
     assert!(started.id.starts_with("fav_"), "{started:?}");
@@ -258,7 +258,7 @@ async fn an_invalid_account_fails_and_its_penny_comes_back() {
     let fund_account_id = world.fund_account(&bank()).await;
     let started = world
         .gateway
-        .start_validation(&fund_account_id, &bank(), Timestamp::now())
+        .validate_fund_account(&fund_account_id, &bank(), 7, Timestamp::now())
         .await
         .unwrap();
     let polled = world.settled(&started.id).await;
@@ -297,7 +297,7 @@ async fn a_name_mismatch_is_verified_but_not_the_saved_name() {
     let fund_account_id = world.fund_account(&bank()).await;
     let started = world
         .gateway
-        .start_validation(&fund_account_id, &bank(), Timestamp::now())
+        .validate_fund_account(&fund_account_id, &bank(), 7, Timestamp::now())
         .await
         .unwrap();
     let polled = world.settled(&started.id).await;
@@ -336,7 +336,7 @@ async fn a_technical_failure_blames_no_one_and_may_be_started_again() {
     let since = Timestamp::now();
     let started = world
         .gateway
-        .start_validation(&fund_account_id, &bank(), since)
+        .validate_fund_account(&fund_account_id, &bank(), 7, since)
         .await
         .unwrap();
     let polled = world.settled(&started.id).await;
@@ -357,7 +357,7 @@ async fn a_technical_failure_blames_no_one_and_may_be_started_again() {
         .unwrap();
     let again = world
         .gateway
-        .start_validation(&fund_account_id, &bank(), since)
+        .validate_fund_account(&fund_account_id, &bank(), 7, since)
         .await
         .unwrap();
     assert_ne!(again.id, started.id);
@@ -384,7 +384,7 @@ async fn a_retried_start_does_not_pay_twice() {
         .unwrap();
     let lost = world
         .gateway
-        .start_validation(&fund_account_id, &bank(), since)
+        .validate_fund_account(&fund_account_id, &bank(), 7, since)
         .await;
     assert!(
         matches!(lost, Err(GatewayError::Unavailable(_))),
@@ -398,7 +398,7 @@ async fn a_retried_start_does_not_pay_twice() {
 
     let retried = world
         .gateway
-        .start_validation(&fund_account_id, &bank(), since)
+        .validate_fund_account(&fund_account_id, &bank(), 7, since)
         .await
         .unwrap();
     assert_eq!(world.fake.validations().len(), 1);
@@ -412,7 +412,7 @@ async fn a_retried_start_does_not_pay_twice() {
     // Once settled too: the answer is the same validation.
     let later = world
         .gateway
-        .start_validation(&fund_account_id, &bank(), since)
+        .validate_fund_account(&fund_account_id, &bank(), 7, since)
         .await
         .unwrap();
     assert_eq!(later, settled);
@@ -428,7 +428,7 @@ async fn a_retried_start_does_not_pay_twice() {
         .await;
     let theirs = world
         .gateway
-        .start_validation(&other, &bank(), since)
+        .validate_fund_account(&other, &bank(), 7, since)
         .await
         .unwrap();
     assert_ne!(theirs.id, settled.id);
@@ -441,7 +441,7 @@ async fn a_vpa_is_validated_free_against_the_saved_name() {
     let fund_account_id = world.fund_account(&vpa()).await;
     let started = world
         .gateway
-        .start_validation(&fund_account_id, &vpa(), Timestamp::now())
+        .validate_fund_account(&fund_account_id, &vpa(), 7, Timestamp::now())
         .await
         .unwrap();
     assert_eq!(world.fake.balance(), OPENING_BALANCE, "no penny for a VPA");
@@ -483,7 +483,7 @@ async fn the_local_razorpayx_refuses_what_razorpayx_refuses() {
     assert_eq!(body["error"]["field"], "id");
     let refused = world
         .gateway
-        .start_validation("fa_000000deadbeef", &bank(), Timestamp::now())
+        .validate_fund_account("fa_000000deadbeef", &bank(), 7, Timestamp::now())
         .await;
     assert!(
         matches!(refused, Err(GatewayError::Refused(_))),
@@ -541,12 +541,12 @@ async fn the_local_razorpayx_refuses_what_razorpayx_refuses() {
         .unwrap();
     assert_eq!(unauthenticated.status().as_u16(), 401);
 
-    let unknown = world.gateway.validation("fav_000000deadbeef").await;
+    let unknown = world.gateway.fetch_validation("fav_000000deadbeef").await;
     assert!(
         matches!(unknown, Err(GatewayError::Unavailable(_))),
         "{unknown:?}"
     );
-    let odd = world.gateway.validation("../payouts").await;
+    let odd = world.gateway.fetch_validation("../payouts").await;
     assert!(
         matches!(odd, Err(GatewayError::Misconfigured(_))),
         "{odd:?}"
@@ -610,7 +610,7 @@ async fn razorpays_python_sdk_verifies_a_validation_webhook() {
     let fund_account_id = world.fund_account(&bank()).await;
     let started = world
         .gateway
-        .start_validation(&fund_account_id, &bank(), Timestamp::now())
+        .validate_fund_account(&fund_account_id, &bank(), 7, Timestamp::now())
         .await
         .unwrap();
     world.settled(&started.id).await;

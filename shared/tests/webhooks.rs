@@ -693,6 +693,7 @@ fn razorpayx_processing(poll_secs: u64) -> ProcessorConfig {
         lease_secs: 300,
         poll_secs,
         drain: None,
+        validate_accounts: false,
     }
 }
 

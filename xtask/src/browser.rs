@@ -64,6 +64,7 @@ fn processing(batch_size: usize) -> shared::config::ProcessorConfig {
         lease_secs: 300,
         poll_secs: 60,
         drain: None,
+        validate_accounts: false,
     }
 }
 

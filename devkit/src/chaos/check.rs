@@ -175,6 +175,63 @@ pub async fn razorpayx_ledger(
     .await;
 }
 
+/// Claim 7: RazorpayX paid no payout to a fund account it had not verified, under the
+/// name it was saved with: every payout at the fake names a fund account with a
+/// completed validation of an `active` account whose registered name matches; and no
+/// fund account was checked twice but for checks RazorpayX itself failed (refunded).
+/// Read from the fake's own records, not ours.
+pub fn verified_destinations(fake: &FakeRazorpayX, report: &mut Report) {
+    let validations = fake.validations();
+    let verified = |fund_account_id: &str| {
+        validations.iter().any(|validation| {
+            let fund_account = &validation["fund_account"];
+            let saved_name = fund_account["bank_account"]["name"]
+                .as_str()
+                .or_else(|| fund_account["contact"]["name"].as_str());
+            fund_account["id"] == fund_account_id
+                && validation["status"] == "completed"
+                && validation["results"]["account_status"] == "active"
+                && match (
+                    validation["results"]["registered_name"].as_str(),
+                    saved_name,
+                ) {
+                    (Some(registered), Some(saved)) => {
+                        shared::gateway::validation::names_match(registered, saved)
+                    }
+                    // A VPA's fund account names no one: its registered name is held to
+                    // the contact's, which the fake returns unchanged.
+                    (Some(_), None) => true,
+                    _ => false,
+                }
+        })
+    };
+    for payout in fake.payouts() {
+        let fund_account_id = payout["fund_account_id"].as_str().unwrap_or_default();
+        if !verified(fund_account_id) {
+            report.violations.push(format!(
+                "RazorpayX payout {} went to fund account {fund_account_id}, which no \
+                 validation verified",
+                payout["id"]
+            ));
+        }
+    }
+    let mut checks: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for validation in &validations {
+        if validation["status"] != "failed" {
+            *checks
+                .entry(validation["fund_account"]["id"].to_string())
+                .or_default() += 1;
+        }
+    }
+    for (fund_account_id, count) in checks {
+        if count > 1 {
+            report.violations.push(format!(
+                "fund account {fund_account_id} was validated {count} times (each a penny)"
+            ));
+        }
+    }
+}
+
 /// No payout was sent to a destination its owner had replaced before the attempt
 /// reached the gateway: a payout whose destination came from revision `r` of the
 /// account, first sent at `t`, finds no later revision whose save had committed before

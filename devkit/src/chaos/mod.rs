@@ -88,13 +88,17 @@ pub const INVOCATION_TIMEOUT: Duration = Duration::from_millis(2_500);
 /// Clean processor runs after the faults stop, at most.
 const QUIESCE_ROUNDS: usize = 15;
 
-fn processor_config() -> ProcessorConfig {
+/// With RazorpayX, destinations are verified before they are paid (the fake checks
+/// them, and its validation webhooks race the processor's polls); the simulated
+/// gateway cannot verify.
+fn processor_config(gateway: GatewayKind) -> ProcessorConfig {
     ProcessorConfig {
         batch_size: 10,
         concurrency: 4,
         lease_secs: LEASE_SECS,
         poll_secs: 0,
         drain: None,
+        validate_accounts: gateway == GatewayKind::RazorpayX,
     }
 }
 
@@ -249,6 +253,7 @@ async fn run_plan(client: &Client, plan: &Plan, report: &mut Report) -> anyhow::
             let _ = fake.wait_for_webhooks_idle(Duration::from_secs(20)).await;
             check::books(&clean, plan, report, "after the faults stopped").await;
             check::razorpayx_ledger(&clean, plan, &fake, report).await;
+            check::verified_destinations(&fake, report);
             check::destinations(&clean, plan, &history.saves, report).await;
             check::liveness(&clean, plan, report).await;
             report.violations.extend(front.violations());
@@ -372,8 +377,8 @@ impl<G: PaymentGateway + 'static> History<'_, G> {
         let fake = self.fake.clone();
         let world = self.plan.world.clone();
         let saves = self.saves.clone();
+        let config = processor_config(self.plan.gateway);
         async move {
-            let config = processor_config();
             let admin = Actor::admin(ADMIN);
             let work = async {
                 match &step.op {
@@ -504,7 +509,7 @@ impl<G: PaymentGateway + 'static> History<'_, G> {
     /// so that crashed holders' leases run out, or the rounds run out (then liveness
     /// says which payouts are stuck).
     async fn quiesce(&self) {
-        let config = processor_config();
+        let config = processor_config(self.plan.gateway);
         for round in 0..QUIESCE_ROUNDS {
             let outcome = Processor::new(&self.store, &*self.gateway, config)
                 .run()

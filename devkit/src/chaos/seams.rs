@@ -25,8 +25,9 @@ use rand::{RngExt, SeedableRng};
 use tokio::sync::Notify;
 
 use shared::account::PayoutAccount;
-use shared::gateway::{BeneficiaryIds, GatewayError, PaymentGateway, TransferOutcome};
+use shared::gateway::{BeneficiaryIds, GatewayError, PaymentGateway, TransferOutcome, Validation};
 use shared::payout::{IdempotencyKey, Payout};
+use shared::time::Timestamp;
 
 /// Where an invocation dies: at its `at`-th call (from 0), before it is made or
 /// right after its answer came back.
@@ -375,6 +376,23 @@ impl<G: PaymentGateway> PaymentGateway for ChaosGateway<G> {
     ) -> Result<BeneficiaryIds, GatewayError> {
         self.call(false, self.inner.register_beneficiary(account))
             .await
+    }
+
+    async fn start_validation(
+        &self,
+        fund_account_id: &str,
+        account: &PayoutAccount,
+        since: Timestamp,
+    ) -> Result<Validation, GatewayError> {
+        self.call(
+            false,
+            self.inner.start_validation(fund_account_id, account, since),
+        )
+        .await
+    }
+
+    async fn validation(&self, id: &str) -> Result<Validation, GatewayError> {
+        self.call(false, self.inner.validation(id)).await
     }
 
     async fn transfer(

@@ -88,6 +88,9 @@ pub struct ProcessorConfig {
     /// `DRAIN=true`: keep taking batches until the queue is empty or the deadline
     /// nears. Off (`None`) by default: one batch per run, the seed's 10 an hour.
     pub drain: Option<Drain>,
+    /// `PAYOUT_ACCOUNT_VALIDATION`: a destination is verified at the gateway before any
+    /// payout goes to it (RazorpayX fund account validation; docs/RAZORPAYX.md).
+    pub validate_accounts: bool,
 }
 
 /// Drain mode's brake. `DRAIN_MARGIN_SECS` (default 30): no new batch starts unless
@@ -505,6 +508,8 @@ impl Config {
             })?,
         };
 
+        let validate_accounts = account_validation(&var, &gateway, stage.as_deref())?;
+
         let account_hold_secs = within(
             parse(&var, "PAYOUT_ACCOUNT_HOLD_SECS", DEFAULT_ACCOUNT_HOLD_SECS)?,
             "PAYOUT_ACCOUNT_HOLD_SECS",
@@ -525,6 +530,7 @@ impl Config {
                 lease_secs,
                 poll_secs,
                 drain,
+                validate_accounts,
             },
             gateway,
             schedule_tz,
@@ -627,6 +633,37 @@ fn trimmed(lookup: impl Fn(&str) -> Option<String>) -> impl Fn(&str) -> Option<S
             .map(|value| value.trim().to_owned())
             .filter(|value| !value.is_empty())
     }
+}
+
+/// `PAYOUT_ACCOUNT_VALIDATION` (`true` or `false`): whether a destination is verified
+/// before payouts go to it. RazorpayX validates in live mode only, so it defaults to on
+/// where RazorpayX pays outside the development stages, off elsewhere; the simulated
+/// gateway has nothing to validate with and refuses `true`.
+fn account_validation(
+    var: &impl Fn(&str) -> Option<String>,
+    gateway: &GatewayConfig,
+    stage: Option<&str>,
+) -> Result<bool> {
+    let razorpayx = matches!(gateway, GatewayConfig::RazorpayX(_));
+    let production = !SIMULATION_STAGES.contains(&stage.unwrap_or("unnamed"));
+    let validate = match var("PAYOUT_ACCOUNT_VALIDATION").as_deref() {
+        None => razorpayx && production,
+        Some("true") => true,
+        Some("false") => false,
+        Some(other) => {
+            return Err(Error::Config(format!(
+                "PAYOUT_ACCOUNT_VALIDATION must be `true` or `false`, got `{other}`"
+            )))
+        }
+    };
+    if validate && !razorpayx {
+        return Err(Error::Config(
+            "PAYOUT_ACCOUNT_VALIDATION=true needs PAYMENT_GATEWAY=razorpayx: the simulated \
+             gateway cannot verify an account"
+                .to_owned(),
+        ));
+    }
+    Ok(validate)
 }
 
 /// Outside local runs, a secret-bearing variable in the environment refuses start.
@@ -800,6 +837,36 @@ mod tests {
         }
         // Locally they are the documented way to point at the local RazorpayX.
         assert!(config(&[("RAZORPAYX_KEY_SECRET", "anything-local")]).is_ok());
+    }
+
+    #[test]
+    fn account_validation_is_on_where_razorpayx_pays_for_real() {
+        let razorpayx = |stage: &'static str, validation: Option<&'static str>| {
+            let mut pairs = vec![
+                ("STAGE", stage),
+                ("FUNCTION_TIMEOUT_SECS", "29"),
+                ("PAYMENT_GATEWAY", "razorpayx"),
+                ("RAZORPAYX_ACCOUNT_NUMBER", "7878780080316316"),
+                ("RAZORPAYX_API_SECRET_ID", "payouts/x/razorpayx-api"),
+            ];
+            if let Some(value) = validation {
+                pairs.push(("PAYOUT_ACCOUNT_VALIDATION", value));
+            }
+            deployed(&pairs).map(|config| config.processor.validate_accounts)
+        };
+        assert!(razorpayx("prod", None).unwrap());
+        assert!(razorpayx("staging", None).unwrap());
+        // RazorpayX's test mode does not validate: off where it is used.
+        assert!(!razorpayx("dev", None).unwrap());
+        assert!(!razorpayx("prod", Some("false")).unwrap());
+        assert!(razorpayx("dev", Some("true")).unwrap());
+        let err = razorpayx("prod", Some("yes")).unwrap_err().to_string();
+        assert!(err.contains("PAYOUT_ACCOUNT_VALIDATION"), "{err}");
+        assert!(!config(&[]).unwrap().processor.validate_accounts);
+        let err = config(&[("PAYOUT_ACCOUNT_VALIDATION", "true")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("razorpayx"), "{err}");
     }
 
     #[test]

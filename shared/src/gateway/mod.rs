@@ -19,8 +19,10 @@ use crate::config::{Config, GatewayConfig};
 use crate::money::Paise;
 use crate::payout::{GatewayStatusDetails, IdempotencyKey, Payout};
 use crate::store::Store;
+use crate::time::Timestamp;
 
-pub use razorpayx::{webhook as razorpayx_webhook, RazorpayX};
+pub use razorpayx::validation::Validation;
+pub use razorpayx::{validation, webhook as razorpayx_webhook, RazorpayX};
 pub use simulated::SimulatedGateway;
 
 /// What the gateway did with an attempt.
@@ -154,6 +156,37 @@ pub trait PaymentGateway: Send + Sync {
         }
     }
 
+    /// Starts the check that `account`'s fund account exists under its name, or answers
+    /// the one started for it since `since` (a check is paid for, and made once per
+    /// destination).
+    fn start_validation(
+        &self,
+        fund_account_id: &str,
+        account: &PayoutAccount,
+        since: Timestamp,
+    ) -> impl Future<Output = Result<Validation, GatewayError>> + Send {
+        let _ = (fund_account_id, since);
+        let user = account.user_id;
+        async move {
+            Err(GatewayError::Misconfigured(format!(
+                "this gateway cannot verify accounts (user {user})"
+            )))
+        }
+    }
+
+    /// A check as the gateway has it now.
+    fn validation(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Validation, GatewayError>> + Send {
+        let _ = id;
+        async {
+            Err(GatewayError::Misconfigured(
+                "this gateway cannot verify accounts".to_owned(),
+            ))
+        }
+    }
+
     /// Sends the payout's current attempt under `key`, at most once per key: the same
     /// key returns the first attempt's state, never a second transfer.
     fn transfer(
@@ -201,6 +234,22 @@ impl<G: PaymentGateway> PaymentGateway for std::sync::Arc<G> {
         account: &PayoutAccount,
     ) -> impl Future<Output = Result<BeneficiaryIds, GatewayError>> + Send {
         G::register_beneficiary(self, account)
+    }
+
+    fn start_validation(
+        &self,
+        fund_account_id: &str,
+        account: &PayoutAccount,
+        since: Timestamp,
+    ) -> impl Future<Output = Result<Validation, GatewayError>> + Send {
+        G::start_validation(self, fund_account_id, account, since)
+    }
+
+    fn validation(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Validation, GatewayError>> + Send {
+        G::validation(self, id)
     }
 
     fn transfer(
@@ -281,6 +330,31 @@ impl PaymentGateway for Gateway {
         match self {
             Gateway::Simulated(gateway) => gateway.register_beneficiary(account).await,
             Gateway::RazorpayX(gateway) => gateway.register_beneficiary(account).await,
+        }
+    }
+
+    async fn start_validation(
+        &self,
+        fund_account_id: &str,
+        account: &PayoutAccount,
+        since: Timestamp,
+    ) -> Result<Validation, GatewayError> {
+        match self {
+            Gateway::Simulated(gateway) => {
+                gateway
+                    .start_validation(fund_account_id, account, since)
+                    .await
+            }
+            Gateway::RazorpayX(gateway) => {
+                PaymentGateway::start_validation(gateway, fund_account_id, account, since).await
+            }
+        }
+    }
+
+    async fn validation(&self, id: &str) -> Result<Validation, GatewayError> {
+        match self {
+            Gateway::Simulated(gateway) => gateway.validation(id).await,
+            Gateway::RazorpayX(gateway) => PaymentGateway::validation(gateway, id).await,
         }
     }
 

@@ -26,9 +26,11 @@ pub(super) async fn serve(
             Ok(reply::completed_order(&completed))
         }
         Endpoint::MyPayouts => {
+            let validating = app.config.processor.validate_accounts;
             let limit = limit(request, MY_PAYOUTS_DEFAULT_LIMIT)?;
             let cursor = input::query(request, "cursor")?;
-            let list = listing::my_payouts(&app.store, actor, limit, cursor.as_deref()).await?;
+            let list = listing::my_payouts(&app.store, actor, validating, limit, cursor.as_deref())
+                .await?;
             Ok(reply::my_payouts(&list))
         }
         Endpoint::ListPayouts => {
@@ -37,9 +39,17 @@ pub(super) async fn serve(
             let page = input::query_number(request, "page", 1..=1_000_000)?;
             let limit = limit(request, ADMIN_LIST_DEFAULT_LIMIT)?;
             let cursor = input::query(request, "cursor")?;
-            let list =
-                listing::list_payouts(&app.store, actor, status, page, limit, cursor.as_deref())
-                    .await?;
+            let validating = app.config.processor.validate_accounts;
+            let list = listing::list_payouts(
+                &app.store,
+                actor,
+                validating,
+                status,
+                page,
+                limit,
+                cursor.as_deref(),
+            )
+            .await?;
             Ok(reply::payout_list(&list))
         }
         Endpoint::PutPayoutAccount => {
@@ -52,23 +62,35 @@ pub(super) async fn serve(
                 app.config.account_hold_secs,
             )
             .await?;
-            Ok(reply::payout_account(&saved))
+            Ok(reply::payout_account(
+                &saved,
+                app.config.processor.validate_accounts,
+            ))
         }
         Endpoint::GetPayoutAccount => {
             let found = account::payout_account_of(&app.store, actor, actor.user_id).await?;
-            Ok(reply::payout_account_view(&found))
+            Ok(reply::payout_account_view(
+                &found,
+                app.config.processor.validate_accounts,
+            ))
         }
         Endpoint::GetUserPayoutAccount => {
             actor.require_admin()?;
             let user_id = input::user_id(request, endpoint)?;
             let found = admin::user_payout_account(&app.store, actor, user_id).await?;
-            Ok(reply::payout_account_view(&found))
+            Ok(reply::payout_account_view(
+                &found,
+                app.config.processor.validate_accounts,
+            ))
         }
         Endpoint::EndPayoutAccountHold => {
             actor.require_admin()?;
             let user_id = input::user_id(request, endpoint)?;
             let ended = account::end_hold(&app.store, actor, user_id).await?;
-            Ok(reply::payout_account(&ended))
+            Ok(reply::payout_account(
+                &ended,
+                app.config.processor.validate_accounts,
+            ))
         }
         Endpoint::ProcessPayout | Endpoint::RetryPayout | Endpoint::CancelPayout => {
             actor.require_admin()?;

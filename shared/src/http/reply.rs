@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::account::{AccountView, PayoutAccount};
+use crate::account::{AccountView, PayoutAccount, PayoutHold};
 use crate::bulk::{BulkAnswer, ItemError, Outcome};
 use crate::error::Error;
 use crate::listing::{MyPayouts, PayoutList};
@@ -57,23 +57,21 @@ pub struct PayoutView<'a> {
     pub hold: Option<HoldView>,
 }
 
-/// Why a pending payout waits, and until when.
+/// Why a pending payout waits, and until when (absent: until the gateway answers).
 #[derive(Clone, Copy, Debug, Serialize)]
 pub struct HoldView {
     pub reason: &'static str,
-    pub until: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<Timestamp>,
 }
 
 impl HoldView {
-    /// The reason of every hold today.
-    pub const PAYOUT_ACCOUNT_CHANGED: &'static str = "payout_account_changed";
-
-    /// The hold of a payout whose user's account is held until `until`: only one still
-    /// pending waits for it.
-    fn pending(payout: &Payout, until: Timestamp) -> Option<Self> {
+    /// What keeps a payout waiting when its user's payouts wait for `hold`: only one
+    /// still pending waits for it.
+    fn pending(payout: &Payout, hold: PayoutHold) -> Option<Self> {
         (payout.status == PayoutStatus::Pending).then_some(HoldView {
-            reason: Self::PAYOUT_ACCOUNT_CHANGED,
-            until,
+            reason: hold.reason(),
+            until: hold.until(),
         })
     }
 }
@@ -185,9 +183,7 @@ pub fn my_payouts(list: &MyPayouts) -> Response<Body> {
         .payouts
         .iter()
         .map(|payout| PayoutView {
-            hold: list
-                .hold_until
-                .and_then(|until| HoldView::pending(payout, until)),
+            hold: list.hold.and_then(|hold| HoldView::pending(payout, hold)),
             ..PayoutView::from(payout)
         })
         .collect();
@@ -195,7 +191,7 @@ pub fn my_payouts(list: &MyPayouts) -> Response<Body> {
         StatusCode::OK,
         &json!({
             "payouts": payouts,
-            "hold_until": list.hold_until,
+            "hold_until": list.hold.and_then(PayoutHold::until),
             "total": list.total,
             "total_paid_paise": list.total_paid_paise,
             "pending_paise": list.pending_paise,
@@ -216,7 +212,7 @@ pub fn payout_list(list: &PayoutList) -> Response<Body> {
                     view.payout.hold = list
                         .holds
                         .get(&payout.user_id)
-                        .and_then(|until| HoldView::pending(payout, *until));
+                        .and_then(|hold| HoldView::pending(payout, *hold));
                     view
                 })
                 .collect::<Vec<_>>(),
@@ -228,13 +224,14 @@ pub fn payout_list(list: &PayoutList) -> Response<Body> {
 }
 
 /// A payout account, masked: the full account number or VPA never leaves the service.
-pub fn payout_account(account: &PayoutAccount) -> Response<Body> {
-    json_response(StatusCode::OK, &account.masked())
+/// Its verification is shown when accounts are verified (`validating`).
+pub fn payout_account(account: &PayoutAccount, validating: bool) -> Response<Body> {
+    json_response(StatusCode::OK, &account.masked_with(validating))
 }
 
 /// A payout account, masked, with its saved revisions (newest first).
-pub fn payout_account_view(view: &AccountView) -> Response<Body> {
-    let mut body = json!(view.account.masked());
+pub fn payout_account_view(view: &AccountView, validating: bool) -> Response<Body> {
+    let mut body = json!(view.account.masked_with(validating));
     body["revisions"] = json!(view.revisions);
     json_response(StatusCode::OK, &body)
 }

@@ -10,6 +10,7 @@ use super::{reply, App};
 use crate::error::{Error, Result};
 use crate::gateway::razorpayx_webhook::{self, Event, EVENT_ID_HEADER, SIGNATURE_HEADER};
 use crate::metrics::{self, Unit};
+use crate::verification;
 use crate::webhook::{self, Delivery, Handled};
 
 /// RazorpayX's events are a few kilobytes; anything this large is not one of them.
@@ -52,6 +53,21 @@ pub(super) async fn serve(app: &App, request: &Request) -> Result<Response<Body>
                  printable characters)"
             ))
         })?;
+    // A check of a payout account: its answer goes to the account (the state it finds
+    // decides, so a duplicate or late one changes nothing and needs no receipt).
+    if let Some(report) = razorpayx_webhook::parse_validation(body)
+        .map_err(|err| Error::BadRequest(err.to_string()))?
+    {
+        let reported = verification::on_report(&app.store, &report.validation).await?;
+        metrics::emit(
+            &[("WebhookEvents", Unit::Count, 1)],
+            &[
+                ("webhook_event", report.name.as_str().into()),
+                ("handled", reported.as_str().into()),
+            ],
+        );
+        return Ok(reply::webhook_received(event_id, reported.as_str()));
+    }
     let event = razorpayx_webhook::parse(body).map_err(|err| Error::BadRequest(err.to_string()))?;
     let (name, report) = match &event {
         Event::Payout { name, report } => (name.as_str(), Some(report.as_ref())),

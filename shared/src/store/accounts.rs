@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::transact::TransactFailure;
-use super::{from_item, keys, n, s, sdk_error, to_item, with_key, Store};
-use crate::account::{AccountRevision, PayoutAccount};
+use super::{from_item, keys, n, s, sdk_error, to_item, with_key, written, Store};
+use crate::account::{AccountGate, AccountRevision, PayoutAccount, Verification};
 use crate::error::{Error, Result};
 use crate::gateway::BeneficiaryIds;
 use crate::payout::Payout;
@@ -230,19 +230,14 @@ impl Store {
         Ok(())
     }
 
-    /// Which of these users have a hold in force at `now`, and until when. One strongly
-    /// consistent BatchGetItem per hundred users, reading only the hold.
-    pub async fn users_on_hold(
+    /// What may keep these users' payouts waiting: each one's hold and where the check
+    /// of their destination stands (users without an account are left out). One
+    /// strongly consistent BatchGetItem per hundred users, reading only those.
+    pub async fn account_gates(
         &self,
         user_ids: &HashSet<u64>,
-        now: Timestamp,
-    ) -> Result<HashMap<u64, Timestamp>> {
-        #[derive(Deserialize)]
-        struct Hold {
-            user_id: u64,
-            hold_until: Option<Timestamp>,
-        }
-        let mut held = HashMap::new();
+    ) -> Result<HashMap<u64, AccountGate>> {
+        let mut gates = HashMap::new();
         let ids: Vec<u64> = user_ids.iter().copied().collect();
         for chunk in ids.chunks(100) {
             let mut keys_left: Vec<HashMap<String, AttributeValue>> = chunk
@@ -261,7 +256,10 @@ impl Store {
                 }
                 let request = KeysAndAttributes::builder()
                     .set_keys(Some(std::mem::take(&mut keys_left)))
-                    .projection_expression("user_id, hold_until")
+                    .projection_expression(
+                        "user_id, hold_until, verification.#status, verification.failure",
+                    )
+                    .expression_attribute_names("#status", "status")
                     .consistent_read(true)
                     .build()
                     .map_err(Error::store)?;
@@ -277,10 +275,8 @@ impl Store {
                     .and_then(|mut tables| tables.remove(&self.table))
                     .unwrap_or_default()
                 {
-                    let hold: Hold = from_item(item)?;
-                    if let Some(until) = hold.hold_until.filter(|until| *until > now) {
-                        held.insert(hold.user_id, until);
-                    }
+                    let gate: AccountGate = from_item(item)?;
+                    gates.insert(gate.user_id, gate);
                 }
                 keys_left = output
                     .unprocessed_keys
@@ -294,7 +290,38 @@ impl Store {
                 ));
             }
         }
-        Ok(held)
+        Ok(gates)
+    }
+
+    /// Writes the check of the account's destination, only while the account is still
+    /// `revision` and its check is still the one read (`step`, `None`: there was none):
+    /// `false` when another writer got there first, which the caller reads again.
+    pub async fn put_verification(
+        &self,
+        user_id: u64,
+        revision: u64,
+        read_step: Option<u64>,
+        verification: &Verification,
+    ) -> Result<bool> {
+        let value = serde_dynamo::to_attribute_value(verification).map_err(Error::store)?;
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::user_pk(user_id)))
+            .key(keys::SK, s(keys::PAYOUT_ACCOUNT_SK))
+            .update_expression("SET verification = :verification")
+            .expression_attribute_values(":verification", value)
+            .expression_attribute_values(":revision", n(revision));
+        let update = match read_step {
+            Some(step) => update
+                .condition_expression("revision = :revision AND verification.step = :step")
+                .expression_attribute_values(":step", n(step)),
+            None => update.condition_expression(
+                "revision = :revision AND attribute_not_exists(verification)",
+            ),
+        };
+        written(update.send().await)
     }
 
     /// Ends the hold on the account as of `revision` (an admin's decision), recorded

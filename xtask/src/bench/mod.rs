@@ -219,6 +219,24 @@ fn report(
         (rzp_request + rzp_send + rzp_settle) as f64 + 2.0 * overhead as f64 / processor.batch_size as f64,
         (rzp_request + rzp_first + rzp_settle) as f64 + 2.0 * overhead as f64 / processor.batch_size as f64,
     );
+    let verification = &processor.verification;
+    let _ = writeln!(out, "With `PAYOUT_ACCOUNT_VALIDATION=true`, a new destination is verified once, before its first payout (docs/RAZORPAYX.md):\n");
+    let _ = writeln!(out, "| step | requests |");
+    let _ = writeln!(out, "|---|---|");
+    let _ = writeln!(out, "| the run that meets the new account (registers it, starts the check; the payout waits) | {} |", operations(&verification.start));
+    let _ = writeln!(
+        out,
+        "| the next run (reads the answer, records it, sends the payout) | {} |",
+        operations(&verification.answer_and_send)
+    );
+    let _ = writeln!(
+        out,
+        "| RazorpayX validations: {} for the first payout, {} for the second; debited beyond the payouts: ₹{}.{:02} (the penny drop; RazorpayX's fee comes on top in live mode) | |\n",
+        verification.validations,
+        verification.validations_for_second_payout,
+        verification.debited_paise / 100,
+        verification.debited_paise % 100,
+    );
     let _ = writeln!(out, "Per API call (mean over {} warm calls):\n", api.calls);
     let _ = writeln!(out, "| endpoint | requests per call |");
     let _ = writeln!(out, "|---|---|");

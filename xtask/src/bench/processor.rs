@@ -54,6 +54,21 @@ pub struct ProcessorFigures {
     pub razorpayx_first_send: BTreeMap<String, u64>,
     pub razorpayx_send: BTreeMap<String, u64>,
     pub razorpayx_settle: BTreeMap<String, u64>,
+    /// With `PAYOUT_ACCOUNT_VALIDATION` on: a new bank account's first payout.
+    pub verification: VerificationCost,
+}
+
+/// What verifying a new destination costs, once per destination: the run that starts
+/// the check (its payout waits), and the run that reads the answer and sends the
+/// payout, each without the run's own queries; the validations RazorpayX made and what
+/// they debited.
+pub struct VerificationCost {
+    pub start: BTreeMap<String, u64>,
+    pub answer_and_send: BTreeMap<String, u64>,
+    pub validations: usize,
+    pub debited_paise: u64,
+    /// Validations made for a second payout to the same account: none.
+    pub validations_for_second_payout: usize,
 }
 
 fn config(batch_size: usize, concurrency: usize) -> ProcessorConfig {
@@ -63,6 +78,7 @@ fn config(batch_size: usize, concurrency: usize) -> ProcessorConfig {
         lease_secs: 300,
         poll_secs: 60,
         drain: None,
+        validate_accounts: false,
     }
 }
 
@@ -149,6 +165,7 @@ pub async fn run(endpoint: &str, quick: bool) -> Result<ProcessorFigures> {
             &gateway,
             ProcessorConfig {
                 drain: Some(Drain { margin_secs: 30 }),
+                validate_accounts: false,
                 ..config(DRAIN_BATCH, concurrency)
             },
         );
@@ -176,8 +193,10 @@ pub async fn run(endpoint: &str, quick: bool) -> Result<ProcessorFigures> {
 
     let (razorpayx_first_send, razorpayx_send, razorpayx_settle) =
         razorpayx_lifecycle(&world, &run_overhead_requests).await?;
+    let verification = verification_cost(&world, &run_overhead_requests).await?;
 
     Ok(ProcessorFigures {
+        verification,
         razorpayx_first_send,
         razorpayx_send,
         razorpayx_settle,
@@ -199,20 +218,7 @@ type Counts = BTreeMap<String, u64>;
 /// One payout through RazorpayX (the local one, settling at once), request by
 /// request: the runs that send it and the run that settles it.
 async fn razorpayx_lifecycle(world: &World, overhead: &Counts) -> Result<(Counts, Counts, Counts)> {
-    let fake = FakeRazorpayX::start(
-        0,
-        FakeConfig {
-            settle_after: Duration::ZERO,
-            ..FakeConfig::default()
-        },
-    )
-    .await?;
-    let gateway = RazorpayX::new(&RazorpayXConfig::local(
-        fake.base_url(),
-        DEV_RAZORPAYX_KEY_SECRET,
-        5_000,
-    ))
-    .map_err(|err| anyhow::anyhow!("{err}"))?;
+    let (_fake, gateway) = local_razorpayx().await?;
     world.rich_scout("s-rzp", 21).await?;
     let account = NewPayoutAccount {
         name: "Bench Payee".to_owned(),
@@ -229,19 +235,11 @@ async fn razorpayx_lifecycle(world: &World, overhead: &Counts) -> Result<(Counts
         ProcessorConfig {
             poll_secs: 1,
             drain: None,
+            validate_accounts: false,
             ..config(1, 1)
         },
     );
-    let counted = |counts: Counts| -> Counts {
-        let mut counts = counts;
-        for (operation, count) in overhead {
-            if let Some(total) = counts.get_mut(operation) {
-                *total -= (*count).min(*total);
-            }
-        }
-        counts.retain(|_, count| *count > 0);
-        counts
-    };
+    let counted = |counts: Counts| without(overhead, counts);
     let mut sends = Vec::new();
     let mut settle = Counts::new();
     for _ in 0..2 {
@@ -260,4 +258,91 @@ async fn razorpayx_lifecycle(world: &World, overhead: &Counts) -> Result<(Counts
     let later = sends.pop().unwrap_or_default();
     let first = sends.pop().unwrap_or_default();
     Ok((first, later, settle))
+}
+
+/// A new bank account's first payout with validation on, then a second payout to it.
+async fn verification_cost(world: &World, overhead: &Counts) -> Result<VerificationCost> {
+    let (fake, gateway) = local_razorpayx().await?;
+    world.rich_scout("s-verify", 23).await?;
+    let account = NewPayoutAccount {
+        name: "Bench Payee".to_owned(),
+        destination: Destination::BankAccount {
+            ifsc: "HDFC0000053".to_owned(),
+            account_number: "765432123456789".to_owned(),
+        },
+        email: None,
+    };
+    save_payout_account(&world.store, &Actor::user(23), account, 0).await?;
+    let processor = Processor::new(
+        &world.store,
+        &gateway,
+        ProcessorConfig {
+            poll_secs: 1,
+            drain: None,
+            validate_accounts: true,
+            ..config(1, 1)
+        },
+    );
+    let without_overhead = |counts: Counts| without(overhead, counts);
+    let opening = fake.balance();
+    world.pending("s-verify", 23, 1, 1).await?;
+    world.counter.reset();
+    let started = processor.run().await?;
+    anyhow::ensure!(started.accepted == 0, "sent before the check: {started:?}");
+    let start = without_overhead(world.counter.counts());
+    // Settled at the local RazorpayX within its 50 ms tick.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    world.counter.reset();
+    let sent = processor.run().await?;
+    anyhow::ensure!(sent.accepted == 1, "not sent once verified: {sent:?}");
+    let answer_and_send = without_overhead(world.counter.counts());
+    let validations = fake.validations().len();
+    let payout_paise: u64 = fake
+        .payouts()
+        .iter()
+        .filter_map(|payout| payout["amount"].as_u64())
+        .sum();
+    let debited_paise = opening
+        .saturating_sub(fake.balance())
+        .saturating_sub(payout_paise);
+    world.pending("s-verify", 23, 1, 1).await?;
+    let second = processor.run().await?;
+    anyhow::ensure!(second.accepted == 1, "second payout not sent: {second:?}");
+    Ok(VerificationCost {
+        start,
+        answer_and_send,
+        validations,
+        debited_paise,
+        validations_for_second_payout: fake.validations().len() - validations,
+    })
+}
+
+/// A local RazorpayX that settles at once, and our client for it.
+async fn local_razorpayx() -> Result<(FakeRazorpayX, RazorpayX)> {
+    let fake = FakeRazorpayX::start(
+        0,
+        FakeConfig {
+            settle_after: Duration::ZERO,
+            ..FakeConfig::default()
+        },
+    )
+    .await?;
+    let gateway = RazorpayX::new(&RazorpayXConfig::local(
+        fake.base_url(),
+        DEV_RAZORPAYX_KEY_SECRET,
+        5_000,
+    ))
+    .map_err(|err| anyhow::anyhow!("{err}"))?;
+    Ok((fake, gateway))
+}
+
+/// `counts` less a run's own queries (`overhead`).
+fn without(overhead: &Counts, mut counts: Counts) -> Counts {
+    for (operation, count) in overhead {
+        if let Some(total) = counts.get_mut(operation) {
+            *total -= (*count).min(*total);
+        }
+    }
+    counts.retain(|_, count| *count > 0);
+    counts
 }

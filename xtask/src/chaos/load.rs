@@ -539,6 +539,7 @@ async fn overlapping_runs(db: &Db) -> Result<Row> {
         lease_secs: 300,
         poll_secs: 60,
         drain: None,
+        validate_accounts: false,
     };
     let barrier = Arc::new(Barrier::new(LOOPS));
     db.counter.reset();

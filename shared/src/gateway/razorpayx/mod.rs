@@ -24,6 +24,7 @@ use crate::config::{LargeTransferMode, RazorpayXConfig, RazorpayXKeys};
 use crate::money::Paise;
 use crate::payout::{IdempotencyKey, Payout, PayoutType};
 use crate::secrets::Secret;
+use crate::time::Timestamp;
 
 /// RazorpayX's largest page of payouts, and how many under one reference are read at
 /// most before a lookup gives up (well above our 999 attempts of one payout).
@@ -303,6 +304,25 @@ impl PaymentGateway for RazorpayX {
     /// an hour before concluding it was never created (reference §1.3).
     fn late_transfer_window_secs(&self) -> u64 {
         3_600
+    }
+
+    async fn start_validation(
+        &self,
+        fund_account_id: &str,
+        account: &PayoutAccount,
+        since: Timestamp,
+    ) -> Result<validation::Validation, GatewayError> {
+        self.validate_fund_account(
+            fund_account_id,
+            &account.destination,
+            account.user_id,
+            since,
+        )
+        .await
+    }
+
+    async fn validation(&self, id: &str) -> Result<validation::Validation, GatewayError> {
+        self.fetch_validation(id).await
     }
 
     async fn register_beneficiary(

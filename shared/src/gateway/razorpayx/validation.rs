@@ -150,6 +150,9 @@ pub struct Validation {
     pub name_match: NameMatch,
     /// RazorpayX's own status word (`created`, `completed`, `failed`).
     pub gateway_status: String,
+    /// The user whose account it checks, from the notes it was started with (`None`:
+    /// not started by this service).
+    pub user_id: Option<u64>,
     /// The penny drop's bank reference, once there is one.
     pub utr: Option<String>,
 }
@@ -167,6 +170,7 @@ impl fmt::Debug for Validation {
             )
             .field("name_match", &self.name_match)
             .field("gateway_status", &self.gateway_status)
+            .field("user_id", &self.user_id)
             .field("utr", &self.utr)
             .finish()
     }
@@ -213,6 +217,9 @@ pub(super) struct Entity {
     status_details: Option<StatusDetails>,
     #[serde(default)]
     utr: Option<String>,
+    /// An object of strings as we send them; RazorpayX shows empty notes as `[]`.
+    #[serde(default)]
+    notes: Value,
 }
 
 #[derive(Default, Deserialize)]
@@ -343,6 +350,9 @@ pub(super) fn from_entity(entity: Entity) -> Validation {
         registered_name,
         name_match,
         gateway_status: entity.status,
+        user_id: entity.notes["user_id"]
+            .as_str()
+            .and_then(|id| id.parse().ok()),
         utr: entity.utr.filter(|utr| !utr.is_empty()),
     }
 }
@@ -460,10 +470,11 @@ impl RazorpayX {
     /// found by the retry once RazorpayX lists it, but a retry before then pays a
     /// second ₹1. A 400 is `Refused` (nothing was created: an unknown fund account, a
     /// low balance): not the account's fault, so no reason to mark it failed.
-    pub async fn start_validation(
+    pub async fn validate_fund_account(
         &self,
         fund_account_id: &str,
         destination: &Destination,
+        user_id: u64,
         since: Timestamp,
     ) -> Result<Validation, GatewayError> {
         if let Some(existing) = self.find_validation(fund_account_id, since).await? {
@@ -474,14 +485,14 @@ impl RazorpayX {
                 Call::Payout,
                 self.http
                     .post(format!("{}/v1/fund_accounts/validations", self.base_url))
-                    .json(&self.validation_body(fund_account_id, destination)),
+                    .json(&self.validation_body(fund_account_id, destination, user_id)),
             )
             .await?;
         parse_entity(body).map_err(GatewayError::Unavailable)
     }
 
     /// The validation as RazorpayX has it now.
-    pub async fn validation(&self, id: &str) -> Result<Validation, GatewayError> {
+    pub async fn fetch_validation(&self, id: &str) -> Result<Validation, GatewayError> {
         // The id goes into the URL's path: only what RazorpayX's ids are made of.
         let well_formed = !id.is_empty()
             && id.len() <= 64
@@ -505,13 +516,19 @@ impl RazorpayX {
 
     /// A bank account's validation carries the penny; a VPA's carries no amount
     /// (RazorpayX's VPA request has none: nothing is transferred).
-    fn validation_body(&self, fund_account_id: &str, destination: &Destination) -> Value {
+    fn validation_body(
+        &self,
+        fund_account_id: &str,
+        destination: &Destination,
+        user_id: u64,
+    ) -> Value {
         let mut body = json!({
             "account_number": self.account_number,
             "fund_account": {"id": fund_account_id},
-            // Also in the entity's `fund_account`; here too in case a shape of the
-            // entity leaves that out, so that the lookup still recognises it.
-            "notes": {"fund_account_id": fund_account_id},
+            // The fund account id is also in the entity's `fund_account`; here too in
+            // case a shape of the entity leaves that out, so that the lookup still
+            // recognises it. The user id is how a webhook finds the account.
+            "notes": {"fund_account_id": fund_account_id, "user_id": user_id.to_string()},
         });
         if let Destination::BankAccount { .. } = destination {
             body["amount"] = json!(PENNY_DROP_PAISE);
