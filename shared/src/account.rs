@@ -130,10 +130,25 @@ pub enum VerificationFailure {
     AccountInvalid,
     /// The account exists under a name that is not the saved one.
     NameMismatch,
+    /// The bank confirmed the account but returned no name to hold to the saved one:
+    /// not taken as the user's.
+    NameUnconfirmed,
     /// The gateway could not complete the check: nothing is known about the account,
     /// and the next processor run asks again (it does not count against the user).
     NotCompleted,
+    /// No answer came after [`MAX_VERIFICATION_STARTS`] starts, or within
+    /// [`MAX_VERIFICATION_AGE_SECS`] of one: given up, so the payouts fail (and the user
+    /// is told) rather than wait unseen.
+    GaveUp,
 }
+
+/// How many times a check is started (a lost answer, a refusal, one the gateway could
+/// not complete) before it is given up.
+pub const MAX_VERIFICATION_STARTS: u32 = 3;
+
+/// How long a started check may wait for its answer: RazorpayX takes up to two working
+/// days when the bank or NPCI is slow.
+pub const MAX_VERIFICATION_AGE_SECS: u64 = 5 * 86_400;
 
 impl VerificationFailure {
     /// Whether the account itself is at fault (its payouts fail); otherwise the check
@@ -171,8 +186,12 @@ pub struct Verification {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<VerificationFailure>,
     /// Goes up by one with every write: each write is conditioned on the step it read,
-    /// so a poll, a webhook and a second processor never overwrite each other blindly.
+    /// so a poll, a webhook, a save and a second processor never overwrite each other
+    /// blindly.
     pub step: u64,
+    /// How many times a check of this fund account has been started.
+    #[serde(default)]
+    pub starts: u32,
 }
 
 impl fmt::Debug for Verification {
@@ -186,6 +205,7 @@ impl fmt::Debug for Verification {
             .field("name_matches", &self.name_matches)
             .field("failure", &self.failure)
             .field("step", &self.step)
+            .field("starts", &self.starts)
             .finish_non_exhaustive()
     }
 }
@@ -485,6 +505,13 @@ fn check_name(name: &str) -> Result<()> {
         return Err(invalid(
             "name",
             "name may contain letters, digits, spaces and ’ ' - _ / ( ) . , only",
+        ));
+    }
+    // A name the bank's can be held to: titles alone ("Mrs.") would match anyone's.
+    if crate::names::normalised_name(name).is_empty() {
+        return Err(invalid(
+            "name",
+            "name must be the account holder's name, not only a title",
         ));
     }
     let ends_badly = name
@@ -884,6 +911,8 @@ mod tests {
             (bank("name", json!("A".repeat(51))), "name"),
             (bank("name", json!("Asha <script>")), "name"),
             (bank("name", json!("Asha Rao-")), "name"),
+            (bank("name", json!("Mrs.")), "name"),
+            (bank("name", json!("Dr Smt")), "name"),
             (bank("ifsc", json!("HDFC000053")), "ifsc"),
             (bank("ifsc", json!("hdfc0000053")), "ifsc"),
             (bank("ifsc", json!("HDFC1000053")), "ifsc"),

@@ -15,6 +15,7 @@ pub mod http;
 pub mod listing;
 pub mod metrics;
 pub mod money;
+pub mod names;
 pub mod notify;
 pub mod order;
 pub mod payout;

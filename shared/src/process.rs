@@ -9,7 +9,7 @@
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use futures::stream::{self, StreamExt};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -123,10 +123,16 @@ struct Taken {
     /// Pending payouts. One it sends back to the queue is at its head again at once;
     /// taking it twice in a run would only ask the gateway again.
     payouts: HashSet<Uuid>,
-    /// Users whose destination is not verified yet and one of whose payouts was taken
-    /// (it starts the check, or asks how it stands): once a run is enough.
-    unverified_users: HashSet<u64>,
+    /// Users whose destination was not verified when this run met them, and whether
+    /// their payouts may be taken now (the check, started or asked about once a run,
+    /// has its answer).
+    checked: HashMap<u64, bool>,
 }
+
+/// The most users whose account check a run starts or asks about: each is a gateway
+/// call or two, made outside the batch, so a crowd of unanswered checks (a slow bank
+/// takes days) neither fills every batch nor makes a run long.
+const MAX_CHECKS_PER_RUN: usize = 100;
 
 /// The most pending payouts a batch reads to find ones its run has not taken yet.
 const MAX_PENDING_READ: usize = 1_000;
@@ -349,28 +355,64 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
         let mut read = 0;
         loop {
             read += page.payouts.len();
-            // Held users' payouts stay pending at the head of the queue for a day: they
-            // are passed over here, or a few of them would fill every batch. A user whose
-            // destination is not verified yet has one payout a run taken, which starts
-            // the check or asks how it stands; the rest wait with it.
+            // Held users' payouts stay pending at the head of the queue for a day, and
+            // those of users whose destination is being verified for as long as the bank
+            // takes: they are passed over here, or a few of them would fill every batch.
+            // A user whose check this run has not looked at yet has it started or asked
+            // about first, outside the batch; if it has its answer, their payouts go on.
             let users: HashSet<u64> = page.payouts.iter().map(|payout| payout.user_id).collect();
             let gates = self.store.account_gates(&users).await?;
             let validating = self.config.validate_accounts;
+            let hold_of = |user_id: u64| {
+                gates
+                    .get(&user_id)
+                    .and_then(|gate| gate.hold(now, validating))
+            };
+            let mut to_check: Vec<u64> = users
+                .iter()
+                .copied()
+                .filter(|user| {
+                    hold_of(*user) == Some(PayoutHold::Unverified)
+                        && !taken.checked.contains_key(user)
+                })
+                .collect();
+            to_check.sort_unstable();
+            to_check.truncate(MAX_CHECKS_PER_RUN.saturating_sub(taken.checked.len()));
+            let verdicts: Vec<(u64, Result<bool>)> = stream::iter(to_check)
+                .map(
+                    |user_id| async move { (user_id, Box::pin(self.check_account(user_id)).await) },
+                )
+                .buffer_unordered(self.config.concurrency)
+                .collect()
+                .await;
+            for (user_id, verdict) in verdicts {
+                let may_take = match verdict {
+                    Ok(may_take) => may_take,
+                    Err(Error::Config(why)) => {
+                        error!(event = "verification_misconfigured", user_id, reason = %why, "the gateway refused our credentials while checking an account");
+                        tally.misconfigured += 1;
+                        false
+                    }
+                    Err(err) => {
+                        warn!(event = "verification_failed", user_id, error = %err, "could not move the account's check on; its payouts wait");
+                        false
+                    }
+                };
+                taken.checked.insert(user_id, may_take);
+            }
             for payout in page.payouts {
-                let hold = gates
-                    .get(&payout.user_id)
-                    .and_then(|gate| gate.hold(now, validating));
+                let waits = match hold_of(payout.user_id) {
+                    Some(PayoutHold::Changed { .. }) => true,
+                    Some(PayoutHold::Unverified) => {
+                        !taken.checked.get(&payout.user_id).copied().unwrap_or(false)
+                    }
+                    None => false,
+                };
                 if taken.payouts.contains(&payout.payout_id) {
                     tally.taken_before += 1;
-                } else if matches!(hold, Some(PayoutHold::Changed { .. }))
-                    || (hold == Some(PayoutHold::Unverified)
-                        && taken.unverified_users.contains(&payout.user_id))
-                {
+                } else if waits {
                     tally.held += 1;
                 } else if fresh.len() < batch_size {
-                    if hold == Some(PayoutHold::Unverified) {
-                        taken.unverified_users.insert(payout.user_id);
-                    }
                     taken.payouts.insert(payout.payout_id);
                     fresh.push(payout);
                 }
@@ -487,7 +529,8 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
             | Err(
                 Error::InvalidTransition { .. }
                 | Error::Conflict(_)
-                | Error::PayoutAccountOnHold { .. },
+                | Error::PayoutAccountOnHold { .. }
+                | Error::PayoutAccountUnverified { .. },
             ) => self.store.existing_payout(payout_id).await,
             Err(err) => Err(err),
         }
@@ -709,21 +752,33 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
             destination: account.destination.masked(),
             account_revision: account.revision,
         };
+        match self.fund_account(account).await? {
+            Registration::Ready(fund_account_id) => {
+                self.verified(account, fund_account_id, ready).await
+            }
+            // RazorpayX will not take this account: the payout fails (it must not hold
+            // up the queue) and comes back when the user saves another.
+            Registration::Refused(why) => {
+                warn!(event = "beneficiary_refused", payout_id = %payout.payout_id, user_id = payout.user_id, reason = %why, "the gateway refused the payout account");
+                Ok(Beneficiary::Missing(PAYOUT_ACCOUNT_INVALID))
+            }
+            Registration::NotNow => Ok(Beneficiary::NotNow),
+        }
+    }
+
+    /// The gateway's fund account for the account's revision: the one remembered, or
+    /// one registered now and remembered on the account.
+    async fn fund_account(&self, account: &PayoutAccount) -> Result<Registration> {
         if let Some(fund_account_id) = account.gateway_fund_account_id.clone() {
-            return self.verified(account, fund_account_id, ready).await;
+            return Ok(Registration::Ready(fund_account_id));
         }
         let ids = match self.gateway.register_beneficiary(account).await {
             Ok(ids) => ids,
             Err(GatewayError::Misconfigured(why)) => return Err(Error::Config(why)),
-            // RazorpayX will not take this account: the payout fails (it must not hold
-            // up the queue) and comes back when the user saves another.
-            Err(GatewayError::Refused(why)) => {
-                warn!(event = "beneficiary_refused", payout_id = %payout.payout_id, user_id = payout.user_id, reason = %why, "the gateway refused the payout account");
-                return Ok(Beneficiary::Missing(PAYOUT_ACCOUNT_INVALID));
-            }
+            Err(GatewayError::Refused(why)) => return Ok(Registration::Refused(why)),
             Err(err) => {
-                warn!(event = "beneficiary_not_registered", payout_id = %payout.payout_id, user_id = payout.user_id, error = %err, "could not register the payout account at the gateway; the payout stays pending");
-                return Ok(Beneficiary::NotNow);
+                warn!(event = "beneficiary_not_registered", user_id = account.user_id, error = %err, "could not register the payout account at the gateway; its payouts stay pending");
+                return Ok(Registration::NotNow);
             }
         };
         // Only for the revision read: if the user saved another account meanwhile,
@@ -733,9 +788,32 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
             .remember_gateway_ids(account.user_id, account.revision, &ids)
             .await?
         {
-            return Ok(Beneficiary::NotNow);
+            return Ok(Registration::NotNow);
         }
-        self.verified(account, ids.fund_account_id, ready).await
+        Ok(Registration::Ready(ids.fund_account_id))
+    }
+
+    /// Moves the check of a user's destination on (started, or asked about): whether
+    /// their payouts may be taken now. A user without an account, or whose account the
+    /// gateway refuses, may: taking the payout fails it for that.
+    async fn check_account(&self, user_id: u64) -> Result<bool> {
+        let Some(account) = self.store.payout_account(user_id).await? else {
+            return Ok(true);
+        };
+        let fund_account_id = match self.fund_account(&account).await? {
+            Registration::Ready(fund_account_id) => fund_account_id,
+            Registration::Refused(_) => return Ok(true),
+            Registration::NotNow => return Ok(false),
+        };
+        let verdict = verification::check(
+            self.store,
+            self.gateway,
+            &account,
+            &fund_account_id,
+            self.config.lease_secs,
+        )
+        .await?;
+        Ok(verdict != Verdict::Waiting)
     }
 
     /// The beneficiary, once its destination is verified when accounts are
@@ -1128,6 +1206,13 @@ struct Claimed {
     resend: bool,
     /// The account revision the claim was decided on (`None`: the user had none).
     account_revision: Option<u64>,
+}
+
+enum Registration {
+    Ready(String),
+    /// The gateway will not take the account (its reason).
+    Refused(String),
+    NotNow,
 }
 
 enum Beneficiary {

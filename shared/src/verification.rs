@@ -17,9 +17,12 @@
 //! validations made since the first start finds the lost one, so nothing is paid
 //! twice.
 
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
-use crate::account::{PayoutAccount, Verification, VerificationFailure, VerificationStatus};
+use crate::account::{
+    PayoutAccount, Verification, VerificationFailure, VerificationStatus,
+    MAX_VERIFICATION_AGE_SECS, MAX_VERIFICATION_STARTS,
+};
 use crate::error::{Error, Result};
 use crate::gateway::validation::{NameMatch, ValidationFailure, ValidationStatus};
 use crate::gateway::{GatewayError, PaymentGateway, Validation};
@@ -62,10 +65,10 @@ pub(crate) async fn check<G: PaymentGateway>(
 ) -> Result<Verdict> {
     let now = Timestamp::now();
     let current = account.verification_of(fund_account_id);
-    // A check of the same fund account made since then is this one: any since the save
-    // for a first start, the unanswered start's own for a restart, none before now
-    // after one the gateway could not complete (it would be found again).
-    let mut since = account.updated_at;
+    // A check of the same fund account made since then is this one: the unanswered
+    // start's own for a restart; none before now otherwise (after one the gateway could
+    // not complete, that one would be found again).
+    let mut since = now;
     match current {
         Some(verification) if verification.status != VerificationStatus::Pending => {
             let verdict = Verdict::of(verification);
@@ -73,7 +76,11 @@ pub(crate) async fn check<G: PaymentGateway>(
                 return Ok(verdict);
             }
             // The gateway could not complete it: a new one is started.
-            since = now;
+        }
+        Some(verification)
+            if now > verification.started_at.plus_secs(MAX_VERIFICATION_AGE_SECS) =>
+        {
+            return give_up(store, account, verification).await;
         }
         Some(verification) => match &verification.validation_id {
             Some(id) => {
@@ -95,6 +102,10 @@ pub(crate) async fn check<G: PaymentGateway>(
         },
         None => {}
     }
+    let starts = current.map_or(0, |verification| verification.starts);
+    if let Some(verification) = current.filter(|_| starts >= MAX_VERIFICATION_STARTS) {
+        return give_up(store, account, verification).await;
+    }
     let started = Verification {
         status: VerificationStatus::Pending,
         fund_account_id: fund_account_id.to_owned(),
@@ -106,6 +117,7 @@ pub(crate) async fn check<G: PaymentGateway>(
         name_score: None,
         failure: None,
         step: next_step(account),
+        starts: starts.saturating_add(1),
     };
     if !store
         .put_verification(
@@ -165,7 +177,7 @@ impl Reported {
 }
 
 /// The gateway's word on a check (a verified webhook): taken only by the account's
-/// current check of the same fund account, while it waits for an answer. A duplicate
+/// current check (the same validation id), while it waits for an answer. A duplicate
 /// or late report finds it answered and changes nothing; one for an account saved over
 /// since names another fund account and is ignored.
 pub async fn on_report(store: &Store, validation: &Validation) -> Result<Reported> {
@@ -178,11 +190,10 @@ pub async fn on_report(store: &Store, validation: &Validation) -> Result<Reporte
     let Some(current) = account.verification.as_ref() else {
         return Ok(Reported::Ignored);
     };
-    let same_check = match &current.validation_id {
-        Some(id) => *id == validation.id,
-        // Its start's answer has not been recorded yet: the fund account says.
-        None => validation.fund_account_id.as_deref() == Some(current.fund_account_id.as_str()),
-    };
+    // Before the start's answer is recorded nothing says which validation is the
+    // current one (a late report of an earlier one names the same fund account): the
+    // report is left, and the next run's poll or restart finds the answer.
+    let same_check = current.validation_id.as_deref() == Some(validation.id.as_str());
     let about_this_account =
         account.gateway_fund_account_id.as_deref() == Some(current.fund_account_id.as_str());
     if !same_check || !about_this_account || current.status != VerificationStatus::Pending {
@@ -228,9 +239,8 @@ async fn record(
 }
 
 /// `read` with the gateway's answer. A name is held to the saved one: RazorpayX's score
-/// where it gave one, ours otherwise ([`crate::gateway::validation::name_score`]); an
-/// account under another name is not verified. One verified with no name returned
-/// (a bank that does not give names) counts as verified, with no name match shown.
+/// where it gave one, ours otherwise ([`crate::names::name_score`]); an account under
+/// another name, or whose bank returned no name to hold to it, is not verified.
 fn answered(
     account: &PayoutAccount,
     read: &Verification,
@@ -259,13 +269,18 @@ fn answered(
                 NameMatch::Differs { score, .. } => {
                     (VerificationStatus::Failed, Some(false), Some(score))
                 }
-                NameMatch::Unknown => (VerificationStatus::Verified, None, None),
+                NameMatch::Unknown => (VerificationStatus::Failed, None, None),
             };
             next.status = status;
             next.name_matches = matches;
             next.name_score = score;
-            next.failure =
-                (status == VerificationStatus::Failed).then_some(VerificationFailure::NameMismatch);
+            next.failure = match (status, matches) {
+                (VerificationStatus::Failed, Some(false)) => {
+                    Some(VerificationFailure::NameMismatch)
+                }
+                (VerificationStatus::Failed, _) => Some(VerificationFailure::NameUnconfirmed),
+                _ => None,
+            };
         }
         ValidationStatus::Failed => {
             next.checked_at = Some(now);
@@ -283,9 +298,141 @@ fn answered(
     next
 }
 
+/// A check that never got its answer ends as failed (`gave_up`): the user's payouts
+/// fail and they are told, instead of waiting unseen; a new save checks again.
+async fn give_up(store: &Store, account: &PayoutAccount, read: &Verification) -> Result<Verdict> {
+    let gave_up = Verification {
+        status: VerificationStatus::Failed,
+        failure: Some(VerificationFailure::GaveUp),
+        checked_at: Some(Timestamp::now()),
+        step: read.step.saturating_add(1),
+        ..read.clone()
+    };
+    if !store
+        .put_verification(account.user_id, account.revision, Some(read.step), &gave_up)
+        .await?
+    {
+        return Ok(Verdict::Waiting);
+    }
+    error!(
+        event = "verification_gave_up",
+        user_id = account.user_id,
+        revision = account.revision,
+        starts = read.starts,
+        "the payout account's check got no answer; its payouts fail"
+    );
+    Ok(Verdict::Invalid)
+}
+
 fn next_step(account: &PayoutAccount) -> u64 {
     account
         .verification
         .as_ref()
         .map_or(1, |verification| verification.step.saturating_add(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::account::Destination;
+    use crate::gateway::validation::ScoredBy;
+
+    fn account() -> PayoutAccount {
+        PayoutAccount {
+            user_id: 7,
+            name: "Asha Rao".to_owned(),
+            destination: Destination::Vpa {
+                address: "asha@okhdfc".to_owned(),
+            },
+            email: None,
+            revision: 1,
+            gateway_contact_id: Some("cont_1".to_owned()),
+            gateway_fund_account_id: Some("fa_1".to_owned()),
+            updated_at: Timestamp::now(),
+            hold_until: None,
+            saved_by: Some(7),
+            hold_ended_by: None,
+            hold_ended_at: None,
+            verification: None,
+        }
+    }
+
+    fn started() -> Verification {
+        Verification {
+            status: VerificationStatus::Pending,
+            fund_account_id: "fa_1".to_owned(),
+            validation_id: Some("fav_1".to_owned()),
+            started_at: Timestamp::now(),
+            checked_at: None,
+            registered_name: None,
+            name_matches: None,
+            name_score: None,
+            failure: None,
+            step: 1,
+            starts: 1,
+        }
+    }
+
+    fn verified(registered_name: Option<&str>, name_match: NameMatch) -> Validation {
+        Validation {
+            id: "fav_1".to_owned(),
+            fund_account_id: Some("fa_1".to_owned()),
+            status: ValidationStatus::Verified,
+            failure: None,
+            registered_name: registered_name.map(str::to_owned),
+            name_match,
+            gateway_status: "completed".to_owned(),
+            user_id: Some(7),
+            utr: None,
+        }
+    }
+
+    #[test]
+    fn only_a_name_that_matches_verifies() {
+        let now = Timestamp::now();
+        let matching = answered(
+            &account(),
+            &started(),
+            &verified(Some("ASHA RAO"), NameMatch::Unknown),
+            now,
+        );
+        assert_eq!(matching.status, VerificationStatus::Verified);
+        assert_eq!(Verdict::of(&matching), Verdict::Verified);
+
+        let scored_low = verified(
+            Some("ASHA RAO"),
+            NameMatch::Differs {
+                score: 40,
+                scored_by: ScoredBy::Razorpayx,
+            },
+        );
+        let other = answered(&account(), &started(), &scored_low, now);
+        assert_eq!(other.failure, Some(VerificationFailure::NameMismatch));
+        assert_eq!(Verdict::of(&other), Verdict::Invalid);
+
+        // No name came back: nothing holds it to the user, so it does not verify.
+        let nameless = answered(
+            &account(),
+            &started(),
+            &verified(None, NameMatch::Unknown),
+            now,
+        );
+        assert_eq!(nameless.status, VerificationStatus::Failed);
+        assert_eq!(nameless.failure, Some(VerificationFailure::NameUnconfirmed));
+        assert_eq!(Verdict::of(&nameless), Verdict::Invalid);
+    }
+
+    #[test]
+    fn a_check_the_gateway_could_not_complete_waits_for_another() {
+        let failed = Validation {
+            status: ValidationStatus::Failed,
+            failure: Some(ValidationFailure::NotCompleted {
+                reason: "bank down".to_owned(),
+            }),
+            ..verified(None, NameMatch::Unknown)
+        };
+        let next = answered(&account(), &started(), &failed, Timestamp::now());
+        assert_eq!(next.failure, Some(VerificationFailure::NotCompleted));
+        assert_eq!(Verdict::of(&next), Verdict::Waiting);
+    }
 }

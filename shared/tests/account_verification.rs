@@ -519,3 +519,112 @@ async fn a_save_of_the_same_account_keeps_its_check_and_a_new_name_starts_anothe
     .unwrap();
     assert_eq!(world.account().await.verification, None);
 }
+
+/// A check that takes long (a slow bank) holds its user's payouts only: the run passes
+/// them over and pays the next user's, even with room for one payout a batch.
+#[tokio::test]
+async fn payouts_waiting_for_a_check_do_not_hold_up_other_users() {
+    let world = world(ValidationFaults::default()).await;
+    const OTHER: u64 = 8;
+    world
+        .store
+        .insert_scout(&Scout::with_earnings("s-2", OTHER, Paise(100_000)))
+        .await
+        .unwrap();
+    save_payout_account(
+        &world.store,
+        &Actor::user(OTHER),
+        bank_account("Ravi Shankar", "998877665544"),
+        NO_HOLD,
+    )
+    .await
+    .unwrap();
+    let request = |user: u64, scout: &str| {
+        let store = world.store.clone();
+        let scout = scout.to_owned();
+        async move {
+            request_payout(
+                &store,
+                LIMITS,
+                &Actor::user(user),
+                PayoutRequest {
+                    scout_id: scout,
+                    amount: Some(Paise(10_000)),
+                    idempotency_key: None,
+                },
+            )
+            .await
+            .unwrap()
+            .payout()
+            .clone()
+        }
+    };
+    // The other user is verified and paid once.
+    let first = request(OTHER, "s-2").await;
+    world.run_until_settled(&first).await;
+    // The owner's check hangs (its answer never comes back); their payout is the
+    // oldest in the queue, the other user's next.
+    world
+        .fake
+        .set_validation_faults(ValidationFaults {
+            timeout: 1.0,
+            ..ValidationFaults::default()
+        })
+        .unwrap();
+    let waiting = world.request(20_000).await;
+    let next = request(OTHER, "s-2").await;
+    let one_at_a_time = ProcessorConfig {
+        batch_size: 1,
+        concurrency: 1,
+        ..validating()
+    };
+    let summary = Processor::new(&world.store, &world.gateway, one_at_a_time)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(summary.found, 1, "{summary:?}");
+    assert_ne!(world.stored(&next).await.status, PayoutStatus::Pending);
+    assert_eq!(world.stored(&waiting).await.status, PayoutStatus::Pending);
+    world.run_until_settled(&next).await;
+    assert_balances(&world.store, &["s-1", "s-2"], &[OWNER, OTHER]).await;
+}
+
+/// A check that never gets its answer is given up: after the last start, or once it
+/// has waited longer than the bank may take, the payouts fail and the user is told.
+#[tokio::test]
+async fn a_check_without_an_answer_is_given_up_and_its_payouts_fail() {
+    let world = world(ValidationFaults {
+        timeout: 1.0,
+        ..ValidationFaults::default()
+    })
+    .await;
+    let payout = world.request(20_000).await;
+    world.run().await;
+    let unanswered = world.verification().await;
+    assert_eq!(unanswered.starts, 1);
+    // Its starts used up (each lost), the last one long ago.
+    let spent = Verification {
+        started_at: Timestamp::now().minus_secs(3_600),
+        starts: shared::account::MAX_VERIFICATION_STARTS,
+        step: unanswered.step + 1,
+        ..unanswered.clone()
+    };
+    let revision = world.account().await.revision;
+    assert!(world
+        .store
+        .put_verification(OWNER, revision, Some(unanswered.step), &spent)
+        .await
+        .unwrap());
+    let before = world.fake.validations().len();
+    let failed = world.run_until_settled(&payout).await;
+    assert_eq!(failed.status, PayoutStatus::Failed);
+    assert_eq!(
+        failed.failure_reason.as_deref(),
+        Some("payout_account_invalid")
+    );
+    let gave_up = world.verification().await;
+    assert_eq!(gave_up.status, VerificationStatus::Failed);
+    assert_eq!(gave_up.failure, Some(VerificationFailure::GaveUp));
+    assert_eq!(world.fake.validations().len(), before, "no fourth penny");
+    world.books(&[payout]).await;
+}

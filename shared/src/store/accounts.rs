@@ -97,14 +97,26 @@ impl Store {
         for _ in 0..SAVE_RACE_RETRIES {
             let previous = self.payout_account(user_id).await?;
             let (saved, record) = build(previous.as_ref(), Timestamp::now());
+            // The account's check is written without a new revision (by the processor or
+            // a webhook): the save, which carries the check it read, must not write over
+            // a newer one, so the check's step is part of what it observed.
             let (condition, values) = match &previous {
-                Some(previous) => (
-                    "revision = :observed",
-                    Some(HashMap::from([(
-                        ":observed".to_owned(),
-                        n(previous.revision),
-                    )])),
-                ),
+                Some(previous) => match &previous.verification {
+                    Some(verification) => (
+                        "revision = :observed AND verification.step = :step",
+                        Some(HashMap::from([
+                            (":observed".to_owned(), n(previous.revision)),
+                            (":step".to_owned(), n(verification.step)),
+                        ])),
+                    ),
+                    None => (
+                        "revision = :observed AND attribute_not_exists(verification)",
+                        Some(HashMap::from([(
+                            ":observed".to_owned(),
+                            n(previous.revision),
+                        )])),
+                    ),
+                },
                 None => ("attribute_not_exists(pk)", None),
             };
             let account = Put::builder()
