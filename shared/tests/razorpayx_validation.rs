@@ -13,11 +13,12 @@ use shared::config::{
     RazorpayXConfig, DEV_RAZORPAYX_ACCOUNT_NUMBER, DEV_RAZORPAYX_KEY_ID, DEV_RAZORPAYX_KEY_SECRET,
     DEV_RAZORPAYX_WEBHOOK_SECRET,
 };
-use shared::gateway::razorpayx_webhook::{
-    self as webhook, name_score, names_match, normalised_name, Event, NameMatch, ScoredBy,
-    Validation, ValidationFailure, ValidationStatus, PENNY_DROP_PAISE,
+use shared::gateway::razorpayx_webhook::{self as webhook, Event};
+use shared::gateway::validation::{
+    NameMatch, ScoredBy, Validation, ValidationFailure, ValidationStatus, PENNY_DROP_PAISE,
 };
 use shared::gateway::{GatewayError, RazorpayX};
+use shared::names::{name_score, names_match, normalised_name};
 use shared::time::Timestamp;
 
 /// The client gives up after this; the fake's `timeout` fault hangs longer.

@@ -211,6 +211,8 @@ class Run:
             attempt: tr.querySelector('[data-field=attempt]').textContent.trim(),
             amount: tr.querySelector('[data-field=amount_paise]').textContent.trim(),
             user: tr.querySelector('[data-field=user_id]').textContent.trim(),
+            hold: (tr.querySelector('[data-field=status] .hold') || { dataset: {} }).dataset.holdReason || null,
+            holdText: (tr.querySelector('[data-field=status] .hold') || {}).textContent || null,
             created: (tr.querySelector('[data-field=created_at] time') || {}).dateTime || null,
             actions: [...tr.querySelectorAll('button[data-action]')].map(b => b.dataset.action),
         }))""")
@@ -408,6 +410,29 @@ def step_stats(run):
         want = 0 if top == 0 or amount == 0 else max(chart["width"] * amount / top, 1)
         check(abs(b["width"] - want) <= 0.6, f"chart bar {b['status']}: {b['width']} px, expected {want:.2f}")
     run.ok("chart: six bars proportional to the amounts, each with a title and a ₹ label")
+
+
+def step_holds(run):
+    """A pending payout whose user changed their account says it is held, and until
+    when; the others say nothing (the API's `hold` is the truth)."""
+    run.select_filter("pending")
+    code, body = api("GET", "payouts?status=pending&limit=20")
+    check(code == 200, f"the pending list: {code} {body}")
+    listed = body["payouts"]
+    held = {p["payout_id"]: p["hold"] for p in listed if p.get("hold")}
+    rows = run.rows()
+    shown = {r["id"]: r for r in rows}
+    on_page = [pid for pid in held if pid in shown]
+    check(on_page, "the prepared held payout is on the first page of pending payouts")
+    for pid in on_page:
+        row = shown[pid]
+        check(row["hold"] == held[pid]["reason"], f"payout {pid}'s row shows its hold: {row}")
+        if held[pid]["reason"] == "payout_account_changed":
+            check(row["holdText"].startswith("held until"), f"until when: {row['holdText']}")
+    for r in rows:
+        if r["id"] not in held:
+            check(not r["hold"], f"payout {r['id']} is not held, and its row says nothing: {r}")
+    run.ok("holds", f"{len(on_page)} held payouts shown with their reason")
 
 
 def step_retry(run):
@@ -722,6 +747,7 @@ def main():
             step_bad_tokens(run)
             step_sign_in(run)
             step_stats(run)
+            step_holds(run)
             retried = step_retry(run)
             step_detail(run, retried)
             stale = step_stale_409(run, {retried})

@@ -123,6 +123,38 @@ pub async fn prepare(store: &Store, gateway_store: &Store) -> Result<()> {
             seed: Some(1),
         },
     );
+    // A user who has just changed their payout account: their payout is held, and the
+    // dashboard says until when.
+    let held = 78;
+    store
+        .insert_scout(&Scout::with_earnings(
+            "s-browser-held",
+            held,
+            Paise(1_000_000),
+        ))
+        .await?;
+    for number in ["765432123456789", "112233445566"] {
+        let account = shared::account::NewPayoutAccount {
+            name: "Held Payee".to_owned(),
+            destination: shared::account::Destination::BankAccount {
+                ifsc: "HDFC0000053".to_owned(),
+                account_number: number.to_owned(),
+            },
+            email: None,
+        };
+        shared::account::save_payout_account(store, &Actor::user(held), account, 86_400).await?;
+    }
+    request_payout(
+        store,
+        limits,
+        &Actor::user(held),
+        PayoutRequest {
+            scout_id: "s-browser-held".to_owned(),
+            amount: Some(Paise(77_700)),
+            idempotency_key: None,
+        },
+    )
+    .await?;
     let config = processing(10);
     // Two declined (failed, to retry), the others left pending (to cancel).
     for payout in &made[..2] {

@@ -196,7 +196,7 @@ pub fn verified_destinations(fake: &FakeRazorpayX, report: &mut Report) {
                     saved_name,
                 ) {
                     (Some(registered), Some(saved)) => {
-                        shared::gateway::validation::names_match(registered, saved)
+                        shared::names::names_match(registered, saved)
                     }
                     // A VPA's fund account names no one: its registered name is held to
                     // the contact's, which the fake returns unchanged.

@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 use super::{Call, RazorpayX, StatusDetails};
 use crate::account::Destination;
 use crate::gateway::GatewayError;
-pub use crate::names::{name_score, names_match, normalised_name, NAME_MATCH_THRESHOLD};
+use crate::names::{name_score, normalised_name, NAME_MATCH_THRESHOLD};
 use crate::time::Timestamp;
 
 /// The penny of the penny drop, in paise: what RazorpayX's documentation sends (and

@@ -6,6 +6,7 @@ use aws_lc_rs::{constant_time, hmac};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::validation::Validation;
 use super::{outcome, PayoutEntity};
 use crate::gateway::GatewayReport;
 use crate::payout::GatewayStatusDetails;
@@ -107,14 +108,6 @@ pub fn parse(body: &[u8]) -> Result<Event, ParseError> {
         report: Box::new(report(&entity)),
     })
 }
-
-// The validation types are named here too: this module is the RazorpayX path the
-// crate exports (`gateway::razorpayx_webhook`), and the validation webhooks are read
-// into them.
-pub use super::validation::{
-    name_score, names_match, normalised_name, NameMatch, ScoredBy, Validation, ValidationFailure,
-    ValidationStatus, NAME_MATCH_THRESHOLD, PENNY_DROP_PAISE,
-};
 
 /// A `fund_account.validation.*` delivery, read.
 #[derive(Debug, PartialEq, Eq)]
@@ -235,6 +228,7 @@ pub(super) fn not_after(status: &str) -> &'static [&'static str] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gateway::validation::ValidationStatus;
     use crate::gateway::TransferOutcome;
 
     const SECRET: &str = "a-webhook-secret";

@@ -231,6 +231,22 @@
     return h('span', { class: 'badge status-' + (known ? status : 'unknown'), text: String(status) });
   }
 
+  // Why a pending payout waits (the API's `hold`): a change of account, until a time,
+  // or the account's check with the bank.
+  function holdNote(hold) {
+    if (!hold || typeof hold !== 'object') return null;
+    const reason = String(hold.reason);
+    const note = (title, ...content) => h('span', { class: 'hold', 'data-hold-reason': reason, title: title }, ...content);
+    if (reason === 'payout_account_changed') {
+      return note('The user changed their payout account: their payouts wait until the hold ends.',
+        'held until ', timeEl(hold.until));
+    }
+    if (reason === 'payout_account_unverified') {
+      return note('The user\'s payout account is being verified with the bank.', 'awaiting account check');
+    }
+    return note('Waiting: ' + reason, 'held: ' + reason);
+  }
+
   function plural(n, one, many) {
     return String(n) === '1' ? one : many;
   }
@@ -561,7 +577,7 @@
       cell(1, 'amount_paise', 'num', money(p.amount_paise)),
       cell(2, 'payout_type', null, TYPE_LABELS[p.payout_type] || String(p.payout_type)),
       cell(3, 'user_id', 'num', String(p.user_id)),
-      cell(4, 'status', null, badge(p.status)),
+      cell(4, 'status', null, badge(p.status), holdNote(p.hold)),
       cell(5, 'attempt', 'num', String(p.attempt)),
       cell(6, 'failure_reason', 'reason', p.failure_reason ? String(p.failure_reason) : dash()),
       cell(7, 'created_at', 'date', timeEl(p.created_at, null, true)),
