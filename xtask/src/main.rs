@@ -48,6 +48,9 @@ usage: cargo xtask <command>
   mark-waiting-payouts     mark the payouts of $PAYOUTS_TABLE that failed for want
                            of a payout account before this version, so a save finds
                            them (once, after deploying; README, Operations)
+  migrate-payout-accounts  move the payout accounts of $PAYOUTS_TABLE kept under their
+                           user's partition into their own key space (once, after
+                           deploying; README, Operations)
 ";
 
 fn main() -> ExitCode {
@@ -84,6 +87,7 @@ fn run(args: Vec<String>) -> Result<()> {
         "chaos" => runtime.block_on(chaos::run(rest)),
         "recount-stats" => runtime.block_on(recount_stats()),
         "mark-waiting-payouts" => runtime.block_on(mark_waiting_payouts()),
+        "migrate-payout-accounts" => runtime.block_on(migrate_payout_accounts()),
         "screenshot" => {
             let out = rest.first().map_or_else(
                 || devkit::paths::workspace_root().join("docs/dashboard.png"),
@@ -165,6 +169,17 @@ async fn mark_waiting_payouts() -> Result<()> {
         "{}: {marked} payouts failed for want of a payout account marked; each goes back \
          to pending when its user saves an account",
         config.table_name
+    );
+    Ok(())
+}
+
+async fn migrate_payout_accounts() -> Result<()> {
+    let config = Config::from_env()?;
+    let store = shared::store::Store::new(sdk_client().await, &config.table_name);
+    let moved = store.migrate_legacy_accounts().await?;
+    println!(
+        "{}: {} payout accounts and {} revision records moved into the account key space",
+        config.table_name, moved.accounts, moved.revisions
     );
     Ok(())
 }

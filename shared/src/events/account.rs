@@ -189,7 +189,7 @@ struct ItemKey {
 /// any other item under the user).
 pub fn is_account_record(record: &EventRecord) -> bool {
     serde_dynamo::from_item::<_, ItemKey>(record.change.keys.clone())
-        .is_ok_and(|key| key.sk == keys::PAYOUT_ACCOUNT_SK && key.pk.starts_with("USER#"))
+        .is_ok_and(|key| key.sk == keys::ACCOUNT_SK && key.pk.starts_with("ACCOUNT#"))
 }
 
 /// The event a stream record of a payout account stands for: `Ok(None)` for other

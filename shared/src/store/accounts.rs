@@ -38,6 +38,22 @@ pub struct AccountGuard {
     pub revision: Option<u64>,
 }
 
+/// Where an account is kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kept {
+    /// Its own key space (`ACCOUNT#`).
+    Own,
+    /// Under the user's partition, as before accounts had their own (not migrated yet).
+    Legacy,
+}
+
+/// What a migration moved.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MigratedAccounts {
+    pub accounts: usize,
+    pub revisions: usize,
+}
+
 /// A save, with the account it replaced.
 #[derive(Clone, Debug)]
 pub struct SavedAccount {
@@ -47,8 +63,27 @@ pub struct SavedAccount {
 
 impl Store {
     pub async fn payout_account(&self, user_id: u64) -> Result<Option<PayoutAccount>> {
-        self.get(&keys::user_pk(user_id), keys::PAYOUT_ACCOUNT_SK)
-            .await
+        Ok(self
+            .stored_account(user_id)
+            .await?
+            .map(|(account, _)| account))
+    }
+
+    /// The account and where it is kept: in its own key space, or (not migrated yet)
+    /// under the user's partition. Writes other than a save go to the account's own
+    /// key space only, so a legacy account is changed by nothing but a save (which
+    /// moves it) or the migration, and a claim conditioned on it waits for either.
+    async fn stored_account(&self, user_id: u64) -> Result<Option<(PayoutAccount, Kept)>> {
+        if let Some(account) = self
+            .get(&keys::account_pk(user_id), keys::ACCOUNT_SK)
+            .await?
+        {
+            return Ok(Some((account, Kept::Own)));
+        }
+        Ok(self
+            .get(&keys::user_pk(user_id), keys::LEGACY_ACCOUNT_SK)
+            .await?
+            .map(|account| (account, Kept::Legacy)))
     }
 
     /// The email on a user's payout account, read alone: `notify` may read no other
@@ -58,9 +93,16 @@ impl Store {
         struct EmailOnly {
             email: Option<String>,
         }
-        let found: Option<EmailOnly> = self
-            .get_attributes(&keys::user_pk(user_id), keys::PAYOUT_ACCOUNT_SK, &["email"])
-            .await?;
+        let found: Option<EmailOnly> = match self
+            .get_attributes(&keys::account_pk(user_id), keys::ACCOUNT_SK, &["email"])
+            .await?
+        {
+            Some(found) => Some(found),
+            None => {
+                self.get_attributes(&keys::user_pk(user_id), keys::LEGACY_ACCOUNT_SK, &["email"])
+                    .await?
+            }
+        };
         Ok(found.and_then(|account| account.email))
     }
 
@@ -73,8 +115,8 @@ impl Store {
         ids: &BeneficiaryIds,
     ) -> Result<bool> {
         self.set_if_number(
-            &keys::user_pk(user_id),
-            keys::PAYOUT_ACCOUNT_SK,
+            &keys::account_pk(user_id),
+            keys::ACCOUNT_SK,
             &[
                 ("gateway_contact_id", &ids.contact_id),
                 ("gateway_fund_account_id", &ids.fund_account_id),
@@ -93,43 +135,68 @@ impl Store {
         user_id: u64,
         build: impl Fn(Option<&PayoutAccount>, Timestamp) -> (PayoutAccount, AccountRevision),
     ) -> Result<SavedAccount> {
-        let pk = keys::user_pk(user_id);
+        let pk = keys::account_pk(user_id);
         for _ in 0..SAVE_RACE_RETRIES {
-            let previous = self.payout_account(user_id).await?;
+            let stored = self.stored_account(user_id).await?;
+            let previous = stored.as_ref().map(|(account, _)| account.clone());
             let (saved, record) = build(previous.as_ref(), Timestamp::now());
             // The account's check is written without a new revision (by the processor or
             // a webhook): the save, which carries the check it read, must not write over
             // a newer one, so the check's step is part of what it observed.
-            let (condition, values) = match &previous {
-                Some(previous) => match &previous.verification {
-                    Some(verification) => (
-                        "revision = :observed AND verification.step = :step",
-                        Some(HashMap::from([
-                            (":observed".to_owned(), n(previous.revision)),
-                            (":step".to_owned(), n(verification.step)),
-                        ])),
-                    ),
-                    None => (
-                        "revision = :observed AND attribute_not_exists(verification)",
-                        Some(HashMap::from([(
-                            ":observed".to_owned(),
-                            n(previous.revision),
-                        )])),
-                    ),
-                },
-                None => ("attribute_not_exists(pk)", None),
+            let observed = |account: &PayoutAccount| match &account.verification {
+                Some(verification) => (
+                    "revision = :observed AND verification.step = :step",
+                    HashMap::from([
+                        (":observed".to_owned(), n(account.revision)),
+                        (":step".to_owned(), n(verification.step)),
+                    ]),
+                ),
+                None => (
+                    "revision = :observed AND attribute_not_exists(verification)",
+                    HashMap::from([(":observed".to_owned(), n(account.revision))]),
+                ),
             };
-            let account = Put::builder()
+            let put = Put::builder()
                 .table_name(&self.table)
-                .set_item(Some(with_key(
-                    to_item(&saved)?,
-                    &pk,
-                    keys::PAYOUT_ACCOUNT_SK,
-                )))
-                .condition_expression(condition)
-                .set_expression_attribute_values(values)
-                .build()
-                .map_err(Error::store)?;
+                .set_item(Some(with_key(to_item(&saved)?, &pk, keys::ACCOUNT_SK)));
+            let mut items = Vec::with_capacity(3);
+            match &stored {
+                Some((previous, Kept::Own)) => {
+                    let (condition, values) = observed(previous);
+                    let put = put
+                        .condition_expression(condition)
+                        .set_expression_attribute_values(Some(values))
+                        .build()
+                        .map_err(Error::store)?;
+                    items.push(TransactWriteItem::builder().put(put).build());
+                }
+                // The save moves it: the new item must not exist yet, the old one must
+                // still be the one read, and it goes in the same transaction.
+                Some((previous, Kept::Legacy)) => {
+                    let put = put
+                        .condition_expression("attribute_not_exists(pk)")
+                        .build()
+                        .map_err(Error::store)?;
+                    let (condition, values) = observed(previous);
+                    let delete = Delete::builder()
+                        .table_name(&self.table)
+                        .key(keys::PK, s(keys::user_pk(user_id)))
+                        .key(keys::SK, s(keys::LEGACY_ACCOUNT_SK))
+                        .condition_expression(condition)
+                        .set_expression_attribute_values(Some(values))
+                        .build()
+                        .map_err(Error::store)?;
+                    items.push(TransactWriteItem::builder().put(put).build());
+                    items.push(TransactWriteItem::builder().delete(delete).build());
+                }
+                None => {
+                    let put = put
+                        .condition_expression("attribute_not_exists(pk)")
+                        .build()
+                        .map_err(Error::store)?;
+                    items.push(TransactWriteItem::builder().put(put).build());
+                }
+            }
             let revision = Put::builder()
                 .table_name(&self.table)
                 .set_item(Some(with_key(
@@ -139,10 +206,7 @@ impl Store {
                 )))
                 .build()
                 .map_err(Error::store)?;
-            let items = vec![
-                TransactWriteItem::builder().put(account).build(),
-                TransactWriteItem::builder().put(revision).build(),
-            ];
+            items.push(TransactWriteItem::builder().put(revision).build());
             match self.transact(items).await {
                 Ok(()) => return Ok(SavedAccount { previous, saved }),
                 Err(TransactFailure::ConditionFailed(_) | TransactFailure::Contended) => {}
@@ -160,13 +224,40 @@ impl Store {
         user_id: u64,
         limit: usize,
     ) -> Result<Vec<AccountRevision>> {
+        let mut revisions = self
+            .newest_revisions(
+                &keys::account_pk(user_id),
+                keys::ACCOUNT_REVISION_PREFIX,
+                limit,
+            )
+            .await?;
+        // Not migrated yet: the older ones are still under the user's partition.
+        if revisions.len() < limit {
+            let older = self
+                .newest_revisions(
+                    &keys::user_pk(user_id),
+                    keys::LEGACY_ACCOUNT_REVISION_PREFIX,
+                    limit - revisions.len(),
+                )
+                .await?;
+            revisions.extend(older);
+        }
+        Ok(revisions)
+    }
+
+    async fn newest_revisions(
+        &self,
+        pk: &str,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<AccountRevision>> {
         let output = self
             .client
             .query()
             .table_name(&self.table)
             .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", s(keys::user_pk(user_id)))
-            .expression_attribute_values(":prefix", s(keys::ACCOUNT_REVISION_PREFIX))
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":prefix", s(prefix))
             .scan_index_forward(false)
             .limit(i32::try_from(limit.clamp(1, 100)).unwrap_or(100))
             .consistent_read(true)
@@ -242,6 +333,130 @@ impl Store {
         Ok(())
     }
 
+    /// Moves every account, and its revision records, kept under its user's partition
+    /// (before accounts had a key space of their own) into its own: one transaction per
+    /// account (the new item must not exist, the old one must be as read) and per
+    /// revision record. A one-off after deploying (`cargo xtask migrate-payout-accounts`):
+    /// it reads the table with a Scan, a page at a time, which nothing on a request's
+    /// path does. Run again, it finds nothing left.
+    pub async fn migrate_legacy_accounts(&self) -> Result<MigratedAccounts> {
+        let mut migrated = MigratedAccounts::default();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("sk = :account OR begins_with(sk, :revision)")
+                .expression_attribute_values(":account", s(keys::LEGACY_ACCOUNT_SK))
+                .expression_attribute_values(":revision", s(keys::LEGACY_ACCOUNT_REVISION_PREFIX))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|err| sdk_error(&err))?;
+            for item in output.items.unwrap_or_default() {
+                let sk = match item.get(keys::SK) {
+                    Some(AttributeValue::S(sk)) => sk.clone(),
+                    _ => continue,
+                };
+                if sk == keys::LEGACY_ACCOUNT_SK {
+                    let account: PayoutAccount = from_item(item.clone())?;
+                    if self.move_account(&account, item).await? {
+                        migrated.accounts += 1;
+                    }
+                } else if let Some(new_sk) = keys::migrated_revision_sk(&sk) {
+                    self.move_revision(item, &new_sk).await?;
+                    migrated.revisions += 1;
+                }
+            }
+            match output.last_evaluated_key {
+                Some(last) => start = Some(last),
+                None => return Ok(migrated),
+            }
+        }
+    }
+
+    /// `false` when it was moved meanwhile (a save moves the account it reads).
+    async fn move_account(
+        &self,
+        account: &PayoutAccount,
+        item: HashMap<String, AttributeValue>,
+    ) -> Result<bool> {
+        let user_id = account.user_id;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(with_key(
+                item,
+                &keys::account_pk(user_id),
+                keys::ACCOUNT_SK,
+            )))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(Error::store)?;
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::user_pk(user_id)))
+            .key(keys::SK, s(keys::LEGACY_ACCOUNT_SK))
+            .condition_expression("revision = :observed")
+            .expression_attribute_values(":observed", n(account.revision))
+            .build()
+            .map_err(Error::store)?;
+        let items = vec![
+            TransactWriteItem::builder().put(put).build(),
+            TransactWriteItem::builder().delete(delete).build(),
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(true),
+            Err(TransactFailure::ConditionFailed(_)) => Ok(false),
+            Err(TransactFailure::Contended) => Err(TransactFailure::contended()),
+            Err(TransactFailure::Other(err)) => Err(err),
+        }
+    }
+
+    /// A revision record never changes once its account has moved (an admin's end of a
+    /// hold writes the moved one), so a copy put twice is the same copy.
+    async fn move_revision(
+        &self,
+        item: HashMap<String, AttributeValue>,
+        new_sk: &str,
+    ) -> Result<()> {
+        let Some(AttributeValue::S(legacy_pk)) = item.get(keys::PK).cloned() else {
+            return Ok(());
+        };
+        let Some(user_id) = legacy_pk
+            .strip_prefix("USER#")
+            .and_then(|id| id.parse::<u64>().ok())
+        else {
+            return Ok(());
+        };
+        let legacy_sk = match item.get(keys::SK) {
+            Some(AttributeValue::S(sk)) => sk.clone(),
+            _ => return Ok(()),
+        };
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(with_key(item, &keys::account_pk(user_id), new_sk)))
+            .build()
+            .map_err(Error::store)?;
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .key(keys::PK, s(legacy_pk))
+            .key(keys::SK, s(legacy_sk))
+            .build()
+            .map_err(Error::store)?;
+        let items = vec![
+            TransactWriteItem::builder().put(put).build(),
+            TransactWriteItem::builder().delete(delete).build(),
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(TransactFailure::ConditionFailed(_)) => Ok(()),
+            Err(TransactFailure::Contended) => Err(TransactFailure::contended()),
+            Err(TransactFailure::Other(err)) => Err(err),
+        }
+    }
+
     /// What may keep these users' payouts waiting: each one's hold and where the check
     /// of their destination stands (users without an account are left out). One
     /// strongly consistent BatchGetItem per hundred users, reading only those.
@@ -249,16 +464,41 @@ impl Store {
         &self,
         user_ids: &HashSet<u64>,
     ) -> Result<HashMap<u64, AccountGate>> {
+        let mut gates = self
+            .gates_at(user_ids, |user_id| {
+                (keys::account_pk(user_id), keys::ACCOUNT_SK)
+            })
+            .await?;
+        // Accounts not migrated yet (and users with none: one more read, for them only).
+        let unfound: HashSet<u64> = user_ids
+            .iter()
+            .copied()
+            .filter(|user_id| !gates.contains_key(user_id))
+            .collect();
+        if !unfound.is_empty() {
+            let legacy = self
+                .gates_at(&unfound, |user_id| {
+                    (keys::user_pk(user_id), keys::LEGACY_ACCOUNT_SK)
+                })
+                .await?;
+            gates.extend(legacy);
+        }
+        Ok(gates)
+    }
+
+    async fn gates_at(
+        &self,
+        user_ids: &HashSet<u64>,
+        key_of: impl Fn(u64) -> (String, &'static str),
+    ) -> Result<HashMap<u64, AccountGate>> {
         let mut gates = HashMap::new();
         let ids: Vec<u64> = user_ids.iter().copied().collect();
         for chunk in ids.chunks(100) {
             let mut keys_left: Vec<HashMap<String, AttributeValue>> = chunk
                 .iter()
                 .map(|user_id| {
-                    HashMap::from([
-                        (keys::PK.to_owned(), s(keys::user_pk(*user_id))),
-                        (keys::SK.to_owned(), s(keys::PAYOUT_ACCOUNT_SK)),
-                    ])
+                    let (pk, sk) = key_of(*user_id);
+                    HashMap::from([(keys::PK.to_owned(), s(pk)), (keys::SK.to_owned(), s(sk))])
                 })
                 .collect();
             // Keys DynamoDB leaves unprocessed under load are asked for again.
@@ -320,8 +560,8 @@ impl Store {
             .client
             .update_item()
             .table_name(&self.table)
-            .key(keys::PK, s(keys::user_pk(user_id)))
-            .key(keys::SK, s(keys::PAYOUT_ACCOUNT_SK))
+            .key(keys::PK, s(keys::account_pk(user_id)))
+            .key(keys::SK, s(keys::ACCOUNT_SK))
             .update_expression("SET verification = :verification")
             .expression_attribute_values(":verification", value)
             .expression_attribute_values(":revision", n(revision));
@@ -347,7 +587,7 @@ impl Store {
         admin_user_id: u64,
         at: Timestamp,
     ) -> Result<bool> {
-        let pk = keys::user_pk(user_id);
+        let pk = keys::account_pk(user_id);
         let ended = |sk: String| {
             Update::builder()
                 .table_name(&self.table)
@@ -357,7 +597,7 @@ impl Store {
                 .expression_attribute_values(":admin", n(admin_user_id))
                 .expression_attribute_values(":at", s(at.to_string()))
         };
-        let account = ended(keys::PAYOUT_ACCOUNT_SK.to_owned())
+        let account = ended(keys::ACCOUNT_SK.to_owned())
             .update_expression("SET hold_ended_by = :admin, hold_ended_at = :at REMOVE hold_until")
             .condition_expression("revision = :revision AND attribute_exists(hold_until)")
             .expression_attribute_values(":revision", n(revision))
@@ -392,8 +632,8 @@ struct Marker {
 pub(super) fn guard_item(table: &str, guard: AccountGuard) -> Result<TransactWriteItem> {
     let check = ConditionCheck::builder()
         .table_name(table)
-        .key(keys::PK, s(keys::user_pk(guard.user_id)))
-        .key(keys::SK, s(keys::PAYOUT_ACCOUNT_SK));
+        .key(keys::PK, s(keys::account_pk(guard.user_id)))
+        .key(keys::SK, s(keys::ACCOUNT_SK));
     let check = match guard.revision {
         Some(revision) => check
             .condition_expression("revision = :revision")

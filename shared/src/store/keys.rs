@@ -6,8 +6,8 @@
 //! | scout                  | `SCOUT#<scout_id>`          | `SCOUT`              |
 //! | order                  | `ORDER#<order_id>`          | `ORDER`              |
 //! | user payout summary    | `USER#<user_id>`            | `SUMMARY`            |
-//! | user payout account    | `USER#<user_id>`            | `PAYOUT_ACCOUNT`     |
-//! | a saved account revision | `USER#<user_id>`          | `PAYOUT_ACCOUNT#REV#<revision, 20 digits>` |
+//! | user payout account    | `ACCOUNT#<user_id>`         | `ACCOUNT`            |
+//! | a saved account revision | `ACCOUNT#<user_id>`       | `REV#<revision, 20 digits>` |
 //! | payout waiting for an account | `USER#<user_id>`     | `WAITS_FOR_ACCOUNT#<payout uuid>` |
 //! | request idempotency    | `IDEMPOTENCY#<user>#<key>`  | `IDEMPOTENCY`        |
 //! | simulated gateway ledger | `GATEWAY#<transfer key>`  | `SIMULATED_TRANSFER` |
@@ -16,6 +16,11 @@
 //! | payout counters (shard n) | `STATS#<n>`              | `COUNTERS`, `HOUR#<yyyy-mm-ddThh>`, `DAY#<yyyy-mm-dd>` |
 //! | bulk request (`Idempotency-Key`) | `BULK#<admin user id>#<key>` | `BULK_REQUEST` |
 //! | email for a payout event | `NOTIFY#<event id>`      | `EMAIL`              |
+//!
+//! Payout accounts have a key space of their own (`ACCOUNT#`), which only the account
+//! and gateway functions may write (IAM `dynamodb:LeadingKeys`, template.yaml); before
+//! 2026-12-05 they lived under `USER#` (`PAYOUT_ACCOUNT`, `PAYOUT_ACCOUNT#REV#…`), read
+//! as a fallback until `cargo xtask migrate-payout-accounts` has moved them.
 //!
 //! Items with a number `expires_at` (epoch seconds) are deleted by DynamoDB's TTL after
 //! that time (webhook events, after the gateway's replay window; bulk requests, a day
@@ -71,8 +76,12 @@ pub const STATS_HOUR_PREFIX: &str = "HOUR#";
 pub const STATS_DAY_PREFIX: &str = "DAY#";
 pub const ORDER_SK: &str = "ORDER";
 pub const SUMMARY_SK: &str = "SUMMARY";
-pub const PAYOUT_ACCOUNT_SK: &str = "PAYOUT_ACCOUNT";
-pub const ACCOUNT_REVISION_PREFIX: &str = "PAYOUT_ACCOUNT#REV#";
+pub const ACCOUNT_SK: &str = "ACCOUNT";
+pub const ACCOUNT_REVISION_PREFIX: &str = "REV#";
+/// Where accounts were kept before they had a key space of their own (under the
+/// user's `USER#` partition): read until migrated.
+pub const LEGACY_ACCOUNT_SK: &str = "PAYOUT_ACCOUNT";
+pub const LEGACY_ACCOUNT_REVISION_PREFIX: &str = "PAYOUT_ACCOUNT#REV#";
 pub const WAITING_PREFIX: &str = "WAITS_FOR_ACCOUNT#";
 pub const IDEMPOTENCY_SK: &str = "IDEMPOTENCY";
 pub const GATEWAY_SK: &str = "SIMULATED_TRANSFER";
@@ -124,8 +133,19 @@ pub fn notify_pk(event_id: &str) -> String {
 }
 
 /// Zero-padded, so that revisions sort as numbers.
+pub fn account_pk(user_id: u64) -> String {
+    format!("ACCOUNT#{user_id}")
+}
+
 pub fn account_revision_sk(revision: u64) -> String {
     format!("{ACCOUNT_REVISION_PREFIX}{revision:020}")
+}
+
+/// A legacy revision record's key in the account's own partition.
+pub fn migrated_revision_sk(legacy_sk: &str) -> Option<String> {
+    legacy_sk
+        .strip_prefix(LEGACY_ACCOUNT_REVISION_PREFIX)
+        .map(|revision| format!("{ACCOUNT_REVISION_PREFIX}{revision}"))
 }
 
 pub fn waiting_sk(payout_id: Uuid) -> String {

@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 use crate::money::Paise;
 use crate::time::Timestamp;
 
-pub use accounts::{AccountGuard, SavedAccount};
+pub use accounts::{AccountGuard, MigratedAccounts, SavedAccount};
 pub use audit::{AccountRead, ACCOUNT_READ_KEPT_DAYS};
 pub use bulk::{BulkRequestRecord, BulkRequestState};
 pub use notifications::{EmailClaim, EmailRecord, EmailState, EMAIL_RECORD_DAYS};
