@@ -260,3 +260,82 @@ pub async fn publish_table_stream(
         .await
         .expect("reading what the rule delivered")
 }
+
+/// One item as stored, by its key (strongly consistent).
+pub async fn stored_item(
+    store: &Store,
+    pk: &str,
+    sk: &str,
+) -> Option<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    store
+        .client()
+        .get_item()
+        .table_name(store.table())
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(pk.to_owned()),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S(sk.to_owned()),
+        )
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("DynamoDB Local answers")
+        .item
+}
+
+/// Saves `account` as the user's first, then puts it where versions before 2026-12-05
+/// kept accounts: under the user's own partition (`USER#`, `PAYOUT_ACCOUNT`), with its
+/// revision record, as an old save left them.
+pub async fn legacy_account(
+    store: &Store,
+    user_id: u64,
+    account: shared::account::NewPayoutAccount,
+) -> shared::account::PayoutAccount {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    shared::account::save_payout_account(store, &shared::auth::Actor::user(user_id), account, 0)
+        .await
+        .expect("the account saves");
+    let saved = store
+        .payout_account(user_id)
+        .await
+        .expect("DynamoDB Local answers")
+        .expect("just saved");
+    for (from_sk, to_sk) in [
+        ("ACCOUNT".to_owned(), "PAYOUT_ACCOUNT".to_owned()),
+        (
+            format!("REV#{:020}", saved.revision),
+            format!("PAYOUT_ACCOUNT#REV#{:020}", saved.revision),
+        ),
+    ] {
+        let from_pk = format!("ACCOUNT#{user_id}");
+        let mut moved = stored_item(store, &from_pk, &from_sk)
+            .await
+            .expect("the save wrote it");
+        moved.insert(
+            "pk".to_owned(),
+            AttributeValue::S(format!("USER#{user_id}")),
+        );
+        moved.insert("sk".to_owned(), AttributeValue::S(to_sk));
+        store
+            .client()
+            .put_item()
+            .table_name(store.table())
+            .set_item(Some(moved))
+            .send()
+            .await
+            .expect("DynamoDB Local answers");
+        store
+            .client()
+            .delete_item()
+            .table_name(store.table())
+            .key("pk", AttributeValue::S(from_pk))
+            .key("sk", AttributeValue::S(from_sk))
+            .send()
+            .await
+            .expect("DynamoDB Local answers");
+    }
+    saved
+}

@@ -228,6 +228,11 @@ pub struct AccountGate {
     pub hold_until: Option<Timestamp>,
     #[serde(default)]
     pub verification: Option<VerificationState>,
+    /// Kept where accounts were before they had a key space of their own (not
+    /// migrated yet): the processor cannot claim against it, so it passes the user's
+    /// payouts over until it moves.
+    #[serde(skip)]
+    pub not_migrated: bool,
 }
 
 /// A verification's status and failure alone.

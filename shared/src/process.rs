@@ -374,6 +374,7 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
                 .filter(|user| {
                     hold_of(*user) == Some(PayoutHold::Unverified)
                         && !taken.checked.contains_key(user)
+                        && !gates.get(user).is_some_and(|gate| gate.not_migrated)
                 })
                 .collect();
             to_check.sort_unstable();
@@ -401,13 +402,19 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
                 taken.checked.insert(user_id, may_take);
             }
             for payout in page.payouts {
-                let waits = match hold_of(payout.user_id) {
-                    Some(PayoutHold::Changed { .. }) => true,
-                    Some(PayoutHold::Unverified) => {
-                        !taken.checked.get(&payout.user_id).copied().unwrap_or(false)
-                    }
-                    None => false,
-                };
+                // A claim is conditioned on the account in its own key space: until the
+                // user's account has moved there, their payouts would only be skipped.
+                let not_migrated = gates
+                    .get(&payout.user_id)
+                    .is_some_and(|gate| gate.not_migrated);
+                let waits = not_migrated
+                    || match hold_of(payout.user_id) {
+                        Some(PayoutHold::Changed { .. }) => true,
+                        Some(PayoutHold::Unverified) => {
+                            !taken.checked.get(&payout.user_id).copied().unwrap_or(false)
+                        }
+                        None => false,
+                    };
                 if taken.payouts.contains(&payout.payout_id) {
                     tally.taken_before += 1;
                 } else if waits {

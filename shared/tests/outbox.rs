@@ -512,6 +512,38 @@ async fn a_changed_payout_account_publishes_one_event_with_both_destinations_mas
     assert_eq!(again[0]["detail"], envelope["detail"]);
 }
 
+/// Issue 21 §4: the first save after deploying, of an account kept where accounts were
+/// before they had a key space of their own, moves it and is still announced as the
+/// change it is (the move itself announces nothing).
+#[tokio::test]
+async fn a_change_of_an_account_not_migrated_yet_is_announced() {
+    let store = fresh_store().await;
+    devkit::testing::legacy_account(
+        &store,
+        54,
+        NewPayoutAccount {
+            name: "Asha Rao".to_owned(),
+            destination: bank_account(),
+            email: Some("asha@example.com".to_owned()),
+        },
+    )
+    .await;
+    let changed = save_account(&store, 54, "Asha Rao", vpa(), Some("mallory@example.net")).await;
+    let envelopes = published(&store).await;
+    let changes: Vec<&serde_json::Value> = envelopes
+        .iter()
+        .filter(|envelope| envelope["detail"]["user_id"] == 54)
+        .collect();
+    let [envelope] = changes.as_slice() else {
+        panic!("one change of user 54 expected: {envelopes:#?}")
+    };
+    assert_eq!(envelope["detail-type"], "payout_account.changed");
+    assert_eq!(envelope["detail"]["revision"], changed.revision);
+    assert_eq!(envelope["detail"]["previous_email"], "asha@example.com");
+    assert_eq!(envelope["detail"]["new_email"], "mallory@example.net");
+    assert!(changed.hold_until.is_some());
+}
+
 /// Only a new destination or a new address is news: a first save, a new name, the
 /// gateway's ids being remembered, or the same account saved again publish nothing.
 #[tokio::test]

@@ -188,8 +188,13 @@ struct ItemKey {
 /// Whether the stream record is of a user's payout account itself (not its history or
 /// any other item under the user).
 pub fn is_account_record(record: &EventRecord) -> bool {
-    serde_dynamo::from_item::<_, ItemKey>(record.change.keys.clone())
-        .is_ok_and(|key| key.sk == keys::ACCOUNT_SK && key.pk.starts_with("ACCOUNT#"))
+    serde_dynamo::from_item::<_, ItemKey>(record.change.keys.clone()).is_ok_and(|key| {
+        (key.sk == keys::ACCOUNT_SK && key.pk.starts_with("ACCOUNT#"))
+                // Where accounts were kept before they had a key space of their own: a
+                // change made there (by a version still rolling out, or read late from
+                // the stream) is still news.
+                || (key.sk == keys::LEGACY_ACCOUNT_SK && key.pk.starts_with("USER#"))
+    })
 }
 
 /// The event a stream record of a payout account stands for: `Ok(None)` for other

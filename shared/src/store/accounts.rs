@@ -138,6 +138,13 @@ impl Store {
         let pk = keys::account_pk(user_id);
         for _ in 0..SAVE_RACE_RETRIES {
             let stored = self.stored_account(user_id).await?;
+            // An account not migrated yet is moved first, as the migration moves it, and
+            // then saved over like any other: the save is then a change of a stored
+            // account in the table's stream (old and new image), so its notice goes out.
+            if let Some((legacy, Kept::Legacy)) = &stored {
+                self.move_account(legacy, to_item(legacy)?).await?;
+                continue;
+            }
             let previous = stored.as_ref().map(|(account, _)| account.clone());
             let (saved, record) = build(previous.as_ref(), Timestamp::now());
             // The account's check is written without a new revision (by the processor or
@@ -161,7 +168,7 @@ impl Store {
                 .set_item(Some(with_key(to_item(&saved)?, &pk, keys::ACCOUNT_SK)));
             let mut items = Vec::with_capacity(3);
             match &stored {
-                Some((previous, Kept::Own)) => {
+                Some((previous, _)) => {
                     let (condition, values) = observed(previous);
                     let put = put
                         .condition_expression(condition)
@@ -169,25 +176,6 @@ impl Store {
                         .build()
                         .map_err(Error::store)?;
                     items.push(TransactWriteItem::builder().put(put).build());
-                }
-                // The save moves it: the new item must not exist yet, the old one must
-                // still be the one read, and it goes in the same transaction.
-                Some((previous, Kept::Legacy)) => {
-                    let put = put
-                        .condition_expression("attribute_not_exists(pk)")
-                        .build()
-                        .map_err(Error::store)?;
-                    let (condition, values) = observed(previous);
-                    let delete = Delete::builder()
-                        .table_name(&self.table)
-                        .key(keys::PK, s(keys::user_pk(user_id)))
-                        .key(keys::SK, s(keys::LEGACY_ACCOUNT_SK))
-                        .condition_expression(condition)
-                        .set_expression_attribute_values(Some(values))
-                        .build()
-                        .map_err(Error::store)?;
-                    items.push(TransactWriteItem::builder().put(put).build());
-                    items.push(TransactWriteItem::builder().delete(delete).build());
                 }
                 None => {
                     let put = put
@@ -481,7 +469,15 @@ impl Store {
                     (keys::user_pk(user_id), keys::LEGACY_ACCOUNT_SK)
                 })
                 .await?;
-            gates.extend(legacy);
+            gates.extend(legacy.into_iter().map(|(user_id, gate)| {
+                (
+                    user_id,
+                    AccountGate {
+                        not_migrated: true,
+                        ..gate
+                    },
+                )
+            }));
         }
         Ok(gates)
     }
