@@ -1167,6 +1167,21 @@ async fn fetch_payout(
     Ok(Json(payout.public()).into_response())
 }
 
+/// A list's `account_number`, required and ours, as RazorpayX checks it.
+fn our_account_number(fake: &Fake, query: &BTreeMap<String, String>) -> Result<(), RzpError> {
+    match query.get("account_number") {
+        None => Err(bad_request(
+            Some("account_number"),
+            "The account number field is required.",
+        )),
+        Some(number) if *number != fake.config.account_number => Err(bad_request(
+            Some("account_number"),
+            "The account number is invalid",
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
 async fn list_payouts(
     State(shared): State<Shared>,
     headers: HeaderMap,
@@ -1174,21 +1189,7 @@ async fn list_payouts(
 ) -> Reply {
     let fake = lock(&shared)?;
     authenticate(&fake, &headers)?;
-    match query.get("account_number") {
-        None => {
-            return Err(bad_request(
-                Some("account_number"),
-                "The account number field is required.",
-            ))
-        }
-        Some(number) if *number != fake.config.account_number => {
-            return Err(bad_request(
-                Some("account_number"),
-                "The account number is invalid",
-            ))
-        }
-        Some(_) => {}
-    }
+    our_account_number(&fake, &query)?;
     let number = |name: &str, default: usize| -> Result<usize, RzpError> {
         query.get(name).map_or(Ok(default), |text| {
             text.parse()
@@ -1535,21 +1536,7 @@ async fn list_validations(
 ) -> Reply {
     let fake = lock(&shared)?;
     authenticate(&fake, &headers)?;
-    match query.get("account_number") {
-        None => {
-            return Err(bad_request(
-                Some("account_number"),
-                "The account number field is required.",
-            ))
-        }
-        Some(number) if *number != fake.config.account_number => {
-            return Err(bad_request(
-                Some("account_number"),
-                "The account number is invalid",
-            ))
-        }
-        Some(_) => {}
-    }
+    our_account_number(&fake, &query)?;
     let number = |name: &str| -> Result<Option<i64>, RzpError> {
         query
             .get(name)

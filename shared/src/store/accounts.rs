@@ -394,12 +394,7 @@ impl Store {
             TransactWriteItem::builder().put(put).build(),
             TransactWriteItem::builder().delete(delete).build(),
         ];
-        match self.transact(items).await {
-            Ok(()) => Ok(true),
-            Err(TransactFailure::ConditionFailed(_)) => Ok(false),
-            Err(TransactFailure::Contended) => Err(TransactFailure::contended()),
-            Err(TransactFailure::Other(err)) => Err(err),
-        }
+        self.transact_if(items).await
     }
 
     /// A revision record never changes once its account has moved (an admin's end of a
@@ -437,12 +432,7 @@ impl Store {
             TransactWriteItem::builder().put(put).build(),
             TransactWriteItem::builder().delete(delete).build(),
         ];
-        match self.transact(items).await {
-            Ok(()) => Ok(()),
-            Err(TransactFailure::ConditionFailed(_)) => Ok(()),
-            Err(TransactFailure::Contended) => Err(TransactFailure::contended()),
-            Err(TransactFailure::Other(err)) => Err(err),
-        }
+        self.transact_if(items).await.map(|_| ())
     }
 
     /// What may keep these users' payouts waiting: each one's hold and where the check
@@ -607,12 +597,7 @@ impl Store {
             TransactWriteItem::builder().update(account).build(),
             TransactWriteItem::builder().update(record).build(),
         ];
-        match self.transact(items).await {
-            Ok(()) => Ok(true),
-            Err(TransactFailure::ConditionFailed(_)) => Ok(false),
-            Err(TransactFailure::Contended) => Err(TransactFailure::contended()),
-            Err(TransactFailure::Other(err)) => Err(err),
-        }
+        self.transact_if(items).await
     }
 }
 

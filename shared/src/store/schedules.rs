@@ -8,7 +8,6 @@ use serde::Serialize;
 use aws_sdk_dynamodb::types::Update;
 
 use super::payouts::{built, key, update_item};
-use super::transact::TransactFailure;
 use super::{keys, s, to_item, with_key, Item, Store};
 use crate::error::Result;
 use crate::time::Timestamp;
@@ -97,12 +96,7 @@ impl Store {
     /// paid already). `false` when it had moved already.
     pub async fn advance_schedule(&self, advance: ScheduleAdvance<'_>) -> Result<bool> {
         let update = self.schedule_advance(advance)?;
-        match self.transact(vec![update_item(update)]).await {
-            Ok(()) => Ok(true),
-            Err(TransactFailure::ConditionFailed(_)) => Ok(false),
-            Err(TransactFailure::Contended) => Err(TransactFailure::contended()),
-            Err(TransactFailure::Other(error)) => Err(error),
-        }
+        self.transact_if(vec![update_item(update)]).await
     }
 
     /// Scouts whose schedule fell due at or before `now`, from the `by_due` index

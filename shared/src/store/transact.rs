@@ -67,6 +67,17 @@ impl From<Error> for TransactFailure {
 }
 
 impl Store {
+    /// [`Store::transact`] where a refused condition is an answer, not an error: `true`
+    /// when the transaction was written, `false` when a condition refused it.
+    pub(crate) async fn transact_if(&self, items: Vec<TransactWriteItem>) -> Result<bool> {
+        match self.transact(items).await {
+            Ok(()) => Ok(true),
+            Err(TransactFailure::ConditionFailed(_)) => Ok(false),
+            Err(TransactFailure::Contended) => Err(TransactFailure::contended()),
+            Err(TransactFailure::Other(err)) => Err(err),
+        }
+    }
+
     pub(crate) async fn transact(
         &self,
         items: Vec<TransactWriteItem>,
