@@ -56,6 +56,11 @@ impl Api {
         ])
         .expect("the test configuration is valid");
         config.table_name = store.table().to_owned();
+        // By alias: the keys are made on the tests' moto at the first call.
+        config.vault = Some(shared::vault::Vault::new(
+            crate::moto::LOCAL_ACCOUNT_KEY_ALIAS,
+            crate::moto::LOCAL_ACCOUNT_MAC_KEY_ALIAS,
+        ));
         Api {
             app: App::new(config, store, TokenVerifier::local(DEV_JWT_SECRET))
                 .expect("the test configuration builds an app"),
@@ -87,6 +92,9 @@ impl Api {
 
     /// Sends an already-built request (a sample event, say) to one function.
     pub async fn send(&self, endpoint: Endpoint, request: lambda_http::Request) -> Reply {
+        if self.app.config.vault.is_some() {
+            crate::testing::account_keys().await;
+        }
         let response = self.app.handle(endpoint, request).await;
         let status = response.status().as_u16();
         let headers = response.headers().clone();

@@ -117,7 +117,12 @@ impl Fixture {
         Ok(())
     }
 
-    pub async fn load(&self, store: &Store, limits: PayoutLimits) -> Result<SeedReport> {
+    pub async fn load(
+        &self,
+        store: &Store,
+        vault: &shared::vault::Vault,
+        limits: PayoutLimits,
+    ) -> Result<SeedReport> {
         let mut report = SeedReport::default();
         for scout in &self.scouts {
             let scout =
@@ -169,7 +174,7 @@ impl Fixture {
                 .with_context(|| format!("payout account of user {user_id}"))?;
             if store.payout_account(user_id).await?.is_none() {
                 // Only a user's first account is saved here, which starts no hold.
-                save_payout_account(store, &Actor::user(user_id), account, 0).await?;
+                save_payout_account(store, vault, &Actor::user(user_id), account, 0).await?;
                 report.payout_accounts_added += 1;
             }
         }
@@ -187,7 +192,11 @@ impl Fixture {
 
 /// A new table named `prefix-<uuid>` at `endpoint`, created from `template.yaml` and
 /// loaded with `fixtures/demo.json`: what the HTTP checks and the benchmarks run on.
-pub async fn demo_table(endpoint: &str, prefix: &str) -> Result<String> {
+pub async fn demo_table(
+    endpoint: &str,
+    vault: &shared::vault::Vault,
+    prefix: &str,
+) -> Result<String> {
     let table = format!("{prefix}-{}", uuid::Uuid::new_v4().simple());
     let client = crate::dynamodb_local::client(endpoint).await;
     crate::table::TableDefinition::from_template(&crate::paths::template())?
@@ -195,7 +204,7 @@ pub async fn demo_table(endpoint: &str, prefix: &str) -> Result<String> {
         .await?;
     let limits = crate::testing::local_config(&[])?.limits;
     Fixture::read(&crate::paths::workspace_root().join("fixtures/demo.json"))?
-        .load(&Store::new(client, &table), limits)
+        .load(&Store::new(client, &table), vault, limits)
         .await?;
     Ok(table)
 }

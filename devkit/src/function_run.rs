@@ -60,6 +60,8 @@ pub fn run(
         // DynamoDB Local keeps a table per access key and region: the test's own.
         .envs(crate::dynamodb_local::LOCAL_ENV)
         .env("AWS_ENDPOINT_URL_DYNAMODB", crate::testing::endpoint())
+        // KMS, for the payout account keys, is the tests' moto.
+        .env("AWS_ENDPOINT_URL_KMS", crate::testing::moto_endpoint())
         .env("STAGE", shared::config::LOCAL_STAGE)
         .envs(env.iter().copied())
         .stdin(Stdio::null())

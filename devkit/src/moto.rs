@@ -1,4 +1,4 @@
-//! moto in server mode: the local EventBridge, SES v2 and SQS (issue 13). The functions
+//! moto in server mode: the local EventBridge, SES v2, SQS, Secrets Manager and KMS. The functions
 //! reach it through `AWS_ENDPOINT_URL_EVENTBRIDGE` / `AWS_ENDPOINT_URL_SESV2` like any
 //! other endpoint; the local tooling adds what AWS would do around them: a bus, rules
 //! whose targets are queues it can read, a verified sender, and the emails "sent".
@@ -106,6 +106,34 @@ pub struct Clients {
     pub sqs: aws_sdk_sqs::Client,
     pub sesv2: aws_sdk_sesv2::Client,
     pub secretsmanager: aws_sdk_secretsmanager::Client,
+    pub kms: aws_sdk_kms::Client,
+}
+
+/// Where the local stack's payout account keys are found on moto.
+pub const LOCAL_ACCOUNT_KEY_ALIAS: &str = "alias/payouts-local-accounts";
+pub const LOCAL_ACCOUNT_MAC_KEY_ALIAS: &str = "alias/payouts-local-account-fingerprints";
+
+/// The two KMS keys payout destinations are sealed and fingerprinted with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountKeys {
+    pub key_id: String,
+    pub mac_key_id: String,
+}
+
+impl AccountKeys {
+    /// A vault with these keys on this moto.
+    pub fn vault(&self, clients: &Clients) -> shared::vault::Vault {
+        shared::vault::Vault::with_client(clients.kms.clone(), &self.key_id, &self.mac_key_id)
+    }
+
+    /// The function environment that names them, with the KMS to reach them at.
+    pub fn env(&self, moto_endpoint: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("PAYOUT_ACCOUNT_KEY_ID", self.key_id.clone()),
+            ("PAYOUT_ACCOUNT_MAC_KEY_ID", self.mac_key_id.clone()),
+            ("AWS_ENDPOINT_URL_KMS", moto_endpoint.to_owned()),
+        ]
+    }
 }
 
 impl Clients {
@@ -116,7 +144,66 @@ impl Clients {
             sqs: aws_sdk_sqs::Client::new(&config),
             sesv2: aws_sdk_sesv2::Client::new(&config),
             secretsmanager: aws_sdk_secretsmanager::Client::new(&config),
+            kms: aws_sdk_kms::Client::new(&config),
         }
+    }
+
+    /// The keys that seal payout destinations, as the template's are: a symmetric key
+    /// for envelope encryption and an HMAC_256 key for fingerprints, found by their
+    /// aliases or made (so every local command on one moto uses the same). They live as
+    /// long as this moto does.
+    pub async fn account_keys(&self) -> Result<AccountKeys> {
+        use aws_sdk_kms::types::{KeySpec, KeyUsageType};
+        Ok(AccountKeys {
+            key_id: self
+                .key_by_alias(
+                    LOCAL_ACCOUNT_KEY_ALIAS,
+                    KeySpec::SymmetricDefault,
+                    KeyUsageType::EncryptDecrypt,
+                )
+                .await?,
+            mac_key_id: self
+                .key_by_alias(
+                    LOCAL_ACCOUNT_MAC_KEY_ALIAS,
+                    KeySpec::Hmac256,
+                    KeyUsageType::GenerateVerifyMac,
+                )
+                .await?,
+        })
+    }
+
+    async fn key_by_alias(
+        &self,
+        alias: &str,
+        spec: aws_sdk_kms::types::KeySpec,
+        usage: aws_sdk_kms::types::KeyUsageType,
+    ) -> Result<String> {
+        if let Ok(found) = self.kms.describe_key().key_id(alias).send().await {
+            if let Some(metadata) = found.key_metadata {
+                return Ok(metadata.key_id);
+            }
+        }
+        let created = self
+            .kms
+            .create_key()
+            .description(format!("{alias} (local)"))
+            .key_spec(spec)
+            .key_usage(usage)
+            .send()
+            .await
+            .map_err(sdk_error(format!("creating the key {alias}")))?;
+        let key_id = created
+            .key_metadata
+            .map(|metadata| metadata.key_id)
+            .context("moto returned a key without an id")?;
+        self.kms
+            .create_alias()
+            .alias_name(alias)
+            .target_key_id(&key_id)
+            .send()
+            .await
+            .map_err(sdk_error(format!("naming the key {alias}")))?;
+        Ok(key_id)
     }
 
     /// Creates the secret `name` with `value`, or gives it `value` as its new version
@@ -515,4 +602,12 @@ mod tests {
         let empty: MotoState = serde_json::from_str(r#"{"core": {}}"#).unwrap();
         assert!(empty.ses.messages.is_empty());
     }
+}
+
+/// The local payout account keys on the moto at `endpoint` (made there at first use),
+/// and a vault with them.
+pub async fn local_vault(endpoint: &str) -> Result<(shared::vault::Vault, AccountKeys)> {
+    let clients = Clients::new(endpoint).await;
+    let keys = clients.account_keys().await?;
+    Ok((keys.vault(&clients), keys))
 }

@@ -519,6 +519,20 @@ impl FakeRazorpayX {
             .unwrap_or_default()
     }
 
+    /// Every fund account as RazorpayX shows it, oldest first.
+    pub fn fund_accounts(&self) -> Vec<Value> {
+        self.shared
+            .lock()
+            .map(|fake| {
+                fake.ledger
+                    .fund_accounts
+                    .iter()
+                    .map(|account| json!(account))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Every fund account validation as RazorpayX shows it, oldest first.
     pub fn validations(&self) -> Vec<Value> {
         self.shared

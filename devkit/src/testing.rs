@@ -71,14 +71,15 @@ pub fn endpoint() -> String {
     endpoint
 }
 
-/// The moto the tests use for EventBridge, SES v2 and SQS, which must be a local one.
+/// The moto the tests use for EventBridge, SES v2, SQS and KMS, which must be a local one.
 pub fn moto_endpoint() -> String {
     let endpoint = std::env::var("AWS_ENDPOINT_URL_EVENTBRIDGE").unwrap_or_default();
     assert!(
         is_loopback(&endpoint),
         "tests need moto for EventBridge and SES: run them with `cargo xtask test`, or start \
          `.local/venv/bin/moto_server -p <port>` and set AWS_ENDPOINT_URL_EVENTBRIDGE, \
-         AWS_ENDPOINT_URL_SESV2 and AWS_ENDPOINT_URL_SQS to http://127.0.0.1:<port> \
+         AWS_ENDPOINT_URL_SESV2, AWS_ENDPOINT_URL_SQS and AWS_ENDPOINT_URL_KMS to \
+         http://127.0.0.1:<port> \
          (got `{endpoint}`)"
     );
     endpoint
@@ -152,6 +153,32 @@ pub async fn fresh_store() -> Store {
         .await
         .expect("creating a test table on DynamoDB Local");
     Store::new(client, name)
+}
+
+/// The KMS keys every test in this process seals payout destinations with, made on
+/// the tests' moto at first use.
+static ACCOUNT_KEYS: tokio::sync::OnceCell<crate::moto::AccountKeys> =
+    tokio::sync::OnceCell::const_new();
+
+/// A vault on the tests' moto KMS. Its client is the calling test's own (an SDK client
+/// belongs to the runtime it was made in); the keys are shared.
+pub async fn vault() -> shared::vault::Vault {
+    let clients = Clients::new(&moto_endpoint()).await;
+    account_keys().await.vault(&clients)
+}
+
+/// The keys of [`vault`], made on the tests' moto if they are not there yet (by alias,
+/// which is how a configuration without their ids names them: see `api::Api::new`).
+pub async fn account_keys() -> &'static crate::moto::AccountKeys {
+    ACCOUNT_KEYS
+        .get_or_init(|| async {
+            Clients::new(&moto_endpoint())
+                .await
+                .account_keys()
+                .await
+                .expect("creating the payout account keys on moto")
+        })
+        .await
 }
 
 /// The simulated gateway on the test's table: instant, seeded, and paying everything
@@ -287,17 +314,25 @@ pub async fn stored_item(
 }
 
 /// Saves `account` as the user's first, then puts it where versions before 2026-12-05
-/// kept accounts: under the user's own partition (`USER#`, `PAYOUT_ACCOUNT`), with its
-/// revision record, as an old save left them.
+/// kept accounts, as they kept it: under the user's own partition (`USER#`,
+/// `PAYOUT_ACCOUNT`), its number or VPA in plain text, with its revision record.
 pub async fn legacy_account(
     store: &Store,
     user_id: u64,
     account: shared::account::NewPayoutAccount,
 ) -> shared::account::PayoutAccount {
     use aws_sdk_dynamodb::types::AttributeValue;
-    shared::account::save_payout_account(store, &shared::auth::Actor::user(user_id), account, 0)
-        .await
-        .expect("the account saves");
+    use shared::account::Destination;
+    let plain = account.destination.clone();
+    shared::account::save_payout_account(
+        store,
+        &vault().await,
+        &shared::auth::Actor::user(user_id),
+        account,
+        0,
+    )
+    .await
+    .expect("the account saves");
     let saved = store
         .payout_account(user_id)
         .await
@@ -318,6 +353,26 @@ pub async fn legacy_account(
             "pk".to_owned(),
             AttributeValue::S(format!("USER#{user_id}")),
         );
+        if from_sk == "ACCOUNT" {
+            for sealed in [
+                "destination_masked",
+                "destination_fingerprint",
+                "destination_sealed",
+            ] {
+                moved.remove(sealed);
+            }
+            match &plain {
+                Destination::BankAccount { account_number, .. } => {
+                    moved.insert(
+                        "account_number".to_owned(),
+                        AttributeValue::S(account_number.clone()),
+                    );
+                }
+                Destination::Vpa { address } => {
+                    moved.insert("address".to_owned(), AttributeValue::S(address.clone()));
+                }
+            }
+        }
         moved.insert("sk".to_owned(), AttributeValue::S(to_sk));
         store
             .client()
@@ -337,5 +392,9 @@ pub async fn legacy_account(
             .await
             .expect("DynamoDB Local answers");
     }
-    saved
+    store
+        .payout_account(user_id)
+        .await
+        .expect("DynamoDB Local answers")
+        .expect("kept at the old place")
 }

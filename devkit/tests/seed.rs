@@ -20,7 +20,10 @@ async fn the_demo_fixture_loads_once_and_reloading_changes_nothing() {
     let store = fresh_store().await;
     let fixture = Fixture::read(&paths::workspace_root().join("fixtures/demo.json")).unwrap();
 
-    let first = fixture.load(&store, LIMITS).await.unwrap();
+    let first = fixture
+        .load(&store, &devkit::testing::vault().await, LIMITS)
+        .await
+        .unwrap();
     assert_eq!(
         first,
         SeedReport {
@@ -57,7 +60,10 @@ async fn the_demo_fixture_loads_once_and_reloading_changes_nothing() {
     };
     let before = snapshot().await;
 
-    let second = fixture.load(&store, LIMITS).await.unwrap();
+    let second = fixture
+        .load(&store, &devkit::testing::vault().await, LIMITS)
+        .await
+        .unwrap();
     assert_eq!(second, SeedReport::default());
     assert_eq!(snapshot().await, before);
     let account = store.payout_account(7).await.unwrap().unwrap();

@@ -3,9 +3,10 @@
 //! (reference §1.8) so that a bad account is refused when it is saved, not when money
 //! is on its way.
 //!
-//! The full account number and VPA are stored (the gateway needs them) but never
-//! shown: every response, log line and error carries the masked form only, and
-//! `Debug` masks too, so a stray `{:?}` cannot leak one.
+//! The account number and VPA are stored sealed ([`crate::vault`]), only until the
+//! gateway holds a fund account for them, and never shown: every response, log line
+//! and error carries the masked form only, and `Debug` masks too, so a stray `{:?}`
+//! cannot leak one.
 
 use std::fmt;
 
@@ -17,10 +18,12 @@ use crate::auth::Actor;
 use crate::error::{Error, Result};
 use crate::payout::PayoutStatus;
 use crate::process::send_round_again;
-use crate::store::{PayoutIndex, SavedAccount, Store};
+use crate::store::{LegacyScan, MigratedAccounts, PayoutIndex, SavedAccount, Store};
 use crate::time::Timestamp;
+use crate::vault::Vault;
 
-/// Where the money goes. Fund accounts are immutable at RazorpayX, so a change is a
+/// Where the money goes, in full: what a user saves and what the gateway is given,
+/// never what is stored. Fund accounts are immutable at RazorpayX, so a change is a
 /// new account (a new `revision`) and a new fund account on the next payout.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -34,6 +37,23 @@ pub enum Destination {
     },
 }
 
+/// A bank account or a UPI address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DestinationKind {
+    BankAccount,
+    Vpa,
+}
+
+impl DestinationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DestinationKind::BankAccount => "bank_account",
+            DestinationKind::Vpa => "vpa",
+        }
+    }
+}
+
 impl Destination {
     /// The masked form users see: the account number's last four, or the VPA's first
     /// two characters and handle.
@@ -44,10 +64,17 @@ impl Destination {
         }
     }
 
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> DestinationKind {
         match self {
-            Destination::BankAccount { .. } => "bank_account",
-            Destination::Vpa { .. } => "vpa",
+            Destination::BankAccount { .. } => DestinationKind::BankAccount,
+            Destination::Vpa { .. } => DestinationKind::Vpa,
+        }
+    }
+
+    fn ifsc(&self) -> Option<String> {
+        match self {
+            Destination::BankAccount { ifsc, .. } => Some(ifsc.clone()),
+            Destination::Vpa { .. } => None,
         }
     }
 }
@@ -71,6 +98,149 @@ impl fmt::Debug for Destination {
     }
 }
 
+/// A destination as stored: its kind, IFSC and masked form for whoever reads the
+/// account; a keyed fingerprint that tells whether a save changes it; and the full
+/// number or VPA sealed for the gateway path alone, dropped once the gateway holds a
+/// fund account for it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "StoredForm")]
+pub struct StoredDestination {
+    #[serde(rename = "type")]
+    pub kind: DestinationKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ifsc: Option<String>,
+    #[serde(rename = "destination_masked")]
+    pub masked: String,
+    /// HMAC-SHA-256 (KMS) of the user and the full destination.
+    #[serde(rename = "destination_fingerprint")]
+    pub fingerprint: String,
+    #[serde(
+        rename = "destination_sealed",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub sealed: Option<Sealed>,
+    /// The full destination of an account saved where accounts were kept before they
+    /// were sealed (not migrated yet): read, never written; sealed when it moves.
+    #[serde(skip)]
+    legacy: Option<Destination>,
+}
+
+/// A destination sealed with a KMS data key (see [`crate::vault`]), each part base64.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sealed {
+    /// The AES-256 data key as KMS encrypted it.
+    pub key: String,
+    pub nonce: String,
+    /// The destination's JSON, AES-256-GCM with its tag.
+    pub data: String,
+}
+
+impl fmt::Debug for Sealed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sealed").finish_non_exhaustive()
+    }
+}
+
+/// What a stored account may hold: the sealed form, or (not migrated yet) the full one.
+#[derive(Deserialize)]
+struct StoredForm {
+    #[serde(rename = "type")]
+    kind: DestinationKind,
+    #[serde(default)]
+    ifsc: Option<String>,
+    #[serde(default)]
+    destination_masked: Option<String>,
+    #[serde(default)]
+    destination_fingerprint: Option<String>,
+    #[serde(default)]
+    destination_sealed: Option<Sealed>,
+    #[serde(default)]
+    account_number: Option<String>,
+    #[serde(default)]
+    address: Option<String>,
+}
+
+impl TryFrom<StoredForm> for StoredDestination {
+    type Error = &'static str;
+
+    fn try_from(form: StoredForm) -> std::result::Result<Self, Self::Error> {
+        if let (Some(masked), Some(fingerprint)) =
+            (form.destination_masked, form.destination_fingerprint)
+        {
+            return Ok(StoredDestination {
+                kind: form.kind,
+                ifsc: form.ifsc,
+                masked,
+                fingerprint,
+                sealed: form.destination_sealed,
+                legacy: None,
+            });
+        }
+        let legacy = match (form.kind, form.ifsc, form.account_number, form.address) {
+            (DestinationKind::BankAccount, Some(ifsc), Some(account_number), _) => {
+                Destination::BankAccount {
+                    ifsc,
+                    account_number,
+                }
+            }
+            (DestinationKind::Vpa, _, _, Some(address)) => Destination::Vpa { address },
+            // The message must not quote the item: it may hold an account number.
+            _ => return Err("a payout account without a readable destination"),
+        };
+        Ok(StoredDestination {
+            kind: legacy.kind(),
+            ifsc: legacy.ifsc(),
+            masked: legacy.masked(),
+            fingerprint: String::new(),
+            sealed: None,
+            legacy: Some(legacy),
+        })
+    }
+}
+
+impl StoredDestination {
+    /// What [`crate::vault::Vault::seal`] stores.
+    pub fn sealed(destination: &Destination, fingerprint: String, sealed: Sealed) -> Self {
+        StoredDestination {
+            kind: destination.kind(),
+            ifsc: destination.ifsc(),
+            masked: destination.masked(),
+            fingerprint,
+            sealed: Some(sealed),
+            legacy: None,
+        }
+    }
+
+    /// Whether both are the same bank account or VPA. One sealed and one not yet
+    /// cannot be compared, and count as different: a change is announced and held
+    /// rather than missed.
+    pub fn same_as(&self, other: &StoredDestination) -> bool {
+        match (&self.legacy, &other.legacy) {
+            (Some(mine), Some(theirs)) => mine == theirs,
+            (None, None) => self.kind == other.kind && self.fingerprint == other.fingerprint,
+            _ => false,
+        }
+    }
+
+    /// The full destination of an account not migrated yet, to be sealed as it moves.
+    pub fn legacy(&self) -> Option<&Destination> {
+        self.legacy.as_ref()
+    }
+}
+
+impl fmt::Debug for StoredDestination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredDestination")
+            .field("kind", &self.kind)
+            .field("ifsc", &self.ifsc)
+            .field("masked", &self.masked)
+            .field("sealed", &self.sealed.is_some())
+            .field("legacy", &self.legacy.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 /// A user's payout account as stored.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PayoutAccount {
@@ -78,7 +248,7 @@ pub struct PayoutAccount {
     /// The beneficiary's name as the bank knows it.
     pub name: String,
     #[serde(flatten)]
-    pub destination: Destination,
+    pub destination: StoredDestination,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     /// Goes up by one with every save; the gateway ids below belong to this revision.
@@ -385,22 +555,16 @@ impl PayoutAccount {
     }
 
     pub fn masked(&self) -> MaskedPayoutAccount {
-        let (ifsc, account_number, address) = match &self.destination {
-            Destination::BankAccount {
-                ifsc,
-                account_number,
-            } => (
-                Some(ifsc.clone()),
-                Some(mask_account_number(account_number)),
-                None,
-            ),
-            Destination::Vpa { address } => (None, None, Some(mask_vpa(address))),
+        let destination = &self.destination;
+        let (account_number, address) = match destination.kind {
+            DestinationKind::BankAccount => (Some(destination.masked.clone()), None),
+            DestinationKind::Vpa => (None, Some(destination.masked.clone())),
         };
         MaskedPayoutAccount {
             user_id: self.user_id,
-            kind: self.destination.kind(),
+            kind: destination.kind.as_str(),
             name: self.name.clone(),
-            ifsc,
+            ifsc: destination.ifsc.clone(),
             account_number,
             address,
             email: self.email.clone(),
@@ -621,20 +785,29 @@ pub const PAYOUT_ACCOUNT_INVALID: &str = "payout_account_invalid";
 /// before any money follows. The first account a user saves is no change. A save that
 /// changes neither keeps the hold as it was, so it cannot be used to end one.
 ///
-/// The gateway's contact and fund account are kept only when the name and destination
-/// are the same (RazorpayX's fund accounts are immutable); otherwise the next payout
-/// registers the new ones.
+/// The destination is sealed by `vault` before it is stored. The gateway's contact and
+/// fund account are kept only when the name and destination are the same (RazorpayX's
+/// fund accounts are immutable), and then nothing sealed is kept either: the gateway
+/// already holds the destination. Otherwise the next payout registers the new ones.
 pub async fn save_payout_account(
     store: &Store,
+    vault: &Vault,
     actor: &Actor,
     account: NewPayoutAccount,
     hold_secs: u64,
 ) -> Result<PayoutAccount> {
     let user_id = actor.user_id;
+    // An account not migrated yet moves first, as the migration moves it, and is then
+    // saved over like any other: the save is a change of a stored account in the
+    // table's stream (old and new image), so its notice goes out.
+    if let Some(legacy) = store.legacy_payout_account(user_id).await? {
+        move_legacy_account(store, vault, legacy).await?;
+    }
+    let sealed = vault.seal(user_id, &account.destination).await?;
     let SavedAccount { previous, saved } = store
         .save_payout_account(user_id, |previous, now| {
             let changed = previous.is_some_and(|previous| {
-                previous.destination != account.destination || previous.email != account.email
+                !previous.destination.same_as(&sealed) || previous.email != account.email
             });
             let hold_until = if changed && hold_secs > 0 {
                 Some(now.plus_secs(hold_secs))
@@ -642,12 +815,12 @@ pub async fn save_payout_account(
                 previous.and_then(|previous| previous.hold_at(now))
             };
             let same_beneficiary = previous.filter(|previous| {
-                previous.destination == account.destination && previous.name == account.name
+                previous.destination.same_as(&sealed) && previous.name == account.name
             });
             let saved = PayoutAccount {
                 user_id,
                 name: account.name.clone(),
-                destination: account.destination.clone(),
+                destination: sealed.clone(),
                 email: account.email.clone(),
                 revision: previous.map_or(1, |previous| previous.revision.saturating_add(1)),
                 gateway_contact_id: same_beneficiary
@@ -662,7 +835,8 @@ pub async fn save_payout_account(
                 // The check was of the fund account, which is kept exactly when the
                 // name and destination are.
                 verification: same_beneficiary.and_then(|previous| previous.verification.clone()),
-            };
+            }
+            .without_raw_once_registered();
             let record = AccountRevision::of(&saved, changed);
             (saved, record)
         })
@@ -671,7 +845,7 @@ pub async fn save_payout_account(
     info!(
         event = "payout_account_saved",
         user_id,
-        account_type = saved.destination.kind(),
+        account_type = saved.destination.kind.as_str(),
         revision = saved.revision,
         first = previous.is_none(),
         hold_until = saved
@@ -682,6 +856,52 @@ pub async fn save_payout_account(
         "payout account saved"
     );
     Ok(saved)
+}
+
+impl PayoutAccount {
+    /// Once the gateway holds a fund account for this destination, nothing reads the
+    /// full number again: it is not kept.
+    pub fn without_raw_once_registered(mut self) -> Self {
+        if self.gateway_fund_account_id.is_some() {
+            self.destination.sealed = None;
+        }
+        self
+    }
+}
+
+/// Seals an account kept where accounts were before they were sealed, and moves it to
+/// its own key space. `false` when it was moved meanwhile.
+async fn move_legacy_account(store: &Store, vault: &Vault, legacy: PayoutAccount) -> Result<bool> {
+    let Some(destination) = legacy.destination.legacy() else {
+        return Ok(false);
+    };
+    let sealed = vault.seal(legacy.user_id, destination).await?;
+    let moved = PayoutAccount {
+        destination: sealed,
+        ..legacy
+    }
+    .without_raw_once_registered();
+    store.move_legacy_account(&moved).await
+}
+
+/// Moves every account and revision record kept where accounts were before they had
+/// a key space of their own, sealing each destination on the way (`cargo xtask
+/// migrate-payout-accounts`, once after deploying). Run again, it finds nothing left.
+pub async fn migrate_legacy_accounts(store: &Store, vault: &Vault) -> Result<MigratedAccounts> {
+    let mut migrated = MigratedAccounts::default();
+    let mut scan = LegacyScan::default();
+    loop {
+        let page = store.legacy_accounts_page(&mut scan).await?;
+        migrated.revisions += page.revisions;
+        for account in page.accounts {
+            if move_legacy_account(store, vault, account).await? {
+                migrated.accounts += 1;
+            }
+        }
+        if scan.is_done() {
+            return Ok(migrated);
+        }
+    }
 }
 
 /// The user's payouts that failed for want of an account go back to the queue, each as
@@ -890,7 +1110,7 @@ mod tests {
             "account_number": "765432123456789", "email": "asha@example.com"}),
         )
         .unwrap();
-        assert_eq!(bank.destination.kind(), "bank_account");
+        assert_eq!(bank.destination.kind(), DestinationKind::BankAccount);
         let vpa =
             parse(json!({"type": "vpa", "name": "Asha Rao", "address": "asha@okhdfc"})).unwrap();
         assert_eq!(vpa.email, None);

@@ -27,6 +27,7 @@ pub mod stats;
 pub mod store;
 pub mod telemetry;
 pub mod time;
+pub mod vault;
 pub mod verification;
 pub mod webhook;
 

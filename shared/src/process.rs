@@ -752,11 +752,11 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
         };
         let mode = self
             .gateway
-            .mode_for(&account.destination, payout.amount_paise);
+            .mode_for(account.destination.kind, payout.amount_paise);
         let ready = |fund_account_id| Beneficiary::Ready {
             fund_account_id,
             mode,
-            destination: account.destination.masked(),
+            destination: account.destination.masked.clone(),
             account_revision: account.revision,
         };
         match self.fund_account(account).await? {

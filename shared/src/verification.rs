@@ -334,16 +334,24 @@ fn next_step(account: &PayoutAccount) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::account::Destination;
+    use crate::account::{Destination, Sealed, StoredDestination};
     use crate::gateway::validation::ScoredBy;
 
     fn account() -> PayoutAccount {
         PayoutAccount {
             user_id: 7,
             name: "Asha Rao".to_owned(),
-            destination: Destination::Vpa {
-                address: "asha@okhdfc".to_owned(),
-            },
+            destination: StoredDestination::sealed(
+                &Destination::Vpa {
+                    address: "asha@okhdfc".to_owned(),
+                },
+                "fingerprint".to_owned(),
+                Sealed {
+                    key: String::new(),
+                    nonce: String::new(),
+                    data: String::new(),
+                },
+            ),
             email: None,
             revision: 1,
             gateway_contact_id: Some("cont_1".to_owned()),

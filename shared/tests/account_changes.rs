@@ -279,9 +279,15 @@ async fn a_save_requeues_every_waiting_payout_with_one_query() {
         },
         email: None,
     };
-    shared::account::save_payout_account(&store, &actor, account, 0)
-        .await
-        .unwrap();
+    shared::account::save_payout_account(
+        &store,
+        &devkit::testing::vault().await,
+        &actor,
+        account,
+        0,
+    )
+    .await
+    .unwrap();
     let counts = counter.counts();
     assert_eq!(counts.get("Query"), Some(&1), "{counts:?}");
     for payout in &waiting {
@@ -407,9 +413,15 @@ async fn the_backfill_marks_payouts_failed_before_markers_existed() {
         },
         email: None,
     };
-    shared::account::save_payout_account(&store, &Actor::user(OWNER), account, 0)
-        .await
-        .unwrap();
+    shared::account::save_payout_account(
+        &store,
+        &devkit::testing::vault().await,
+        &Actor::user(OWNER),
+        account,
+        0,
+    )
+    .await
+    .unwrap();
     let requeued = stored(&store, &old).await;
     assert_eq!(
         (requeued.status, requeued.attempt),

@@ -56,6 +56,73 @@ fn leading_keys(statement: &Value) -> Option<(String, Vec<String>)> {
     })
 }
 
+/// Who may use the payout account keys, and for what: sealing on a save, opening to
+/// register a fund account; nobody else, and nothing else.
+#[test]
+fn only_the_save_seals_and_only_the_paying_functions_open_payout_destinations() {
+    let template: Value =
+        serde_yaml::from_str(&std::fs::read_to_string(devkit::paths::template()).unwrap()).unwrap();
+    let resources = template["Resources"].as_mapping().unwrap();
+    let mut uses = std::collections::BTreeMap::new();
+    for (name, resource) in resources {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        for statement in resource["Properties"]["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .filter_map(|policy| policy.get("Statement")?.as_sequence())
+            .flatten()
+        {
+            for action in strings(&statement["Action"]) {
+                if !action.starts_with("kms:") && action != "*" {
+                    continue;
+                }
+                // `!GetAtt Key.Arn`: one key, named.
+                let key = match &statement["Resource"] {
+                    Value::Tagged(tagged) if tagged.tag == "GetAtt" => tagged
+                        .value
+                        .as_str()
+                        .and_then(|target| target.strip_suffix(".Arn"))
+                        .unwrap_or("(not one key)")
+                        .to_owned(),
+                    _ => "(not one key)".to_owned(),
+                };
+                let purpose = statement["Condition"]["StringEquals"]
+                    ["kms:EncryptionContext:purpose"]
+                    .as_str()
+                    .map(str::to_owned);
+                uses.entry(name.as_str().unwrap().to_owned())
+                    .or_insert_with(BTreeSet::new)
+                    .insert((action, key, purpose));
+            }
+        }
+    }
+    let seal = |action: &str, key: &str, purpose: bool| {
+        (
+            action.to_owned(),
+            key.to_owned(),
+            purpose.then(|| "payout-destination".to_owned()),
+        )
+    };
+    let open = BTreeSet::from([seal("kms:Decrypt", "PayoutAccountKey", true)]);
+    let expected = std::collections::BTreeMap::from([
+        (
+            "PutPayoutAccountFunction".to_owned(),
+            BTreeSet::from([
+                seal("kms:GenerateDataKey", "PayoutAccountKey", true),
+                seal("kms:GenerateMac", "PayoutAccountMacKey", false),
+            ]),
+        ),
+        ("ProcessPendingFunction".to_owned(), open.clone()),
+        ("ProcessPayoutFunction".to_owned(), open.clone()),
+        ("RetryPayoutFunction".to_owned(), open.clone()),
+        ("BulkPayoutsFunction".to_owned(), open),
+    ]);
+    assert_eq!(uses, expected);
+}
+
 #[test]
 fn only_the_account_and_gateway_functions_may_write_payout_accounts() {
     let template: Value =
@@ -124,9 +191,15 @@ fn account(number: &str) -> NewPayoutAccount {
 #[tokio::test]
 async fn accounts_live_in_their_own_key_space() {
     let store = fresh_store().await;
-    let saved = save_payout_account(&store, &Actor::user(7), account("765432123456789"), 0)
-        .await
-        .unwrap();
+    let saved = save_payout_account(
+        &store,
+        &devkit::testing::vault().await,
+        &Actor::user(7),
+        account("765432123456789"),
+        0,
+    )
+    .await
+    .unwrap();
     assert!(item(&store, "ACCOUNT#7", "ACCOUNT").await.is_some());
     assert!(
         item(&store, "ACCOUNT#7", &format!("REV#{:020}", saved.revision))
@@ -183,15 +256,39 @@ async fn a_legacy_account_is_read_waits_for_its_move_and_is_moved_by_a_save_or_t
     assert_eq!(waiting.attempt_sent_at, None, "never claimed");
 
     // The migration moves it, and its revision record, once.
-    let moved = store.migrate_legacy_accounts().await.unwrap();
+    let moved = shared::account::migrate_legacy_accounts(&store, &devkit::testing::vault().await)
+        .await
+        .unwrap();
     assert_eq!((moved.accounts, moved.revisions), (1, 1));
     assert!(item(&store, "USER#7", "PAYOUT_ACCOUNT").await.is_none());
-    assert_eq!(store.payout_account(7).await.unwrap(), Some(legacy.clone()));
+    // Sealed on the way: the same account, its number no longer in plain text.
+    let migrated = store.payout_account(7).await.unwrap().unwrap();
+    assert_eq!(migrated.revision, legacy.revision);
+    assert_eq!(migrated.masked(), legacy.masked());
+    assert!(migrated.destination.legacy().is_none());
+    let stored = item(&store, "ACCOUNT#7", "ACCOUNT").await.unwrap();
+    assert!(
+        !format!("{stored:?}").contains("765432123456789"),
+        "{stored:?}"
+    );
+    assert_eq!(
+        devkit::testing::vault()
+            .await
+            .open(7, &migrated.destination)
+            .await
+            .unwrap(),
+        Destination::BankAccount {
+            ifsc: "HDFC0000053".to_owned(),
+            account_number: "765432123456789".to_owned()
+        }
+    );
     assert_eq!(
         store.payout_account_revisions(7, 20).await.unwrap().len(),
         1
     );
-    let again = store.migrate_legacy_accounts().await.unwrap();
+    let again = shared::account::migrate_legacy_accounts(&store, &devkit::testing::vault().await)
+        .await
+        .unwrap();
     assert_eq!((again.accounts, again.revisions), (0, 0));
     processor.run().await.unwrap();
     assert_eq!(
@@ -207,9 +304,15 @@ async fn a_legacy_account_is_read_waits_for_its_move_and_is_moved_by_a_save_or_t
     // A save moves a legacy account too, as a change of the one it read (a hold, the
     // history kept).
     let legacy_8 = legacy_account(&store, 8, account("765432123456789")).await;
-    let saved = save_payout_account(&store, &Actor::user(8), account("112233445566"), 3_600)
-        .await
-        .unwrap();
+    let saved = save_payout_account(
+        &store,
+        &devkit::testing::vault().await,
+        &Actor::user(8),
+        account("112233445566"),
+        3_600,
+    )
+    .await
+    .unwrap();
     assert_eq!(saved.revision, legacy_8.revision + 1);
     assert!(saved.hold_until.is_some(), "a change of the legacy account");
     assert!(item(&store, "USER#8", "PAYOUT_ACCOUNT").await.is_none());
@@ -218,7 +321,9 @@ async fn a_legacy_account_is_read_waits_for_its_move_and_is_moved_by_a_save_or_t
         history.iter().map(|r| r.revision).collect::<Vec<_>>(),
         vec![saved.revision, legacy_8.revision]
     );
-    let moved = store.migrate_legacy_accounts().await.unwrap();
+    let moved = shared::account::migrate_legacy_accounts(&store, &devkit::testing::vault().await)
+        .await
+        .unwrap();
     assert_eq!((moved.accounts, moved.revisions), (0, 1));
     assert_eq!(
         store.payout_account_revisions(8, 20).await.unwrap(),

@@ -80,6 +80,7 @@ async fn world(faults: ValidationFaults) -> World {
         .unwrap();
     save_payout_account(
         &store,
+        &devkit::testing::vault().await,
         &Actor::user(OWNER),
         bank_account("Asha Rao", "765432123456789"),
         NO_HOLD,
@@ -105,11 +106,10 @@ async fn world(faults: ValidationFaults) -> World {
     .await
     .unwrap();
     fake.set_validation_faults(faults).unwrap();
-    let gateway = RazorpayX::new(&RazorpayXConfig::local(
-        fake.base_url(),
-        DEV_RAZORPAYX_KEY_SECRET,
-        CLIENT_TIMEOUT_MS,
-    ))
+    let gateway = RazorpayX::new(
+        &RazorpayXConfig::local(fake.base_url(), DEV_RAZORPAYX_KEY_SECRET, CLIENT_TIMEOUT_MS)
+            .with_vault(devkit::testing::vault().await),
+    )
     .unwrap();
     World {
         store,
@@ -263,6 +263,7 @@ async fn an_invalid_account_fails_its_payouts_until_another_is_saved() {
         .unwrap();
     save_payout_account(
         &world.store,
+        &devkit::testing::vault().await,
         &Actor::user(OWNER),
         bank_account("Asha Rao", "112233445566"),
         NO_HOLD,
@@ -498,6 +499,7 @@ async fn a_save_of_the_same_account_keeps_its_check_and_a_new_name_starts_anothe
     // The same name and destination (a new email): the same fund account, still verified.
     save_payout_account(
         &world.store,
+        &devkit::testing::vault().await,
         &Actor::user(OWNER),
         NewPayoutAccount {
             email: Some("asha.rao@example.com".to_owned()),
@@ -511,6 +513,7 @@ async fn a_save_of_the_same_account_keeps_its_check_and_a_new_name_starts_anothe
     // Another name is another fund account: checked again.
     save_payout_account(
         &world.store,
+        &devkit::testing::vault().await,
         &Actor::user(OWNER),
         bank_account("Asha K Rao", "765432123456789"),
         NO_HOLD,
@@ -533,6 +536,7 @@ async fn payouts_waiting_for_a_check_do_not_hold_up_other_users() {
         .unwrap();
     save_payout_account(
         &world.store,
+        &devkit::testing::vault().await,
         &Actor::user(OTHER),
         bank_account("Ravi Shankar", "998877665544"),
         NO_HOLD,

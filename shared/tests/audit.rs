@@ -40,7 +40,10 @@ async fn world() -> (Api, Store) {
     }))
     .unwrap();
     let limits = devkit::testing::local_config(&[]).unwrap().limits;
-    fixture.load(&store, limits).await.unwrap();
+    fixture
+        .load(&store, &devkit::testing::vault().await, limits)
+        .await
+        .unwrap();
     (Api::new(store.clone()), store)
 }
 

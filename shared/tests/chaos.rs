@@ -7,7 +7,14 @@ use devkit::chaos::{self, GatewayKind};
 use devkit::testing::client;
 
 async fn assert_seed_holds(seed: u64, gateway: GatewayKind) {
-    let report = chaos::run(&client().await, seed, gateway, 40).await;
+    let report = chaos::run(
+        &client().await,
+        &devkit::testing::vault().await,
+        seed,
+        gateway,
+        40,
+    )
+    .await;
     assert!(
         report.violations.is_empty(),
         "seed {seed} ({}): {:#?}\ntrace:\n{}",

@@ -43,7 +43,7 @@ async fn every_sample_event_runs_through_its_handler() {
     let limits = devkit::testing::local_config(&[]).unwrap().limits;
     Fixture::read(&paths::workspace_root().join("fixtures/demo.json"))
         .unwrap()
-        .load(&store, limits)
+        .load(&store, &devkit::testing::vault().await, limits)
         .await
         .unwrap();
     // retry-payout.json retries o-3's seller payout: complete o-3 and have it declined.

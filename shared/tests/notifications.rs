@@ -55,6 +55,7 @@ async fn save_account(
 ) -> PayoutAccount {
     save_payout_account(
         store,
+        &devkit::testing::vault().await,
         &Actor::user(user_id),
         NewPayoutAccount {
             name: BENEFICIARY.to_owned(),

@@ -423,6 +423,7 @@ async fn save_account(
 ) -> PayoutAccount {
     save_payout_account(
         store,
+        &devkit::testing::vault().await,
         &Actor::user(user_id),
         NewPayoutAccount {
             name: name.to_owned(),

@@ -50,12 +50,11 @@ fn config() -> ProcessorConfig {
     }
 }
 
-fn client_for(fake: &FakeRazorpayX, key_secret: &str) -> RazorpayX {
-    RazorpayX::new(&RazorpayXConfig::local(
-        fake.base_url(),
-        key_secret,
-        CLIENT_TIMEOUT_MS,
-    ))
+async fn client_for(fake: &FakeRazorpayX, key_secret: &str) -> RazorpayX {
+    RazorpayX::new(
+        &RazorpayXConfig::local(fake.base_url(), key_secret, CLIENT_TIMEOUT_MS)
+            .with_vault(devkit::testing::vault().await),
+    )
     .unwrap()
 }
 
@@ -69,6 +68,7 @@ async fn world() -> World {
         .unwrap();
     save_payout_account(
         &store,
+        &devkit::testing::vault().await,
         &Actor::user(OWNER),
         bank_account("765432123456789"),
         NO_HOLD,
@@ -85,7 +85,7 @@ async fn world() -> World {
     )
     .await
     .unwrap();
-    let gateway = client_for(&fake, DEV_RAZORPAYX_KEY_SECRET);
+    let gateway = client_for(&fake, DEV_RAZORPAYX_KEY_SECRET).await;
     World {
         store,
         fake,
@@ -474,9 +474,15 @@ async fn a_missing_account_fails_the_payout_until_one_is_saved() {
         },
         email: None,
     };
-    save_payout_account(store, &Actor::user(12), vpa, NO_HOLD)
-        .await
-        .unwrap();
+    save_payout_account(
+        store,
+        &devkit::testing::vault().await,
+        &Actor::user(12),
+        vpa,
+        NO_HOLD,
+    )
+    .await
+    .unwrap();
     let requeued = world.stored(&no_account).await;
     assert_eq!(
         (requeued.status, requeued.attempt),
@@ -504,6 +510,7 @@ async fn a_changed_account_applies_to_the_next_payout_only() {
 
     save_payout_account(
         &world.store,
+        &devkit::testing::vault().await,
         &Actor::user(OWNER),
         bank_account("99887766554433"),
         NO_HOLD,
@@ -543,7 +550,7 @@ async fn refused_credentials_fail_the_run_not_the_payout() {
     let first = world.request(10_000).await;
     world.run().await;
     let payout = world.request(10_000).await;
-    let wrong = client_for(&world.fake, "not-the-secret-of-this-account");
+    let wrong = client_for(&world.fake, "not-the-secret-of-this-account").await;
     let err = Processor::new(&world.store, &wrong, config())
         .run()
         .await
@@ -632,7 +639,7 @@ async fn lookups_of_unknown_keys_say_so() {
         .await
         .unwrap();
     assert_eq!(found, None);
-    let wrong = client_for(&world.fake, "not-the-secret-of-this-account");
+    let wrong = client_for(&world.fake, "not-the-secret-of-this-account").await;
     let err = wrong
         .lookup(&payout.idempotency_key(), &payout)
         .await
@@ -659,7 +666,8 @@ async fn api_keys_come_from_secrets_manager_and_fail_closed_when_unreadable() {
         world.fake.base_url(),
         DEV_RAZORPAYX_KEY_SECRET,
         CLIENT_TIMEOUT_MS,
-    );
+    )
+    .with_vault(devkit::testing::vault().await);
     client_config.credentials = Some(shared::secrets::Secret::managed_with_client(
         clients.secretsmanager.clone(),
         name.clone(),
@@ -851,7 +859,8 @@ async fn a_bank_transfer_above_the_imps_limit_goes_by_neft() {
         world.fake.base_url(),
         DEV_RAZORPAYX_KEY_SECRET,
         CLIENT_TIMEOUT_MS,
-    );
+    )
+    .with_vault(devkit::testing::vault().await);
     client_config.imps_max_paise = 20_000;
     let client = RazorpayX::new(&client_config).unwrap();
     let small = world.request(20_000).await;
@@ -939,7 +948,8 @@ async fn an_attempt_keeps_the_account_it_was_claimed_under() {
         world.fake.base_url(),
         DEV_RAZORPAYX_KEY_SECRET,
         CLIENT_TIMEOUT_MS,
-    );
+    )
+    .with_vault(devkit::testing::vault().await);
     moved.account_number = "7878780080316316".to_owned();
     let moved = RazorpayX::new(&moved).unwrap();
     let found = moved.lookup(&sent.idempotency_key(), &sent).await.unwrap();
@@ -987,6 +997,7 @@ async fn an_attempt_that_never_reached_razorpayx_goes_to_the_account_saved_since
 
     save_payout_account(
         &world.store,
+        &devkit::testing::vault().await,
         &Actor::user(OWNER),
         bank_account("99887766554433"),
         NO_HOLD,
@@ -1098,6 +1109,7 @@ async fn a_resend_razorpayx_never_saw_goes_to_the_account_saved_since() {
     .await;
     save_payout_account(
         &world.store,
+        &devkit::testing::vault().await,
         &Actor::user(OWNER),
         bank_account("99887766554433"),
         NO_HOLD,

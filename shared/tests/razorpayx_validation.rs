@@ -54,11 +54,10 @@ async fn world() -> World {
     )
     .await
     .unwrap();
-    let gateway = RazorpayX::new(&RazorpayXConfig::local(
-        fake.base_url(),
-        DEV_RAZORPAYX_KEY_SECRET,
-        CLIENT_TIMEOUT_MS,
-    ))
+    let gateway = RazorpayX::new(
+        &RazorpayXConfig::local(fake.base_url(), DEV_RAZORPAYX_KEY_SECRET, CLIENT_TIMEOUT_MS)
+            .with_vault(devkit::testing::vault().await),
+    )
     .unwrap();
     World {
         fake,
@@ -201,7 +200,7 @@ async fn a_valid_account_is_verified_with_the_name_its_bank_holds() {
     let fund_account_id = world.fund_account(&bank()).await;
     let started = world
         .gateway
-        .validate_fund_account(&fund_account_id, &bank(), 7, Timestamp::now())
+        .validate_fund_account(&fund_account_id, bank().kind(), 7, Timestamp::now())
         .await
         .unwrap();
     assert!(started.id.starts_with("fav_"), "{started:?}");
@@ -259,7 +258,7 @@ async fn an_invalid_account_fails_and_its_penny_comes_back() {
     let fund_account_id = world.fund_account(&bank()).await;
     let started = world
         .gateway
-        .validate_fund_account(&fund_account_id, &bank(), 7, Timestamp::now())
+        .validate_fund_account(&fund_account_id, bank().kind(), 7, Timestamp::now())
         .await
         .unwrap();
     let polled = world.settled(&started.id).await;
@@ -298,7 +297,7 @@ async fn a_name_mismatch_is_verified_but_not_the_saved_name() {
     let fund_account_id = world.fund_account(&bank()).await;
     let started = world
         .gateway
-        .validate_fund_account(&fund_account_id, &bank(), 7, Timestamp::now())
+        .validate_fund_account(&fund_account_id, bank().kind(), 7, Timestamp::now())
         .await
         .unwrap();
     let polled = world.settled(&started.id).await;
@@ -337,7 +336,7 @@ async fn a_technical_failure_blames_no_one_and_may_be_started_again() {
     let since = Timestamp::now();
     let started = world
         .gateway
-        .validate_fund_account(&fund_account_id, &bank(), 7, since)
+        .validate_fund_account(&fund_account_id, bank().kind(), 7, since)
         .await
         .unwrap();
     let polled = world.settled(&started.id).await;
@@ -358,7 +357,7 @@ async fn a_technical_failure_blames_no_one_and_may_be_started_again() {
         .unwrap();
     let again = world
         .gateway
-        .validate_fund_account(&fund_account_id, &bank(), 7, since)
+        .validate_fund_account(&fund_account_id, bank().kind(), 7, since)
         .await
         .unwrap();
     assert_ne!(again.id, started.id);
@@ -385,7 +384,7 @@ async fn a_retried_start_does_not_pay_twice() {
         .unwrap();
     let lost = world
         .gateway
-        .validate_fund_account(&fund_account_id, &bank(), 7, since)
+        .validate_fund_account(&fund_account_id, bank().kind(), 7, since)
         .await;
     assert!(
         matches!(lost, Err(GatewayError::Unavailable(_))),
@@ -399,7 +398,7 @@ async fn a_retried_start_does_not_pay_twice() {
 
     let retried = world
         .gateway
-        .validate_fund_account(&fund_account_id, &bank(), 7, since)
+        .validate_fund_account(&fund_account_id, bank().kind(), 7, since)
         .await
         .unwrap();
     assert_eq!(world.fake.validations().len(), 1);
@@ -413,7 +412,7 @@ async fn a_retried_start_does_not_pay_twice() {
     // Once settled too: the answer is the same validation.
     let later = world
         .gateway
-        .validate_fund_account(&fund_account_id, &bank(), 7, since)
+        .validate_fund_account(&fund_account_id, bank().kind(), 7, since)
         .await
         .unwrap();
     assert_eq!(later, settled);
@@ -429,7 +428,7 @@ async fn a_retried_start_does_not_pay_twice() {
         .await;
     let theirs = world
         .gateway
-        .validate_fund_account(&other, &bank(), 7, since)
+        .validate_fund_account(&other, bank().kind(), 7, since)
         .await
         .unwrap();
     assert_ne!(theirs.id, settled.id);
@@ -442,7 +441,7 @@ async fn a_vpa_is_validated_free_against_the_saved_name() {
     let fund_account_id = world.fund_account(&vpa()).await;
     let started = world
         .gateway
-        .validate_fund_account(&fund_account_id, &vpa(), 7, Timestamp::now())
+        .validate_fund_account(&fund_account_id, vpa().kind(), 7, Timestamp::now())
         .await
         .unwrap();
     assert_eq!(world.fake.balance(), OPENING_BALANCE, "no penny for a VPA");
@@ -484,7 +483,7 @@ async fn the_local_razorpayx_refuses_what_razorpayx_refuses() {
     assert_eq!(body["error"]["field"], "id");
     let refused = world
         .gateway
-        .validate_fund_account("fa_000000deadbeef", &bank(), 7, Timestamp::now())
+        .validate_fund_account("fa_000000deadbeef", bank().kind(), 7, Timestamp::now())
         .await;
     assert!(
         matches!(refused, Err(GatewayError::Refused(_))),
@@ -611,7 +610,7 @@ async fn razorpays_python_sdk_verifies_a_validation_webhook() {
     let fund_account_id = world.fund_account(&bank()).await;
     let started = world
         .gateway
-        .validate_fund_account(&fund_account_id, &bank(), 7, Timestamp::now())
+        .validate_fund_account(&fund_account_id, bank().kind(), 7, Timestamp::now())
         .await
         .unwrap();
     world.settled(&started.id).await;

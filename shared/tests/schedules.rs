@@ -90,7 +90,10 @@ async fn bounty(store: &Store, order_id: &str, scout_id: &str, paise: u64) {
         "complete_orders": [order_id]
     }))
     .unwrap();
-    fixture.load(store, limits()).await.unwrap();
+    fixture
+        .load(store, &devkit::testing::vault().await, limits())
+        .await
+        .unwrap();
 }
 
 async fn sweep_now(store: &Store) -> SweepSummary {

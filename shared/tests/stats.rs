@@ -52,7 +52,10 @@ async fn busy_world() -> (Api, Store) {
         "complete_orders": ["o-1", "o-2"]
     }))
     .unwrap();
-    fixture.load(&store, limits).await.unwrap();
+    fixture
+        .load(&store, &devkit::testing::vault().await, limits)
+        .await
+        .unwrap();
     let admin = Actor::admin(ADMIN);
     let mut scout_payouts: Vec<Payout> = all_payouts(&store)
         .await
@@ -124,7 +127,10 @@ async fn one_payout(amount: u64) -> (Api, Store, Payout) {
         ]
     }))
     .unwrap();
-    fixture.load(&store, limits).await.unwrap();
+    fixture
+        .load(&store, &devkit::testing::vault().await, limits)
+        .await
+        .unwrap();
     let payouts = all_payouts(&store).await;
     assert_eq!(payouts.len(), 1);
     (Api::new(store.clone()), store, payouts[0].clone())

@@ -662,6 +662,7 @@ async fn a_reversal_moves_the_money_back_and_an_admin_cancels_it() {
 async fn with_razorpayx(store: &Store, config: FakeConfig) -> (FakeRazorpayX, RazorpayX) {
     save_payout_account(
         store,
+        &devkit::testing::vault().await,
         &Actor::user(OWNER),
         NewPayoutAccount {
             name: "Asha Rao".to_owned(),
@@ -675,11 +676,10 @@ async fn with_razorpayx(store: &Store, config: FakeConfig) -> (FakeRazorpayX, Ra
     .await
     .unwrap();
     let fake = FakeRazorpayX::start(0, config).await.unwrap();
-    let gateway = RazorpayX::new(&RazorpayXConfig::local(
-        fake.base_url(),
-        DEV_RAZORPAYX_KEY_SECRET,
-        2_000,
-    ))
+    let gateway = RazorpayX::new(
+        &RazorpayXConfig::local(fake.base_url(), DEV_RAZORPAYX_KEY_SECRET, 2_000)
+            .with_vault(devkit::testing::vault().await),
+    )
     .unwrap();
     (fake, gateway)
 }

@@ -88,7 +88,11 @@ fn run_script(name: &str, envs: &[(&str, &str)]) -> Result<()> {
 
 /// Failed and pending payouts of a scout of its own, so that the browser has one to
 /// retry and one to cancel whatever the API's earlier callers left.
-pub async fn prepare(store: &Store, gateway_store: &Store) -> Result<()> {
+pub async fn prepare(
+    store: &Store,
+    gateway_store: &Store,
+    vault: &shared::vault::Vault,
+) -> Result<()> {
     let owner = 77;
     store
         .insert_scout(&Scout::with_earnings("s-browser", owner, Paise(50_000_000)))
@@ -142,7 +146,8 @@ pub async fn prepare(store: &Store, gateway_store: &Store) -> Result<()> {
             },
             email: None,
         };
-        shared::account::save_payout_account(store, &Actor::user(held), account, 86_400).await?;
+        shared::account::save_payout_account(store, vault, &Actor::user(held), account, 86_400)
+            .await?;
     }
     request_payout(
         store,
@@ -196,10 +201,12 @@ pub fn dashboard_test(base: &str) -> Result<()> {
 /// `cargo xtask screenshot`: the dashboard over the demo data, as `docs/dashboard.png`.
 pub async fn screenshot(out: &Path) -> Result<()> {
     let (endpoint, _dynamodb) = crate::test::dynamodb_for_run("dynamodb-local-screenshot.log")?;
-    let table = devkit::fixture::demo_table(&endpoint, "screenshot").await?;
+    let (moto_endpoint, _moto) = crate::test::moto_for_run("moto-screenshot.log")?;
+    let (vault, _) = devkit::moto::local_vault(&moto_endpoint).await?;
+    let table = devkit::fixture::demo_table(&endpoint, &vault, "screenshot").await?;
     let client = devkit::dynamodb_local::client(&endpoint).await;
     let store = Store::new(client, &table);
-    prepare(&store, &store).await?;
+    prepare(&store, &store, &vault).await?;
     // Two of the demo's pending payouts paid, so that the picture has every kind.
     let paying = shared::gateway::SimulatedGateway::new(
         store.clone(),

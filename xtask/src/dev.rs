@@ -144,6 +144,10 @@ async fn serve() -> Result<Infallible> {
         .set_up(crate::events::NOTIFY_RULE, &crate::events::notify_pattern())
         .await?;
 
+    // The keys payout accounts are sealed with, on this moto as the template's are in
+    // KMS; the functions that save or register accounts are told them.
+    let (vault, account_keys) = devkit::moto::local_vault(&moto_endpoint).await?;
+
     let client = crate::sdk_client().await;
     devkit::table::TableDefinition::from_template(&paths::template())?
         .create(&client, &config.table_name)
@@ -153,7 +157,9 @@ async fn serve() -> Result<Infallible> {
     let reader = StreamReader::open(&endpoint, &config.table_name, StartAt::Latest).await?;
     let store = Store::new(client, &config.table_name);
     let demo = paths::workspace_root().join("fixtures").join("demo.json");
-    let report = Fixture::read(&demo)?.load(&store, config.limits).await?;
+    let report = Fixture::read(&demo)?
+        .load(&store, &vault, config.limits)
+        .await?;
     println!(
         "table {}: demo data loaded from fixtures/demo.json ({})",
         config.table_name,
@@ -219,6 +225,7 @@ async fn serve() -> Result<Infallible> {
             .args(["--invoke-port", &api_port.to_string()])
             .env("PATH", tools::path_with(&lambda_bin))
             .envs(razorpayx_env)
+            .envs(account_keys.env(&moto_endpoint))
             .envs(events.function_env())
             .current_dir(paths::workspace_root())
             .stdin(Stdio::null()),

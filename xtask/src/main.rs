@@ -118,7 +118,8 @@ fn apply_local_defaults() {
         ),
         ("AWS_ENDPOINT_URL_EVENTBRIDGE", moto.clone()),
         ("AWS_ENDPOINT_URL_SESV2", moto.clone()),
-        ("AWS_ENDPOINT_URL_SQS", moto),
+        ("AWS_ENDPOINT_URL_SQS", moto.clone()),
+        ("AWS_ENDPOINT_URL_KMS", moto),
         ("PAYOUTS_TABLE", "payouts".to_owned()),
         // The only stage that accepts the development secret below.
         ("STAGE", shared::config::LOCAL_STAGE.to_owned()),
@@ -176,7 +177,8 @@ async fn mark_waiting_payouts() -> Result<()> {
 async fn migrate_payout_accounts() -> Result<()> {
     let config = Config::from_env()?;
     let store = shared::store::Store::new(sdk_client().await, &config.table_name);
-    let moved = store.migrate_legacy_accounts().await?;
+    let vault = vault_for(&config).await?;
+    let moved = shared::account::migrate_legacy_accounts(&store, &vault).await?;
     println!(
         "{}: {} payout accounts and {} revision records moved into the account key space",
         config.table_name, moved.accounts, moved.revisions
@@ -188,9 +190,24 @@ async fn seed(file: PathBuf) -> Result<()> {
     let config = Config::from_env()?;
     let fixture = devkit::fixture::Fixture::read(&file)?;
     let store = shared::store::Store::new(sdk_client().await, &config.table_name);
-    let report = fixture.load(&store, config.limits).await?;
+    let vault = vault_for(&config).await?;
+    let report = fixture.load(&store, &vault, config.limits).await?;
     println!("{}", serde_json::to_string(&report)?);
     Ok(())
+}
+
+/// The keys that seal payout accounts: `PAYOUT_ACCOUNT_KEY_ID` and
+/// `PAYOUT_ACCOUNT_MAC_KEY_ID` when set; locally (`STAGE=local`), the dev stack's on the
+/// moto at `AWS_ENDPOINT_URL_KMS`.
+async fn vault_for(config: &Config) -> Result<shared::vault::Vault> {
+    if let Some(vault) = &config.vault {
+        return Ok(vault.clone());
+    }
+    if config.stage != shared::config::LOCAL_STAGE {
+        bail!("set PAYOUT_ACCOUNT_KEY_ID and PAYOUT_ACCOUNT_MAC_KEY_ID to the stage's payout account keys (the stack's outputs)");
+    }
+    let moto = std::env::var("AWS_ENDPOINT_URL_KMS").context("AWS_ENDPOINT_URL_KMS")?;
+    Ok(devkit::moto::local_vault(&moto).await?.0)
 }
 
 /// The standard chain, as the functions use it: `AWS_ENDPOINT_URL_DYNAMODB` and the

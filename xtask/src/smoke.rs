@@ -31,7 +31,8 @@ const PAID_USER_EMAIL: &str = "vikram@example.com";
 pub async fn run(dynamodb_endpoint: &str, moto_endpoint: &str) -> Result<()> {
     let lambda_bin = tools::cargo_lambda()?;
     let schemathesis_bin = tools::venv_with(&[SCHEMATHESIS], "st")?;
-    let table = devkit::fixture::demo_table(dynamodb_endpoint, "smoke").await?;
+    let (vault, account_keys) = devkit::moto::local_vault(moto_endpoint).await?;
+    let table = devkit::fixture::demo_table(dynamodb_endpoint, &vault, "smoke").await?;
     let run_id = uuid::Uuid::new_v4().simple().to_string();
     let events = EventSettings {
         moto_endpoint: moto_endpoint.to_owned(),
@@ -60,6 +61,7 @@ pub async fn run(dynamodb_endpoint: &str, moto_endpoint: &str) -> Result<()> {
             .env("GATEWAY_SIM_SUCCESS_RATE", "1")
             .env("GATEWAY_SIM_LATENCY_MS", "0")
             .envs(events.function_env())
+            .envs(account_keys.env(moto_endpoint))
             .current_dir(paths::workspace_root())
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -93,7 +95,7 @@ pub async fn run(dynamodb_endpoint: &str, moto_endpoint: &str) -> Result<()> {
         // fuzzing above left.
         let store =
             shared::store::Store::new(dynamodb_local::client(dynamodb_endpoint).await, &table);
-        outcome = match crate::browser::prepare(&store, &store).await {
+        outcome = match crate::browser::prepare(&store, &store, &vault).await {
             Ok(()) => {
                 let browser_base = base.clone();
                 tokio::task::spawn_blocking(move || crate::browser::dashboard_test(&browser_base))

@@ -46,7 +46,7 @@ pub async fn run(extra_test_args: &[String]) -> Result<()> {
     step(&format!("DynamoDB Local at {endpoint}"));
     let (moto_endpoint, _moto) = moto_for_run("moto-test.log")?;
     step(&format!(
-        "moto (EventBridge, SES v2, SQS) at {moto_endpoint}"
+        "moto (EventBridge, SES v2, SQS, Secrets Manager, KMS) at {moto_endpoint}"
     ));
 
     let razorpay_python = tools::python_with(tools::RAZORPAY_SDK, "razorpay")?;
@@ -90,7 +90,7 @@ pub async fn run(extra_test_args: &[String]) -> Result<()> {
             options.seed,
             gateway.as_str()
         ));
-        crate::chaos::simulate(&endpoint, &options).await?;
+        crate::chaos::simulate(&endpoint, &moto_endpoint, &options).await?;
     }
 
     step(
@@ -111,6 +111,7 @@ pub async fn run(extra_test_args: &[String]) -> Result<()> {
                 "--quick",
             ])
             .env("AWS_ENDPOINT_URL_DYNAMODB", &endpoint)
+            .envs(moto_env(&moto_endpoint))
             .current_dir(&root),
     )?;
 
@@ -123,18 +124,19 @@ fn step(what: &str) {
 }
 
 /// The variables that send the SDK's EventBridge, SES v2 and SQS calls to moto.
-fn moto_env(moto_endpoint: &str) -> [(&'static str, &str); 3] {
+fn moto_env(moto_endpoint: &str) -> [(&'static str, &str); 4] {
     [
         ("AWS_ENDPOINT_URL_EVENTBRIDGE", moto_endpoint),
         ("AWS_ENDPOINT_URL_SESV2", moto_endpoint),
         ("AWS_ENDPOINT_URL_SQS", moto_endpoint),
+        ("AWS_ENDPOINT_URL_KMS", moto_endpoint),
     ]
 }
 
 /// An already-running moto named by `AWS_ENDPOINT_URL_EVENTBRIDGE` is used as it is
 /// (each test makes a bus of its own); otherwise one is started on a free port for this
 /// run alone (stopped on drop).
-fn moto_for_run(log_name: &str) -> Result<(String, Option<Moto>)> {
+pub fn moto_for_run(log_name: &str) -> Result<(String, Option<Moto>)> {
     local_server_for_run(
         "AWS_ENDPOINT_URL_EVENTBRIDGE",
         log_name,

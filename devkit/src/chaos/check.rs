@@ -306,6 +306,63 @@ pub async fn destinations(store: &Store, plan: &Plan, saves: &Saves, report: &mu
     }
 }
 
+/// Claim 8: bank details are never stored in plain text. Every user's account item
+/// holds its destination masked and fingerprinted, sealed until the gateway holds a
+/// fund account for it and not kept after: no `account_number` or `address`, and no
+/// seal beside a fund account.
+pub async fn sealed_accounts(store: &Store, plan: &Plan, report: &mut Report) {
+    for user_id in &plan.world.users {
+        let item = match store
+            .client()
+            .get_item()
+            .table_name(store.table())
+            .key("pk", AttributeValue::S(format!("ACCOUNT#{user_id}")))
+            .key("sk", AttributeValue::S("ACCOUNT".to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+        {
+            Ok(found) => found.item,
+            Err(err) => {
+                report.violations.push(format!(
+                    "user {user_id}'s account is unreadable: {}",
+                    aws_sdk_dynamodb::error::DisplayErrorContext(err)
+                ));
+                continue;
+            }
+        };
+        let Some(item) = item else {
+            continue;
+        };
+        for plain in ["account_number", "address"] {
+            if item.contains_key(plain) {
+                report.violations.push(format!(
+                    "user {user_id}'s account holds `{plain}` in plain text"
+                ));
+            }
+        }
+        if !item.contains_key("destination_masked") || !item.contains_key("destination_fingerprint")
+        {
+            report.violations.push(format!(
+                "user {user_id}'s account has no masked or fingerprinted destination"
+            ));
+        }
+        let registered = item.contains_key("gateway_fund_account_id");
+        let sealed = item.contains_key("destination_sealed");
+        if registered && sealed {
+            report.violations.push(format!(
+                "user {user_id}'s account keeps its sealed destination beside a fund account"
+            ));
+        }
+        if !registered && !sealed {
+            report.violations.push(format!(
+                "user {user_id}'s account has neither a fund account nor a sealed destination: \
+                 it can never be paid"
+            ));
+        }
+    }
+}
+
 fn open(payout: &Payout) -> bool {
     matches!(
         payout.status,

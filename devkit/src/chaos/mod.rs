@@ -36,6 +36,7 @@ use shared::process::Processor;
 use shared::scout::{request_payout, PayoutRequest};
 use shared::store::Store;
 use shared::time::Timestamp;
+use shared::vault::Vault;
 
 use crate::razorpayx::{FakeConfig, FakeRazorpayX, Faults, WebhookConfig};
 use crate::table::TableDefinition;
@@ -108,9 +109,16 @@ pub fn plan(seed: u64, gateway: GatewayKind, operations: usize) -> Plan {
 }
 
 /// Runs the history of `seed` on a new table of the DynamoDB Local `client` talks to.
-pub async fn run(client: &Client, seed: u64, gateway: GatewayKind, operations: usize) -> Report {
+pub async fn run(
+    client: &Client,
+    vault: &Vault,
+    seed: u64,
+    gateway: GatewayKind,
+    operations: usize,
+) -> Report {
     let plan = plan(seed, gateway, operations);
     let client = client.clone();
+    let vault = vault.clone();
     // Its own task, so that a panic anywhere in the run is a violation of this seed,
     // not the end of the whole command.
     let run = tokio::spawn(async move {
@@ -118,7 +126,7 @@ pub async fn run(client: &Client, seed: u64, gateway: GatewayKind, operations: u
             seed,
             ..Report::default()
         };
-        if let Err(err) = run_plan(&client, &plan, &mut report).await {
+        if let Err(err) = run_plan(&client, &vault, &plan, &mut report).await {
             report
                 .violations
                 .push(format!("the harness itself failed: {err:#}"));
@@ -142,14 +150,19 @@ pub async fn run(client: &Client, seed: u64, gateway: GatewayKind, operations: u
     }
 }
 
-async fn run_plan(client: &Client, plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
+async fn run_plan(
+    client: &Client,
+    vault: &Vault,
+    plan: &Plan,
+    report: &mut Report,
+) -> anyhow::Result<()> {
     let table = format!("chaos-{}-{}", plan.seed, Uuid::new_v4().simple());
     TableDefinition::from_template(&crate::paths::template())?
         .create(client, &table)
         .await?;
     // The world and the checks go through a client without faults.
     let clean = Store::new(client.clone(), &table);
-    plan.world.load(&clean, LIMITS).await?;
+    plan.world.load(&clean, vault, LIMITS).await?;
 
     let store_faults = StoreFaults::new(
         plan.seed ^ 0x5707e,
@@ -189,6 +202,7 @@ async fn run_plan(client: &Client, plan: &Plan, report: &mut Report) -> anyhow::
                 trace: trace.clone(),
                 fake: None,
                 saves: Saves::default(),
+                vault: vault.clone(),
             };
             history.play(report).await;
             store_faults.dice.enabled.store(false, Ordering::SeqCst);
@@ -197,6 +211,7 @@ async fn run_plan(client: &Client, plan: &Plan, report: &mut Report) -> anyhow::
             check::books(&clean, plan, report, "after the faults stopped").await;
             check::simulated_ledger(&clean, plan, report).await;
             check::destinations(&clean, plan, &history.saves, report).await;
+            check::sealed_accounts(&clean, plan, report).await;
             check::liveness(&clean, plan, report).await;
         }
         GatewayKind::RazorpayX => {
@@ -224,11 +239,10 @@ async fn run_plan(client: &Client, plan: &Plan, report: &mut Report) -> anyhow::
                 },
             )
             .await?;
-            let client = RazorpayX::new(&RazorpayXConfig::local(
-                fake.base_url(),
-                DEV_RAZORPAYX_KEY_SECRET,
-                1_000,
-            ))
+            let client = RazorpayX::new(
+                &RazorpayXConfig::local(fake.base_url(), DEV_RAZORPAYX_KEY_SECRET, 1_000)
+                    .with_vault(vault.clone()),
+            )
             .map_err(|err| anyhow::anyhow!("{err}"))?;
             let gateway = Arc::new(ChaosGateway {
                 inner: client,
@@ -243,6 +257,7 @@ async fn run_plan(client: &Client, plan: &Plan, report: &mut Report) -> anyhow::
                 trace: trace.clone(),
                 fake: Some(fake.clone()),
                 saves: Saves::default(),
+                vault: vault.clone(),
             };
             history.play(report).await;
             store_faults.dice.enabled.store(false, Ordering::SeqCst);
@@ -255,6 +270,7 @@ async fn run_plan(client: &Client, plan: &Plan, report: &mut Report) -> anyhow::
             check::razorpayx_ledger(&clean, plan, &fake, report).await;
             check::verified_destinations(&fake, report);
             check::destinations(&clean, plan, &history.saves, report).await;
+            check::sealed_accounts(&clean, plan, report).await;
             check::liveness(&clean, plan, report).await;
             report.violations.extend(front.violations());
             front.abort();
@@ -278,6 +294,7 @@ struct History<'a, G> {
     trace: Arc<Mutex<Vec<String>>>,
     fake: Option<Arc<FakeRazorpayX>>,
     saves: Saves,
+    vault: Vault,
 }
 
 /// Each payout account save that committed: user, revision, and an instant after the
@@ -377,6 +394,7 @@ impl<G: PaymentGateway + 'static> History<'_, G> {
         let fake = self.fake.clone();
         let world = self.plan.world.clone();
         let saves = self.saves.clone();
+        let vault = self.vault.clone();
         let config = processor_config(self.plan.gateway);
         async move {
             let admin = Actor::admin(ADMIN);
@@ -465,6 +483,7 @@ impl<G: PaymentGateway + 'static> History<'_, G> {
                         let user_id = world.users[*user % world.users.len()];
                         let result = save_payout_account(
                             &store,
+                            &vault,
                             &Actor::user(user_id),
                             NewPayoutAccount {
                                 name: format!("User {user_id}"),

@@ -279,7 +279,12 @@ impl World {
         }
     }
 
-    pub async fn load(&self, store: &Store, _limits: PayoutLimits) -> anyhow::Result<()> {
+    pub async fn load(
+        &self,
+        store: &Store,
+        vault: &shared::vault::Vault,
+        _limits: PayoutLimits,
+    ) -> anyhow::Result<()> {
         for scout in &self.scouts {
             store.insert_scout(scout).await?;
         }
@@ -289,6 +294,7 @@ impl World {
         for user in &self.accounts {
             save_payout_account(
                 store,
+                vault,
                 &Actor::user(*user),
                 NewPayoutAccount {
                     name: format!("User {user}"),

@@ -364,7 +364,7 @@ impl<G: PaymentGateway> PaymentGateway for ChaosGateway<G> {
 
     fn mode_for(
         &self,
-        destination: &shared::account::Destination,
+        destination: shared::account::DestinationKind,
         amount: shared::money::Paise,
     ) -> &'static str {
         self.inner.mode_for(destination, amount)

@@ -12,6 +12,7 @@ use devkit::function_run::LOG_LEVELS as LEVELS;
 #[tokio::test(flavor = "multi_thread")]
 async fn saving_an_account_logs_no_token_and_no_bank_details_at_any_level() {
     let store = devkit::testing::fresh_store().await;
+    devkit::testing::account_keys().await;
     let plant = uuid::Uuid::new_v4().simple().to_string();
     let digits: String = plant
         .bytes()
@@ -52,7 +53,18 @@ async fn saving_an_account_logs_no_token_and_no_bank_details_at_any_level() {
         let binary = Path::new(env!("CARGO_BIN_EXE_put-payout-account"));
         let table = store.table().to_owned();
         let ran = tokio::task::spawn_blocking(move || {
-            let env = [("PAYOUTS_TABLE", table.as_str()), (variable, level)];
+            let env = [
+                ("PAYOUTS_TABLE", table.as_str()),
+                (variable, level),
+                (
+                    "PAYOUT_ACCOUNT_KEY_ID",
+                    devkit::moto::LOCAL_ACCOUNT_KEY_ALIAS,
+                ),
+                (
+                    "PAYOUT_ACCOUNT_MAC_KEY_ID",
+                    devkit::moto::LOCAL_ACCOUNT_MAC_KEY_ALIAS,
+                ),
+            ];
             run(binary, "put-payout-account", &env, events)
         })
         .await

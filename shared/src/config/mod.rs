@@ -16,6 +16,7 @@ pub use auth::{AuthConfig, ClaimNames, IssuerConfig, DEFAULT_MAX_TTL_SECS, DEV_J
 use crate::error::{Error, Result};
 use crate::money::Paise;
 use crate::secrets::{Secret, SECRET_CACHE_SECS};
+use crate::vault::Vault;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
@@ -33,6 +34,10 @@ pub struct Config {
     /// `PAYOUT_ACCOUNT_HOLD_SECS` (default 86,400; 0 turns holds off): how long a user's
     /// payouts wait after they change where they are paid or the email that hears of it.
     pub account_hold_secs: u64,
+    /// `PAYOUT_ACCOUNT_KEY_ID` and `PAYOUT_ACCOUNT_MAC_KEY_ID`: the KMS keys that seal
+    /// and fingerprint payout destinations, set (both or neither) only on the
+    /// functions that save accounts or register them at the gateway.
+    pub vault: Option<Vault>,
 }
 
 /// The stage the dev tooling (`cargo xtask dev`, `test`, `bench`) runs under.
@@ -131,6 +136,9 @@ pub struct RazorpayXConfig {
     pub imps_max_paise: u64,
     /// `RAZORPAYX_ABOVE_IMPS_MODE`: `NEFT` (default) or `RTGS` (₹2,00,000 and more only).
     pub above_imps_mode: LargeTransferMode,
+    /// The keys that open an account's sealed destination to register its fund account
+    /// ([`Config::vault`]); `None` in a function that registers none.
+    pub vault: Option<Vault>,
 }
 
 /// How a bank transfer above IMPS's limit goes.
@@ -173,6 +181,15 @@ impl RazorpayXConfig {
             local: true,
             imps_max_paise: IMPS_LIMIT_PAISE,
             above_imps_mode: LargeTransferMode::Neft,
+            vault: None,
+        }
+    }
+
+    /// With `vault` to open destinations (a test's or the local stack's keys).
+    pub fn with_vault(self, vault: Vault) -> Self {
+        RazorpayXConfig {
+            vault: Some(vault),
+            ..self
         }
     }
 }
@@ -292,6 +309,19 @@ impl Config {
         let local = stage.as_deref() == Some(LOCAL_STAGE);
         refuse_secrets_in_environment(&var, local)?;
         let secret_cache_ttl = secret_cache_ttl(&var)?;
+        let vault =
+            match (
+                var("PAYOUT_ACCOUNT_KEY_ID"),
+                var("PAYOUT_ACCOUNT_MAC_KEY_ID"),
+            ) {
+                (Some(key_id), Some(mac_key_id)) => Some(Vault::new(key_id, mac_key_id)),
+                (None, None) => None,
+                _ => return Err(Error::Config(
+                    "PAYOUT_ACCOUNT_KEY_ID and PAYOUT_ACCOUNT_MAC_KEY_ID are set together or not \
+                     at all"
+                        .to_owned(),
+                )),
+            };
 
         let batch_size = within(
             parse(&var, "BATCH_SIZE", 10usize)?,
@@ -439,6 +469,7 @@ impl Config {
                             )))
                         }
                     },
+                    vault: vault.clone(),
                 })
             }
             Some(other) => {
@@ -535,6 +566,7 @@ impl Config {
             gateway,
             schedule_tz,
             account_hold_secs,
+            vault,
         })
     }
 }

@@ -9,7 +9,8 @@ use std::fmt;
 use aws_lambda_events::dynamodb::EventRecord;
 use serde::{Deserialize, Serialize};
 
-use crate::account::{mask_account_number, mask_vpa, Destination};
+pub use crate::account::DestinationKind;
+use crate::account::{mask_account_number, mask_vpa, Destination, StoredDestination};
 use crate::error::{Error, Result};
 use crate::store::keys;
 use crate::time::Timestamp;
@@ -37,13 +38,6 @@ impl AccountEventType {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DestinationKind {
-    BankAccount,
-    Vpa,
-}
-
 /// Where the money goes, as the user may be shown it: the same fields and masks as
 /// `GET /me/payout-account`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +55,20 @@ pub struct MaskedDestination {
 }
 
 impl MaskedDestination {
+    /// As an account stores it: already masked.
+    pub fn of_stored(destination: &StoredDestination) -> Self {
+        let (account_number, address) = match destination.kind {
+            DestinationKind::BankAccount => (Some(destination.masked.clone()), None),
+            DestinationKind::Vpa => (None, Some(destination.masked.clone())),
+        };
+        MaskedDestination {
+            kind: destination.kind,
+            ifsc: destination.ifsc.clone(),
+            account_number,
+            address,
+        }
+    }
+
     pub fn of(destination: &Destination) -> Self {
         match destination {
             Destination::BankAccount {
@@ -171,7 +179,7 @@ struct AccountImage {
     user_id: u64,
     revision: u64,
     #[serde(flatten)]
-    destination: Destination,
+    destination: StoredDestination,
     #[serde(default)]
     email: Option<String>,
     updated_at: Timestamp,
@@ -223,7 +231,7 @@ pub fn event_for_record(record: &EventRecord) -> Result<Option<PayoutAccountChan
     let after: AccountImage = serde_dynamo::from_item(record.change.new_image.clone())
         .map_err(|error| unreadable("new image (is the stream NEW_AND_OLD_IMAGES?)", error))?;
 
-    let destination_changed = before.destination != after.destination;
+    let destination_changed = !before.destination.same_as(&after.destination);
     let email_changed = before.email != after.email;
     if !destination_changed && !email_changed {
         return Ok(None);
@@ -248,8 +256,8 @@ pub fn event_for_record(record: &EventRecord) -> Result<Option<PayoutAccountChan
         changed_at: after.updated_at,
         destination_changed,
         email_changed,
-        previous_destination: MaskedDestination::of(&before.destination),
-        new_destination: MaskedDestination::of(&after.destination),
+        previous_destination: MaskedDestination::of_stored(&before.destination),
+        new_destination: MaskedDestination::of_stored(&after.destination),
         previous_email: before.email,
         new_email: after.email,
         hold_until: after.hold_until,

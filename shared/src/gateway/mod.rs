@@ -14,7 +14,7 @@ use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 
-use crate::account::{Destination, PayoutAccount};
+use crate::account::{DestinationKind, PayoutAccount};
 use crate::config::{Config, GatewayConfig};
 use crate::money::Paise;
 use crate::payout::{GatewayStatusDetails, IdempotencyKey, Payout};
@@ -121,11 +121,11 @@ pub trait PaymentGateway: Send + Sync {
 
     /// The transfer mode for `amount` to `destination`, fixed on the attempt when it is
     /// claimed (every send under one key is the same request).
-    fn mode_for(&self, destination: &Destination, amount: Paise) -> &'static str {
+    fn mode_for(&self, destination: DestinationKind, amount: Paise) -> &'static str {
         let _ = amount;
         match destination {
-            Destination::BankAccount { .. } => "IMPS",
-            Destination::Vpa { .. } => "UPI",
+            DestinationKind::BankAccount => "IMPS",
+            DestinationKind::Vpa => "UPI",
         }
     }
 
@@ -217,7 +217,7 @@ impl<G: PaymentGateway> PaymentGateway for std::sync::Arc<G> {
         G::ready(self)
     }
 
-    fn mode_for(&self, destination: &Destination, amount: Paise) -> &'static str {
+    fn mode_for(&self, destination: DestinationKind, amount: Paise) -> &'static str {
         G::mode_for(self, destination, amount)
     }
 
@@ -302,7 +302,7 @@ impl PaymentGateway for Gateway {
         }
     }
 
-    fn mode_for(&self, destination: &Destination, amount: Paise) -> &'static str {
+    fn mode_for(&self, destination: DestinationKind, amount: Paise) -> &'static str {
         match self {
             Gateway::Simulated(gateway) => gateway.mode_for(destination, amount),
             Gateway::RazorpayX(gateway) => gateway.mode_for(destination, amount),

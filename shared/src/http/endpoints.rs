@@ -6,7 +6,7 @@ use lambda_http::{Body, Request, Response};
 use super::routes::Endpoint;
 use super::{input, reply, App};
 use crate::auth::Actor;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::listing::{self, ADMIN_LIST_DEFAULT_LIMIT, MAX_LIMIT, MY_PAYOUTS_DEFAULT_LIMIT};
 use crate::order::complete_order;
 use crate::scout::{request_payout, PayoutRequest, Requested};
@@ -55,8 +55,15 @@ pub(super) async fn serve(
         Endpoint::PutPayoutAccount => {
             let body = input::json_object(request)?;
             let account = account::parse_new_account(&body)?;
+            let vault = app.config.vault.as_ref().ok_or_else(|| {
+                Error::Config(
+                    "PAYOUT_ACCOUNT_KEY_ID is not set: this function cannot seal payout accounts"
+                        .to_owned(),
+                )
+            })?;
             let saved = account::save_payout_account(
                 &app.store,
+                vault,
                 actor,
                 account,
                 app.config.account_hold_secs,

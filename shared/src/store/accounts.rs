@@ -54,6 +54,28 @@ pub struct MigratedAccounts {
     pub revisions: usize,
 }
 
+/// Where the migration's Scan of the old place has got to.
+#[derive(Debug, Default)]
+pub struct LegacyScan {
+    start: Option<HashMap<String, AttributeValue>>,
+    done: bool,
+}
+
+impl LegacyScan {
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+}
+
+/// One page of that Scan.
+#[derive(Debug, Default)]
+pub struct LegacyPage {
+    /// Accounts still at the old place, their destinations not sealed yet.
+    pub accounts: Vec<PayoutAccount>,
+    /// Revision records moved.
+    pub revisions: usize,
+}
+
 /// A save, with the account it replaced.
 #[derive(Clone, Debug)]
 pub struct SavedAccount {
@@ -106,25 +128,32 @@ impl Store {
         Ok(found.and_then(|account| account.email))
     }
 
-    /// Remembers the gateway's ids for the account's `revision`; `false` if the user
-    /// saved another account since (the ids belong to the old one).
+    /// Remembers the gateway's ids for the account's `revision`, and drops the sealed
+    /// destination: the gateway holds it now, and nothing reads it again. `false` if
+    /// the user saved another account since (the ids belong to the old one).
     pub async fn remember_gateway_ids(
         &self,
         user_id: u64,
         revision: u64,
         ids: &BeneficiaryIds,
     ) -> Result<bool> {
-        self.set_if_number(
-            &keys::account_pk(user_id),
-            keys::ACCOUNT_SK,
-            &[
-                ("gateway_contact_id", &ids.contact_id),
-                ("gateway_fund_account_id", &ids.fund_account_id),
-            ],
-            "revision",
-            revision,
-        )
-        .await
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::account_pk(user_id)))
+            .key(keys::SK, s(keys::ACCOUNT_SK))
+            .update_expression(
+                "SET gateway_contact_id = :contact, gateway_fund_account_id = :fund_account \
+                 REMOVE destination_sealed",
+            )
+            .condition_expression("revision = :revision")
+            .expression_attribute_values(":contact", s(&ids.contact_id))
+            .expression_attribute_values(":fund_account", s(&ids.fund_account_id))
+            .expression_attribute_values(":revision", n(revision))
+            .send()
+            .await;
+        written(result)
     }
 
     /// Saves the next revision of a user's account: `build` makes it from the stored
@@ -138,12 +167,14 @@ impl Store {
         let pk = keys::account_pk(user_id);
         for _ in 0..SAVE_RACE_RETRIES {
             let stored = self.stored_account(user_id).await?;
-            // An account not migrated yet is moved first, as the migration moves it, and
-            // then saved over like any other: the save is then a change of a stored
-            // account in the table's stream (old and new image), so its notice goes out.
-            if let Some((legacy, Kept::Legacy)) = &stored {
-                self.move_account(legacy, to_item(legacy)?).await?;
-                continue;
+            // The caller moved an account not migrated yet (sealing it) before saving:
+            // one here was written at the old place meanwhile, by a version still
+            // rolling out.
+            if let Some((_, Kept::Legacy)) = &stored {
+                return Err(Error::Conflict(format!(
+                    "user {user_id}'s payout account was saved at its old place meanwhile; \
+                     save it again"
+                )));
             }
             let previous = stored.as_ref().map(|(account, _)| account.clone());
             let (saved, record) = build(previous.as_ref(), Timestamp::now());
@@ -321,61 +352,62 @@ impl Store {
         Ok(())
     }
 
-    /// Moves every account, and its revision records, kept under its user's partition
-    /// (before accounts had a key space of their own) into its own: one transaction per
-    /// account (the new item must not exist, the old one must be as read) and per
-    /// revision record. A one-off after deploying (`cargo xtask migrate-payout-accounts`):
-    /// it reads the table with a Scan, a page at a time, which nothing on a request's
-    /// path does. Run again, it finds nothing left.
-    pub async fn migrate_legacy_accounts(&self) -> Result<MigratedAccounts> {
-        let mut migrated = MigratedAccounts::default();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .filter_expression("sk = :account OR begins_with(sk, :revision)")
-                .expression_attribute_values(":account", s(keys::LEGACY_ACCOUNT_SK))
-                .expression_attribute_values(":revision", s(keys::LEGACY_ACCOUNT_REVISION_PREFIX))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|err| sdk_error(&err))?;
-            for item in output.items.unwrap_or_default() {
-                let sk = match item.get(keys::SK) {
-                    Some(AttributeValue::S(sk)) => sk.clone(),
-                    _ => continue,
-                };
-                if sk == keys::LEGACY_ACCOUNT_SK {
-                    let account: PayoutAccount = from_item(item.clone())?;
-                    if self.move_account(&account, item).await? {
-                        migrated.accounts += 1;
-                    }
-                } else if let Some(new_sk) = keys::migrated_revision_sk(&sk) {
-                    self.move_revision(item, &new_sk).await?;
-                    migrated.revisions += 1;
-                }
-            }
-            match output.last_evaluated_key {
-                Some(last) => start = Some(last),
-                None => return Ok(migrated),
-            }
-        }
+    /// An account kept where accounts were before they had a key space of their own.
+    pub async fn legacy_payout_account(&self, user_id: u64) -> Result<Option<PayoutAccount>> {
+        self.get(&keys::user_pk(user_id), keys::LEGACY_ACCOUNT_SK)
+            .await
     }
 
-    /// `false` when it was moved meanwhile (a save moves the account it reads).
-    async fn move_account(
-        &self,
-        account: &PayoutAccount,
-        item: HashMap<String, AttributeValue>,
-    ) -> Result<bool> {
+    /// One page of the migration's Scan of the old place (the account migration, a
+    /// one-off: nothing on a request's path scans): its revision records are moved
+    /// here, as they hold nothing sealed; its accounts are returned, for the caller
+    /// to seal and move ([`Store::move_legacy_account`]).
+    pub async fn legacy_accounts_page(&self, scan: &mut LegacyScan) -> Result<LegacyPage> {
+        let output = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("sk = :account OR begins_with(sk, :revision)")
+            .expression_attribute_values(":account", s(keys::LEGACY_ACCOUNT_SK))
+            .expression_attribute_values(":revision", s(keys::LEGACY_ACCOUNT_REVISION_PREFIX))
+            .consistent_read(true)
+            .set_exclusive_start_key(scan.start.take())
+            .send()
+            .await
+            .map_err(|err| sdk_error(&err))?;
+        let mut page = LegacyPage::default();
+        for item in output.items.unwrap_or_default() {
+            let sk = match item.get(keys::SK) {
+                Some(AttributeValue::S(sk)) => sk.clone(),
+                _ => continue,
+            };
+            if sk == keys::LEGACY_ACCOUNT_SK {
+                page.accounts.push(from_item(item)?);
+            } else if let Some(new_sk) = keys::migrated_revision_sk(&sk) {
+                self.move_revision(item, &new_sk).await?;
+                page.revisions += 1;
+            }
+        }
+        scan.done = output.last_evaluated_key.is_none();
+        scan.start = output.last_evaluated_key;
+        Ok(page)
+    }
+
+    /// Moves a legacy account, sealed by the caller, to its own key space: the new
+    /// item must not exist and the old one must be the revision read. `false` when it
+    /// was moved meanwhile (a save moves the account it reads).
+    pub async fn move_legacy_account(&self, account: &PayoutAccount) -> Result<bool> {
+        if account.destination.legacy().is_some() {
+            return Err(Error::Store(format!(
+                "user {}'s payout account must be sealed before it moves",
+                account.user_id
+            )));
+        }
         let user_id = account.user_id;
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(with_key(
-                item,
+                to_item(account)?,
                 &keys::account_pk(user_id),
                 keys::ACCOUNT_SK,
             )))

@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 use crate::money::Paise;
 use crate::time::Timestamp;
 
-pub use accounts::{AccountGuard, MigratedAccounts, SavedAccount};
+pub use accounts::{AccountGuard, LegacyPage, LegacyScan, MigratedAccounts, SavedAccount};
 pub use audit::{AccountRead, ACCOUNT_READ_KEPT_DAYS};
 pub use bulk::{BulkRequestRecord, BulkRequestState};
 pub use notifications::{EmailClaim, EmailRecord, EmailState, EMAIL_RECORD_DAYS};
@@ -129,39 +129,6 @@ impl Store {
     ) -> Result<Option<IdempotencyRecord>> {
         self.get(&keys::idempotency_pk(user_id, key), keys::IDEMPOTENCY_SK)
             .await
-    }
-
-    /// Sets string attributes on an item only while `attribute` still equals
-    /// `expected` (a number); `false` when it does not.
-    pub(crate) async fn set_if_number(
-        &self,
-        pk: &str,
-        sk: &str,
-        values: &[(&str, &str)],
-        attribute: &str,
-        expected: u64,
-    ) -> Result<bool> {
-        let mut names = HashMap::from([("#guard".to_owned(), attribute.to_owned())]);
-        let mut attribute_values = HashMap::from([(":guard".to_owned(), n(expected))]);
-        let mut sets = Vec::new();
-        for (index, (name, value)) in values.iter().enumerate() {
-            names.insert(format!("#a{index}"), (*name).to_owned());
-            attribute_values.insert(format!(":a{index}"), s(*value));
-            sets.push(format!("#a{index} = :a{index}"));
-        }
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(pk))
-            .key(keys::SK, s(sk))
-            .update_expression(format!("SET {}", sets.join(", ")))
-            .condition_expression("#guard = :guard")
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(attribute_values))
-            .send()
-            .await;
-        written(result)
     }
 
     pub async fn webhook_receipt(

@@ -69,11 +69,13 @@ fn zip_size(name: &str) -> Result<u64> {
     Ok(std::fs::metadata(&out)?.len())
 }
 
+/// What every measured function is given, beside `extra` (the payout account keys).
 fn environment(
     name: &str,
     stub: &RuntimeStub,
     dynamodb: &str,
     table: &str,
+    extra: &[(&'static str, String)],
 ) -> Vec<(String, String)> {
     [
         ("AWS_LAMBDA_RUNTIME_API", stub.address()),
@@ -93,6 +95,7 @@ fn environment(
         ("GATEWAY_SIM_SUCCESS_RATE", "1".to_owned()),
     ]
     .into_iter()
+    .chain(extra.iter().cloned())
     .map(|(k, v)| (k.to_owned(), v))
     .collect()
 }
@@ -126,11 +129,17 @@ fn stop(mut child: Child) {
 }
 
 /// Wall time from exec to the first `/next`, the median of `runs`.
-fn init_wall(name: &str, runs: usize, dynamodb: &str, table: &str) -> Result<f64> {
+fn init_wall(
+    name: &str,
+    runs: usize,
+    dynamodb: &str,
+    table: &str,
+    extra: &[(&'static str, String)],
+) -> Result<f64> {
     let mut samples = Vec::new();
     for _ in 0..runs {
         let stub = RuntimeStub::start(Vec::new())?;
-        let env = environment(name, &stub, dynamodb, table);
+        let env = environment(name, &stub, dynamodb, table, extra);
         let started = Instant::now();
         let child = spawn(&binary(name), &[], &env)?;
         let first = stub.wait_first_next(Duration::from_secs(20));
@@ -143,7 +152,12 @@ fn init_wall(name: &str, runs: usize, dynamodb: &str, table: &str) -> Result<f64
 
 /// Instructions from exec to the first `/next`, counted by callgrind: repeatable
 /// whatever else the machine is doing. `None` when valgrind is not installed.
-fn init_instructions(name: &str, dynamodb: &str, table: &str) -> Result<Option<u64>> {
+fn init_instructions(
+    name: &str,
+    dynamodb: &str,
+    table: &str,
+    extra: &[(&'static str, String)],
+) -> Result<Option<u64>> {
     if Command::new("valgrind").arg("--version").output().is_err() {
         return Ok(None);
     }
@@ -152,7 +166,7 @@ fn init_instructions(name: &str, dynamodb: &str, table: &str) -> Result<Option<u
         .join(format!("callgrind.{name}.out"));
     let _ = std::fs::remove_file(&out);
     let stub = RuntimeStub::start(Vec::new())?;
-    let env = environment(name, &stub, dynamodb, table);
+    let env = environment(name, &stub, dynamodb, table, extra);
     let args = vec![
         "--tool=callgrind".to_owned(),
         format!("--callgrind-out-file={}", out.display()),
@@ -176,7 +190,13 @@ fn init_instructions(name: &str, dynamodb: &str, table: &str) -> Result<Option<u
 }
 
 /// Peak RSS (VmHWM) of the function after serving `count` copies of its sample event.
-fn peak_rss(name: &str, count: usize, dynamodb: &str, table: &str) -> Result<Option<u64>> {
+fn peak_rss(
+    name: &str,
+    count: usize,
+    dynamodb: &str,
+    table: &str,
+    extra: &[(&'static str, String)],
+) -> Result<Option<u64>> {
     let sample = match name {
         BASELINE | "process-pending" => "scheduled",
         other => other,
@@ -187,7 +207,7 @@ fn peak_rss(name: &str, count: usize, dynamodb: &str, table: &str) -> Result<Opt
             .join(format!("{sample}.json")),
     )?;
     let stub = RuntimeStub::start(vec![event; count])?;
-    let env = environment(name, &stub, dynamodb, table);
+    let env = environment(name, &stub, dynamodb, table, extra);
     let child = spawn(&binary(name), &[], &env)?;
     let pid = child.id();
     let served = stub.wait_responses(count as u64, Duration::from_secs(300));
@@ -208,7 +228,12 @@ fn peak_rss(name: &str, count: usize, dynamodb: &str, table: &str) -> Result<Opt
 /// (the longest step of `cargo xtask test` on a fresh machine).
 const QUICK_FUNCTIONS: [&str; 2] = ["request-scout-payout", "process-pending"];
 
-pub async fn run(dynamodb: &str, quick: bool) -> Result<(Vec<BinaryFigures>, Duration)> {
+pub async fn run(
+    dynamodb: &str,
+    vault: &shared::vault::Vault,
+    account_keys: &[(&'static str, String)],
+    quick: bool,
+) -> Result<(Vec<BinaryFigures>, Duration)> {
     let names = if quick {
         QUICK_FUNCTIONS
             .iter()
@@ -220,7 +245,7 @@ pub async fn run(dynamodb: &str, quick: bool) -> Result<(Vec<BinaryFigures>, Dur
     let build_time = build(&names)?;
 
     // The demo data on its own table, so the sample events find what they name.
-    let table = devkit::fixture::demo_table(dynamodb, "bench-bin").await?;
+    let table = devkit::fixture::demo_table(dynamodb, vault, "bench-bin").await?;
 
     let (runs, invocations) = if quick { (1, 50) } else { (5, 1000) };
     let mut figures = Vec::new();
@@ -228,19 +253,20 @@ pub async fn run(dynamodb: &str, quick: bool) -> Result<(Vec<BinaryFigures>, Dur
         let name_ref = name.as_str();
         let (dynamodb, table) = (dynamodb.to_owned(), table.clone());
         let name_owned = name.clone();
+        let extra = account_keys.to_vec();
         let measured = tokio::task::spawn_blocking(move || -> Result<BinaryFigures> {
             let name = name_owned.as_str();
             Ok(BinaryFigures {
                 name: name.to_owned(),
                 binary_bytes: std::fs::metadata(binary(name))?.len(),
                 zip_bytes: zip_size(name)?,
-                init_ms: init_wall(name, runs, &dynamodb, &table)?,
+                init_ms: init_wall(name, runs, &dynamodb, &table, &extra)?,
                 init_instructions: if quick {
                     None
                 } else {
-                    init_instructions(name, &dynamodb, &table)?
+                    init_instructions(name, &dynamodb, &table, &extra)?
                 },
-                peak_rss_kib: peak_rss(name, invocations, &dynamodb, &table)?,
+                peak_rss_kib: peak_rss(name, invocations, &dynamodb, &table, &extra)?,
             })
         })
         .await??;

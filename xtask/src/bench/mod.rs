@@ -22,13 +22,16 @@ pub async fn run(args: &[String]) -> Result<()> {
     let quick = args.iter().any(|arg| arg == "--quick");
     let started = Instant::now();
     let (endpoint, _dynamodb) = crate::test::dynamodb_for_run("dynamodb-local-bench.log")?;
+    let (moto_endpoint, _moto) = crate::test::moto_for_run("moto-bench.log")?;
+    let (vault, account_keys) = devkit::moto::local_vault(&moto_endpoint).await?;
 
     println!("bench: processor");
-    let processor = processor::run(&endpoint, quick).await?;
+    let processor = processor::run(&endpoint, &vault, quick).await?;
     println!("bench: API handlers");
     let api = api::run(&endpoint, quick).await?;
     println!("bench: release binaries");
-    let (binaries, build_time) = binaries::run(&endpoint, quick).await?;
+    let (binaries, build_time) =
+        binaries::run(&endpoint, &vault, &account_keys.env(&moto_endpoint), quick).await?;
 
     let command = if quick {
         "cargo xtask bench --quick"

@@ -13,6 +13,7 @@ use shared::gateway::RazorpayX;
 use shared::money::Paise;
 use shared::process::{Processor, Stopped};
 use shared::scout::{request_payout, PayoutRequest};
+use shared::vault::Vault;
 
 use super::stats::{median, ms};
 use super::world::{World, LIMITS};
@@ -82,7 +83,7 @@ fn config(batch_size: usize, concurrency: usize) -> ProcessorConfig {
     }
 }
 
-pub async fn run(endpoint: &str, quick: bool) -> Result<ProcessorFigures> {
+pub async fn run(endpoint: &str, vault: &Vault, quick: bool) -> Result<ProcessorFigures> {
     let world = World::new(endpoint).await?;
     world.rich_scout("s-bench", 7).await?;
     let gateway = world.gateway(LATENCY_MS, 1.0);
@@ -192,8 +193,8 @@ pub async fn run(endpoint: &str, quick: bool) -> Result<ProcessorFigures> {
     }
 
     let (razorpayx_first_send, razorpayx_send, razorpayx_settle) =
-        razorpayx_lifecycle(&world, &run_overhead_requests).await?;
-    let verification = verification_cost(&world, &run_overhead_requests).await?;
+        razorpayx_lifecycle(&world, vault, &run_overhead_requests).await?;
+    let verification = verification_cost(&world, vault, &run_overhead_requests).await?;
 
     Ok(ProcessorFigures {
         verification,
@@ -217,8 +218,12 @@ type Counts = BTreeMap<String, u64>;
 
 /// One payout through RazorpayX (the local one, settling at once), request by
 /// request: the runs that send it and the run that settles it.
-async fn razorpayx_lifecycle(world: &World, overhead: &Counts) -> Result<(Counts, Counts, Counts)> {
-    let (_fake, gateway) = local_razorpayx().await?;
+async fn razorpayx_lifecycle(
+    world: &World,
+    vault: &Vault,
+    overhead: &Counts,
+) -> Result<(Counts, Counts, Counts)> {
+    let (_fake, gateway) = local_razorpayx(vault).await?;
     world.rich_scout("s-rzp", 21).await?;
     let account = NewPayoutAccount {
         name: "Bench Payee".to_owned(),
@@ -228,7 +233,7 @@ async fn razorpayx_lifecycle(world: &World, overhead: &Counts) -> Result<(Counts
         email: None,
     };
     // The payee's first account: nothing is held.
-    save_payout_account(&world.store, &Actor::user(21), account, 0).await?;
+    save_payout_account(&world.store, vault, &Actor::user(21), account, 0).await?;
     let processor = Processor::new(
         &world.store,
         &gateway,
@@ -261,8 +266,12 @@ async fn razorpayx_lifecycle(world: &World, overhead: &Counts) -> Result<(Counts
 }
 
 /// A new bank account's first payout with validation on, then a second payout to it.
-async fn verification_cost(world: &World, overhead: &Counts) -> Result<VerificationCost> {
-    let (fake, gateway) = local_razorpayx().await?;
+async fn verification_cost(
+    world: &World,
+    vault: &Vault,
+    overhead: &Counts,
+) -> Result<VerificationCost> {
+    let (fake, gateway) = local_razorpayx(vault).await?;
     world.rich_scout("s-verify", 23).await?;
     let account = NewPayoutAccount {
         name: "Bench Payee".to_owned(),
@@ -272,7 +281,7 @@ async fn verification_cost(world: &World, overhead: &Counts) -> Result<Verificat
         },
         email: None,
     };
-    save_payout_account(&world.store, &Actor::user(23), account, 0).await?;
+    save_payout_account(&world.store, vault, &Actor::user(23), account, 0).await?;
     let processor = Processor::new(
         &world.store,
         &gateway,
@@ -318,7 +327,7 @@ async fn verification_cost(world: &World, overhead: &Counts) -> Result<Verificat
 }
 
 /// A local RazorpayX that settles at once, and our client for it.
-async fn local_razorpayx() -> Result<(FakeRazorpayX, RazorpayX)> {
+async fn local_razorpayx(vault: &Vault) -> Result<(FakeRazorpayX, RazorpayX)> {
     let fake = FakeRazorpayX::start(
         0,
         FakeConfig {
@@ -327,11 +336,10 @@ async fn local_razorpayx() -> Result<(FakeRazorpayX, RazorpayX)> {
         },
     )
     .await?;
-    let gateway = RazorpayX::new(&RazorpayXConfig::local(
-        fake.base_url(),
-        DEV_RAZORPAYX_KEY_SECRET,
-        5_000,
-    ))
+    let gateway = RazorpayX::new(
+        &RazorpayXConfig::local(fake.base_url(), DEV_RAZORPAYX_KEY_SECRET, 5_000)
+            .with_vault(vault.clone()),
+    )
     .map_err(|err| anyhow::anyhow!("{err}"))?;
     Ok((fake, gateway))
 }

@@ -31,7 +31,8 @@ pub async fn run(args: &[String]) -> Result<()> {
     }
     let options = parse(args)?;
     let (endpoint, _dynamodb) = crate::test::dynamodb_for_run("dynamodb-local-chaos.log")?;
-    simulate(&endpoint, &options).await
+    let (moto_endpoint, _moto) = crate::test::moto_for_run("moto-chaos.log")?;
+    simulate(&endpoint, &moto_endpoint, &options).await
 }
 
 fn parse(args: &[String]) -> Result<Options> {
@@ -76,8 +77,10 @@ pub fn random_seed() -> u64 {
 
 /// Runs `options.runs` histories, seeds `seed`, `seed + 1`, …; each run's seed alone
 /// replays it (`--runs 1 --seed <that seed>`).
-pub async fn simulate(endpoint: &str, options: &Options) -> Result<()> {
+pub async fn simulate(endpoint: &str, moto_endpoint: &str, options: &Options) -> Result<()> {
     let client = devkit::dynamodb_local::client(endpoint).await;
+    // Payout accounts are sealed with KMS keys on moto, as deployed ones are in KMS.
+    let (vault, _) = devkit::moto::local_vault(moto_endpoint).await?;
     let gateway = options.gateway.as_str();
     // A panic in the code under test becomes a violation with its message; the default
     // hook would also print a backtrace over the progress bar.
@@ -94,7 +97,7 @@ pub async fn simulate(endpoint: &str, options: &Options) -> Result<()> {
     let mut failed: Vec<Report> = Vec::new();
     for index in 0..options.runs {
         let seed = options.seed.wrapping_add(index as u64);
-        let report = chaos::run(&client, seed, options.gateway, options.operations).await;
+        let report = chaos::run(&client, &vault, seed, options.gateway, options.operations).await;
         operations += report.operations;
         crashes += report.crashes;
         faults += report.faults;

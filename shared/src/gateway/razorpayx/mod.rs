@@ -11,6 +11,8 @@
 
 use std::time::Duration;
 
+use tracing::warn;
+
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -19,12 +21,13 @@ pub mod validation;
 pub mod webhook;
 
 use super::{BeneficiaryIds, GatewayError, PaymentGateway, TransferOutcome};
-use crate::account::{Destination, PayoutAccount};
+use crate::account::{Destination, DestinationKind, PayoutAccount};
 use crate::config::{LargeTransferMode, RazorpayXConfig, RazorpayXKeys};
 use crate::money::Paise;
 use crate::payout::{IdempotencyKey, Payout, PayoutType};
 use crate::secrets::Secret;
 use crate::time::Timestamp;
+use crate::vault::{Vault, VaultError};
 
 /// RazorpayX's largest page of payouts, and how many under one reference are read at
 /// most before a lookup gives up (well above our 999 attempts of one payout).
@@ -46,6 +49,8 @@ pub struct RazorpayX {
     account_number: String,
     imps_max_paise: u64,
     above_imps_mode: LargeTransferMode,
+    /// Opens the sealed destination of an account to register its fund account.
+    vault: Option<Vault>,
 }
 
 /// The parts of a RazorpayX payout entity this service reads.
@@ -111,7 +116,33 @@ impl RazorpayX {
             account_number: config.account_number.clone(),
             imps_max_paise: config.imps_max_paise,
             above_imps_mode: config.above_imps_mode,
+            vault: config.vault.clone(),
         })
+    }
+
+    /// The full destination of `account`, for its fund account: the one place it is
+    /// opened. KMS not answering is "not now" (the payouts wait); an account with
+    /// nothing sealed, or a seal that does not open under its user, cannot be
+    /// registered (its payouts fail `payout_account_invalid`, and come back when the
+    /// user saves the account again).
+    async fn open_destination(&self, account: &PayoutAccount) -> Result<Destination, GatewayError> {
+        let vault = self.vault.as_ref().ok_or_else(|| {
+            GatewayError::Misconfigured(
+                "PAYOUT_ACCOUNT_KEY_ID is not set: this function cannot open payout destinations"
+                    .to_owned(),
+            )
+        })?;
+        vault
+            .open(account.user_id, &account.destination)
+            .await
+            .map_err(|error| match error {
+                VaultError::Unavailable(why) => GatewayError::Unavailable(why),
+                VaultError::Refused(why) => GatewayError::Misconfigured(why),
+                VaultError::Unreadable(_) | VaultError::NotKept => {
+                    warn!(event = "payout_destination_not_opened", user_id = account.user_id, revision = account.revision, error = %error, "the account's destination could not be opened; the user must save it again");
+                    GatewayError::Refused(error.to_string())
+                }
+            })
     }
 
     /// The `Authorization` header from the key pair's secret as it is now. A secret that
@@ -284,11 +315,11 @@ impl PaymentGateway for RazorpayX {
 
     /// IMPS up to its limit, NEFT or RTGS above it (IMPS refuses larger transfers);
     /// UPI to a VPA.
-    fn mode_for(&self, destination: &Destination, amount: Paise) -> &'static str {
+    fn mode_for(&self, destination: DestinationKind, amount: Paise) -> &'static str {
         match destination {
-            Destination::Vpa { .. } => "UPI",
-            Destination::BankAccount { .. } if amount.get() <= self.imps_max_paise => "IMPS",
-            Destination::BankAccount { .. } => self.above_imps_mode.as_str(),
+            DestinationKind::Vpa => "UPI",
+            DestinationKind::BankAccount if amount.get() <= self.imps_max_paise => "IMPS",
+            DestinationKind::BankAccount => self.above_imps_mode.as_str(),
         }
     }
 
@@ -314,7 +345,7 @@ impl PaymentGateway for RazorpayX {
     ) -> Result<validation::Validation, GatewayError> {
         self.validate_fund_account(
             fund_account_id,
-            &account.destination,
+            account.destination.kind,
             account.user_id,
             since,
         )
@@ -346,7 +377,7 @@ impl PaymentGateway for RazorpayX {
             )
             .await?;
         let contact_id = created_id(body)?;
-        let fund_account = match &account.destination {
+        let fund_account = match &self.open_destination(account).await? {
             Destination::BankAccount {
                 ifsc,
                 account_number,

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{Call, RazorpayX, StatusDetails};
-use crate::account::Destination;
+use crate::account::DestinationKind;
 use crate::gateway::GatewayError;
 use crate::names::{name_score, normalised_name, NAME_MATCH_THRESHOLD};
 use crate::time::Timestamp;
@@ -380,7 +380,7 @@ impl RazorpayX {
     pub async fn validate_fund_account(
         &self,
         fund_account_id: &str,
-        destination: &Destination,
+        destination: DestinationKind,
         user_id: u64,
         since: Timestamp,
     ) -> Result<Validation, GatewayError> {
@@ -426,7 +426,7 @@ impl RazorpayX {
     fn validation_body(
         &self,
         fund_account_id: &str,
-        destination: &Destination,
+        destination: DestinationKind,
         user_id: u64,
     ) -> Value {
         let mut body = json!({
@@ -437,7 +437,7 @@ impl RazorpayX {
             // recognises it. The user id is how a webhook finds the account.
             "notes": {"fund_account_id": fund_account_id, "user_id": user_id.to_string()},
         });
-        if let Destination::BankAccount { .. } = destination {
+        if destination == DestinationKind::BankAccount {
             body["amount"] = json!(PENNY_DROP_PAISE);
             body["currency"] = json!("INR");
         }
