@@ -567,6 +567,14 @@ impl From<StoredMessage> for SentEmail {
     }
 }
 
+/// The local payout account keys on the moto at `endpoint` (made there at first use),
+/// and a vault with them.
+pub async fn local_vault(endpoint: &str) -> Result<(shared::vault::Vault, AccountKeys)> {
+    let clients = Clients::new(endpoint).await;
+    let keys = clients.account_keys().await?;
+    Ok((keys.vault(&clients), keys))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -602,12 +610,4 @@ mod tests {
         let empty: MotoState = serde_json::from_str(r#"{"core": {}}"#).unwrap();
         assert!(empty.ses.messages.is_empty());
     }
-}
-
-/// The local payout account keys on the moto at `endpoint` (made there at first use),
-/// and a vault with them.
-pub async fn local_vault(endpoint: &str) -> Result<(shared::vault::Vault, AccountKeys)> {
-    let clients = Clients::new(endpoint).await;
-    let keys = clients.account_keys().await?;
-    Ok((keys.vault(&clients), keys))
 }

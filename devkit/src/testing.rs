@@ -155,6 +155,44 @@ pub async fn fresh_store() -> Store {
     Store::new(client, name)
 }
 
+/// Asha Rao's bank account `number` at HDFC0000053, with her email: the account most
+/// tests save.
+pub fn asha_bank_account(number: &str) -> shared::account::NewPayoutAccount {
+    shared::account::NewPayoutAccount {
+        name: "Asha Rao".to_owned(),
+        destination: shared::account::Destination::BankAccount {
+            ifsc: "HDFC0000053".to_owned(),
+            account_number: number.to_owned(),
+        },
+        email: Some("asha@example.com".to_owned()),
+    }
+}
+
+/// A payout of `amount` paise that `user` requests from scout `scout_id`, which must
+/// have the earnings.
+pub async fn requested(
+    store: &Store,
+    limits: shared::config::PayoutLimits,
+    user: u64,
+    scout_id: &str,
+    amount: u64,
+) -> shared::payout::Payout {
+    shared::scout::request_payout(
+        store,
+        limits,
+        &shared::auth::Actor::user(user),
+        shared::scout::PayoutRequest {
+            scout_id: scout_id.to_owned(),
+            amount: Some(shared::money::Paise(amount)),
+            idempotency_key: None,
+        },
+    )
+    .await
+    .expect("the payout is requested")
+    .payout()
+    .clone()
+}
+
 /// The KMS keys every test in this process seals payout destinations with, made on
 /// the tests' moto at first use.
 static ACCOUNT_KEYS: tokio::sync::OnceCell<crate::moto::AccountKeys> =

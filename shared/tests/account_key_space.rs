@@ -178,14 +178,7 @@ fn only_the_account_and_gateway_functions_may_write_payout_accounts() {
 }
 
 fn account(number: &str) -> NewPayoutAccount {
-    NewPayoutAccount {
-        name: "Asha Rao".to_owned(),
-        destination: Destination::BankAccount {
-            ifsc: "HDFC0000053".to_owned(),
-            account_number: number.to_owned(),
-        },
-        email: Some("asha@example.com".to_owned()),
-    }
+    devkit::testing::asha_bank_account(number)
 }
 
 #[tokio::test]

@@ -17,7 +17,7 @@ use shared::gateway::RazorpayX;
 use shared::money::Paise;
 use shared::payout::PayoutStatus;
 use shared::process::Processor;
-use shared::scout::{request_payout, PayoutRequest, Scout};
+use shared::scout::Scout;
 use shared::store::Store;
 use shared::vault::VaultError;
 
@@ -29,14 +29,7 @@ const LIMITS: PayoutLimits = PayoutLimits {
 };
 
 fn bank(number: &str) -> NewPayoutAccount {
-    NewPayoutAccount {
-        name: "Asha Rao".to_owned(),
-        destination: Destination::BankAccount {
-            ifsc: "HDFC0000053".to_owned(),
-            account_number: number.to_owned(),
-        },
-        email: Some("asha@example.com".to_owned()),
-    }
+    devkit::testing::asha_bank_account(number)
 }
 
 /// Every attribute of an item, as text, for "does it hold this anywhere".
@@ -54,20 +47,7 @@ async fn account_item(
 }
 
 async fn request(store: &Store, amount: u64) -> shared::payout::Payout {
-    request_payout(
-        store,
-        LIMITS,
-        &Actor::user(OWNER),
-        PayoutRequest {
-            scout_id: "s-1".to_owned(),
-            amount: Some(Paise(amount)),
-            idempotency_key: None,
-        },
-    )
-    .await
-    .unwrap()
-    .payout()
-    .clone()
+    devkit::testing::requested(store, LIMITS, OWNER, "s-1", amount).await
 }
 
 async fn razorpayx() -> (FakeRazorpayX, RazorpayX) {

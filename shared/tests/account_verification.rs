@@ -121,20 +121,7 @@ async fn world(faults: ValidationFaults) -> World {
 
 impl World {
     async fn request(&self, amount: u64) -> Payout {
-        request_payout(
-            &self.store,
-            LIMITS,
-            &Actor::user(OWNER),
-            PayoutRequest {
-                scout_id: "s-1".to_owned(),
-                amount: Some(Paise(amount)),
-                idempotency_key: None,
-            },
-        )
-        .await
-        .unwrap()
-        .payout()
-        .clone()
+        devkit::testing::requested(&self.store, LIMITS, OWNER, "s-1", amount).await
     }
 
     async fn run(&self) {

@@ -94,32 +94,12 @@ async fn world() -> World {
 }
 
 fn bank_account(number: &str) -> NewPayoutAccount {
-    NewPayoutAccount {
-        name: "Asha Rao".to_owned(),
-        destination: Destination::BankAccount {
-            ifsc: "HDFC0000053".to_owned(),
-            account_number: number.to_owned(),
-        },
-        email: Some("asha@example.com".to_owned()),
-    }
+    devkit::testing::asha_bank_account(number)
 }
 
 impl World {
     async fn request(&self, amount: u64) -> Payout {
-        request_payout(
-            &self.store,
-            LIMITS,
-            &Actor::user(OWNER),
-            PayoutRequest {
-                scout_id: "s-1".to_owned(),
-                amount: Some(Paise(amount)),
-                idempotency_key: None,
-            },
-        )
-        .await
-        .unwrap()
-        .payout()
-        .clone()
+        devkit::testing::requested(&self.store, LIMITS, OWNER, "s-1", amount).await
     }
 
     async fn run(&self) -> RunSummary {

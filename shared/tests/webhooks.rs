@@ -24,7 +24,7 @@ use shared::gateway::RazorpayX;
 use shared::money::Paise;
 use shared::payout::{Payout, PayoutStatus, Transition};
 use shared::process::Processor;
-use shared::scout::{request_payout, PayoutRequest, Scout};
+use shared::scout::Scout;
 use shared::store::{Lease, StatusChange, Store};
 use shared::time::Timestamp;
 use uuid::Uuid;
@@ -65,20 +65,7 @@ async fn store_with_scout() -> Store {
 }
 
 async fn requested(store: &Store) -> Payout {
-    request_payout(
-        store,
-        LIMITS,
-        &Actor::user(OWNER),
-        PayoutRequest {
-            scout_id: "s-1".to_owned(),
-            amount: Some(Paise(AMOUNT)),
-            idempotency_key: None,
-        },
-    )
-    .await
-    .unwrap()
-    .payout()
-    .clone()
+    devkit::testing::requested(store, LIMITS, OWNER, "s-1", AMOUNT).await
 }
 
 /// A payout a processor claimed and sent, that has not written what RazorpayX said
