@@ -519,6 +519,20 @@ impl FakeRazorpayX {
             .unwrap_or_default()
     }
 
+    /// Every contact as RazorpayX shows it, oldest first.
+    pub fn contacts(&self) -> Vec<Value> {
+        self.shared
+            .lock()
+            .map(|fake| {
+                fake.ledger
+                    .contacts
+                    .iter()
+                    .map(|contact| json!(contact))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Every fund account as RazorpayX shows it, oldest first.
     pub fn fund_accounts(&self) -> Vec<Value> {
         self.shared

@@ -102,28 +102,56 @@ impl fmt::Debug for Destination {
 /// account; a keyed fingerprint that tells whether a save changes it; and the full
 /// number or VPA sealed for the gateway path alone, dropped once the gateway holds a
 /// fund account for it.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "StoredForm")]
 pub struct StoredDestination {
-    #[serde(rename = "type")]
     pub kind: DestinationKind,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ifsc: Option<String>,
-    #[serde(rename = "destination_masked")]
+    /// `destination_masked`.
     pub masked: String,
-    /// HMAC-SHA-256 (KMS) of the user and the full destination.
-    #[serde(rename = "destination_fingerprint")]
+    /// `destination_fingerprint`: HMAC-SHA-256 (KMS) of the user and the full
+    /// destination.
     pub fingerprint: String,
-    #[serde(
-        rename = "destination_sealed",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    /// `destination_sealed`.
     pub sealed: Option<Sealed>,
-    /// The full destination of an account saved where accounts were kept before they
-    /// were sealed (not migrated yet): read, never written; sealed when it moves.
-    #[serde(skip)]
+    /// The full destination of an account saved before destinations were sealed (not
+    /// migrated yet): read, never written (serialising one fails); sealed when it is
+    /// migrated or saved over.
     legacy: Option<Destination>,
+}
+
+impl Serialize for StoredDestination {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Stored<'a> {
+            #[serde(rename = "type")]
+            kind: DestinationKind,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            ifsc: Option<&'a str>,
+            destination_masked: &'a str,
+            destination_fingerprint: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            destination_sealed: Option<&'a Sealed>,
+        }
+        if self.legacy.is_some() {
+            // Written as it is, it would be a destination with no number and an empty
+            // fingerprint, which every other such would be "the same" as.
+            return Err(serde::ser::Error::custom(
+                "a payout destination not sealed yet cannot be stored",
+            ));
+        }
+        Stored {
+            kind: self.kind,
+            ifsc: self.ifsc.as_deref(),
+            destination_masked: &self.masked,
+            destination_fingerprint: &self.fingerprint,
+            destination_sealed: self.sealed.as_ref(),
+        }
+        .serialize(serializer)
+    }
 }
 
 /// A destination sealed with a KMS data key (see [`crate::vault`]), each part base64.
@@ -203,11 +231,26 @@ impl StoredDestination {
     /// What [`crate::vault::Vault::seal`] stores.
     pub fn sealed(destination: &Destination, fingerprint: String, sealed: Sealed) -> Self {
         StoredDestination {
+            sealed: Some(sealed),
+            ..StoredDestination::unsealed(destination, fingerprint)
+        }
+    }
+
+    pub fn with_seal(self, sealed: Sealed) -> Self {
+        StoredDestination {
+            sealed: Some(sealed),
+            ..self
+        }
+    }
+
+    /// Its masked form and fingerprint, not sealed (yet).
+    pub fn unsealed(destination: &Destination, fingerprint: String) -> Self {
+        StoredDestination {
             kind: destination.kind(),
             ifsc: destination.ifsc(),
             masked: destination.masked(),
             fingerprint,
-            sealed: Some(sealed),
+            sealed: None,
             legacy: None,
         }
     }
@@ -226,6 +269,19 @@ impl StoredDestination {
     /// The full destination of an account not migrated yet, to be sealed as it moves.
     pub fn legacy(&self) -> Option<&Destination> {
         self.legacy.as_ref()
+    }
+
+    /// What the seal is bound to beside its user (the cipher's associated data): the
+    /// kind, IFSC, masked form and fingerprint stored with it, so that a seal put back
+    /// beside another destination's (an older one of the same user's) does not open.
+    pub fn bound_to(&self) -> String {
+        format!(
+            "{}:{}:{}:{}",
+            self.kind.as_str(),
+            self.ifsc.as_deref().unwrap_or_default(),
+            self.masked,
+            self.fingerprint
+        )
     }
 }
 
@@ -802,6 +858,15 @@ pub async fn save_payout_account(
     // table's stream (old and new image), so its notice goes out.
     if let Some(legacy) = store.legacy_payout_account(user_id).await? {
         move_legacy_account(store, vault, legacy).await?;
+    } else if let Some(plain) = store
+        .payout_account(user_id)
+        .await?
+        .filter(|account| account.destination.legacy().is_some())
+    {
+        // Saved in its own key space before destinations were sealed: sealed where it
+        // is first, so that the save compares fingerprints (same destination, no
+        // hold) and the stream shows no change of destination.
+        seal_in_place(store, vault, plain).await?;
     }
     let sealed = vault.seal(user_id, &account.destination).await?;
     let SavedAccount { previous, saved } = store
@@ -884,9 +949,25 @@ async fn move_legacy_account(store: &Store, vault: &Vault, legacy: PayoutAccount
     store.move_legacy_account(&moved).await
 }
 
+/// Seals the destination of an account saved in its own key space before destinations
+/// were sealed, where it is, as the same revision. `false` when it changed meanwhile.
+async fn seal_in_place(store: &Store, vault: &Vault, plain: PayoutAccount) -> Result<bool> {
+    let Some(destination) = plain.destination.legacy() else {
+        return Ok(false);
+    };
+    let sealed = PayoutAccount {
+        destination: vault.seal(plain.user_id, destination).await?,
+        ..plain.clone()
+    }
+    .without_raw_once_registered();
+    store.seal_account_in_place(&sealed, &plain).await
+}
+
 /// Moves every account and revision record kept where accounts were before they had
-/// a key space of their own, sealing each destination on the way (`cargo xtask
-/// migrate-payout-accounts`, once after deploying). Run again, it finds nothing left.
+/// a key space of their own, sealing each destination on the way, and seals the
+/// accounts saved in their own key space before destinations were sealed (`cargo
+/// xtask migrate-payout-accounts`, once after deploying). Run again, it finds nothing
+/// left.
 pub async fn migrate_legacy_accounts(store: &Store, vault: &Vault) -> Result<MigratedAccounts> {
     let mut migrated = MigratedAccounts::default();
     let mut scan = LegacyScan::default();
@@ -896,6 +977,11 @@ pub async fn migrate_legacy_accounts(store: &Store, vault: &Vault) -> Result<Mig
         for account in page.accounts {
             if move_legacy_account(store, vault, account).await? {
                 migrated.accounts += 1;
+            }
+        }
+        for account in page.plain_in_place {
+            if seal_in_place(store, vault, account).await? {
+                migrated.sealed_in_place += 1;
             }
         }
         if scan.is_done() {

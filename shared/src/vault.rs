@@ -120,7 +120,9 @@ impl Vault {
     async fn client(&self) -> &aws_sdk_kms::Client {
         self.0
             .client
-            .get_or_init(|| async { aws_sdk_kms::Client::new(&crate::aws::sdk_config().await) })
+            .get_or_init(|| {
+                Box::pin(async { aws_sdk_kms::Client::new(&crate::aws::sdk_config().await) })
+            })
             .await
     }
 
@@ -130,27 +132,24 @@ impl Vault {
         user_id: u64,
         destination: &Destination,
     ) -> Result<StoredDestination, VaultError> {
-        let plaintext = plaintext_of(destination);
+        let plaintext = plaintext_of(destination)?;
         let (fingerprint, data_key) = tokio::try_join!(
             self.fingerprint_of(user_id, &plaintext),
             self.data_key(user_id)
         )?;
         let (key_plaintext, key_sealed) = data_key;
+        let stored = StoredDestination::unsealed(destination, fingerprint);
         let key = RandomizedNonceKey::new(&AES_256_GCM, &key_plaintext)
             .map_err(|_| VaultError::Refused("KMS returned a data key of the wrong size".into()))?;
         let mut data = plaintext;
         let nonce = key
-            .seal_in_place_append_tag(Aad::from(associated_data(user_id)), &mut data)
+            .seal_in_place_append_tag(Aad::from(associated_data(user_id, &stored)), &mut data)
             .map_err(|_| VaultError::Refused("the destination could not be sealed".into()))?;
-        Ok(StoredDestination::sealed(
-            destination,
-            fingerprint,
-            Sealed {
-                key: BASE64.encode(key_sealed),
-                nonce: BASE64.encode(nonce.as_ref()),
-                data: BASE64.encode(data),
-            },
-        ))
+        Ok(stored.with_seal(Sealed {
+            key: BASE64.encode(key_sealed),
+            nonce: BASE64.encode(nonce.as_ref()),
+            data: BASE64.encode(data),
+        }))
     }
 
     /// The destination `stored` seals, for `user_id`'s account.
@@ -159,6 +158,10 @@ impl Vault {
         user_id: u64,
         stored: &StoredDestination,
     ) -> Result<Destination, VaultError> {
+        // Saved before destinations were sealed, and not sealed yet: it is at hand.
+        if let Some(legacy) = stored.legacy() {
+            return Ok(legacy.clone());
+        }
         let sealed = stored.sealed.as_ref().ok_or(VaultError::NotKept)?;
         let decode = |what: &str, text: &str| {
             BASE64
@@ -177,21 +180,22 @@ impl Vault {
             .key_id(&self.0.key_id)
             .ciphertext_blob(Blob::new(key_sealed))
             .set_encryption_context(Some(context(user_id)))
-            .send()
-            .await
-            .map_err(|error| {
-                // KMS's answer to a data key under another context (another user's) or
-                // another key: the seal is not this account's.
-                let foreign = error.as_service_error().is_some_and(|service| {
-                    service.is_invalid_ciphertext_exception()
-                        || service.is_incorrect_key_exception()
-                });
-                if foreign {
-                    VaultError::Unreadable("KMS will not open its data key for this user".into())
-                } else {
-                    from_kms(&error)
-                }
-            })?;
+            .send();
+        // Boxed: the SDK's futures are large, and would otherwise be inlined into
+        // every caller's (a processor run's stack, in a debug build).
+        let answer = Box::pin(answer).await.map_err(|error| {
+            // KMS's answer to a data key under another context (another user's): the
+            // seal is not this account's. (A key other than ours, `IncorrectKey`, is
+            // our configuration's fault: refused, and the payouts wait.)
+            let foreign = error
+                .as_service_error()
+                .is_some_and(|service| service.is_invalid_ciphertext_exception());
+            if foreign {
+                VaultError::Unreadable("KMS will not open its data key for this user".into())
+            } else {
+                from_kms(&error)
+            }
+        })?;
         let key_plaintext = answer
             .plaintext
             .ok_or_else(|| VaultError::Unavailable("KMS returned no data key".into()))?;
@@ -200,7 +204,7 @@ impl Vault {
         let opened = key
             .open_in_place(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(associated_data(user_id)),
+                Aad::from(associated_data(user_id, stored)),
                 &mut data,
             )
             .map_err(|_| VaultError::Unreadable("it does not open under this user".into()))?;
@@ -216,9 +220,8 @@ impl Vault {
             .key_id(&self.0.key_id)
             .key_spec(DataKeySpec::Aes256)
             .set_encryption_context(Some(context(user_id)))
-            .send()
-            .await
-            .map_err(|error| from_kms(&error))?;
+            .send();
+        let answer = Box::pin(answer).await.map_err(|error| from_kms(&error))?;
         match (answer.plaintext, answer.ciphertext_blob) {
             (Some(plaintext), Some(sealed)) => Ok((plaintext.into_inner(), sealed.into_inner())),
             _ => Err(VaultError::Unavailable(
@@ -237,9 +240,8 @@ impl Vault {
             .key_id(&self.0.mac_key_id)
             .mac_algorithm(MacAlgorithmSpec::HmacSha256)
             .message(Blob::new(message))
-            .send()
-            .await
-            .map_err(|error| from_kms(&error))?;
+            .send();
+        let answer = Box::pin(answer).await.map_err(|error| from_kms(&error))?;
         answer
             .mac
             .map(|mac| BASE64.encode(mac.as_ref()))
@@ -248,9 +250,9 @@ impl Vault {
 }
 
 /// The destination's canonical bytes: its JSON, whose field order the type fixes.
-fn plaintext_of(destination: &Destination) -> Vec<u8> {
-    // A `Destination` is strings in a tagged enum: it always serialises.
-    serde_json::to_vec(destination).unwrap_or_default()
+fn plaintext_of(destination: &Destination) -> Result<Vec<u8>, VaultError> {
+    serde_json::to_vec(destination)
+        .map_err(|_| VaultError::Refused("the destination could not be written out".into()))
 }
 
 fn context(user_id: u64) -> HashMap<String, String> {
@@ -260,8 +262,9 @@ fn context(user_id: u64) -> HashMap<String, String> {
     ])
 }
 
-fn associated_data(user_id: u64) -> Vec<u8> {
-    format!("{PURPOSE}:{user_id}").into_bytes()
+/// The user, and what is stored beside the seal ([`StoredDestination::bound_to`]).
+fn associated_data(user_id: u64, stored: &StoredDestination) -> Vec<u8> {
+    format!("{PURPOSE}:{user_id}:{}", stored.bound_to()).into_bytes()
 }
 
 fn from_kms<E>(error: &aws_sdk_kms::error::SdkError<E>) -> VaultError

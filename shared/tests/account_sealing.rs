@@ -333,3 +333,149 @@ async fn an_account_whose_seal_does_not_open_fails_its_payouts_and_waits_for_a_s
         NUMBER
     );
 }
+
+/// Replaces the stored account's sealed destination with the full one in plain text,
+/// as the version between the move of accounts and their sealing saved it.
+async fn unseal_in_store(store: &Store, user_id: u64, number: &str) {
+    let mut item = account_item(store, user_id).await;
+    for sealed in [
+        "destination_masked",
+        "destination_fingerprint",
+        "destination_sealed",
+    ] {
+        item.remove(sealed);
+    }
+    item.insert(
+        "account_number".to_owned(),
+        AttributeValue::S(number.to_owned()),
+    );
+    store
+        .client()
+        .put_item()
+        .table_name(store.table())
+        .set_item(Some(item))
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_account_saved_in_plain_text_in_its_own_place_is_paid_then_sealed_in_place() {
+    let store = fresh_store().await;
+    store
+        .insert_scout(&Scout::with_earnings("s-1", OWNER, Paise(100_000)))
+        .await
+        .unwrap();
+    let vault = vault().await;
+    save_payout_account(&store, &vault, &Actor::user(OWNER), bank(NUMBER), 0)
+        .await
+        .unwrap();
+    unseal_in_store(&store, OWNER, NUMBER).await;
+    let plain = store.payout_account(OWNER).await.unwrap().unwrap();
+    assert!(plain.destination.legacy().is_some());
+
+    // Paid from the plain destination, as before.
+    let (fake, gateway) = razorpayx().await;
+    let payout = request(&store, 1_000).await;
+    let paid = pay(&store, &gateway, &payout).await;
+    assert_eq!(paid.status, PayoutStatus::Completed, "{paid:?}");
+    assert_eq!(
+        fake.fund_accounts()[0]["bank_account"]["account_number"],
+        NUMBER
+    );
+
+    // The migration seals it where it is: the same revision, no number left, nothing
+    // sealed either now that RazorpayX holds it; run again, it finds nothing.
+    let migrated = shared::account::migrate_legacy_accounts(&store, &vault)
+        .await
+        .unwrap();
+    assert_eq!(migrated.sealed_in_place, 1);
+    let item = account_item(&store, OWNER).await;
+    assert!(!item_text(&item).contains(NUMBER), "{item:?}");
+    assert!(!item.contains_key("destination_sealed"));
+    let sealed = store.payout_account(OWNER).await.unwrap().unwrap();
+    assert_eq!(sealed.revision, plain.revision);
+    assert_eq!(sealed.masked(), plain.masked());
+    let again = shared::account::migrate_legacy_accounts(&store, &vault)
+        .await
+        .unwrap();
+    assert_eq!(again.sealed_in_place, 0);
+
+    // A save of the same destination is no change.
+    let same = save_payout_account(&store, &vault, &Actor::user(OWNER), bank(NUMBER), 3_600)
+        .await
+        .unwrap();
+    assert_eq!(same.hold_until, None);
+    assert_eq!(same.gateway_fund_account_id, sealed.gateway_fund_account_id);
+}
+
+#[tokio::test]
+async fn a_save_over_a_plain_account_seals_it_first_and_the_same_destination_is_no_change() {
+    let store = fresh_store().await;
+    let vault = vault().await;
+    save_payout_account(&store, &vault, &Actor::user(OWNER), bank(NUMBER), 0)
+        .await
+        .unwrap();
+    unseal_in_store(&store, OWNER, NUMBER).await;
+    let same = save_payout_account(&store, &vault, &Actor::user(OWNER), bank(NUMBER), 3_600)
+        .await
+        .unwrap();
+    assert_eq!(same.hold_until, None, "the same destination is no change");
+    assert!(!item_text(&account_item(&store, OWNER).await).contains(NUMBER));
+    let other = save_payout_account(
+        &store,
+        &vault,
+        &Actor::user(OWNER),
+        bank("112233445566"),
+        3_600,
+    )
+    .await
+    .unwrap();
+    assert!(
+        other.hold_until.is_some(),
+        "another destination is a change"
+    );
+}
+
+#[tokio::test]
+async fn a_seal_under_a_key_other_than_ours_is_a_fault_of_ours_and_the_payouts_wait() {
+    let store = fresh_store().await;
+    store
+        .insert_scout(&Scout::with_earnings("s-1", OWNER, Paise(100_000)))
+        .await
+        .unwrap();
+    let ours = vault().await;
+    save_payout_account(&store, &ours, &Actor::user(OWNER), bank(NUMBER), 0)
+        .await
+        .unwrap();
+    // The paying functions were given another key (a misconfigured stage).
+    let clients = devkit::moto::Clients::new(&devkit::testing::moto_endpoint()).await;
+    let other_key = clients
+        .kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    let keys = devkit::testing::account_keys().await;
+    let wrong = shared::vault::Vault::with_client(clients.kms.clone(), other_key, &keys.mac_key_id);
+    let fake = FakeRazorpayX::start(0, FakeConfig::default())
+        .await
+        .unwrap();
+    let gateway = RazorpayX::new(
+        &RazorpayXConfig::local(fake.base_url(), DEV_RAZORPAYX_KEY_SECRET, 2_000).with_vault(wrong),
+    )
+    .unwrap();
+    let payout = request(&store, 1_000).await;
+    let run = Processor::new(&store, &gateway, config()).run().await;
+    assert!(
+        matches!(run, Err(shared::Error::Config(_))),
+        "a configuration fault, not the user's: {run:?}"
+    );
+    let waiting = store.payout(payout.payout_id).await.unwrap().unwrap();
+    assert_eq!(waiting.status, PayoutStatus::Pending, "{waiting:?}");
+    assert!(fake.contacts().is_empty(), "no contact left behind");
+    assert!(fake.fund_accounts().is_empty());
+}

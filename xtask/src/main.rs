@@ -180,8 +180,9 @@ async fn migrate_payout_accounts() -> Result<()> {
     let vault = vault_for(&config).await?;
     let moved = shared::account::migrate_legacy_accounts(&store, &vault).await?;
     println!(
-        "{}: {} payout accounts and {} revision records moved into the account key space",
-        config.table_name, moved.accounts, moved.revisions
+        "{}: {} payout accounts and {} revision records moved into the account key space, \
+         their destinations sealed; {} accounts already there sealed in place",
+        config.table_name, moved.accounts, moved.revisions, moved.sealed_in_place
     );
     Ok(())
 }

@@ -231,7 +231,12 @@ pub fn event_for_record(record: &EventRecord) -> Result<Option<PayoutAccountChan
     let after: AccountImage = serde_dynamo::from_item(record.change.new_image.clone())
         .map_err(|error| unreadable("new image (is the stream NEW_AND_OLD_IMAGES?)", error))?;
 
-    let destination_changed = !before.destination.same_as(&after.destination);
+    // Only a save changes the destination, and every save is a new revision: a write
+    // that keeps the revision (the move of an account, the seal of one saved before
+    // destinations were sealed, the gateway's ids) changes nothing, whatever the two
+    // images hold.
+    let destination_changed =
+        after.revision != before.revision && !before.destination.same_as(&after.destination);
     let email_changed = before.email != after.email;
     if !destination_changed && !email_changed {
         return Ok(None);

@@ -52,6 +52,27 @@ enum Kept {
 pub struct MigratedAccounts {
     pub accounts: usize,
     pub revisions: usize,
+    /// Accounts already in their own key space whose destination was sealed.
+    pub sealed_in_place: usize,
+}
+
+/// What a write over an account observed of it: the revision, and the check's step
+/// (written without a new revision, by the processor or a webhook), so that it never
+/// writes over a newer check.
+fn observed(account: &PayoutAccount) -> (&'static str, HashMap<String, AttributeValue>) {
+    match &account.verification {
+        Some(verification) => (
+            "revision = :observed AND verification.step = :step",
+            HashMap::from([
+                (":observed".to_owned(), n(account.revision)),
+                (":step".to_owned(), n(verification.step)),
+            ]),
+        ),
+        None => (
+            "revision = :observed AND attribute_not_exists(verification)",
+            HashMap::from([(":observed".to_owned(), n(account.revision))]),
+        ),
+    }
 }
 
 /// Where the migration's Scan of the old place has got to.
@@ -72,6 +93,9 @@ impl LegacyScan {
 pub struct LegacyPage {
     /// Accounts still at the old place, their destinations not sealed yet.
     pub accounts: Vec<PayoutAccount>,
+    /// Accounts in their own key space whose destination is not sealed yet (saved
+    /// between the move of accounts and the sealing of destinations).
+    pub plain_in_place: Vec<PayoutAccount>,
     /// Revision records moved.
     pub revisions: usize,
 }
@@ -178,22 +202,6 @@ impl Store {
             }
             let previous = stored.as_ref().map(|(account, _)| account.clone());
             let (saved, record) = build(previous.as_ref(), Timestamp::now());
-            // The account's check is written without a new revision (by the processor or
-            // a webhook): the save, which carries the check it read, must not write over
-            // a newer one, so the check's step is part of what it observed.
-            let observed = |account: &PayoutAccount| match &account.verification {
-                Some(verification) => (
-                    "revision = :observed AND verification.step = :step",
-                    HashMap::from([
-                        (":observed".to_owned(), n(account.revision)),
-                        (":step".to_owned(), n(verification.step)),
-                    ]),
-                ),
-                None => (
-                    "revision = :observed AND attribute_not_exists(verification)",
-                    HashMap::from([(":observed".to_owned(), n(account.revision))]),
-                ),
-            };
             let put = Put::builder()
                 .table_name(&self.table)
                 .set_item(Some(with_key(to_item(&saved)?, &pk, keys::ACCOUNT_SK)));
@@ -352,6 +360,37 @@ impl Store {
         Ok(())
     }
 
+    /// Writes `sealed` over `plain`, the same account with its destination not sealed
+    /// yet, if it is still as read. `false` when it changed meanwhile.
+    pub async fn seal_account_in_place(
+        &self,
+        sealed: &PayoutAccount,
+        plain: &PayoutAccount,
+    ) -> Result<bool> {
+        if sealed.destination.legacy().is_some() || sealed.revision != plain.revision {
+            return Err(Error::Store(format!(
+                "user {}'s payout account must be sealed as the same revision",
+                sealed.user_id
+            )));
+        }
+        let (condition, values) = observed(plain);
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(with_key(
+                to_item(sealed)?,
+                &keys::account_pk(sealed.user_id),
+                keys::ACCOUNT_SK,
+            )))
+            .condition_expression(format!(
+                "{condition} AND (attribute_exists(account_number) OR attribute_exists(address))"
+            ))
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .map_err(Error::store)?;
+        self.transact_if(vec![TransactWriteItem::builder().put(put).build()])
+            .await
+    }
+
     /// An account kept where accounts were before they had a key space of their own.
     pub async fn legacy_payout_account(&self, user_id: u64) -> Result<Option<PayoutAccount>> {
         self.get(&keys::user_pk(user_id), keys::LEGACY_ACCOUNT_SK)
@@ -367,9 +406,13 @@ impl Store {
             .client
             .scan()
             .table_name(&self.table)
-            .filter_expression("sk = :account OR begins_with(sk, :revision)")
+            .filter_expression(
+                "sk = :account OR begins_with(sk, :revision) OR (sk = :own AND \
+                 (attribute_exists(account_number) OR attribute_exists(address)))",
+            )
             .expression_attribute_values(":account", s(keys::LEGACY_ACCOUNT_SK))
             .expression_attribute_values(":revision", s(keys::LEGACY_ACCOUNT_REVISION_PREFIX))
+            .expression_attribute_values(":own", s(keys::ACCOUNT_SK))
             .consistent_read(true)
             .set_exclusive_start_key(scan.start.take())
             .send()
@@ -381,7 +424,9 @@ impl Store {
                 Some(AttributeValue::S(sk)) => sk.clone(),
                 _ => continue,
             };
-            if sk == keys::LEGACY_ACCOUNT_SK {
+            if sk == keys::ACCOUNT_SK {
+                page.plain_in_place.push(from_item(item)?);
+            } else if sk == keys::LEGACY_ACCOUNT_SK {
                 page.accounts.push(from_item(item)?);
             } else if let Some(new_sk) = keys::migrated_revision_sk(&sk) {
                 self.move_revision(item, &new_sk).await?;

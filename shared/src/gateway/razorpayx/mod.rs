@@ -360,6 +360,8 @@ impl PaymentGateway for RazorpayX {
         &self,
         account: &PayoutAccount,
     ) -> Result<BeneficiaryIds, GatewayError> {
+        // Opened first: a destination that cannot be opened now leaves no contact behind.
+        let destination = Box::pin(self.open_destination(account)).await?;
         let mut contact = json!({
             "name": account.name,
             "type": "vendor",
@@ -377,7 +379,7 @@ impl PaymentGateway for RazorpayX {
             )
             .await?;
         let contact_id = created_id(body)?;
-        let fund_account = match &self.open_destination(account).await? {
+        let fund_account = match &destination {
             Destination::BankAccount {
                 ifsc,
                 account_number,
