@@ -168,6 +168,43 @@ pub fn asha_bank_account(number: &str) -> shared::account::NewPayoutAccount {
     }
 }
 
+/// Writes `item` as it is, unconditionally: a test's hand on the table.
+pub async fn put_item(
+    store: &Store,
+    item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+) {
+    store
+        .client()
+        .put_item()
+        .table_name(store.table())
+        .set_item(Some(item))
+        .send()
+        .await
+        .expect("DynamoDB Local answers");
+}
+
+/// Puts `number` in plain text in place of the stored account's sealed destination, as
+/// the version between the move of accounts and their sealing (2026-12-05) stored it,
+/// or as someone writing the table directly would.
+pub async fn plain_account_in_place(store: &Store, user_id: u64, number: &str) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let mut item = stored_item(store, &format!("ACCOUNT#{user_id}"), "ACCOUNT")
+        .await
+        .expect("the account is stored");
+    for sealed in [
+        "destination_masked",
+        "destination_fingerprint",
+        "destination_sealed",
+    ] {
+        item.remove(sealed);
+    }
+    item.insert(
+        "account_number".to_owned(),
+        AttributeValue::S(number.to_owned()),
+    );
+    put_item(store, item).await;
+}
+
 /// A payout of `amount` paise that `user` requests from scout `scout_id`, which must
 /// have the earnings.
 pub async fn requested(
@@ -412,14 +449,7 @@ pub async fn legacy_account(
             }
         }
         moved.insert("sk".to_owned(), AttributeValue::S(to_sk));
-        store
-            .client()
-            .put_item()
-            .table_name(store.table())
-            .set_item(Some(moved))
-            .send()
-            .await
-            .expect("DynamoDB Local answers");
+        put_item(store, moved).await;
         store
             .client()
             .delete_item()

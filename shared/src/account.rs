@@ -858,15 +858,11 @@ pub async fn save_payout_account(
     // table's stream (old and new image), so its notice goes out.
     if let Some(legacy) = store.legacy_payout_account(user_id).await? {
         move_legacy_account(store, vault, legacy).await?;
-    } else if let Some(plain) = store
-        .payout_account(user_id)
-        .await?
-        .filter(|account| account.destination.legacy().is_some())
-    {
+    } else {
         // Saved in its own key space before destinations were sealed: sealed where it
-        // is first, so that the save compares fingerprints (same destination, no
-        // hold) and the stream shows no change of destination.
-        seal_in_place(store, vault, plain).await?;
+        // is first, so that the save compares fingerprints (the same destination is no
+        // change) and the stream shows no change of destination.
+        seal_if_plain(store, vault, user_id).await?;
     }
     let sealed = vault.seal(user_id, &account.destination).await?;
     let SavedAccount { previous, saved } = store
@@ -949,18 +945,34 @@ async fn move_legacy_account(store: &Store, vault: &Vault, legacy: PayoutAccount
     store.move_legacy_account(&moved).await
 }
 
+/// How often a seal in place that lost a race to another write reads the account again.
+const SEAL_RETRIES: usize = 5;
+
 /// Seals the destination of an account saved in its own key space before destinations
-/// were sealed, where it is, as the same revision. `false` when it changed meanwhile.
-async fn seal_in_place(store: &Store, vault: &Vault, plain: PayoutAccount) -> Result<bool> {
-    let Some(destination) = plain.destination.legacy() else {
-        return Ok(false);
-    };
-    let sealed = PayoutAccount {
-        destination: vault.seal(plain.user_id, destination).await?,
-        ..plain.clone()
+/// were sealed, where it is, as the same revision; read again if it changed meanwhile.
+/// `false` when there was nothing to seal.
+async fn seal_if_plain(store: &Store, vault: &Vault, user_id: u64) -> Result<bool> {
+    for _ in 0..SEAL_RETRIES {
+        let Some(plain) = store.own_payout_account(user_id).await? else {
+            return Ok(false);
+        };
+        let Some(destination) = plain.destination.legacy() else {
+            return Ok(false);
+        };
+        let mut sealed = vault.seal(user_id, destination).await?;
+        if plain.gateway_fund_account_id.is_some() {
+            sealed.sealed = None;
+        }
+        if store
+            .seal_account_in_place(user_id, plain.revision, &sealed)
+            .await?
+        {
+            return Ok(true);
+        }
     }
-    .without_raw_once_registered();
-    store.seal_account_in_place(&sealed, &plain).await
+    Err(Error::Conflict(format!(
+        "user {user_id}'s payout account kept changing while it was being sealed; try again"
+    )))
 }
 
 /// Moves every account and revision record kept where accounts were before they had
@@ -980,7 +992,7 @@ pub async fn migrate_legacy_accounts(store: &Store, vault: &Vault) -> Result<Mig
             }
         }
         for account in page.plain_in_place {
-            if seal_in_place(store, vault, account).await? {
+            if seal_if_plain(store, vault, account.user_id).await? {
                 migrated.sealed_in_place += 1;
             }
         }

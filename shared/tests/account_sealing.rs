@@ -298,14 +298,7 @@ async fn an_account_whose_seal_does_not_open_fails_its_payouts_and_waits_for_a_s
         "destination_sealed".to_owned(),
         foreign_item["destination_sealed"].clone(),
     );
-    store
-        .client()
-        .put_item()
-        .table_name(store.table())
-        .set_item(Some(item))
-        .send()
-        .await
-        .unwrap();
+    devkit::testing::put_item(&store, item).await;
 
     let (fake, gateway) = razorpayx().await;
     let payout = request(&store, 1_000).await;
@@ -334,31 +327,6 @@ async fn an_account_whose_seal_does_not_open_fails_its_payouts_and_waits_for_a_s
     );
 }
 
-/// Replaces the stored account's sealed destination with the full one in plain text,
-/// as the version between the move of accounts and their sealing saved it.
-async fn unseal_in_store(store: &Store, user_id: u64, number: &str) {
-    let mut item = account_item(store, user_id).await;
-    for sealed in [
-        "destination_masked",
-        "destination_fingerprint",
-        "destination_sealed",
-    ] {
-        item.remove(sealed);
-    }
-    item.insert(
-        "account_number".to_owned(),
-        AttributeValue::S(number.to_owned()),
-    );
-    store
-        .client()
-        .put_item()
-        .table_name(store.table())
-        .set_item(Some(item))
-        .send()
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 async fn an_account_saved_in_plain_text_in_its_own_place_is_paid_then_sealed_in_place() {
     let store = fresh_store().await;
@@ -370,7 +338,7 @@ async fn an_account_saved_in_plain_text_in_its_own_place_is_paid_then_sealed_in_
     save_payout_account(&store, &vault, &Actor::user(OWNER), bank(NUMBER), 0)
         .await
         .unwrap();
-    unseal_in_store(&store, OWNER, NUMBER).await;
+    devkit::testing::plain_account_in_place(&store, OWNER, NUMBER).await;
     let plain = store.payout_account(OWNER).await.unwrap().unwrap();
     assert!(plain.destination.legacy().is_some());
 
@@ -416,7 +384,7 @@ async fn a_save_over_a_plain_account_seals_it_first_and_the_same_destination_is_
     save_payout_account(&store, &vault, &Actor::user(OWNER), bank(NUMBER), 0)
         .await
         .unwrap();
-    unseal_in_store(&store, OWNER, NUMBER).await;
+    devkit::testing::plain_account_in_place(&store, OWNER, NUMBER).await;
     let same = save_payout_account(&store, &vault, &Actor::user(OWNER), bank(NUMBER), 3_600)
         .await
         .unwrap();

@@ -545,6 +545,43 @@ async fn a_change_of_an_account_not_migrated_yet_is_announced() {
     assert!(changed.hold_until.is_some());
 }
 
+/// An account saved in plain text in its own place (the version before destinations were
+/// sealed) is sealed in place without a notice, and the same destination saved again is
+/// still no news; but a number written over it in place, keeping the revision, is.
+#[tokio::test]
+async fn sealing_in_place_is_no_news_but_a_number_replaced_in_place_is() {
+    let store = fresh_store().await;
+    let vault = devkit::testing::vault().await;
+    let first = save_account(&store, 56, "Asha Rao", bank_account(), None).await;
+    devkit::testing::plain_account_in_place(&store, 56, ACCOUNT_NUMBER).await;
+    shared::account::migrate_legacy_accounts(&store, &vault)
+        .await
+        .unwrap();
+    let again = save_account(&store, 56, "Asha Rao", bank_account(), None).await;
+    assert_eq!(again.revision, first.revision + 1);
+    assert_eq!(again.hold_until, None);
+    let envelopes = published(&store).await;
+    assert!(
+        !envelopes
+            .iter()
+            .any(|envelope| envelope["detail"]["user_id"] == 56),
+        "{envelopes:#?}"
+    );
+
+    let other = save_account(&store, 57, "Asha Rao", bank_account(), None).await;
+    devkit::testing::plain_account_in_place(&store, 57, "999988887777").await;
+    let envelopes = published(&store).await;
+    let changes: Vec<&serde_json::Value> = envelopes
+        .iter()
+        .filter(|envelope| envelope["detail"]["user_id"] == 57)
+        .collect();
+    let [envelope] = changes.as_slice() else {
+        panic!("one change of user 57 expected: {envelopes:#?}")
+    };
+    assert_eq!(envelope["detail"]["revision"], other.revision);
+    assert_eq!(envelope["detail"]["destination_changed"], true);
+}
+
 /// Only a new destination or a new address is news: a first save, a new name, the
 /// gateway's ids being remembered, or the same account saved again publish nothing.
 #[tokio::test]

@@ -231,12 +231,16 @@ pub fn event_for_record(record: &EventRecord) -> Result<Option<PayoutAccountChan
     let after: AccountImage = serde_dynamo::from_item(record.change.new_image.clone())
         .map_err(|error| unreadable("new image (is the stream NEW_AND_OLD_IMAGES?)", error))?;
 
-    // Only a save changes the destination, and every save is a new revision: a write
-    // that keeps the revision (the move of an account, the seal of one saved before
-    // destinations were sealed, the gateway's ids) changes nothing, whatever the two
-    // images hold.
-    let destination_changed =
-        after.revision != before.revision && !before.destination.same_as(&after.destination);
+    // A destination sealed in place (saved before destinations were sealed) keeps its
+    // revision and its masked form, and cannot be compared by fingerprint with the plain
+    // one it was: that is no change. Anything else that differs is announced, a write
+    // that kept the revision included (none of ours changes a destination without one).
+    let sealed_in_place = after.revision == before.revision
+        && before.destination.legacy().is_some() != after.destination.legacy().is_some()
+        && before.destination.kind == after.destination.kind
+        && before.destination.ifsc == after.destination.ifsc
+        && before.destination.masked == after.destination.masked;
+    let destination_changed = !sealed_in_place && !before.destination.same_as(&after.destination);
     let email_changed = before.email != after.email;
     if !destination_changed && !email_changed {
         return Ok(None);

@@ -17,8 +17,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::transact::TransactFailure;
-use super::{from_item, keys, n, s, sdk_error, to_item, with_key, written, Store};
-use crate::account::{AccountGate, AccountRevision, PayoutAccount, Verification};
+use super::{from_item, keys, n, s, sdk_error, to_attribute, to_item, with_key, written, Store};
+use crate::account::{
+    AccountGate, AccountRevision, PayoutAccount, StoredDestination, Verification,
+};
 use crate::error::{Error, Result};
 use crate::gateway::BeneficiaryIds;
 use crate::payout::Payout;
@@ -360,35 +362,60 @@ impl Store {
         Ok(())
     }
 
-    /// Writes `sealed` over `plain`, the same account with its destination not sealed
-    /// yet, if it is still as read. `false` when it changed meanwhile.
+    /// Seals, where it is, the destination of revision `revision` of an account saved
+    /// before destinations were sealed: sets its masked form, fingerprint and (while the
+    /// gateway holds no fund account) seal, and removes the number or VPA, touching
+    /// nothing else (the gateway's ids, the check, a hold or its end). `false` when the
+    /// account changed meanwhile: another revision, sealed already, or the gateway's
+    /// ids set or not as `destination` expects.
     pub async fn seal_account_in_place(
         &self,
-        sealed: &PayoutAccount,
-        plain: &PayoutAccount,
+        user_id: u64,
+        revision: u64,
+        destination: &StoredDestination,
     ) -> Result<bool> {
-        if sealed.destination.legacy().is_some() || sealed.revision != plain.revision {
+        if destination.legacy().is_some() {
             return Err(Error::Store(format!(
-                "user {}'s payout account must be sealed as the same revision",
-                sealed.user_id
+                "user {user_id}'s payout destination must be sealed to be written"
             )));
         }
-        let (condition, values) = observed(plain);
-        let put = Put::builder()
+        let plain = "revision = :revision AND (attribute_exists(account_number) OR \
+                     attribute_exists(address))";
+        let update = self
+            .client
+            .update_item()
             .table_name(&self.table)
-            .set_item(Some(with_key(
-                to_item(sealed)?,
-                &keys::account_pk(sealed.user_id),
-                keys::ACCOUNT_SK,
-            )))
-            .condition_expression(format!(
-                "{condition} AND (attribute_exists(account_number) OR attribute_exists(address))"
-            ))
-            .set_expression_attribute_values(Some(values))
-            .build()
-            .map_err(Error::store)?;
-        self.transact_if(vec![TransactWriteItem::builder().put(put).build()])
-            .await
+            .key(keys::PK, s(keys::account_pk(user_id)))
+            .key(keys::SK, s(keys::ACCOUNT_SK))
+            .expression_attribute_values(":revision", n(revision))
+            .expression_attribute_values(":masked", s(&destination.masked))
+            .expression_attribute_values(":fingerprint", s(&destination.fingerprint));
+        let update = match &destination.sealed {
+            Some(sealed) => update
+                .update_expression(
+                    "SET destination_masked = :masked, destination_fingerprint = :fingerprint, \
+                     destination_sealed = :sealed REMOVE account_number, address",
+                )
+                .condition_expression(format!(
+                    "{plain} AND attribute_not_exists(gateway_fund_account_id)"
+                ))
+                .expression_attribute_values(":sealed", to_attribute(sealed)?),
+            // The gateway holds it: nothing sealed is kept.
+            None => update
+                .update_expression(
+                    "SET destination_masked = :masked, destination_fingerprint = :fingerprint \
+                     REMOVE account_number, address",
+                )
+                .condition_expression(format!(
+                    "{plain} AND attribute_exists(gateway_fund_account_id)"
+                )),
+        };
+        written(update.send().await)
+    }
+
+    /// The account in its own key space only (not the fallback to the old place).
+    pub async fn own_payout_account(&self, user_id: u64) -> Result<Option<PayoutAccount>> {
+        self.get(&keys::account_pk(user_id), keys::ACCOUNT_SK).await
     }
 
     /// An account kept where accounts were before they had a key space of their own.

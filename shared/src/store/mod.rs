@@ -252,6 +252,10 @@ pub(crate) fn to_item<T: Serialize>(value: &T) -> Result<Item> {
     serde_dynamo::to_item(value).map_err(Error::store)
 }
 
+pub(crate) fn to_attribute<T: Serialize>(value: &T) -> Result<AttributeValue> {
+    serde_dynamo::to_attribute_value(value).map_err(Error::store)
+}
+
 pub(crate) fn from_item<T: DeserializeOwned>(item: Item) -> Result<T> {
     serde_dynamo::from_item(item).map_err(Error::store)
 }
