@@ -16,6 +16,12 @@ use shared::store::Store;
 
 const NUMBER: &str = "765432123456789";
 
+/// The tests of this file run one at a time: one of them captures the log lines with a
+/// subscriber of its own, and tracing's per-callsite interest, registered by whichever
+/// thread reaches a log line first, can miss that subscriber when another test reaches
+/// the same line at the same moment (it did, once the save began with a KMS call).
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn token(user: u64, role: Role) -> String {
     mint(DEV_JWT_SECRET, user, role, 600).unwrap()
 }
@@ -54,6 +60,7 @@ impl Write for Captured {
 
 #[tokio::test]
 async fn each_bad_field_is_a_400_naming_it_and_nothing_is_stored() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let store = fresh_store().await;
     let api = Api::new(store.clone());
     let with = |field: &str, value: Value| {
@@ -105,6 +112,7 @@ async fn each_bad_field_is_a_400_naming_it_and_nothing_is_stored() {
 
 #[tokio::test]
 async fn the_account_is_only_ever_shown_masked() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let store = fresh_store().await;
     let api = Api::new(store.clone());
     let logs = Captured::default();
@@ -167,6 +175,7 @@ async fn the_account_is_only_ever_shown_masked() {
 
 #[tokio::test]
 async fn only_an_admin_reads_another_users_account() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let store: Store = fresh_store().await;
     let api = Api::new(store.clone());
     assert_eq!(put(&api, 7, &bank()).await.status, 200);
