@@ -45,6 +45,14 @@ pub struct Call<'a> {
     pub headers: Vec<(&'a str, &'a str)>,
 }
 
+/// The tests' payout account keys, named by alias.
+fn test_vault() -> shared::vault::Vault {
+    shared::vault::Vault::new(
+        crate::moto::LOCAL_ACCOUNT_KEY_ALIAS,
+        crate::moto::LOCAL_ACCOUNT_MAC_KEY_ALIAS,
+    )
+}
+
 impl Api {
     /// The API over `store`, configured as the dev stack is, with an instant gateway
     /// that pays everything (tests that need declines set their own `config`).
@@ -56,11 +64,8 @@ impl Api {
         ])
         .expect("the test configuration is valid");
         config.table_name = store.table().to_owned();
-        // By alias: the keys are made on the tests' moto at the first call.
-        config.vault = Some(shared::vault::Vault::new(
-            crate::moto::LOCAL_ACCOUNT_KEY_ALIAS,
-            crate::moto::LOCAL_ACCOUNT_MAC_KEY_ALIAS,
-        ));
+        // By alias: the keys are made on the tests' moto at the first save.
+        config.vault = Some(test_vault());
         Api {
             app: App::new(config, store, TokenVerifier::local(DEV_JWT_SECRET))
                 .expect("the test configuration builds an app"),
@@ -94,7 +99,7 @@ impl Api {
     pub async fn send(&self, endpoint: Endpoint, request: lambda_http::Request) -> Reply {
         // Only a save seals; the keys are made on the tests' moto for it (the chaos
         // harness's webhooks, which run where no test moto is named, never need them).
-        if endpoint == Endpoint::PutPayoutAccount && self.app.config.vault.is_some() {
+        if endpoint == Endpoint::PutPayoutAccount && self.app.config.vault == Some(test_vault()) {
             crate::testing::account_keys().await;
         }
         let response = self.app.handle(endpoint, request).await;

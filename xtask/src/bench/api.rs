@@ -15,6 +15,7 @@ use shared::http::Endpoint;
 use shared::money::Paise;
 use shared::order::{Order, OrderStatus};
 use shared::store::keys;
+use shared::vault::Vault;
 
 use super::stats::percentile;
 use super::world::World;
@@ -40,7 +41,7 @@ pub struct ApiFigures {
     pub stats_scaling: Vec<(usize, f64, Duration)>,
 }
 
-fn api_for(world: &World, success_rate: &str) -> Result<Api> {
+fn api_for(world: &World, vault: &Vault, success_rate: &str) -> Result<Api> {
     let config = devkit::testing::local_config(&[
         ("GATEWAY_SIM_LATENCY_MS", "0"),
         ("GATEWAY_SIM_SUCCESS_RATE", success_rate),
@@ -49,6 +50,7 @@ fn api_for(world: &World, success_rate: &str) -> Result<Api> {
     ])?;
     let config = Config {
         table_name: world.store.table().to_owned(),
+        vault: Some(vault.clone()),
         ..config
     };
     // The gateway's ledger goes through the uncounted client: its requests are the bank's.
@@ -86,13 +88,13 @@ fn token(user: u64, role: Role) -> Result<String> {
     devkit::token::mint(DEV_JWT_SECRET, user, role, 3600)
 }
 
-pub async fn run(endpoint: &str, quick: bool) -> Result<ApiFigures> {
+pub async fn run(endpoint: &str, vault: &Vault, quick: bool) -> Result<ApiFigures> {
     let calls = if quick { 20 } else { 200 };
     let warmup = 5;
     let world = World::new(endpoint).await?;
     world.rich_scout("s-bench", 7).await?;
-    let api = api_for(&world, "1")?;
-    let declining = api_for(&world, "0")?;
+    let api = api_for(&world, vault, "1")?;
+    let declining = api_for(&world, vault, "0")?;
     let (owner, buyer, admin) = (
         token(7, Role::User)?,
         token(9, Role::User)?,
@@ -364,7 +366,7 @@ pub async fn run(endpoint: &str, quick: bool) -> Result<ApiFigures> {
     };
     let stats_world = World::new(endpoint).await?;
     stats_world.rich_scout("s-stats", 300).await?;
-    let stats_api = api_for(&stats_world, "1")?;
+    let stats_api = api_for(&stats_world, vault, "1")?;
     let mut stats_scaling = Vec::new();
     let mut made = 0;
     for size in table_sizes {

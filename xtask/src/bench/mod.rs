@@ -28,7 +28,7 @@ pub async fn run(args: &[String]) -> Result<()> {
     println!("bench: processor");
     let processor = processor::run(&endpoint, &vault, quick).await?;
     println!("bench: API handlers");
-    let api = api::run(&endpoint, quick).await?;
+    let api = api::run(&endpoint, &vault, quick).await?;
     println!("bench: release binaries");
     let (binaries, build_time) =
         binaries::run(&endpoint, &vault, &account_keys.env(&moto_endpoint), quick).await?;
