@@ -89,6 +89,20 @@ async fn pay(
     store.payout(payout.payout_id).await.unwrap().unwrap()
 }
 
+/// A table where the owner's scout has earnings and the owner has saved `NUMBER`.
+async fn with_earnings_and_account() -> (Store, shared::vault::Vault) {
+    let store = fresh_store().await;
+    store
+        .insert_scout(&Scout::with_earnings("s-1", OWNER, Paise(100_000)))
+        .await
+        .unwrap();
+    let vault = vault().await;
+    save_payout_account(&store, &vault, &Actor::user(OWNER), bank(NUMBER), 0)
+        .await
+        .unwrap();
+    (store, vault)
+}
+
 fn config() -> ProcessorConfig {
     ProcessorConfig {
         batch_size: 10,
@@ -206,15 +220,7 @@ async fn a_seal_does_not_open_under_another_user_or_once_changed() {
 
 #[tokio::test]
 async fn the_sealed_number_is_dropped_once_razorpayx_holds_the_fund_account() {
-    let store = fresh_store().await;
-    store
-        .insert_scout(&Scout::with_earnings("s-1", OWNER, Paise(100_000)))
-        .await
-        .unwrap();
-    let vault = vault().await;
-    save_payout_account(&store, &vault, &Actor::user(OWNER), bank(NUMBER), 0)
-        .await
-        .unwrap();
+    let (store, vault) = with_earnings_and_account().await;
     let (fake, gateway) = razorpayx().await;
     let first = request(&store, 1_000).await;
     let paid = pay(&store, &gateway, &first).await;
@@ -270,15 +276,7 @@ async fn the_sealed_number_is_dropped_once_razorpayx_holds_the_fund_account() {
 
 #[tokio::test]
 async fn an_account_whose_seal_does_not_open_fails_its_payouts_and_waits_for_a_save() {
-    let store = fresh_store().await;
-    store
-        .insert_scout(&Scout::with_earnings("s-1", OWNER, Paise(100_000)))
-        .await
-        .unwrap();
-    let vault = vault().await;
-    save_payout_account(&store, &vault, &Actor::user(OWNER), bank(NUMBER), 0)
-        .await
-        .unwrap();
+    let (store, vault) = with_earnings_and_account().await;
     // Another user's seal put on this account (a table write by someone who may).
     let foreign = vault
         .seal(
@@ -329,15 +327,7 @@ async fn an_account_whose_seal_does_not_open_fails_its_payouts_and_waits_for_a_s
 
 #[tokio::test]
 async fn an_account_saved_in_plain_text_in_its_own_place_is_paid_then_sealed_in_place() {
-    let store = fresh_store().await;
-    store
-        .insert_scout(&Scout::with_earnings("s-1", OWNER, Paise(100_000)))
-        .await
-        .unwrap();
-    let vault = vault().await;
-    save_payout_account(&store, &vault, &Actor::user(OWNER), bank(NUMBER), 0)
-        .await
-        .unwrap();
+    let (store, vault) = with_earnings_and_account().await;
     devkit::testing::plain_account_in_place(&store, OWNER, NUMBER).await;
     let plain = store.payout_account(OWNER).await.unwrap().unwrap();
     assert!(plain.destination.legacy().is_some());
@@ -407,15 +397,7 @@ async fn a_save_over_a_plain_account_seals_it_first_and_the_same_destination_is_
 
 #[tokio::test]
 async fn a_seal_under_a_key_other_than_ours_is_a_fault_of_ours_and_the_payouts_wait() {
-    let store = fresh_store().await;
-    store
-        .insert_scout(&Scout::with_earnings("s-1", OWNER, Paise(100_000)))
-        .await
-        .unwrap();
-    let ours = vault().await;
-    save_payout_account(&store, &ours, &Actor::user(OWNER), bank(NUMBER), 0)
-        .await
-        .unwrap();
+    let (store, _ours) = with_earnings_and_account().await;
     // The paying functions were given another key (a misconfigured stage).
     let clients = devkit::moto::Clients::new(&devkit::testing::moto_endpoint()).await;
     let other_key = clients

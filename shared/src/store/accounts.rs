@@ -58,6 +58,20 @@ pub struct MigratedAccounts {
     pub sealed_in_place: usize,
 }
 
+impl Store {
+    /// An UpdateItem of the user's account in its own key space.
+    fn update_account(
+        &self,
+        user_id: u64,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::account_pk(user_id)))
+            .key(keys::SK, s(keys::ACCOUNT_SK))
+    }
+}
+
 /// What a write over an account observed of it: the revision, and the check's step
 /// (written without a new revision, by the processor or a webhook), so that it never
 /// writes over a newer check.
@@ -164,11 +178,7 @@ impl Store {
         ids: &BeneficiaryIds,
     ) -> Result<bool> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::account_pk(user_id)))
-            .key(keys::SK, s(keys::ACCOUNT_SK))
+            .update_account(user_id)
             .update_expression(
                 "SET gateway_contact_id = :contact, gateway_fund_account_id = :fund_account \
                  REMOVE destination_sealed",
@@ -382,11 +392,7 @@ impl Store {
         let plain = "revision = :revision AND (attribute_exists(account_number) OR \
                      attribute_exists(address))";
         let update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::account_pk(user_id)))
-            .key(keys::SK, s(keys::ACCOUNT_SK))
+            .update_account(user_id)
             .expression_attribute_values(":revision", n(revision))
             .expression_attribute_values(":masked", s(&destination.masked))
             .expression_attribute_values(":fingerprint", s(&destination.fingerprint));
@@ -647,11 +653,7 @@ impl Store {
     ) -> Result<bool> {
         let value = serde_dynamo::to_attribute_value(verification).map_err(Error::store)?;
         let update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::account_pk(user_id)))
-            .key(keys::SK, s(keys::ACCOUNT_SK))
+            .update_account(user_id)
             .update_expression("SET verification = :verification")
             .expression_attribute_values(":verification", value)
             .expression_attribute_values(":revision", n(revision));
