@@ -1,5 +1,6 @@
-//! The payout service's domain. Function crates parse an event, call one operation
-//! here and shape the response; everything else lives in this crate.
+//! The payout service over its domain (the `domain` crate, re-exported here): the
+//! DynamoDB store, the gateways, the use cases and the HTTP edge. Function crates parse
+//! an event, call one operation here and shape the response.
 
 pub mod account;
 pub mod admin;
@@ -8,17 +9,13 @@ pub mod aws;
 pub mod bulk;
 pub mod config;
 pub mod cursor;
-pub mod error;
 pub mod events;
 pub mod gateway;
 pub mod http;
 pub mod listing;
 pub mod metrics;
-pub mod money;
-pub mod names;
 pub mod notify;
 pub mod order;
-pub mod payout;
 pub mod process;
 pub mod schedule;
 pub mod scout;
@@ -26,9 +23,11 @@ pub mod secrets;
 pub mod stats;
 pub mod store;
 pub mod telemetry;
-pub mod time;
 pub mod vault;
 pub mod verification;
 pub mod webhook;
+
+// The domain's modules, under the paths the rest of the service has always named.
+pub use domain::{error, money, names, payout, time};
 
 pub use error::{Error, Result};

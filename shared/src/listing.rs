@@ -4,7 +4,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::account::PayoutHold;
 use crate::auth::Actor;
 use crate::cursor as page_cursor;
 use crate::error::{Error, Result};
@@ -12,6 +11,7 @@ use crate::money::Paise;
 use crate::payout::{Payout, PayoutStatus};
 use crate::store::{PayoutIndex, Store};
 use crate::time::Timestamp;
+use domain::account::PayoutHold;
 
 pub const MAX_LIMIT: usize = 100;
 pub const MY_PAYOUTS_DEFAULT_LIMIT: usize = 20;

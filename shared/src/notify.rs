@@ -586,8 +586,8 @@ fn render(
 /// user and could change), the user hears the general case instead.
 fn failure_in_words(reason: Option<&str>) -> &'static str {
     match reason {
-        Some(crate::account::PAYOUT_ACCOUNT_MISSING) => "there is no payout account to send it to",
-        Some(crate::account::PAYOUT_ACCOUNT_INVALID) => {
+        Some(domain::account::PAYOUT_ACCOUNT_MISSING) => "there is no payout account to send it to",
+        Some(domain::account::PAYOUT_ACCOUNT_INVALID) => {
             "the payout account you saved could not be paid: the payment network would not \
              accept it, or its bank holds it under another name; save it again, with the name \
              the bank holds it under"
@@ -684,8 +684,8 @@ mod tests {
         new_email: Option<&str>,
         hold: bool,
     ) -> PayoutAccountChanged {
-        use crate::account::Destination;
         use crate::events::{AccountEventType, MaskedDestination};
+        use domain::account::Destination;
         let changed_at = Timestamp::parse("2026-12-03T09:12:44.501Z").unwrap();
         PayoutAccountChanged {
             event_id: crate::events::account::event_id(7, 3),
@@ -810,7 +810,7 @@ mod tests {
         let failed = compose(
             &event(
                 PayoutStatus::Failed,
-                Some(crate::account::PAYOUT_ACCOUNT_MISSING),
+                Some(domain::account::PAYOUT_ACCOUNT_MISSING),
             ),
             "a@b.in".to_owned(),
         );

@@ -16,7 +16,6 @@ use serde::{Deserialize, Serialize};
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
-use crate::account::{PayoutAccount, PayoutHold, PAYOUT_ACCOUNT_INVALID, PAYOUT_ACCOUNT_MISSING};
 use crate::config::ProcessorConfig;
 use crate::error::{Error, Result};
 use crate::gateway::{GatewayError, PaymentGateway, TransferOutcome};
@@ -28,6 +27,7 @@ use crate::payout::{
 use crate::store::{AccountGuard, Lease, PayoutIndex, StatusChange, Store};
 use crate::time::Timestamp;
 use crate::verification::{self, Verdict};
+use domain::account::{PayoutAccount, PayoutHold, PAYOUT_ACCOUNT_INVALID, PAYOUT_ACCOUNT_MISSING};
 
 /// The scheduled Lambda's work: one run per EventBridge event. The event carries no
 /// input; its id and time go into the log so a run can be matched to its trigger.

@@ -33,7 +33,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use tokio::sync::OnceCell;
 
-use crate::account::{Destination, Sealed, StoredDestination};
+use domain::account::{Destination, Sealed, StoredDestination};
 
 /// What a sealed destination is, in its encryption context and associated data.
 const PURPOSE: &str = "payout-destination";

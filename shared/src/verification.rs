@@ -19,15 +19,15 @@
 
 use tracing::{error, info, warn};
 
-use crate::account::{
-    PayoutAccount, Verification, VerificationFailure, VerificationStatus,
-    MAX_VERIFICATION_AGE_SECS, MAX_VERIFICATION_STARTS,
-};
 use crate::error::{Error, Result};
 use crate::gateway::validation::{NameMatch, ValidationFailure, ValidationStatus};
 use crate::gateway::{GatewayError, PaymentGateway, Validation};
 use crate::store::Store;
 use crate::time::Timestamp;
+use domain::account::{
+    PayoutAccount, Verification, VerificationFailure, VerificationStatus,
+    MAX_VERIFICATION_AGE_SECS, MAX_VERIFICATION_STARTS,
+};
 
 /// What a check means for the user's payouts now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -334,8 +334,8 @@ fn next_step(account: &PayoutAccount) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::account::{Destination, Sealed, StoredDestination};
     use crate::gateway::validation::ScoredBy;
+    use domain::account::{Destination, Sealed, StoredDestination};
 
     fn account() -> PayoutAccount {
         PayoutAccount {

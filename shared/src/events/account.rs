@@ -9,11 +9,11 @@ use std::fmt;
 use aws_lambda_events::dynamodb::EventRecord;
 use serde::{Deserialize, Serialize};
 
-pub use crate::account::DestinationKind;
-use crate::account::{mask_account_number, mask_vpa, Destination, StoredDestination};
 use crate::error::{Error, Result};
 use crate::store::keys;
 use crate::time::Timestamp;
+pub use domain::account::DestinationKind;
+use domain::account::{mask_account_number, mask_vpa, Destination, StoredDestination};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum AccountEventType {

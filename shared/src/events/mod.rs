@@ -475,7 +475,7 @@ mod tests {
             "digits alone are no code"
         );
         payout.gateway_status_details = None;
-        payout.failure_reason = Some(crate::account::PAYOUT_ACCOUNT_MISSING.to_owned());
+        payout.failure_reason = Some(domain::account::PAYOUT_ACCOUNT_MISSING.to_owned());
         assert_eq!(
             reason(&payout, PayoutStatus::Pending).as_deref(),
             Some("payout_account_missing")

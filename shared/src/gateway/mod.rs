@@ -14,12 +14,12 @@ use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 
-use crate::account::{DestinationKind, PayoutAccount};
 use crate::config::{Config, GatewayConfig};
 use crate::money::Paise;
 use crate::payout::{GatewayStatusDetails, IdempotencyKey, Payout};
 use crate::store::Store;
 use crate::time::Timestamp;
+use domain::account::{DestinationKind, PayoutAccount};
 
 pub use razorpayx::validation::Validation;
 pub use razorpayx::{validation, webhook as razorpayx_webhook, RazorpayX};

@@ -21,13 +21,13 @@ pub mod validation;
 pub mod webhook;
 
 use super::{BeneficiaryIds, GatewayError, PaymentGateway, TransferOutcome};
-use crate::account::{Destination, DestinationKind, PayoutAccount};
 use crate::config::{LargeTransferMode, RazorpayXConfig, RazorpayXKeys};
 use crate::money::Paise;
 use crate::payout::{IdempotencyKey, Payout, PayoutType};
 use crate::secrets::Secret;
 use crate::time::Timestamp;
 use crate::vault::{Vault, VaultError};
+use domain::account::{Destination, DestinationKind, PayoutAccount};
 
 /// RazorpayX's largest page of payouts, and how many under one reference are read at
 /// most before a lookup gives up (well above our 999 attempts of one payout).

@@ -24,10 +24,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{Call, RazorpayX, StatusDetails};
-use crate::account::DestinationKind;
 use crate::gateway::GatewayError;
 use crate::names::{name_score, normalised_name, NAME_MATCH_THRESHOLD};
 use crate::time::Timestamp;
+use domain::account::DestinationKind;
 
 /// The penny of the penny drop, in paise: what RazorpayX's documentation sends (and
 /// defaults to). Fees and tax come on top, from the business account.

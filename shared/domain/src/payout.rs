@@ -407,9 +407,7 @@ impl Payout {
         self.status == PayoutStatus::Failed
             && matches!(
                 self.failure_reason.as_deref(),
-                Some(
-                    crate::account::PAYOUT_ACCOUNT_MISSING | crate::account::PAYOUT_ACCOUNT_INVALID
-                )
+                Some(PAYOUT_ACCOUNT_MISSING | PAYOUT_ACCOUNT_INVALID)
             )
     }
 
@@ -430,6 +428,12 @@ pub struct GatewayStatusDetails {
     pub source: Option<String>,
 }
 
+/// The `failure_reason` of a payout that had nowhere to go.
+pub const PAYOUT_ACCOUNT_MISSING: &str = "payout_account_missing";
+/// The `failure_reason` of a payout whose account the gateway would not register, or
+/// whose verification found it invalid or under another name.
+pub const PAYOUT_ACCOUNT_INVALID: &str = "payout_account_invalid";
+
 /// Why a payout is where it is, as responses show it: a stable code and a sentence
 /// written by us. What is stored (`failure_reason`, `last_error`) may hold the
 /// gateway's or the infrastructure's own words, which can quote a VPA, an IFSC or an
@@ -448,11 +452,11 @@ impl Reason {
         message: "The amount is zero: there is nothing to pay.",
     };
     const PAYOUT_ACCOUNT_MISSING: Reason = Reason {
-        code: crate::account::PAYOUT_ACCOUNT_MISSING,
+        code: PAYOUT_ACCOUNT_MISSING,
         message: "There is no payout account to send it to; it is sent again once one is saved.",
     };
     const PAYOUT_ACCOUNT_INVALID: Reason = Reason {
-        code: crate::account::PAYOUT_ACCOUNT_INVALID,
+        code: PAYOUT_ACCOUNT_INVALID,
         message: "The saved payout account could not be paid: the payment network would not \
                   accept it, or its bank holds it under another name. It is sent again once a \
                   payout account is saved anew.",
@@ -502,8 +506,8 @@ impl Payout {
     pub fn failure(&self) -> Option<Reason> {
         let stored = self.failure_reason.as_deref()?;
         let reason = match stored {
-            crate::account::PAYOUT_ACCOUNT_MISSING => Reason::PAYOUT_ACCOUNT_MISSING,
-            crate::account::PAYOUT_ACCOUNT_INVALID => Reason::PAYOUT_ACCOUNT_INVALID,
+            PAYOUT_ACCOUNT_MISSING => Reason::PAYOUT_ACCOUNT_MISSING,
+            PAYOUT_ACCOUNT_INVALID => Reason::PAYOUT_ACCOUNT_INVALID,
             _ if stored.starts_with("amount is 0 paise") => Reason::NOTHING_TO_PAY,
             // A reversal's reason stays on the payout when an admin cancels it.
             _ if self.status == PayoutStatus::Reversed
