@@ -18,13 +18,13 @@ use uuid::Uuid;
 
 use super::transact::TransactFailure;
 use super::{from_item, keys, n, s, sdk_error, to_attribute, to_item, with_key, written, Store};
-use crate::account::{
-    AccountGate, AccountRevision, PayoutAccount, StoredDestination, Verification,
-};
 use crate::error::{Error, Result};
 use crate::gateway::BeneficiaryIds;
 use crate::payout::Payout;
 use crate::time::Timestamp;
+use domain::account::{
+    AccountGate, AccountRevision, PayoutAccount, StoredDestination, Verification,
+};
 
 /// How often a save that lost a race to another save builds again from the newer one.
 const SAVE_RACE_RETRIES: usize = 5;

@@ -266,6 +266,25 @@ pub(crate) fn with_key(mut item: Item, pk: &str, sk: &str) -> Item {
     item
 }
 
+/// The table key of an item.
+fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([(keys::PK.to_owned(), s(pk)), (keys::SK.to_owned(), s(sk))])
+}
+
+/// A request the SDK's builder refused (a required field left out) as our error.
+fn built<T>(result: std::result::Result<T, aws_sdk_dynamodb::error::BuildError>) -> Result<T> {
+    result.map_err(Error::store)
+}
+
+/// One update of a `TransactWriteItems`.
+fn update_item(
+    update: aws_sdk_dynamodb::types::Update,
+) -> aws_sdk_dynamodb::types::TransactWriteItem {
+    aws_sdk_dynamodb::types::TransactWriteItem::builder()
+        .update(update)
+        .build()
+}
+
 #[cfg(test)]
 mod tests {
 

@@ -16,7 +16,10 @@ use super::keys;
 use super::schedules::ScheduleAdvance;
 use super::stats::CounterChange;
 use super::transact::TransactFailure;
-use super::{from_item, n, s, to_item, with_key, IdempotencyRecord, Item, PageKey, Store};
+use super::{
+    built, from_item, key, n, s, to_item, update_item, with_key, IdempotencyRecord, Item, PageKey,
+    Store,
+};
 use crate::error::{Error, Result};
 use crate::money::Paise;
 use crate::payout::{Acting, HistoryEntry, Payout, PayoutStatus, PayoutType, Transition};
@@ -161,16 +164,6 @@ pub(crate) fn payout_item(payout: &Payout) -> Result<Item> {
     Ok(item)
 }
 
-pub(super) fn key(pk: String, sk: &str) -> HashMap<String, AttributeValue> {
-    HashMap::from([(keys::PK.to_owned(), s(pk)), (keys::SK.to_owned(), s(sk))])
-}
-
-pub(super) fn built<T>(
-    result: std::result::Result<T, aws_sdk_dynamodb::error::BuildError>,
-) -> Result<T> {
-    result.map_err(Error::store)
-}
-
 /// Accumulates an expression and its placeholders, so no attribute name is ever
 /// spliced into an expression (several are DynamoDB reserved words, like `status`).
 #[derive(Default)]
@@ -246,10 +239,6 @@ fn put(item: Item, table: &str, condition: &str) -> Result<TransactWriteItem> {
             .build(),
     )?;
     Ok(TransactWriteItem::builder().put(put).build())
-}
-
-pub(super) fn update_item(update: Update) -> TransactWriteItem {
-    TransactWriteItem::builder().update(update).build()
 }
 
 fn in_flight(status: PayoutStatus) -> i128 {

@@ -7,8 +7,7 @@ use serde::Serialize;
 
 use aws_sdk_dynamodb::types::Update;
 
-use super::payouts::{built, key, update_item};
-use super::{keys, s, to_item, with_key, Item, Store};
+use super::{built, key, keys, s, to_item, update_item, with_key, Item, Store};
 use crate::error::Result;
 use crate::time::Timestamp;
 

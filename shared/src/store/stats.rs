@@ -32,8 +32,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteIt
 use chrono::{DateTime, Utc};
 
 use super::keys;
-use super::payouts::{built, key, update_item};
-use super::{n, Item, Store};
+use super::{built, key, n, update_item, Item, Store};
 use crate::error::{Error, Result};
 use crate::payout::{Payout, PayoutStatus};
 use crate::time::Timestamp;
