@@ -200,8 +200,8 @@ pub fn dashboard_test(base: &str) -> Result<()> {
 
 /// `cargo xtask screenshot`: the dashboard over the demo data, as `docs/dashboard.png`.
 pub async fn screenshot(out: &Path) -> Result<()> {
-    let (endpoint, _dynamodb) = crate::test::dynamodb_for_run("dynamodb-local-screenshot.log")?;
-    let (moto_endpoint, _moto) = crate::test::moto_for_run("moto-screenshot.log")?;
+    let (endpoint, _dynamodb) = crate::servers::dynamodb_for_run("dynamodb-local-screenshot.log")?;
+    let (moto_endpoint, _moto) = crate::servers::moto_for_run("moto-screenshot.log")?;
     let (vault, _) = devkit::moto::local_vault(&moto_endpoint).await?;
     let table = devkit::fixture::demo_table(&endpoint, &vault, "screenshot").await?;
     let client = devkit::dynamodb_local::client(&endpoint).await;

@@ -4,9 +4,11 @@ mod bench;
 mod browser;
 mod chaos;
 mod children;
+mod circles;
 mod dev;
 mod emails;
 mod events;
+mod servers;
 mod smoke;
 mod test;
 mod tools;
@@ -30,6 +32,9 @@ usage: cargo xtask <command>
                            lines ($MOTO_ENDPOINT, default http://127.0.0.1:9200)
   test [-- <cargo test args>]
                            every check and test (what CI runs)
+  circles [DIR]            fail on an import circle between the modules of any
+                           crate of the workspace at DIR (default: this one; one of
+                           the checks `test` runs; docs/ARCHITECTURE.md)
   seed FILE                load a JSON fixture into $PAYOUTS_TABLE at
                            $AWS_ENDPOINT_URL_DYNAMODB (idempotent)
   token --user N [--role admin|user] [--ttl SECS]
@@ -74,6 +79,11 @@ fn run(args: Vec<String>) -> Result<()> {
     match command.as_str() {
         "dev" => runtime.block_on(dev::run()),
         "test" => runtime.block_on(test::run(rest)),
+        "circles" => circles::check(
+            &rest
+                .first()
+                .map_or_else(devkit::paths::workspace_root, PathBuf::from),
+        ),
         "seed" => {
             let [file] = rest else {
                 bail!("usage: cargo xtask seed FILE");

@@ -5,10 +5,9 @@ use std::process::Command;
 
 use anyhow::Result;
 use devkit::chaos::GatewayKind;
-use devkit::dynamodb_local::{self, DynamoDbLocal};
-use devkit::moto::Moto;
 use devkit::paths;
 
+use crate::servers::{dynamodb_for_run, moto_for_run};
 use crate::tools;
 
 pub async fn run(extra_test_args: &[String]) -> Result<()> {
@@ -36,6 +35,9 @@ pub async fn run(extra_test_args: &[String]) -> Result<()> {
             ])
             .current_dir(&root),
     )?;
+
+    step("no import circles between the modules of any crate");
+    crate::circles::check(&root)?;
 
     step("cfn-lint template.yaml, sam validate --lint");
     tools::lint_template()?;
@@ -131,47 +133,4 @@ fn moto_env(moto_endpoint: &str) -> [(&'static str, &str); 4] {
         ("AWS_ENDPOINT_URL_SQS", moto_endpoint),
         ("AWS_ENDPOINT_URL_KMS", moto_endpoint),
     ]
-}
-
-/// An already-running moto named by `AWS_ENDPOINT_URL_EVENTBRIDGE` is used as it is
-/// (each test makes a bus of its own); otherwise one is started on a free port for this
-/// run alone (stopped on drop).
-pub fn moto_for_run(log_name: &str) -> Result<(String, Option<Moto>)> {
-    local_server_for_run(
-        "AWS_ENDPOINT_URL_EVENTBRIDGE",
-        log_name,
-        Moto::start,
-        Moto::endpoint,
-    )
-}
-
-/// An already-running DynamoDB Local named by `AWS_ENDPOINT_URL_DYNAMODB` is used as it
-/// is; otherwise one is started on a free port for this run alone (stopped on drop).
-pub fn dynamodb_for_run(log_name: &str) -> Result<(String, Option<DynamoDbLocal>)> {
-    local_server_for_run(
-        "AWS_ENDPOINT_URL_DYNAMODB",
-        log_name,
-        DynamoDbLocal::start,
-        DynamoDbLocal::endpoint,
-    )
-}
-
-/// The local server `endpoint_variable` names, if one listens there; otherwise a new
-/// one from `start` on a free port, logging to `.local/logs/<log_name>`.
-fn local_server_for_run<S>(
-    endpoint_variable: &str,
-    log_name: &str,
-    start: impl FnOnce(u16, &std::path::Path) -> Result<S>,
-    endpoint: impl FnOnce(&S) -> String,
-) -> Result<(String, Option<S>)> {
-    let reuse = std::env::var(endpoint_variable).ok().filter(|endpoint| {
-        crate::dev::local_port(endpoint).is_some_and(dynamodb_local::is_listening)
-    });
-    if let Some(endpoint) = reuse {
-        return Ok((endpoint, None));
-    }
-    let logs = paths::local_dir().join("logs");
-    std::fs::create_dir_all(&logs)?;
-    let started = start(dynamodb_local::free_port()?, &logs.join(log_name))?;
-    Ok((endpoint(&started), Some(started)))
 }

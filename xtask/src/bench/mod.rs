@@ -21,8 +21,8 @@ use stats::{ms, ratio};
 pub async fn run(args: &[String]) -> Result<()> {
     let quick = args.iter().any(|arg| arg == "--quick");
     let started = Instant::now();
-    let (endpoint, _dynamodb) = crate::test::dynamodb_for_run("dynamodb-local-bench.log")?;
-    let (moto_endpoint, _moto) = crate::test::moto_for_run("moto-bench.log")?;
+    let (endpoint, _dynamodb) = crate::servers::dynamodb_for_run("dynamodb-local-bench.log")?;
+    let (moto_endpoint, _moto) = crate::servers::moto_for_run("moto-bench.log")?;
     let (vault, account_keys) = devkit::moto::local_vault(&moto_endpoint).await?;
 
     println!("bench: processor");

@@ -26,12 +26,12 @@ pub struct Options {
 
 pub async fn run(args: &[String]) -> Result<()> {
     if args.iter().any(|arg| arg == "--load") {
-        let (endpoint, _dynamodb) = crate::test::dynamodb_for_run("dynamodb-local-load.log")?;
+        let (endpoint, _dynamodb) = crate::servers::dynamodb_for_run("dynamodb-local-load.log")?;
         return load::run(&endpoint).await;
     }
     let options = parse(args)?;
-    let (endpoint, _dynamodb) = crate::test::dynamodb_for_run("dynamodb-local-chaos.log")?;
-    let (moto_endpoint, _moto) = crate::test::moto_for_run("moto-chaos.log")?;
+    let (endpoint, _dynamodb) = crate::servers::dynamodb_for_run("dynamodb-local-chaos.log")?;
+    let (moto_endpoint, _moto) = crate::servers::moto_for_run("moto-chaos.log")?;
     simulate(&endpoint, &moto_endpoint, &options).await
 }
 
