@@ -5,7 +5,6 @@
 pub mod account;
 pub mod admin;
 pub mod auth;
-pub mod aws;
 pub mod bulk;
 pub mod config;
 pub mod cursor;
@@ -13,21 +12,18 @@ pub mod events;
 pub mod gateway;
 pub mod http;
 pub mod listing;
-pub mod metrics;
 pub mod notify;
 pub mod order;
 pub mod process;
 pub mod schedule;
 pub mod scout;
-pub mod secrets;
 pub mod stats;
 pub mod store;
-pub mod telemetry;
-pub mod vault;
 pub mod verification;
 pub mod webhook;
 
-// The domain's modules, under the paths the rest of the service has always named.
+// The lower crates' modules, under the paths the rest of the service has always named.
 pub use domain::{error, money, names, payout, time};
+pub use platform::{aws, metrics, secrets, telemetry, vault};
 
 pub use error::{Error, Result};

@@ -376,7 +376,7 @@ fn report(
     let _ = writeln!(out, "| build | init instructions | ÷ bare | zip |");
     let _ = writeln!(out, "|---|---|---|---|");
     let _ = writeln!(out, "| opt-level 3, SDK default trust store (reads every file under `/etc/ssl/certs` while the client is built) | 21.7 M | 42 | 4.49 MB |");
-    let _ = writeln!(out, "| opt-level 3, AWS root CAs only (`shared/src/store/aws-roots.pem`) | 2.64 M | 4.8 | 4.50 MB |");
+    let _ = writeln!(out, "| opt-level 3, AWS root CAs only (`shared/platform/src/aws-roots.pem`) | 2.64 M | 4.8 | 4.50 MB |");
     let _ = writeln!(
         out,
         "| **opt-level \"s\"**, AWS root CAs only (kept) | 2.94 M | 5.4 | 3.22 MB |"

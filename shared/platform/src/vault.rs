@@ -280,15 +280,13 @@ where
     }
 }
 
-impl From<VaultError> for crate::error::Error {
+impl From<VaultError> for domain::Error {
     fn from(error: VaultError) -> Self {
         match error {
-            VaultError::Unavailable(_) => {
-                crate::error::Error::DependencyUnavailable(error.to_string())
-            }
-            VaultError::Refused(_) => crate::error::Error::Config(error.to_string()),
+            VaultError::Unavailable(_) => domain::Error::DependencyUnavailable(error.to_string()),
+            VaultError::Refused(_) => domain::Error::Config(error.to_string()),
             VaultError::Unreadable(_) | VaultError::NotKept => {
-                crate::error::Error::Store(error.to_string())
+                domain::Error::Store(error.to_string())
             }
         }
     }

@@ -82,7 +82,7 @@ pub fn emit(values: &[(&str, Unit, u64)], properties: &[(&str, Value)]) {
         return;
     };
     let document = document(
-        crate::time::Timestamp::now().unix_millis(),
+        domain::time::Timestamp::now().unix_millis(),
         &[("Stage", stage), ("Function", function)],
         &[&["Stage"], &["Stage", "Function"]],
         values,
