@@ -18,12 +18,12 @@ pub mod process;
 pub mod schedule;
 pub mod scout;
 pub mod stats;
-pub mod store;
 pub mod verification;
 pub mod webhook;
 
 // The lower crates' modules, under the paths the rest of the service has always named.
 pub use domain::{error, money, names, payout, time};
 pub use platform::{aws, metrics, secrets, telemetry, vault};
+pub use store;
 
 pub use error::{Error, Result};

@@ -1,9 +1,5 @@
-//! A scout's earnings, split by where the money is (DESIGN §5):
-//! `earnings` are available to request, `reserved` are held by unfinished payouts,
-//! `paid` left through the gateway, and `credited` is everything ever earned, so that
-//! `earnings + reserved + paid == credited` always.
+//! A scout's request to be paid out of the earnings it holds ([`domain::scout`]).
 
-use serde::{Deserialize, Serialize};
 use tracing::info;
 use uuid::Uuid;
 
@@ -12,59 +8,9 @@ use crate::config::PayoutLimits;
 use crate::error::{Error, Result};
 use crate::money::Paise;
 use crate::payout::{Payout, PayoutType};
-use crate::store::{keys, CreateRefused, IdempotencyRecord, Store};
+use crate::store::{CreateRefused, IdempotencyRecord, Store};
 use crate::time::Timestamp;
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Scout {
-    pub scout_id: String,
-    pub user_id: u64,
-    pub earnings_paise: Paise,
-    #[serde(default)]
-    pub reserved_paise: Paise,
-    #[serde(default)]
-    pub paid_paise: Paise,
-    pub credited_paise: Paise,
-}
-
-impl Scout {
-    /// A scout whose whole balance is available, as a fixture or an import creates it.
-    pub fn with_earnings(scout_id: impl Into<String>, user_id: u64, earnings: Paise) -> Self {
-        Scout {
-            scout_id: scout_id.into(),
-            user_id,
-            earnings_paise: earnings,
-            reserved_paise: Paise::ZERO,
-            paid_paise: Paise::ZERO,
-            credited_paise: earnings,
-        }
-    }
-
-    pub fn balances_add_up(&self) -> bool {
-        self.earnings_paise
-            .checked_add(self.reserved_paise)
-            .and_then(|sum| sum.checked_add(self.paid_paise))
-            == Some(self.credited_paise)
-    }
-}
-
-impl Store {
-    pub async fn scout(&self, scout_id: &str) -> Result<Option<Scout>> {
-        self.get(&keys::scout_pk(scout_id), keys::SCOUT_SK).await
-    }
-
-    /// Adds a scout unless one with this id exists; `false` when it did.
-    pub async fn insert_scout(&self, scout: &Scout) -> Result<bool> {
-        if !scout.balances_add_up() {
-            return Err(Error::BadRequest(format!(
-                "scout {} balances do not add up to credited_paise",
-                scout.scout_id
-            )));
-        }
-        self.insert(&keys::scout_pk(&scout.scout_id), keys::SCOUT_SK, scout)
-            .await
-    }
-}
+pub use domain::scout::*;
 
 /// A scout's request to be paid out.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -292,6 +292,13 @@ impl fmt::Debug for StoredDestination {
     }
 }
 
+/// The gateway's records of where a user is paid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BeneficiaryIds {
+    pub contact_id: String,
+    pub fund_account_id: String,
+}
+
 /// A user's payout account as stored.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PayoutAccount {

@@ -7,7 +7,9 @@ pub mod account;
 pub mod error;
 pub mod money;
 pub mod names;
+pub mod order;
 pub mod payout;
+pub mod scout;
 pub mod time;
 
 pub use error::{Error, Result};

@@ -19,6 +19,7 @@ use crate::money::Paise;
 use crate::payout::{GatewayStatusDetails, IdempotencyKey, Payout};
 use crate::store::Store;
 use crate::time::Timestamp;
+pub use domain::account::BeneficiaryIds;
 use domain::account::{DestinationKind, PayoutAccount};
 
 pub use razorpayx::validation::Validation;
@@ -92,13 +93,6 @@ pub enum GatewayError {
     /// nothing to do with the payout, which must not be failed for it.
     #[error("gateway misconfigured: {0}")]
     Misconfigured(String),
-}
-
-/// The gateway's records of where a user is paid.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BeneficiaryIds {
-    pub contact_id: String,
-    pub fund_account_id: String,
 }
 
 pub trait PaymentGateway: Send + Sync {

@@ -17,7 +17,7 @@ use super::{GatewayError, PaymentGateway, TransferOutcome};
 use crate::config::SimulatedGatewayConfig;
 use crate::money::Paise;
 use crate::payout::{IdempotencyKey, Payout};
-use crate::store::{keys, Store};
+use crate::store::Store;
 use crate::time::Timestamp;
 
 /// Reasons a bank gives, so failed payouts look like the real thing in the admin list.
@@ -92,7 +92,7 @@ impl SimulatedGateway {
     ) -> Result<Option<TransferOutcome>, GatewayError> {
         let transfer: Option<SimulatedTransfer> = self
             .ledger
-            .get(&keys::gateway_pk(key.as_str()), keys::GATEWAY_SK)
+            .simulated_transfer(key)
             .await
             .map_err(|err| GatewayError::Unavailable(err.to_string()))?;
         Ok(transfer.map(|transfer| transfer.outcome))
@@ -121,7 +121,7 @@ impl PaymentGateway for SimulatedGateway {
         };
         let inserted = self
             .ledger
-            .insert(&keys::gateway_pk(key.as_str()), keys::GATEWAY_SK, &transfer)
+            .record_simulated_transfer(key, &transfer)
             .await
             .map_err(|err| GatewayError::Unavailable(err.to_string()))?;
         if inserted {

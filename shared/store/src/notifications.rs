@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::ReturnValue;
 use serde::{Deserialize, Serialize};
 
 use super::{keys, n, s, to_item, with_key, written, Store};
-use crate::error::Result;
+use domain::error::Result;
 
 /// Long past every redelivery: EventBridge retries for 24 hours, Lambda's async queue
 /// for 6, and a dead-lettered event redriven by hand within the SQS retention (14 days).

@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
 use super::{Item, Store};
-use crate::error::{Error, Result};
+use domain::error::{Error, Result};
 
 /// Contention between transactions on the same items is normal under load (100 requests
 /// on one scout); a handful of jittered retries turn it into serial execution.

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::Store;
-use crate::error::{Error, Result};
-use crate::time::Timestamp;
+use domain::error::{Error, Result};
+use domain::time::Timestamp;
 
 /// How long the record of an admin's look at a user's payout account is kept: over a
 /// year, so a yearly review finds every look of the year it covers.

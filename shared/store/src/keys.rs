@@ -43,8 +43,8 @@
 
 use uuid::Uuid;
 
-use crate::payout::PayoutStatus;
-use crate::time::Timestamp;
+use domain::payout::PayoutStatus;
+use domain::time::Timestamp;
 
 pub const PK: &str = "pk";
 pub const SK: &str = "sk";

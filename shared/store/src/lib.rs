@@ -8,8 +8,11 @@ mod audit;
 mod bulk;
 pub mod keys;
 mod notifications;
+mod orders;
 mod payouts;
 mod schedules;
+mod scouts;
+mod simulated_ledger;
 mod stats;
 mod transact;
 
@@ -22,9 +25,9 @@ use aws_smithy_runtime_api::http::Response as HttpResponse;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
-use crate::money::Paise;
-use crate::time::Timestamp;
+use domain::error::{Error, Result};
+use domain::money::Paise;
+use domain::time::Timestamp;
 
 pub use accounts::{AccountGuard, LegacyPage, LegacyScan, MigratedAccounts, SavedAccount};
 pub use audit::{AccountRead, ACCOUNT_READ_KEPT_DAYS};
@@ -58,9 +61,9 @@ pub struct WebhookReceipt {
 pub type PageKey = HashMap<String, String>;
 
 /// A DynamoDB error as our errors, and so our logs, may carry it
-/// ([`crate::aws::error_text`]).
+/// ([`platform::aws::error_text`]).
 pub(crate) fn sdk_error(err: &(dyn std::error::Error + 'static)) -> Error {
-    Error::Store(crate::aws::error_text(err))
+    Error::Store(platform::aws::error_text(err))
 }
 
 #[derive(Clone, Debug)]
@@ -100,11 +103,11 @@ impl Store {
         }
     }
 
-    /// A client from the standard AWS configuration chain ([`crate::aws::sdk_config`]).
+    /// A client from the standard AWS configuration chain ([`platform::aws::sdk_config`]).
     /// Locally that chain reads `AWS_ENDPOINT_URL_DYNAMODB`; nothing here special-cases
     /// DynamoDB Local.
     pub async fn from_env(table: impl Into<String>) -> Self {
-        Store::new(Client::new(&crate::aws::sdk_config().await), table)
+        Store::new(Client::new(&platform::aws::sdk_config().await), table)
     }
 
     pub fn client(&self) -> &Client {
@@ -297,7 +300,7 @@ mod tests {
         // What the store used to log: the Debug of the raw response, number and all.
         let before = aws_sdk_dynamodb::error::DisplayErrorContext(&err).to_string();
         assert!(before.contains("50100012345678"), "{before}");
-        let text = crate::aws::error_text(&err);
+        let text = platform::aws::error_text(&err);
         assert!(!text.contains("50100012345678"), "{text}");
         assert!(text.contains("unreadable answer"), "{text}");
     }

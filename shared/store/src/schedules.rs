@@ -8,8 +8,8 @@ use serde::Serialize;
 use aws_sdk_dynamodb::types::Update;
 
 use super::{built, key, keys, s, to_item, update_item, with_key, Item, Store};
-use crate::error::Result;
-use crate::time::Timestamp;
+use domain::error::Result;
+use domain::time::Timestamp;
 
 /// The attribute a schedule item keeps its next due date in (also the start of `due_sk`).
 const NEXT_DUE_AT: &str = "next_due_at";

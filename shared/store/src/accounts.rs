@@ -18,13 +18,13 @@ use uuid::Uuid;
 
 use super::transact::TransactFailure;
 use super::{from_item, keys, n, s, sdk_error, to_attribute, to_item, with_key, written, Store};
-use crate::error::{Error, Result};
-use crate::gateway::BeneficiaryIds;
-use crate::payout::Payout;
-use crate::time::Timestamp;
+use domain::account::BeneficiaryIds;
 use domain::account::{
     AccountGate, AccountRevision, PayoutAccount, StoredDestination, Verification,
 };
+use domain::error::{Error, Result};
+use domain::payout::Payout;
+use domain::time::Timestamp;
 
 /// How often a save that lost a race to another save builds again from the newer one.
 const SAVE_RACE_RETRIES: usize = 5;
@@ -195,7 +195,7 @@ impl Store {
     /// Saves the next revision of a user's account: `build` makes it from the stored
     /// one, and it is written, with its revision record, only if nobody saved in
     /// between (a lost race builds again from the newer account).
-    pub(crate) async fn save_payout_account(
+    pub async fn save_payout_account(
         &self,
         user_id: u64,
         build: impl Fn(Option<&PayoutAccount>, Timestamp) -> (PayoutAccount, AccountRevision),

@@ -1,6 +1,6 @@
 //! Payout items: creation (with the reservation, the order, the summary and the
 //! idempotency record in one transaction), status changes derived from
-//! [`crate::payout::TRANSITIONS`], and index queries.
+//! [`domain::payout::TRANSITIONS`], and index queries.
 
 use std::collections::HashMap;
 
@@ -20,10 +20,10 @@ use super::{
     built, from_item, key, n, s, to_item, update_item, with_key, IdempotencyRecord, Item, PageKey,
     Store,
 };
-use crate::error::{Error, Result};
-use crate::money::Paise;
-use crate::payout::{Acting, HistoryEntry, Payout, PayoutStatus, PayoutType, Transition};
-use crate::time::Timestamp;
+use domain::error::{Error, Result};
+use domain::money::Paise;
+use domain::payout::{Acting, HistoryEntry, Payout, PayoutStatus, PayoutType, Transition};
+use domain::time::Timestamp;
 
 /// Which index a payout listing reads.
 #[derive(Clone, Debug, PartialEq, Eq)]

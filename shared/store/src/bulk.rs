@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{keys, n, s, to_item, with_key, written, Store};
-use crate::error::Result;
-use crate::time::Timestamp;
+use domain::error::Result;
+use domain::time::Timestamp;
 
 const STATE: &str = "state";
 const STARTED_AT: &str = "started_at";

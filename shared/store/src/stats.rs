@@ -33,9 +33,9 @@ use chrono::{DateTime, Utc};
 
 use super::keys;
 use super::{built, key, n, update_item, Item, Store};
-use crate::error::{Error, Result};
-use crate::payout::{Payout, PayoutStatus};
-use crate::time::Timestamp;
+use domain::error::{Error, Result};
+use domain::payout::{Payout, PayoutStatus};
+use domain::time::Timestamp;
 
 /// Shards of every counter. Eight keep two of ten concurrent settles on the same item
 /// only now and then (and a clash is retried); a read of the stats costs
@@ -427,8 +427,8 @@ mod tests {
     use aws_sdk_dynamodb::config::{BehaviorVersion, Region};
 
     use super::*;
-    use crate::money::Paise;
-    use crate::payout::{PayoutType, Transition, TRANSITIONS};
+    use domain::money::Paise;
+    use domain::payout::{PayoutType, Transition, TRANSITIONS};
 
     /// [`CounterChange::transition`] takes the `updated_at` of a payout in a counted
     /// status as the time it reached it: no write may touch the payout in between.
