@@ -1,4 +1,4 @@
-//! The real AWS DynamoDB Local (DESIGN §11), taken from the npm package
+//! The real AWS DynamoDB Local (README, Tests), taken from the npm package
 //! `amplify-dynamodb-simulator`, which ships it under `emulator/`.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -1,6 +1,6 @@
-//! `cargo xtask seed FILE`: the JSON fixture of DESIGN §12, loaded through the same
-//! store and operations the service uses. Loading it again changes nothing: records
-//! are inserted only if absent, and the optional actions are idempotent.
+//! `cargo xtask seed FILE`: the JSON fixture of `fixtures/demo.json`'s shape, loaded
+//! through the same store and operations the service uses. Loading it again changes
+//! nothing: records are inserted only if absent, and the optional actions are idempotent.
 //!
 //! Beyond `scouts` and `orders`, a fixture may list `payout_requests` (made with their
 //! `idempotency_key`, as an admin) and `complete_orders` (order ids), so demo data can

@@ -1,6 +1,7 @@
-//! A local RazorpayX: a stateful fake of the Payouts API (reference §1, Appendix A)
-//! over real HTTP, so that the RazorpayX gateway is tested, and can be tried, with no
-//! account and no internet. No registry ships one.
+//! A local RazorpayX: a stateful fake of the Payouts API
+//! (https://razorpay.com/docs/api/x/payouts/) over real HTTP, so that the RazorpayX
+//! gateway is tested, and can be tried, with no account and no internet. No registry
+//! ships one.
 //!
 //! It keeps contacts, fund accounts, payouts, fund account validations and the
 //! business balance, validates requests the way the documented API does (Basic auth,
@@ -12,9 +13,10 @@
 //!
 //! With a webhook URL it also sends signed `payout.*` webhooks for every status change
 //! and `fund_account.validation.completed` / `.failed` for every validation settled
-//! (reference §2), at least once: retried with backoff, and with seeded duplicates and
-//! late deliveries, because the receiving end has to cope with all three. Undelivered
-//! webhooks live in memory only: a restart drops them, as a disabled webhook would.
+//! (https://razorpay.com/docs/webhooks/payouts/), at least once: retried with backoff,
+//! and with seeded duplicates and late deliveries, because the receiving end has to cope
+//! with all three. Undelivered webhooks live in memory only: a restart drops them, as a
+//! disabled webhook would.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -109,7 +111,8 @@ impl ValidationFaults {
     }
 }
 
-/// How webhooks are sent (reference §2.3) and the delivery faults injected into them.
+/// How webhooks are sent (https://razorpay.com/docs/webhooks/best-practices/) and the
+/// delivery faults injected into them.
 #[derive(Clone, Debug)]
 pub struct WebhookConfig {
     /// Where events are POSTed; `None` sends none.
@@ -871,7 +874,8 @@ const PURPOSES: [&str; 6] = [
     "vendor bill",
 ];
 
-/// Reasons a beneficiary bank gives (reference §1.6), used by the `reject` and
+/// Reasons a beneficiary bank gives
+/// (https://razorpay.com/docs/errors/x/payout-status-details/), used by the `reject` and
 /// `fail_after_accept` faults.
 const FAILURE_REASONS: [&str; 4] = [
     "bank_account_closed",
@@ -1805,7 +1809,8 @@ async fn control_balance(State(shared): State<Shared>, body: Bytes) -> Reply {
 /// `acc_` and 14 characters, like a real RazorpayX account id; the fake has one account.
 pub const WEBHOOK_ACCOUNT_ID: &str = "acc_LocalFakeRzpX1";
 
-/// RazorpayX treats an answer not received within 5 s as a failure (reference §2.3).
+/// RazorpayX treats an answer not received within 5 s as a failure
+/// (https://razorpay.com/docs/webhooks/best-practices/).
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Waits past this are not interesting locally, and keep the arithmetic in range.
@@ -1884,7 +1889,8 @@ struct Envelope<'a> {
     created_at: i64,
 }
 
-/// The event RazorpayX fires when a payout enters `status` (reference §2.1).
+/// The event RazorpayX fires when a payout enters `status`
+/// (https://razorpay.com/docs/webhooks/payouts/).
 fn event_name(status: &str) -> &'static str {
     match status {
         "processing" => "payout.initiated",
@@ -1952,7 +1958,7 @@ impl Fake {
     }
 
     /// Signs and queues one event whose payload is `{contains: {entity}}`, the shape
-    /// of every RazorpayX event (reference §2.2).
+    /// of every RazorpayX event (https://razorpay.com/docs/webhooks/payouts/).
     fn queue_event(
         &mut self,
         event: &str,

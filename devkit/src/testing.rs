@@ -1,5 +1,5 @@
 //! Test support: every test gets its own table on the real DynamoDB Local that
-//! `cargo xtask test` started (DESIGN §11), and its own event bus on the moto it
+//! `cargo xtask test` started (README, Tests), and its own event bus on the moto it
 //! started. Tests never run against AWS.
 
 use aws_sdk_dynamodb::Client;

@@ -1,6 +1,7 @@
-//! The local RazorpayX's webhooks (reference §2): every payout status change is POSTed
-//! to a receiver, signed, retried on failure, and duplicated or held back when told to.
-//! A small axum receiver here records what arrives; no DynamoDB is involved.
+//! The local RazorpayX's webhooks (https://razorpay.com/docs/webhooks/payouts/): every
+//! payout status change is POSTed to a receiver, signed, retried on failure, and
+//! duplicated or held back when told to. A small axum receiver here records what arrives;
+//! no DynamoDB is involved.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};

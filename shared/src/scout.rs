@@ -18,7 +18,8 @@ pub struct PayoutRequest {
     pub scout_id: String,
     /// `None` asks for all available earnings.
     pub amount: Option<Paise>,
-    /// The client's `Idempotency-Key`: the same key from the same user gets the first payout.
+    /// The client's `Idempotency-Key`: the same key from the same user gets the first
+    /// payout.
     pub idempotency_key: Option<String>,
 }
 
@@ -40,9 +41,9 @@ impl Requested {
 /// How often a request re-reads the scout after losing a race for its balance.
 const BALANCE_RACE_RETRIES: usize = 5;
 
-/// Reserves earnings for a payout (DESIGN §5): the amount leaves `earnings` for
-/// `reserved` in the same transaction that creates the payout, so the same earnings can
-/// never be requested twice.
+/// Reserves earnings for a payout (README, Payout lifecycle): the amount leaves
+/// `earnings` for `reserved` in the same transaction that creates the payout, so the same
+/// earnings can never be requested twice.
 pub async fn request_payout(
     store: &Store,
     limits: PayoutLimits,

@@ -1,5 +1,6 @@
-//! Every status change of DESIGN §4 against DynamoDB Local: each allowed one writes,
-//! each refused one is a typed error and leaves the stored item exactly as it was.
+//! Every status change of the lifecycle (`TRANSITIONS`) against DynamoDB Local: each
+//! allowed one writes, each refused one is a typed error and leaves the stored item
+//! exactly as it was.
 
 use devkit::faults::LoseResponses;
 use devkit::invariants::assert_books_balance;

@@ -1,5 +1,5 @@
-//! Completing orders (DESIGN §5): one seller payout per order, ever, and the scout
-//! bounty credited once, against DynamoDB Local.
+//! Completing orders (README, Complete an order): one seller payout per order, ever, and
+//! the scout bounty credited once, against DynamoDB Local.
 
 use devkit::invariants::{assert_books_balance, user_payouts};
 use devkit::testing::{fresh_store, gateway, processor_config, Snapshot};

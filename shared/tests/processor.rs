@@ -1,5 +1,5 @@
-//! The processor (DESIGN §4, §9) against DynamoDB Local and the simulated gateway:
-//! batches, concurrency, failures, overlapping runs and crash recovery.
+//! The processor (README, Payout lifecycle) against DynamoDB Local and the simulated
+//! gateway: batches, concurrency, failures, overlapping runs and crash recovery.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -1,4 +1,5 @@
-//! Scout payout requests reserve earnings (DESIGN §5), against DynamoDB Local.
+//! Scout payout requests reserve earnings (README, Payout lifecycle), against DynamoDB
+//! Local.
 
 use devkit::invariants::assert_books_balance;
 use devkit::testing::{fresh_store, gateway, processor_config};

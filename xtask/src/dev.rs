@@ -1,4 +1,4 @@
-//! `cargo xtask dev`: the whole stack on one machine (DESIGN §11, §12).
+//! `cargo xtask dev`: the whole stack on one machine (README, Quick start).
 
 use std::convert::Infallible;
 use std::io::Write;
@@ -275,7 +275,8 @@ async fn serve() -> Result<Infallible> {
              └",
             url = fake.base_url(),
             key_id = local_keys.key_id,
-            // The local test secret only: a real one set in the environment stays unprinted.
+            // The local test secret only: a real one set in the environment stays
+            // unprinted.
             key_secret = if local_keys.key_secret == shared::config::DEV_RAZORPAYX_KEY_SECRET {
                 local_keys.key_secret.as_str()
             } else {

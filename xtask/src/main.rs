@@ -1,4 +1,4 @@
-//! `cargo xtask <command>`: the project's local interfaces (DESIGN §12).
+//! `cargo xtask <command>`: the project's local interfaces (README, Local commands).
 
 mod bench;
 mod browser;

@@ -1,4 +1,4 @@
-//! Tools the local stack installs for itself into `.local/` (DESIGN §11).
+//! Tools the local stack installs for itself into `.local/` (README, Tests).
 
 use std::path::PathBuf;
 use std::process::Command;

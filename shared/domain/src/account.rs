@@ -1,7 +1,7 @@
 //! Where a user is paid: one payout account per user, a bank account (IFSC + account
 //! number) or a UPI address, validated as RazorpayX validates fund accounts
-//! (reference §1.8) so that a bad account is refused when it is saved, not when money
-//! is on its way.
+//! (https://razorpay.com/docs/api/x/fund-accounts/) so that a bad account is refused when
+//! it is saved, not when money is on its way.
 //!
 //! The account number and VPA are stored sealed (by `shared::vault`), only until the
 //! gateway holds a fund account for them, and never shown: every response, log line

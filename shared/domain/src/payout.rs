@@ -136,7 +136,8 @@ pub enum Transition {
     Cancel,
 }
 
-/// The lifecycle of DESIGN §4, as data: (transition, allowed from, to).
+/// The payout lifecycle (README, Payout lifecycle), as data: (transition, allowed from,
+/// to).
 pub const TRANSITIONS: &[(Transition, &[PayoutStatus], PayoutStatus)] = &[
     (
         Transition::Claim,
@@ -223,7 +224,8 @@ impl Transition {
             .iter()
             .find(|(transition, _, _)| *transition == self)
             .map(|(_, from, to)| (*from, *to))
-            // Every variant has a row; the unit test `every_transition_has_one_row` holds this.
+            // Every variant has a row; the unit test `every_transition_has_one_row` holds
+            // this.
             .unwrap_or((&[], PayoutStatus::Pending))
     }
 
@@ -276,11 +278,12 @@ pub struct Payout {
     /// change in its `event_id`. Items from before it existed read as 0.
     #[serde(default)]
     pub version: u64,
-    /// When the current attempt was last handed to the gateway (set by the claim, since
-    /// a holder may reach the gateway and die before writing anything else). `None`: the
+    /// When the current attempt was last handed to the gateway (set by the claim, since a
+    /// holder may reach the gateway and die before writing anything else). `None`: the
     /// gateway has never seen this attempt. While it is set and the payout is not
     /// settled, the gateway may hold a transfer for it: nothing abandons the attempt
-    /// (cancel, a new key) until the gateway has said it did not pay (DESIGN §4).
+    /// (cancel, a new key) until the gateway has said it did not pay (README, Payout
+    /// lifecycle).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempt_sent_at: Option<Timestamp>,
     /// When the current attempt was first handed to the gateway; unlike

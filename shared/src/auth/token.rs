@@ -1,4 +1,4 @@
-//! Bearer tokens to [`Actor`]s (DESIGN §7).
+//! Bearer tokens to [`Actor`]s (README, Authentication).
 //!
 //! Deployed stages: an asymmetric signature (RS*/PS*/ES* as configured) by a key from
 //! the issuer's JWKS, `iss`, `aud`, `exp` required, `nbf` and `iat` checked when
@@ -52,7 +52,8 @@ impl TokenVerifier {
         }
     }
 
-    /// HS256 with `secret`: local runs and tests only ([`AuthConfig`] refuses it elsewhere).
+    /// HS256 with `secret`: local runs and tests only ([`AuthConfig`] refuses it
+    /// elsewhere).
     pub fn local(secret: &str) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.algorithms = vec![Algorithm::HS256];
@@ -61,7 +62,7 @@ impl TokenVerifier {
         validation.validate_nbf = true;
         validation.validate_aud = false;
         // `sub` is checked by `actor_of` itself: the library's own check only accepts a
-        // string, and DESIGN §7 accepts a JSON number too.
+        // string, and the README (Authentication) accepts a JSON number too.
         validation.set_required_spec_claims(&["exp"]);
         TokenVerifier::Local {
             key: DecodingKey::from_secret(secret.as_bytes()),
@@ -103,8 +104,8 @@ impl TokenVerifier {
         match self {
             TokenVerifier::Local { key, validation } => {
                 let claims = verified_claims(token, key, validation)?;
-                // `cargo xtask token` writes `role` as `admin` or `user` (DESIGN §7);
-                // anything else there is not a token of ours.
+                // `cargo xtask token` writes `role` as `admin` or `user` (README,
+                // Authentication); anything else there is not a token of ours.
                 let role_is_ours = match claims.get("role") {
                     None => true,
                     Some(role) => role

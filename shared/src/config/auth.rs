@@ -1,4 +1,4 @@
-//! How bearer tokens are verified (DESIGN §7, issue 20): read only by the functions
+//! How bearer tokens are verified (README, Authentication): read only by the functions
 //! behind a token, so the webhook, the dashboard page and the scheduled functions never
 //! build it.
 //!
@@ -60,7 +60,8 @@ pub struct IssuerConfig {
     /// `JWT_AUDIENCE`: the `aud` a token must hold; one per stage, so a token for
     /// another stage is refused even in the same account.
     pub audience: String,
-    /// `JWT_MAX_TTL_SECS` (default one hour): a token whose `exp - iat` is longer is refused.
+    /// `JWT_MAX_TTL_SECS` (default one hour): a token whose `exp - iat` is longer is
+    /// refused.
     pub max_ttl_secs: u64,
     /// `JWT_ALGORITHMS` (default `RS256,ES256`): asymmetric algorithms only.
     pub algorithms: Vec<Algorithm>,

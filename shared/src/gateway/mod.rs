@@ -1,5 +1,5 @@
-//! The payment gateway seam (DESIGN §10): the simulated gateway (default) and
-//! RazorpayX Payouts, behind one trait.
+//! The payment gateway seam (docs/ARCHITECTURE.md, "Where to add"): the simulated gateway
+//! (default) and RazorpayX Payouts, behind one trait.
 //!
 //! Real gateways answer asynchronously, so a transfer has three answers: paid,
 //! declined for good, or accepted and on its way (the payout stays `processing`

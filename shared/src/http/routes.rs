@@ -1,5 +1,6 @@
-//! The API's routes (DESIGN §3), as data: one row per Lambda. Tests hold the local
-//! watch router, the function crates and (later) the SAM template to this table.
+//! The API's routes (the README's route table), as data: one row per Lambda. Tests hold
+//! the local watch router, the function crates and (later) the SAM template to this
+//! table.
 
 use lambda_http::http::Method;
 

@@ -1,13 +1,14 @@
-//! RazorpayX Payouts (reference §1): contacts, fund accounts and payouts over its HTTP
-//! API, with `X-Payout-Idempotency` derived from the payout and attempt and the same
-//! body on every send of an attempt.
+//! RazorpayX Payouts (README, "Pay real people";
+//! https://razorpay.com/docs/api/x/payouts/): contacts, fund accounts and payouts over
+//! its HTTP API, with `X-Payout-Idempotency` derived from the payout and attempt and the
+//! same body on every send of an attempt.
 //!
-//! What RazorpayX answers is mapped once, here (Appendix B): `processed` is paid (the
-//! UTR is the payment reference); `failed`, `rejected` and `cancelled` are declined
-//! with the reason from `status_details`, `reversed` is a payment the bank sent back;
-//! anything else is accepted and not final. A 400 is a definitive refusal, a 401 our own misconfiguration, a 429 a
-//! request to slow down (retried here with jitter, then left to the next run), and a
-//! 5xx, a timeout or a reset an unknown outcome.
+//! What RazorpayX answers is mapped once, here: `processed` is paid (the UTR
+//! is the payment reference); `failed`, `rejected` and `cancelled` are declined with the
+//! reason from `status_details`, `reversed` is a payment the bank sent back; anything
+//! else is accepted and not final. A 400 is a definitive refusal, a 401 our own
+//! misconfiguration, a 429 a request to slow down (retried here with jitter, then left to
+//! the next run), and a 5xx, a timeout or a reset an unknown outcome.
 
 use std::time::Duration;
 
@@ -332,7 +333,8 @@ impl PaymentGateway for RazorpayX {
     }
 
     /// RazorpayX's own advice after a 5xx: look the payout up by reference for up to
-    /// an hour before concluding it was never created (reference §1.3).
+    /// an hour before concluding it was never created (RazorpayX, "Payout Idempotency":
+    /// https://razorpay.com/docs/api/x/payout-idempotency/).
     fn late_transfer_window_secs(&self) -> u64 {
         3_600
     }

@@ -1,6 +1,6 @@
-//! RazorpayX webhooks (reference §2): the signature over the raw body, and what a
-//! payout event reports. Nothing here touches the store: the service decides what a
-//! report means for our payout (`crate::webhook`).
+//! RazorpayX webhooks (README, Webhooks; https://razorpay.com/docs/webhooks/payouts/):
+//! the signature over the raw body, and what a payout event reports. Nothing here touches
+//! the store: the service decides what a report means for our payout (`crate::webhook`).
 
 use aws_lc_rs::{constant_time, hmac};
 use serde::Deserialize;
@@ -167,8 +167,9 @@ fn report(entity: &PayoutEntity) -> GatewayReport {
     }
 }
 
-/// RazorpayX's statuses in the order a payout moves through them (reference §2.3:
-/// pending → queued → processing → processed | failed…, and processed → reversed).
+/// RazorpayX's statuses in the order a payout moves through them (RazorpayX's payout life
+/// cycle, https://razorpay.com/docs/x/payouts/states-life-cycle/: pending → queued →
+/// processing → processed | failed…, and processed → reversed).
 const ORDER: [(&str, u8); 9] = [
     ("pending", 0),
     ("scheduled", 0),
