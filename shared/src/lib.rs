@@ -9,7 +9,6 @@ pub mod bulk;
 pub mod config;
 pub mod cursor;
 pub mod events;
-pub mod gateway;
 pub mod http;
 pub mod listing;
 pub mod notify;
@@ -23,6 +22,7 @@ pub mod webhook;
 
 // The lower crates' modules, under the paths the rest of the service has always named.
 pub use domain::{error, money, names, payout, time};
+pub use gateway;
 pub use platform::{aws, metrics, secrets, telemetry, vault};
 pub use store;
 

@@ -71,7 +71,7 @@ impl App {
     }
 
     fn gateway_of(config: &Config, store: &Store) -> Result<Gateway> {
-        Gateway::from_config(config, store).map_err(|err| Error::Config(err.to_string()))
+        Gateway::from_config(&config.gateway, store).map_err(|err| Error::Config(err.to_string()))
     }
 
     /// The gateway, for the routes that pay.

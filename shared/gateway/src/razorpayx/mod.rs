@@ -23,12 +23,12 @@ pub mod webhook;
 
 use super::{BeneficiaryIds, GatewayError, PaymentGateway, TransferOutcome};
 use crate::config::{LargeTransferMode, RazorpayXConfig, RazorpayXKeys};
-use crate::money::Paise;
-use crate::payout::{IdempotencyKey, Payout, PayoutType};
-use crate::secrets::Secret;
-use crate::time::Timestamp;
-use crate::vault::{Vault, VaultError};
 use domain::account::{Destination, DestinationKind, PayoutAccount};
+use domain::money::Paise;
+use domain::payout::{IdempotencyKey, Payout, PayoutType};
+use domain::time::Timestamp;
+use platform::secrets::Secret;
+use platform::vault::{Vault, VaultError};
 
 /// RazorpayX's largest page of payouts, and how many under one reference are read at
 /// most before a lookup gives up (well above our 999 attempts of one payout).
@@ -472,7 +472,7 @@ fn parse_entity(entity: Value) -> Result<PayoutEntity, GatewayError> {
     serde_json::from_value(entity)
         // serde quotes the value it could not take, which may be anything RazorpayX sent.
         .map_err(|err| {
-            GatewayError::Unavailable(crate::telemetry::redact(&format!(
+            GatewayError::Unavailable(platform::telemetry::redact(&format!(
                 "unexpected payout entity: {err}"
             )))
         })
@@ -505,7 +505,7 @@ fn created_id(body: Value) -> Result<String, GatewayError> {
     serde_json::from_value::<Created>(body)
         .map(|created| created.id)
         .map_err(|err| {
-            GatewayError::Unavailable(crate::telemetry::redact(&format!(
+            GatewayError::Unavailable(platform::telemetry::redact(&format!(
                 "unexpected entity: {err}"
             )))
         })
@@ -584,7 +584,7 @@ fn error_description(body: &Value) -> String {
         (Some(description), None) => description.to_owned(),
         _ => body.to_string().chars().take(200).collect(),
     };
-    crate::telemetry::redact(&text)
+    platform::telemetry::redact(&text)
 }
 
 /// A transport error in words, without the URL's query (it names our account number).
@@ -596,7 +596,7 @@ fn describe(err: reqwest::Error) -> String {
     } else {
         "connection failed"
     };
-    crate::telemetry::redact(&format!("RazorpayX {kind}: {}", err.without_url()))
+    platform::telemetry::redact(&format!("RazorpayX {kind}: {}", err.without_url()))
 }
 
 #[cfg(test)]

@@ -24,10 +24,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{Call, RazorpayX, StatusDetails};
-use crate::gateway::GatewayError;
-use crate::names::{name_score, normalised_name, NAME_MATCH_THRESHOLD};
-use crate::time::Timestamp;
+use crate::GatewayError;
 use domain::account::DestinationKind;
+use domain::names::{name_score, normalised_name, NAME_MATCH_THRESHOLD};
+use domain::time::Timestamp;
 
 /// The penny of the penny drop, in paise: what RazorpayX's documentation sends (and
 /// defaults to). Fees and tax come on top, from the business account.
@@ -280,7 +280,7 @@ pub(super) fn from_entity(entity: Entity) -> Validation {
             Some("invalid") => (
                 ValidationStatus::Failed,
                 Some(ValidationFailure::AccountInvalid {
-                    details: results.details.as_deref().map(crate::telemetry::redact),
+                    details: results.details.as_deref().map(platform::telemetry::redact),
                 }),
             ),
             other => (
@@ -302,7 +302,7 @@ pub(super) fn from_entity(entity: Entity) -> Validation {
             (
                 ValidationStatus::Failed,
                 Some(ValidationFailure::NotCompleted {
-                    reason: crate::telemetry::redact(&format!(
+                    reason: platform::telemetry::redact(&format!(
                         "RazorpayX could not complete the validation: {why}"
                     )),
                 }),

@@ -1,6 +1,6 @@
 //! RazorpayX webhooks (README, Webhooks; https://razorpay.com/docs/webhooks/payouts/):
 //! the signature over the raw body, and what a payout event reports. Nothing here touches
-//! the store: the service decides what a report means for our payout (`crate::webhook`).
+//! the store: the service decides what a report means for our payout (`shared::webhook`).
 
 use aws_lc_rs::{constant_time, hmac};
 use serde::Deserialize;
@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use super::validation::Validation;
 use super::{outcome, PayoutEntity};
-use crate::gateway::GatewayReport;
-use crate::payout::GatewayStatusDetails;
+use crate::GatewayReport;
+use domain::payout::GatewayStatusDetails;
 
 /// The header RazorpayX signs each delivery with.
 pub const SIGNATURE_HEADER: &str = "x-razorpay-signature";
@@ -90,7 +90,7 @@ struct Wrapped {
 /// they could not take, which may be a person's details: those are taken out, as the
 /// complaint is logged and answered.
 pub fn parse(body: &[u8]) -> Result<Event, ParseError> {
-    let quoted = |err: serde_json::Error| crate::telemetry::redact(&err.to_string());
+    let quoted = |err: serde_json::Error| platform::telemetry::redact(&err.to_string());
     let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|err| ParseError::NotJson(quoted(err)))?;
     let envelope: Envelope =
@@ -123,7 +123,7 @@ pub struct ValidationEvent {
 /// disagree.
 pub fn parse_validation(body: &[u8]) -> Result<Option<ValidationEvent>, ParseError> {
     const PAYLOAD: &str = "fund_account.validation";
-    let quoted = |err: serde_json::Error| crate::telemetry::redact(&err.to_string());
+    let quoted = |err: serde_json::Error| platform::telemetry::redact(&err.to_string());
     let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|err| ParseError::NotJson(quoted(err)))?;
     let envelope: Envelope =
@@ -229,8 +229,8 @@ pub(super) fn not_after(status: &str) -> &'static [&'static str] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gateway::validation::ValidationStatus;
-    use crate::gateway::TransferOutcome;
+    use crate::validation::ValidationStatus;
+    use crate::TransferOutcome;
 
     const SECRET: &str = "a-webhook-secret";
 

@@ -15,10 +15,10 @@ use uuid::Uuid;
 
 use super::{GatewayError, PaymentGateway, TransferOutcome};
 use crate::config::SimulatedGatewayConfig;
-use crate::money::Paise;
-use crate::payout::{IdempotencyKey, Payout};
-use crate::store::Store;
-use crate::time::Timestamp;
+use domain::money::Paise;
+use domain::payout::{IdempotencyKey, Payout};
+use domain::time::Timestamp;
+use store::Store;
 
 /// Reasons a bank gives, so failed payouts look like the real thing in the admin list.
 const DECLINE_REASONS: [&str; 4] = [

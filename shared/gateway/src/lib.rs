@@ -7,6 +7,7 @@
 //! may be done next: an unknown outcome is asked about again under the same key, a
 //! rate limit waits, a refusal of our own credentials stops the run.
 
+pub mod config;
 mod razorpayx;
 mod simulated;
 
@@ -14,13 +15,13 @@ use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, GatewayConfig};
-use crate::money::Paise;
-use crate::payout::{GatewayStatusDetails, IdempotencyKey, Payout};
-use crate::store::Store;
-use crate::time::Timestamp;
+use crate::config::GatewayConfig;
 pub use domain::account::BeneficiaryIds;
 use domain::account::{DestinationKind, PayoutAccount};
+use domain::money::Paise;
+use domain::payout::{GatewayStatusDetails, IdempotencyKey, Payout};
+use domain::time::Timestamp;
+use store::Store;
 
 pub use razorpayx::validation::Validation;
 pub use razorpayx::{validation, webhook as razorpayx_webhook, RazorpayX};
@@ -271,8 +272,9 @@ pub enum Gateway {
 }
 
 impl Gateway {
-    pub fn from_config(config: &Config, store: &Store) -> Result<Self, GatewayError> {
-        Ok(match &config.gateway {
+    /// The gateway `config` names; the simulated bank keeps its ledger in `store`.
+    pub fn from_config(config: &GatewayConfig, store: &Store) -> Result<Self, GatewayError> {
+        Ok(match config {
             GatewayConfig::Simulated(simulated) => {
                 Gateway::Simulated(SimulatedGateway::new(store.clone(), *simulated))
             }
