@@ -1,16 +1,17 @@
 //! An in-process API Gateway for tests: it routes a method and path the way the HTTP
-//! API does (`shared::http::Endpoint` is the route table), builds the HTTP API v2
+//! API does (`api::Endpoint` is the route table), builds the HTTP API v2
 //! event API Gateway would send — `pathParameters` included — and hands it to the
 //! same `App::handle` the Lambda runs. Storage is the real DynamoDB Local.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use api::auth::TokenVerifier;
+use api::auth::DEV_JWT_SECRET;
+use api::{App, Endpoint};
 use lambda_http::http::HeaderMap;
 use serde_json::{json, Value};
-use shared::auth::TokenVerifier;
-use shared::config::{Config, DEV_JWT_SECRET};
-use shared::http::{App, Endpoint};
+use shared::config::Config;
 use shared::store::Store;
 
 pub struct Api {

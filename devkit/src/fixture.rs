@@ -91,7 +91,7 @@ impl Fixture {
     }
 
     fn validate(&self) -> Result<()> {
-        use shared::http::input::is_addressable_id as addressable;
+        use api::input::is_addressable_id as addressable;
         for scout in &self.scouts {
             if !addressable(&scout.scout_id) {
                 bail!(

@@ -138,8 +138,8 @@ impl TestIssuer {
     }
 
     /// The configuration a function verifying this issuer's tokens runs with.
-    pub fn config(&self) -> shared::config::IssuerConfig {
-        shared::config::AuthConfig::from_lookup(|name| match name {
+    pub fn config(&self) -> api::auth::IssuerConfig {
+        api::auth::AuthConfig::from_lookup(|name| match name {
             "STAGE" => Some(shared::config::LOCAL_STAGE.to_owned()),
             "JWT_JWKS_URL" => Some(self.jwks_url()),
             "JWT_ISSUER" => Some(self.issuer()),
@@ -148,8 +148,8 @@ impl TestIssuer {
         })
         .ok()
         .and_then(|config| match config {
-            shared::config::AuthConfig::Issuer(issuer) => Some(issuer),
-            shared::config::AuthConfig::LocalSecret(_) => None,
+            api::auth::AuthConfig::Issuer(issuer) => Some(issuer),
+            api::auth::AuthConfig::LocalSecret(_) => None,
         })
         .expect("a JWKS URL, issuer and audience make an issuer configuration")
     }

@@ -1,10 +1,10 @@
-//! One truth for the routes: `shared::http::Endpoint` names every API function, and
+//! One truth for the routes: `api::Endpoint` names every API function, and
 //! the local watch router and the crates under `functions/` must agree with it.
 
 use std::collections::BTreeSet;
 
+use api::Endpoint;
 use devkit::paths;
-use shared::http::Endpoint;
 
 /// Functions that are not behind an HTTP route.
 /// Functions that serve no HTTP route: the two schedules, the table's stream and the
@@ -86,7 +86,7 @@ fn yaml(file: &str) -> serde_yaml::Value {
     serde_yaml::from_str(&text).unwrap()
 }
 
-/// (method, path, function) for every route `shared::http::Endpoint` declares.
+/// (method, path, function) for every route `api::Endpoint` declares.
 fn declared_routes() -> BTreeSet<(String, String, String)> {
     Endpoint::ALL
         .iter()

@@ -1,15 +1,14 @@
-//! The payout service over its domain (the `domain` crate, re-exported here): the
-//! DynamoDB store, the gateways, the use cases and the HTTP edge. Function crates parse
-//! an event, call one operation here and shape the response.
+//! The payout service's use cases, over the crates below it (domain, platform, store,
+//! gateway; their modules re-exported here under the paths callers have always named).
+//! The scheduled and event-driven functions call one operation here; the API's
+//! functions reach it through the `api` crate.
 
 pub mod account;
 pub mod admin;
-pub mod auth;
 pub mod bulk;
 pub mod config;
 pub mod cursor;
 pub mod events;
-pub mod http;
 pub mod listing;
 pub mod notify;
 pub mod order;
@@ -22,6 +21,8 @@ pub mod webhook;
 
 // The lower crates' modules, under the paths the rest of the service has always named.
 pub use domain::{error, money, names, payout, time};
+// Who is asking; the tokens that say so are verified at the edge (`api::auth`).
+pub use domain::actor as auth;
 pub use gateway;
 pub use platform::{aws, metrics, secrets, telemetry, vault};
 pub use store;

@@ -177,9 +177,9 @@ pub fn parse_request(body: &Map<String, Value>, limits: PayoutLimits) -> Result<
     const FIELDS: [&str; 4] = ["scout_id", "frequency", "day", "minimum_paise"];
     // One wording for unknown keys everywhere, cut short: a client's key is never
     // echoed back whole.
-    crate::http::input::only_fields(body, &FIELDS)?;
+    domain::body::only_fields(body, &FIELDS)?;
     let scout_id = match body.get("scout_id") {
-        Some(Value::String(id)) if crate::http::input::is_addressable_id(id) => id.clone(),
+        Some(Value::String(id)) if domain::body::is_addressable_id(id) => id.clone(),
         _ => {
             return Err(invalid(
                 "scout_id",

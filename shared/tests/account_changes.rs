@@ -2,13 +2,14 @@
 //! account's history, and finds every payout that waited for an account, against
 //! DynamoDB Local through the API and the processor.
 
+use api::auth::DEV_JWT_SECRET;
 use devkit::api::{Api, Call, Reply};
 use devkit::counting::RequestCounter;
 use devkit::testing::{fresh_store, gateway, local_config, processor_config};
 use devkit::token::mint;
 use serde_json::{json, Value};
 use shared::auth::{Actor, Role};
-use shared::config::{PayoutLimits, DEV_JWT_SECRET};
+use shared::config::PayoutLimits;
 use shared::money::Paise;
 use shared::payout::{Payout, PayoutStatus, Transition};
 use shared::process::Processor;

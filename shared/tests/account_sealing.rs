@@ -4,15 +4,14 @@
 
 use std::time::Duration;
 
+use api::auth::DEV_JWT_SECRET;
 use aws_sdk_dynamodb::types::AttributeValue;
 use devkit::api::Api;
 use devkit::razorpayx::{FakeConfig, FakeRazorpayX};
 use devkit::testing::{fresh_store, stored_item, vault};
 use shared::account::{save_payout_account, Destination, NewPayoutAccount};
 use shared::auth::{Actor, Role};
-use shared::config::{
-    PayoutLimits, ProcessorConfig, RazorpayXConfig, DEV_JWT_SECRET, DEV_RAZORPAYX_KEY_SECRET,
-};
+use shared::config::{PayoutLimits, ProcessorConfig, RazorpayXConfig, DEV_RAZORPAYX_KEY_SECRET};
 use shared::gateway::RazorpayX;
 use shared::money::Paise;
 use shared::payout::PayoutStatus;

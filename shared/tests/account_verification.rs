@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use api::auth::DEV_JWT_SECRET;
 use devkit::api::{Api, Call};
 use devkit::invariants::assert_balances;
 use devkit::razorpayx::{
@@ -18,8 +19,8 @@ use shared::account::{
 };
 use shared::auth::{Actor, Role};
 use shared::config::{
-    PayoutLimits, ProcessorConfig, RazorpayXConfig, WebhookSecrets, DEV_JWT_SECRET,
-    DEV_RAZORPAYX_KEY_SECRET, DEV_RAZORPAYX_WEBHOOK_SECRET,
+    PayoutLimits, ProcessorConfig, RazorpayXConfig, WebhookSecrets, DEV_RAZORPAYX_KEY_SECRET,
+    DEV_RAZORPAYX_WEBHOOK_SECRET,
 };
 use shared::error::Error;
 use shared::gateway::RazorpayX;

@@ -6,12 +6,12 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use api::auth::DEV_JWT_SECRET;
 use devkit::api::{Api, Call, Reply};
 use devkit::testing::fresh_store;
 use devkit::token::mint;
 use serde_json::{json, Value};
 use shared::auth::Role;
-use shared::config::DEV_JWT_SECRET;
 use shared::store::Store;
 
 const NUMBER: &str = "765432123456789";

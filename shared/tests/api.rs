@@ -2,6 +2,7 @@
 //! DynamoDB Local: happy paths, every documented error with the data left untouched,
 //! and the auth matrix on every route.
 
+use api::auth::DEV_JWT_SECRET;
 use devkit::api::{Api, Call, Reply};
 use devkit::fixture::Fixture;
 use devkit::invariants::assert_books_balance;
@@ -9,7 +10,7 @@ use devkit::testing::{fresh_store, Snapshot};
 use devkit::token::mint;
 use serde_json::Value;
 use shared::auth::Role;
-use shared::config::{Config, DEV_JWT_SECRET};
+use shared::config::Config;
 use shared::money::Paise;
 use shared::order::Order;
 use shared::store::Store;
@@ -709,7 +710,7 @@ async fn the_wrong_method_is_405_and_names_the_right_one() {
         .to_string(),
     )
     .unwrap();
-    let reply = api.send(shared::http::Endpoint::ListPayouts, request).await;
+    let reply = api.send(api::Endpoint::ListPayouts, request).await;
     assert_eq!(reply.status, 405);
     assert_eq!(reply.headers["allow"], "GET");
 }
@@ -863,9 +864,7 @@ async fn a_body_that_is_not_utf8_is_a_400_and_changes_nothing() {
         "isBase64Encoded": true
     });
     let request = lambda_http::request::from_str(&event.to_string()).unwrap();
-    let reply = api
-        .send(shared::http::Endpoint::RequestScoutPayout, request)
-        .await;
+    let reply = api.send(api::Endpoint::RequestScoutPayout, request).await;
     assert_error(&reply, 400, "bad_request");
     assert_eq!(snapshot(&store).await, before);
 }

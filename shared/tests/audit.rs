@@ -6,6 +6,7 @@
 //! `Cache-Control: no-store` on JSON answers, HSTS on the dashboard, 413 for bodies over
 //! 64 KiB before they are parsed, unknown keys never echoed in full.
 
+use api::auth::DEV_JWT_SECRET;
 use devkit::api::{Api, Call, Reply};
 use devkit::fixture::Fixture;
 use devkit::invariants::assert_books_balance;
@@ -13,7 +14,7 @@ use devkit::testing::{fresh_store, publish_table_stream, Snapshot};
 use devkit::token::mint;
 use serde_json::{json, Value};
 use shared::auth::Role;
-use shared::config::{Config, DEV_JWT_SECRET};
+use shared::config::Config;
 use shared::payout::{Acting, AdminAction, HistoryEntry, PayoutStatus, Transition, HISTORY_LIMIT};
 use shared::store::{Lease, StatusChange, Store};
 use shared::time::Timestamp;

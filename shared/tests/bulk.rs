@@ -3,6 +3,8 @@
 //! refused before anything is done, the admin-only rule, and `Idempotency-Key`
 //! replays, reuse and runs still in progress.
 
+use api::auth::DEV_JWT_SECRET;
+use api::Endpoint;
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
@@ -14,9 +16,8 @@ use devkit::token::mint;
 use serde_json::{json, Value};
 use shared::auth::Role;
 use shared::bulk::{BulkAction, BulkCommand};
-use shared::config::{Config, DEV_JWT_SECRET};
+use shared::config::Config;
 use shared::gateway::Gateway;
-use shared::http::Endpoint;
 use shared::money::Paise;
 use shared::payout::PayoutStatus;
 use shared::store::{BulkRequestRecord, BulkRequestState, Store};

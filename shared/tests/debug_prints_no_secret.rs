@@ -1,10 +1,11 @@
 //! Issue 20: `Debug` of any configuration or of the app a function builds never prints a
 //! secret, whatever a panic message or a careless `{:?}` log line would show.
 
+use api::auth::AuthConfig;
+use api::auth::TokenVerifier;
 use devkit::api::Api;
 use devkit::testing::fresh_store;
-use shared::auth::TokenVerifier;
-use shared::config::{AuthConfig, Config, RazorpayXConfig, WebhookSecrets, LOCAL_STAGE};
+use shared::config::{Config, RazorpayXConfig, WebhookSecrets, LOCAL_STAGE};
 use shared::gateway::{Gateway, RazorpayX};
 
 const PLANTED: [&str; 5] = [

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use api::input::path_param;
+use api::Endpoint;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use devkit::api::Api;
 use devkit::fixture::Fixture;
@@ -17,8 +19,6 @@ use shared::config::WebhookSecrets;
 use shared::events::bus::EventBridgeBus;
 use shared::events::publish::{Publisher, RetryPolicy};
 use shared::events::{Event, PayoutEvent};
-use shared::http::input::path_param;
-use shared::http::Endpoint;
 use shared::notify::{Notifier, SesMailer};
 use shared::order::{complete_order, Order};
 use shared::payout::PayoutStatus;

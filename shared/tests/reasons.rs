@@ -6,12 +6,13 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use api::auth::DEV_JWT_SECRET;
 use devkit::api::{Api, Call, Reply};
 use devkit::testing::fresh_store;
 use devkit::token::mint;
 use serde_json::{json, Value};
 use shared::auth::Role;
-use shared::config::{WebhookSecrets, DEV_JWT_SECRET};
+use shared::config::WebhookSecrets;
 use shared::gateway::razorpayx_webhook::signature;
 use shared::money::Paise;
 use shared::payout::{Payout, PayoutStatus, Transition};

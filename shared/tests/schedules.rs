@@ -3,13 +3,14 @@
 
 use std::time::{Duration, Instant};
 
+use api::auth::DEV_JWT_SECRET;
 use devkit::api::{Api, Call, Reply};
 use devkit::invariants::{assert_books_balance, user_payouts};
 use devkit::testing::{fresh_store, local_config};
 use devkit::token::mint;
 use serde_json::{json, Value};
 use shared::auth::Role;
-use shared::config::{PayoutLimits, DEV_JWT_SECRET};
+use shared::config::PayoutLimits;
 use shared::money::Paise;
 use shared::payout::{PayoutStatus, PayoutType};
 use shared::schedule::{

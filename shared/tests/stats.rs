@@ -2,6 +2,7 @@
 //! checked against the payouts themselves (every money test does that too, through
 //! `assert_books_balance`), and its windows against the transitions that happened.
 
+use api::auth::DEV_JWT_SECRET;
 use devkit::api::{Api, Reply};
 use devkit::fixture::Fixture;
 use devkit::invariants::{all_payouts, assert_balances, assert_books_balance};
@@ -9,7 +10,6 @@ use devkit::testing::{fresh_store, gateway, processor_config};
 use devkit::token::mint;
 use serde_json::{json, Value};
 use shared::auth::{Actor, Role};
-use shared::config::DEV_JWT_SECRET;
 use shared::payout::{Payout, PayoutStatus, PayoutType, Transition};
 use shared::store::{Buckets, CounterBucket, CounterItem, Lease, StatusChange, Store};
 

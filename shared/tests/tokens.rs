@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use api::auth::{AuthConfig, DEV_JWT_SECRET};
+use api::auth::{TokenVerifier, JWKS_MIN_REFRESH};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use devkit::api::{Api, Call, Reply};
@@ -12,8 +14,6 @@ use devkit::testing::{fresh_store, Snapshot};
 use devkit::token::{TestIssuer, EC_KID, RSA_KID};
 use jsonwebtoken::{encode, EncodingKey, Header};
 use serde_json::{json, Value};
-use shared::auth::{TokenVerifier, JWKS_MIN_REFRESH};
-use shared::config::{AuthConfig, DEV_JWT_SECRET};
 use shared::money::Paise;
 use shared::scout::Scout;
 use shared::store::Store;

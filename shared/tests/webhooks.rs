@@ -6,6 +6,7 @@
 use std::process::Command;
 use std::time::Duration;
 
+use api::auth::DEV_JWT_SECRET;
 use devkit::api::{Api, Call, Reply};
 use devkit::invariants::assert_balances;
 use devkit::razorpayx::{assert_paid_once, FakeConfig, FakeRazorpayX};
@@ -16,8 +17,7 @@ use shared::account::{save_payout_account, Destination, NewPayoutAccount};
 use shared::admin::{cancel_payout, retry_payout};
 use shared::auth::{Actor, Role};
 use shared::config::{
-    PayoutLimits, ProcessorConfig, RazorpayXConfig, WebhookSecrets, DEV_JWT_SECRET,
-    DEV_RAZORPAYX_KEY_SECRET,
+    PayoutLimits, ProcessorConfig, RazorpayXConfig, WebhookSecrets, DEV_RAZORPAYX_KEY_SECRET,
 };
 use shared::gateway::razorpayx_webhook::signature;
 use shared::gateway::RazorpayX;
@@ -572,9 +572,7 @@ async fn a_base64_encoded_body_is_verified_as_the_bytes_it_encodes() {
         "isBase64Encoded": true
     });
     let request = lambda_http::request::from_str(&event.to_string()).unwrap();
-    let reply = api
-        .send(shared::http::Endpoint::RazorpayXWebhook, request)
-        .await;
+    let reply = api.send(api::Endpoint::RazorpayXWebhook, request).await;
     assert_eq!(reply.status, 200, "{:?}", reply.body);
     assert_eq!(
         stored(&store, &payout).await.gateway_status.as_deref(),

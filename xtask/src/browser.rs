@@ -9,9 +9,9 @@ use std::process::Command;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
+use api::auth::DEV_JWT_SECRET;
 use devkit::paths;
 use shared::auth::{Actor, Role};
-use shared::config::DEV_JWT_SECRET;
 use shared::money::Paise;
 use shared::scout::{request_payout, PayoutRequest, Scout};
 use shared::store::Store;
@@ -181,7 +181,7 @@ pub async fn prepare(
 pub fn dashboard_test(base: &str) -> Result<()> {
     tools::run(Command::new("node").arg(script("format_test.mjs")).env(
         "DASHBOARD_JS",
-        paths::workspace_root().join("shared/src/http/dashboard/dashboard.js"),
+        paths::workspace_root().join("shared/api/src/dashboard/dashboard.js"),
     ))
     .context("the dashboard's rupee formatting")?;
     let admin = devkit::token::mint(DEV_JWT_SECRET, 1, Role::Admin, 3600)?;

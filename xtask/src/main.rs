@@ -17,8 +17,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
+use api::auth::AuthConfig;
 use shared::auth::Role;
-use shared::config::{AuthConfig, Config};
+use shared::config::Config;
 
 const USAGE: &str = "\
 usage: cargo xtask <command>
@@ -133,7 +134,7 @@ fn apply_local_defaults() {
         ("PAYOUTS_TABLE", "payouts".to_owned()),
         // The only stage that accepts the development secret below.
         ("STAGE", shared::config::LOCAL_STAGE.to_owned()),
-        ("JWT_SECRET", shared::config::DEV_JWT_SECRET.to_owned()),
+        ("JWT_SECRET", api::auth::DEV_JWT_SECRET.to_owned()),
         ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
     ]
     .into_iter()

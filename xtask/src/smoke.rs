@@ -8,11 +8,12 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
+use api::auth::DEV_JWT_SECRET;
 use devkit::dynamodb_local;
 use devkit::paths;
 use serde_json::Value;
 use shared::auth::Role;
-use shared::config::{DEV_JWT_SECRET, DEV_RAZORPAYX_WEBHOOK_SECRET};
+use shared::config::DEV_RAZORPAYX_WEBHOOK_SECRET;
 use shared::gateway::razorpayx_webhook;
 use shared::order::Order;
 

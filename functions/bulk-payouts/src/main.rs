@@ -1,6 +1,6 @@
 //! POST /payouts/bulk: process, retry or cancel up to 100 payouts, each on its own (admin).
 
-use shared::http::{run, Endpoint};
+use api::{run, Endpoint};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

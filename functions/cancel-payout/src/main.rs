@@ -1,6 +1,6 @@
 //! POST /payouts/{payout_id}/cancel: withdraw a pending or failed payout (admin).
 
-use shared::http::{run, Endpoint};
+use api::{run, Endpoint};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

@@ -1,6 +1,6 @@
 //! PATCH /orders/{order_id}/complete: the buyer (or an admin) completes an order; its seller payout is created.
 
-use shared::http::{run, Endpoint};
+use api::{run, Endpoint};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

@@ -1,6 +1,6 @@
 //! GET /me/payout-account: the caller's payout account, masked.
 
-use shared::http::{run, Endpoint};
+use api::{run, Endpoint};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

@@ -1,6 +1,6 @@
 //! GET /me/payout-schedule?scout_id=…: a scout's automatic payout schedule (manual unless set).
 
-use shared::http::{run, Endpoint};
+use api::{run, Endpoint};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

@@ -1,6 +1,6 @@
 //! GET /users/{user_id}/payout-account: any user's payout account, masked (admin).
 
-use shared::http::{run, Endpoint};
+use api::{run, Endpoint};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

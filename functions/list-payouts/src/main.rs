@@ -1,6 +1,6 @@
 //! GET /payouts: every payout, or one status's, newest first (admin).
 
-use shared::http::{run, Endpoint};
+use api::{run, Endpoint};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

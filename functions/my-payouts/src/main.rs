@@ -1,6 +1,6 @@
 //! GET /payouts/my-payouts: the caller's payouts, newest first, with totals.
 
-use shared::http::{run, Endpoint};
+use api::{run, Endpoint};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

@@ -1,6 +1,6 @@
 //! POST /payouts/process/{payout_id}: pay one pending payout now (admin).
 
-use shared::http::{run, Endpoint};
+use api::{run, Endpoint};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

@@ -1,6 +1,6 @@
 //! PUT /me/payout-account: save the caller's payout account (bank account or UPI).
 
-use shared::http::{run, Endpoint};
+use api::{run, Endpoint};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
+use api::auth::Role;
+use api::auth::DEV_JWT_SECRET;
 use devkit::function_run::{api_event, run, status_of};
-use shared::auth::Role;
-use shared::config::DEV_JWT_SECRET;
 
 use devkit::function_run::LOG_LEVELS as LEVELS;
 

@@ -1,6 +1,6 @@
 //! POST /webhooks/razorpayx: RazorpayX's signed payout events (no token).
 
-use shared::http::{run, Endpoint};
+use api::{run, Endpoint};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

@@ -1,6 +1,6 @@
 //! POST /scouts/{scout_id}/request-payout: a scout (or an admin) asks for a payout of bounty earnings.
 
-use shared::http::{run, Endpoint};
+use api::{run, Endpoint};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

@@ -1,6 +1,6 @@
 //! POST /payouts/{payout_id}/retry: send a failed payout round again and pay it (admin).
 
-use shared::http::{run, Endpoint};
+use api::{run, Endpoint};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

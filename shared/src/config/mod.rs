@@ -4,14 +4,11 @@
 //! No secret value is ever read from the environment outside `STAGE=local`: the
 //! environment names a Secrets Manager secret, read at first use by the functions that
 //! need it ([`crate::secrets`]). Each part is built only by the functions that use it:
-//! [`Config`] (settings, no secrets), [`AuthConfig`] (behind a token),
+//! [`Config`] (settings, no secrets), `api::auth::AuthConfig` (behind a token),
 //! [`WebhookSecrets`] (the webhook), and the RazorpayX keys (the functions that pay).
-
-mod auth;
 
 use std::time::Duration;
 
-pub use auth::{AuthConfig, ClaimNames, IssuerConfig, DEFAULT_MAX_TTL_SECS, DEV_JWT_SECRET};
 pub use gateway::config::{
     GatewayConfig, LargeTransferMode, RazorpayXConfig, RazorpayXKeys, SimulatedGatewayConfig,
     DEV_RAZORPAYX_ACCOUNT_NUMBER, DEV_RAZORPAYX_BASE_URL, DEV_RAZORPAYX_KEY_ID,
@@ -23,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::money::Paise;
 use crate::secrets::{Secret, SECRET_CACHE_SECS};
 use crate::vault::Vault;
+use domain::settings::{parse, parse_value, trimmed, within};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
@@ -482,16 +480,6 @@ impl WebhookSecrets {
     }
 }
 
-/// `lookup` with values trimmed and blank ones absent: how every part of the
-/// configuration reads the environment, so no two parts can read one variable apart.
-fn trimmed(lookup: impl Fn(&str) -> Option<String>) -> impl Fn(&str) -> Option<String> {
-    move |name: &str| {
-        lookup(name)
-            .map(|value| value.trim().to_owned())
-            .filter(|value| !value.is_empty())
-    }
-}
-
 /// `PAYOUT_ACCOUNT_VALIDATION` (`true` or `false`): whether a destination is verified
 /// before payouts go to it. RazorpayX validates in live mode only, so it defaults to on
 /// where RazorpayX pays outside the development stages, off elsewhere; the simulated
@@ -622,32 +610,6 @@ impl NotifyConfig {
             configuration_set: var("SES_CONFIGURATION_SET"),
         })
     }
-}
-
-fn within<T: PartialOrd + std::fmt::Display>(value: T, name: &str, min: T, max: T) -> Result<T> {
-    if value < min || value > max {
-        return Err(Error::Config(format!(
-            "{name} must be within {min}..={max}, got {value}"
-        )));
-    }
-    Ok(value)
-}
-
-fn parse<T: std::str::FromStr>(
-    var: &impl Fn(&str) -> Option<String>,
-    name: &str,
-    default: T,
-) -> Result<T> {
-    match var(name) {
-        Some(text) => parse_value(name, &text),
-        None => Ok(default),
-    }
-}
-
-fn parse_value<T: std::str::FromStr>(name: &str, text: &str) -> Result<T> {
-    text.trim()
-        .parse()
-        .map_err(|_| Error::Config(format!("{name} has an unusable value `{text}`")))
 }
 
 #[cfg(test)]

@@ -7,11 +7,12 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Result};
+use api::auth::DEV_JWT_SECRET;
+use api::Endpoint;
 use devkit::api::{Api, Call};
 use shared::auth::Role;
-use shared::config::{Config, DEV_JWT_SECRET};
+use shared::config::Config;
 use shared::gateway::Gateway;
-use shared::http::Endpoint;
 use shared::money::Paise;
 use shared::order::{Order, OrderStatus};
 use shared::store::keys;

@@ -8,9 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use api::auth::DEV_JWT_SECRET;
 use devkit::paths;
 use devkit::runtime_stub::RuntimeStub;
-use shared::config::DEV_JWT_SECRET;
 
 use super::stats::{median, ms};
 

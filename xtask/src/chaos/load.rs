@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::bench::stats::{ms, percentile};
 use anyhow::{bail, Context, Result};
+use api::auth::DEV_JWT_SECRET;
 use aws_sdk_dynamodb::Client;
 use devkit::api::{Api, Call};
 use devkit::counting::RequestCounter;
@@ -21,7 +22,7 @@ use devkit::invariants::{assert_balances, assert_books_balance};
 use devkit::table::TableDefinition;
 use serde_json::{json, Value};
 use shared::auth::{Actor, Role};
-use shared::config::{PayoutLimits, ProcessorConfig, WebhookSecrets, DEV_JWT_SECRET};
+use shared::config::{PayoutLimits, ProcessorConfig, WebhookSecrets};
 use shared::gateway::razorpayx_webhook::signature;
 use shared::money::Paise;
 use shared::order::{Order, OrderStatus};

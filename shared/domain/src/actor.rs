@@ -1,14 +1,7 @@
-//! Who is asking: the bearer token's verified claims become an [`Actor`], and the
-//! domain operations enforce roles and ownership on it themselves, so no entry point
-//! can forget to.
-
-mod jwks;
-mod token;
+//! Who is asking, once their token is verified: a user or an admin. The use cases
+//! enforce roles and ownership on it themselves, so no entry point can forget to.
 
 use serde::{Deserialize, Serialize};
-
-pub use jwks::{Jwks, JWKS_MIN_REFRESH};
-pub use token::TokenVerifier;
 
 use crate::error::{Error, Result};
 

@@ -6,11 +6,11 @@ use lambda_http::{Body, Request, Response};
 use super::routes::Endpoint;
 use super::{input, reply, App};
 use crate::auth::Actor;
-use crate::error::{Error, Result};
-use crate::listing::{self, ADMIN_LIST_DEFAULT_LIMIT, MAX_LIMIT, MY_PAYOUTS_DEFAULT_LIMIT};
-use crate::order::complete_order;
-use crate::scout::{request_payout, PayoutRequest, Requested};
-use crate::{account, admin, bulk, schedule};
+use shared::error::{Error, Result};
+use shared::listing::{self, ADMIN_LIST_DEFAULT_LIMIT, MAX_LIMIT, MY_PAYOUTS_DEFAULT_LIMIT};
+use shared::order::complete_order;
+use shared::scout::{request_payout, PayoutRequest, Requested};
+use shared::{account, admin, bulk, schedule};
 
 pub(super) async fn serve(
     app: &App,
@@ -125,7 +125,7 @@ pub(super) async fn serve(
             let scout_id = input::query(request, "scout_id")?
                 .filter(|id| input::is_addressable_id(id))
                 .ok_or_else(|| {
-                    crate::error::Error::BadRequest(
+                    shared::error::Error::BadRequest(
                         "scout_id (a query parameter) names the scout whose schedule to read"
                             .to_owned(),
                     )
@@ -162,12 +162,12 @@ pub(super) async fn serve(
             Ok(response)
         }
         Endpoint::PayoutStats => {
-            let stats = crate::stats::payout_stats(&app.store, actor).await?;
+            let stats = shared::stats::payout_stats(&app.store, actor).await?;
             Ok(reply::payout_stats(&stats))
         }
         // Not token-bearing: `App::handle` serves them before any token is read.
         Endpoint::RazorpayXWebhook | Endpoint::AdminDashboard => Err(
-            crate::error::Error::Forbidden("this route takes no token".to_owned()),
+            shared::error::Error::Forbidden("this route takes no token".to_owned()),
         ),
     }
 }

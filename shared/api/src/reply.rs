@@ -9,18 +9,18 @@ use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::account::{AccountView, PayoutAccount, PayoutHold};
-use crate::bulk::{BulkAnswer, ItemError, Outcome};
-use crate::error::Error;
-use crate::listing::{MyPayouts, PayoutList};
-use crate::money::Paise;
-use crate::order::{CompletedOrder, Order, OrderStatus, NO_PAYOUT_ZERO_PRICE};
-use crate::payout::{
+use shared::account::{AccountView, PayoutAccount, PayoutHold};
+use shared::bulk::{BulkAnswer, ItemError, Outcome};
+use shared::error::Error;
+use shared::listing::{MyPayouts, PayoutList};
+use shared::money::Paise;
+use shared::order::{CompletedOrder, Order, OrderStatus, NO_PAYOUT_ZERO_PRICE};
+use shared::payout::{
     EarlierAttempt, GatewayStatusDetails, HistoryEntry, Payout, PayoutStatus, PayoutType, Reason,
 };
-use crate::schedule::PayoutSchedule;
-use crate::stats::PayoutStats;
-use crate::time::Timestamp;
+use shared::schedule::PayoutSchedule;
+use shared::stats::PayoutStats;
+use shared::time::Timestamp;
 
 /// A payout as the API shows it.
 #[derive(Serialize)]
@@ -33,7 +33,7 @@ pub struct PayoutView<'a> {
     pub scout_id: Option<&'a str>,
     pub order_id: Option<&'a str>,
     pub payment_reference: Option<&'a str>,
-    /// `code: sentence`, both ours ([`crate::payout::Reason`]); never the gateway's words.
+    /// `code: sentence`, both ours ([`shared::payout::Reason`]); never the gateway's words.
     pub failure_reason: Option<String>,
     pub attempt: u32,
     pub attempt_sent_at: Option<Timestamp>,

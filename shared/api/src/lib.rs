@@ -1,7 +1,10 @@
-//! The HTTP side of the API functions. A function's `main` is one call to
-//! [`run`]; everything a request goes through — method, token, input, the operation,
-//! the response and its log line — happens here, the same way for every route.
+//! The HTTP side of the API functions, the service's edge: routes, tokens, input,
+//! replies and the dashboard, over the use cases in `shared`. A function's `main` is
+//! one call to [`run`]; everything a request goes through — method, token, input, the
+//! operation, the response and its log line — happens here, the same way for every
+//! route. Scheduled and event-driven functions do not depend on this crate.
 
+pub mod auth;
 mod dashboard;
 mod endpoints;
 pub mod input;
@@ -15,12 +18,13 @@ use lambda_http::http::header::AUTHORIZATION;
 use lambda_http::{Body, Request, RequestExt, Response};
 use tracing::{error, info, warn};
 
+use crate::auth::AuthConfig;
 use crate::auth::{Actor, TokenVerifier};
-use crate::config::{AuthConfig, Config, WebhookSecrets};
-use crate::error::{Error, Result};
-use crate::gateway::Gateway;
-use crate::metrics::{self, Unit};
-use crate::store::Store;
+use shared::config::{Config, WebhookSecrets};
+use shared::error::{Error, Result};
+use shared::gateway::Gateway;
+use shared::metrics::{self, Unit};
+use shared::store::Store;
 
 pub use routes::Endpoint;
 
@@ -172,7 +176,7 @@ impl App {
 /// The whole `main` of an API function: build the [`App`] once, then serve `endpoint`.
 pub async fn run(endpoint: Endpoint) -> std::result::Result<(), lambda_http::Error> {
     let config = Config::from_env()?;
-    crate::telemetry::init(&config.stage, endpoint.function());
+    shared::telemetry::init(&config.stage, endpoint.function());
     let store = Store::from_env(&config.table_name).await;
     let app = &App::for_endpoint(endpoint, config, store)?;
     lambda_http::run(lambda_http::service_fn(

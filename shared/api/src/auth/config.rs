@@ -8,8 +8,9 @@
 
 use jsonwebtoken::{Algorithm, AlgorithmFamily};
 
-use super::{parse, trimmed, within, LOCAL_STAGE};
-use crate::error::{Error, Result};
+use domain::settings::{parse, trimmed, within};
+use shared::config::LOCAL_STAGE;
+use shared::error::{Error, Result};
 
 /// The documented local secret (README): tokens from `cargo xtask token` are signed
 /// with it, and only `STAGE=local` accepts it.

@@ -11,10 +11,10 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 
+use super::config::{AuthConfig, ClaimNames, IssuerConfig};
 use super::jwks::{Jwks, JWKS_MIN_REFRESH};
 use super::{Actor, Role};
-use crate::config::{AuthConfig, ClaimNames, IssuerConfig};
-use crate::error::{Error, Result};
+use shared::error::{Error, Result};
 
 /// An `iat` this far ahead of our clock is a clock difference, not a forgery.
 const CLOCK_SKEW_SECS: u64 = 30;
