@@ -6,7 +6,6 @@ use std::collections::BTreeSet;
 use api::Endpoint;
 use devkit::paths;
 
-/// Functions that are not behind an HTTP route.
 /// Functions that serve no HTTP route: the two schedules, the table's stream and the
 /// `payouts` bus.
 const NOT_HTTP: &[&str] = &[
@@ -77,6 +76,36 @@ fn every_function_crate_serves_the_endpoint_it_is_named_for() {
         assert_eq!(
             manifest["package"]["name"].as_str(),
             Some(endpoint.function())
+        );
+    }
+}
+
+/// A function serving no route does not link the API's edge (the router, the token
+/// verifier): it depends on `shared` and below, never on `api`, and since `api` sits
+/// above `shared`, nothing it depends on can pull the edge in. An HTTP function does.
+#[test]
+fn only_the_http_functions_link_the_api_edge() {
+    let dir = paths::workspace_root().join("functions");
+    let depends_on_api = |function: &str| {
+        let manifest: toml::Table = std::fs::read_to_string(dir.join(function).join("Cargo.toml"))
+            .unwrap()
+            .parse()
+            .unwrap();
+        manifest["dependencies"]
+            .as_table()
+            .is_some_and(|dependencies| dependencies.contains_key("api"))
+    };
+    for function in NOT_HTTP {
+        assert!(
+            !depends_on_api(function),
+            "functions/{function} must not depend on api"
+        );
+    }
+    for endpoint in Endpoint::ALL {
+        assert!(
+            depends_on_api(endpoint.function()),
+            "functions/{} serves a route through api",
+            endpoint.function()
         );
     }
 }
