@@ -60,13 +60,15 @@ fn crate_sources(workspace: &Path) -> Result<Vec<PathBuf>> {
         for entry in
             std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
         {
-            let path = entry?.path();
+            let entry = entry?;
+            let path = entry.path();
             let name = path
                 .file_name()
                 .and_then(|name| name.to_str())
                 .unwrap_or("");
-            if !path.is_dir() || name.starts_with('.') || name == "target" || name == "node_modules"
-            {
+            // Links are not followed: one pointing back up would never end.
+            let is_dir = entry.file_type()?.is_dir();
+            if !is_dir || name.starts_with('.') || name == "target" || name == "node_modules" {
                 continue;
             }
             if name == "src" && (path.join("lib.rs").is_file() || path.join("main.rs").is_file()) {
@@ -297,8 +299,9 @@ struct Tarjan {
 
 fn rust_files(dir: &Path, into: &mut Vec<PathBuf>) -> Result<()> {
     for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
+        let entry = entry?;
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
             rust_files(&path, into)?;
         } else if path.extension().is_some_and(|ext| ext == "rs") {
             into.push(path);
@@ -359,9 +362,11 @@ fn inline_module_lines(lines: &[String]) -> Vec<bool> {
     lines
         .iter()
         .map(|line| {
-            let opens = line
-                .strip_prefix("pub ")
-                .unwrap_or(line)
+            let item = ["pub(crate) ", "pub(super) ", "pub "]
+                .iter()
+                .find_map(|visibility| line.strip_prefix(visibility))
+                .unwrap_or(line);
+            let opens = item
                 .strip_prefix("mod ")
                 .is_some_and(|rest| rest.trim_end().ends_with('{'));
             if opens {
@@ -440,9 +445,7 @@ fn code_lines(text: &str) -> Vec<String> {
                     string = Some(None);
                     line.push('"');
                 }
-                'r' if matches!(chars.peek(), Some('"' | '#'))
-                    && !line.ends_with(|last: char| last.is_alphanumeric() || last == '_') =>
-                {
+                'r' if matches!(chars.peek(), Some('"' | '#')) && starts_raw_literal(line) => {
                     let mut hashes = 0;
                     while chars.peek() == Some(&'#') {
                         chars.next();
@@ -487,6 +490,16 @@ fn code_lines(text: &str) -> Vec<String> {
     lines
 }
 
+/// Whether an `r` after `line` starts a raw string (`r"…"`, `r#"…"#`, or `br#"…"#` after
+/// a lone `b`) rather than ending an identifier.
+fn starts_raw_literal(line: &str) -> bool {
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+    match line.strip_suffix('b') {
+        Some(before) => !before.ends_with(is_ident),
+        None => !line.ends_with(is_ident),
+    }
+}
+
 /// Where the next `crate::` or `super::` starts that is a path's first segment.
 fn find_root(text: &str) -> Option<usize> {
     let mut at = 0;
@@ -524,14 +537,19 @@ fn parse_path(text: &str) -> (Vec<Vec<String>>, usize) {
             at += 2;
             if text[at..].starts_with('{') {
                 let Some(close) = matching_brace(&text[at..]) else {
-                    return (vec![prefix], at);
+                    // Read whole by `multiline_groups`; the bare prefix is no reference.
+                    return (Vec::new(), at);
                 };
                 let inner = &text[at + 1..at + close];
                 let mut leaves = Vec::new();
                 for item in split_top_level(inner) {
                     let item = item.trim();
                     let item = item.split(" as ").next().unwrap_or(item).trim();
-                    if item.is_empty() || item == "*" || item == "self" {
+                    // A trailing comma leaves an empty item: nothing is named.
+                    if item.is_empty() {
+                        continue;
+                    }
+                    if item == "*" || item == "self" {
                         leaves.push(prefix.clone());
                         continue;
                     }
@@ -757,5 +775,38 @@ mod tests {
             .map(|(line, path, _)| format!("{line}:{}", path.join("::")))
             .collect();
         assert_eq!(paths, vec!["2:crate::smoke::run", "5:crate::dev::go"]);
+    }
+
+    #[test]
+    fn raw_byte_strings_and_restricted_inline_modules_are_read_as_written() {
+        let text = "let body = br#\"{\"a\":\"crate::x\"}\"#; let q = 1;\nlet ok = crate::dev::go;\npub(crate) mod inner {\n    use super::*;\n}\n";
+        let found: Vec<(usize, String, bool)> = referenced_paths(text)
+            .into_iter()
+            .map(|(line, path, inline)| (line, path.join("::"), inline))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                (2, "crate::dev::go".to_owned(), false),
+                (4, "super".to_owned(), true)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_group_over_several_lines_names_its_leaves_not_its_prefix() {
+        let text = "use super::{\n    keys,\n    payouts::{built, key},\n};\n";
+        let found: Vec<String> = referenced_paths(text)
+            .into_iter()
+            .map(|(_, path, _)| path.join("::"))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                "super::keys",
+                "super::payouts::built",
+                "super::payouts::key"
+            ]
+        );
     }
 }

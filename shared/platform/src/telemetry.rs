@@ -56,7 +56,8 @@ pub fn filter(level: &str) -> EnvFilter {
 }
 
 /// Our own code, the one place TRACE may come from: it logs ids, amounts and codes.
-const OWN_TARGETS: [&str; 1] = ["shared"];
+/// Every crate of the service, each its own log target.
+const OWN_TARGETS: [&str; 6] = ["shared", "api", "domain", "platform", "store", "gateway"];
 
 /// Behind [`filter`]'s caps: an operator's directive naming a module of a capped crate
 /// (`lambda_runtime::layers=trace`) is more specific than the cap and would win over

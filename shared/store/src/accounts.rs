@@ -195,6 +195,12 @@ impl Store {
     /// Saves the next revision of a user's account: `build` makes it from the stored
     /// one, and it is written, with its revision record, only if nobody saved in
     /// between (a lost race builds again from the newer account).
+    ///
+    /// The write only: what makes a save safe (the destination sealed, the hold after
+    /// a change, the legacy account moved first, waiting payouts sent round) is
+    /// `shared::account::save_payout_account`, the one caller this may have. It is
+    /// public because the store is a crate of its own; a save from anywhere else would
+    /// skip the hold that stops a stolen session redirecting a user's money.
     pub async fn save_payout_account(
         &self,
         user_id: u64,

@@ -9,14 +9,12 @@
 //! | user payout summary    | `USER#<user_id>`            | `SUMMARY`            |
 //! | user payout account    | `ACCOUNT#<user_id>`         | `ACCOUNT`            |
 //! | a saved account revision | `ACCOUNT#<user_id>`       | `REV#<revision, 20 digits>` |
-//! | payout waiting for an account | `USER#<user_id>`     | `WAITS_FOR_ACCOUNT#<payout
-//! uuid>` |
+//! | payout waiting for an account | `USER#<user_id>`     | `WAITS_FOR_ACCOUNT#<payout uuid>` |
 //! | request idempotency    | `IDEMPOTENCY#<user>#<key>`  | `IDEMPOTENCY`        |
 //! | simulated gateway ledger | `GATEWAY#<transfer key>`  | `SIMULATED_TRANSFER` |
 //! | webhook event seen     | `WEBHOOK#<gateway>#<event id>` | `WEBHOOK_EVENT`  |
 //! | scout payout schedule  | `SCOUT#<scout_id>`          | `PAYOUT_SCHEDULE`    |
-//! | payout counters (shard n) | `STATS#<n>`              | `COUNTERS`,
-//! `HOUR#<yyyy-mm-ddThh>`, `DAY#<yyyy-mm-dd>` |
+//! | payout counters (shard n) | `STATS#<n>`              | `COUNTERS`, `HOUR#<yyyy-mm-ddThh>`, `DAY#<yyyy-mm-dd>` |
 //! | bulk request (`Idempotency-Key`) | `BULK#<admin user id>#<key>` | `BULK_REQUEST` |
 //! | email for a payout event | `NOTIFY#<event id>`      | `EMAIL`              |
 //!
@@ -29,24 +27,20 @@
 //! that time (webhook events, after the gateway's replay window; bulk requests, a day
 //! after their answer; email records, 30 days after they were claimed).
 //!
-//! Payouts carry three index keys; the sort key of all three is `created_sk = <created_at
-//! RFC 3339 ms>#<uuid>`, which sorts by creation time and is unique.
+//! Payouts carry three index keys; the sort key of all three is
+//! `created_sk = <created_at RFC 3339 ms>#<uuid>`, which sorts by creation time and is unique.
 //!
-//! | index        | partition key                 | serves
-//! |
+//! | index        | partition key                 | serves                                             |
 //! |--------------|-------------------------------|----------------------------------------------------|
-//! | `by_status`  | `status_pk = STATUS#<status>` | pending queue (oldest first), stuck
-//! leases, admin list by status | | `by_user`    | `user_pk = USER#<user_id>`    | my
-//! payouts (newest first)                          | | `by_created` | `feed_pk = PAYOUTS`
-//! | admin list, unfiltered (newest first)              |
+//! | `by_status`  | `status_pk = STATUS#<status>` | pending queue (oldest first), stuck leases, admin list by status |
+//! | `by_user`    | `user_pk = USER#<user_id>`    | my payouts (newest first)                          |
+//! | `by_created` | `feed_pk = PAYOUTS`           | admin list, unfiltered (newest first)              |
 //!
 //! Payout schedules that are not manual carry the keys of a fourth, sparse index:
 //!
-//! | index    | partition key  | sort key                              | serves
-//! |
+//! | index    | partition key  | sort key                              | serves                         |
 //! |----------|----------------|---------------------------------------|--------------------------------|
-//! | `by_due` | `due_pk = DUE` | `due_sk = <next_due_at>#<scout_id>`   | the daily sweep:
-//! who is due now |
+//! | `by_due` | `due_pk = DUE` | `due_sk = <next_due_at>#<scout_id>`   | the daily sweep: who is due now |
 
 use uuid::Uuid;
 
