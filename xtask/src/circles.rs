@@ -204,47 +204,31 @@ impl ModuleGraph {
     fn describe(&self, src: &Path, workspace: &Path, circle: &[String]) -> String {
         let members: BTreeSet<&String> = circle.iter().collect();
         let start = &circle[0];
-        // Breadth-first within the circle, back to the start.
-        let mut came_from: BTreeMap<String, Reference> = BTreeMap::new();
-        let mut queue = std::collections::VecDeque::from([start.clone()]);
+        // Breadth-first within the circle, back to the start; each module reached keeps
+        // the module it was reached from and the reference that did it.
+        let mut came_from: BTreeMap<&String, (&String, &Reference)> = BTreeMap::new();
+        let mut queue = std::collections::VecDeque::from([start]);
         let mut closing = None;
-        while let Some(node) = queue.pop_front() {
-            for (to, reference) in self.references.get(&node).into_iter().flatten() {
+        'search: while let Some(node) = queue.pop_front() {
+            for (to, reference) in self.references.get(node).into_iter().flatten() {
                 if !members.contains(to) {
                     continue;
                 }
                 if to == start {
-                    closing = Some((node.clone(), reference.clone()));
-                    break;
+                    closing = Some((node, reference));
+                    break 'search;
                 }
                 if !came_from.contains_key(to) {
-                    came_from.insert(to.clone(), reference_from(&node, reference));
-                    queue.push_back(to.clone());
+                    came_from.insert(to, (node, reference));
+                    queue.push_back(to);
                 }
-            }
-            if closing.is_some() {
-                break;
             }
         }
         let mut steps = Vec::new();
-        if let Some((last, reference)) = closing {
-            steps.push((last.clone(), reference));
-            let mut node = last;
-            while &node != start {
-                let Some(step) = came_from.get(&node) else {
-                    break;
-                };
-                // `reference_from` kept the module the step starts at in `to`.
-                let from = step.to.clone();
-                steps.push((
-                    from.clone(),
-                    Reference {
-                        to: node.clone(),
-                        ..step.clone()
-                    },
-                ));
-                node = from;
-            }
+        let mut step = closing;
+        while let Some((from, reference)) = step {
+            steps.push((from, reference));
+            step = came_from.get(from).copied();
         }
         steps.reverse();
         let crate_name = src
@@ -260,22 +244,13 @@ impl ModuleGraph {
                 .unwrap_or(&reference.file);
             text.push_str(&format!(
                 "\n    {} → {} ({}:{})",
-                shown(&from),
+                shown(from),
                 shown(&reference.to),
                 file.display(),
                 reference.line
             ));
         }
         text
-    }
-}
-
-/// The breadth-first search remembers, for each module reached, the module it was
-/// reached from (in `to`) and the line that reached it.
-fn reference_from(from: &str, reference: &Reference) -> Reference {
-    Reference {
-        to: from.to_owned(),
-        ..reference.clone()
     }
 }
 
