@@ -3,6 +3,7 @@
 //! loads fixtures, mints dev tokens and checks the money invariants. Nothing here is
 //! deployed.
 
+pub mod admin;
 pub mod api;
 pub mod chaos;
 pub mod counting;

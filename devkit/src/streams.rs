@@ -1,4 +1,4 @@
-//! The table's stream as Lambda would deliver it (issue 13). DynamoDB Local serves the
+//! The table's stream as Lambda would deliver it. DynamoDB Local serves the
 //! DynamoDB Streams API on its own endpoint; this reads it shard by shard and turns its
 //! records into the `aws_lambda_events::dynamodb::Event` a stream-triggered function
 //! receives, so the local stack and the tests invoke `publish-events` with real events.

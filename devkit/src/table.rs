@@ -296,7 +296,7 @@ mod tests {
             Some(StreamSpecificationDef {
                 stream_view_type: "NEW_AND_OLD_IMAGES".to_owned()
             }),
-            "the outbox publisher needs both images of every change (issue 13)"
+            "the outbox publisher needs both images of every change"
         );
     }
 

@@ -34,7 +34,7 @@ pub fn mint(secret: &str, user_id: u64, role: Role, ttl_secs: u64) -> Result<Str
     )?)
 }
 
-/// A local identity provider for tests of the asymmetric path (issue 20): an RSA and
+/// A local identity provider for tests of the asymmetric path: an RSA and
 /// an EC P-256 key generated at start, their public halves served as a JWKS on
 /// 127.0.0.1, and tokens signed with them. It counts the fetches of its key set and can
 /// be told to fail them, so tests see the refresh limit and the fail-closed path.

@@ -228,3 +228,65 @@ fn every_function_knows_its_timeout_and_the_lease_outlives_it() {
         );
     }
 }
+
+/// The README's route table names each function's handler, where its behaviour starts:
+/// every function has its row, and every handler it names is a function of that name in
+/// the file it points at.
+#[test]
+fn the_readme_names_a_handler_that_exists_for_every_function() {
+    let root = paths::workspace_root();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let api = readme
+        .split_once("\n## API\n")
+        .and_then(|(_, rest)| rest.split_once("\n### "))
+        .map(|(section, _)| section)
+        .expect("the README's API section");
+    let source = |file: &str| std::fs::read_to_string(root.join(file)).unwrap();
+    let mut named = BTreeSet::new();
+    for row in api
+        .lines()
+        .filter(|line| line.starts_with("| `") || line.starts_with("| ("))
+    {
+        let cells: Vec<&str> = row.split(" | ").collect();
+        if cells.len() != 5 {
+            continue;
+        }
+        let function = cells[2].trim_matches('`');
+        let handler = cells[3].trim_matches('`');
+        let (file, name) = match handler.rsplit_once("::") {
+            Some(("endpoints", name)) => ("shared/api/src/endpoints.rs".to_owned(), name),
+            Some(("dashboard", name)) => ("shared/api/src/dashboard.rs".to_owned(), name),
+            Some(("webhook", name)) => ("shared/api/src/webhook.rs".to_owned(), name),
+            Some((module, name)) if module.starts_with("shared::") => {
+                let path = module.trim_start_matches("shared::").replace("::", "/");
+                let file = ["shared/src/{}.rs", "shared/src/{}/mod.rs"]
+                    .iter()
+                    .map(|pattern| pattern.replace("{}", &path))
+                    .find(|file| root.join(file).is_file())
+                    .unwrap_or_else(|| panic!("{function}: no file for {module}"));
+                (file, name)
+            }
+            _ => panic!("{function}: `{handler}` is not a handler path"),
+        };
+        let text = source(&file);
+        assert!(
+            [
+                format!("fn {name}("),
+                format!("fn {name}<"),
+                format!("struct {name}"),
+            ]
+            .iter()
+            .any(|declared| text.contains(declared.as_str())),
+            "{function}: {file} declares no `{name}`"
+        );
+        named.insert(function.to_owned());
+    }
+    let crates: BTreeSet<String> = std::fs::read_dir(root.join("functions"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        named, crates,
+        "functions without a row, or rows without a function"
+    );
+}

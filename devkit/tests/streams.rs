@@ -1,5 +1,5 @@
 //! The table's stream read from DynamoDB Local as the Lambda event a stream-triggered
-//! function receives (issue 13): the right records, in order, and the same ones again
+//! function receives: the right records, in order, and the same ones again
 //! for a reader that starts over.
 
 use std::time::{Duration, Instant};

@@ -1,4 +1,4 @@
-//! Issue 20, held on template.yaml as deployed: no secret value (or a reference that
+//! Secrets, held on template.yaml as deployed: no secret value (or a reference that
 //! CloudFormation would resolve into one) in any function's environment, each
 //! function given exactly the secrets its job needs and read access to those alone,
 //! its logs kept for a bounded time, and production refusing the simulated gateway.

@@ -45,68 +45,9 @@ pub async fn user_payout_account(
     account::payout_account_of(store, actor, user_id).await
 }
 
-pub async fn process_payout<G: PaymentGateway>(
-    store: &Store,
-    gateway: &G,
-    config: ProcessorConfig,
-    actor: &Actor,
-    payout_id: Uuid,
-) -> Result<Payout> {
-    act_on_payout(
-        store,
-        gateway,
-        config,
-        actor,
-        AdminAction::Process,
-        None,
-        payout_id,
-    )
-    .await
-}
-
-pub async fn retry_payout<G: PaymentGateway>(
-    store: &Store,
-    gateway: &G,
-    config: ProcessorConfig,
-    actor: &Actor,
-    payout_id: Uuid,
-) -> Result<Payout> {
-    act_on_payout(
-        store,
-        gateway,
-        config,
-        actor,
-        AdminAction::Retry,
-        None,
-        payout_id,
-    )
-    .await
-}
-
-/// Withdraws a pending or failed payout, never one the gateway may have paid
-/// ([`Processor::cancel`]).
-pub async fn cancel_payout<G: PaymentGateway>(
-    store: &Store,
-    gateway: &G,
-    config: ProcessorConfig,
-    actor: &Actor,
-    payout_id: Uuid,
-) -> Result<Payout> {
-    act_on_payout(
-        store,
-        gateway,
-        config,
-        actor,
-        AdminAction::Cancel,
-        None,
-        payout_id,
-    )
-    .await
-}
-
 /// One admin action on one payout, from its own route or from a bulk request (`bulk`,
 /// which its history entries then name).
-pub(crate) async fn act_on_payout<G: PaymentGateway>(
+pub async fn act_on_payout<G: PaymentGateway>(
     store: &Store,
     gateway: &G,
     config: ProcessorConfig,

@@ -1,5 +1,5 @@
 //! Opaque page cursors. A cursor is the query's `LastEvaluatedKey` and the listing it
-//! belongs to. It is not signed: reading routes hold no secret (issue 20), and none is
+//! belongs to. It is not signed: reading routes hold no secret, and none is
 //! needed, because a cursor can only say where to start within the caller's own
 //! listing. Its shape is checked here: exactly the keys an index page ends on, the
 //! index's partition equal to the listing's, a payout's primary key. A cursor from

@@ -1,6 +1,6 @@
 //! Reading payouts: a user's own, newest first with O(1) totals; and the admin's
 //! list, by status or all, newest first. Both page with an opaque cursor; the admin
-//! list also takes the seed's `page` number.
+//! list also takes a `page` number, as the API's first version did.
 
 use std::collections::{HashMap, HashSet};
 

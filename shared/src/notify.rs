@@ -639,7 +639,7 @@ mod tests {
         PayoutEvent::for_change(Some(PayoutStatus::Processing), &payout).unwrap()
     }
 
-    /// Issue 21 §3: the "paid" email names the destination the attempt was sent to,
+    /// The "paid" email names the destination the attempt was sent to,
     /// masked, not "the account you saved" (which may have changed since).
     #[test]
     fn the_paid_email_names_the_destination_that_was_paid() {

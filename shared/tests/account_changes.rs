@@ -1,4 +1,4 @@
-//! Issue 21 §§1, 3: a change of payout account holds the user's payouts, is kept in the
+//! A change of payout account holds the user's payouts, is kept in the
 //! account's history, and finds every payout that waited for an account, against
 //! DynamoDB Local through the API and the processor.
 

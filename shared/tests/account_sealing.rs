@@ -1,4 +1,4 @@
-//! Bank details as secrets (issue 21 §4): an account number or VPA is stored sealed
+//! Bank details as secrets: an account number or VPA is stored sealed
 //! with a KMS data key (moto's KMS here), opened only to register the fund account at
 //! RazorpayX (the local one), and not kept once RazorpayX holds it.
 

@@ -1,4 +1,4 @@
-//! Who did what to the money (issue 20 §4), through `App::handle` against DynamoDB
+//! Who did what to the money, through `App::handle` against DynamoDB
 //! Local: every admin process, retry, cancel and bulk action leaves a history entry on
 //! the payout with the admin's id and the time, in the same write as the change (a
 //! lost race leaves none); admins see it, users do not, and no event carries it; an

@@ -25,7 +25,7 @@ async fn assert_seed_holds(seed: u64, gateway: GatewayKind) {
     assert!(report.operations >= 40, "the whole history ran");
 }
 
-/// With the gateway check taken out of cancel (the double payment of issue 8), these
+/// With the gateway check taken out of cancel (the double payment this check prevents), these
 /// seeds cancel a payout whose lost-answer attempt had been paid: the bank's ledger
 /// then holds a transfer for a cancelled payout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

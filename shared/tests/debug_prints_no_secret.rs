@@ -1,4 +1,4 @@
-//! Issue 20: `Debug` of any configuration or of the app a function builds never prints a
+//! `Debug` of any configuration or of the app a function builds never prints a
 //! secret, whatever a panic message or a careless `{:?}` log line would show.
 
 use api::auth::AuthConfig;

@@ -1,4 +1,4 @@
-//! Drain mode (issue 14): the processor keeps taking batches until the queue is empty,
+//! Drain mode: the processor keeps taking batches until the queue is empty,
 //! a batch gets nowhere, or the invocation's deadline is nearer than the margin.
 //! Against DynamoDB Local and the simulated gateway; every test ends with the books.
 

@@ -50,7 +50,7 @@ async fn every_sample_event_runs_through_its_handler() {
     let admin = Actor::admin(1);
     let o3 = complete_order(&store, limits, &admin, "o-3").await.unwrap();
     let declining = gateway(&store, 0.0);
-    shared::admin::process_payout(
+    devkit::admin::process_payout(
         &store,
         &declining,
         processor_config(10),

@@ -2,10 +2,10 @@
 //! allowed one writes, each refused one is a typed error and leaves the stored item
 //! exactly as it was.
 
+use devkit::admin::process_payout;
 use devkit::faults::LoseResponses;
 use devkit::invariants::assert_books_balance;
 use devkit::testing::{fresh_store, gateway, processor_config};
-use shared::admin::process_payout;
 use shared::auth::Actor;
 use shared::config::PayoutLimits;
 use shared::gateway::{PaymentGateway, TransferOutcome};
@@ -287,6 +287,58 @@ async fn settling_under_someone_elses_lease_is_refused() {
     assert_books_balance(&store, &["s-1"], &[]).await;
 }
 
+/// The lifecycle's lease rules (`LEASE_RULES`) are checked on every write: a change made
+/// under a lease its transition does not take is a bug, refused before anything is
+/// written, whatever the status allows.
+#[tokio::test]
+async fn a_change_under_a_lease_its_transition_does_not_take_writes_nothing() {
+    let store = store_with_scout().await;
+    let pending = payout_in(&store, PayoutStatus::Pending).await;
+    let processing = payout_in(&store, PayoutStatus::Processing).await;
+    for (current, transition, lease) in [
+        // A claim that takes no lease would leave a processing payout nobody holds.
+        (&pending, Transition::Claim, Lease::NotHeld),
+        // A settle that ignores the lease would settle under another's feet.
+        (&processing, Transition::Complete, Lease::NotHeld),
+        // Only a reclaim may take over.
+        (
+            &processing,
+            Transition::Requeue,
+            Lease::TakeOver {
+                token: TOKEN,
+                expired_at: Timestamp::from_millis(0),
+            },
+        ),
+        // An admin's cancel holds no lease to break.
+        (&pending, Transition::Cancel, Lease::Break),
+    ] {
+        assert!(!transition.lease_uses().contains(&lease.kind()));
+        let err = store
+            .change_status(
+                current,
+                StatusChange {
+                    transition,
+                    next: current.clone(),
+                    lease,
+                    gateway_status_not_in: None,
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Invariant(_)),
+            "{transition:?}: {err:?}"
+        );
+        assert_eq!(err.http_status(), 500);
+        assert_eq!(
+            store.payout(current.payout_id).await.unwrap().as_ref(),
+            Some(current),
+            "{transition:?} wrote"
+        );
+    }
+    assert_books_balance(&store, &["s-1"], &[]).await;
+}
+
 #[tokio::test]
 async fn a_missing_payout_is_not_found() {
     let store = store_with_scout().await;
@@ -296,7 +348,7 @@ async fn a_missing_payout_is_not_found() {
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
 }
 
-/// Issue 8 §2: a copy read before a decline, a retry and a new attempt (a stale index
+/// A copy read before a decline, a retry and a new attempt (a stale index
 /// entry) says `pending`, as the item does, but of another attempt. Claiming from it
 /// would send the old attempt's key again; it is refused and nothing changes.
 #[tokio::test]

@@ -6,9 +6,9 @@ use std::collections::HashSet;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
+use devkit::admin::cancel_payout;
 use devkit::invariants::assert_books_balance;
 use devkit::testing::{fresh_store, gateway, processor_config};
-use shared::admin::cancel_payout;
 use shared::auth::Actor;
 use shared::config::PayoutLimits;
 use shared::listing::{list_payouts, my_payouts};

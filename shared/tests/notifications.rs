@@ -435,7 +435,7 @@ fn to<'a>(
         .collect()
 }
 
-/// Issue 21: a save that changes where the money goes and the email is told at the
+/// A save that changes where the money goes and the email is told at the
 /// address the account had and at the new one, once each however often the event
 /// comes, naming both destinations (masked), the time, the hold, and what to do if it
 /// was not the user.

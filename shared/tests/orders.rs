@@ -1,9 +1,9 @@
 //! Completing orders (README, Complete an order): one seller payout per order, ever, and
 //! the scout bounty credited once, against DynamoDB Local.
 
+use devkit::admin::{cancel_payout, process_payout, retry_payout};
 use devkit::invariants::{assert_books_balance, user_payouts};
 use devkit::testing::{fresh_store, gateway, processor_config, Snapshot};
-use shared::admin::{cancel_payout, process_payout, retry_payout};
 use shared::auth::Actor;
 use shared::config::PayoutLimits;
 use shared::money::Paise;
@@ -202,7 +202,7 @@ fn priced(order_id: &str, price: u64) -> Order {
     }
 }
 
-/// Issue 8 §4: nothing of 0 paise reaches the gateway. A free order completes, its
+/// Nothing of 0 paise reaches the gateway. A free order completes, its
 /// scout bounty is credited, and it has no seller payout, which the answer says.
 #[tokio::test]
 async fn a_free_order_completes_without_a_payout() {

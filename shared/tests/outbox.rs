@@ -443,7 +443,7 @@ async fn published(store: &Store) -> Vec<serde_json::Value> {
     bus.capture.drain().await.unwrap()
 }
 
-/// Issue 21: a save that sends the money elsewhere (and the emails to another address)
+/// A save that sends the money elsewhere (and the emails to another address)
 /// is published once, as `payout_account.changed`, with both destinations masked and
 /// both addresses; nothing of it reads the account number or the UPI address in full.
 #[tokio::test]
@@ -513,7 +513,7 @@ async fn a_changed_payout_account_publishes_one_event_with_both_destinations_mas
     assert_eq!(again[0]["detail"], envelope["detail"]);
 }
 
-/// Issue 21 §4: the first save after deploying, of an account kept where accounts were
+/// The first save after deploying, of an account kept where accounts were
 /// before they had a key space of their own, moves it and is still announced as the
 /// change it is (the move itself announces nothing).
 #[tokio::test]

@@ -7,9 +7,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
+use devkit::admin::{cancel_payout, process_payout, retry_payout};
 use devkit::invariants::{assert_books_balance, user_payouts};
 use devkit::testing::{fresh_store, gateway, processor_config, Snapshot};
-use shared::admin::{cancel_payout, process_payout, retry_payout};
 use shared::auth::Actor;
 use shared::config::{PayoutLimits, ProcessorConfig};
 use shared::gateway::{GatewayError, PaymentGateway, SimulatedGateway, TransferOutcome};
@@ -630,7 +630,7 @@ impl PaymentGateway for Unreachable {
     }
 }
 
-/// Issue 8 §1: the gateway paid, our call failed, the payout went back to the queue;
+/// The gateway paid, our call failed, the payout went back to the queue;
 /// an admin cancels it. The cancel asks the gateway, finds the transfer, records the
 /// payout as completed and refuses: the reservation is not handed back, so the scout
 /// cannot request the same money again and be paid twice.
@@ -905,7 +905,7 @@ impl PaymentGateway for OvertakenByAWebhook {
     }
 }
 
-/// Issue 21 §5: the processor's own writes carry the webhooks' stale-status guard: an
+/// The processor's own writes carry the webhooks' stale-status guard: an
 /// answer that says less than a webhook already recorded does not replace it.
 #[tokio::test]
 async fn a_gateways_answer_does_not_overwrite_a_later_status_a_webhook_recorded() {

@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
+use devkit::admin::cancel_payout;
 use devkit::invariants::assert_balances;
 use devkit::razorpayx::{assert_paid_once, FakeConfig, FakeRazorpayX, Faults};
 use devkit::testing::fresh_store;
 use shared::account::{save_payout_account, Destination, NewPayoutAccount};
-use shared::admin::cancel_payout;
 use shared::auth::Actor;
 use shared::config::{
     PayoutLimits, ProcessorConfig, RazorpayXConfig, RazorpayXKeys, DEV_RAZORPAYX_KEY_SECRET,
@@ -786,7 +786,7 @@ async fn requeued_unsent_to(
         .unwrap()
 }
 
-/// Issue 21 §5: "no record" ends an attempt only once the last request under its key
+/// "no record" ends an attempt only once the last request under its key
 /// could have left us (its latest claim plus the lease) AND RazorpayX's late window has
 /// passed after that. The two add up: at the late window alone (an hour) a request sent
 /// near the end of its lease may still be created.
@@ -830,7 +830,7 @@ async fn cancel_waits_for_the_lease_and_the_late_window_together() {
     world.assert_books().await;
 }
 
-/// Issue 21 §5: the mode follows the amount: IMPS up to its limit (configurable), NEFT
+/// The mode follows the amount: IMPS up to its limit (configurable), NEFT
 /// above it; UPI to a VPA.
 #[tokio::test]
 async fn a_bank_transfer_above_the_imps_limit_goes_by_neft() {
@@ -865,7 +865,7 @@ async fn a_bank_transfer_above_the_imps_limit_goes_by_neft() {
     world.assert_books().await;
 }
 
-/// Issue 21 §5: "no record" is read from every page RazorpayX lists under our reference,
+/// "no record" is read from every page RazorpayX lists under our reference,
 /// not the first 100: an old attempt behind a hundred newer payouts is still found, so
 /// nothing is cancelled or declined that RazorpayX holds.
 #[tokio::test]
@@ -910,7 +910,7 @@ async fn a_lookup_reads_every_page_under_the_reference() {
     );
 }
 
-/// Issue 21 §5: the claim records the business account an attempt is paid from, and a
+/// The claim records the business account an attempt is paid from, and a
 /// client configured with another one (RAZORPAYX_ACCOUNT_NUMBER changed while attempts
 /// were open) still sends and looks the attempt up in the account it was sent from,
 /// rather than finding "no record" in the new one.
@@ -954,7 +954,7 @@ async fn an_attempt_keeps_the_account_it_was_claimed_under() {
     world.assert_books().await;
 }
 
-/// Issue 21 §3: an attempt RazorpayX turned away with a 429 created nothing there, so
+/// An attempt RazorpayX turned away with a 429 created nothing there, so
 /// it has no destination yet: the account the user saved since is the one it is paid to.
 #[tokio::test]
 async fn an_attempt_that_never_reached_razorpayx_goes_to_the_account_saved_since() {
@@ -1000,7 +1000,7 @@ async fn an_attempt_that_never_reached_razorpayx_goes_to_the_account_saved_since
     world.assert_books().await;
 }
 
-/// Issue 21 §5: a resend RazorpayX refused created nothing, so it does not move the
+/// A resend RazorpayX refused created nothing, so it does not move the
 /// window in which the attempt's earlier send may still land: once that send's window
 /// has passed, the attempt is settled, not left pending by its own refused resends.
 #[tokio::test]
@@ -1026,7 +1026,7 @@ async fn a_refused_resend_does_not_stretch_the_window_of_the_send_before_it() {
     assert!(after.last_error.is_some());
 }
 
-/// Issue 21 §5: a payout RazorpayX reports `processed` in the very answer (here, the
+/// A payout RazorpayX reports `processed` in the very answer (here, the
 /// lookup after a lost answer, made once the transfer had settled) keeps RazorpayX's
 /// payout id, like one that went through `processing`.
 #[tokio::test]
@@ -1067,7 +1067,7 @@ async fn a_payout_found_processed_at_once_keeps_the_razorpayx_payout_id() {
     world.assert_books().await;
 }
 
-/// Issue 21 §3 (review): a resend whose earlier sends can no longer land, and of which
+/// A resend whose earlier sends can no longer land, and of which
 /// RazorpayX has no record, never reached RazorpayX: it is not sent to the account it
 /// was fixed on (replaced since) but goes where the account says now.
 #[tokio::test]
@@ -1114,7 +1114,7 @@ async fn a_resend_razorpayx_never_saw_goes_to_the_account_saved_since() {
     world.assert_books().await;
 }
 
-/// Issue 21 §5 (review): a refused resend does not decline the attempt while its
+/// A refused resend does not decline the attempt while its
 /// earlier send may still land, which is until the lease and RazorpayX's late window
 /// together have passed (a request under that claim may have left up to a lease
 /// after it), not the late window alone.

@@ -1,9 +1,9 @@
 //! Scout payout requests reserve earnings (README, Payout lifecycle), against DynamoDB
 //! Local.
 
+use devkit::admin::cancel_payout;
 use devkit::invariants::assert_books_balance;
 use devkit::testing::{fresh_store, gateway, processor_config};
-use shared::admin::cancel_payout;
 use shared::auth::Actor;
 use shared::config::PayoutLimits;
 use shared::money::Paise;

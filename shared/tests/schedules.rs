@@ -1,4 +1,4 @@
-//! Payout schedules (issue 14) against DynamoDB Local: the two endpoints through
+//! Payout schedules against DynamoDB Local: the two endpoints through
 //! `App::handle`, and the sweep that turns due schedules into payouts, once per period.
 
 use std::time::{Duration, Instant};

@@ -1,4 +1,4 @@
-//! `GET /payouts/stats` (issue 12) against DynamoDB Local: the counters it reads are
+//! `GET /payouts/stats` against DynamoDB Local: the counters it reads are
 //! checked against the payouts themselves (every money test does that too, through
 //! `assert_books_balance`), and its windows against the transitions that happened.
 
@@ -74,9 +74,9 @@ async fn busy_world() -> (Api, Store) {
             .find(|p| p.amount_paise.get() == amount)
             .unwrap();
         let done = if declined {
-            shared::admin::process_payout(&store, &declining, config, &admin, payout.payout_id)
+            devkit::admin::process_payout(&store, &declining, config, &admin, payout.payout_id)
         } else {
-            shared::admin::process_payout(&store, &paying, config, &admin, payout.payout_id)
+            devkit::admin::process_payout(&store, &paying, config, &admin, payout.payout_id)
         }
         .await
         .unwrap();
@@ -86,7 +86,7 @@ async fn busy_world() -> (Api, Store) {
         .iter()
         .find(|p| p.amount_paise.get() == 40_000)
         .unwrap();
-    shared::admin::cancel_payout(&store, &paying, config, &admin, to_cancel.payout_id)
+    devkit::admin::cancel_payout(&store, &paying, config, &admin, to_cancel.payout_id)
         .await
         .unwrap();
     let completed = store
@@ -334,7 +334,7 @@ async fn a_recount_makes_wrong_or_missing_counters_right_again() {
     assert_books_balance(&store, &["s-1", "s-2"], &[8, 10]).await;
 }
 
-/// Issue 21 §5: a completion the bank returned, and the payout completed again on its
+/// A completion the bank returned, and the payout completed again on its
 /// retry, is one payout paid once: one completion, its amount once, in the window of
 /// the last one; nothing reversed.
 #[tokio::test]
@@ -344,7 +344,7 @@ async fn a_payout_returned_by_the_bank_and_paid_again_counts_once() {
     let config = processor_config(10);
     let paying = gateway(&store, 1.0);
 
-    let paid = shared::admin::process_payout(&store, &paying, config, &admin, payout.payout_id)
+    let paid = devkit::admin::process_payout(&store, &paying, config, &admin, payout.payout_id)
         .await
         .unwrap();
     assert_eq!(paid.status, PayoutStatus::Completed);
@@ -359,7 +359,7 @@ async fn a_payout_returned_by_the_bank_and_paid_again_counts_once() {
     }
     assert_buckets_hold_the_ended_payouts(&store).await;
 
-    let again = shared::admin::retry_payout(&store, &paying, config, &admin, payout.payout_id)
+    let again = devkit::admin::retry_payout(&store, &paying, config, &admin, payout.payout_id)
         .await
         .unwrap();
     assert_eq!((again.status, again.attempt), (PayoutStatus::Completed, 2));
@@ -382,14 +382,14 @@ async fn a_payout_returned_by_the_bank_and_paid_again_counts_once() {
     assert_balances(&store, &["s-1"], &[7]).await;
 }
 
-/// Issue 21 §5: a payout that failed and completed on its retry ended once, completed.
+/// A payout that failed and completed on its retry ended once, completed.
 #[tokio::test]
 async fn a_failure_retried_into_a_completion_counts_as_the_completion_only() {
     let (api, store, payout) = one_payout(12_345).await;
     let admin = Actor::admin(ADMIN);
     let config = processor_config(10);
 
-    let failed = shared::admin::process_payout(
+    let failed = devkit::admin::process_payout(
         &store,
         &gateway(&store, 0.0),
         config,
@@ -403,7 +403,7 @@ async fn a_failure_retried_into_a_completion_counts_as_the_completion_only() {
         assert_eq!(window, ((0, 0), (1, 12_345)));
     }
 
-    let paid = shared::admin::retry_payout(
+    let paid = devkit::admin::retry_payout(
         &store,
         &gateway(&store, 1.0),
         config,
@@ -427,7 +427,7 @@ async fn a_cancel_takes_a_failure_or_a_returned_completion_out_of_the_windows() 
     let (api, store, payout) = one_payout(7_000).await;
     let admin = Actor::admin(ADMIN);
     let config = processor_config(10);
-    shared::admin::process_payout(
+    devkit::admin::process_payout(
         &store,
         &gateway(&store, 0.0),
         config,
@@ -436,7 +436,7 @@ async fn a_cancel_takes_a_failure_or_a_returned_completion_out_of_the_windows() 
     )
     .await
     .unwrap();
-    let cancelled = shared::admin::cancel_payout(
+    let cancelled = devkit::admin::cancel_payout(
         &store,
         &gateway(&store, 0.0),
         config,
@@ -453,11 +453,11 @@ async fn a_cancel_takes_a_failure_or_a_returned_completion_out_of_the_windows() 
 
     let (api, store, payout) = one_payout(8_000).await;
     let paying = gateway(&store, 1.0);
-    shared::admin::process_payout(&store, &paying, config, &admin, payout.payout_id)
+    devkit::admin::process_payout(&store, &paying, config, &admin, payout.payout_id)
         .await
         .unwrap();
     reverse(&store, &payout).await;
-    let cancelled = shared::admin::cancel_payout(&store, &paying, config, &admin, payout.payout_id)
+    let cancelled = devkit::admin::cancel_payout(&store, &paying, config, &admin, payout.payout_id)
         .await
         .unwrap();
     assert_eq!(cancelled.status, PayoutStatus::Cancelled);

@@ -1,4 +1,4 @@
-//! Tokens as deployed stages verify them (issue 20): asymmetric signatures by the
+//! Tokens as deployed stages verify them: asymmetric signatures by the
 //! identity provider's keys, fetched from its JWKS, through `App::handle` against
 //! DynamoDB Local. Every refusal is a 401 (or a 503 when the keys cannot be had) and
 //! leaves the data as it was.

@@ -7,6 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use api::auth::DEV_JWT_SECRET;
+use devkit::admin::{cancel_payout, retry_payout};
 use devkit::api::{Api, Call, Reply};
 use devkit::invariants::assert_balances;
 use devkit::razorpayx::{assert_paid_once, FakeConfig, FakeRazorpayX};
@@ -14,7 +15,6 @@ use devkit::testing::fresh_store;
 use devkit::token::mint;
 use serde_json::{json, Value};
 use shared::account::{save_payout_account, Destination, NewPayoutAccount};
-use shared::admin::{cancel_payout, retry_payout};
 use shared::auth::{Actor, Role};
 use shared::config::{
     PayoutLimits, ProcessorConfig, RazorpayXConfig, WebhookSecrets, DEV_RAZORPAYX_KEY_SECRET,

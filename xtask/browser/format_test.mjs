@@ -2,21 +2,15 @@
 //
 //   node format_test.mjs            (Node 20+; no dependencies)
 //
-// It imports nothing: it reads dashboard.js beside it (or $DASHBOARD_JS), takes the
-// block between "BEGIN format-functions" and "END format-functions" (pure functions,
-// no DOM) and runs it, so what is tested is exactly what the page runs.
+// It imports nothing: it reads the page's formatting part
+// (shared/api/src/dashboard/script/format.js, or $DASHBOARD_FORMAT_JS), pure functions
+// with no DOM, and runs it, so what is tested is exactly what the page runs.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const file = process.env.DASHBOARD_JS || fileURLToPath(new URL('./dashboard.js', import.meta.url));
-const source = readFileSync(file, 'utf8');
-const begin = source.indexOf('// BEGIN format-functions');
-const end = source.indexOf('// END format-functions');
-if (begin < 0 || end < begin) {
-  console.error(`format_test: no "BEGIN/END format-functions" block in ${file}`);
-  process.exit(1);
-}
-const block = source.slice(begin, end);
+const file = process.env.DASHBOARD_FORMAT_JS
+  || fileURLToPath(new URL('../../shared/api/src/dashboard/script/format.js', import.meta.url));
+const block = readFileSync(file, 'utf8');
 // eslint-disable-next-line no-new-func -- test harness only, never in the page
 const lib = new Function(`'use strict';\n${block}\nreturn { formatPaise, formatCount, formatAge, groupIndian, barLength, parseJson, toBigIntStrict };`)();
 

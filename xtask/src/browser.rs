@@ -163,7 +163,7 @@ pub async fn prepare(
     let config = processing(10);
     // Two declined (failed, to retry), the others left pending (to cancel).
     for payout in &made[..2] {
-        shared::admin::process_payout(
+        devkit::admin::process_payout(
             store,
             &declining,
             config,
@@ -180,8 +180,8 @@ pub async fn prepare(
 /// API at `base`.
 pub fn dashboard_test(base: &str) -> Result<()> {
     tools::run(Command::new("node").arg(script("format_test.mjs")).env(
-        "DASHBOARD_JS",
-        paths::workspace_root().join("shared/api/src/dashboard/dashboard.js"),
+        "DASHBOARD_FORMAT_JS",
+        paths::workspace_root().join("shared/api/src/dashboard/script/format.js"),
     ))
     .context("the dashboard's rupee formatting")?;
     let admin = devkit::token::mint(DEV_JWT_SECRET, 1, Role::Admin, 3600)?;

@@ -1,4 +1,4 @@
-//! The event path on one machine (issue 13): the table's stream → `publish-events` →
+//! The event path on one machine: the table's stream → `publish-events` →
 //! the bus on moto → the `notify` rule's queue → `notify` → SES on moto. What the
 //! Lambda service does between them (polling the stream, retrying a batch from its
 //! first failure, delivering a rule's matches) is done here, through the same

@@ -21,8 +21,8 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use uuid::Uuid;
 
+use crate::admin::{cancel_payout, process_payout, retry_payout};
 use shared::account::{save_payout_account, Destination, NewPayoutAccount};
-use shared::admin::{cancel_payout, process_payout, retry_payout};
 use shared::auth::Actor;
 use shared::config::{
     PayoutLimits, ProcessorConfig, RazorpayXConfig, SimulatedGatewayConfig,

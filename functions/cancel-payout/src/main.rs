@@ -1,4 +1,4 @@
-//! POST /payouts/{payout_id}/cancel: withdraw a pending or failed payout (admin).
+//! POST /payouts/{payout_id}/cancel: withdraw a pending, failed or reversed payout (admin).
 
 use api::{run, Endpoint};
 

@@ -8,10 +8,11 @@ use super::{input, reply, App};
 use crate::auth::Actor;
 use shared::error::{Error, Result};
 use shared::listing::{self, ADMIN_LIST_DEFAULT_LIMIT, MAX_LIMIT, MY_PAYOUTS_DEFAULT_LIMIT};
-use shared::order::complete_order;
+use shared::payout::AdminAction;
 use shared::scout::{request_payout, PayoutRequest, Requested};
-use shared::{account, admin, bulk, schedule};
+use shared::{account, admin, bulk, order, schedule};
 
+/// Each token-bearing route's handler, named as its function crate is.
 pub(super) async fn serve(
     app: &App,
     endpoint: Endpoint,
@@ -20,156 +21,205 @@ pub(super) async fn serve(
 ) -> Result<Response<Body>> {
     match endpoint {
         Endpoint::RequestScoutPayout => request_scout_payout(app, actor, request).await,
-        Endpoint::CompleteOrder => {
-            let order_id = input::record_id(request, endpoint, "order_id", "order")?;
-            let completed = complete_order(&app.store, app.config.limits, actor, &order_id).await?;
-            Ok(reply::completed_order(&completed))
-        }
-        Endpoint::MyPayouts => {
-            let validating = app.config.processor.validate_accounts;
-            let limit = limit(request, MY_PAYOUTS_DEFAULT_LIMIT)?;
-            let cursor = input::query(request, "cursor")?;
-            let list = listing::my_payouts(&app.store, actor, validating, limit, cursor.as_deref())
-                .await?;
-            Ok(reply::my_payouts(&list))
-        }
-        Endpoint::ListPayouts => {
-            actor.require_admin()?;
-            let status = input::query_status(request)?;
-            let page = input::query_number(request, "page", 1..=1_000_000)?;
-            let limit = limit(request, ADMIN_LIST_DEFAULT_LIMIT)?;
-            let cursor = input::query(request, "cursor")?;
-            let validating = app.config.processor.validate_accounts;
-            let list = listing::list_payouts(
-                &app.store,
-                actor,
-                validating,
-                status,
-                page,
-                limit,
-                cursor.as_deref(),
-            )
-            .await?;
-            Ok(reply::payout_list(&list))
-        }
-        Endpoint::PutPayoutAccount => {
-            let body = input::json_object(request)?;
-            let account = account::parse_new_account(&body)?;
-            let vault = app.config.vault.as_ref().ok_or_else(|| {
-                Error::Config(
-                    "PAYOUT_ACCOUNT_KEY_ID is not set: this function cannot seal payout accounts"
-                        .to_owned(),
-                )
-            })?;
-            let saved = account::save_payout_account(
-                &app.store,
-                vault,
-                actor,
-                account,
-                app.config.account_hold_secs,
-            )
-            .await?;
-            Ok(reply::payout_account(
-                &saved,
-                app.config.processor.validate_accounts,
-            ))
-        }
-        Endpoint::GetPayoutAccount => {
-            let found = account::payout_account_of(&app.store, actor, actor.user_id).await?;
-            Ok(reply::payout_account_view(
-                &found,
-                app.config.processor.validate_accounts,
-            ))
-        }
-        Endpoint::GetUserPayoutAccount => {
-            actor.require_admin()?;
-            let user_id = input::user_id(request, endpoint)?;
-            let found = admin::user_payout_account(&app.store, actor, user_id).await?;
-            Ok(reply::payout_account_view(
-                &found,
-                app.config.processor.validate_accounts,
-            ))
-        }
-        Endpoint::EndPayoutAccountHold => {
-            actor.require_admin()?;
-            let user_id = input::user_id(request, endpoint)?;
-            let ended = account::end_hold(&app.store, actor, user_id).await?;
-            Ok(reply::payout_account(
-                &ended,
-                app.config.processor.validate_accounts,
-            ))
-        }
-        Endpoint::ProcessPayout | Endpoint::RetryPayout | Endpoint::CancelPayout => {
-            actor.require_admin()?;
-            let payout_id = input::payout_id(request, endpoint)?;
-            let (store, gateway, config) = (&app.store, app.gateway()?, app.config.processor);
-            let payout = match endpoint {
-                Endpoint::ProcessPayout => {
-                    admin::process_payout(store, gateway, config, actor, payout_id).await?
-                }
-                Endpoint::RetryPayout => {
-                    admin::retry_payout(store, gateway, config, actor, payout_id).await?
-                }
-                _ => admin::cancel_payout(store, gateway, config, actor, payout_id).await?,
-            };
-            Ok(reply::admin_payout(StatusCode::OK, &payout))
-        }
-        Endpoint::PutPayoutSchedule => {
-            let body = input::json_object(request)?;
-            let wanted = schedule::parse_request(&body, app.config.limits)?;
-            let saved =
-                schedule::set_schedule(&app.store, app.config.schedule_tz, actor, wanted).await?;
-            Ok(reply::payout_schedule(&saved, app.config.schedule_tz))
-        }
-        Endpoint::GetPayoutSchedule => {
-            let scout_id = input::query(request, "scout_id")?
-                .filter(|id| input::is_addressable_id(id))
-                .ok_or_else(|| {
-                    shared::error::Error::BadRequest(
-                        "scout_id (a query parameter) names the scout whose schedule to read"
-                            .to_owned(),
-                    )
-                })?;
-            let found =
-                schedule::schedule_of(&app.store, app.config.limits, actor, &scout_id).await?;
-            Ok(reply::payout_schedule(&found, app.config.schedule_tz))
-        }
-        Endpoint::BulkPayouts => {
-            // Who, then the whole body and the key, before anything is read or done.
-            actor.require_admin()?;
-            let body = input::json_object(request)?;
-            input::only_fields(&body, &bulk::FIELDS)?;
-            let command = bulk::BulkCommand::parse(&body)?;
-            let idempotency_key = input::header(request, "idempotency-key")?;
-            let done = bulk::bulk_payouts(
-                &app.store,
-                app.gateway()?,
-                app.config.processor,
-                actor,
-                command,
-                idempotency_key.as_deref(),
-                // API Gateway gives up on an answer after 30 s, whatever the function's
-                // own deadline (the local emulator's counts its builds in, too).
-                Some(std::time::Instant::now() + bulk::TIME_LIMIT),
-            )
-            .await?;
-            let mut response = reply::bulk_payouts(done.answer());
-            if done.replayed() {
-                response
-                    .headers_mut()
-                    .insert("idempotent-replayed", HeaderValue::from_static("true"));
-            }
-            Ok(response)
-        }
-        Endpoint::PayoutStats => {
-            let stats = shared::stats::payout_stats(&app.store, actor).await?;
-            Ok(reply::payout_stats(&stats))
-        }
+        Endpoint::CompleteOrder => complete_order(app, actor, request).await,
+        Endpoint::MyPayouts => my_payouts(app, actor, request).await,
+        Endpoint::ListPayouts => list_payouts(app, actor, request).await,
+        Endpoint::PutPayoutAccount => put_payout_account(app, actor, request).await,
+        Endpoint::GetPayoutAccount => get_payout_account(app, actor).await,
+        Endpoint::GetUserPayoutAccount => get_user_payout_account(app, actor, request).await,
+        Endpoint::EndPayoutAccountHold => end_payout_account_hold(app, actor, request).await,
+        Endpoint::ProcessPayout => act_on_payout(app, actor, request, AdminAction::Process).await,
+        Endpoint::RetryPayout => act_on_payout(app, actor, request, AdminAction::Retry).await,
+        Endpoint::CancelPayout => act_on_payout(app, actor, request, AdminAction::Cancel).await,
+        Endpoint::PutPayoutSchedule => put_payout_schedule(app, actor, request).await,
+        Endpoint::GetPayoutSchedule => get_payout_schedule(app, actor, request).await,
+        Endpoint::BulkPayouts => bulk_payouts(app, actor, request).await,
+        Endpoint::PayoutStats => payout_stats(app, actor).await,
         // Not token-bearing: `App::handle` serves them before any token is read.
         Endpoint::RazorpayXWebhook | Endpoint::AdminDashboard => Err(
             shared::error::Error::Forbidden("this route takes no token".to_owned()),
         ),
     }
+}
+
+async fn complete_order(app: &App, actor: &Actor, request: &Request) -> Result<Response<Body>> {
+    let order_id = input::record_id(request, Endpoint::CompleteOrder, "order_id", "order")?;
+    let completed = order::complete_order(&app.store, app.config.limits, actor, &order_id).await?;
+    Ok(reply::completed_order(&completed))
+}
+
+async fn my_payouts(app: &App, actor: &Actor, request: &Request) -> Result<Response<Body>> {
+    let validating = app.config.processor.validate_accounts;
+    let limit = limit(request, MY_PAYOUTS_DEFAULT_LIMIT)?;
+    let cursor = input::query(request, "cursor")?;
+    let list = listing::my_payouts(&app.store, actor, validating, limit, cursor.as_deref()).await?;
+    Ok(reply::my_payouts(&list))
+}
+
+async fn list_payouts(app: &App, actor: &Actor, request: &Request) -> Result<Response<Body>> {
+    actor.require_admin()?;
+    let status = input::query_status(request)?;
+    let page = input::query_number(request, "page", 1..=1_000_000)?;
+    let limit = limit(request, ADMIN_LIST_DEFAULT_LIMIT)?;
+    let cursor = input::query(request, "cursor")?;
+    let validating = app.config.processor.validate_accounts;
+    let list = listing::list_payouts(
+        &app.store,
+        actor,
+        validating,
+        status,
+        page,
+        limit,
+        cursor.as_deref(),
+    )
+    .await?;
+    Ok(reply::payout_list(&list))
+}
+
+async fn put_payout_account(app: &App, actor: &Actor, request: &Request) -> Result<Response<Body>> {
+    let body = input::json_object(request)?;
+    let account = account::parse_new_account(&body)?;
+    let vault = app.config.vault.as_ref().ok_or_else(|| {
+        Error::Config(
+            "PAYOUT_ACCOUNT_KEY_ID is not set: this function cannot seal payout accounts"
+                .to_owned(),
+        )
+    })?;
+    let saved = account::save_payout_account(
+        &app.store,
+        vault,
+        actor,
+        account,
+        app.config.account_hold_secs,
+    )
+    .await?;
+    Ok(reply::payout_account(
+        &saved,
+        app.config.processor.validate_accounts,
+    ))
+}
+
+async fn get_payout_account(app: &App, actor: &Actor) -> Result<Response<Body>> {
+    let found = account::payout_account_of(&app.store, actor, actor.user_id).await?;
+    Ok(reply::payout_account_view(
+        &found,
+        app.config.processor.validate_accounts,
+    ))
+}
+
+async fn get_user_payout_account(
+    app: &App,
+    actor: &Actor,
+    request: &Request,
+) -> Result<Response<Body>> {
+    actor.require_admin()?;
+    let user_id = input::user_id(request, Endpoint::GetUserPayoutAccount)?;
+    let found = admin::user_payout_account(&app.store, actor, user_id).await?;
+    Ok(reply::payout_account_view(
+        &found,
+        app.config.processor.validate_accounts,
+    ))
+}
+
+async fn end_payout_account_hold(
+    app: &App,
+    actor: &Actor,
+    request: &Request,
+) -> Result<Response<Body>> {
+    actor.require_admin()?;
+    let user_id = input::user_id(request, Endpoint::EndPayoutAccountHold)?;
+    let ended = account::end_hold(&app.store, actor, user_id).await?;
+    Ok(reply::payout_account(
+        &ended,
+        app.config.processor.validate_accounts,
+    ))
+}
+
+/// `process-payout`, `retry-payout` and `cancel-payout`: one admin action on one payout.
+async fn act_on_payout(
+    app: &App,
+    actor: &Actor,
+    request: &Request,
+    action: AdminAction,
+) -> Result<Response<Body>> {
+    actor.require_admin()?;
+    let endpoint = match action {
+        AdminAction::Process => Endpoint::ProcessPayout,
+        AdminAction::Retry => Endpoint::RetryPayout,
+        AdminAction::Cancel => Endpoint::CancelPayout,
+    };
+    let payout_id = input::payout_id(request, endpoint)?;
+    let payout = admin::act_on_payout(
+        &app.store,
+        app.gateway()?,
+        app.config.processor,
+        actor,
+        action,
+        None,
+        payout_id,
+    )
+    .await?;
+    Ok(reply::admin_payout(StatusCode::OK, &payout))
+}
+
+async fn put_payout_schedule(
+    app: &App,
+    actor: &Actor,
+    request: &Request,
+) -> Result<Response<Body>> {
+    let body = input::json_object(request)?;
+    let wanted = schedule::parse_request(&body, app.config.limits)?;
+    let saved = schedule::set_schedule(&app.store, app.config.schedule_tz, actor, wanted).await?;
+    Ok(reply::payout_schedule(&saved, app.config.schedule_tz))
+}
+
+async fn get_payout_schedule(
+    app: &App,
+    actor: &Actor,
+    request: &Request,
+) -> Result<Response<Body>> {
+    let scout_id = input::query(request, "scout_id")?
+        .filter(|id| input::is_addressable_id(id))
+        .ok_or_else(|| {
+            Error::BadRequest(
+                "scout_id (a query parameter) names the scout whose schedule to read".to_owned(),
+            )
+        })?;
+    let found = schedule::schedule_of(&app.store, app.config.limits, actor, &scout_id).await?;
+    Ok(reply::payout_schedule(&found, app.config.schedule_tz))
+}
+
+async fn bulk_payouts(app: &App, actor: &Actor, request: &Request) -> Result<Response<Body>> {
+    // Who, then the whole body and the key, before anything is read or done.
+    actor.require_admin()?;
+    let body = input::json_object(request)?;
+    input::only_fields(&body, &bulk::FIELDS)?;
+    let command = bulk::BulkCommand::parse(&body)?;
+    let idempotency_key = input::header(request, "idempotency-key")?;
+    let done = bulk::bulk_payouts(
+        &app.store,
+        app.gateway()?,
+        app.config.processor,
+        actor,
+        command,
+        idempotency_key.as_deref(),
+        // API Gateway gives up on an answer after 30 s, whatever the function's
+        // own deadline (the local emulator's counts its builds in, too).
+        Some(std::time::Instant::now() + bulk::TIME_LIMIT),
+    )
+    .await?;
+    let mut response = reply::bulk_payouts(done.answer());
+    if done.replayed() {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+async fn payout_stats(app: &App, actor: &Actor) -> Result<Response<Body>> {
+    let stats = shared::stats::payout_stats(&app.store, actor).await?;
+    Ok(reply::payout_stats(&stats))
 }
 
 async fn request_scout_payout(

@@ -29,7 +29,7 @@ use shared::store::Store;
 pub use routes::Endpoint;
 
 /// What an API function builds once per process, at init: only the parts its route
-/// uses (issue 20), so a function that does not pay holds no gateway client and
+/// uses, so a function that does not pay holds no gateway client and
 /// no key, and the webhook and the dashboard page hold no token verifier.
 #[derive(Debug)]
 pub struct App {

@@ -114,6 +114,11 @@ pub enum Error {
     /// the books were already wrong. Nothing was written; a person must look.
     #[error("the books need a look: {0}")]
     BooksRefused(String),
+
+    /// The code broke a rule it relies on (a status change written under a lease its
+    /// transition does not take): a bug, caught before anything was written.
+    #[error("invariant broken: {0}")]
+    Invariant(String),
 }
 
 impl Error {
@@ -136,7 +141,9 @@ impl Error {
             Error::InsufficientEarnings { .. }
             | Error::AmountOutOfRange { .. }
             | Error::IdempotencyKeyReused => 422,
-            Error::Config(_) | Error::Store(_) | Error::BooksRefused(_) => 500,
+            Error::Config(_) | Error::Store(_) | Error::BooksRefused(_) | Error::Invariant(_) => {
+                500
+            }
             Error::DependencyUnavailable(_) => 503,
         }
     }
@@ -162,7 +169,9 @@ impl Error {
             Error::InsufficientEarnings { .. } => "insufficient_earnings",
             Error::AmountOutOfRange { .. } => "amount_out_of_range",
             Error::IdempotencyKeyReused => "idempotency_key_reused",
-            Error::Config(_) | Error::Store(_) | Error::BooksRefused(_) => "internal_error",
+            Error::Config(_) | Error::Store(_) | Error::BooksRefused(_) | Error::Invariant(_) => {
+                "internal_error"
+            }
             Error::DependencyUnavailable(_) => "service_unavailable",
         }
     }
@@ -170,7 +179,7 @@ impl Error {
     /// What a client may be shown: internal details stay in the logs.
     pub fn public_message(&self) -> String {
         match self {
-            Error::Config(_) | Error::Store(_) | Error::BooksRefused(_) => {
+            Error::Config(_) | Error::Store(_) | Error::BooksRefused(_) | Error::Invariant(_) => {
                 "internal error".to_owned()
             }
             Error::DependencyUnavailable(_) => {

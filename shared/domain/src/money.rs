@@ -52,7 +52,7 @@ impl From<u64> for Paise {
 }
 
 /// `₹1,234.50` is what people read in logs; grouping is left out on purpose so that
-/// log queries can match the plain `₹1234.50` form the seed used.
+/// log queries can match the plain `₹1234.50` form the log lines have always had.
 impl fmt::Display for Paise {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "₹{}.{:02}", self.0 / 100, self.0 % 100)

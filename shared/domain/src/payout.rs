@@ -204,6 +204,59 @@ pub const TRANSITIONS: &[(Transition, &[PayoutStatus], PayoutStatus)] = &[
     ),
 ];
 
+/// How a status change treats the processing lease, named by what it does (the store's
+/// `Lease` carries the token), so that which one each transition takes is a rule of the
+/// lifecycle rather than a habit of its callers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeaseUse {
+    /// Neither needs nor touches a lease: an admin's change, or a report of progress.
+    NotHeld,
+    /// Takes the lease on a payout nobody holds.
+    Acquire,
+    /// Takes over a lease that ran out.
+    TakeOver,
+    /// Settles under the lease its writer holds, and gives it up.
+    Release,
+    /// The gateway's final word on the attempt: whatever lease there is is dropped, and
+    /// its holder's own settle then finds the payout moved on.
+    Break,
+}
+
+/// Which leases each transition may be written with, beside [`TRANSITIONS`]. The store
+/// refuses a status change that breaks it before writing anything
+/// ([`crate::error::Error::Invariant`]).
+pub const LEASE_RULES: &[(Transition, &[LeaseUse])] = &[
+    (Transition::Claim, &[LeaseUse::Acquire]),
+    (Transition::Reclaim, &[LeaseUse::TakeOver]),
+    // The processor settles under its lease; a webhook's report breaks any.
+    (Transition::Complete, &[LeaseUse::Release, LeaseUse::Break]),
+    // A cancel finds it paid (nobody holds a pending payout); or a webhook says so.
+    (Transition::Confirm, &[LeaseUse::NotHeld, LeaseUse::Break]),
+    (Transition::Fail, &[LeaseUse::Release, LeaseUse::Break]),
+    (Transition::Requeue, &[LeaseUse::Release]),
+    (Transition::Accept, &[LeaseUse::Release]),
+    (Transition::Track, &[LeaseUse::NotHeld]),
+    (Transition::Reverse, &[LeaseUse::Release, LeaseUse::Break]),
+    (Transition::Retry, &[LeaseUse::NotHeld]),
+    (Transition::Cancel, &[LeaseUse::NotHeld]),
+];
+
+// Both tables hold one row per transition, in the enum's order: a row added, dropped or
+// moved fails the build here rather than a lookup at run time.
+const _: () = {
+    assert!(TRANSITIONS.len() == Transition::ALL.len());
+    assert!(LEASE_RULES.len() == Transition::ALL.len());
+    let mut index = 0;
+    while index < Transition::ALL.len() {
+        assert!(Transition::ALL[index] as usize == index);
+        assert!(TRANSITIONS[index].0 as usize == index);
+        assert!(LEASE_RULES[index].0 as usize == index);
+        assert!(!TRANSITIONS[index].1.is_empty());
+        assert!(!LEASE_RULES[index].1.is_empty());
+        index += 1;
+    }
+};
+
 impl Transition {
     pub const ALL: [Transition; 11] = [
         Transition::Claim,
@@ -219,14 +272,11 @@ impl Transition {
         Transition::Cancel,
     ];
 
+    /// Its row: the tables are in the enum's order, which the compiler checks below, so
+    /// there is no lookup to fail.
     fn row(self) -> (&'static [PayoutStatus], PayoutStatus) {
-        TRANSITIONS
-            .iter()
-            .find(|(transition, _, _)| *transition == self)
-            .map(|(_, from, to)| (*from, *to))
-            // Every variant has a row; the unit test `every_transition_has_one_row` holds
-            // this.
-            .unwrap_or((&[], PayoutStatus::Pending))
+        let (_, from, to) = TRANSITIONS[self as usize];
+        (from, to)
     }
 
     pub fn allowed_from(self) -> &'static [PayoutStatus] {
@@ -239,6 +289,11 @@ impl Transition {
 
     pub fn allows(self, from: PayoutStatus) -> bool {
         self.allowed_from().contains(&from)
+    }
+
+    /// The leases this transition may be written with ([`LEASE_RULES`]).
+    pub fn lease_uses(self) -> &'static [LeaseUse] {
+        LEASE_RULES[self as usize].1
     }
 
     pub fn verb(self) -> &'static str {
@@ -258,7 +313,7 @@ impl Transition {
     }
 }
 
-/// A payout, as stored and as shown (the seed's field names).
+/// A payout, as stored and as shown (the API's published field names).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Payout {
     pub payout_id: Uuid,
@@ -692,7 +747,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_transition_has_one_row() {
+    fn every_transition_has_one_row_and_one_lease_rule() {
         for transition in Transition::ALL {
             let rows = TRANSITIONS
                 .iter()
@@ -700,6 +755,19 @@ mod tests {
                 .count();
             assert_eq!(rows, 1, "{transition:?}");
             assert!(!transition.allowed_from().is_empty(), "{transition:?}");
+            let rules = LEASE_RULES.iter().filter(|(t, _)| *t == transition).count();
+            assert_eq!(rules, 1, "{transition:?}");
+        }
+        // Only a claim takes a free payout's lease and only a reclaim an expired one.
+        for (transition, uses) in LEASE_RULES {
+            assert_eq!(
+                uses.contains(&LeaseUse::Acquire),
+                *transition == Transition::Claim
+            );
+            assert_eq!(
+                uses.contains(&LeaseUse::TakeOver),
+                *transition == Transition::Reclaim
+            );
         }
     }
 

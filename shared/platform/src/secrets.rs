@@ -1,4 +1,4 @@
-//! Secrets read at run time from AWS Secrets Manager (issue 20): never from a function's
+//! Secrets read at run time from AWS Secrets Manager: never from a function's
 //! environment, where anyone holding `lambda:GetFunctionConfiguration` could read them.
 //!
 //! The SDK client, not the Parameters and Secrets Lambda Extension: the extension is a

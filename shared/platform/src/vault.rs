@@ -1,4 +1,4 @@
-//! Bank details as secrets (issue 21 §4): a payout account's number or VPA is sealed
+//! Bank details as secrets: a payout account's number or VPA is sealed
 //! before it is stored and opened only on the way to the gateway.
 //!
 //! Envelope encryption with KMS: each save asks KMS for a fresh AES-256 data key

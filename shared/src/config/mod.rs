@@ -92,7 +92,7 @@ pub struct ProcessorConfig {
     /// processor asks the gateway about it again.
     pub poll_secs: u64,
     /// `DRAIN=true`: keep taking batches until the queue is empty or the deadline
-    /// nears. Off (`None`) by default: one batch per run, the seed's 10 an hour.
+    /// nears. Off (`None`) by default: one batch per run, 10 an hour at the default size.
     pub drain: Option<Drain>,
     /// `PAYOUT_ACCOUNT_VALIDATION`: a destination is verified at the gateway before any
     /// payout goes to it (RazorpayX fund account validation; docs/RAZORPAYX.md).

@@ -1,4 +1,4 @@
-//! The record of admins' looks at users' payout accounts (issue 20): one item per
+//! The record of admins' looks at users' payout accounts: one item per
 //! look, under the user's own audit key and no index.
 
 use aws_sdk_dynamodb::types::AttributeValue;

@@ -1,4 +1,4 @@
-//! §3 and §4: each endpoint's handler in process (the function's own code, through
+//! §2 and §3: each endpoint's handler in process (the function's own code, through
 //! `App::handle`), against DynamoDB Local — its DynamoDB requests per call and its
 //! warm latency next to a raw `GetItem` on the same table; and my-payouts' cost as a
 //! user's history grows.

@@ -1,4 +1,4 @@
-//! §2 and §5: the release binaries themselves, started against a local Runtime API
+//! §4 and §5: the release binaries themselves, started against a local Runtime API
 //! stub — init time and instructions to the first `/next`, next to a bare
 //! `lambda_runtime` function built with the same profile; stripped size, zip size,
 //! and peak RSS after 1,000 warm invocations.

@@ -143,15 +143,15 @@ fn report(
     let _ = writeln!(out, "A batch of 10 pending payouts, simulated gateway latency L = {} ms (median of the rounds).\n", processor.latency_ms);
     let _ = writeln!(out, "| run | wall time | ÷ L | target |");
     let _ = writeln!(out, "|---|---|---|---|");
-    let _ = writeln!(out, "| baseline: the seed's order, one payout after another (`PROCESS_CONCURRENCY=1`) | {:.0} ms | {seed:.2} | (≥ 10 by construction) |", processor.sequential_ms);
+    let _ = writeln!(out, "| baseline: the original order, one payout after another (`PROCESS_CONCURRENCY=1`) | {:.0} ms | {seed:.2} | (≥ 10 by construction) |", processor.sequential_ms);
     let _ = writeln!(out, "| ours: claimed and paid concurrently (`PROCESS_CONCURRENCY=10`) | {:.0} ms | **{ours:.2}** | ≤ 1.1: {} |", processor.concurrent_ms, check(ours <= 1.1));
     if let Some(at_default) = processor.concurrent_at_default_ms {
-        let _ = writeln!(out, "| ours at L = 1000 ms (the simulated gateway's default, the seed's 1 s) | {at_default:.0} ms | {:.2} | |", at_default / 1000.0);
+        let _ = writeln!(out, "| ours at L = 1000 ms (the simulated gateway's default, 1 s) | {at_default:.0} ms | {:.2} | |", at_default / 1000.0);
     }
-    let _ = writeln!(out, "\nSpeed-up over the seed's order: {:.1}×. The run's cost beyond one gateway round trip is fixed ({:.0} ms here), so its ratio to L falls as L grows.\n", ratio(processor.sequential_ms, processor.concurrent_ms), processor.concurrent_ms - l);
+    let _ = writeln!(out, "\nSpeed-up over the original order: {:.1}×. The run's cost beyond one gateway round trip is fixed ({:.0} ms here), so its ratio to L falls as L grows.\n", ratio(processor.sequential_ms, processor.concurrent_ms), processor.concurrent_ms - l);
     let _ = writeln!(out, "### Draining a backlog (`DRAIN=true`)\n");
-    let _ = writeln!(out, "One invocation in drain mode empties a backlog, batches of {} (`BATCH_SIZE`), against the simulated gateway at latency L. The seed pays 10 payouts an hour (0.003 payouts/s).\n", processor::DRAIN_BATCH);
-    let _ = writeln!(out, "| backlog | L | `PROCESS_CONCURRENCY` | batches | wall time | payouts/s | payouts/hour | × the seed's 10/hour |");
+    let _ = writeln!(out, "One invocation in drain mode empties a backlog, batches of {} (`BATCH_SIZE`), against the simulated gateway at latency L. Without drain mode the processor pays 10 payouts an hour (0.003 payouts/s), as the service's first version did.\n", processor::DRAIN_BATCH);
+    let _ = writeln!(out, "| backlog | L | `PROCESS_CONCURRENCY` | batches | wall time | payouts/s | payouts/hour | × 10/hour |");
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
     for drain in &processor.drains {
         let per_sec = drain.payouts as f64 / drain.secs;
@@ -171,8 +171,8 @@ fn report(
     let _ = writeln!(out, "\nAt L = 0 (what the service itself sustains): {:.2} DynamoDB requests per payout ({}). With a gateway, throughput is about `PROCESS_CONCURRENCY / L` until DynamoDB or the gateway's own rate limit binds; a Lambda's 15 minutes at the 1 s row's rate drain that many times 900 s.\n",
         drain_total as f64 / drained as f64, operations(&processor.drain_requests));
 
-    // §3
-    let _ = writeln!(out, "## 3. DynamoDB cost\n");
+    // §2
+    let _ = writeln!(out, "## 2. DynamoDB cost\n");
     let _ = writeln!(out, "One payout's lifecycle, request → claim → settle:\n");
     let _ = writeln!(out, "| step | requests |");
     let _ = writeln!(out, "|---|---|");
@@ -269,10 +269,10 @@ fn report(
         "table: {} (`BatchGetItem` of the counter shards and one `Query` with `Limit 1` for the oldest pending payout, whatever the number of payouts)",
     );
 
-    // §4
+    // §3
     let get50 = ms(api.get_item_p50);
     let get99 = ms(api.get_item_p99);
-    let _ = writeln!(out, "## 4. Warm API latency\n");
+    let _ = writeln!(out, "## 3. Warm API latency\n");
     let _ = writeln!(out, "Each function's handler in process (`App::handle`, the code the Lambda runs, with its token check and JSON), {} warm calls, against DynamoDB Local. Baseline: a raw strongly consistent `GetItem` on the same table, p50 {get50:.2} ms, p99 {get99:.2} ms.\n", api.calls);
     let handler = ms(api.handler_only_p50);
     let _ = writeln!(out, "The handler alone — token verified, input parsed, a 400 written, no DynamoDB request — p50 {handler:.3} ms, {:.2}× GetItem: everything else in the rows below is DynamoDB round trips.\n", ratio(handler, get50));
@@ -296,9 +296,9 @@ fn report(
     }
     let _ = writeln!(out);
 
-    // §2 and §5
+    // §4 and §5
     let baseline = binaries.iter().find(|b| b.name == binaries::BASELINE);
-    let _ = writeln!(out, "## 2. Cold start\n");
+    let _ = writeln!(out, "## 4. Cold start\n");
     let _ = writeln!(out, "Each release binary (x86_64, the release profile; arm64 cannot be cross-built here) started against a local Runtime API stub, from exec to its first `/next`. Baseline: `bench/lambda-hello`, a bare `lambda_runtime` echo built with the same profile. Wall time: median of the runs; instructions: valgrind callgrind (repeatable whatever else the machine does).\n");
     let _ = writeln!(
         out,

@@ -1,4 +1,4 @@
-//! §1 and §3's lifecycle: the processor against the seed's one-after-another order,
+//! §1 and §2's lifecycle: the processor against the original one-after-another order,
 //! draining a backlog, and what one payout costs in DynamoDB requests.
 
 use std::collections::BTreeMap;
@@ -37,7 +37,7 @@ pub struct DrainFigure {
 
 pub struct ProcessorFigures {
     pub latency_ms: u64,
-    /// Ours at the simulated gateway's default latency (1 s, the seed's), if measured.
+    /// Ours at the simulated gateway's default latency (1 s), if measured.
     pub concurrent_at_default_ms: Option<f64>,
     pub concurrent_ms: f64,
     pub sequential_ms: f64,
@@ -89,7 +89,7 @@ pub async fn run(endpoint: &str, vault: &Vault, quick: bool) -> Result<Processor
     let gateway = world.gateway(LATENCY_MS, 1.0);
     let rounds = if quick { 1 } else { 3 };
 
-    // A batch of 10 at gateway latency L: the seed's order (concurrency 1) and ours.
+    // A batch of 10 at gateway latency L: one after another (concurrency 1) and ours.
     let mut timings: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
     for _ in 0..rounds {
         for (slot, concurrency) in [(0, 1), (1, 10)] {

@@ -1,0 +1,149 @@
+//! How the local RazorpayX answers a request it refuses, in RazorpayX's error shape
+//! (`error.code`, `description`, `field`, `reason`), and the request checks every
+//! route shares: Basic auth, a JSON object body, string fields, the idempotency header
+//! and the account number a list names.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::Engine;
+use serde_json::{json, Map, Value};
+
+use super::fake::{Fake, Shared};
+
+pub(super) struct RzpError {
+    pub(super) status: StatusCode,
+    pub(super) code: &'static str,
+    pub(super) description: String,
+    pub(super) field: Option<String>,
+    pub(super) reason: &'static str,
+}
+
+impl IntoResponse for RzpError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {
+            "code": self.code,
+            "description": self.description,
+            "source": if self.status.is_server_error() { "internal" } else { "business" },
+            "step": "NA",
+            "reason": self.reason,
+            "metadata": {},
+            "field": self.field,
+        }});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+pub(super) fn bad_request(field: Option<&str>, description: impl Into<String>) -> RzpError {
+    RzpError {
+        status: StatusCode::BAD_REQUEST,
+        code: "BAD_REQUEST_ERROR",
+        description: description.into(),
+        field: field.map(str::to_owned),
+        reason: "input_validation_failed",
+    }
+}
+
+pub(super) fn authenticate(fake: &Fake, headers: &HeaderMap) -> Result<(), RzpError> {
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", fake.config.key_id, fake.config.key_secret))
+    );
+    let given = headers
+        .get("authorization")
+        .and_then(|value| value.to_str().ok());
+    if given == Some(expected.as_str()) {
+        Ok(())
+    } else {
+        Err(RzpError {
+            status: StatusCode::UNAUTHORIZED,
+            code: "BAD_REQUEST_ERROR",
+            description: "The api key provided is invalid".to_owned(),
+            field: None,
+            reason: "authentication_failed",
+        })
+    }
+}
+
+pub(super) type Reply = Result<Response, RzpError>;
+
+pub(super) fn parse_body(body: &Bytes) -> Result<Map<String, Value>, RzpError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(object)) => Ok(object),
+        _ => Err(bad_request(None, "The request body must be a JSON object")),
+    }
+}
+
+pub(super) fn string_field<'a>(
+    body: &'a Map<String, Value>,
+    field: &str,
+    required: bool,
+) -> Result<Option<&'a str>, RzpError> {
+    match body.get(field) {
+        None | Some(Value::Null) if required => Err(bad_request(
+            Some(field),
+            format!("The {field} field is required."),
+        )),
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text)),
+        Some(_) => Err(bad_request(
+            Some(field),
+            format!("The {field} must be a string."),
+        )),
+    }
+}
+
+pub(super) fn idempotency_key(headers: &HeaderMap) -> Result<String, RzpError> {
+    let key = headers
+        .get("x-payout-idempotency")
+        .and_then(|value| value.to_str().ok())
+        .ok_or_else(|| {
+            bad_request(
+                Some("X-Payout-Idempotency"),
+                "Idempotency key is missing in the request header",
+            )
+        })?;
+    let valid = (4..=36).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_ ".contains(&b));
+    if !valid {
+        return Err(bad_request(
+            Some("X-Payout-Idempotency"),
+            "Idempotency key must be 4 to 36 letters, digits, hyphens, underscores or spaces",
+        ));
+    }
+    Ok(key.to_owned())
+}
+
+/// A list's `account_number`, required and ours, as RazorpayX checks it.
+pub(super) fn our_account_number(
+    fake: &Fake,
+    query: &BTreeMap<String, String>,
+) -> Result<(), RzpError> {
+    match query.get("account_number") {
+        None => Err(bad_request(
+            Some("account_number"),
+            "The account number field is required.",
+        )),
+        Some(number) if *number != fake.config.account_number => Err(bad_request(
+            Some("account_number"),
+            "The account number is invalid",
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+pub(super) fn lock(shared: &Shared) -> Result<std::sync::MutexGuard<'_, Fake>, RzpError> {
+    shared.lock().map_err(|_| RzpError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        code: "SERVER_ERROR",
+        description: "the local RazorpayX's state is poisoned; restart it".to_owned(),
+        field: None,
+        reason: "server_error",
+    })
+}

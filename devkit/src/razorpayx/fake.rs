@@ -1,0 +1,75 @@
+//! The fake's state behind its one lock: the configuration it was started with, its
+//! books, its seeded generator and its webhook outbox, and what every part does with
+//! them (ids, fault rolls, saving the books).
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Result;
+use rand::rngs::StdRng;
+use rand::RngExt;
+use serde_json::Value;
+
+use super::config::FakeConfig;
+use super::ledger::Ledger;
+use super::webhooks::SharedOutbox;
+
+pub(super) struct Fake {
+    pub(super) config: FakeConfig,
+    pub(super) ledger: Ledger,
+    pub(super) rng: StdRng,
+    pub(super) webhooks: SharedOutbox,
+}
+
+pub(super) type Shared = Arc<Mutex<Fake>>;
+
+impl Fake {
+    pub(super) fn roll(&mut self, rate: f64) -> bool {
+        rate > 0.0 && self.rng.random_bool(rate.min(1.0))
+    }
+
+    pub(super) fn next_id(&mut self, prefix: &str) -> String {
+        self.ledger.sequence += 1;
+        let noise: u32 = self.rng.random();
+        format!("{prefix}_{:06}{noise:08x}", self.ledger.sequence)
+    }
+
+    /// Queues the webhook for a payout that just changed; `entity` is its public view
+    /// at that moment, which later changes must not alter.
+    pub(super) fn emit(&self, entity: Value) {
+        match self.webhooks.lock() {
+            Ok(mut outbox) => outbox.payout_changed(&self.config.webhooks, entity),
+            Err(_) => eprintln!("local RazorpayX: the webhook outbox is poisoned; restart it"),
+        }
+    }
+
+    /// Queues the webhook for a validation that just settled.
+    pub(super) fn emit_validation(&self, entity: Value) {
+        match self.webhooks.lock() {
+            Ok(mut outbox) => outbox.validation_settled(&self.config.webhooks, entity),
+            Err(_) => eprintln!("local RazorpayX: the webhook outbox is poisoned; restart it"),
+        }
+    }
+
+    pub(super) fn persist(&self) {
+        let Some(path) = &self.config.state_file else {
+            return;
+        };
+        if let Err(err) = write_atomically(path, &self.ledger) {
+            eprintln!(
+                "local RazorpayX: could not save {}: {err:#}",
+                path.display()
+            );
+        }
+    }
+}
+
+fn write_atomically(path: &Path, ledger: &Ledger) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let temporary = path.with_extension("json.tmp");
+    std::fs::write(&temporary, serde_json::to_vec_pretty(ledger)?)?;
+    std::fs::rename(&temporary, path)?;
+    Ok(())
+}

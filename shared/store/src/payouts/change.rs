@@ -1,0 +1,464 @@
+//! A status change: the write derived from [`domain::payout::TRANSITIONS`], the
+//! conditions it holds under (status, lease, version, account), and why one was
+//! refused.
+
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure, Update,
+};
+use uuid::Uuid;
+
+use crate::accounts::{self, AccountGuard};
+use crate::keys;
+use crate::transact::TransactFailure;
+use crate::{from_item, n, s, to_item, update_item, Item, Store};
+use domain::error::{Error, Result};
+use domain::payout::{Acting, HistoryEntry, Payout, PayoutStatus, PayoutType, Transition};
+
+use super::counters::{in_flight, paid, reserves};
+use super::expr::{add_clause, summary_update, Expr};
+use super::{Lease, StatusChange};
+
+const LEASE_TOKEN: &str = "lease_token";
+/// Rounds of a status change that lost every retry of its transaction to contention,
+/// each on another counter shard, before it gives up.
+const CONTENDED_ROUNDS: usize = 3;
+/// The id of the last status change written to a payout (see `explain_refusal`).
+const CHANGE_ID: &str = "change_id";
+/// The payout's write counter (`Payout::version`).
+const VERSION: &str = "version";
+/// The payout's admin history (`Payout::history`): appended to, never written whole.
+const HISTORY: &str = "history";
+
+enum Written {
+    Applied(Item),
+    /// The condition did not hold; the stored item, if there is one.
+    Refused(Option<Item>),
+}
+
+impl Store {
+    /// Writes one status change under its condition, with the summary and scout
+    /// balances it moves in the same transaction. Returns the payout as written.
+    pub async fn change_status(
+        &self,
+        current: &Payout,
+        change: StatusChange<'_>,
+    ) -> Result<Payout> {
+        self.change_status_as(current, change, None).await
+    }
+
+    /// [`Store::change_status`] on an admin's request: the same write, under the same
+    /// condition, also appends the change to the payout's history. The entry is part of
+    /// the write itself, so it is there exactly when the change is.
+    pub async fn change_status_as(
+        &self,
+        current: &Payout,
+        change: StatusChange<'_>,
+        acting: Option<&Acting>,
+    ) -> Result<Payout> {
+        self.change_status_guarded(current, change, acting, None)
+            .await
+    }
+
+    /// [`Store::change_status_as`], written only while the user's payout account is
+    /// still the one `guard` names: a claim decided on an account must not be written
+    /// after a save replaced it (a 409 `conflict`, nothing written).
+    pub async fn change_status_guarded(
+        &self,
+        current: &Payout,
+        change: StatusChange<'_>,
+        acting: Option<&Acting>,
+        guard: Option<AccountGuard>,
+    ) -> Result<Payout> {
+        let StatusChange {
+            transition,
+            mut next,
+            lease,
+            gateway_status_not_in,
+        } = change;
+        if !transition.lease_uses().contains(&lease.kind()) {
+            return Err(Error::Invariant(format!(
+                "payout {}: a {} was written with the lease {:?}; the lifecycle's rules allow \
+                 only {:?}",
+                current.payout_id,
+                transition.verb(),
+                lease.kind(),
+                transition.lease_uses()
+            )));
+        }
+        let from = current.status;
+        if !transition.allows(from) {
+            return Err(Error::InvalidTransition {
+                payout_id: current.payout_id.to_string(),
+                transition,
+                status: from,
+            });
+        }
+        let to = transition.target();
+        next.status = to;
+        // What the write below will make it, unless a write it did not see landed
+        // first: a single update hands back the stored number.
+        next.version = current.version + 1;
+
+        // Names this change on the item, so that a resend of it (a lost response) can
+        // recognise its own write in what the refusal hands back.
+        let change_id = Uuid::new_v4().to_string();
+        let entry = acting.map(|acting| acting.entry(from, to, next.updated_at));
+        let payout_update = self.payout_update(
+            current,
+            &next,
+            lease,
+            gateway_status_not_in,
+            &change_id,
+            entry.as_ref(),
+        )?;
+        // What the write appends; the transaction below hands back no item to read it from.
+        next.history = current.history.clone();
+        next.history.extend(entry);
+        let amount = i128::from(current.amount_paise.get());
+        let paid_delta = amount * (paid(to) - paid(from));
+        let summary = summary_update(
+            &self.table,
+            current.user_id,
+            &[
+                ("pending_paise", amount * (in_flight(to) - in_flight(from))),
+                ("total_paid_paise", paid_delta),
+            ],
+        )?;
+        let scout = match (&current.payout_type, &current.scout_id) {
+            (PayoutType::ScoutBounty, Some(scout_id)) => {
+                let reserved_delta = amount * (reserves(to) - reserves(from));
+                let mut expr = Expr::default();
+                let clause = add_clause(
+                    &mut expr,
+                    &[
+                        ("reserved_paise", reserved_delta),
+                        ("paid_paise", paid_delta),
+                        (
+                            "earnings_paise",
+                            amount * i128::from(to == PayoutStatus::Cancelled),
+                        ),
+                    ],
+                );
+                match clause {
+                    Some(clause) => {
+                        // A release larger than what is held would mean the books are
+                        // already wrong; refuse rather than drive them negative. Only a
+                        // balance that shrinks is checked (an absent one compares false).
+                        let mut condition = "attribute_exists(pk)".to_owned();
+                        for (attribute, delta) in [
+                            ("reserved_paise", reserved_delta),
+                            ("paid_paise", paid_delta),
+                        ] {
+                            if delta < 0 {
+                                let held = expr.name(attribute);
+                                let release = expr.value(n(-delta));
+                                condition.push_str(&format!(" AND {held} >= {release}"));
+                            }
+                        }
+                        Some(expr.update(
+                            &self.table,
+                            keys::scout_pk(scout_id),
+                            keys::SCOUT_SK,
+                            clause,
+                            Some(condition),
+                        )?)
+                    }
+                    None => None,
+                }
+            }
+            _ => None,
+        };
+
+        let counts = from != to;
+        let waiting = accounts::waiting_item(&self.table, current, &next)?;
+
+        // A change that moves no money and no counter (a gateway's progress report) is
+        // one conditional update, which hands back the item as stored.
+        let alone = summary.is_none() && scout.is_none() && waiting.is_none() && guard.is_none();
+        let refused = if alone && !counts {
+            match self.update_single(payout_update).await? {
+                // The report continues from what DynamoDB holds, not from the copy it
+                // was handed (an index entry may be stale).
+                Written::Applied(stored) => return from_item(stored),
+                Written::Refused(stored) => stored,
+            }
+        } else {
+            let mut payout_update = payout_update;
+            payout_update.return_values_on_condition_check_failure =
+                Some(ReturnValuesOnConditionCheckFailure::AllOld);
+            // The guard comes right after the payout, where a refusal of it is told
+            // from one of the books'.
+            let mut items = vec![update_item(payout_update)];
+            if let Some(guard) = guard {
+                items.push(accounts::guard_item(&self.table, guard)?);
+            }
+            items.extend(waiting);
+            items.extend(summary.map(update_item));
+            items.extend(scout.map(update_item));
+            let fixed = items.len();
+            let mut rounds = 0;
+            loop {
+                // The counters hold no condition: they can never be what refuses. Each
+                // round counts on a shard of its own choosing, so a round that lost to
+                // busy counter items does not meet the same ones again.
+                items.truncate(fixed);
+                items.extend(self.transition_counters(current, from, to, next.updated_at)?);
+                match self.transact(items.clone()).await {
+                    // A transaction returns no item. What it wrote is what is stored,
+                    // but for a gateway report (`track`) that may have landed alongside:
+                    // it only writes `gateway_*` fields, and none of them is money.
+                    Ok(()) => return Ok(next),
+                    Err(TransactFailure::ConditionFailed(refused)) if refused.at(0) => {
+                        break refused.stored(0).cloned();
+                    }
+                    Err(TransactFailure::ConditionFailed(refused))
+                        if guard.is_some() && refused.at(1) =>
+                    {
+                        return Err(Error::Conflict(format!(
+                            "the payout account of user {} changed while payout {} was being \
+                             claimed; it stays pending",
+                            current.user_id, current.payout_id
+                        )));
+                    }
+                    Err(TransactFailure::ConditionFailed(refused)) => {
+                        return Err(Error::BooksRefused(format!(
+                            "payout {} balances refused a {} (items {:?})",
+                            current.payout_id,
+                            transition.verb(),
+                            refused.positions()
+                        )))
+                    }
+                    // Nothing was written. A settle after the gateway paid must not
+                    // give up lightly: its payout would wait out its lease.
+                    Err(TransactFailure::Contended) if rounds < CONTENDED_ROUNDS => {
+                        rounds += 1;
+                    }
+                    Err(TransactFailure::Contended) => return Err(TransactFailure::contended()),
+                    Err(TransactFailure::Other(error)) => return Err(error),
+                }
+            }
+        };
+        self.explain_refusal(current, transition, &change_id, refused)
+    }
+
+    /// A status change whose condition did not hold. Either our own write already
+    /// landed (its response was lost and it was sent again: the item carries this
+    /// change's id), or the payout moved on, and the error says how.
+    fn explain_refusal(
+        &self,
+        current: &Payout,
+        transition: Transition,
+        change_id: &str,
+        stored: Option<Item>,
+    ) -> Result<Payout> {
+        let Some(stored) = stored else {
+            return Err(Error::NotFound {
+                entity: "payout",
+                id: current.payout_id.to_string(),
+            });
+        };
+        let ours = matches!(stored.get(CHANGE_ID), Some(AttributeValue::S(id)) if id == change_id);
+        let stored: Payout = from_item(stored)?;
+        if ours {
+            return Ok(stored);
+        }
+        if stored.status != current.status || !transition.allows(stored.status) {
+            return Err(Error::InvalidTransition {
+                payout_id: current.payout_id.to_string(),
+                transition,
+                status: stored.status,
+            });
+        }
+        if stored.amount_paise != current.amount_paise
+            || stored.user_id != current.user_id
+            || stored.scout_id != current.scout_id
+        {
+            return Err(Error::Conflict(format!(
+                "payout {} is not as it was read (its amount, user or scout differ); read it again",
+                current.payout_id
+            )));
+        }
+        if stored.attempt != current.attempt || stored.attempt_sent_at != current.attempt_sent_at {
+            return Err(Error::Conflict(format!(
+                "payout {} changed while this request was working on it (now attempt {}); \
+                 read it again",
+                current.payout_id, stored.attempt
+            )));
+        }
+        Err(Error::Conflict(format!(
+            "payout {} is held by another processor",
+            current.payout_id
+        )))
+    }
+
+    /// The conditional update of the payout item: only the attributes that change are
+    /// written, and only if the status (and lease) are still as read.
+    fn payout_update(
+        &self,
+        current: &Payout,
+        next: &Payout,
+        lease: Lease<'_>,
+        gateway_status_not_in: Option<&[&str]>,
+        change_id: &str,
+        entry: Option<&HistoryEntry>,
+    ) -> Result<Update> {
+        let mut before = to_item(current)?;
+        let mut after = to_item(next)?;
+        // Never copied from the payout in hand, which may be an older read: a history
+        // written whole could drop an entry another request appended meanwhile.
+        before.remove(HISTORY);
+        after.remove(HISTORY);
+        let mut expr = Expr::default();
+        let mut sets = Vec::new();
+        let mut removes = Vec::new();
+        for (attribute, value) in &after {
+            if attribute != VERSION && before.get(attribute) != Some(value) {
+                sets.push(format!(
+                    "{} = {}",
+                    expr.name(attribute),
+                    expr.value(value.clone())
+                ));
+            }
+        }
+        for attribute in before
+            .keys()
+            .filter(|attribute| !after.contains_key(*attribute))
+        {
+            removes.push(expr.name(attribute));
+        }
+        sets.push(format!(
+            "{} = {}",
+            expr.name(CHANGE_ID),
+            expr.value(s(change_id))
+        ));
+        if current.status != next.status {
+            sets.push(format!(
+                "{} = {}",
+                expr.name(keys::STATUS_PK),
+                expr.value(s(keys::status_pk(next.status)))
+            ));
+        }
+        // Appended in this same update, so the condition below decides for both: no
+        // entry without its change, no change on an admin's request without its entry.
+        // The condition itself does not look at the history.
+        if let Some(entry) = entry {
+            let history = expr.name(HISTORY);
+            let empty = expr.value(AttributeValue::L(Vec::new()));
+            let appended = expr.value(AttributeValue::L(vec![AttributeValue::M(to_item(entry)?)]));
+            sets.push(format!(
+                "{history} = list_append(if_not_exists({history}, {empty}), {appended})"
+            ));
+        }
+
+        // The item must still be the one the caller read: same status, same attempt,
+        // and the same send of it (a claim and requeue in between change the last).
+        let status = expr.name("status");
+        let observed = expr.value(s(current.status.as_str()));
+        let attempt = expr.name("attempt");
+        let observed_attempt = expr.value(n(current.attempt));
+        let sent = expr.name("attempt_sent_at");
+        let sent_condition = match current.attempt_sent_at {
+            Some(sent_at) => format!("{sent} = {}", expr.value(s(sent_at.to_string()))),
+            None => format!("attribute_not_exists({sent})"),
+        };
+        // And the same payout: what the balance and counter changes are computed from
+        // (amount, user, scout) never changes after creation, so a copy that differs
+        // is no copy of this payout, and nothing is computed from it.
+        let amount = expr.name("amount_paise");
+        let observed_amount = expr.value(n(current.amount_paise.get()));
+        let user = expr.name("user_id");
+        let observed_user = expr.value(n(current.user_id));
+        let scout = expr.name("scout_id");
+        let scout_condition = match &current.scout_id {
+            Some(scout_id) => format!("{scout} = {}", expr.value(s(scout_id.as_str()))),
+            None => format!("attribute_not_exists({scout})"),
+        };
+        let mut condition = format!(
+            "{status} = {observed} AND {attempt} = {observed_attempt} AND {sent_condition} \
+             AND {amount} = {observed_amount} AND {user} = {observed_user} AND {scout_condition}"
+        );
+        match lease {
+            Lease::NotHeld => {}
+            Lease::Acquire(token) => {
+                // A claim is written from the copy it was handed and goes on from it:
+                // only the very version read may be claimed. Every write to a pending
+                // payout moves `updated_at`, so this refuses stale copies only.
+                let updated = expr.name("updated_at");
+                let observed_updated = expr.value(s(current.updated_at.to_string()));
+                condition.push_str(&format!(" AND {updated} = {observed_updated}"));
+                sets.push(format!(
+                    "{} = {}",
+                    expr.name(LEASE_TOKEN),
+                    expr.value(s(token))
+                ));
+            }
+            Lease::TakeOver { token, expired_at } => {
+                let expiry = expr.name("lease_expires_at");
+                let observed_expiry = expr.value(s(expired_at.to_string()));
+                condition.push_str(&format!(" AND {expiry} = {observed_expiry}"));
+                sets.push(format!(
+                    "{} = {}",
+                    expr.name(LEASE_TOKEN),
+                    expr.value(s(token))
+                ));
+            }
+            Lease::Release(token) => {
+                let held = expr.name(LEASE_TOKEN);
+                let ours = expr.value(s(token));
+                condition.push_str(&format!(" AND {held} = {ours}"));
+                removes.push(held);
+            }
+            Lease::Break => removes.push(expr.name(LEASE_TOKEN)),
+        }
+        if let Some(later) = gateway_status_not_in.filter(|later| !later.is_empty()) {
+            let gateway_status = expr.name("gateway_status");
+            let values: Vec<String> = later.iter().map(|status| expr.value(s(*status))).collect();
+            condition.push_str(&format!(
+                " AND (attribute_not_exists({gateway_status}) OR NOT {gateway_status} IN ({}))",
+                values.join(", ")
+            ));
+        }
+
+        let mut update = format!("SET {}", sets.join(", "));
+        if !removes.is_empty() {
+            update.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        // Added by DynamoDB, not copied from `next`: two writes that passed their
+        // conditions from the same read (gateway reports) still get numbers of their own.
+        update.push_str(&format!(" ADD {} {}", expr.name(VERSION), expr.value(n(1))));
+        expr.update(
+            &self.table,
+            keys::payout_pk(current.payout_id),
+            keys::PAYOUT_SK,
+            update,
+            Some(condition),
+        )
+    }
+
+    /// The item after the write, or (when the condition did not hold) as it stood.
+    async fn update_single(&self, update: Update) -> Result<Written> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(update.key))
+            .update_expression(update.update_expression)
+            .set_condition_expression(update.condition_expression)
+            .set_expression_attribute_names(update.expression_attribute_names)
+            .set_expression_attribute_values(update.expression_attribute_values)
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(Written::Applied(output.attributes.unwrap_or_default())),
+            Err(err) => match err.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(refused) => {
+                    Ok(Written::Refused(refused.item))
+                }
+                other => Err(crate::sdk_error(&other)),
+            },
+        }
+    }
+}

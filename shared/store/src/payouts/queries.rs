@@ -1,0 +1,157 @@
+//! Reading payouts by index: a page at a time, skipping ahead, and the expired leases.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::keys;
+use crate::{from_item, s, Item, PageKey, Store};
+use domain::error::Result;
+use domain::payout::{Payout, PayoutStatus};
+use domain::time::Timestamp;
+
+use super::expr::Expr;
+use super::{PayoutIndex, PayoutPage};
+
+/// The key DynamoDB would hand back after `item` on `index`: table key plus index key.
+fn page_key(index: &PayoutIndex, item: &Item) -> PageKey {
+    let (_, index_pk, _) = index.name_and_key();
+    [keys::PK, keys::SK, index_pk, keys::CREATED_SK]
+        .into_iter()
+        .filter_map(|name| match item.get(name) {
+            Some(AttributeValue::S(value)) => Some((name.to_owned(), value.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+impl Store {
+    /// One page of an index, in creation order (`newest_first` reverses it).
+    pub async fn query_payouts(
+        &self,
+        index: &PayoutIndex,
+        newest_first: bool,
+        limit: usize,
+        start: Option<PageKey>,
+    ) -> Result<PayoutPage> {
+        // One extra item tells whether another page exists, so `next` is `None` exactly
+        // at the end instead of pointing at an empty page.
+        let (mut items, _) = self
+            .query_with(index, newest_first, limit + 1, start, None, None)
+            .await?;
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|last| page_key(index, last))
+        } else {
+            None
+        };
+        Ok(PayoutPage {
+            payouts: items.into_iter().map(from_item).collect::<Result<_>>()?,
+            next,
+        })
+    }
+
+    /// Where page `skip / limit + 1` starts: walks the index reading keys only, so the
+    /// `page` parameter costs keys, not items. `None` means past the end.
+    pub async fn skip_payouts(
+        &self,
+        index: &PayoutIndex,
+        newest_first: bool,
+        mut skip: usize,
+    ) -> Result<Option<Option<PageKey>>> {
+        let mut start = None;
+        while skip > 0 {
+            let (items, next) = self
+                .query_with(index, newest_first, skip, start, Some("pk"), None)
+                .await?;
+            skip -= items.len().min(skip);
+            match next {
+                Some(next) => start = Some(next),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(start))
+    }
+
+    /// Processing payouts whose lease ran out before `now` (stuck, or accepted by the
+    /// gateway and due for another look), the longest overdue first: a payout the
+    /// gateway keeps queued for days must not starve newer ones, so every due payout
+    /// is read and the earliest due are taken. Reads every processing payout's item;
+    /// see docs/DATA_MODEL.md.
+    pub async fn expired_leases(&self, now: Timestamp, limit: usize) -> Result<Vec<Payout>> {
+        let mut due: Vec<Payout> = Vec::new();
+        let mut start = None;
+        loop {
+            let mut expr = Expr::default();
+            let expiry = expr.name("lease_expires_at");
+            let now_value = expr.value(s(now.to_string()));
+            let (items, next) = self
+                .query_with(
+                    &PayoutIndex::Status(PayoutStatus::Processing),
+                    false,
+                    100,
+                    start,
+                    None,
+                    Some((format!("{expiry} < {now_value}"), expr)),
+                )
+                .await?;
+            for item in items {
+                due.push(from_item(item)?);
+            }
+            match next {
+                Some(next) => start = Some(next),
+                None => break,
+            }
+        }
+        due.sort_by_key(|payout| payout.lease_expires_at);
+        due.truncate(limit);
+        Ok(due)
+    }
+
+    async fn query_with(
+        &self,
+        index: &PayoutIndex,
+        newest_first: bool,
+        limit: usize,
+        start: Option<PageKey>,
+        projection: Option<&str>,
+        filter: Option<(String, Expr)>,
+    ) -> Result<(Vec<Item>, Option<PageKey>)> {
+        let (index_name, key_attribute, key_value) = index.name_and_key();
+        let (filter_expression, mut expr) = match filter {
+            Some((expression, expr)) => (Some(expression), expr),
+            None => (None, Expr::default()),
+        };
+        let key_name = expr.name(key_attribute);
+        let key_placeholder = expr.value(s(key_value));
+        let limit = i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000);
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index_name)
+            .key_condition_expression(format!("{key_name} = {key_placeholder}"))
+            .set_filter_expression(filter_expression)
+            .set_projection_expression(projection.map(str::to_owned))
+            .set_expression_attribute_names(Some(expr.names))
+            .set_expression_attribute_values(Some(expr.values))
+            .scan_index_forward(!newest_first)
+            .limit(limit)
+            .set_exclusive_start_key(start.map(|start| {
+                start
+                    .into_iter()
+                    .map(|(name, value)| (name, s(value)))
+                    .collect()
+            }))
+            .send()
+            .await
+            .map_err(|err| crate::sdk_error(&err))?;
+        let next = output.last_evaluated_key.map(|last| {
+            last.into_iter()
+                .filter_map(|(name, value)| match value {
+                    AttributeValue::S(text) => Some((name, text)),
+                    _ => None,
+                })
+                .collect()
+        });
+        Ok((output.items.unwrap_or_default(), next))
+    }
+}
