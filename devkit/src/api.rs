@@ -11,7 +11,7 @@ use api::auth::DEV_JWT_SECRET;
 use api::{App, Endpoint};
 use lambda_http::http::HeaderMap;
 use serde_json::{json, Value};
-use shared::config::Config;
+use shared::config::{Config, GatewayConfig};
 use shared::store::Store;
 
 pub struct Api {
@@ -58,7 +58,7 @@ impl Api {
     /// The API over `store`, configured as the dev stack is, with an instant gateway
     /// that pays everything (tests that need declines set their own `config`).
     pub fn new(store: Store) -> Self {
-        let mut config = crate::testing::local_config(&[
+        let (mut config, gateway) = crate::testing::local_parts(&[
             ("GATEWAY_SIM_LATENCY_MS", "0"),
             ("GATEWAY_SIM_SUCCESS_RATE", "1.0"),
             ("GATEWAY_SIM_SEED", "7"),
@@ -67,15 +67,13 @@ impl Api {
         config.table_name = store.table().to_owned();
         // By alias: the keys are made on the tests' moto at the first save.
         config.vault = Some(test_vault());
-        Api {
-            app: App::new(config, store, TokenVerifier::local(DEV_JWT_SECRET))
-                .expect("the test configuration builds an app"),
-        }
+        Self::with_config(config, &gateway, store)
     }
 
-    pub fn with_config(config: Config, store: Store) -> Self {
+    /// The API over `store` with these parts (a test's own gateway, declining say).
+    pub fn with_config(config: Config, gateway: &GatewayConfig, store: Store) -> Self {
         Api {
-            app: App::new(config, store, TokenVerifier::local(DEV_JWT_SECRET))
+            app: App::new(config, gateway, store, TokenVerifier::local(DEV_JWT_SECRET))
                 .expect("the test configuration builds an app"),
         }
     }

@@ -3,7 +3,7 @@
 //! started. Tests never run against AWS.
 
 use aws_sdk_dynamodb::Client;
-use shared::config::{Config, ProcessorConfig, SimulatedGatewayConfig, LOCAL_STAGE};
+use shared::config::{Config, GatewayConfig, ProcessorConfig, SimulatedGatewayConfig, LOCAL_STAGE};
 use shared::gateway::SimulatedGateway;
 use shared::store::Store;
 
@@ -272,13 +272,25 @@ pub fn gateway(store: &Store, success_rate: f64) -> SimulatedGateway {
 /// The configuration the dev tooling runs with (`STAGE=local`, nothing else set in the
 /// environment is read), with `overrides`.
 pub fn local_config(overrides: &[(&str, &str)]) -> shared::Result<Config> {
-    Config::from_lookup(|name| {
+    Config::from_lookup(local_lookup(overrides))
+}
+
+/// [`local_config`] and the gateway's part, from the same `overrides`: what a function
+/// that pays builds.
+pub fn local_parts(overrides: &[(&str, &str)]) -> shared::Result<(Config, GatewayConfig)> {
+    let config = local_config(overrides)?;
+    let gateway = config.gateway_from_lookup(local_lookup(overrides))?;
+    Ok((config, gateway))
+}
+
+fn local_lookup<'a>(overrides: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+    move |name| {
         overrides
             .iter()
             .chain([("STAGE", LOCAL_STAGE)].iter())
             .find(|(key, _)| *key == name)
             .map(|(_, value)| (*value).to_owned())
-    })
+    }
 }
 
 pub fn processor_config(batch_size: usize) -> ProcessorConfig {

@@ -478,7 +478,7 @@ async fn process_retry_and_cancel_answer_with_the_payout_after_the_action() {
     );
 
     // A declining gateway fails the next one; retry pays it as attempt 2.
-    let declining = devkit::testing::local_config(&[
+    let (declining, declining_gateway) = devkit::testing::local_parts(&[
         ("GATEWAY_SIM_SUCCESS_RATE", "0"),
         ("GATEWAY_SIM_LATENCY_MS", "0"),
     ])
@@ -488,6 +488,7 @@ async fn process_retry_and_cancel_answer_with_the_payout_after_the_action() {
             table_name: store.table().to_owned(),
             ..declining
         },
+        &declining_gateway,
         store.clone(),
     );
     let second = request_payout(&api, &token(SCOUT_OWNER), r#"{"amount_paise": 2000}"#).await;

@@ -50,7 +50,7 @@ async fn world() -> (Api, Store) {
 
 /// The API over `store` with a gateway that declines everything.
 fn declining(store: &Store) -> Api {
-    let config = devkit::testing::local_config(&[
+    let (config, gateway) = devkit::testing::local_parts(&[
         ("GATEWAY_SIM_SUCCESS_RATE", "0"),
         ("GATEWAY_SIM_LATENCY_MS", "0"),
     ])
@@ -60,6 +60,7 @@ fn declining(store: &Store) -> Api {
             table_name: store.table().to_owned(),
             ..config
         },
+        &gateway,
         store.clone(),
     )
 }

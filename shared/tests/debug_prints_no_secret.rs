@@ -42,6 +42,8 @@ async fn no_config_or_app_prints_a_secret() {
     };
     let config = Config::from_lookup(lookup).unwrap();
     assert_clean("Config", &format!("{config:?} {config:#?}"));
+    let gateway = config.gateway_from_lookup(lookup).unwrap();
+    assert_clean("GatewayConfig", &format!("{gateway:?} {gateway:#?}"));
     let auth = AuthConfig::from_lookup(lookup).unwrap();
     assert_clean("AuthConfig", &format!("{auth:?}"));
     let webhook = WebhookSecrets::from_lookup(lookup).unwrap();

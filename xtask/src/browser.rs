@@ -219,12 +219,12 @@ pub async fn screenshot(out: &Path) -> Result<()> {
     shared::process::Processor::new(&store, &paying, processing(2))
         .run()
         .await?;
-    let mut config = devkit::testing::local_config(&[
+    let (mut config, gateway) = devkit::testing::local_parts(&[
         ("GATEWAY_SIM_LATENCY_MS", "0"),
         ("GATEWAY_SIM_SUCCESS_RATE", "1.0"),
     ])?;
     config.table_name = table;
-    let api = Arc::new(devkit::api::Api::with_config(config, store));
+    let api = Arc::new(devkit::api::Api::with_config(config, &gateway, store));
     let (addr, server) = devkit::api::serve_http(api).await?;
     let admin = devkit::token::mint(DEV_JWT_SECRET, 1, Role::Admin, 3600)?;
     let out_text = out.display().to_string();

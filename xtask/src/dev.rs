@@ -169,7 +169,7 @@ async fn serve() -> Result<Infallible> {
     // With RazorpayX, the local one: state on disk, so a restart loses nothing. Its
     // webhooks go to our own receiver unless RAZORPAYX_FAKE_WEBHOOK_URL says otherwise
     // (`off`: none); they fail and retry until `cargo lambda watch` is up.
-    let razorpayx = match &config.gateway {
+    let razorpayx = match &config.gateway_from_env()? {
         GatewayConfig::RazorpayX(gateway) => {
             let port = env_number("RAZORPAYX_FAKE_PORT", DEFAULT_RAZORPAYX_FAKE_PORT)?;
             let mut fake_config = FakeConfig::from_env()?;

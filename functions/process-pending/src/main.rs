@@ -14,7 +14,7 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env()?;
     shared::telemetry::init(&config.stage, "process-pending");
     let store = Store::from_env(&config.table_name).await;
-    let gateway = shared::gateway::Gateway::from_config(&config.gateway, &store)?;
+    let gateway = shared::gateway::Gateway::from_config(&config.gateway_from_env()?, &store)?;
     let processor = Processor::new(&store, &gateway, config.processor);
     lambda_runtime::run(service_fn(|event: LambdaEvent<EventBridgeEvent>| {
         let processor = &processor;

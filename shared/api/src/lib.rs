@@ -20,7 +20,7 @@ use tracing::{error, info, warn};
 
 use crate::auth::AuthConfig;
 use crate::auth::{Actor, TokenVerifier};
-use shared::config::{Config, WebhookSecrets};
+use shared::config::{Config, GatewayConfig, WebhookSecrets};
 use shared::error::{Error, Result};
 use shared::gateway::Gateway;
 use shared::metrics::{self, Unit};
@@ -45,9 +45,14 @@ pub struct App {
 
 impl App {
     /// Every part, for serving every route in one process (the tests' in-process API).
-    pub fn new(config: Config, store: Store, tokens: TokenVerifier) -> Result<Self> {
+    pub fn new(
+        config: Config,
+        gateway: &GatewayConfig,
+        store: Store,
+        tokens: TokenVerifier,
+    ) -> Result<Self> {
         Ok(App {
-            gateway: Some(Self::gateway_of(&config, &store)?),
+            gateway: Some(Self::gateway_of(gateway, &store)?),
             tokens: Some(tokens),
             config,
             store,
@@ -60,7 +65,7 @@ impl App {
         Ok(App {
             gateway: endpoint
                 .pays()
-                .then(|| Self::gateway_of(&config, &store))
+                .then(|| Self::gateway_of(&config.gateway_from_env()?, &store))
                 .transpose()?,
             tokens: endpoint
                 .takes_token()
@@ -74,8 +79,8 @@ impl App {
         })
     }
 
-    fn gateway_of(config: &Config, store: &Store) -> Result<Gateway> {
-        Gateway::from_config(&config.gateway, store).map_err(|err| Error::Config(err.to_string()))
+    fn gateway_of(config: &GatewayConfig, store: &Store) -> Result<Gateway> {
+        Gateway::from_config(config, store).map_err(|err| Error::Config(err.to_string()))
     }
 
     /// The gateway, for the routes that pay.

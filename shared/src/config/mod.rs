@@ -4,8 +4,10 @@
 //! No secret value is ever read from the environment outside `STAGE=local`: the
 //! environment names a Secrets Manager secret, read at first use by the functions that
 //! need it ([`crate::secrets`]). Each part is built only by the functions that use it:
-//! [`Config`] (settings, no secrets), `api::auth::AuthConfig` (behind a token),
-//! [`WebhookSecrets`] (the webhook), and the RazorpayX keys (the functions that pay).
+//! [`Config`] (settings, no secrets; every function), the gateway's part
+//! ([`Config::gateway_from_env`]: its settings and the handle of its keys; the functions
+//! that pay), `api::auth::AuthConfig` (behind a token), [`WebhookSecrets`] (the
+//! webhook), [`NotifyConfig`] (the emails) and [`EventsConfig`] (the event bus).
 
 use std::time::Duration;
 
@@ -31,7 +33,10 @@ pub struct Config {
     pub stage: String,
     pub limits: PayoutLimits,
     pub processor: ProcessorConfig,
-    pub gateway: GatewayConfig,
+    /// `PAYMENT_GATEWAY` (`simulated` or `razorpayx`): which gateway pays. Its settings
+    /// and credentials are a part of their own ([`Config::gateway_from_env`]), built
+    /// only by the functions that pay.
+    pub gateway_kind: GatewayKind,
     /// `PAYOUT_SCHEDULE_TZ` (an IANA name, default `Asia/Kolkata`): the operator's time
     /// zone. A schedule falls due at midnight there; dates are stored in UTC.
     pub schedule_tz: chrono_tz::Tz,
@@ -50,6 +55,14 @@ pub const LOCAL_STAGE: &str = "local";
 /// The stages that may pay with the simulated gateway: anywhere else users would be
 /// told "paid" for money that never moved.
 pub const SIMULATION_STAGES: [&str; 2] = [LOCAL_STAGE, "dev"];
+
+/// Which gateway pays: every function knows (the limits and account checks depend on
+/// it); only the ones that pay build its part ([`GatewayConfig`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GatewayKind {
+    Simulated,
+    RazorpayX,
+}
 
 /// Variables that once carried secret values. Outside local runs their presence refuses
 /// start: a secret in a function's environment is readable by anyone who may read the
@@ -131,7 +144,6 @@ impl Config {
         let stage = var("STAGE");
         let local = stage.as_deref() == Some(LOCAL_STAGE);
         refuse_secrets_in_environment(&var, local)?;
-        let secret_cache_ttl = secret_cache_ttl(&var)?;
         let vault =
             match (
                 var("PAYOUT_ACCOUNT_KEY_ID"),
@@ -187,137 +199,30 @@ impl Config {
             None => {}
         }
 
-        let gateway = match var("PAYMENT_GATEWAY").as_deref() {
-            None | Some("simulated") => {
-                let defaults = SimulatedGatewayConfig::default();
-                let success_rate = parse(&var, "GATEWAY_SIM_SUCCESS_RATE", defaults.success_rate)?;
-                if !(0.0..=1.0).contains(&success_rate) {
-                    return Err(Error::Config(format!(
-                        "GATEWAY_SIM_SUCCESS_RATE must be within 0.0..=1.0, got {success_rate}"
-                    )));
-                }
-                let latency_ms = within(
-                    parse(&var, "GATEWAY_SIM_LATENCY_MS", defaults.latency_ms)?,
-                    "GATEWAY_SIM_LATENCY_MS",
-                    0,
-                    MAX_SIM_LATENCY_MS,
-                )?;
-                // A transfer still sleeping when its lease runs out would land after a
-                // cancel had already been told that nothing was sent.
-                if latency_ms >= lease_secs.saturating_mul(1000) {
-                    return Err(Error::Config(format!(
-                        "GATEWAY_SIM_LATENCY_MS ({latency_ms}) must be shorter than LEASE_SECS \
-                         ({lease_secs} s)"
-                    )));
-                }
-                let stage_name = stage.as_deref().unwrap_or("unnamed");
-                if !SIMULATION_STAGES.contains(&stage_name) {
-                    return Err(Error::Config(format!(
-                        "PAYMENT_GATEWAY is `simulated` (the template's PaymentGateway parameter) \
-                         on stage `{stage_name}`: only {SIMULATION_STAGES:?} may pay with the \
-                         simulated gateway, whose users would be told they were paid when no \
-                         money moved; deploy with PaymentGateway=razorpayx"
-                    )));
-                }
-                GatewayConfig::Simulated(SimulatedGatewayConfig {
-                    success_rate,
-                    latency_ms,
-                    seed: var("GATEWAY_SIM_SEED")
-                        .map(|text| parse_value("GATEWAY_SIM_SEED", &text))
-                        .transpose()?,
-                })
-            }
-            Some("razorpayx") => {
-                let credentials = match var("RAZORPAYX_API_SECRET_ID") {
-                    Some(id) => Some(Secret::managed(id, secret_cache_ttl)),
-                    None if local => Some(Secret::fixed(
-                        RazorpayXKeys {
-                            key_id: var("RAZORPAYX_KEY_ID")
-                                .unwrap_or_else(|| DEV_RAZORPAYX_KEY_ID.to_owned()),
-                            key_secret: var("RAZORPAYX_KEY_SECRET")
-                                .unwrap_or_else(|| DEV_RAZORPAYX_KEY_SECRET.to_owned()),
-                        }
-                        .to_secret_string(),
-                    )),
-                    // Only the functions that pay are given the secret; the others never
-                    // build a RazorpayX client ([`gateway::Gateway::from_config`]).
-                    None => None,
-                };
-                let base_url = var("RAZORPAYX_BASE_URL").unwrap_or_else(|| {
-                    if local {
-                        DEV_RAZORPAYX_BASE_URL
-                    } else {
-                        "https://api.razorpay.com"
-                    }
-                    .to_owned()
-                });
-                if !local && !base_url.starts_with("https://") {
-                    return Err(Error::Config(format!(
-                        "RAZORPAYX_BASE_URL must be https outside local development, got `{base_url}`"
-                    )));
-                }
-                let account_number =
-                    match var("RAZORPAYX_ACCOUNT_NUMBER") {
-                        None if local => DEV_RAZORPAYX_ACCOUNT_NUMBER.to_owned(),
-                        Some(number) => number,
-                        None => return Err(Error::Config(
-                            "RAZORPAYX_ACCOUNT_NUMBER is missing: the RazorpayX business account \
-                             payouts are made from"
-                                .to_owned(),
-                        )),
-                    };
-                GatewayConfig::RazorpayX(RazorpayXConfig {
-                    base_url,
-                    credentials,
-                    account_number,
-                    timeout_ms: within(
-                        parse(&var, "RAZORPAYX_TIMEOUT_MS", 10_000u64)?,
-                        "RAZORPAYX_TIMEOUT_MS",
-                        100,
-                        60_000,
-                    )?,
-                    local,
-                    imps_max_paise: within(
-                        parse(&var, "RAZORPAYX_IMPS_MAX_PAISE", IMPS_LIMIT_PAISE)?,
-                        "RAZORPAYX_IMPS_MAX_PAISE",
-                        RAZORPAYX_MIN_PAYOUT_PAISE,
-                        IMPS_LIMIT_PAISE,
-                    )?,
-                    above_imps_mode: match var("RAZORPAYX_ABOVE_IMPS_MODE").as_deref() {
-                        None | Some("NEFT") => LargeTransferMode::Neft,
-                        Some("RTGS") => LargeTransferMode::Rtgs,
-                        Some(other) => {
-                            return Err(Error::Config(format!(
-                                "RAZORPAYX_ABOVE_IMPS_MODE must be NEFT or RTGS, got `{other}`"
-                            )))
-                        }
-                    },
-                    vault: vault.clone(),
-                })
-            }
+        let gateway_kind = match var("PAYMENT_GATEWAY").as_deref() {
+            None | Some("simulated") => GatewayKind::Simulated,
+            Some("razorpayx") => GatewayKind::RazorpayX,
             Some(other) => {
                 return Err(Error::Config(format!(
                     "PAYMENT_GATEWAY must be `simulated` or `razorpayx`, got `{other}`"
                 )))
             }
         };
-        if let GatewayConfig::RazorpayX(razorpayx) = &gateway {
-            // RazorpayX refuses a payout under ₹1: one smaller would fail every time.
-            if min < RAZORPAYX_MIN_PAYOUT_PAISE {
-                return Err(Error::Config(format!(
-                    "PAYOUT_MIN_PAISE ({min}) is below RazorpayX's smallest payout \
-                     ({RAZORPAYX_MIN_PAYOUT_PAISE} paise)"
-                )));
-            }
-            // RTGS takes ₹2,00,000 and more: everything above the IMPS limit must be.
-            if razorpayx.above_imps_mode == LargeTransferMode::Rtgs
-                && razorpayx.imps_max_paise < RTGS_MIN_PAISE
-            {
-                return Err(Error::Config(format!(
-                    "RAZORPAYX_ABOVE_IMPS_MODE=RTGS needs RAZORPAYX_IMPS_MAX_PAISE of at least \
-                     {RTGS_MIN_PAISE} (RTGS's smallest transfer)"
-                )));
-            }
+        let stage_name = stage.as_deref().unwrap_or("unnamed");
+        if gateway_kind == GatewayKind::Simulated && !SIMULATION_STAGES.contains(&stage_name) {
+            return Err(Error::Config(format!(
+                "PAYMENT_GATEWAY is `simulated` (the template's PaymentGateway parameter) on \
+                 stage `{stage_name}`: only {SIMULATION_STAGES:?} may pay with the simulated \
+                 gateway, whose users would be told they were paid when no money moved; \
+                 deploy with PaymentGateway=razorpayx"
+            )));
+        }
+        // RazorpayX refuses a payout under ₹1: one smaller would fail every time.
+        if gateway_kind == GatewayKind::RazorpayX && min < RAZORPAYX_MIN_PAYOUT_PAISE {
+            return Err(Error::Config(format!(
+                "PAYOUT_MIN_PAISE ({min}) is below RazorpayX's smallest payout \
+                 ({RAZORPAYX_MIN_PAYOUT_PAISE} paise)"
+            )));
         }
         let poll_secs = within(
             parse(&var, "GATEWAY_POLL_SECS", 60u64)?,
@@ -362,7 +267,7 @@ impl Config {
             })?,
         };
 
-        let validate_accounts = account_validation(&var, &gateway, stage.as_deref())?;
+        let validate_accounts = account_validation(&var, gateway_kind, stage.as_deref())?;
 
         let account_hold_secs = within(
             parse(&var, "PAYOUT_ACCOUNT_HOLD_SECS", DEFAULT_ACCOUNT_HOLD_SECS)?,
@@ -386,11 +291,143 @@ impl Config {
                 drain,
                 validate_accounts,
             },
-            gateway,
+            gateway_kind,
             schedule_tz,
             account_hold_secs,
             vault,
         })
+    }
+}
+
+impl Config {
+    /// The gateway's part, from the environment: only the functions that pay build it.
+    pub fn gateway_from_env(&self) -> Result<GatewayConfig> {
+        self.gateway_from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// The gateway's settings and the handle of its credentials (a Secrets Manager
+    /// secret, read at first use), checked against the rest of this configuration.
+    pub fn gateway_from_lookup(
+        &self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<GatewayConfig> {
+        let var = trimmed(lookup);
+        let local = self.stage == LOCAL_STAGE;
+        let lease_secs = self.processor.lease_secs;
+        let secret_cache_ttl = secret_cache_ttl(&var)?;
+        let vault = &self.vault;
+        let gateway = match self.gateway_kind {
+            GatewayKind::Simulated => {
+                let defaults = SimulatedGatewayConfig::default();
+                let success_rate = parse(&var, "GATEWAY_SIM_SUCCESS_RATE", defaults.success_rate)?;
+                if !(0.0..=1.0).contains(&success_rate) {
+                    return Err(Error::Config(format!(
+                        "GATEWAY_SIM_SUCCESS_RATE must be within 0.0..=1.0, got {success_rate}"
+                    )));
+                }
+                let latency_ms = within(
+                    parse(&var, "GATEWAY_SIM_LATENCY_MS", defaults.latency_ms)?,
+                    "GATEWAY_SIM_LATENCY_MS",
+                    0,
+                    MAX_SIM_LATENCY_MS,
+                )?;
+                // A transfer still sleeping when its lease runs out would land after a
+                // cancel had already been told that nothing was sent.
+                if latency_ms >= lease_secs.saturating_mul(1000) {
+                    return Err(Error::Config(format!(
+                        "GATEWAY_SIM_LATENCY_MS ({latency_ms}) must be shorter than LEASE_SECS \
+                             ({lease_secs} s)"
+                    )));
+                }
+                GatewayConfig::Simulated(SimulatedGatewayConfig {
+                    success_rate,
+                    latency_ms,
+                    seed: var("GATEWAY_SIM_SEED")
+                        .map(|text| parse_value("GATEWAY_SIM_SEED", &text))
+                        .transpose()?,
+                })
+            }
+            GatewayKind::RazorpayX => {
+                let credentials = match var("RAZORPAYX_API_SECRET_ID") {
+                    Some(id) => Some(Secret::managed(id, secret_cache_ttl)),
+                    None if local => Some(Secret::fixed(
+                        RazorpayXKeys {
+                            key_id: var("RAZORPAYX_KEY_ID")
+                                .unwrap_or_else(|| DEV_RAZORPAYX_KEY_ID.to_owned()),
+                            key_secret: var("RAZORPAYX_KEY_SECRET")
+                                .unwrap_or_else(|| DEV_RAZORPAYX_KEY_SECRET.to_owned()),
+                        }
+                        .to_secret_string(),
+                    )),
+                    // Only the functions that pay are given the secret; the others never
+                    // build a RazorpayX client ([`gateway::Gateway::from_config`]).
+                    None => None,
+                };
+                let base_url = var("RAZORPAYX_BASE_URL").unwrap_or_else(|| {
+                    if local {
+                        DEV_RAZORPAYX_BASE_URL
+                    } else {
+                        "https://api.razorpay.com"
+                    }
+                    .to_owned()
+                });
+                if !local && !base_url.starts_with("https://") {
+                    return Err(Error::Config(format!(
+                            "RAZORPAYX_BASE_URL must be https outside local development, got `{base_url}`"
+                        )));
+                }
+                let account_number =
+                    match var("RAZORPAYX_ACCOUNT_NUMBER") {
+                        None if local => DEV_RAZORPAYX_ACCOUNT_NUMBER.to_owned(),
+                        Some(number) => number,
+                        None => return Err(Error::Config(
+                            "RAZORPAYX_ACCOUNT_NUMBER is missing: the RazorpayX business account \
+                                 payouts are made from"
+                                .to_owned(),
+                        )),
+                    };
+                GatewayConfig::RazorpayX(RazorpayXConfig {
+                    base_url,
+                    credentials,
+                    account_number,
+                    timeout_ms: within(
+                        parse(&var, "RAZORPAYX_TIMEOUT_MS", 10_000u64)?,
+                        "RAZORPAYX_TIMEOUT_MS",
+                        100,
+                        60_000,
+                    )?,
+                    local,
+                    imps_max_paise: within(
+                        parse(&var, "RAZORPAYX_IMPS_MAX_PAISE", IMPS_LIMIT_PAISE)?,
+                        "RAZORPAYX_IMPS_MAX_PAISE",
+                        RAZORPAYX_MIN_PAYOUT_PAISE,
+                        IMPS_LIMIT_PAISE,
+                    )?,
+                    above_imps_mode: match var("RAZORPAYX_ABOVE_IMPS_MODE").as_deref() {
+                        None | Some("NEFT") => LargeTransferMode::Neft,
+                        Some("RTGS") => LargeTransferMode::Rtgs,
+                        Some(other) => {
+                            return Err(Error::Config(format!(
+                                "RAZORPAYX_ABOVE_IMPS_MODE must be NEFT or RTGS, got `{other}`"
+                            )))
+                        }
+                    },
+                    vault: vault.clone(),
+                })
+            }
+        };
+        // RTGS takes ₹2,00,000 and more: everything above the IMPS limit must be.
+        if let GatewayConfig::RazorpayX(razorpayx) = &gateway {
+            if razorpayx.above_imps_mode == LargeTransferMode::Rtgs
+                && razorpayx.imps_max_paise < RTGS_MIN_PAISE
+            {
+                return Err(Error::Config(format!(
+                    "RAZORPAYX_ABOVE_IMPS_MODE=RTGS needs RAZORPAYX_IMPS_MAX_PAISE of at least \
+                     {RTGS_MIN_PAISE} (RTGS's smallest transfer)"
+                )));
+            }
+        }
+        Ok(gateway)
     }
 }
 
@@ -486,10 +523,10 @@ impl WebhookSecrets {
 /// gateway has nothing to validate with and refuses `true`.
 fn account_validation(
     var: &impl Fn(&str) -> Option<String>,
-    gateway: &GatewayConfig,
+    gateway: GatewayKind,
     stage: Option<&str>,
 ) -> Result<bool> {
-    let razorpayx = matches!(gateway, GatewayConfig::RazorpayX(_));
+    let razorpayx = gateway == GatewayKind::RazorpayX;
     let production = !SIMULATION_STAGES.contains(&stage.unwrap_or("unnamed"));
     let validate = match var("PAYOUT_ACCOUNT_VALIDATION").as_deref() {
         None => razorpayx && production,
@@ -631,6 +668,22 @@ mod tests {
         deployed(&pairs)
     }
 
+    /// The gateway's part as a function that pays builds it, after the settings.
+    fn deployed_gateway(pairs: &[(&str, &str)]) -> Result<GatewayConfig> {
+        deployed(pairs)?.gateway_from_lookup(|name| {
+            pairs
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        })
+    }
+
+    fn gateway(pairs: &[(&str, &str)]) -> Result<GatewayConfig> {
+        let mut pairs = pairs.to_vec();
+        pairs.push(("STAGE", LOCAL_STAGE));
+        deployed_gateway(&pairs)
+    }
+
     #[test]
     fn outside_local_a_secret_in_the_environment_refuses_to_start() {
         for name in SECRET_VARIABLES {
@@ -700,7 +753,7 @@ mod tests {
             );
         }
         assert!(deployed(&[("STAGE", "dev"), ("FUNCTION_TIMEOUT_SECS", "29")]).is_ok());
-        let prod = deployed(&[
+        let prod = deployed_gateway(&[
             ("STAGE", "prod"),
             ("FUNCTION_TIMEOUT_SECS", "29"),
             ("PAYMENT_GATEWAY", "razorpayx"),
@@ -708,24 +761,35 @@ mod tests {
             ("RAZORPAYX_API_SECRET_ID", "payouts/prod/razorpayx-api"),
         ])
         .unwrap();
-        let GatewayConfig::RazorpayX(razorpayx) = prod.gateway else {
+        let GatewayConfig::RazorpayX(razorpayx) = prod else {
             panic!("razorpayx was asked for");
         };
         assert!(razorpayx
             .credentials
             .is_some_and(|secret| secret.is_managed()));
         // A function that is not given the secret builds no credentials at all.
-        let reader = deployed(&[
+        let reader = deployed_gateway(&[
             ("STAGE", "prod"),
             ("FUNCTION_TIMEOUT_SECS", "29"),
             ("PAYMENT_GATEWAY", "razorpayx"),
             ("RAZORPAYX_ACCOUNT_NUMBER", "7878780080316316"),
         ])
         .unwrap();
-        let GatewayConfig::RazorpayX(razorpayx) = reader.gateway else {
+        let GatewayConfig::RazorpayX(razorpayx) = reader else {
             panic!("razorpayx was asked for");
         };
         assert_eq!(razorpayx.credentials, None);
+        // A function that does not pay builds no gateway part: without the business
+        // account it still starts, and only the part refuses.
+        let settings = [
+            ("STAGE", "prod"),
+            ("FUNCTION_TIMEOUT_SECS", "29"),
+            ("PAYMENT_GATEWAY", "razorpayx"),
+        ];
+        let config = deployed(&settings).unwrap();
+        assert_eq!(config.gateway_kind, GatewayKind::RazorpayX);
+        let err = deployed_gateway(&settings).unwrap_err().to_string();
+        assert!(err.contains("RAZORPAYX_ACCOUNT_NUMBER"), "{err}");
     }
 
     #[test]
@@ -733,7 +797,7 @@ mod tests {
         let razorpayx = |extra: &[(&'static str, &'static str)]| {
             let mut pairs = vec![("PAYMENT_GATEWAY", "razorpayx")];
             pairs.extend_from_slice(extra);
-            config(&pairs)
+            gateway(&pairs)
         };
         let err = razorpayx(&[("PAYOUT_MIN_PAISE", "99")])
             .unwrap_err()
@@ -741,14 +805,13 @@ mod tests {
         assert!(err.contains("PAYOUT_MIN_PAISE"), "{err}");
         // The simulated gateway has no such floor.
         assert!(config(&[("PAYOUT_MIN_PAISE", "1")]).is_ok());
-        let GatewayConfig::RazorpayX(defaults) = razorpayx(&[]).unwrap().gateway else {
+        let GatewayConfig::RazorpayX(defaults) = razorpayx(&[]).unwrap() else {
             panic!("razorpayx was asked for");
         };
         assert_eq!(defaults.imps_max_paise, IMPS_LIMIT_PAISE);
         assert_eq!(defaults.above_imps_mode, LargeTransferMode::Neft);
-        let GatewayConfig::RazorpayX(rtgs) = razorpayx(&[("RAZORPAYX_ABOVE_IMPS_MODE", "RTGS")])
-            .unwrap()
-            .gateway
+        let GatewayConfig::RazorpayX(rtgs) =
+            razorpayx(&[("RAZORPAYX_ABOVE_IMPS_MODE", "RTGS")]).unwrap()
         else {
             panic!("razorpayx was asked for");
         };
@@ -871,7 +934,7 @@ mod tests {
             ("GATEWAY_SIM_LATENCY_MS", "18446744073709551615"),
             ("BATCH_SIZE", "-1"),
         ] {
-            let err = config(&[(name, value)]).unwrap_err();
+            let err = gateway(&[(name, value)]).unwrap_err();
             assert!(err.to_string().contains(name), "{name}={value}: {err}");
         }
     }
@@ -920,8 +983,9 @@ mod tests {
         let cfg = config(&[]).unwrap();
         assert_eq!(cfg.processor.batch_size, 10);
         assert_eq!(cfg.processor.concurrency, 10);
+        assert_eq!(cfg.gateway_kind, GatewayKind::Simulated);
         assert_eq!(
-            cfg.gateway,
+            gateway(&[]).unwrap(),
             GatewayConfig::Simulated(SimulatedGatewayConfig::default())
         );
     }
@@ -938,7 +1002,10 @@ mod tests {
     fn bad_values_are_named_in_the_error() {
         let err = config(&[("BATCH_SIZE", "ten")]).unwrap_err();
         assert!(err.to_string().contains("BATCH_SIZE"));
-        assert!(config(&[("GATEWAY_SIM_SUCCESS_RATE", "1.5")]).is_err());
+        assert!(gateway(&[("GATEWAY_SIM_SUCCESS_RATE", "1.5")]).is_err());
+        // The simulated gateway's latency must end before the lease.
+        assert!(gateway(&[("GATEWAY_SIM_LATENCY_MS", "300000")]).is_err());
+        assert!(gateway(&[("GATEWAY_SIM_LATENCY_MS", "299999")]).is_ok());
         assert!(config(&[("PAYOUT_MIN_PAISE", "500"), ("PAYOUT_MAX_PAISE", "100")]).is_err());
         assert!(config(&[("PAYMENT_GATEWAY", "paypal")]).is_err());
     }

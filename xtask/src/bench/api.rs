@@ -43,7 +43,7 @@ pub struct ApiFigures {
 }
 
 fn api_for(world: &World, vault: &Vault, success_rate: &str) -> Result<Api> {
-    let config = devkit::testing::local_config(&[
+    let (config, gateway) = devkit::testing::local_parts(&[
         ("GATEWAY_SIM_LATENCY_MS", "0"),
         ("GATEWAY_SIM_SUCCESS_RATE", success_rate),
         ("GATEWAY_SIM_SEED", "1"),
@@ -55,7 +55,7 @@ fn api_for(world: &World, vault: &Vault, success_rate: &str) -> Result<Api> {
         ..config
     };
     // The gateway's ledger goes through the uncounted client: its requests are the bank's.
-    let mut api = Api::with_config(config, world.store.clone());
+    let mut api = Api::with_config(config, &gateway, world.store.clone());
     api.app.gateway = Some(Gateway::Simulated(world.gateway(0, success_rate.parse()?)));
     Ok(api)
 }

@@ -397,7 +397,9 @@ fn report(
         any = true;
         let _ = writeln!(
             out,
-            "- **DynamoDB requests per payout = {per_payout:.1}** (target 4)."
+            "- **DynamoDB requests per payout = {per_payout:.1}** (target 4): a payout's user's account is read before its claim, for its hold and where it goes (docs/RAZORPAYX.md): one `GetItem` in the accounts' own key space and, while the user has no account there, a second of the old location under the user's partition (the fallback until `cargo xtask migrate-payout-accounts` has run); and each page of the queue reads its users' holds in `BatchGetItem`s the page shares. The lifecycle above is a run of one payout, which pays for all of that alone; in the drain rows of §1 (batches of {}) a payout costs {:.2}. Once every account has moved, the fallback read can go.",
+            processor::DRAIN_BATCH,
+            drain_total as f64 / drained as f64
         );
     }
     for (name, r50, requests) in &missed_latency {
