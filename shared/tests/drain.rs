@@ -259,7 +259,7 @@ async fn a_drain_takes_what_it_sent_back_once_and_drains_past_it() {
 }
 
 #[tokio::test]
-async fn without_drain_a_run_is_one_batch_as_the_seed_describes() {
+async fn without_drain_a_run_is_one_batch() {
     let store = backlog(25).await;
     let paying = gateway(&store, 1.0);
     let summary: RunSummary = Processor::new(&store, &paying, processor_config(10))

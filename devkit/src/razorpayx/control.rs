@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::config::{Faults, ValidationFaults};
-use super::errors::{bad_request, lock, Reply};
+use super::errors::{bad_request, lock, poisoned, Reply};
 use super::fake::Shared;
 use super::ledger::{utr, FakePayout, FakeValidation};
 use super::payouts::settle_due;
@@ -149,6 +149,6 @@ pub(super) async fn control_webhooks(State(shared): State<Shared>) -> Reply {
     let items = outbox
         .lock()
         .map(|outbox| outbox.deliveries())
-        .unwrap_or_default();
+        .map_err(|_| poisoned("webhook outbox"))?;
     Ok(Json(json!({"entity": "collection", "count": items.len(), "items": items})).into_response())
 }

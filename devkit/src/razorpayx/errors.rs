@@ -139,11 +139,16 @@ pub(super) fn our_account_number(
 }
 
 pub(super) fn lock(shared: &Shared) -> Result<std::sync::MutexGuard<'_, Fake>, RzpError> {
-    shared.lock().map_err(|_| RzpError {
+    shared.lock().map_err(|_| poisoned("state"))
+}
+
+/// A lock some earlier request panicked under: every request fails until a restart.
+pub(super) fn poisoned(what: &str) -> RzpError {
+    RzpError {
         status: StatusCode::INTERNAL_SERVER_ERROR,
         code: "SERVER_ERROR",
-        description: "the local RazorpayX's state is poisoned; restart it".to_owned(),
+        description: format!("the local RazorpayX's {what} is poisoned; restart it"),
         field: None,
         reason: "server_error",
-    })
+    }
 }

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::config::FakeConfig;
 use super::ledger::Ledger;
-use super::webhooks::SharedOutbox;
+use super::webhooks::{Outbox, SharedOutbox};
 
 pub(super) struct Fake {
     pub(super) config: FakeConfig,
@@ -37,18 +37,22 @@ impl Fake {
     /// Queues the webhook for a payout that just changed; `entity` is its public view
     /// at that moment, which later changes must not alter.
     pub(super) fn emit(&self, entity: Value) {
-        match self.webhooks.lock() {
-            Ok(mut outbox) => outbox.payout_changed(&self.config.webhooks, entity),
-            Err(_) => eprintln!("local RazorpayX: the webhook outbox is poisoned; restart it"),
-        }
+        self.outbox().payout_changed(&self.config.webhooks, entity);
     }
 
     /// Queues the webhook for a validation that just settled.
     pub(super) fn emit_validation(&self, entity: Value) {
-        match self.webhooks.lock() {
-            Ok(mut outbox) => outbox.validation_settled(&self.config.webhooks, entity),
-            Err(_) => eprintln!("local RazorpayX: the webhook outbox is poisoned; restart it"),
-        }
+        self.outbox()
+            .validation_settled(&self.config.webhooks, entity);
+    }
+
+    /// The outbox, under its lock. A poisoned one (a panic while it was held) panics
+    /// here in turn, which poisons the fake's own lock: every later request fails loudly
+    /// instead of webhooks being dropped unseen.
+    fn outbox(&self) -> std::sync::MutexGuard<'_, Outbox> {
+        self.webhooks
+            .lock()
+            .unwrap_or_else(|_| panic!("local RazorpayX: the webhook outbox is poisoned"))
     }
 
     pub(super) fn persist(&self) {

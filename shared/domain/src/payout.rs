@@ -272,11 +272,21 @@ impl Transition {
         Transition::Cancel,
     ];
 
-    /// Its row: the tables are in the enum's order, which the compiler checks below, so
-    /// there is no lookup to fail.
+    /// Its row: the tables are in the enum's order, which the compiler checks above, so
+    /// the row is found by position.
+    ///
+    /// A variant added to the enum but to neither table nor [`Transition::ALL`] passes
+    /// the compile-time check above: it then has no row, which fails loudly in a debug
+    /// build (every test) and in a release build allows nothing, so writing it is
+    /// refused as an invalid transition rather than a panic inside a Lambda.
     fn row(self) -> (&'static [PayoutStatus], PayoutStatus) {
-        let (_, from, to) = TRANSITIONS[self as usize];
-        (from, to)
+        match TRANSITIONS.get(self as usize) {
+            Some(&(transition, from, to)) if transition == self => (from, to),
+            _ => {
+                debug_assert!(false, "{self:?} has no row in TRANSITIONS");
+                (&[], PayoutStatus::Pending)
+            }
+        }
     }
 
     pub fn allowed_from(self) -> &'static [PayoutStatus] {
@@ -293,7 +303,14 @@ impl Transition {
 
     /// The leases this transition may be written with ([`LEASE_RULES`]).
     pub fn lease_uses(self) -> &'static [LeaseUse] {
-        LEASE_RULES[self as usize].1
+        match LEASE_RULES.get(self as usize) {
+            Some(&(transition, uses)) if transition == self => uses,
+            // As for `row`: loud in tests, a refused write in a release build.
+            _ => {
+                debug_assert!(false, "{self:?} has no rule in LEASE_RULES");
+                &[]
+            }
+        }
     }
 
     pub fn verb(self) -> &'static str {
