@@ -45,20 +45,7 @@ use seams::{ChaosGateway, ChaosInterceptor, GatewayFaults, StoreFaults};
 
 pub use plan::KeyChoice;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GatewayKind {
-    Simulated,
-    RazorpayX,
-}
-
-impl GatewayKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GatewayKind::Simulated => "simulated",
-            GatewayKind::RazorpayX => "razorpayx",
-        }
-    }
-}
+pub use shared::config::GatewayKind;
 
 /// What one run did and found.
 #[derive(Debug, Default)]

@@ -75,6 +75,16 @@ pub enum GatewayKind {
     RazorpayX,
 }
 
+impl GatewayKind {
+    /// Its `PAYMENT_GATEWAY` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GatewayKind::Simulated => "simulated",
+            GatewayKind::RazorpayX => "razorpayx",
+        }
+    }
+}
+
 /// Variables that once carried secret values. Outside local runs their presence refuses
 /// start: a secret in a function's environment is readable by anyone who may read the
 /// function's configuration.
