@@ -4,13 +4,13 @@
 
 use uuid::Uuid;
 
-use shared::admin::act_on_payout;
-use shared::auth::Actor;
-use shared::config::ProcessorConfig;
-use shared::error::Result;
-use shared::gateway::PaymentGateway;
-use shared::payout::{AdminAction, Payout};
-use shared::store::Store;
+use domain::actor::Actor;
+use domain::error::Result;
+use domain::payout::{AdminAction, Payout};
+use gateway::PaymentGateway;
+use service::admin::act_on_payout;
+use service::config::ProcessorConfig;
+use store::Store;
 
 pub async fn process_payout<G: PaymentGateway>(
     store: &Store,

@@ -11,8 +11,8 @@ use api::auth::DEV_JWT_SECRET;
 use api::{App, Endpoint};
 use lambda_http::http::HeaderMap;
 use serde_json::{json, Value};
-use shared::config::{Config, GatewayConfig};
-use shared::store::Store;
+use service::config::{Config, GatewayConfig};
+use store::Store;
 
 pub struct Api {
     pub app: App,
@@ -47,8 +47,8 @@ pub struct Call<'a> {
 }
 
 /// The tests' payout account keys, named by alias.
-fn test_vault() -> shared::vault::Vault {
-    shared::vault::Vault::new(
+fn test_vault() -> platform::vault::Vault {
+    platform::vault::Vault::new(
         crate::moto::LOCAL_ACCOUNT_KEY_ALIAS,
         crate::moto::LOCAL_ACCOUNT_MAC_KEY_ALIAS,
     )

@@ -10,14 +10,14 @@
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
+use domain::actor::Actor;
+use domain::money::Paise;
 use serde::{Deserialize, Serialize};
-use shared::account::{parse_new_account, save_payout_account};
-use shared::auth::Actor;
-use shared::config::PayoutLimits;
-use shared::money::Paise;
-use shared::order::{complete_order, Order, OrderStatus};
-use shared::scout::{request_payout, PayoutRequest, Requested, Scout};
-use shared::store::Store;
+use service::account::{parse_new_account, save_payout_account};
+use service::config::PayoutLimits;
+use service::order::{complete_order, Order, OrderStatus};
+use service::scout::{request_payout, PayoutRequest, Requested, Scout};
+use store::Store;
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -77,7 +77,7 @@ pub struct SeedReport {
 /// Fixture actions run as this admin; their idempotency keys are scoped to it.
 const SEED_ADMIN: Actor = Actor {
     user_id: 0,
-    role: shared::auth::Role::Admin,
+    role: domain::actor::Role::Admin,
 };
 
 impl Fixture {
@@ -120,7 +120,7 @@ impl Fixture {
     pub async fn load(
         &self,
         store: &Store,
-        vault: &shared::vault::Vault,
+        vault: &platform::vault::Vault,
         limits: PayoutLimits,
     ) -> Result<SeedReport> {
         let mut report = SeedReport::default();
@@ -194,7 +194,7 @@ impl Fixture {
 /// loaded with `fixtures/demo.json`: what the HTTP checks and the benchmarks run on.
 pub async fn demo_table(
     endpoint: &str,
-    vault: &shared::vault::Vault,
+    vault: &platform::vault::Vault,
     prefix: &str,
 ) -> Result<String> {
     let table = format!("{prefix}-{}", uuid::Uuid::new_v4().simple());

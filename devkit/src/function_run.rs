@@ -62,7 +62,7 @@ pub fn run(
         .env("AWS_ENDPOINT_URL_DYNAMODB", crate::testing::endpoint())
         // KMS, for the payout account keys, is the tests' moto.
         .env("AWS_ENDPOINT_URL_KMS", crate::testing::moto_endpoint())
-        .env("STAGE", shared::config::LOCAL_STAGE)
+        .env("STAGE", service::config::LOCAL_STAGE)
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -12,10 +12,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use shared::gateway::{PaymentGateway, SimulatedGateway, TransferOutcome};
-use shared::money::Paise;
-use shared::payout::{IdempotencyKey, Payout, PayoutStatus, PayoutType};
-use shared::store::{PayoutIndex, Store};
+use domain::money::Paise;
+use domain::payout::{IdempotencyKey, Payout, PayoutStatus, PayoutType};
+use gateway::{PaymentGateway, SimulatedGateway, TransferOutcome};
+use store::{PayoutIndex, Store};
 
 /// Every payout on an index, page by page (no scan).
 pub async fn payouts_in(store: &Store, index: &PayoutIndex) -> Vec<Payout> {

@@ -122,8 +122,8 @@ pub struct AccountKeys {
 
 impl AccountKeys {
     /// A vault with these keys on this moto.
-    pub fn vault(&self, clients: &Clients) -> shared::vault::Vault {
-        shared::vault::Vault::with_client(clients.kms.clone(), &self.key_id, &self.mac_key_id)
+    pub fn vault(&self, clients: &Clients) -> platform::vault::Vault {
+        platform::vault::Vault::with_client(clients.kms.clone(), &self.key_id, &self.mac_key_id)
     }
 
     /// The function environment that names them, with the KMS to reach them at.
@@ -569,7 +569,7 @@ impl From<StoredMessage> for SentEmail {
 
 /// The local payout account keys on the moto at `endpoint` (made there at first use),
 /// and a vault with them.
-pub async fn local_vault(endpoint: &str) -> Result<(shared::vault::Vault, AccountKeys)> {
+pub async fn local_vault(endpoint: &str) -> Result<(platform::vault::Vault, AccountKeys)> {
     let clients = Clients::new(endpoint).await;
     let keys = clients.account_keys().await?;
     Ok((keys.vault(&clients), keys))

@@ -248,7 +248,7 @@ mod tests {
 
     #[test]
     fn the_template_defines_the_keys_and_indexes_the_code_uses() {
-        use shared::store::keys;
+        use store::keys;
         let table = TableDefinition::from_template(&crate::paths::template()).unwrap();
         let key_names = |schema: &[KeyElement]| -> Vec<String> {
             schema.iter().map(|e| e.attribute_name.clone()).collect()

@@ -3,9 +3,11 @@
 //! started. Tests never run against AWS.
 
 use aws_sdk_dynamodb::Client;
-use shared::config::{Config, GatewayConfig, ProcessorConfig, SimulatedGatewayConfig, LOCAL_STAGE};
-use shared::gateway::SimulatedGateway;
-use shared::store::Store;
+use gateway::SimulatedGateway;
+use service::config::{
+    Config, GatewayConfig, ProcessorConfig, SimulatedGatewayConfig, LOCAL_STAGE,
+};
+use store::Store;
 
 use crate::moto::{verify_sender, Capture, Clients, LocalBus, SentEmail};
 use crate::paths;
@@ -17,18 +19,18 @@ pub async fn sent_payout(
     store: &Store,
     scout_id: &str,
     user: u64,
-    amount: shared::money::Paise,
-) -> shared::payout::Payout {
+    amount: domain::money::Paise,
+) -> domain::payout::Payout {
     let limits = local_config(&[])
         .expect("the local configuration is valid")
         .limits;
-    let request = shared::scout::PayoutRequest {
+    let request = service::scout::PayoutRequest {
         scout_id: scout_id.to_owned(),
         amount: Some(amount),
         idempotency_key: None,
     };
     let pending =
-        shared::scout::request_payout(store, limits, &shared::auth::Actor::user(user), request)
+        service::scout::request_payout(store, limits, &domain::actor::Actor::user(user), request)
             .await
             .expect("the payout is requested")
             .payout()
@@ -39,8 +41,8 @@ pub async fn sent_payout(
 /// `pending` as a processor leaves it once it has claimed it and sent its attempt,
 /// before it writes what the gateway said: only the attempt's key ties a gateway's
 /// report to it.
-pub async fn mark_sent(store: &Store, pending: &shared::payout::Payout) -> shared::payout::Payout {
-    let now = shared::time::Timestamp::now();
+pub async fn mark_sent(store: &Store, pending: &domain::payout::Payout) -> domain::payout::Payout {
+    let now = domain::time::Timestamp::now();
     let mut next = pending.clone();
     next.attempt_sent_at = Some(now);
     next.first_sent_at = Some(now);
@@ -49,10 +51,10 @@ pub async fn mark_sent(store: &Store, pending: &shared::payout::Payout) -> share
     store
         .change_status(
             pending,
-            shared::store::StatusChange {
-                transition: shared::payout::Transition::Claim,
+            store::StatusChange {
+                transition: domain::payout::Transition::Claim,
                 next,
-                lease: shared::store::Lease::Acquire("a-processor"),
+                lease: store::Lease::Acquire("a-processor"),
                 gateway_status_not_in: None,
             },
         )
@@ -157,10 +159,10 @@ pub async fn fresh_store() -> Store {
 
 /// Asha Rao's bank account `number` at HDFC0000053, with her email: the account most
 /// tests save.
-pub fn asha_bank_account(number: &str) -> shared::account::NewPayoutAccount {
-    shared::account::NewPayoutAccount {
+pub fn asha_bank_account(number: &str) -> service::account::NewPayoutAccount {
+    service::account::NewPayoutAccount {
         name: "Asha Rao".to_owned(),
-        destination: shared::account::Destination::BankAccount {
+        destination: service::account::Destination::BankAccount {
             ifsc: "HDFC0000053".to_owned(),
             account_number: number.to_owned(),
         },
@@ -209,18 +211,18 @@ pub async fn plain_account_in_place(store: &Store, user_id: u64, number: &str) {
 /// have the earnings.
 pub async fn requested(
     store: &Store,
-    limits: shared::config::PayoutLimits,
+    limits: service::config::PayoutLimits,
     user: u64,
     scout_id: &str,
     amount: u64,
-) -> shared::payout::Payout {
-    shared::scout::request_payout(
+) -> domain::payout::Payout {
+    service::scout::request_payout(
         store,
         limits,
-        &shared::auth::Actor::user(user),
-        shared::scout::PayoutRequest {
+        &domain::actor::Actor::user(user),
+        service::scout::PayoutRequest {
             scout_id: scout_id.to_owned(),
-            amount: Some(shared::money::Paise(amount)),
+            amount: Some(domain::money::Paise(amount)),
             idempotency_key: None,
         },
     )
@@ -237,7 +239,7 @@ static ACCOUNT_KEYS: tokio::sync::OnceCell<crate::moto::AccountKeys> =
 
 /// A vault on the tests' moto KMS. Its client is the calling test's own (an SDK client
 /// belongs to the runtime it was made in); the keys are shared.
-pub async fn vault() -> shared::vault::Vault {
+pub async fn vault() -> platform::vault::Vault {
     let clients = Clients::new(&moto_endpoint()).await;
     account_keys().await.vault(&clients)
 }
@@ -271,13 +273,13 @@ pub fn gateway(store: &Store, success_rate: f64) -> SimulatedGateway {
 
 /// The configuration the dev tooling runs with (`STAGE=local`, nothing else set in the
 /// environment is read), with `overrides`.
-pub fn local_config(overrides: &[(&str, &str)]) -> shared::Result<Config> {
+pub fn local_config(overrides: &[(&str, &str)]) -> domain::Result<Config> {
     Config::from_lookup(local_lookup(overrides))
 }
 
 /// [`local_config`] and the gateway's part, from the same `overrides`: what a function
 /// that pays builds.
-pub fn local_parts(overrides: &[(&str, &str)]) -> shared::Result<(Config, GatewayConfig)> {
+pub fn local_parts(overrides: &[(&str, &str)]) -> domain::Result<(Config, GatewayConfig)> {
     let config = local_config(overrides)?;
     let gateway = config.gateway_from_lookup(local_lookup(overrides))?;
     Ok((config, gateway))
@@ -308,9 +310,9 @@ pub fn processor_config(batch_size: usize) -> ProcessorConfig {
 /// prove an error left the data exactly as it was.
 #[derive(Debug, PartialEq)]
 pub struct Snapshot {
-    scouts: Vec<Option<shared::scout::Scout>>,
-    orders: Vec<Option<shared::order::Order>>,
-    users: Vec<(shared::store::PayoutSummary, Vec<shared::payout::Payout>)>,
+    scouts: Vec<Option<service::scout::Scout>>,
+    orders: Vec<Option<service::order::Order>>,
+    users: Vec<(store::PayoutSummary, Vec<domain::payout::Payout>)>,
 }
 
 impl Snapshot {
@@ -347,8 +349,8 @@ pub async fn publish_table_stream(
     pattern: &serde_json::Value,
 ) -> Vec<serde_json::Value> {
     use crate::streams::{StartAt, StreamReader};
-    use shared::events::bus::EventBridgeBus;
-    use shared::events::publish::{Publisher, RetryPolicy};
+    use service::events::bus::EventBridgeBus;
+    use service::events::publish::{Publisher, RetryPolicy};
 
     let bus = fresh_bus(pattern).await;
     let publisher = Publisher::new(
@@ -406,15 +408,15 @@ pub async fn stored_item(
 pub async fn legacy_account(
     store: &Store,
     user_id: u64,
-    account: shared::account::NewPayoutAccount,
-) -> shared::account::PayoutAccount {
+    account: service::account::NewPayoutAccount,
+) -> service::account::PayoutAccount {
     use aws_sdk_dynamodb::types::AttributeValue;
-    use shared::account::Destination;
+    use service::account::Destination;
     let plain = account.destination.clone();
-    shared::account::save_payout_account(
+    service::account::save_payout_account(
         store,
         &vault().await,
-        &shared::auth::Actor::user(user_id),
+        &domain::actor::Actor::user(user_id),
         account,
         0,
     )

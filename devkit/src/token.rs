@@ -5,9 +5,9 @@
 use anyhow::{Context, Result};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use domain::actor::Role;
 use jsonwebtoken::{encode, EncodingKey, Header};
 use serde::Serialize;
-use shared::auth::Role;
 
 #[derive(Serialize)]
 struct Claims {
@@ -140,7 +140,7 @@ impl TestIssuer {
     /// The configuration a function verifying this issuer's tokens runs with.
     pub fn config(&self) -> api::auth::IssuerConfig {
         api::auth::AuthConfig::from_lookup(|name| match name {
-            "STAGE" => Some(shared::config::LOCAL_STAGE.to_owned()),
+            "STAGE" => Some(service::config::LOCAL_STAGE.to_owned()),
             "JWT_JWKS_URL" => Some(self.jwks_url()),
             "JWT_ISSUER" => Some(self.issuer()),
             "JWT_AUDIENCE" => Some(self.audience.clone()),

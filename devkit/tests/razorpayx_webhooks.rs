@@ -14,7 +14,7 @@ use axum::routing::post;
 use axum::Router;
 use devkit::razorpayx::{FakeConfig, FakeRazorpayX, WebhookConfig, WEBHOOK_ACCOUNT_ID};
 use serde_json::{json, Value};
-use shared::config::{
+use service::config::{
     DEV_RAZORPAYX_ACCOUNT_NUMBER, DEV_RAZORPAYX_KEY_ID, DEV_RAZORPAYX_KEY_SECRET,
     DEV_RAZORPAYX_WEBHOOK_SECRET,
 };

@@ -81,8 +81,8 @@ fn every_function_crate_serves_the_endpoint_it_is_named_for() {
 }
 
 /// A function serving no route does not link the API's edge (the router, the token
-/// verifier): it depends on `shared` and below, never on `api`, and since `api` sits
-/// above `shared`, nothing it depends on can pull the edge in. An HTTP function does.
+/// verifier): it depends on `service` and below, never on `api`, and since `api` sits
+/// above `service`, nothing it depends on can pull the edge in. An HTTP function does.
 #[test]
 fn only_the_http_functions_link_the_api_edge() {
     let dir = paths::workspace_root().join("functions");
@@ -216,7 +216,7 @@ fn every_function_knows_its_timeout_and_the_lease_outlives_it() {
         // An email's claim must outlive the delivery holding it, or a second delivery
         // could send while the first still might.
         if properties["CodeUri"].as_str() == Some("functions/notify") {
-            let lease = u64::try_from(shared::notify::EMAIL_LEASE_SECS).unwrap();
+            let lease = u64::try_from(service::notify::EMAIL_LEASE_SECS).unwrap();
             assert!(
                 timeout < lease,
                 "{name:?}: timeout {timeout} s vs email lease {lease} s"
@@ -257,9 +257,9 @@ fn the_readme_names_a_handler_that_exists_for_every_function() {
             Some(("endpoints", name)) => ("shared/api/src/endpoints.rs".to_owned(), name),
             Some(("dashboard", name)) => ("shared/api/src/dashboard.rs".to_owned(), name),
             Some(("webhook", name)) => ("shared/api/src/webhook.rs".to_owned(), name),
-            Some((module, name)) if module.starts_with("shared::") => {
-                let path = module.trim_start_matches("shared::").replace("::", "/");
-                let file = ["shared/src/{}.rs", "shared/src/{}/mod.rs"]
+            Some((module, name)) if module.starts_with("service::") => {
+                let path = module.trim_start_matches("service::").replace("::", "/");
+                let file = ["shared/service/src/{}.rs", "shared/service/src/{}/mod.rs"]
                     .iter()
                     .map(|pattern| pattern.replace("{}", &path))
                     .find(|file| root.join(file).is_file())

@@ -5,10 +5,10 @@ use devkit::fixture::{Fixture, SeedReport};
 use devkit::invariants::{assert_books_balance, user_payouts};
 use devkit::paths;
 use devkit::testing::{fresh_store, Snapshot};
-use shared::config::PayoutLimits;
-use shared::money::Paise;
-use shared::order::OrderStatus;
-use shared::payout::PayoutStatus;
+use domain::money::Paise;
+use domain::payout::PayoutStatus;
+use service::config::PayoutLimits;
+use service::order::OrderStatus;
 
 const LIMITS: PayoutLimits = PayoutLimits {
     min: Paise(100),

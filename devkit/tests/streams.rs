@@ -11,7 +11,7 @@ use devkit::paths;
 use devkit::streams::{StartAt, StreamReader};
 use devkit::table::TableDefinition;
 use devkit::testing;
-use shared::store::keys;
+use store::keys;
 
 async fn fresh_table(client: &Client) -> String {
     let name = format!("stream-test-{}", uuid::Uuid::new_v4().simple());

@@ -11,10 +11,10 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use api::auth::DEV_JWT_SECRET;
 use devkit::paths;
-use shared::auth::{Actor, Role};
-use shared::money::Paise;
-use shared::scout::{request_payout, PayoutRequest, Scout};
-use shared::store::Store;
+use domain::actor::{Actor, Role};
+use domain::money::Paise;
+use service::scout::{request_payout, PayoutRequest, Scout};
+use store::Store;
 
 use crate::tools;
 
@@ -57,8 +57,8 @@ pub fn chromium() -> Result<PathBuf> {
     Ok(path)
 }
 
-fn processing(batch_size: usize) -> shared::config::ProcessorConfig {
-    shared::config::ProcessorConfig {
+fn processing(batch_size: usize) -> service::config::ProcessorConfig {
+    service::config::ProcessorConfig {
         batch_size,
         concurrency: 2,
         lease_secs: 300,
@@ -91,13 +91,13 @@ fn run_script(name: &str, envs: &[(&str, &str)]) -> Result<()> {
 pub async fn prepare(
     store: &Store,
     gateway_store: &Store,
-    vault: &shared::vault::Vault,
+    vault: &platform::vault::Vault,
 ) -> Result<()> {
     let owner = 77;
     store
         .insert_scout(&Scout::with_earnings("s-browser", owner, Paise(50_000_000)))
         .await?;
-    let limits = shared::config::PayoutLimits {
+    let limits = service::config::PayoutLimits {
         min: Paise(1),
         max: Paise(100_000_000),
     };
@@ -119,9 +119,9 @@ pub async fn prepare(
         .await?;
         made.push(requested.payout().clone());
     }
-    let declining = shared::gateway::SimulatedGateway::new(
+    let declining = gateway::SimulatedGateway::new(
         gateway_store.clone(),
-        shared::config::SimulatedGatewayConfig {
+        service::config::SimulatedGatewayConfig {
             success_rate: 0.0,
             latency_ms: 0,
             seed: Some(1),
@@ -138,15 +138,15 @@ pub async fn prepare(
         ))
         .await?;
     for number in ["765432123456789", "112233445566"] {
-        let account = shared::account::NewPayoutAccount {
+        let account = service::account::NewPayoutAccount {
             name: "Held Payee".to_owned(),
-            destination: shared::account::Destination::BankAccount {
+            destination: service::account::Destination::BankAccount {
                 ifsc: "HDFC0000053".to_owned(),
                 account_number: number.to_owned(),
             },
             email: None,
         };
-        shared::account::save_payout_account(store, vault, &Actor::user(held), account, 86_400)
+        service::account::save_payout_account(store, vault, &Actor::user(held), account, 86_400)
             .await?;
     }
     request_payout(
@@ -208,15 +208,15 @@ pub async fn screenshot(out: &Path) -> Result<()> {
     let store = Store::new(client, &table);
     prepare(&store, &store, &vault).await?;
     // Two of the demo's pending payouts paid, so that the picture has every kind.
-    let paying = shared::gateway::SimulatedGateway::new(
+    let paying = gateway::SimulatedGateway::new(
         store.clone(),
-        shared::config::SimulatedGatewayConfig {
+        service::config::SimulatedGatewayConfig {
             success_rate: 1.0,
             latency_ms: 0,
             seed: Some(1),
         },
     );
-    shared::process::Processor::new(&store, &paying, processing(2))
+    service::process::Processor::new(&store, &paying, processing(2))
         .run()
         .await?;
     let (mut config, gateway) = devkit::testing::local_parts(&[

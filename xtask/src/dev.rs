@@ -13,8 +13,8 @@ use devkit::moto::{self, Moto};
 use devkit::paths;
 use devkit::razorpayx::{FakeConfig, FakeRazorpayX};
 use devkit::streams::{StartAt, StreamReader};
-use shared::config::{Config, GatewayConfig, RazorpayXKeys, WebhookSecrets};
-use shared::store::Store;
+use service::config::{Config, GatewayConfig, RazorpayXKeys, WebhookSecrets};
+use store::Store;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use crate::children::Supervised;
@@ -277,14 +277,14 @@ async fn serve() -> Result<Infallible> {
             key_id = local_keys.key_id,
             // The local test secret only: a real one set in the environment stays
             // unprinted.
-            key_secret = if local_keys.key_secret == shared::config::DEV_RAZORPAYX_KEY_SECRET {
+            key_secret = if local_keys.key_secret == service::config::DEV_RAZORPAYX_KEY_SECRET {
                 local_keys.key_secret.as_str()
             } else {
                 "<from the environment>"
             },
             account = gateway.account_number,
             webhook_url = webhooks.url.as_deref().unwrap_or("none (RAZORPAYX_FAKE_WEBHOOK_URL=off)"),
-            webhook_secret = if webhooks.secret == shared::config::DEV_RAZORPAYX_WEBHOOK_SECRET {
+            webhook_secret = if webhooks.secret == service::config::DEV_RAZORPAYX_WEBHOOK_SECRET {
                 webhooks.secret.as_str()
             } else {
                 "<from RAZORPAYX_FAKE_WEBHOOK_SECRET>"

@@ -65,12 +65,12 @@ impl EventSettings {
 
 /// The pattern of the `notify` rule.
 pub fn notify_pattern() -> Value {
-    json!({"source": [shared::events::SOURCE], "detail-type": NOTIFIED})
+    json!({"source": [service::events::SOURCE], "detail-type": NOTIFIED})
 }
 
 /// Every event of the service, for a rule that watches them all.
 pub fn all_events_pattern() -> Value {
-    json!({"source": [shared::events::SOURCE]})
+    json!({"source": [service::events::SOURCE]})
 }
 
 /// Invokes `function` under the `cargo lambda watch` on `port` with `event`; its

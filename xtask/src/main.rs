@@ -18,8 +18,8 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use api::auth::AuthConfig;
-use shared::auth::Role;
-use shared::config::Config;
+use domain::actor::Role;
+use service::config::Config;
 
 const USAGE: &str = "\
 usage: cargo xtask <command>
@@ -133,7 +133,7 @@ fn apply_local_defaults() {
         ("AWS_ENDPOINT_URL_KMS", moto),
         ("PAYOUTS_TABLE", "payouts".to_owned()),
         // The only stage that accepts the development secret below.
-        ("STAGE", shared::config::LOCAL_STAGE.to_owned()),
+        ("STAGE", service::config::LOCAL_STAGE.to_owned()),
         ("JWT_SECRET", api::auth::DEV_JWT_SECRET.to_owned()),
         ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
     ]
@@ -162,8 +162,8 @@ async fn create_table() -> Result<()> {
 
 async fn recount_stats() -> Result<()> {
     let config = Config::from_env()?;
-    let store = shared::store::Store::new(sdk_client().await, &config.table_name);
-    let counted = shared::stats::recount(&store).await?;
+    let store = store::Store::new(sdk_client().await, &config.table_name);
+    let counted = service::stats::recount(&store).await?;
     println!(
         "{}: {} payouts, {} paise, counted into the stats",
         config.table_name,
@@ -175,8 +175,8 @@ async fn recount_stats() -> Result<()> {
 
 async fn mark_waiting_payouts() -> Result<()> {
     let config = Config::from_env()?;
-    let store = shared::store::Store::new(sdk_client().await, &config.table_name);
-    let marked = shared::account::mark_waiting_payouts(&store).await?;
+    let store = store::Store::new(sdk_client().await, &config.table_name);
+    let marked = service::account::mark_waiting_payouts(&store).await?;
     println!(
         "{}: {marked} payouts failed for want of a payout account marked; each goes back \
          to pending when its user saves an account",
@@ -187,9 +187,9 @@ async fn mark_waiting_payouts() -> Result<()> {
 
 async fn migrate_payout_accounts() -> Result<()> {
     let config = Config::from_env()?;
-    let store = shared::store::Store::new(sdk_client().await, &config.table_name);
+    let store = store::Store::new(sdk_client().await, &config.table_name);
     let vault = vault_for(&config).await?;
-    let moved = shared::account::migrate_legacy_accounts(&store, &vault).await?;
+    let moved = service::account::migrate_legacy_accounts(&store, &vault).await?;
     println!(
         "{}: {} payout accounts and {} revision records moved into the account key space, \
          their destinations sealed; {} accounts already there sealed in place",
@@ -201,7 +201,7 @@ async fn migrate_payout_accounts() -> Result<()> {
 async fn seed(file: PathBuf) -> Result<()> {
     let config = Config::from_env()?;
     let fixture = devkit::fixture::Fixture::read(&file)?;
-    let store = shared::store::Store::new(sdk_client().await, &config.table_name);
+    let store = store::Store::new(sdk_client().await, &config.table_name);
     let vault = vault_for(&config).await?;
     let report = fixture.load(&store, &vault, config.limits).await?;
     println!("{}", serde_json::to_string(&report)?);
@@ -211,11 +211,11 @@ async fn seed(file: PathBuf) -> Result<()> {
 /// The keys that seal payout accounts: `PAYOUT_ACCOUNT_KEY_ID` and
 /// `PAYOUT_ACCOUNT_MAC_KEY_ID` when set; locally (`STAGE=local`), the dev stack's on the
 /// moto at `AWS_ENDPOINT_URL_KMS`.
-async fn vault_for(config: &Config) -> Result<shared::vault::Vault> {
+async fn vault_for(config: &Config) -> Result<platform::vault::Vault> {
     if let Some(vault) = &config.vault {
         return Ok(vault.clone());
     }
-    if config.stage != shared::config::LOCAL_STAGE {
+    if config.stage != service::config::LOCAL_STAGE {
         bail!("set PAYOUT_ACCOUNT_KEY_ID and PAYOUT_ACCOUNT_MAC_KEY_ID to the stage's payout account keys (the stack's outputs)");
     }
     let moto = std::env::var("AWS_ENDPOINT_URL_KMS").context("AWS_ENDPOINT_URL_KMS")?;

@@ -11,11 +11,11 @@ use anyhow::{ensure, Context, Result};
 use api::auth::DEV_JWT_SECRET;
 use devkit::dynamodb_local;
 use devkit::paths;
+use domain::actor::Role;
+use gateway::razorpayx_webhook;
 use serde_json::Value;
-use shared::auth::Role;
-use shared::config::DEV_RAZORPAYX_WEBHOOK_SECRET;
-use shared::gateway::razorpayx_webhook;
-use shared::order::Order;
+use service::config::DEV_RAZORPAYX_WEBHOOK_SECRET;
+use service::order::Order;
 
 use crate::children::Supervised;
 use crate::events::{self, EventSettings};
@@ -57,7 +57,7 @@ pub async fn run(dynamodb_endpoint: &str, moto_endpoint: &str) -> Result<()> {
             .env("PATH", tools::path_with(&lambda_bin))
             .env("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_endpoint)
             .env("PAYOUTS_TABLE", &table)
-            .env("STAGE", shared::config::LOCAL_STAGE)
+            .env("STAGE", service::config::LOCAL_STAGE)
             .env("JWT_SECRET", DEV_JWT_SECRET)
             .env("GATEWAY_SIM_SUCCESS_RATE", "1")
             .env("GATEWAY_SIM_LATENCY_MS", "0")
@@ -94,8 +94,7 @@ pub async fn run(dynamodb_endpoint: &str, moto_endpoint: &str) -> Result<()> {
         // The dashboard in headless Chromium, against this same stack: a scout of its
         // own with failed payouts to retry and a pending one to cancel, whatever the
         // fuzzing above left.
-        let store =
-            shared::store::Store::new(dynamodb_local::client(dynamodb_endpoint).await, &table);
+        let store = store::Store::new(dynamodb_local::client(dynamodb_endpoint).await, &table);
         outcome = match crate::browser::prepare(&store, &store, &vault).await {
             Ok(()) => {
                 let browser_base = base.clone();
@@ -518,7 +517,7 @@ impl EventPath<'_> {
 
     /// One address per notified event whose user has an email on their payout account.
     async fn expected_recipients(&self, notified: &[&Value]) -> Result<Vec<String>> {
-        let store = shared::store::Store::new(
+        let store = store::Store::new(
             dynamodb_local::client(self.dynamodb_endpoint).await,
             self.table,
         );

@@ -14,10 +14,10 @@ use rand::{RngExt, SeedableRng};
 use serde_json::json;
 use uuid::Uuid;
 
-use shared::config::WebhookSecrets;
-use shared::payout::{Payout, PayoutStatus};
-use shared::store::Store;
-use shared::time::Timestamp;
+use domain::payout::{Payout, PayoutStatus};
+use domain::time::Timestamp;
+use service::config::WebhookSecrets;
+use store::Store;
 
 use super::plan::Plan;
 use super::seams::{self, CrashAt};
@@ -196,7 +196,7 @@ pub fn verified_destinations(fake: &FakeRazorpayX, report: &mut Report) {
                     saved_name,
                 ) {
                     (Some(registered), Some(saved)) => {
-                        shared::names::names_match(registered, saved)
+                        domain::names::names_match(registered, saved)
                     }
                     // A VPA's fund account names no one: its registered name is held to
                     // the contact's, which the fake returns unchanged.

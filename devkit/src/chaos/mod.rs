@@ -22,21 +22,21 @@ use aws_sdk_dynamodb::Client;
 use uuid::Uuid;
 
 use crate::admin::{cancel_payout, process_payout, retry_payout};
-use shared::account::{save_payout_account, Destination, NewPayoutAccount};
-use shared::auth::Actor;
-use shared::config::{
+use domain::actor::Actor;
+use domain::money::Paise;
+use domain::payout::PayoutStatus;
+use domain::time::Timestamp;
+use gateway::{PaymentGateway, RazorpayX, SimulatedGateway};
+use platform::vault::Vault;
+use service::account::{save_payout_account, Destination, NewPayoutAccount};
+use service::config::{
     PayoutLimits, ProcessorConfig, RazorpayXConfig, SimulatedGatewayConfig,
     DEV_RAZORPAYX_KEY_SECRET,
 };
-use shared::gateway::{PaymentGateway, RazorpayX, SimulatedGateway};
-use shared::money::Paise;
-use shared::order::complete_order;
-use shared::payout::PayoutStatus;
-use shared::process::Processor;
-use shared::scout::{request_payout, PayoutRequest};
-use shared::store::Store;
-use shared::time::Timestamp;
-use shared::vault::Vault;
+use service::order::complete_order;
+use service::process::Processor;
+use service::scout::{request_payout, PayoutRequest};
+use store::Store;
 
 use crate::razorpayx::{FakeConfig, FakeRazorpayX, Faults, WebhookConfig};
 use crate::table::TableDefinition;
@@ -45,7 +45,7 @@ use seams::{ChaosGateway, ChaosInterceptor, GatewayFaults, StoreFaults};
 
 pub use plan::KeyChoice;
 
-pub use shared::config::GatewayKind;
+pub use service::config::GatewayKind;
 
 /// What one run did and found.
 #[derive(Debug, Default)]
@@ -541,7 +541,7 @@ async fn aim(
     if !step.aimed {
         return known.pick(pick);
     }
-    let wanted = |payout: &shared::payout::Payout| match step.op {
+    let wanted = |payout: &domain::payout::Payout| match step.op {
         // A payout that went back to the queue after it was sent is the one whose
         // cancel must ask the gateway first.
         Op::Cancel { .. } => payout.status == PayoutStatus::Pending,

@@ -5,13 +5,13 @@
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-use shared::account::{save_payout_account, Destination, NewPayoutAccount};
-use shared::auth::Actor;
-use shared::config::PayoutLimits;
-use shared::money::Paise;
-use shared::order::{Order, OrderStatus};
-use shared::scout::Scout;
-use shared::store::Store;
+use domain::actor::Actor;
+use domain::money::Paise;
+use service::account::{save_payout_account, Destination, NewPayoutAccount};
+use service::config::PayoutLimits;
+use service::order::{Order, OrderStatus};
+use service::scout::Scout;
+use store::Store;
 
 use super::seams::CrashAt;
 use super::GatewayKind;
@@ -282,7 +282,7 @@ impl World {
     pub async fn load(
         &self,
         store: &Store,
-        vault: &shared::vault::Vault,
+        vault: &platform::vault::Vault,
         _limits: PayoutLimits,
     ) -> anyhow::Result<()> {
         for scout in &self.scouts {

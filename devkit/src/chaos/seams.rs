@@ -24,10 +24,10 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use tokio::sync::Notify;
 
-use shared::account::PayoutAccount;
-use shared::gateway::{BeneficiaryIds, GatewayError, PaymentGateway, TransferOutcome, Validation};
-use shared::payout::{IdempotencyKey, Payout};
-use shared::time::Timestamp;
+use domain::payout::{IdempotencyKey, Payout};
+use domain::time::Timestamp;
+use gateway::{BeneficiaryIds, GatewayError, PaymentGateway, TransferOutcome, Validation};
+use service::account::PayoutAccount;
 
 /// Where an invocation dies: at its `at`-th call (from 0), before it is made or
 /// right after its answer came back.
@@ -364,8 +364,8 @@ impl<G: PaymentGateway> PaymentGateway for ChaosGateway<G> {
 
     fn mode_for(
         &self,
-        destination: shared::account::DestinationKind,
-        amount: shared::money::Paise,
+        destination: service::account::DestinationKind,
+        amount: domain::money::Paise,
     ) -> &'static str {
         self.inner.mode_for(destination, amount)
     }

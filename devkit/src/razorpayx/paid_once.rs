@@ -10,8 +10,8 @@ use super::server::FakeRazorpayX;
 /// most one payout there is not failed (processed or still on its way) for any of
 /// ours; a failed or cancelled one of ours has nothing there that paid or may pay;
 /// and nothing was processed there that is not one of `payouts`.
-pub fn assert_paid_once(fake: &FakeRazorpayX, payouts: &[shared::payout::Payout]) {
-    use shared::payout::PayoutStatus;
+pub fn assert_paid_once(fake: &FakeRazorpayX, payouts: &[domain::payout::Payout]) {
+    use domain::payout::PayoutStatus;
     const GONE: [&str; 4] = ["failed", "rejected", "cancelled", "reversed"];
     let at_gateway = fake.payouts();
     let of = |payout_id: &str| -> Vec<&Value> {

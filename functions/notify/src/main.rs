@@ -4,16 +4,16 @@
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use shared::config::NotifyConfig;
-use shared::events::Event;
-use shared::notify::{Notifier, SesMailer};
-use shared::store::Store;
+use service::config::NotifyConfig;
+use service::events::Event;
+use service::notify::{Notifier, SesMailer};
+use store::Store;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let config = NotifyConfig::from_env()?;
-    shared::telemetry::init(&config.stage, "notify");
-    let aws = shared::aws::sdk_config().await;
+    platform::telemetry::init(&config.stage, "notify");
+    let aws = platform::aws::sdk_config().await;
     let store = Store::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name);
     let mailer = SesMailer::new(
         aws_sdk_sesv2::Client::new(&aws),

@@ -5,16 +5,16 @@
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use shared::config::Config;
-use shared::process::{on_schedule, Processor, RunSummary};
-use shared::store::Store;
+use service::config::Config;
+use service::process::{on_schedule, Processor, RunSummary};
+use store::Store;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let config = Config::from_env()?;
-    shared::telemetry::init(&config.stage, "process-pending");
+    platform::telemetry::init(&config.stage, "process-pending");
     let store = Store::from_env(&config.table_name).await;
-    let gateway = shared::gateway::Gateway::from_config(&config.gateway_from_env()?, &store)?;
+    let gateway = gateway::Gateway::from_config(&config.gateway_from_env()?, &store)?;
     let processor = Processor::new(&store, &gateway, config.processor);
     lambda_runtime::run(service_fn(|event: LambdaEvent<EventBridgeEvent>| {
         let processor = &processor;

@@ -5,14 +5,14 @@
 use aws_lambda_events::dynamodb::Event;
 use aws_lambda_events::streams::DynamoDbEventResponse;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use shared::config::EventsConfig;
-use shared::events::bus::EventBridgeBus;
-use shared::events::publish::{Publisher, RetryPolicy};
+use service::config::EventsConfig;
+use service::events::bus::EventBridgeBus;
+use service::events::publish::{Publisher, RetryPolicy};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let config = EventsConfig::from_env()?;
-    shared::telemetry::init(&config.stage, "publish-events");
+    platform::telemetry::init(&config.stage, "publish-events");
     let bus = EventBridgeBus::from_env(&config.bus_name).await;
     let publisher = Publisher::new(bus, RetryPolicy::default());
     lambda_runtime::run(service_fn(|event: LambdaEvent<Event>| {

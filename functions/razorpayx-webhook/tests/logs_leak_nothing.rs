@@ -5,13 +5,13 @@
 use std::path::Path;
 
 use devkit::function_run::{api_event, run, status_of};
+use domain::money::Paise;
+use domain::payout::{Payout, PayoutStatus};
+use gateway::razorpayx_webhook::signature;
 use serde_json::{json, Value};
-use shared::config::DEV_RAZORPAYX_WEBHOOK_SECRET;
-use shared::gateway::razorpayx_webhook::signature;
-use shared::money::Paise;
-use shared::payout::{Payout, PayoutStatus};
-use shared::scout::Scout;
-use shared::store::Store;
+use service::config::DEV_RAZORPAYX_WEBHOOK_SECRET;
+use service::scout::Scout;
+use store::Store;
 
 const OWNER: u64 = 7;
 

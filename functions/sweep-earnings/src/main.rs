@@ -4,14 +4,14 @@
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use shared::config::Config;
-use shared::schedule::{on_sweep_schedule, SweepSummary};
-use shared::store::Store;
+use service::config::Config;
+use service::schedule::{on_sweep_schedule, SweepSummary};
+use store::Store;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let config = Config::from_env()?;
-    shared::telemetry::init(&config.stage, "sweep-earnings");
+    platform::telemetry::init(&config.stage, "sweep-earnings");
     let store = Store::from_env(&config.table_name).await;
     let (store, config) = (&store, &config);
     lambda_runtime::run(service_fn(

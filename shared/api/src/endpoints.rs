@@ -6,11 +6,11 @@ use lambda_http::{Body, Request, Response};
 use super::routes::Endpoint;
 use super::{input, reply, App};
 use crate::auth::Actor;
-use shared::error::{Error, Result};
-use shared::listing::{self, ADMIN_LIST_DEFAULT_LIMIT, MAX_LIMIT, MY_PAYOUTS_DEFAULT_LIMIT};
-use shared::payout::AdminAction;
-use shared::scout::{request_payout, PayoutRequest, Requested};
-use shared::{account, admin, bulk, order, schedule};
+use domain::error::{Error, Result};
+use domain::payout::AdminAction;
+use service::listing::{self, ADMIN_LIST_DEFAULT_LIMIT, MAX_LIMIT, MY_PAYOUTS_DEFAULT_LIMIT};
+use service::scout::{request_payout, PayoutRequest, Requested};
+use service::{account, admin, bulk, order, schedule};
 
 /// Each token-bearing route's handler, named as its function crate is.
 pub(super) async fn serve(
@@ -37,7 +37,7 @@ pub(super) async fn serve(
         Endpoint::PayoutStats => payout_stats(app, actor).await,
         // Not token-bearing: `App::handle` serves them before any token is read.
         Endpoint::RazorpayXWebhook | Endpoint::AdminDashboard => Err(
-            shared::error::Error::Forbidden("this route takes no token".to_owned()),
+            domain::error::Error::Forbidden("this route takes no token".to_owned()),
         ),
     }
 }
@@ -218,7 +218,7 @@ async fn bulk_payouts(app: &App, actor: &Actor, request: &Request) -> Result<Res
 }
 
 async fn payout_stats(app: &App, actor: &Actor) -> Result<Response<Body>> {
-    let stats = shared::stats::payout_stats(&app.store, actor).await?;
+    let stats = service::stats::payout_stats(&app.store, actor).await?;
     Ok(reply::payout_stats(&stats))
 }
 

@@ -8,9 +8,9 @@ use uuid::Uuid;
 
 use super::routes::Endpoint;
 pub use domain::body::{is_addressable_id, only_fields, MAX_ID_LEN};
-use shared::error::{Error, Result};
-use shared::money::Paise;
-use shared::payout::PayoutStatus;
+use domain::error::{Error, Result};
+use domain::money::Paise;
+use domain::payout::PayoutStatus;
 
 /// The largest JSON body a route reads. Every body the API takes is a few hundred
 /// bytes; anything near this is a mistake or an attack, refused before it is parsed.

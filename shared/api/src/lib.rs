@@ -1,5 +1,5 @@
 //! The HTTP side of the API functions, the service's edge: routes, tokens, input,
-//! replies and the dashboard, over the use cases in `shared`. A function's `main` is
+//! replies and the dashboard, over the use cases in `service`. A function's `main` is
 //! one call to [`run`]; everything a request goes through — method, token, input, the
 //! operation, the response and its log line — happens here, the same way for every
 //! route. Scheduled and event-driven functions do not depend on this crate.
@@ -20,11 +20,11 @@ use tracing::{error, info, warn};
 
 use crate::auth::AuthConfig;
 use crate::auth::{Actor, TokenVerifier};
-use shared::config::{Config, GatewayConfig, WebhookSecrets};
-use shared::error::{Error, Result};
-use shared::gateway::Gateway;
-use shared::metrics::{self, Unit};
-use shared::store::Store;
+use domain::error::{Error, Result};
+use gateway::Gateway;
+use platform::metrics::{self, Unit};
+use service::config::{Config, GatewayConfig, WebhookSecrets};
+use store::Store;
 
 pub use routes::Endpoint;
 
@@ -181,7 +181,7 @@ impl App {
 /// The whole `main` of an API function: build the [`App`] once, then serve `endpoint`.
 pub async fn run(endpoint: Endpoint) -> std::result::Result<(), lambda_http::Error> {
     let config = Config::from_env()?;
-    shared::telemetry::init(&config.stage, endpoint.function());
+    platform::telemetry::init(&config.stage, endpoint.function());
     let store = Store::from_env(&config.table_name).await;
     let app = &App::for_endpoint(endpoint, config, store)?;
     lambda_http::run(lambda_http::service_fn(

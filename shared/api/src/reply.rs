@@ -9,18 +9,18 @@ use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use shared::account::{AccountView, PayoutAccount, PayoutHold};
-use shared::bulk::{BulkAnswer, ItemError, Outcome};
-use shared::error::Error;
-use shared::listing::{MyPayouts, PayoutList};
-use shared::money::Paise;
-use shared::order::{CompletedOrder, Order, OrderStatus, NO_PAYOUT_ZERO_PRICE};
-use shared::payout::{
+use domain::error::Error;
+use domain::money::Paise;
+use domain::payout::{
     EarlierAttempt, GatewayStatusDetails, HistoryEntry, Payout, PayoutStatus, PayoutType, Reason,
 };
-use shared::schedule::PayoutSchedule;
-use shared::stats::PayoutStats;
-use shared::time::Timestamp;
+use domain::time::Timestamp;
+use service::account::{AccountView, PayoutAccount, PayoutHold};
+use service::bulk::{BulkAnswer, ItemError, Outcome};
+use service::listing::{MyPayouts, PayoutList};
+use service::order::{CompletedOrder, Order, OrderStatus, NO_PAYOUT_ZERO_PRICE};
+use service::schedule::PayoutSchedule;
+use service::stats::PayoutStats;
 
 /// A payout as the API shows it.
 #[derive(Serialize)]
@@ -33,7 +33,7 @@ pub struct PayoutView<'a> {
     pub scout_id: Option<&'a str>,
     pub order_id: Option<&'a str>,
     pub payment_reference: Option<&'a str>,
-    /// `code: sentence`, both ours ([`shared::payout::Reason`]); never the gateway's words.
+    /// `code: sentence`, both ours ([`domain::payout::Reason`]); never the gateway's words.
     pub failure_reason: Option<String>,
     pub attempt: u32,
     pub attempt_sent_at: Option<Timestamp>,

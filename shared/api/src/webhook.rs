@@ -7,11 +7,11 @@ use lambda_http::{Body, Request, Response};
 use tracing::warn;
 
 use super::{reply, App};
-use shared::error::{Error, Result};
-use shared::gateway::razorpayx_webhook::{self, Event, EVENT_ID_HEADER, SIGNATURE_HEADER};
-use shared::metrics::{self, Unit};
-use shared::verification;
-use shared::webhook::{self, Delivery, Handled};
+use domain::error::{Error, Result};
+use gateway::razorpayx_webhook::{self, Event, EVENT_ID_HEADER, SIGNATURE_HEADER};
+use platform::metrics::{self, Unit};
+use service::verification;
+use service::webhook::{self, Delivery, Handled};
 
 /// RazorpayX's events are a few kilobytes; anything this large is not one of them.
 pub const MAX_WEBHOOK_BYTES: usize = 1024 * 1024;

@@ -57,7 +57,7 @@ pub fn filter(level: &str) -> EnvFilter {
 
 /// Our own code, the one place TRACE may come from: it logs ids, amounts and codes.
 /// Every crate of the service, each its own log target.
-const OWN_TARGETS: [&str; 6] = ["shared", "api", "domain", "platform", "store", "gateway"];
+const OWN_TARGETS: [&str; 6] = ["service", "api", "domain", "platform", "store", "gateway"];
 
 /// Behind [`filter`]'s caps: an operator's directive naming a module of a capped crate
 /// (`lambda_runtime::layers=trace`) is more specific than the cap and would win over
@@ -265,7 +265,7 @@ mod tests {
             tracing::trace!(target: "aws_sigv4::http_request::sign", "planted-signing");
             tracing::trace!(target: "some_future_crate", "planted-elsewhere");
             tracing::debug!(target: "lambda_runtime::runtime", "debug-kept");
-            tracing::trace!(target: "shared::process", "ours-kept");
+            tracing::trace!(target: "service::process", "ours-kept");
         });
         let text = captured
             .0

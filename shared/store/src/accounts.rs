@@ -198,7 +198,7 @@ impl Store {
     ///
     /// The write only: what makes a save safe (the destination sealed, the hold after
     /// a change, the legacy account moved first, waiting payouts sent round) is
-    /// `shared::account::save_payout_account`, the one caller this may have. It is
+    /// `service::account::save_payout_account`, the one caller this may have. It is
     /// public because the store is a crate of its own; a save from anywhere else would
     /// skip the hold that stops a stolen session redirecting a user's money.
     pub async fn save_payout_account(

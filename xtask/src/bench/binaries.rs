@@ -89,7 +89,7 @@ fn environment(
         ("AWS_SECRET_ACCESS_KEY", "local".to_owned()),
         ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb.to_owned()),
         ("PAYOUTS_TABLE", table.to_owned()),
-        ("STAGE", shared::config::LOCAL_STAGE.to_owned()),
+        ("STAGE", service::config::LOCAL_STAGE.to_owned()),
         ("JWT_SECRET", DEV_JWT_SECRET.to_owned()),
         ("GATEWAY_SIM_LATENCY_MS", "0".to_owned()),
         ("GATEWAY_SIM_SUCCESS_RATE", "1".to_owned()),
@@ -230,7 +230,7 @@ const QUICK_FUNCTIONS: [&str; 2] = ["request-scout-payout", "process-pending"];
 
 pub async fn run(
     dynamodb: &str,
-    vault: &shared::vault::Vault,
+    vault: &platform::vault::Vault,
     account_keys: &[(&'static str, String)],
     quick: bool,
 ) -> Result<(Vec<BinaryFigures>, Duration)> {

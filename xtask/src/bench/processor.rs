@@ -6,14 +6,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use devkit::razorpayx::{FakeConfig, FakeRazorpayX};
-use shared::account::{save_payout_account, Destination, NewPayoutAccount};
-use shared::auth::Actor;
-use shared::config::{Drain, ProcessorConfig, RazorpayXConfig, DEV_RAZORPAYX_KEY_SECRET};
-use shared::gateway::RazorpayX;
-use shared::money::Paise;
-use shared::process::{Processor, Stopped};
-use shared::scout::{request_payout, PayoutRequest};
-use shared::vault::Vault;
+use domain::actor::Actor;
+use domain::money::Paise;
+use gateway::RazorpayX;
+use platform::vault::Vault;
+use service::account::{save_payout_account, Destination, NewPayoutAccount};
+use service::config::{Drain, ProcessorConfig, RazorpayXConfig, DEV_RAZORPAYX_KEY_SECRET};
+use service::process::{Processor, Stopped};
+use service::scout::{request_payout, PayoutRequest};
 
 use super::stats::{median, ms};
 use super::world::{World, LIMITS};

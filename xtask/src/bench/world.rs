@@ -6,13 +6,13 @@ use anyhow::Result;
 use devkit::counting::RequestCounter;
 use devkit::dynamodb_local;
 use devkit::table::TableDefinition;
-use shared::auth::Actor;
-use shared::config::{PayoutLimits, SimulatedGatewayConfig};
-use shared::gateway::SimulatedGateway;
-use shared::money::Paise;
-use shared::payout::Payout;
-use shared::scout::{request_payout, PayoutRequest, Scout};
-use shared::store::Store;
+use domain::actor::Actor;
+use domain::money::Paise;
+use domain::payout::Payout;
+use gateway::SimulatedGateway;
+use service::config::{PayoutLimits, SimulatedGatewayConfig};
+use service::scout::{request_payout, PayoutRequest, Scout};
+use store::Store;
 
 pub const LIMITS: PayoutLimits = PayoutLimits {
     min: Paise(1),

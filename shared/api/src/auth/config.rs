@@ -8,9 +8,9 @@
 
 use jsonwebtoken::{Algorithm, AlgorithmFamily};
 
+use domain::error::{Error, Result};
 use domain::settings::{parse, trimmed, within};
-use shared::config::LOCAL_STAGE;
-use shared::error::{Error, Result};
+use service::config::LOCAL_STAGE;
 
 /// The documented local secret (README): tokens from `cargo xtask token` are signed
 /// with it, and only `STAGE=local` accepts it.

@@ -13,7 +13,7 @@ use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use tokio::sync::Mutex;
 
-use shared::error::{Error, Result};
+use domain::error::{Error, Result};
 
 /// The least time between two fetches of the key set, whatever asks for them.
 pub const JWKS_MIN_REFRESH: Duration = Duration::from_secs(60);
@@ -138,7 +138,10 @@ impl Jwks {
             }
             Err(reason) => {
                 tracing::error!(event = "jwks_fetch_failed", url = %self.url, reason, "the identity provider's keys could not be fetched");
-                shared::metrics::emit(&[("JwksFetchFailed", shared::metrics::Unit::Count, 1)], &[]);
+                platform::metrics::emit(
+                    &[("JwksFetchFailed", platform::metrics::Unit::Count, 1)],
+                    &[],
+                );
                 if !fresh {
                     // Fail closed: keys past their age are not trusted any longer.
                     state.keys.clear();

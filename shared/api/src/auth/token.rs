@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::config::{AuthConfig, ClaimNames, IssuerConfig};
 use super::jwks::{Jwks, JWKS_MIN_REFRESH};
 use super::{Actor, Role};
-use shared::error::{Error, Result};
+use domain::error::{Error, Result};
 
 /// An `iat` this far ahead of our clock is a clock difference, not a forgery.
 const CLOCK_SKEW_SECS: u64 = 30;

@@ -137,7 +137,7 @@ impl Serialize for StoredDestination {
     }
 }
 
-/// A destination sealed with a KMS data key (see `shared::vault`), each part base64.
+/// A destination sealed with a KMS data key (see `platform::vault`), each part base64.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sealed {
     /// The AES-256 data key as KMS encrypted it.
@@ -211,7 +211,7 @@ impl TryFrom<StoredForm> for StoredDestination {
 }
 
 impl StoredDestination {
-    /// What `shared::vault::Vault::seal` stores.
+    /// What `platform::vault::Vault::seal` stores.
     pub fn sealed(destination: &Destination, fingerprint: String, sealed: Sealed) -> Self {
         StoredDestination {
             sealed: Some(sealed),

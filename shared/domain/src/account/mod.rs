@@ -3,7 +3,7 @@
 //! (https://razorpay.com/docs/api/x/fund-accounts/) so that a bad account is refused when
 //! it is saved, not when money is on its way.
 //!
-//! The account number and VPA are stored sealed (by `shared::vault`), only until the
+//! The account number and VPA are stored sealed (by `platform::vault`), only until the
 //! gateway holds a fund account for them, and never shown: every response, log line
 //! and error carries the masked form only, and `Debug` masks too, so a stray `{:?}`
 //! cannot leak one.

@@ -1,6 +1,6 @@
 //! RazorpayX webhooks (README, Webhooks; https://razorpay.com/docs/webhooks/payouts/):
 //! the signature over the raw body, and what a payout event reports. Nothing here touches
-//! the store: the service decides what a report means for our payout (`shared::webhook`).
+//! the store: the service decides what a report means for our payout (`service::webhook`).
 
 use aws_lc_rs::{constant_time, hmac};
 use serde::Deserialize;

@@ -11,11 +11,11 @@ use super::{Db, Row};
 use anyhow::{Context, Result};
 use api::auth::DEV_JWT_SECRET;
 use devkit::api::{Api, Call};
+use domain::actor::Role;
+use domain::money::Paise;
+use domain::payout::PayoutStatus;
 use serde_json::json;
-use shared::auth::Role;
-use shared::money::Paise;
-use shared::payout::PayoutStatus;
-use shared::scout::Scout;
+use service::scout::Scout;
 use tokio::sync::Barrier;
 use tokio::task::JoinHandle;
 

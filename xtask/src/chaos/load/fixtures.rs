@@ -6,13 +6,13 @@ use anyhow::{Context, Result};
 use aws_sdk_dynamodb::Client;
 use devkit::invariants::{assert_balances, assert_books_balance};
 use devkit::table::TableDefinition;
-use shared::auth::Actor;
-use shared::config::PayoutLimits;
-use shared::money::Paise;
-use shared::payout::{Payout, Transition};
-use shared::scout::{request_payout, PayoutRequest, Scout};
-use shared::store::{Lease, PayoutIndex, StatusChange, Store};
-use shared::time::Timestamp;
+use domain::actor::Actor;
+use domain::money::Paise;
+use domain::payout::{Payout, Transition};
+use domain::time::Timestamp;
+use service::config::PayoutLimits;
+use service::scout::{request_payout, PayoutRequest, Scout};
+use store::{Lease, PayoutIndex, StatusChange, Store};
 use tokio::task::JoinHandle;
 
 /// Setup requests: bounds for the payouts the scenarios prepare, not under test.

@@ -10,11 +10,11 @@ use super::{Db, Row};
 use anyhow::{Context, Result};
 use api::auth::DEV_JWT_SECRET;
 use devkit::api::Api;
+use domain::actor::Role;
+use domain::money::Paise;
 use serde_json::Value;
-use shared::auth::Role;
-use shared::money::Paise;
-use shared::order::{Order, OrderStatus};
-use shared::scout::Scout;
+use service::order::{Order, OrderStatus};
+use service::scout::Scout;
 use tokio::sync::Barrier;
 use tokio::task::JoinHandle;
 

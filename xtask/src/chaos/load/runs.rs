@@ -8,8 +8,8 @@ use super::fixtures::{backlog, backlog_scouts, books, fresh_store, payouts_of, B
 use super::text::{describe_counts, first_few};
 use super::{Db, Row};
 use anyhow::{Context, Result};
-use shared::config::ProcessorConfig;
-use shared::process::{Processor, RunSummary};
+use service::config::ProcessorConfig;
+use service::process::{Processor, RunSummary};
 use tokio::sync::Barrier;
 use tokio::task::JoinHandle;
 

@@ -10,10 +10,10 @@ use super::Db;
 use anyhow::{Context, Result};
 use api::auth::DEV_JWT_SECRET;
 use devkit::api::Api;
+use domain::actor::Role;
+use domain::money::Paise;
 use serde_json::json;
-use shared::auth::Role;
-use shared::money::Paise;
-use shared::scout::Scout;
+use service::scout::Scout;
 use tokio::task::JoinHandle;
 
 /// Bursts like scenario 1's on a throwaway table, before anything is timed. A freshly

@@ -10,10 +10,10 @@ use super::text::{describe_counts, SplitMix64};
 use super::{Db, Row};
 use anyhow::{Context, Result};
 use devkit::api::{Api, Call};
+use domain::payout::{Payout, PayoutStatus};
+use gateway::razorpayx_webhook::signature;
 use serde_json::json;
-use shared::config::WebhookSecrets;
-use shared::gateway::razorpayx_webhook::signature;
-use shared::payout::{Payout, PayoutStatus};
+use service::config::WebhookSecrets;
 use tokio::task::JoinHandle;
 
 const WEBHOOK_SECRET: &str = "load-test-webhook-secret-0001";
@@ -83,7 +83,7 @@ pub(super) async fn webhooks(db: &Db) -> Result<Row> {
     let mut api = Api::new(store.clone());
     api.app.webhook_secrets = Some(
         WebhookSecrets::from_lookup(|name| match name {
-            "STAGE" => Some(shared::config::LOCAL_STAGE.to_owned()),
+            "STAGE" => Some(service::config::LOCAL_STAGE.to_owned()),
             "RAZORPAYX_WEBHOOK_SECRET" => Some(WEBHOOK_SECRET.to_owned()),
             _ => None,
         })
@@ -207,7 +207,7 @@ pub(super) async fn webhooks(db: &Db) -> Result<Row> {
 pub(super) const UTR: &str = "UTR0000000001";
 
 /// The `payout.processed` event RazorpayX would send for the payout's current attempt
-/// (shared/tests/webhooks.rs builds the same); the caller signs it.
+/// (shared/service/tests/webhooks.rs builds the same); the caller signs it.
 pub(super) fn processed_event(payout: &Payout, gateway_id: &str) -> String {
     json!({
         "entity": "event",

@@ -1,0 +1,22 @@
+//! The payout service's use cases, over the crates below it (domain, platform, store,
+//! gateway; their modules re-exported here under the paths callers have always named).
+//! The scheduled and event-driven functions call one operation here; the API's
+//! functions reach it through the `api` crate.
+
+pub mod account;
+pub mod admin;
+pub mod bulk;
+pub mod config;
+pub mod cursor;
+pub mod events;
+pub mod listing;
+pub mod notify;
+pub mod order;
+pub mod process;
+pub mod schedule;
+pub mod scout;
+pub mod stats;
+pub mod verification;
+pub mod webhook;
+
+pub use domain::{Error, Result};
