@@ -339,6 +339,67 @@ async fn a_change_under_a_lease_its_transition_does_not_take_writes_nothing() {
     assert_books_balance(&store, &["s-1"], &[]).await;
 }
 
+/// The lifecycle's attempt rules (`ATTEMPT_RULES`) are checked on every write: only a
+/// retry starts a new attempt (a new idempotency key), and no change but a requeue after
+/// a refused send forgets that the attempt was sent. Either would leave a transfer the
+/// gateway may still make behind a key nobody asks about again: refused, nothing
+/// written.
+#[tokio::test]
+async fn a_change_that_gives_up_a_sent_attempt_writes_nothing() {
+    let store = store_with_scout().await;
+    let failed = payout_in(&store, PayoutStatus::Failed).await;
+    // Claimed (and so sent), then back to the queue with its outcome unknown.
+    let claimed = payout_in(&store, PayoutStatus::Processing).await;
+    let sent = apply(&store, &claimed, Transition::Requeue).await.unwrap();
+    assert!(sent.attempt_sent_at.is_some());
+    let next_key = |payout: &Payout| {
+        let mut next = payout.clone();
+        next.attempt += 1;
+        next
+    };
+    let unsent = |payout: &Payout| {
+        let mut next = payout.clone();
+        next.attempt_sent_at = None;
+        next
+    };
+    let mut sent_retry = next_key(&failed);
+    sent_retry.attempt_sent_at = Some(Timestamp::now());
+    for (current, transition, next) in [
+        // A cancel under a new key: a late "processed" for the old one finds no payout.
+        (&sent, Transition::Cancel, next_key(&sent)),
+        // A cancel that forgets the send: the next look would not ask the gateway.
+        (&sent, Transition::Cancel, unsent(&sent)),
+        // A retry that keeps the old, declined key would be declined again.
+        (&failed, Transition::Retry, failed.clone()),
+        // A retry's new attempt has been nowhere near the gateway.
+        (&failed, Transition::Retry, sent_retry),
+    ] {
+        assert!(transition.allows(current.status));
+        let err = store
+            .change_status(
+                current,
+                StatusChange {
+                    transition,
+                    next,
+                    lease: Lease::NotHeld,
+                    gateway_status_not_in: None,
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Invariant(_)),
+            "{transition:?}: {err:?}"
+        );
+        assert_eq!(
+            store.payout(current.payout_id).await.unwrap().as_ref(),
+            Some(current),
+            "{transition:?} wrote"
+        );
+    }
+    assert_books_balance(&store, &["s-1"], &[]).await;
+}
+
 #[tokio::test]
 async fn a_missing_payout_is_not_found() {
     let store = store_with_scout().await;

@@ -8,23 +8,25 @@
 //! the markers with a strongly consistent query and finds every such payout, at a cost
 //! of the number of them, not of the user's history.
 
+mod legacy;
+mod waiting;
+
 use std::collections::{HashMap, HashSet};
 
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
+    AttributeValue, ConditionCheck, KeysAndAttributes, Put, TransactWriteItem, Update,
 };
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
+use serde::Deserialize;
 
 use super::transact::TransactFailure;
-use super::{from_item, keys, n, s, sdk_error, to_attribute, to_item, with_key, written, Store};
+use super::{from_item, keys, n, s, sdk_error, to_item, with_key, written, Store};
 use domain::account::BeneficiaryIds;
-use domain::account::{
-    AccountGate, AccountRevision, PayoutAccount, StoredDestination, Verification,
-};
+use domain::account::{AccountGate, AccountRevision, PayoutAccount, Verification};
 use domain::error::{Error, Result};
-use domain::payout::Payout;
 use domain::time::Timestamp;
+
+pub use legacy::{LegacyPage, LegacyScan, MigratedAccounts};
+pub(crate) use waiting::waiting_item;
 
 /// How often a save that lost a race to another save builds again from the newer one.
 const SAVE_RACE_RETRIES: usize = 5;
@@ -47,15 +49,6 @@ enum Kept {
     Own,
     /// Under the user's partition, as before accounts had their own (not migrated yet).
     Legacy,
-}
-
-/// What a migration moved.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct MigratedAccounts {
-    pub accounts: usize,
-    pub revisions: usize,
-    /// Accounts already in their own key space whose destination was sealed.
-    pub sealed_in_place: usize,
 }
 
 impl Store {
@@ -89,31 +82,6 @@ fn observed(account: &PayoutAccount) -> (&'static str, HashMap<String, Attribute
             HashMap::from([(":observed".to_owned(), n(account.revision))]),
         ),
     }
-}
-
-/// Where the migration's Scan of the old place has got to.
-#[derive(Debug, Default)]
-pub struct LegacyScan {
-    start: Option<HashMap<String, AttributeValue>>,
-    done: bool,
-}
-
-impl LegacyScan {
-    pub fn is_done(&self) -> bool {
-        self.done
-    }
-}
-
-/// One page of that Scan.
-#[derive(Debug, Default)]
-pub struct LegacyPage {
-    /// Accounts still at the old place, their destinations not sealed yet.
-    pub accounts: Vec<PayoutAccount>,
-    /// Accounts in their own key space whose destination is not sealed yet (saved
-    /// between the move of accounts and the sealing of destinations).
-    pub plain_in_place: Vec<PayoutAccount>,
-    /// Revision records moved.
-    pub revisions: usize,
 }
 
 /// A save, with the account it replaced.
@@ -317,240 +285,6 @@ impl Store {
             .collect()
     }
 
-    /// Every payout of the user that failed for want of an account, by its marker:
-    /// strongly consistent, so one failed just before this read is among them.
-    pub async fn payouts_waiting_for_account(&self, user_id: u64) -> Result<Vec<Uuid>> {
-        #[derive(Deserialize)]
-        struct Marker {
-            payout_id: Uuid,
-        }
-        let mut found = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(keys::user_pk(user_id)))
-                .expression_attribute_values(":prefix", s(keys::WAITING_PREFIX))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|err| sdk_error(&err))?;
-            for item in output.items.unwrap_or_default() {
-                found.push(from_item::<Marker>(item)?.payout_id);
-            }
-            match output.last_evaluated_key {
-                Some(last) => start = Some(last),
-                None => return Ok(found),
-            }
-        }
-    }
-
-    /// Puts the marker of a payout that waits for an account (for payouts failed before
-    /// markers were written; see `account::mark_waiting_payouts`). Putting it twice is
-    /// putting it once.
-    pub async fn put_waiting_marker(&self, payout: &Payout) -> Result<()> {
-        let marker = Marker {
-            payout_id: payout.payout_id,
-            failed_at: payout.updated_at,
-        };
-        let item = with_key(
-            to_item(&marker)?,
-            &keys::user_pk(payout.user_id),
-            &keys::waiting_sk(payout.payout_id),
-        );
-        self.replace(item).await
-    }
-
-    /// Deletes a marker whose payout no longer waits for an account.
-    pub async fn delete_waiting_marker(&self, user_id: u64, payout_id: Uuid) -> Result<()> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::user_pk(user_id)))
-            .key(keys::SK, s(keys::waiting_sk(payout_id)))
-            .send()
-            .await
-            .map_err(|err| sdk_error(&err))?;
-        Ok(())
-    }
-
-    /// Seals, where it is, the destination of revision `revision` of an account saved
-    /// before destinations were sealed: sets its masked form, fingerprint and (while the
-    /// gateway holds no fund account) seal, and removes the number or VPA, touching
-    /// nothing else (the gateway's ids, the check, a hold or its end). `false` when the
-    /// account changed meanwhile: another revision, sealed already, or the gateway's
-    /// ids set or not as `destination` expects.
-    pub async fn seal_account_in_place(
-        &self,
-        user_id: u64,
-        revision: u64,
-        destination: &StoredDestination,
-    ) -> Result<bool> {
-        if destination.legacy().is_some() {
-            return Err(Error::Store(format!(
-                "user {user_id}'s payout destination must be sealed to be written"
-            )));
-        }
-        let plain = "revision = :revision AND (attribute_exists(account_number) OR \
-                     attribute_exists(address))";
-        let update = self
-            .update_account(user_id)
-            .expression_attribute_values(":revision", n(revision))
-            .expression_attribute_values(":masked", s(&destination.masked))
-            .expression_attribute_values(":fingerprint", s(&destination.fingerprint));
-        let update = match &destination.sealed {
-            Some(sealed) => update
-                .update_expression(
-                    "SET destination_masked = :masked, destination_fingerprint = :fingerprint, \
-                     destination_sealed = :sealed REMOVE account_number, address",
-                )
-                .condition_expression(format!(
-                    "{plain} AND attribute_not_exists(gateway_fund_account_id)"
-                ))
-                .expression_attribute_values(":sealed", to_attribute(sealed)?),
-            // The gateway holds it: nothing sealed is kept.
-            None => update
-                .update_expression(
-                    "SET destination_masked = :masked, destination_fingerprint = :fingerprint \
-                     REMOVE account_number, address",
-                )
-                .condition_expression(format!(
-                    "{plain} AND attribute_exists(gateway_fund_account_id)"
-                )),
-        };
-        written(update.send().await)
-    }
-
-    /// The account in its own key space only (not the fallback to the old place).
-    pub async fn own_payout_account(&self, user_id: u64) -> Result<Option<PayoutAccount>> {
-        self.get(&keys::account_pk(user_id), keys::ACCOUNT_SK).await
-    }
-
-    /// An account kept where accounts were before they had a key space of their own.
-    pub async fn legacy_payout_account(&self, user_id: u64) -> Result<Option<PayoutAccount>> {
-        self.get(&keys::user_pk(user_id), keys::LEGACY_ACCOUNT_SK)
-            .await
-    }
-
-    /// One page of the migration's Scan of the old place (the account migration, a
-    /// one-off: nothing on a request's path scans): its revision records are moved
-    /// here, as they hold nothing sealed; its accounts are returned, for the caller
-    /// to seal and move ([`Store::move_legacy_account`]).
-    pub async fn legacy_accounts_page(&self, scan: &mut LegacyScan) -> Result<LegacyPage> {
-        let output = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .filter_expression(
-                "sk = :account OR begins_with(sk, :revision) OR (sk = :own AND \
-                 (attribute_exists(account_number) OR attribute_exists(address)))",
-            )
-            .expression_attribute_values(":account", s(keys::LEGACY_ACCOUNT_SK))
-            .expression_attribute_values(":revision", s(keys::LEGACY_ACCOUNT_REVISION_PREFIX))
-            .expression_attribute_values(":own", s(keys::ACCOUNT_SK))
-            .consistent_read(true)
-            .set_exclusive_start_key(scan.start.take())
-            .send()
-            .await
-            .map_err(|err| sdk_error(&err))?;
-        let mut page = LegacyPage::default();
-        for item in output.items.unwrap_or_default() {
-            let sk = match item.get(keys::SK) {
-                Some(AttributeValue::S(sk)) => sk.clone(),
-                _ => continue,
-            };
-            if sk == keys::ACCOUNT_SK {
-                page.plain_in_place.push(from_item(item)?);
-            } else if sk == keys::LEGACY_ACCOUNT_SK {
-                page.accounts.push(from_item(item)?);
-            } else if let Some(new_sk) = keys::migrated_revision_sk(&sk) {
-                self.move_revision(item, &new_sk).await?;
-                page.revisions += 1;
-            }
-        }
-        scan.done = output.last_evaluated_key.is_none();
-        scan.start = output.last_evaluated_key;
-        Ok(page)
-    }
-
-    /// Moves a legacy account, sealed by the caller, to its own key space: the new
-    /// item must not exist and the old one must be the revision read. `false` when it
-    /// was moved meanwhile (a save moves the account it reads).
-    pub async fn move_legacy_account(&self, account: &PayoutAccount) -> Result<bool> {
-        if account.destination.legacy().is_some() {
-            return Err(Error::Store(format!(
-                "user {}'s payout account must be sealed before it moves",
-                account.user_id
-            )));
-        }
-        let user_id = account.user_id;
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(with_key(
-                to_item(account)?,
-                &keys::account_pk(user_id),
-                keys::ACCOUNT_SK,
-            )))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(Error::store)?;
-        let delete = Delete::builder()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::user_pk(user_id)))
-            .key(keys::SK, s(keys::LEGACY_ACCOUNT_SK))
-            .condition_expression("revision = :observed")
-            .expression_attribute_values(":observed", n(account.revision))
-            .build()
-            .map_err(Error::store)?;
-        let items = vec![
-            TransactWriteItem::builder().put(put).build(),
-            TransactWriteItem::builder().delete(delete).build(),
-        ];
-        self.transact_if(items).await
-    }
-
-    /// A revision record never changes once its account has moved (an admin's end of a
-    /// hold writes the moved one), so a copy put twice is the same copy.
-    async fn move_revision(
-        &self,
-        item: HashMap<String, AttributeValue>,
-        new_sk: &str,
-    ) -> Result<()> {
-        let Some(AttributeValue::S(legacy_pk)) = item.get(keys::PK).cloned() else {
-            return Ok(());
-        };
-        let Some(user_id) = legacy_pk
-            .strip_prefix("USER#")
-            .and_then(|id| id.parse::<u64>().ok())
-        else {
-            return Ok(());
-        };
-        let legacy_sk = match item.get(keys::SK) {
-            Some(AttributeValue::S(sk)) => sk.clone(),
-            _ => return Ok(()),
-        };
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(with_key(item, &keys::account_pk(user_id), new_sk)))
-            .build()
-            .map_err(Error::store)?;
-        let delete = Delete::builder()
-            .table_name(&self.table)
-            .key(keys::PK, s(legacy_pk))
-            .key(keys::SK, s(legacy_sk))
-            .build()
-            .map_err(Error::store)?;
-        let items = vec![
-            TransactWriteItem::builder().put(put).build(),
-            TransactWriteItem::builder().delete(delete).build(),
-        ];
-        self.transact_if(items).await.map(|_| ())
-    }
-
     /// What may keep these users' payouts waiting: each one's hold and where the check
     /// of their destination stands (users without an account are left out). One
     /// strongly consistent BatchGetItem per hundred users, reading only those.
@@ -713,16 +447,9 @@ impl Store {
     }
 }
 
-/// What marks a payout that waits for an account.
-#[derive(Serialize)]
-struct Marker {
-    payout_id: Uuid,
-    failed_at: Timestamp,
-}
-
 /// The transaction item that makes a claim wait for no save: the account is still the
 /// revision the claim was decided on.
-pub(super) fn guard_item(table: &str, guard: AccountGuard) -> Result<TransactWriteItem> {
+pub(crate) fn guard_item(table: &str, guard: AccountGuard) -> Result<TransactWriteItem> {
     let check = ConditionCheck::builder()
         .table_name(table)
         .key(keys::PK, s(keys::account_pk(guard.user_id)))
@@ -736,39 +463,4 @@ pub(super) fn guard_item(table: &str, guard: AccountGuard) -> Result<TransactWri
     Ok(TransactWriteItem::builder()
         .condition_check(check.build().map_err(Error::store)?)
         .build())
-}
-
-/// The marker a status change puts or deletes, when it makes the payout start or stop
-/// waiting for an account.
-pub(super) fn waiting_item(
-    table: &str,
-    current: &Payout,
-    next: &Payout,
-) -> Result<Option<TransactWriteItem>> {
-    let pk = keys::user_pk(current.user_id);
-    let sk = keys::waiting_sk(current.payout_id);
-    match (current.waits_for_account(), next.waits_for_account()) {
-        (false, true) => {
-            let marker = Marker {
-                payout_id: current.payout_id,
-                failed_at: next.updated_at,
-            };
-            let put = Put::builder()
-                .table_name(table)
-                .set_item(Some(with_key(to_item(&marker)?, &pk, &sk)))
-                .build()
-                .map_err(Error::store)?;
-            Ok(Some(TransactWriteItem::builder().put(put).build()))
-        }
-        (true, false) => {
-            let delete = Delete::builder()
-                .table_name(table)
-                .key(keys::PK, AttributeValue::S(pk))
-                .key(keys::SK, AttributeValue::S(sk))
-                .build()
-                .map_err(Error::store)?;
-            Ok(Some(TransactWriteItem::builder().delete(delete).build()))
-        }
-        _ => Ok(None),
-    }
 }
