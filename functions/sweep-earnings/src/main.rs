@@ -5,7 +5,7 @@
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use service::config::Config;
-use service::schedule::{on_sweep_schedule, SweepSummary};
+use service::schedule::sweep::{on_sweep_schedule, SweepSummary};
 use store::Store;
 
 #[tokio::main]

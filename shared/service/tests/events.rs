@@ -23,7 +23,8 @@ use service::events::{Event, PayoutEvent};
 use service::notify::{Notifier, SesMailer};
 use service::order::{complete_order, Order};
 use service::process::{on_schedule, Processor};
-use service::schedule::{on_sweep_schedule, PayoutSchedule};
+use service::schedule::sweep::on_sweep_schedule;
+use service::schedule::PayoutSchedule;
 
 fn sample_events() -> BTreeMap<String, String> {
     std::fs::read_dir(paths::workspace_root().join("events"))

@@ -14,9 +14,8 @@ use domain::payout::{PayoutStatus, PayoutType};
 use domain::time::Timestamp;
 use serde_json::{json, Value};
 use service::config::PayoutLimits;
-use service::schedule::{
-    period_of, scheduled_payout_id, sweep, Frequency, PayoutSchedule, SweepOptions, SweepSummary,
-};
+use service::schedule::sweep::{sweep, SweepOptions, SweepSummary};
+use service::schedule::{period_of, scheduled_payout_id, Frequency, PayoutSchedule};
 use service::scout::Scout;
 use store::{CreateRefused, ScheduleAdvance, Store};
 

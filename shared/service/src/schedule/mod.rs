@@ -23,9 +23,7 @@ use domain::money::Paise;
 use domain::time::Timestamp;
 use store::Store;
 
-mod sweep;
-
-pub use sweep::{on_sweep_schedule, sweep, SweepOptions, SweepSummary};
+pub mod sweep;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
