@@ -18,6 +18,7 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+mod status;
 pub mod validation;
 pub mod webhook;
 
@@ -29,6 +30,7 @@ use domain::payout::{IdempotencyKey, Payout, PayoutType};
 use domain::time::Timestamp;
 use platform::secrets::Secret;
 use platform::vault::{Vault, VaultError};
+use status::RazorpayxStatus;
 
 /// RazorpayX's largest page of payouts, and how many under one reference are read at
 /// most before a lookup gives up (well above our 999 attempts of one payout).
@@ -329,7 +331,7 @@ impl PaymentGateway for RazorpayX {
     }
 
     fn statuses_after(&self, status: &str) -> &'static [&'static str] {
-        webhook::not_after(status)
+        RazorpayxStatus::parse(status).not_after()
     }
 
     /// RazorpayX's own advice after a 5xx: look the payout up by reference for up to
@@ -487,14 +489,20 @@ fn outcome(entity: &PayoutEntity) -> TransferOutcome {
             .unwrap_or_else(|| "no reason given".to_owned());
         format!("{}: {why}", entity.status)
     };
-    match entity.status.as_str() {
-        "processed" => TransferOutcome::Paid {
+    match RazorpayxStatus::parse(&entity.status) {
+        RazorpayxStatus::Processed => TransferOutcome::Paid {
             reference: entity.utr.clone().unwrap_or_else(|| entity.id.clone()),
             gateway_payout_id: Some(entity.id.clone()),
         },
-        "failed" | "rejected" | "cancelled" => TransferOutcome::Declined { reason: reason() },
-        "reversed" => TransferOutcome::Reversed { reason: reason() },
-        _ => TransferOutcome::Accepted {
+        RazorpayxStatus::Failed | RazorpayxStatus::Rejected | RazorpayxStatus::Cancelled => {
+            TransferOutcome::Declined { reason: reason() }
+        }
+        RazorpayxStatus::Reversed => TransferOutcome::Reversed { reason: reason() },
+        RazorpayxStatus::Pending
+        | RazorpayxStatus::Scheduled
+        | RazorpayxStatus::Queued
+        | RazorpayxStatus::Processing
+        | RazorpayxStatus::Unknown => TransferOutcome::Accepted {
             gateway_payout_id: entity.id.clone(),
             gateway_status: entity.status.clone(),
         },

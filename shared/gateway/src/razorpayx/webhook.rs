@@ -6,6 +6,7 @@ use aws_lc_rs::{constant_time, hmac};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::status::RazorpayxStatus;
 use super::validation::Validation;
 use super::{outcome, PayoutEntity};
 use crate::GatewayReport;
@@ -163,66 +164,7 @@ fn report(entity: &PayoutEntity) -> GatewayReport {
             source: details.and_then(|details| details.source.clone()),
         },
         outcome: outcome(entity),
-        not_after: not_after(&entity.status),
-    }
-}
-
-/// RazorpayX's statuses in the order a payout moves through them (RazorpayX's payout life
-/// cycle, https://razorpay.com/docs/x/payouts/states-life-cycle/: pending → queued →
-/// processing → processed | failed…, and processed → reversed).
-const ORDER: [(&str, u8); 9] = [
-    ("pending", 0),
-    ("scheduled", 0),
-    ("queued", 1),
-    ("processing", 2),
-    ("processed", 3),
-    ("failed", 3),
-    ("rejected", 3),
-    ("cancelled", 3),
-    ("reversed", 4),
-];
-
-const FROM_PENDING: &[&str] = &[
-    "pending",
-    "scheduled",
-    "queued",
-    "processing",
-    "processed",
-    "failed",
-    "rejected",
-    "cancelled",
-    "reversed",
-];
-const FROM_QUEUED: &[&str] = &[
-    "queued",
-    "processing",
-    "processed",
-    "failed",
-    "rejected",
-    "cancelled",
-    "reversed",
-];
-const FROM_PROCESSING: &[&str] = &[
-    "processing",
-    "processed",
-    "failed",
-    "rejected",
-    "cancelled",
-    "reversed",
-];
-const FINAL: &[&str] = &["processed", "failed", "rejected", "cancelled", "reversed"];
-const REVERSED: &[&str] = &["reversed"];
-
-/// The stored statuses a report of `status` must not replace: its own and those after
-/// it. A status RazorpayX adds later ranks first, so any known one replaces it, and it
-/// replaces nothing known.
-pub(super) fn not_after(status: &str) -> &'static [&'static str] {
-    match ORDER.iter().find(|(name, _)| *name == status) {
-        Some((_, 1)) => FROM_QUEUED,
-        Some((_, 2)) => FROM_PROCESSING,
-        Some((_, 3)) => FINAL,
-        Some((_, 4)) => REVERSED,
-        _ => FROM_PENDING,
+        not_after: RazorpayxStatus::parse(&entity.status).not_after(),
     }
 }
 
@@ -299,27 +241,11 @@ mod tests {
             Some("6f1c2a3845f54f3a9a5b2f7d8cf0c5a1-1")
         );
         assert!(matches!(report.outcome, TransferOutcome::Reversed { .. }));
-        assert_eq!(report.not_after, REVERSED);
+        assert_eq!(report.not_after, &["reversed"]);
         assert_eq!(
             report.details.reason.as_deref(),
             Some("beneficiary_bank_rejected")
         );
-    }
-
-    #[test]
-    fn every_status_replaces_only_the_ones_before_it() {
-        for (status, rank) in ORDER {
-            for (other, other_rank) in ORDER {
-                assert_eq!(
-                    !not_after(status).contains(&other),
-                    other_rank < rank,
-                    "{status} replacing {other}"
-                );
-            }
-            // A status added later is replaced by every known one.
-            assert!(!not_after(status).contains(&"something_new"));
-        }
-        assert_eq!(not_after("something_new"), FROM_PENDING);
     }
 
     #[test]
