@@ -68,8 +68,9 @@ pub enum Error {
         status: PayoutStatus,
     },
 
-    #[error("{0}")]
-    Conflict(String),
+    /// The request lost to the state it found; [`Conflict`] says what may help.
+    #[error(transparent)]
+    Conflict(#[from] Conflict),
 
     /// The payout's current attempt may have reached the gateway and the gateway cannot
     /// say yet whether it paid: nothing may end the attempt until it can.
@@ -103,7 +104,20 @@ pub enum Error {
     Config(String),
 
     #[error("storage: {0}")]
-    Store(String),
+    Store(#[from] StoreFailure),
+
+    /// Payout events could not be put on the event bus.
+    #[error("event bus: {0}")]
+    Publish(String),
+
+    /// An email could not be handed to the mail service.
+    #[error("mail: {0}")]
+    Mail(String),
+
+    /// Part of a batch failed (each failure is logged as it happens); what failed is
+    /// left to run again.
+    #[error("incomplete: {0}")]
+    Incomplete(String),
 
     /// Something this request depends on could not be reached (the identity provider's
     /// keys, a secret): nothing was decided, so the caller may try again.
@@ -141,9 +155,13 @@ impl Error {
             Error::InsufficientEarnings { .. }
             | Error::AmountOutOfRange { .. }
             | Error::IdempotencyKeyReused => 422,
-            Error::Config(_) | Error::Store(_) | Error::BooksRefused(_) | Error::Invariant(_) => {
-                500
-            }
+            Error::Config(_)
+            | Error::Store(_)
+            | Error::Publish(_)
+            | Error::Mail(_)
+            | Error::Incomplete(_)
+            | Error::BooksRefused(_)
+            | Error::Invariant(_) => 500,
             Error::DependencyUnavailable(_) => 503,
         }
     }
@@ -169,23 +187,23 @@ impl Error {
             Error::InsufficientEarnings { .. } => "insufficient_earnings",
             Error::AmountOutOfRange { .. } => "amount_out_of_range",
             Error::IdempotencyKeyReused => "idempotency_key_reused",
-            Error::Config(_) | Error::Store(_) | Error::BooksRefused(_) | Error::Invariant(_) => {
-                "internal_error"
-            }
+            Error::Config(_)
+            | Error::Store(_)
+            | Error::Publish(_)
+            | Error::Mail(_)
+            | Error::Incomplete(_)
+            | Error::BooksRefused(_)
+            | Error::Invariant(_) => "internal_error",
             Error::DependencyUnavailable(_) => "service_unavailable",
         }
     }
 
     /// What a client may be shown: internal details stay in the logs.
     pub fn public_message(&self) -> String {
-        match self {
-            Error::Config(_) | Error::Store(_) | Error::BooksRefused(_) | Error::Invariant(_) => {
-                "internal error".to_owned()
-            }
-            Error::DependencyUnavailable(_) => {
-                "a service this request depends on is unavailable; try again shortly".to_owned()
-            }
-            other => other.to_string(),
+        match self.http_status() {
+            500 => "internal error".to_owned(),
+            503 => "a service this request depends on is unavailable; try again shortly".to_owned(),
+            _ => self.to_string(),
         }
     }
 
@@ -206,9 +224,58 @@ impl Error {
         }
     }
 
+    /// A DynamoDB call that failed, or that the SDK refused to build.
     pub fn store(error: impl std::fmt::Display) -> Self {
-        Error::Store(error.to_string())
+        Error::Store(StoreFailure::Call(error.to_string()))
     }
+
+    /// An item, record or stored answer that could not be read as its type (or a value
+    /// that could not be written as one).
+    pub fn unreadable(error: impl std::fmt::Display) -> Self {
+        Error::Store(StoreFailure::Unreadable(error.to_string()))
+    }
+
+    /// What is stored breaks a rule the code relies on.
+    pub fn inconsistent(what: impl Into<String>) -> Self {
+        Error::Store(StoreFailure::Inconsistent(what.into()))
+    }
+}
+
+/// Why a request lost to the state it found. Every kind answers 409 `conflict`; the
+/// kind says what may help, so a caller (a processor, a webhook, a bulk action)
+/// decides on it rather than on the words.
+#[derive(Debug, thiserror::Error)]
+pub enum Conflict {
+    /// Other requests were changing the same records each time this one tried: nothing
+    /// was written, and the same request may be sent again as it is.
+    #[error("{0}")]
+    Contended(String),
+    /// What the request was decided on changed meanwhile (another claim, send, save or
+    /// status): nothing was written; read again before deciding.
+    #[error("{0}")]
+    Stale(String),
+    /// The state it found rules the action out: sending it again does not help until
+    /// that state changes.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// What went wrong with the table. Every kind answers 500 `internal_error`; the kind
+/// is for whoever reads the logs.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreFailure {
+    /// A call to DynamoDB failed (throttled past the SDK's retries, unreachable,
+    /// refused), or the SDK refused to build it.
+    #[error("DynamoDB: {0}")]
+    Call(String),
+    /// An item, stream record, cursor or stored answer could not be read as its type,
+    /// or a value could not be written as one.
+    #[error("unreadable: {0}")]
+    Unreadable(String),
+    /// What is stored breaks a rule the code relies on (an item another one names is
+    /// missing, a record that must be new already exists).
+    #[error("inconsistent: {0}")]
+    Inconsistent(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

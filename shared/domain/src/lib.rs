@@ -16,4 +16,4 @@ pub mod scout;
 pub mod settings;
 pub mod time;
 
-pub use error::{Error, Result};
+pub use error::{Conflict, Error, Result, StoreFailure};

@@ -285,9 +285,8 @@ impl From<VaultError> for domain::Error {
         match error {
             VaultError::Unavailable(_) => domain::Error::DependencyUnavailable(error.to_string()),
             VaultError::Refused(_) => domain::Error::Config(error.to_string()),
-            VaultError::Unreadable(_) | VaultError::NotKept => {
-                domain::Error::Store(error.to_string())
-            }
+            VaultError::Unreadable(_) => domain::Error::unreadable(error),
+            VaultError::NotKept => domain::Error::inconsistent(error.to_string()),
         }
     }
 }

@@ -8,7 +8,7 @@ pub use domain::account::*;
 
 use crate::process::send_round_again;
 use domain::actor::Actor;
-use domain::error::{Error, Result};
+use domain::error::{Conflict, Error, Result};
 use domain::payout::PayoutStatus;
 use domain::time::Timestamp;
 use platform::vault::Vault;
@@ -140,9 +140,9 @@ async fn seal_if_plain(store: &Store, vault: &Vault, user_id: u64) -> Result<boo
             return Ok(true);
         }
     }
-    Err(Error::Conflict(format!(
+    Err(Error::Conflict(Conflict::Contended(format!(
         "user {user_id}'s payout account kept changing while it was being sealed; try again"
-    )))
+    ))))
 }
 
 /// Moves every account and revision record kept where accounts were before they had
@@ -238,17 +238,17 @@ pub async fn end_hold(store: &Store, actor: &Actor, user_id: u64) -> Result<Payo
         .ok_or(Error::PayoutAccountMissing { user_id })?;
     let now = Timestamp::now();
     if account.hold_at(now).is_none() {
-        return Err(Error::Conflict(format!(
+        return Err(Error::Conflict(Conflict::Refused(format!(
             "user {user_id}'s payout account is not on hold"
-        )));
+        ))));
     }
     if !store
         .end_account_hold(user_id, account.revision, actor.user_id, now)
         .await?
     {
-        return Err(Error::Conflict(format!(
+        return Err(Error::Conflict(Conflict::Stale(format!(
             "user {user_id}'s payout account changed meanwhile; read it again"
-        )));
+        ))));
     }
     info!(
         event = "payout_account_hold_ended",

@@ -25,7 +25,7 @@ use crate::admin;
 use crate::config::ProcessorConfig;
 use crate::scout::check_idempotency_key;
 use domain::actor::Actor;
-use domain::error::{Error, Result};
+use domain::error::{Conflict, Error, Result};
 use domain::payout::{AdminAction, BulkOrigin, Payout};
 use domain::time::Timestamp;
 use gateway::PaymentGateway;
@@ -352,17 +352,17 @@ async fn claim(
         match existing.state {
             BulkRequestState::Done => {
                 let text = existing.answer.ok_or_else(|| {
-                    Error::Store(format!(
+                    Error::inconsistent(format!(
                         "bulk request {key} of admin {admin_id} is done with no answer"
                     ))
                 })?;
-                let answer = serde_json::from_str(&text).map_err(Error::store)?;
+                let answer = serde_json::from_str(&text).map_err(Error::unreadable)?;
                 return Ok(Claim::Replay(answer));
             }
             BulkRequestState::InProgress
                 if now < existing.started_at.plus_secs(config.lease_secs) =>
             {
-                return Err(Error::Conflict(IN_PROGRESS.to_owned()));
+                return Err(Error::Conflict(Conflict::Contended(IN_PROGRESS.to_owned())));
             }
             BulkRequestState::InProgress => {
                 // The run that holds it began a lease ago. The lease outlasts the
@@ -389,7 +389,7 @@ async fn claim(
             }
         }
     }
-    Err(Error::Conflict(IN_PROGRESS.to_owned()))
+    Err(Error::Conflict(Conflict::Contended(IN_PROGRESS.to_owned())))
 }
 
 /// Keeps the answer for repeats. A failure to keep it is logged, not answered: every

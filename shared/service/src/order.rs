@@ -6,7 +6,7 @@ use tracing::info;
 
 use crate::config::PayoutLimits;
 use domain::actor::Actor;
-use domain::error::{Error, Result};
+use domain::error::{Conflict, Error, Result};
 use domain::money::Paise;
 pub use domain::order::*;
 use domain::payout::{Payout, PayoutType};
@@ -61,7 +61,7 @@ pub async fn complete_order(
                 let payout = match order.payout_id {
                     None => None,
                     Some(payout_id) => Some(store.payout(payout_id).await?.ok_or_else(|| {
-                        Error::Store(format!(
+                        Error::inconsistent(format!(
                             "completed order {order_id} has no payout {payout_id}"
                         ))
                     })?),
@@ -73,9 +73,9 @@ pub async fn complete_order(
                 });
             }
             OrderStatus::Cancelled => {
-                return Err(Error::Conflict(format!(
+                return Err(Error::Conflict(Conflict::Refused(format!(
                     "order {order_id} is cancelled and cannot be completed"
-                )))
+                ))))
             }
             OrderStatus::Placed | OrderStatus::Shipped | OrderStatus::Delivered => {}
         }
@@ -136,16 +136,16 @@ pub async fn complete_order(
             // Someone else completed or cancelled it meanwhile: look again.
             Err(CreateRefused::OrderNotOpen) => continue,
             Err(CreateRefused::BountyScoutMissing) => {
-                return Err(Error::Conflict(format!(
+                return Err(Error::Conflict(Conflict::Refused(format!(
                     "order {order_id} names scout {} which does not exist",
                     order.scout_id.as_deref().unwrap_or_default()
-                )))
+                ))))
             }
             Err(CreateRefused::Failed(error)) => return Err(error),
-            Err(other) => return Err(Error::Store(format!("unexpected refusal {other:?}"))),
+            Err(other) => return Err(Error::Invariant(format!("unexpected refusal {other:?}"))),
         }
     }
-    Err(Error::Conflict(format!(
+    Err(Error::Conflict(Conflict::Contended(format!(
         "order {order_id} is changing too fast; try again"
-    )))
+    ))))
 }

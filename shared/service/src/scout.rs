@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use crate::config::PayoutLimits;
 use domain::actor::Actor;
-use domain::error::{Error, Result};
+use domain::error::{Conflict, Error, Result};
 use domain::money::Paise;
 use domain::payout::{Payout, PayoutType};
 pub use domain::scout::*;
@@ -139,7 +139,9 @@ pub async fn request_payout(
                 let record = store
                     .idempotency_record(actor.user_id, key)
                     .await?
-                    .ok_or_else(|| Error::Conflict("Idempotency-Key is in use".to_owned()))?;
+                    .ok_or_else(|| {
+                        Error::Conflict(Conflict::Contended("Idempotency-Key is in use".to_owned()))
+                    })?;
                 return replay(store, &record, &request).await;
             }
             // Its id is new, so only this request can have made it: a round resent
@@ -152,12 +154,12 @@ pub async fn request_payout(
             // (again) to say which, or to try with what is there now.
             Err(CreateRefused::ScoutBalance) => continue,
             Err(CreateRefused::Failed(error)) => return Err(error),
-            Err(other) => return Err(Error::Store(format!("unexpected refusal {other:?}"))),
+            Err(other) => return Err(Error::Invariant(format!("unexpected refusal {other:?}"))),
         }
     }
-    Err(Error::Conflict(
+    Err(Error::Conflict(Conflict::Contended(
         "the scout's balance is changing too fast; try again".to_owned(),
-    ))
+    )))
 }
 
 fn check_limits(amount: Paise, limits: PayoutLimits) -> Result<()> {
@@ -192,7 +194,7 @@ async fn replay(
         return Err(Error::IdempotencyKeyReused);
     }
     let payout = store.payout(record.payout_id).await?.ok_or_else(|| {
-        Error::Store(format!(
+        Error::inconsistent(format!(
             "payout {} of an idempotency record is missing",
             record.payout_id
         ))

@@ -11,7 +11,7 @@
 
 use tracing::{error, info, warn};
 
-use domain::error::{Error, Result};
+use domain::error::{Conflict, Error, Result};
 use domain::payout::{IdempotencyKey, Payout, PayoutStatus, Transition};
 use domain::time::Timestamp;
 use gateway::{GatewayReport, TransferOutcome};
@@ -221,9 +221,9 @@ pub async fn apply(store: &Store, report: &GatewayReport) -> Result<Handled> {
             Err(err) => return Err(err),
         }
     }
-    Err(Error::Conflict(format!(
+    Err(Error::Conflict(Conflict::Contended(format!(
         "payout {payout_id} kept changing while a gateway report was applied"
-    )))
+    ))))
 }
 
 /// Why a report changes nothing.

@@ -10,7 +10,7 @@ use domain::actor::Actor;
 use domain::money::Paise;
 use domain::payout::{Payout, PayoutStatus, Transition, TRANSITIONS};
 use domain::time::Timestamp;
-use domain::Error;
+use domain::{Conflict, Error};
 use gateway::{PaymentGateway, TransferOutcome};
 use service::config::PayoutLimits;
 use service::scout::{request_payout, PayoutRequest, Scout};
@@ -257,7 +257,10 @@ async fn settling_under_someone_elses_lease_is_refused() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+    assert!(
+        matches!(err, Error::Conflict(Conflict::Stale(_))),
+        "{err:?}"
+    );
     assert_eq!(
         store.payout(processing.payout_id).await.unwrap(),
         Some(processing.clone())
@@ -279,7 +282,10 @@ async fn settling_under_someone_elses_lease_is_refused() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+    assert!(
+        matches!(err, Error::Conflict(Conflict::Stale(_))),
+        "{err:?}"
+    );
     assert_eq!(
         store.payout(processing.payout_id).await.unwrap(),
         Some(processing)
@@ -362,6 +368,9 @@ async fn a_change_that_gives_up_a_sent_attempt_writes_nothing() {
         next.attempt_sent_at = None;
         next
     };
+    let processing = payout_in(&store, PayoutStatus::Processing).await;
+    let mut sent_earlier = processing.clone();
+    sent_earlier.attempt_sent_at = Some(Timestamp::from_millis(0));
     let mut sent_retry = next_key(&failed);
     sent_retry.attempt_sent_at = Some(Timestamp::now());
     for (current, transition, next) in [
@@ -369,6 +378,10 @@ async fn a_change_that_gives_up_a_sent_attempt_writes_nothing() {
         (&sent, Transition::Cancel, next_key(&sent)),
         // A cancel that forgets the send: the next look would not ask the gateway.
         (&sent, Transition::Cancel, unsent(&sent)),
+        // A settle under the lease that forgets the send, or moves it back: "no record"
+        // would look final before a request sent under the key could have landed.
+        (&processing, Transition::Complete, unsent(&processing)),
+        (&processing, Transition::Fail, sent_earlier),
         // A retry that keeps the old, declined key would be declined again.
         (&failed, Transition::Retry, failed.clone()),
         // A retry's new attempt has been nowhere near the gateway.
@@ -381,7 +394,7 @@ async fn a_change_that_gives_up_a_sent_attempt_writes_nothing() {
                 StatusChange {
                     transition,
                     next,
-                    lease: Lease::NotHeld,
+                    lease: lease_for(transition, current, TOKEN),
                     gateway_status_not_in: None,
                 },
             )
@@ -423,7 +436,10 @@ async fn a_claim_from_a_copy_of_an_earlier_attempt_is_refused() {
     assert_eq!((payout.status, payout.attempt), (PayoutStatus::Pending, 2));
 
     let err = apply(&store, &stale, Transition::Claim).await.unwrap_err();
-    assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+    assert!(
+        matches!(err, Error::Conflict(Conflict::Stale(_))),
+        "{err:?}"
+    );
     assert_eq!(err.http_status(), 409);
     assert_eq!(store.payout(payout.payout_id).await.unwrap(), Some(payout));
     assert_books_balance(&store, &["s-1"], &[]).await;
@@ -447,7 +463,10 @@ async fn a_retry_from_an_old_read_cannot_move_the_attempt_backwards() {
     let err = apply(&store, &old_read, Transition::Retry)
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+    assert!(
+        matches!(err, Error::Conflict(Conflict::Stale(_))),
+        "{err:?}"
+    );
     assert_eq!(store.payout(payout.payout_id).await.unwrap(), Some(payout));
     assert_books_balance(&store, &["s-1"], &[]).await;
 }
@@ -466,7 +485,10 @@ async fn a_send_in_between_makes_an_old_read_stale() {
     assert!(payout.attempt_sent_at.is_some());
 
     let err = apply(&store, &read, Transition::Cancel).await.unwrap_err();
-    assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+    assert!(
+        matches!(err, Error::Conflict(Conflict::Stale(_))),
+        "{err:?}"
+    );
     assert_eq!(store.payout(payout.payout_id).await.unwrap(), Some(payout));
     assert_books_balance(&store, &["s-1"], &[]).await;
 }
@@ -485,7 +507,10 @@ async fn a_claim_from_a_copy_that_differs_in_what_it_pays_is_refused() {
         let mut copy = stored.clone();
         forge(&mut copy);
         let err = apply(&store, &copy, Transition::Claim).await.unwrap_err();
-        assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+        assert!(
+            matches!(err, Error::Conflict(Conflict::Stale(_))),
+            "{err:?}"
+        );
         assert_eq!(
             store.payout(stored.payout_id).await.unwrap(),
             Some(stored.clone())

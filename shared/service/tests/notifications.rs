@@ -323,7 +323,7 @@ struct DownMailer;
 
 impl Mailer for DownMailer {
     async fn send(&self, _email: &Email) -> domain::Result<String> {
-        Err(domain::Error::Store(
+        Err(domain::Error::Mail(
             "SES SendEmail: service unavailable".to_owned(),
         ))
     }

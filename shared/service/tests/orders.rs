@@ -7,7 +7,7 @@ use devkit::testing::{fresh_store, gateway, processor_config, Snapshot};
 use domain::actor::Actor;
 use domain::money::Paise;
 use domain::payout::{PayoutStatus, PayoutType};
-use domain::Error;
+use domain::{Conflict, Error};
 use service::config::PayoutLimits;
 use service::order::{complete_order, Order, OrderStatus};
 use service::scout::Scout;
@@ -143,7 +143,10 @@ async fn a_cancelled_order_is_refused_and_nothing_is_written() {
     let err = complete_order(&store, LIMITS, &Actor::user(BUYER), "o-4")
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+    assert!(
+        matches!(err, Error::Conflict(Conflict::Refused(_))),
+        "{err:?}"
+    );
     assert_eq!(err.http_status(), 409);
     assert_eq!(store.order("o-4").await.unwrap(), Some(cancelled));
     assert_eq!(

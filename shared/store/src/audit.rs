@@ -43,7 +43,7 @@ impl Store {
         {
             Ok(())
         } else {
-            Err(Error::Store(format!(
+            Err(Error::inconsistent(format!(
                 "the record of a look at user {}'s payout account collided",
                 read.user_id
             )))
@@ -72,7 +72,7 @@ impl Store {
             .items
             .unwrap_or_default()
             .into_iter()
-            .map(|item| serde_dynamo::from_item(item).map_err(Error::store))
+            .map(|item| serde_dynamo::from_item(item).map_err(Error::unreadable))
             .collect()
     }
 }

@@ -63,7 +63,7 @@ pub type PageKey = HashMap<String, String>;
 /// A DynamoDB error as our errors, and so our logs, may carry it
 /// ([`platform::aws::error_text`]).
 pub(crate) fn sdk_error(err: &(dyn std::error::Error + 'static)) -> Error {
-    Error::Store(platform::aws::error_text(err))
+    Error::store(platform::aws::error_text(err))
 }
 
 #[derive(Clone, Debug)]
@@ -252,15 +252,15 @@ pub(crate) fn n(value: impl ToString) -> AttributeValue {
 }
 
 pub(crate) fn to_item<T: Serialize>(value: &T) -> Result<Item> {
-    serde_dynamo::to_item(value).map_err(Error::store)
+    serde_dynamo::to_item(value).map_err(Error::unreadable)
 }
 
 pub(crate) fn to_attribute<T: Serialize>(value: &T) -> Result<AttributeValue> {
-    serde_dynamo::to_attribute_value(value).map_err(Error::store)
+    serde_dynamo::to_attribute_value(value).map_err(Error::unreadable)
 }
 
 pub(crate) fn from_item<T: DeserializeOwned>(item: Item) -> Result<T> {
-    serde_dynamo::from_item(item).map_err(Error::store)
+    serde_dynamo::from_item(item).map_err(Error::unreadable)
 }
 
 pub(crate) fn with_key(mut item: Item, pk: &str, sk: &str) -> Item {

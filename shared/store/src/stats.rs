@@ -414,7 +414,7 @@ impl Store {
         if pending.is_empty() {
             Ok(found)
         } else {
-            Err(Error::Store(format!(
+            Err(Error::store(format!(
                 "{} counter items stayed unread after {BATCH_GET_ROUNDS} rounds",
                 pending.len()
             )))

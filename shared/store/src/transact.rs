@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
 use super::{Item, Store};
-use domain::error::{Error, Result};
+use domain::error::{Conflict, Error, Result};
 
 /// Contention between transactions on the same items is normal under load (100 requests
 /// on one scout); a handful of jittered retries turn it into serial execution.
@@ -34,7 +34,9 @@ pub(crate) enum TransactFailure {
 impl TransactFailure {
     /// What a caller that does not try again answers for contention.
     pub(crate) fn contended() -> Error {
-        Error::Conflict("another request is changing the same records; try again".to_owned())
+        Error::Conflict(Conflict::Contended(
+            "another request is changing the same records; try again".to_owned(),
+        ))
     }
 }
 

@@ -227,11 +227,13 @@ pub const LEASE_RULES: &[(Transition, &[LeaseUse])] = &[
 /// behind a new key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AttemptUse {
-    /// The same attempt, and the record that it was sent stays.
+    /// The same attempt, and its last send that could still land is neither moved
+    /// earlier nor forgotten (`Payout::sent_at`).
     Keeps,
     /// The same attempt; its last send may be forgotten, because the gateway said that
     /// send created nothing (refused, rate limited, never made), so the attempt is as it
-    /// was before its claim.
+    /// was before its claim. The store can check the attempt number only; that the
+    /// gateway said so is the caller's to know (`process::changes::requeue_unsent`).
     ForgetsRefusedSend,
     /// The next attempt (a new key), nothing of it sent yet.
     StartsNext,

@@ -220,7 +220,7 @@ pub fn event_for_record(record: &EventRecord) -> Result<Option<PayoutAccountChan
         return Ok(None);
     }
     let unreadable = |what: &str, error: serde_dynamo::Error| {
-        Error::Store(format!(
+        Error::unreadable(format!(
             "stream record {}: payout account {what}: {}",
             record.change.sequence_number.as_deref().unwrap_or("?"),
             reason_without_values(&error)

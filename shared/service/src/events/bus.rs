@@ -54,7 +54,7 @@ impl EventBridgeBus {
     }
 
     fn entry(&self, event: &Event) -> Result<PutEventsRequestEntry> {
-        let detail = serde_json::to_string(event).map_err(Error::store)?;
+        let detail = serde_json::to_string(event).map_err(Error::unreadable)?;
         Ok(PutEventsRequestEntry::builder()
             .event_bus_name(&self.bus_name)
             .source(SOURCE)
@@ -79,7 +79,7 @@ impl EventBus for EventBridgeBus {
             .send()
             .await
             .map_err(|error| {
-                Error::Store(format!("PutEvents: {}", platform::aws::error_text(&error)))
+                Error::Publish(format!("PutEvents: {}", platform::aws::error_text(&error)))
             })?;
         let outcomes: Vec<EntryOutcome> = output
             .entries()
@@ -95,7 +95,7 @@ impl EventBus for EventBridgeBus {
         if outcomes.len() != events.len() {
             // Unmatched answers cannot be told apart: count every entry as not put, and
             // let the resend (same event ids) sort it out.
-            return Err(Error::Store(format!(
+            return Err(Error::Publish(format!(
                 "PutEvents answered {} entries for {} sent",
                 outcomes.len(),
                 events.len()

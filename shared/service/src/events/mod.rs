@@ -358,7 +358,7 @@ struct StatusOnly {
 /// record is retried and, failing that, reaches the dead-letter queue.
 pub fn event_for_record(record: &EventRecord) -> Result<Option<PayoutEvent>> {
     let unreadable = |what: &str, error: &dyn std::fmt::Display| {
-        Error::Store(format!(
+        Error::unreadable(format!(
             "stream record {}: {what}: {error}",
             record.change.sequence_number.as_deref().unwrap_or("?")
         ))

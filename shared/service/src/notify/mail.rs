@@ -50,7 +50,7 @@ impl Mailer for SesMailer {
                 .data(data)
                 .charset("UTF-8")
                 .build()
-                .map_err(Error::store)
+                .map_err(|error| Error::Mail(error.to_string()))
         };
         let message = Message::builder()
             .subject(text(&email.subject)?)
@@ -77,7 +77,7 @@ impl Mailer for SesMailer {
             .send()
             .await
             .map_err(|error| {
-                Error::Store(format!(
+                Error::Mail(format!(
                     "SES SendEmail: {}",
                     platform::aws::error_text(&error)
                 ))

@@ -241,7 +241,7 @@ impl<'a, M: Mailer> Notifier<'a, M> {
         // The email is out: from here on nothing may fail the invocation, or Lambda's
         // retry would find the claim run out and send it again.
         let mark = async {
-            let mut marked = Err(Error::Store("not tried".to_owned()));
+            let mut marked = Err(Error::store("not tried"));
             for _ in 0..MARK_ATTEMPTS {
                 marked = self.store.mark_email_sent(claim, &token, &message_id).await;
                 if marked.is_ok() {
@@ -260,7 +260,7 @@ impl<'a, M: Mailer> Notifier<'a, M> {
             .unwrap_or(Duration::from_secs(60));
         let marked = tokio::time::timeout(budget, mark)
             .await
-            .unwrap_or_else(|_| Err(Error::Store("the invocation's time ran out".to_owned())));
+            .unwrap_or_else(|_| Err(Error::store("the invocation's time ran out")));
         match marked {
             Ok(true) => {}
             Ok(false) => {

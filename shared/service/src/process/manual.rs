@@ -8,7 +8,7 @@ use super::changes::paid;
 use super::report::log_settled;
 use super::round::send_round_again_as;
 use super::Processor;
-use domain::error::{Error, Result};
+use domain::error::{Conflict, Error, Result};
 use domain::payout::{Payout, PayoutStatus, Transition};
 use domain::time::Timestamp;
 use gateway::{PaymentGateway, TransferOutcome};
@@ -22,10 +22,10 @@ impl<G: PaymentGateway> Processor<'_, G> {
         self.history_has_room(&payout)?;
         match Box::pin(self.take(&payout)).await? {
             Some(claimed) => Ok(Box::pin(self.pay(claimed)).await.0),
-            None => Err(Error::Conflict(format!(
+            None => Err(Error::Conflict(Conflict::Contended(format!(
                 "payout {payout_id} could not be sent now (its payout account is changing \
                  or the gateway is busy); it stays pending"
-            ))),
+            )))),
         }
     }
 

@@ -30,7 +30,7 @@ pub use run::{RunSummary, Stopped};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 
 use crate::config::ProcessorConfig;
-use domain::error::{Error, Result};
+use domain::error::{Conflict, Error, Result};
 use domain::payout::{Acting, Payout, HISTORY_LIMIT};
 use domain::time::Timestamp;
 use gateway::PaymentGateway;
@@ -82,12 +82,12 @@ impl<'a, G: PaymentGateway> Processor<'a, G> {
     /// one that cannot be recorded is not done (see [`HISTORY_LIMIT`]).
     fn history_has_room(&self, payout: &Payout) -> Result<()> {
         if self.acting.is_some() && payout.history.len() >= HISTORY_LIMIT {
-            return Err(Error::Conflict(format!(
+            return Err(Error::Conflict(Conflict::Refused(format!(
                 "payout {} has {} admin actions in its history, the most it keeps; it can \
                  only be cancelled now",
                 payout.payout_id,
                 payout.history.len()
-            )));
+            ))));
         }
         Ok(())
     }

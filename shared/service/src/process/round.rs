@@ -1,7 +1,7 @@
 //! A failed or reversed payout sent round again as its next attempt: a new key,
 //! nothing sent, nothing fixed of where it goes.
 
-use domain::error::{Error, Result};
+use domain::error::{Conflict, Error, Result};
 use domain::payout::{Acting, EarlierAttempt, IdempotencyKey, Payout, Transition};
 use domain::time::Timestamp;
 use store::{Lease, StatusChange, Store};
@@ -20,11 +20,11 @@ pub(super) async fn send_round_again_as(
     acting: Option<&Acting>,
 ) -> Result<Payout> {
     if payout.attempt >= IdempotencyKey::MAX_ATTEMPT {
-        return Err(Error::Conflict(format!(
+        return Err(Error::Conflict(Conflict::Refused(format!(
             "payout {} has used all {} attempts",
             payout.payout_id,
             IdempotencyKey::MAX_ATTEMPT
-        )));
+        ))));
     }
     store
         .change_status_as(

@@ -14,7 +14,7 @@ use tracing::{error, info};
 
 use super::{period_of, scheduled_payout_id, PayoutSchedule};
 use crate::config::PayoutLimits;
-use domain::error::{Error, Result};
+use domain::error::{Conflict, Error, Result};
 use domain::money::Paise;
 use domain::payout::{Payout, PayoutType};
 use domain::time::Timestamp;
@@ -178,7 +178,7 @@ pub async fn sweep(
         &[],
     );
     if summary.errors > 0 {
-        return Err(Error::Store(format!(
+        return Err(Error::Incomplete(format!(
             "{} scheduled payouts could not be requested; they stay due",
             summary.errors
         )));
@@ -206,10 +206,9 @@ async fn sweep_scout(
     let period = schedule.next_period.unwrap_or_else(|| period_of(due, tz));
     // Missed periods (a sweep that did not run) are not made up one by one: the next
     // payout takes everything available anyway.
-    let next = schedule
-        .cadence()
-        .next_due(now, tz)
-        .ok_or_else(|| Error::Store(format!("schedule of {scout_id} has no next due date")))?;
+    let next = schedule.cadence().next_due(now, tz).ok_or_else(|| {
+        Error::inconsistent(format!("schedule of {scout_id} has no next due date"))
+    })?;
     let next_period = period_of(next, tz).to_string();
     let advance = ScheduleAdvance {
         scout_id,
@@ -241,7 +240,7 @@ async fn request_for_period(
     let payout_id = scheduled_payout_id(&schedule.scout_id, period);
     for _ in 0..BALANCE_RACE_RETRIES {
         let Some(scout) = store.scout(&schedule.scout_id).await? else {
-            return Err(Error::Store(format!(
+            return Err(Error::inconsistent(format!(
                 "scout {} of a payout schedule is missing",
                 schedule.scout_id
             )));
@@ -283,11 +282,11 @@ async fn request_for_period(
             // The owner spent some of it meanwhile: read the balance again.
             Err(CreateRefused::ScoutBalance) => continue,
             Err(CreateRefused::Failed(error)) => return Err(error),
-            Err(other) => return Err(Error::Store(format!("unexpected refusal {other:?}"))),
+            Err(other) => return Err(Error::Invariant(format!("unexpected refusal {other:?}"))),
         }
     }
-    Err(Error::Conflict(format!(
+    Err(Error::Conflict(Conflict::Contended(format!(
         "the balance of scout {} kept changing",
         schedule.scout_id
-    )))
+    ))))
 }

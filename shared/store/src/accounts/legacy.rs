@@ -59,7 +59,7 @@ impl Store {
         destination: &StoredDestination,
     ) -> Result<bool> {
         if destination.legacy().is_some() {
-            return Err(Error::Store(format!(
+            return Err(Error::Invariant(format!(
                 "user {user_id}'s payout destination must be sealed to be written"
             )));
         }
@@ -150,7 +150,7 @@ impl Store {
     /// was moved meanwhile (a save moves the account it reads).
     pub async fn move_legacy_account(&self, account: &PayoutAccount) -> Result<bool> {
         if account.destination.legacy().is_some() {
-            return Err(Error::Store(format!(
+            return Err(Error::Invariant(format!(
                 "user {}'s payout account must be sealed before it moves",
                 account.user_id
             )));

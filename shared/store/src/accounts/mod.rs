@@ -22,7 +22,7 @@ use super::transact::TransactFailure;
 use super::{from_item, keys, n, s, sdk_error, to_item, with_key, written, Store};
 use domain::account::BeneficiaryIds;
 use domain::account::{AccountGate, AccountRevision, PayoutAccount, Verification};
-use domain::error::{Error, Result};
+use domain::error::{Conflict, Error, Result};
 use domain::time::Timestamp;
 
 pub use legacy::{LegacyPage, LegacyScan, MigratedAccounts};
@@ -181,10 +181,10 @@ impl Store {
             // one here was written at the old place meanwhile, by a version still
             // rolling out.
             if let Some((_, Kept::Legacy)) = &stored {
-                return Err(Error::Conflict(format!(
+                return Err(Error::Conflict(Conflict::Stale(format!(
                     "user {user_id}'s payout account was saved at its old place meanwhile; \
                      save it again"
-                )));
+                ))));
             }
             let previous = stored.as_ref().map(|(account, _)| account.clone());
             let (saved, record) = build(previous.as_ref(), Timestamp::now());
@@ -226,9 +226,9 @@ impl Store {
                 Err(TransactFailure::Other(err)) => return Err(err),
             }
         }
-        Err(Error::Conflict(
+        Err(Error::Conflict(Conflict::Contended(
             "this payout account is being changed by another request; try again".to_owned(),
-        ))
+        )))
     }
 
     /// The user's saved revisions, newest first, at most `limit`.
@@ -373,7 +373,7 @@ impl Store {
                     .unwrap_or_default();
             }
             if !keys_left.is_empty() {
-                return Err(Error::Store(
+                return Err(Error::store(
                     "DynamoDB left payout accounts unread after every retry".to_owned(),
                 ));
             }
@@ -391,7 +391,7 @@ impl Store {
         read_step: Option<u64>,
         verification: &Verification,
     ) -> Result<bool> {
-        let value = serde_dynamo::to_attribute_value(verification).map_err(Error::store)?;
+        let value = serde_dynamo::to_attribute_value(verification).map_err(Error::unreadable)?;
         let update = self
             .update_account(user_id)
             .update_expression("SET verification = :verification")

@@ -12,7 +12,7 @@ use crate::accounts::{self, AccountGuard};
 use crate::keys;
 use crate::transact::TransactFailure;
 use crate::{from_item, n, s, to_item, update_item, Item, Store};
-use domain::error::{Error, Result};
+use domain::error::{Conflict, Error, Result};
 use domain::payout::{
     Acting, AttemptUse, HistoryEntry, Payout, PayoutStatus, PayoutType, Transition,
 };
@@ -247,11 +247,11 @@ impl Store {
                     return Ok(Transacted::Refused(refused.stored(0).cloned()));
                 }
                 Err(TransactFailure::ConditionFailed(refused)) if guarded && refused.at(1) => {
-                    return Err(Error::Conflict(format!(
+                    return Err(Error::Conflict(Conflict::Stale(format!(
                         "the payout account of user {} changed while payout {} was being \
                          claimed; it stays pending",
                         current.user_id, current.payout_id
-                    )));
+                    ))));
                 }
                 Err(TransactFailure::ConditionFailed(refused)) => {
                     return Err(Error::BooksRefused(format!(
@@ -304,22 +304,22 @@ impl Store {
             || stored.user_id != current.user_id
             || stored.scout_id != current.scout_id
         {
-            return Err(Error::Conflict(format!(
+            return Err(Error::Conflict(Conflict::Stale(format!(
                 "payout {} is not as it was read (its amount, user or scout differ); read it again",
                 current.payout_id
-            )));
+            ))));
         }
         if stored.attempt != current.attempt || stored.attempt_sent_at != current.attempt_sent_at {
-            return Err(Error::Conflict(format!(
+            return Err(Error::Conflict(Conflict::Stale(format!(
                 "payout {} changed while this request was working on it (now attempt {}); \
                  read it again",
                 current.payout_id, stored.attempt
-            )));
+            ))));
         }
-        Err(Error::Conflict(format!(
+        Err(Error::Conflict(Conflict::Stale(format!(
             "payout {} is held by another processor",
             current.payout_id
-        )))
+        ))))
     }
 
     /// The conditional update of the payout item: only the attributes that change are
@@ -398,9 +398,13 @@ impl Store {
 }
 
 /// The lifecycle's rules for a status change, checked before anything is written: the
-/// lease it is written with ([`domain::payout::LEASE_RULES`]), what it does to the
-/// payout's attempt ([`domain::payout::ATTEMPT_RULES`]), and whether it may leave the
-/// status the payout is in ([`domain::payout::TRANSITIONS`]).
+/// lease it is written with ([`domain::payout::LEASE_RULES`]), whether it may leave the
+/// status the payout is in ([`domain::payout::TRANSITIONS`]), and what it does to the
+/// payout's attempt ([`domain::payout::ATTEMPT_RULES`]): the attempt number, and the
+/// last send that could still land, which only a retry or a requeue may move earlier
+/// or forget. Why a requeue forgets a send (the gateway said it created nothing) is
+/// the caller's to know (`process::changes::requeue_unsent`); the store checks what
+/// the write itself shows.
 fn check_rules(
     current: &Payout,
     transition: Transition,
@@ -417,28 +421,6 @@ fn check_rules(
             transition.lease_uses()
         )));
     }
-    let attempt_kept = next.attempt == current.attempt;
-    let send_kept = current.attempt_sent_at.is_none() || next.attempt_sent_at.is_some();
-    let follows = match transition.attempt_use() {
-        AttemptUse::Keeps => attempt_kept && send_kept,
-        AttemptUse::ForgetsRefusedSend => attempt_kept,
-        AttemptUse::StartsNext => {
-            current.attempt.checked_add(1) == Some(next.attempt) && next.attempt_sent_at.is_none()
-        }
-    };
-    if !follows {
-        return Err(Error::Invariant(format!(
-            "payout {}: a {} would make attempt {} (sent: {}) attempt {} (sent: {}); the \
-             lifecycle's rules allow only {:?}",
-            current.payout_id,
-            transition.verb(),
-            current.attempt,
-            current.attempt_sent_at.is_some(),
-            next.attempt,
-            next.attempt_sent_at.is_some(),
-            transition.attempt_use()
-        )));
-    }
     let from = current.status;
     if !transition.allows(from) {
         return Err(Error::InvalidTransition {
@@ -446,6 +428,29 @@ fn check_rules(
             transition,
             status: from,
         });
+    }
+    // `sent_at` is the last send that could still land (older items: `processed_at`);
+    // `None` sorts before every instant, so "not earlier" also means "not forgotten".
+    let attempt_kept = next.attempt == current.attempt;
+    let follows = match transition.attempt_use() {
+        AttemptUse::Keeps => attempt_kept && next.sent_at() >= current.sent_at(),
+        AttemptUse::ForgetsRefusedSend => attempt_kept,
+        AttemptUse::StartsNext => {
+            current.attempt.checked_add(1) == Some(next.attempt) && next.sent_at().is_none()
+        }
+    };
+    if !follows {
+        return Err(Error::Invariant(format!(
+            "payout {}: a {} would make attempt {} (last sent {:?}) attempt {} (last sent \
+             {:?}); the lifecycle's rules allow only {:?}",
+            current.payout_id,
+            transition.verb(),
+            current.attempt,
+            current.sent_at(),
+            next.attempt,
+            next.sent_at(),
+            transition.attempt_use()
+        )));
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ use crate::keys;
 use crate::schedules::ScheduleAdvance;
 use crate::transact::TransactFailure;
 use crate::{n, s, to_item, update_item, with_key, IdempotencyRecord, Store};
-use domain::error::{Error, Result};
+use domain::error::{Conflict, Error, Result};
 use domain::payout::Payout;
 
 use super::expr::{add_clause, put, Expr};
@@ -86,12 +86,12 @@ impl Store {
             Err(TransactFailure::ConditionFailed(refused)) if refused.at(0) => {
                 Err(CreateRefused::ScoutBalance)
             }
-            Err(TransactFailure::ConditionFailed(_)) => {
-                Err(CreateRefused::Failed(Error::Conflict(format!(
+            Err(TransactFailure::ConditionFailed(_)) => Err(CreateRefused::Failed(
+                Error::Conflict(Conflict::Contended(format!(
                     "payout {} could not be created; try again",
                     payout.payout_id
-                ))))
-            }
+                ))),
+            )),
             Err(TransactFailure::Contended) => {
                 Err(CreateRefused::Failed(TransactFailure::contended()))
             }
@@ -180,9 +180,11 @@ impl Store {
             Err(TransactFailure::ConditionFailed(refused)) if refused.at(bounty_position) => {
                 Err(CreateRefused::BountyScoutMissing)
             }
-            Err(TransactFailure::ConditionFailed(_)) => Err(CreateRefused::Failed(
-                Error::Conflict(format!("order {order_id}'s payout already exists")),
-            )),
+            Err(TransactFailure::ConditionFailed(_)) => {
+                Err(CreateRefused::Failed(Error::Conflict(Conflict::Refused(
+                    format!("order {order_id}'s payout already exists"),
+                ))))
+            }
             Err(TransactFailure::Contended) => {
                 Err(CreateRefused::Failed(TransactFailure::contended()))
             }
