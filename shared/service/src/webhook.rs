@@ -11,6 +11,7 @@
 
 use tracing::{error, info, warn};
 
+use crate::process::{declined, paid, reversed};
 use domain::error::{Conflict, Error, Result};
 use domain::payout::{IdempotencyKey, Payout, PayoutStatus, Transition};
 use domain::time::Timestamp;
@@ -296,18 +297,14 @@ fn decide(
     next.gateway_status = Some(report.gateway_status.clone());
     next.gateway_status_details = Some(report.details.clone());
     next.updated_at = Timestamp::now();
-    let settle = |next: &mut Payout| {
-        next.lease_expires_at = None;
-        next.last_error = None;
-    };
+    // What the gateway's final word writes is what the processor writes when it hears
+    // the same (`process::changes`).
     match (&report.outcome, payout.status) {
         (TransferOutcome::Accepted { .. }, Processing) => {
             Ok((Transition::Track, next, Lease::NotHeld))
         }
         (TransferOutcome::Paid { reference, .. }, Processing | Pending) => {
-            settle(&mut next);
-            next.payment_reference = Some(reference.clone());
-            next.completed_at = Some(next.updated_at);
+            let next = paid(&next, reference.clone(), None);
             let transition = if payout.status == Processing {
                 Transition::Complete
             } else {
@@ -319,16 +316,16 @@ fn decide(
         // The gateway's final word on the attempt, also when it went back to the queue
         // with its outcome unknown: a later `processed` of it (out of order, or a retry
         // of a delivery we failed) then finds it already settled.
-        (TransferOutcome::Declined { reason }, Processing | Pending) => {
-            settle(&mut next);
-            next.failure_reason = Some(reason.clone());
-            Ok((Transition::Fail, next, Lease::Break))
-        }
-        (TransferOutcome::Reversed { reason }, Processing | Pending | Completed) => {
-            settle(&mut next);
-            next.failure_reason = Some(reason.clone());
-            Ok((Transition::Reverse, next, Lease::Break))
-        }
+        (TransferOutcome::Declined { reason }, Processing | Pending) => Ok((
+            Transition::Fail,
+            declined(&next, reason.clone()),
+            Lease::Break,
+        )),
+        (TransferOutcome::Reversed { reason }, Processing | Pending | Completed) => Ok((
+            Transition::Reverse,
+            reversed(&next, reason.clone()),
+            Lease::Break,
+        )),
         _ => Err(Refusal::Stale(
             "the payout's status does not take this report",
         )),

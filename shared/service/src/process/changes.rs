@@ -18,19 +18,8 @@ pub(super) fn settlement(
             Transition::Complete,
             paid(payout, reference, gateway_payout_id),
         ),
-        TransferOutcome::Declined { reason } => {
-            let mut next = settled(payout);
-            next.failure_reason = Some(reason);
-            (Transition::Fail, next)
-        }
-        TransferOutcome::Reversed { reason } => {
-            let mut next = settled(payout);
-            next.failure_reason = Some(reason);
-            // Recorded as a webhook would, so that a late report of the payment finds
-            // the payout past it.
-            next.gateway_status = Some("reversed".to_owned());
-            (Transition::Reverse, next)
-        }
+        TransferOutcome::Declined { reason } => (Transition::Fail, declined(payout, reason)),
+        TransferOutcome::Reversed { reason } => (Transition::Reverse, reversed(payout, reason)),
         TransferOutcome::Accepted {
             gateway_payout_id,
             gateway_status,
@@ -45,7 +34,26 @@ pub(super) fn settlement(
     }
 }
 
-pub(super) fn paid(
+/// The gateway declined the attempt for good (said by the processor's send or lookup,
+/// or by a webhook).
+pub(crate) fn declined(payout: &Payout, reason: String) -> Payout {
+    let mut next = settled(payout);
+    next.failure_reason = Some(reason);
+    next
+}
+
+/// The gateway paid the attempt and the bank sent the money back.
+pub(crate) fn reversed(payout: &Payout, reason: String) -> Payout {
+    let mut next = settled(payout);
+    next.failure_reason = Some(reason);
+    // Recorded as a webhook would, so that a late report of the payment finds the
+    // payout past it.
+    next.gateway_status = Some("reversed".to_owned());
+    next
+}
+
+/// The gateway paid the attempt.
+pub(crate) fn paid(
     payout: &Payout,
     reference: String,
     gateway_payout_id: Option<String>,

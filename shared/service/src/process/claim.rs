@@ -231,7 +231,10 @@ impl<G: PaymentGateway> Processor<'_, G> {
         // the gateway leaves no other trace. The send before it is kept, for when this
         // one turns out to have created nothing.
         next.previous_sent_at = payout.sent_at();
-        next.attempt_sent_at = Some(now);
+        // Never before the send it follows, whatever this machine's clock says: the
+        // lifecycle refuses a change that moves a send earlier, and a later send time
+        // only makes "no record" wait longer before it is believed.
+        next.attempt_sent_at = Some(payout.sent_at().map_or(now, |sent| sent.max(now)));
         next.first_sent_at = payout.first_sent_at.or(Some(now));
         next.updated_at = now;
         let payout = self

@@ -15,6 +15,7 @@
 //! and metric).
 
 mod changes;
+pub(crate) use changes::{declined, paid, reversed};
 mod claim;
 mod manual;
 mod pay;

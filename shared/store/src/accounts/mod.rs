@@ -181,7 +181,7 @@ impl Store {
             // one here was written at the old place meanwhile, by a version still
             // rolling out.
             if let Some((_, Kept::Legacy)) = &stored {
-                return Err(Error::Conflict(Conflict::Stale(format!(
+                return Err(Error::Conflict(Conflict::Contended(format!(
                     "user {user_id}'s payout account was saved at its old place meanwhile; \
                      save it again"
                 ))));

@@ -317,7 +317,8 @@ impl Store {
             ))));
         }
         Err(Error::Conflict(Conflict::Stale(format!(
-            "payout {} is held by another processor",
+            "payout {} changed while this request was working on it (another processor holds \
+             it, or the gateway's status moved on); read it again",
             current.payout_id
         ))))
     }
