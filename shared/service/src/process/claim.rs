@@ -231,10 +231,7 @@ impl<G: PaymentGateway> Processor<'_, G> {
         // the gateway leaves no other trace. The send before it is kept, for when this
         // one turns out to have created nothing.
         next.previous_sent_at = payout.sent_at();
-        // Never before the send it follows, whatever this machine's clock says: the
-        // lifecycle refuses a change that moves a send earlier, and a later send time
-        // only makes "no record" wait longer before it is believed.
-        next.attempt_sent_at = Some(payout.sent_at().map_or(now, |sent| sent.max(now)));
+        next.attempt_sent_at = Some(send_time(payout.sent_at(), now));
         next.first_sent_at = payout.first_sent_at.or(Some(now));
         next.updated_at = now;
         let payout = self
@@ -294,4 +291,34 @@ enum Beneficiary {
     /// Its destination is being verified: the payout waits, unclaimed.
     Unverified,
     NotNow,
+}
+
+/// When a claim records its send: now, but always after the send it follows, whatever
+/// this machine's clock says. The lifecycle refuses a change that moves a send
+/// earlier; a later send time only makes "no record" wait longer before it is
+/// believed; and every claim changes the send that a cancel's write is conditioned on,
+/// so a cancel that read the payout before this claim can never land after it (not
+/// even when the claim's clock is behind, or in the same millisecond).
+fn send_time(previous: Option<Timestamp>, now: Timestamp) -> Timestamp {
+    match previous {
+        Some(previous) if previous >= now => Timestamp::from_millis(previous.unix_millis() + 1),
+        _ => now,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_claims_send_is_always_after_the_one_it_follows() {
+        let now = Timestamp::from_millis(1_000_000);
+        assert_eq!(send_time(None, now), now);
+        assert_eq!(send_time(Some(Timestamp::from_millis(999_000)), now), now);
+        // The same millisecond, or a clock behind the one that wrote the last send.
+        for previous in [1_000_000, 1_000_500] {
+            let sent = send_time(Some(Timestamp::from_millis(previous)), now);
+            assert_eq!(sent, Timestamp::from_millis(previous + 1));
+        }
+    }
 }
