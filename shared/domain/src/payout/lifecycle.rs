@@ -323,24 +323,24 @@ impl Transition {
 
     /// The leases this transition may be written with ([`LEASE_RULES`]).
     pub fn lease_uses(self) -> &'static [LeaseUse] {
-        match LEASE_RULES.get(self as usize) {
-            Some(&(transition, uses)) if transition == self => uses,
-            // As for `row`: loud in tests, a refused write in a release build.
-            _ => {
-                debug_assert!(false, "{self:?} has no rule in LEASE_RULES");
-                &[]
-            }
-        }
+        // As for `row`: loud in tests, a refused write in a release build.
+        self.rule_in(LEASE_RULES, "LEASE_RULES").unwrap_or(&[])
     }
 
     /// What this transition does to the attempt ([`ATTEMPT_RULES`]).
     pub fn attempt_use(self) -> AttemptUse {
-        match ATTEMPT_RULES.get(self as usize) {
-            Some(&(transition, rule)) if transition == self => rule,
-            // As for `row`: loud in tests; in a release build the strictest rule.
+        // As for `row`: loud in tests; in a release build the strictest rule.
+        self.rule_in(ATTEMPT_RULES, "ATTEMPT_RULES")
+            .unwrap_or(AttemptUse::Keeps)
+    }
+
+    /// Its rule in a table beside [`TRANSITIONS`], found by position as in `row`.
+    fn rule_in<T: Copy>(self, table: &[(Transition, T)], name: &str) -> Option<T> {
+        match table.get(self as usize) {
+            Some(&(transition, rule)) if transition == self => Some(rule),
             _ => {
-                debug_assert!(false, "{self:?} has no rule in ATTEMPT_RULES");
-                AttemptUse::Keeps
+                debug_assert!(false, "{self:?} has no rule in {name}");
+                None
             }
         }
     }

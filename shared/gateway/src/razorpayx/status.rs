@@ -27,21 +27,16 @@ pub enum RazorpayxStatus {
 
 use RazorpayxStatus::*;
 
-const FROM_PENDING: &[&str] = &[
-    "pending",
-    "scheduled",
-    "queued",
-    "processing",
-    "processed",
-    "failed",
-    "rejected",
-    "cancelled",
-    "reversed",
-];
-const FROM_QUEUED: &[&str] = FROM_PENDING.split_at(2).1;
-const FROM_PROCESSING: &[&str] = FROM_PENDING.split_at(3).1;
-const FINAL: &[&str] = FROM_PENDING.split_at(4).1;
-const REVERSED: &[&str] = FROM_PENDING.split_at(8).1;
+/// The names of [`RazorpayxStatus::KNOWN`], in its order (the life cycle's).
+const NAMES: [&str; 9] = {
+    let mut names = [""; 9];
+    let mut index = 0;
+    while index < names.len() {
+        names[index] = RazorpayxStatus::KNOWN[index].as_str();
+        index += 1;
+    }
+    names
+};
 
 impl RazorpayxStatus {
     /// Every status RazorpayX documents, in the order a payout moves through them.
@@ -57,7 +52,7 @@ impl RazorpayxStatus {
     }
 
     /// RazorpayX's name for it (`Unknown` has none of its own: the stored word is kept).
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Pending => "pending",
             Scheduled => "scheduled",
@@ -87,13 +82,12 @@ impl RazorpayxStatus {
     /// The stored statuses a report of this status must not replace: its own and the
     /// ones after it, so a late or repeated report never undoes a newer one.
     pub fn not_after(self) -> &'static [&'static str] {
-        match self.stage() {
-            0 => FROM_PENDING,
-            1 => FROM_QUEUED,
-            2 => FROM_PROCESSING,
-            3 => FINAL,
-            _ => REVERSED,
-        }
+        // `KNOWN` runs in life-cycle order, so its own stage and the later ones are a tail.
+        let first = Self::KNOWN
+            .iter()
+            .position(|known| known.stage() >= self.stage())
+            .unwrap_or(NAMES.len());
+        &NAMES[first..]
     }
 }
 
@@ -116,6 +110,6 @@ mod tests {
             assert_eq!(RazorpayxStatus::parse(status.as_str()), status);
         }
         assert_eq!(RazorpayxStatus::parse("something_new"), Unknown);
-        assert_eq!(Unknown.not_after(), FROM_PENDING);
+        assert_eq!(Unknown.not_after(), NAMES);
     }
 }
