@@ -148,6 +148,17 @@ impl Api {
         .await
     }
 
+    pub async fn put(&self, path: &str, token: &str, body: &str) -> Reply {
+        self.call(Call {
+            method: "PUT",
+            path,
+            token: Some(token),
+            body: Some(body),
+            ..Call::default()
+        })
+        .await
+    }
+
     pub async fn patch(&self, path: &str, token: &str) -> Reply {
         self.call(Call {
             method: "PATCH",

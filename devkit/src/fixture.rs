@@ -142,6 +142,9 @@ impl Fixture {
                 scout_bounty_paise: order.scout_bounty_paise.map(Paise),
                 payout_id: None,
                 completed_at: None,
+                currency: Default::default(),
+                revision: 0,
+                updated_at: None,
             };
             if store.insert_order(&order).await? {
                 report.orders_added += 1;

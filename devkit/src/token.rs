@@ -34,6 +34,35 @@ pub fn mint(secret: &str, user_id: u64, role: Role, ttl_secs: u64) -> Result<Str
     )?)
 }
 
+#[derive(Serialize)]
+struct ServiceClaims<'a> {
+    sub: &'a str,
+    client_id: &'a str,
+    scope: &'a str,
+    iat: i64,
+    exp: i64,
+}
+
+/// A client-credentials token of the marketplace's backend, as the identity provider
+/// issues one: its client, and the service scope (`api::auth::DEFAULT_SERVICE_SCOPE`).
+pub fn mint_service(secret: &str, client_id: &str, ttl_secs: u64) -> Result<String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let claims = ServiceClaims {
+        sub: client_id,
+        client_id,
+        scope: api::auth::DEFAULT_SERVICE_SCOPE,
+        iat: i64::try_from(now)?,
+        exp: i64::try_from(now.saturating_add(ttl_secs))?,
+    };
+    Ok(encode(
+        &Header::default(),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )?)
+}
+
 /// A local identity provider for tests of the asymmetric path: an RSA and
 /// an EC P-256 key generated at start, their public halves served as a JWKS on
 /// 127.0.0.1, and tokens signed with them. It counts the fetches of its key set and can
@@ -148,7 +177,7 @@ impl TestIssuer {
         })
         .ok()
         .and_then(|config| match config {
-            api::auth::AuthConfig::Issuer(issuer) => Some(issuer),
+            api::auth::AuthConfig::Issuer(issuer) => Some(*issuer),
             api::auth::AuthConfig::LocalSecret(_) => None,
         })
         .expect("a JWKS URL, issuer and audience make an issuer configuration")

@@ -257,6 +257,7 @@ fn the_readme_names_a_handler_that_exists_for_every_function() {
             Some(("endpoints", name)) => ("shared/api/src/endpoints.rs".to_owned(), name),
             Some(("dashboard", name)) => ("shared/api/src/dashboard.rs".to_owned(), name),
             Some(("webhook", name)) => ("shared/api/src/webhook.rs".to_owned(), name),
+            Some(("marketplace", name)) => ("shared/api/src/marketplace.rs".to_owned(), name),
             Some((module, name)) if module.starts_with("service::") => {
                 let path = module.trim_start_matches("service::").replace("::", "/");
                 let file = ["shared/service/src/{}.rs", "shared/service/src/{}/mod.rs"]

@@ -39,6 +39,7 @@ usage: cargo xtask <command>
   seed FILE                load a JSON fixture into $PAYOUTS_TABLE at
                            $AWS_ENDPOINT_URL_DYNAMODB (idempotent)
   token --user N [--role admin|user] [--ttl SECS]
+  token --service [--ttl SECS]
                            print a JWT signed with $JWT_SECRET (or the dev secret)
   table                    create $PAYOUTS_TABLE from template.yaml (idempotent)
   bench [--quick]          benchmarks; writes docs/BENCHMARKS.md (--quick: smaller,
@@ -229,12 +230,26 @@ pub async fn sdk_client() -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(&config)
 }
 
+/// The client a local service token names: the marketplace's backend on the dev stack.
+const LOCAL_SERVICE_CLIENT: &str = "marketplace-local";
+
+/// Whom `cargo xtask token` mints for.
+enum Subject {
+    Person(u64, Role),
+    Service(&'static str),
+}
+
 fn token(args: &[String]) -> Result<()> {
     let mut user = None;
     let mut role = Role::User;
+    let mut service = None;
     let mut ttl: u64 = 3600;
     let mut args = args.iter();
     while let Some(flag) = args.next() {
+        if flag == "--service" {
+            service = Some(LOCAL_SERVICE_CLIENT);
+            continue;
+        }
         let value = args
             .next()
             .with_context(|| format!("{flag} needs a value"))?;
@@ -251,7 +266,13 @@ fn token(args: &[String]) -> Result<()> {
             other => bail!("unknown flag `{other}`"),
         }
     }
-    let user = user.context("usage: cargo xtask token --user N [--role admin] [--ttl SECS]")?;
+    const USAGE: &str =
+        "usage: cargo xtask token --user N [--role admin] [--ttl SECS], or --service [--ttl SECS]";
+    let subject = match (user, service) {
+        (Some(user), None) => Subject::Person(user, role),
+        (None, Some(client)) => Subject::Service(client),
+        _ => bail!(USAGE),
+    };
     // Local only: a deployed stage verifies the identity provider's tokens and holds no
     // key that could sign one (README, "Security model").
     let AuthConfig::LocalSecret(secret) = AuthConfig::from_env()? else {
@@ -260,6 +281,10 @@ fn token(args: &[String]) -> Result<()> {
              from the identity provider (README, \"Getting a token\")"
         );
     };
-    println!("{}", devkit::token::mint(&secret, user, role, ttl)?);
+    let token = match subject {
+        Subject::Person(user, role) => devkit::token::mint(&secret, user, role, ttl)?,
+        Subject::Service(client) => devkit::token::mint_service(&secret, client, ttl)?,
+    };
+    println!("{token}");
     Ok(())
 }

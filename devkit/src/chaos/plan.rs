@@ -263,6 +263,9 @@ impl World {
                     scout_id: scout,
                     payout_id: None,
                     completed_at: None,
+                    currency: Default::default(),
+                    revision: 0,
+                    updated_at: None,
                 }
             })
             .collect();

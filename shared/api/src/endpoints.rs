@@ -39,6 +39,10 @@ pub(super) async fn serve(
         Endpoint::RazorpayXWebhook | Endpoint::AdminDashboard => Err(
             domain::error::Error::Forbidden("this route takes no token".to_owned()),
         ),
+        // The marketplace's: `App::handle` sends a person's token nowhere near them.
+        Endpoint::PutScout | Endpoint::PutOrder | Endpoint::RecordScoutEarnings => Err(
+            Error::Forbidden("this route is for the marketplace's backend".to_owned()),
+        ),
     }
 }
 

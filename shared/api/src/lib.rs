@@ -8,6 +8,7 @@ pub mod auth;
 mod dashboard;
 mod endpoints;
 pub mod input;
+mod marketplace;
 pub mod reply;
 pub mod routes;
 mod webhook;
@@ -19,7 +20,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use tracing::{error, info, warn};
 
 use crate::auth::AuthConfig;
-use crate::auth::{Actor, TokenVerifier};
+use crate::auth::{Caller, TokenVerifier};
 use domain::error::{Error, Result};
 use gateway::Gateway;
 use platform::metrics::{self, Unit};
@@ -99,7 +100,7 @@ impl App {
             .lambda_context_ref()
             .map(|context| context.request_id.clone())
             .unwrap_or_default();
-        let (response, actor, failure) = if request.method() != endpoint.method() {
+        let (response, caller, failure) = if request.method() != endpoint.method() {
             (
                 reply::method_not_allowed(endpoint.method().as_str()),
                 None,
@@ -115,15 +116,39 @@ impl App {
         } else {
             match self.authenticate(&request).await {
                 Err(err) => (reply::error(&err), None, Some(err)),
-                Ok(actor) => match endpoints::serve(self, endpoint, &actor, &request).await {
-                    Ok(response) => (response, Some(actor), None),
-                    Err(err) => (reply::error(&err), Some(actor), Some(err)),
-                },
+                Ok(caller) => {
+                    let served = match &caller {
+                        Caller::Person(actor) if !endpoint.for_service() => {
+                            endpoints::serve(self, endpoint, actor, &request).await
+                        }
+                        Caller::Service(service) if endpoint.for_service() => {
+                            marketplace::serve(self, endpoint, service, &request).await
+                        }
+                        Caller::Person(_) => Err(Error::Forbidden(
+                            "this route is for the marketplace's backend: it takes a token \
+                             with the service scope, not a user's or an admin's"
+                                .to_owned(),
+                        )),
+                        Caller::Service(_) => Err(Error::Forbidden(
+                            "a service token acts for no user: this route takes a user's or \
+                             an admin's token"
+                                .to_owned(),
+                        )),
+                    };
+                    match served {
+                        Ok(response) => (response, Some(caller), None),
+                        Err(err) => (reply::error(&err), Some(caller), Some(err)),
+                    }
+                }
             }
         };
         let status = response.status().as_u16();
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let user_id = actor.map(|actor| actor.user_id);
+        let (user_id, client_id) = match &caller {
+            Some(Caller::Person(actor)) => (Some(actor.user_id), None),
+            Some(Caller::Service(service)) => (None, Some(service.client_id.as_str())),
+            None => (None, None),
+        };
         metrics::emit(
             &[
                 ("Requests", Unit::Count, 1),
@@ -143,12 +168,13 @@ impl App {
         match &failure {
             Some(err) if status >= 500 => error!(
                 event = "request", function = endpoint.function(), request_id, status,
-                duration_ms, user_id, error_code = err.code(), error = %err,
+                duration_ms, user_id, client_id, error_code = err.code(), error = %err,
                 "request failed"
             ),
             Some(err) => warn!(
                 event = "request", function = endpoint.function(), request_id, status,
-                duration_ms, user_id, error_code = err.code(), detail = %err.public_message(),
+                duration_ms, user_id, client_id, error_code = err.code(),
+                detail = %err.public_message(),
                 "request refused"
             ),
             None => info!(
@@ -158,13 +184,14 @@ impl App {
                 status,
                 duration_ms,
                 user_id,
+                client_id,
                 "request served"
             ),
         }
         response
     }
 
-    async fn authenticate(&self, request: &Request) -> Result<Actor> {
+    async fn authenticate(&self, request: &Request) -> Result<Caller> {
         let header = match request.headers().get(AUTHORIZATION) {
             None => None,
             Some(value) => Some(value.to_str().map_err(|_| {
@@ -174,7 +201,7 @@ impl App {
         let tokens = self.tokens.as_ref().ok_or_else(|| {
             Error::Config("this function was not built to verify tokens".to_owned())
         })?;
-        tokens.actor(header).await
+        tokens.caller(header).await
     }
 }
 

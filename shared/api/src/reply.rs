@@ -115,11 +115,13 @@ pub struct OrderView<'a> {
     pub buyer_id: u64,
     pub seller_id: u64,
     pub item_price_paise: Paise,
+    pub currency: &'static str,
     pub status: OrderStatus,
     pub scout_id: Option<&'a str>,
     pub scout_bounty_paise: Option<Paise>,
     pub payout_id: Option<Uuid>,
     pub completed_at: Option<Timestamp>,
+    pub updated_at: Option<Timestamp>,
 }
 
 impl<'a> From<&'a Order> for OrderView<'a> {
@@ -129,11 +131,13 @@ impl<'a> From<&'a Order> for OrderView<'a> {
             buyer_id: order.buyer_id,
             seller_id: order.seller_id,
             item_price_paise: order.item_price_paise,
+            currency: order.currency.as_str(),
             status: order.status,
             scout_id: order.scout_id.as_deref(),
             scout_bounty_paise: order.scout_bounty_paise,
             payout_id: order.payout_id,
             completed_at: order.completed_at,
+            updated_at: order.updated_at,
         }
     }
 }
@@ -297,7 +301,7 @@ pub fn method_not_allowed(allowed: &str) -> Response<Body> {
     response
 }
 
-fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
+pub(crate) fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
     // Serialising these plain structs cannot fail; a failure would still be a clean 500.
     let (status, text) = match serde_json::to_string(body) {
         Ok(text) => (status, text),

@@ -23,10 +23,13 @@ pub enum Endpoint {
     BulkPayouts,
     PayoutStats,
     AdminDashboard,
+    PutScout,
+    PutOrder,
+    RecordScoutEarnings,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 17] = [
+    pub const ALL: [Endpoint; 20] = [
         Endpoint::RequestScoutPayout,
         Endpoint::CompleteOrder,
         Endpoint::MyPayouts,
@@ -44,6 +47,9 @@ impl Endpoint {
         Endpoint::BulkPayouts,
         Endpoint::PayoutStats,
         Endpoint::AdminDashboard,
+        Endpoint::PutScout,
+        Endpoint::PutOrder,
+        Endpoint::RecordScoutEarnings,
     ];
 
     /// The function crate (and Lambda) that serves the route.
@@ -66,6 +72,9 @@ impl Endpoint {
             Endpoint::BulkPayouts => "bulk-payouts",
             Endpoint::PayoutStats => "payout-stats",
             Endpoint::AdminDashboard => "admin-dashboard",
+            Endpoint::PutScout => "put-scout",
+            Endpoint::PutOrder => "put-order",
+            Endpoint::RecordScoutEarnings => "record-scout-earnings",
         }
     }
 
@@ -77,7 +86,8 @@ impl Endpoint {
             | Endpoint::CancelPayout
             | Endpoint::RazorpayXWebhook
             | Endpoint::EndPayoutAccountHold
-            | Endpoint::BulkPayouts => Method::POST,
+            | Endpoint::BulkPayouts
+            | Endpoint::RecordScoutEarnings => Method::POST,
             Endpoint::CompleteOrder => Method::PATCH,
             Endpoint::MyPayouts
             | Endpoint::ListPayouts
@@ -86,7 +96,10 @@ impl Endpoint {
             | Endpoint::GetPayoutSchedule
             | Endpoint::PayoutStats
             | Endpoint::AdminDashboard => Method::GET,
-            Endpoint::PutPayoutAccount | Endpoint::PutPayoutSchedule => Method::PUT,
+            Endpoint::PutPayoutAccount
+            | Endpoint::PutPayoutSchedule
+            | Endpoint::PutScout
+            | Endpoint::PutOrder => Method::PUT,
         }
     }
 
@@ -108,6 +121,9 @@ impl Endpoint {
             Endpoint::BulkPayouts => "/payouts/bulk",
             Endpoint::PayoutStats => "/payouts/stats",
             Endpoint::AdminDashboard => "/admin",
+            Endpoint::PutScout => "/scouts/{scout_id}",
+            Endpoint::PutOrder => "/orders/{order_id}",
+            Endpoint::RecordScoutEarnings => "/scouts/{scout_id}/earnings",
         }
     }
 
@@ -116,6 +132,15 @@ impl Endpoint {
     /// for a token and calls the API with it).
     pub fn takes_token(self) -> bool {
         !matches!(self, Endpoint::RazorpayXWebhook | Endpoint::AdminDashboard)
+    }
+
+    /// The marketplace's routes: only a token with the service scope may call them, and
+    /// such a token may call nothing else (README, "Connecting your marketplace").
+    pub fn for_service(self) -> bool {
+        matches!(
+            self,
+            Endpoint::PutScout | Endpoint::PutOrder | Endpoint::RecordScoutEarnings
+        )
     }
 
     /// The routes that may move money through the gateway; only their functions build a

@@ -1,5 +1,6 @@
-//! Who is asking, once their token is verified: a user or an admin. The use cases
-//! enforce roles and ownership on it themselves, so no entry point can forget to.
+//! Who is asking, once their token is verified: a user or an admin, or the
+//! marketplace's backend calling as itself. The use cases enforce roles and ownership
+//! on it themselves, so no entry point can forget to.
 
 use serde::{Deserialize, Serialize};
 
@@ -55,4 +56,22 @@ impl Actor {
             Err(Error::Forbidden(format!("{what} belongs to another user")))
         }
     }
+}
+
+/// The marketplace's backend, calling as itself with a token that carries the service
+/// scope (README, "Connecting your marketplace"). It is nobody's user and no admin: only
+/// the routes that take scouts, orders and earnings accept it, and only it may call
+/// them. The marketplace routes' use cases take one, so none can run without it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceCaller {
+    /// Who the identity provider says is calling (its `client_id`, else its `sub`), for
+    /// the log and the records it writes.
+    pub client_id: String,
+}
+
+/// Whoever a verified token speaks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Caller {
+    Person(Actor),
+    Service(ServiceCaller),
 }

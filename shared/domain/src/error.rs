@@ -2,6 +2,7 @@
 //! stable `code`, so the mapping to a response happens in exactly one place.
 
 use crate::money::Paise;
+use crate::order::OrderStatus;
 use crate::payout::{PayoutStatus, Transition};
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +39,52 @@ pub enum Error {
         field: &'static str,
         message: String,
     },
+
+    /// A field of a scout, an order or an earnings entry from the marketplace that
+    /// cannot be stored as given; `field` names it.
+    #[error("{message}")]
+    InvalidField {
+        field: &'static str,
+        message: String,
+    },
+
+    /// A value of the right shape outside what the service can pay (a price beyond
+    /// the payout limits, a bounty above its order's price); `field` names it.
+    #[error("{message}")]
+    OutOfRange {
+        field: &'static str,
+        message: String,
+    },
+
+    /// An order names a scout the marketplace has not created.
+    #[error("scout {scout_id} does not exist; create it with PUT /scouts/{scout_id} first")]
+    UnknownScout { scout_id: String },
+
+    /// An order's status may only move forward (`OrderStatus::may_become`).
+    #[error("order {order_id} is {from} and cannot move back to {to}")]
+    OrderStatusBackwards {
+        order_id: String,
+        from: OrderStatus,
+        to: OrderStatus,
+    },
+
+    /// A completed or cancelled order is settled on what it was: `field` may not
+    /// change any more.
+    #[error("order {order_id} is {status}: its {field} can no longer change")]
+    OrderClosed {
+        order_id: String,
+        status: OrderStatus,
+        field: &'static str,
+    },
+
+    /// A scout's earnings are paid to the user who owns it; giving it to another user
+    /// would redirect them, so the owner is fixed when the scout is created.
+    #[error("scout {scout_id} belongs to user {owner}; its owner cannot change")]
+    ScoutOwnerFixed { scout_id: String, owner: u64 },
+
+    /// The marketplace deactivated the scout: it requests no payouts.
+    #[error("scout {scout_id} is deactivated and cannot request payouts")]
+    ScoutInactive { scout_id: String },
 
     #[error("user {user_id} has no payout account; save one with PUT /me/payout-account")]
     PayoutAccountMissing { user_id: u64 },
@@ -141,7 +188,8 @@ impl Error {
             Error::BadRequest(_)
             | Error::NothingToPayOut
             | Error::InvalidPayoutAccount { .. }
-            | Error::InvalidPayoutSchedule { .. } => 400,
+            | Error::InvalidPayoutSchedule { .. }
+            | Error::InvalidField { .. } => 400,
             Error::Unauthenticated(_) | Error::InvalidSignature => 401,
             Error::Forbidden(_) => 403,
             Error::PayloadTooLarge { .. } => 413,
@@ -151,9 +199,15 @@ impl Error {
             | Error::GatewayOutcomeUnknown(_)
             | Error::AlreadyPaid { .. }
             | Error::PayoutAccountOnHold { .. }
-            | Error::PayoutAccountUnverified { .. } => 409,
+            | Error::PayoutAccountUnverified { .. }
+            | Error::OrderStatusBackwards { .. }
+            | Error::OrderClosed { .. }
+            | Error::ScoutOwnerFixed { .. }
+            | Error::ScoutInactive { .. } => 409,
             Error::InsufficientEarnings { .. }
             | Error::AmountOutOfRange { .. }
+            | Error::OutOfRange { .. }
+            | Error::UnknownScout { .. }
             | Error::IdempotencyKeyReused => 422,
             Error::Config(_)
             | Error::Store(_)
@@ -177,6 +231,13 @@ impl Error {
             Error::NotFound { .. } => "not_found",
             Error::InvalidPayoutAccount { .. } => "invalid_payout_account",
             Error::InvalidPayoutSchedule { .. } => "invalid_payout_schedule",
+            Error::InvalidField { .. } => "invalid_field",
+            Error::OutOfRange { .. } => "out_of_range",
+            Error::UnknownScout { .. } => "unknown_scout",
+            Error::OrderStatusBackwards { .. } => "status_backwards",
+            Error::OrderClosed { .. } => "order_closed",
+            Error::ScoutOwnerFixed { .. } => "owner_fixed",
+            Error::ScoutInactive { .. } => "scout_inactive",
             Error::PayoutAccountMissing { .. } => "payout_account_missing",
             Error::InvalidTransition { .. } => "invalid_status",
             Error::Conflict(_) => "conflict",
@@ -211,7 +272,13 @@ impl Error {
     pub fn field(&self) -> Option<&'static str> {
         match self {
             Error::InvalidPayoutAccount { field, .. }
-            | Error::InvalidPayoutSchedule { field, .. } => Some(field),
+            | Error::InvalidPayoutSchedule { field, .. }
+            | Error::InvalidField { field, .. }
+            | Error::OutOfRange { field, .. }
+            | Error::OrderClosed { field, .. } => Some(field),
+            Error::UnknownScout { .. } => Some("scout_id"),
+            Error::OrderStatusBackwards { .. } => Some("status"),
+            Error::ScoutOwnerFixed { .. } => Some("user_id"),
             _ => None,
         }
     }

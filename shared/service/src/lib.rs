@@ -1,7 +1,6 @@
 //! The payout service's use cases, over the crates below it (domain, platform, store,
-//! gateway; their modules re-exported here under the paths callers have always named).
-//! The scheduled and event-driven functions call one operation here; the API's
-//! functions reach it through the `api` crate.
+//! gateway), which callers name themselves. The scheduled and event-driven functions
+//! call one operation here; the API's functions reach it through the `api` crate.
 
 pub mod account;
 pub mod admin;
@@ -10,6 +9,7 @@ pub mod config;
 pub mod cursor;
 pub mod events;
 pub mod listing;
+pub mod marketplace;
 pub mod notify;
 pub mod order;
 pub mod process;

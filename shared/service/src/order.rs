@@ -45,6 +45,21 @@ pub async fn complete_order(
     actor: &Actor,
     order_id: &str,
 ) -> Result<CompletedOrder> {
+    complete(store, limits, order_id, |order| {
+        actor.require_owner(order.buyer_id, "this order")
+    })
+    .await
+}
+
+/// The one completion, whoever asks for it: the buyer's or an admin's `PATCH
+/// /orders/{id}/complete`, or the marketplace's `PUT /orders/{id}` with status
+/// `completed`. `authorize` is asked about the order as read, every time it is read.
+pub(crate) async fn complete(
+    store: &Store,
+    limits: PayoutLimits,
+    order_id: &str,
+    authorize: impl Fn(&Order) -> Result<()>,
+) -> Result<CompletedOrder> {
     for _ in 0..ORDER_RACE_RETRIES {
         let order = store
             .order(order_id)
@@ -53,7 +68,7 @@ pub async fn complete_order(
                 entity: "order",
                 id: order_id.to_owned(),
             })?;
-        actor.require_owner(order.buyer_id, "this order")?;
+        authorize(&order)?;
 
         let payout_id = Order::seller_payout_id(order_id);
         match order.status {
@@ -100,11 +115,10 @@ pub async fn complete_order(
             payout.order_id = Some(order.order_id.clone());
             payout
         });
-        let open = OrderStatus::OPEN.map(OrderStatus::as_str);
         let completion = OrderCompletion {
             order_id,
-            open_statuses: &open,
-            completed_status: OrderStatus::Completed.as_str(),
+            read_revision: order.revision,
+            read_status: order.status,
             payout: payout.as_ref(),
             bounty: order.bounty(),
             now,
@@ -124,6 +138,8 @@ pub async fn complete_order(
                 let order = Order {
                     status: OrderStatus::Completed,
                     completed_at: Some(now),
+                    updated_at: Some(now),
+                    revision: order.revision + 1,
                     payout_id: payout.as_ref().map(|payout| payout.payout_id),
                     ..order
                 };
@@ -133,7 +149,7 @@ pub async fn complete_order(
                     newly_completed: true,
                 });
             }
-            // Someone else completed or cancelled it meanwhile: look again.
+            // Someone else completed, cancelled or changed it meanwhile: look again.
             Err(CreateRefused::OrderNotOpen) => continue,
             Err(CreateRefused::BountyScoutMissing) => {
                 return Err(Error::Conflict(Conflict::Refused(format!(

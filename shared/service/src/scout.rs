@@ -82,6 +82,11 @@ pub async fn request_payout(
                             id: request.scout_id.clone(),
                         })?;
                 actor.require_owner(scout.user_id, "this scout")?;
+                if !scout.active {
+                    return Err(Error::ScoutInactive {
+                        scout_id: request.scout_id.clone(),
+                    });
+                }
                 let amount = match request.amount {
                     Some(amount) => amount,
                     None if scout.earnings_paise == Paise::ZERO => {
@@ -150,8 +155,8 @@ pub async fn request_payout(
                 let made = store.existing_payout(payout.payout_id).await?;
                 return Ok(Requested::Created(made));
             }
-            // Not the owner's, gone, or the balance moved since it was read: read it
-            // (again) to say which, or to try with what is there now.
+            // Not the owner's, gone, deactivated, or the balance moved since it was
+            // read: read it (again) to say which, or to try with what is there now.
             Err(CreateRefused::ScoutBalance) => continue,
             Err(CreateRefused::Failed(error)) => return Err(error),
             Err(other) => return Err(Error::Invariant(format!("unexpected refusal {other:?}"))),

@@ -90,6 +90,10 @@ async fn every_sample_event_runs_through_its_handler() {
         ("get-payout-schedule", 200),
         // The bank returns o-2's seller payout, paid by process-payout.json.
         ("razorpayx-webhook", 200),
+        // The marketplace creates scout s-9, an order it scouted, and a bonus.
+        ("put-scout", 201),
+        ("put-order", 201),
+        ("record-scout-earnings", 201),
     ];
     let mut covered = vec![
         "scheduled".to_owned(),

@@ -32,6 +32,9 @@ fn order(order_id: &str, status: OrderStatus, scout: Option<(&str, u64)>) -> Ord
         scout_bounty_paise: scout.map(|(_, bounty)| Paise(bounty)),
         payout_id: None,
         completed_at: None,
+        currency: Default::default(),
+        revision: 0,
+        updated_at: None,
     }
 }
 

@@ -441,6 +441,49 @@ async fn below_the_minimum_the_period_is_skipped_and_the_earnings_wait() {
     assert!(stored(&store, "s-1").await.unwrap().next_due_at.unwrap() > Timestamp::now());
 }
 
+/// A scout the marketplace deactivated requests nothing by schedule either: its due
+/// period passes, its earnings stay, and once active again the next period pays.
+#[tokio::test]
+async fn a_deactivated_scout_lets_its_period_pass() {
+    let store = fresh_store().await;
+    scout(&store, "s-1", OWNER, 50_000).await;
+    let due = Timestamp::now().minus_secs(60);
+    due_at(&store, "s-1", OWNER, Frequency::Daily, due).await;
+    assert!(store
+        .update_scout_profile("s-1", OWNER, None, false)
+        .await
+        .unwrap());
+
+    let swept = sweep_now(&store).await;
+    assert_eq!(
+        (swept.due, swept.inactive, swept.requested, swept.errors),
+        (1, 1, 0, 0),
+        "{swept:?}"
+    );
+    assert!(user_payouts(&store, OWNER).await.is_empty());
+    assert_eq!(
+        store.scout("s-1").await.unwrap().unwrap().earnings_paise,
+        Paise(50_000)
+    );
+    assert!(stored(&store, "s-1").await.unwrap().next_due_at.unwrap() > Timestamp::now());
+
+    assert!(store
+        .update_scout_profile("s-1", OWNER, None, true)
+        .await
+        .unwrap());
+    due_at(
+        &store,
+        "s-1",
+        OWNER,
+        Frequency::Daily,
+        Timestamp::now().minus_secs(1),
+    )
+    .await;
+    let swept = sweep_now(&store).await;
+    assert_eq!(swept.requested, 1, "{swept:?}");
+    assert_books_balance(&store, &["s-1"], &[OWNER]).await;
+}
+
 #[tokio::test]
 async fn earnings_above_the_largest_payout_are_paid_up_to_it() {
     let store = fresh_store().await;

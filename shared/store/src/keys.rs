@@ -14,6 +14,7 @@
 //! | simulated gateway ledger | `GATEWAY#<transfer key>`  | `SIMULATED_TRANSFER` |
 //! | webhook event seen     | `WEBHOOK#<gateway>#<event id>` | `WEBHOOK_EVENT`  |
 //! | scout payout schedule  | `SCOUT#<scout_id>`          | `PAYOUT_SCHEDULE`    |
+//! | scout earnings entry (`Idempotency-Key`) | `SCOUT#<scout_id>` | `EARNING#<key>` |
 //! | payout counters (shard n) | `STATS#<n>`              | `COUNTERS`, `HOUR#<yyyy-mm-ddThh>`, `DAY#<yyyy-mm-dd>` |
 //! | bulk request (`Idempotency-Key`) | `BULK#<admin user id>#<key>` | `BULK_REQUEST` |
 //! | email for a payout event | `NOTIFY#<event id>`      | `EMAIL`              |
@@ -85,6 +86,7 @@ pub const LEGACY_ACCOUNT_SK: &str = "PAYOUT_ACCOUNT";
 pub const LEGACY_ACCOUNT_REVISION_PREFIX: &str = "PAYOUT_ACCOUNT#REV#";
 pub const WAITING_PREFIX: &str = "WAITS_FOR_ACCOUNT#";
 pub const IDEMPOTENCY_SK: &str = "IDEMPOTENCY";
+pub const EARNING_PREFIX: &str = "EARNING#";
 pub const GATEWAY_SK: &str = "SIMULATED_TRANSFER";
 pub const WEBHOOK_EVENT_SK: &str = "WEBHOOK_EVENT";
 pub const BULK_REQUEST_SK: &str = "BULK_REQUEST";
@@ -103,6 +105,11 @@ pub fn scout_pk(scout_id: &str) -> String {
 /// The scout id in a key made by [`scout_pk`].
 pub fn scout_id_of(pk: &str) -> Option<&str> {
     pk.strip_prefix("SCOUT#")
+}
+
+/// An earnings entry's sort key, beside its scout: the key the marketplace sent.
+pub fn earning_sk(idempotency_key: &str) -> String {
+    format!("{EARNING_PREFIX}{idempotency_key}")
 }
 
 pub fn order_pk(order_id: &str) -> String {

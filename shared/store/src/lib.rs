@@ -6,6 +6,7 @@
 mod accounts;
 mod audit;
 mod bulk;
+mod expr;
 pub mod keys;
 mod notifications;
 mod orders;
@@ -35,6 +36,7 @@ pub use bulk::{BulkRequestRecord, BulkRequestState};
 pub use notifications::{EmailClaim, EmailRecord, EmailState, EMAIL_RECORD_DAYS};
 pub use payouts::{CreateRefused, Lease, OrderCompletion, PayoutIndex, PayoutPage, StatusChange};
 pub use schedules::{DuePage, ScheduleAdvance};
+pub use scouts::EarningsRefused;
 pub use stats::{Buckets, CounterBucket, CounterItem, STATS_SHARDS};
 
 pub type Item = HashMap<String, AttributeValue>;

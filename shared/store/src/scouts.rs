@@ -1,9 +1,24 @@
-//! Scouts: read one, add one whose balances add up.
+//! Scouts: read one, add one whose balances add up, change what the marketplace says
+//! about it, and credit or debit its earnings with the entry that records why.
+
+use aws_sdk_dynamodb::types::AttributeValue;
 
 use domain::error::{Error, Result};
-use domain::scout::Scout;
+use domain::scout::{EarningsDirection, EarningsEntry, Scout};
 
-use crate::{keys, Store};
+use crate::expr::{put, Expr};
+use crate::transact::TransactFailure;
+use crate::{keys, n, s, to_item, update_item, with_key, Store};
+
+/// Why an earnings entry was not written; nothing was.
+#[derive(Debug)]
+pub enum EarningsRefused {
+    /// An entry under this key exists already (a replay, or the key reused).
+    KeyTaken,
+    /// The scout is missing, or (a debit) has less available than the amount.
+    ScoutBalance,
+    Failed(Error),
+}
 
 impl Store {
     pub async fn scout(&self, scout_id: &str) -> Result<Option<Scout>> {
@@ -20,5 +35,109 @@ impl Store {
         }
         self.insert(&keys::scout_pk(&scout.scout_id), keys::SCOUT_SK, scout)
             .await
+    }
+
+    /// Sets the marketplace's profile of a scout (its name, whether it is active),
+    /// only while `owner` owns it: `false` when it is gone or owned by another user.
+    /// Its balances are not touched.
+    pub async fn update_scout_profile(
+        &self,
+        scout_id: &str,
+        owner: u64,
+        display_name: Option<&str>,
+        active: bool,
+    ) -> Result<bool> {
+        let mut expr = Expr::default();
+        let owner_name = expr.name("user_id");
+        let owner_value = expr.value(n(owner));
+        let active_name = expr.name("active");
+        let active_value = expr.value(AttributeValue::Bool(active));
+        let display = expr.name("display_name");
+        let update = match display_name {
+            Some(name) => {
+                let name_value = expr.value(s(name));
+                format!("SET {active_name} = {active_value}, {display} = {name_value}")
+            }
+            None => format!("SET {active_name} = {active_value} REMOVE {display}"),
+        };
+        let update = expr.update(
+            &self.table,
+            keys::scout_pk(scout_id),
+            keys::SCOUT_SK,
+            update,
+            Some(format!(
+                "attribute_exists(pk) AND {owner_name} = {owner_value}"
+            )),
+        )?;
+        self.transact_if(vec![update_item(update)]).await
+    }
+
+    /// The entry the marketplace sent under `idempotency_key` for this scout, if any.
+    pub async fn earnings_entry(
+        &self,
+        scout_id: &str,
+        idempotency_key: &str,
+    ) -> Result<Option<EarningsEntry>> {
+        self.get(
+            &keys::scout_pk(scout_id),
+            &keys::earning_sk(idempotency_key),
+        )
+        .await
+    }
+
+    /// Moves the scout's available earnings (and with them `credited`, everything it
+    /// earned net of what was taken back) by the entry, and stores the entry under its
+    /// key, all or nothing. A debit never takes `earnings` below zero.
+    pub async fn record_earnings(&self, entry: &EarningsEntry) -> Result<(), EarningsRefused> {
+        let amount = entry.amount_paise.get();
+        let mut expr = Expr::default();
+        let earnings = expr.name("earnings_paise");
+        let credited = expr.name("credited_paise");
+        let amount_value = expr.value(n(amount));
+        let (update, condition) = match entry.direction {
+            EarningsDirection::Credit => (
+                format!("ADD {earnings} {amount_value}, {credited} {amount_value}"),
+                "attribute_exists(pk)".to_owned(),
+            ),
+            // `credited` holds at least `earnings`, so it cannot go below zero either.
+            EarningsDirection::Debit => (
+                format!(
+                    "SET {earnings} = {earnings} - {amount_value}, \
+                     {credited} = {credited} - {amount_value}"
+                ),
+                format!("attribute_exists(pk) AND {earnings} >= {amount_value}"),
+            ),
+        };
+        let balance = expr
+            .update(
+                &self.table,
+                keys::scout_pk(&entry.scout_id),
+                keys::SCOUT_SK,
+                update,
+                Some(condition),
+            )
+            .map_err(EarningsRefused::Failed)?;
+        let item = to_item(entry)
+            .map(|item| {
+                with_key(
+                    item,
+                    &keys::scout_pk(&entry.scout_id),
+                    &keys::earning_sk(&entry.idempotency_key),
+                )
+            })
+            .and_then(|item| put(item, &self.table, "attribute_not_exists(sk)"))
+            .map_err(EarningsRefused::Failed)?;
+        match self.transact(vec![update_item(balance), item]).await {
+            Ok(()) => Ok(()),
+            // The key first: a replay of a debit that emptied the balance is a replay.
+            Err(TransactFailure::ConditionFailed(refused)) if refused.at(1) => {
+                Err(EarningsRefused::KeyTaken)
+            }
+            Err(TransactFailure::ConditionFailed(_)) => Err(EarningsRefused::ScoutBalance),
+            Err(TransactFailure::Contended) => {
+                Err(EarningsRefused::Failed(TransactFailure::contended()))
+            }
+            Err(TransactFailure::Other(error)) => Err(EarningsRefused::Failed(error)),
+        }
     }
 }

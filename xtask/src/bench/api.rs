@@ -101,6 +101,7 @@ pub async fn run(endpoint: &str, vault: &Vault, quick: bool) -> Result<ApiFigure
         token(9, Role::User)?,
         token(1, Role::Admin)?,
     );
+    let marketplace = devkit::token::mint_service(DEV_JWT_SECRET, "marketplace-bench", 3600)?;
 
     // The baseline: a strongly consistent GetItem of one small item, as the store reads.
     let mut get_item = Vec::new();
@@ -158,6 +159,9 @@ pub async fn run(endpoint: &str, vault: &Vault, quick: bool) -> Result<ApiFigure
             scout_bounty_paise: Some(Paise(500)),
             payout_id: None,
             completed_at: None,
+            currency: Default::default(),
+            revision: 0,
+            updated_at: None,
         };
         world.store.insert_order(&order).await?;
         orders.push(order.order_id);
@@ -184,6 +188,18 @@ pub async fn run(endpoint: &str, vault: &Vault, quick: bool) -> Result<ApiFigure
             reply.body
         );
     }
+
+    let order_reports: Vec<String> = (0..n)
+        .map(|_| {
+            serde_json::json!({"buyer_id": 9, "seller_id": 8, "item_price_paise": 50_000,
+                "status": "placed", "scout_id": "s-bench", "scout_bounty_paise": 500})
+            .to_string()
+        })
+        .collect();
+    let credit_keys: Vec<String> = (0..n)
+        .map(|round| format!("bench-credit-{round}"))
+        .collect();
+    let credit = r#"{"direction": "credit", "amount_paise": 100, "reason": "bonus"}"#;
 
     let mut endpoints = Vec::new();
     // The webhook takes a signature, not a token; its cost per event is written in
@@ -288,6 +304,28 @@ pub async fn run(endpoint: &str, vault: &Vault, quick: bool) -> Result<ApiFigure
                         Some(bulk_bodies[round].as_str()),
                     ),
                     Endpoint::PayoutStats => ("GET", "/payouts/stats".to_owned(), "", &admin, None),
+                    // A new scout and a new order each round: the creating write.
+                    Endpoint::PutScout => (
+                        "PUT",
+                        format!("/scouts/s-put-{round}"),
+                        "",
+                        &marketplace,
+                        Some(r#"{"user_id": 7, "display_name": "Bench"}"#),
+                    ),
+                    Endpoint::PutOrder => (
+                        "PUT",
+                        format!("/orders/o-put-{round}"),
+                        "",
+                        &marketplace,
+                        Some(order_reports[round].as_str()),
+                    ),
+                    Endpoint::RecordScoutEarnings => (
+                        "POST",
+                        "/scouts/s-bench/earnings".to_owned(),
+                        "",
+                        &marketplace,
+                        Some(credit),
+                    ),
                     // Each call needs a hold of its own to end (a save of a changed
                     // account first, which the counter would add to its figures): its
                     // cost, one GetItem and one two-item transaction, is counted in
@@ -304,7 +342,10 @@ pub async fn run(endpoint: &str, vault: &Vault, quick: bool) -> Result<ApiFigure
                     query,
                     token: Some(token),
                     body,
-                    ..Call::default()
+                    headers: (endpoint == Endpoint::RecordScoutEarnings)
+                        .then(|| ("Idempotency-Key", credit_keys[round].as_str()))
+                        .into_iter()
+                        .collect(),
                 })
                 .await;
             let elapsed = started.elapsed();

@@ -38,7 +38,7 @@ pub enum AuthConfig {
     /// [`DEV_JWT_SECRET`]).
     LocalSecret(String),
     /// Every deployed stage: the identity provider's public keys.
-    Issuer(IssuerConfig),
+    Issuer(Box<IssuerConfig>),
 }
 
 /// Never prints the local secret.
@@ -84,7 +84,18 @@ pub struct ClaimNames {
     pub role: String,
     /// `JWT_ADMIN_ROLE` (default `admin`): the value in the role claim that makes an admin.
     pub admin_role: String,
+    /// `JWT_SERVICE_SCOPE_CLAIM` (default `scope`): where a client-credentials token
+    /// lists its scopes (a space-separated string or an array).
+    pub service_scope_claim: String,
+    /// `JWT_SERVICE_SCOPE` (default [`DEFAULT_SERVICE_SCOPE`]): the scope that makes a
+    /// token the marketplace's backend calling as itself.
+    pub service_scope: String,
 }
+
+/// The service scope unless `JWT_SERVICE_SCOPE` says otherwise; `cargo xtask token
+/// --service` puts it in local tokens. Shaped as a Cognito resource server's scope
+/// (`<identifier>/<scope>`), which other identity providers accept as a name too.
+pub const DEFAULT_SERVICE_SCOPE: &str = "payouts/marketplace";
 
 impl Default for ClaimNames {
     fn default() -> Self {
@@ -92,6 +103,8 @@ impl Default for ClaimNames {
             user_id: "sub".to_owned(),
             role: "role".to_owned(),
             admin_role: "admin".to_owned(),
+            service_scope_claim: "scope".to_owned(),
+            service_scope: DEFAULT_SERVICE_SCOPE.to_owned(),
         }
     }
 }
@@ -163,7 +176,7 @@ impl AuthConfig {
             })
             .collect::<Result<Vec<_>>>()?;
         let defaults = ClaimNames::default();
-        Ok(AuthConfig::Issuer(IssuerConfig {
+        Ok(AuthConfig::Issuer(Box::new(IssuerConfig {
             jwks_url,
             issuer,
             audience,
@@ -173,9 +186,12 @@ impl AuthConfig {
                 user_id: var("JWT_USER_ID_CLAIM").unwrap_or(defaults.user_id),
                 role: var("JWT_ROLE_CLAIM").unwrap_or(defaults.role),
                 admin_role: var("JWT_ADMIN_ROLE").unwrap_or(defaults.admin_role),
+                service_scope_claim: var("JWT_SERVICE_SCOPE_CLAIM")
+                    .unwrap_or(defaults.service_scope_claim),
+                service_scope: var("JWT_SERVICE_SCOPE").unwrap_or(defaults.service_scope),
             },
             local,
-        }))
+        })))
     }
 }
 

@@ -14,6 +14,7 @@ use serde_json::Value;
 use super::config::{AuthConfig, ClaimNames, IssuerConfig};
 use super::jwks::{Jwks, JWKS_MIN_REFRESH};
 use super::{Actor, Role};
+use domain::actor::{Caller, ServiceCaller};
 use domain::error::{Error, Result};
 
 /// An `iat` this far ahead of our clock is a clock difference, not a forgery.
@@ -28,7 +29,7 @@ pub enum TokenVerifier {
     Issuer {
         jwks: Jwks,
         validation: Validation,
-        claims: ClaimNames,
+        claims: Box<ClaimNames>,
         max_ttl_secs: u64,
     },
 }
@@ -84,13 +85,13 @@ impl TokenVerifier {
         Ok(TokenVerifier::Issuer {
             jwks: Jwks::new(&config.jwks_url, !config.local, min_refresh)?,
             validation,
-            claims: config.claims.clone(),
+            claims: Box::new(config.claims.clone()),
             max_ttl_secs: config.max_ttl_secs,
         })
     }
 
-    /// The actor of an `Authorization` header value.
-    pub async fn actor(&self, authorization: Option<&str>) -> Result<Actor> {
+    /// Whom an `Authorization` header value speaks for.
+    pub async fn caller(&self, authorization: Option<&str>) -> Result<Caller> {
         let header = authorization
             .ok_or_else(|| Error::Unauthenticated("missing Authorization header".to_owned()))?;
         let token = header
@@ -115,7 +116,7 @@ impl TokenVerifier {
                 if !role_is_ours {
                     return Err(invalid());
                 }
-                actor_of(&claims, &ClaimNames::default())
+                caller_of(&claims, &ClaimNames::default())
             }
             TokenVerifier::Issuer {
                 jwks,
@@ -146,7 +147,7 @@ impl TokenVerifier {
                 validation.algorithms = vec![header.alg];
                 let claims = verified_claims(token, &key.key, &validation)?;
                 check_lifetime(&claims, *max_ttl_secs)?;
-                actor_of(&claims, names)
+                caller_of(&claims, names)
             }
         }
     }
@@ -201,6 +202,36 @@ fn check_lifetime(claims: &Value, max_ttl_secs: u64) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Whom a verified token's claims speak for: the marketplace's backend when they carry
+/// the service scope (a client-credentials token), else the user they name. A token
+/// with the service scope is a service's whatever else it says, so it can never act
+/// as a user or an admin; the identity provider grants that scope to the
+/// marketplace's client alone (README, "Connecting your marketplace").
+fn caller_of(claims: &Value, names: &ClaimNames) -> Result<Caller> {
+    let scoped = match claim(claims, &names.service_scope_claim) {
+        Some(Value::String(text)) => text
+            .split_whitespace()
+            .any(|scope| scope == names.service_scope),
+        Some(Value::Array(values)) => values
+            .iter()
+            .any(|value| value.as_str() == Some(names.service_scope.as_str())),
+        _ => false,
+    };
+    if !scoped {
+        return actor_of(claims, names).map(Caller::Person);
+    }
+    // Cognito and Okta name the client in `client_id`, Auth0 and Keycloak in `azp`;
+    // `sub` is the client too in a client-credentials token.
+    let client_id = ["client_id", "azp", "sub"]
+        .into_iter()
+        .find_map(|name| claims.get(name).and_then(Value::as_str))
+        .filter(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| Error::Unauthenticated("service token names no client".to_owned()))?;
+    Ok(Caller::Service(ServiceCaller {
+        client_id: client_id.to_owned(),
+    }))
 }
 
 /// The actor a verified token's claims name.
@@ -260,6 +291,7 @@ mod tests {
             user_id: "custom:user_id".to_owned(),
             role: "cognito:groups".to_owned(),
             admin_role: "payouts-admin".to_owned(),
+            ..ClaimNames::default()
         };
         let admin = json!({"custom:user_id": "42", "cognito:groups": ["sellers", "payouts-admin"]});
         assert_eq!(actor_of(&admin, &cognito).unwrap(), Actor::admin(42));
@@ -308,6 +340,49 @@ mod tests {
         ] {
             assert!(actor_of(&json!({"sub": sub}), &names).is_err(), "{sub}");
         }
+    }
+
+    #[test]
+    fn the_service_scope_makes_a_service_caller_and_nothing_else_does() {
+        let names = ClaimNames::default();
+        let service = |client: &str| {
+            Caller::Service(ServiceCaller {
+                client_id: client.to_owned(),
+            })
+        };
+        // Cognito: `client_id` and a space-separated `scope`.
+        let cognito = json!({"sub": "abc", "client_id": "abc", "scope": "payouts/marketplace"});
+        assert_eq!(caller_of(&cognito, &names).unwrap(), service("abc"));
+        // Auth0: `azp`, and a `sub` that is not a user id.
+        let auth0 = json!({"sub": "m@clients", "azp": "m", "scope": "read:x payouts/marketplace"});
+        assert_eq!(caller_of(&auth0, &names).unwrap(), service("m"));
+        // An array of scopes, under a configured claim.
+        let azure = ClaimNames {
+            service_scope_claim: "roles".to_owned(),
+            service_scope: "Payouts.Marketplace".to_owned(),
+            ..ClaimNames::default()
+        };
+        let roles = json!({"sub": "app", "roles": ["Payouts.Marketplace"]});
+        assert_eq!(caller_of(&roles, &azure).unwrap(), service("app"));
+        // With the scope, an admin role does not make an admin: it is a service.
+        let both = json!({"sub": "7", "role": "admin", "scope": "payouts/marketplace"});
+        assert_eq!(caller_of(&both, &names).unwrap(), service("7"));
+        // A look-alike scope is no scope: the user it names, or no one.
+        for scope in [
+            "payouts/marketplaces",
+            "payouts/marketplace:read",
+            "PAYOUTS/MARKETPLACE",
+        ] {
+            let token = json!({"sub": "7", "scope": scope});
+            assert_eq!(
+                caller_of(&token, &names).unwrap(),
+                Caller::Person(Actor::user(7)),
+                "{scope}"
+            );
+        }
+        // A service token must name its client.
+        assert!(caller_of(&json!({"scope": "payouts/marketplace"}), &names).is_err());
+        assert!(caller_of(&json!({"sub": "", "scope": "payouts/marketplace"}), &names).is_err());
     }
 
     #[test]

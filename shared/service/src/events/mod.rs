@@ -1,12 +1,14 @@
 //! The service's events, as other teams see them (README, "Events"): every change of a
-//! payout's status (`payout.*`), and a payout account that now pays elsewhere or emails
-//! another address (`payout_account.changed`). They are read off the table's stream,
+//! payout's status (`payout.*`), a payout account that now pays elsewhere or emails
+//! another address (`payout_account.changed`), and the money the marketplace moves
+//! (`order.completed`, `scout.credited`, `scout.debited`). They are read off the table's stream,
 //! which is the transactional outbox: a change that committed is in the stream exactly
 //! once, a write that did not commit is not in it, and the handlers write nothing twice
 //! to make events happen.
 
 pub mod account;
 pub mod bus;
+pub mod marketplace;
 pub mod publish;
 
 use aws_lambda_events::dynamodb::EventRecord;
@@ -14,6 +16,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
 pub use account::{AccountEventType, MaskedDestination, PayoutAccountChanged};
+pub use marketplace::{MarketplaceEventType, OrderCompleted, ScoutEarningsMoved};
 
 use domain::error::{Error, Result};
 use domain::money::Paise;
@@ -29,6 +32,7 @@ pub const SOURCE: &str = "payouts";
 pub enum EventKind {
     Payout(PayoutEventType),
     Account(AccountEventType),
+    Marketplace(MarketplaceEventType),
 }
 
 impl EventKind {
@@ -37,12 +41,18 @@ impl EventKind {
             .into_iter()
             .map(EventKind::Payout)
             .chain(AccountEventType::ALL.into_iter().map(EventKind::Account))
+            .chain(
+                MarketplaceEventType::ALL
+                    .into_iter()
+                    .map(EventKind::Marketplace),
+            )
     }
 
     pub fn detail_type(self) -> &'static str {
         match self {
             EventKind::Payout(kind) => kind.detail_type(),
             EventKind::Account(kind) => kind.detail_type(),
+            EventKind::Marketplace(kind) => kind.detail_type(),
         }
     }
 
@@ -59,14 +69,18 @@ impl EventKind {
 pub enum Event {
     Payout(PayoutEvent),
     PayoutAccountChanged(PayoutAccountChanged),
+    OrderCompleted(OrderCompleted),
+    ScoutEarnings(ScoutEarningsMoved),
 }
 
 /// What a stream's order is kept for: the publisher puts at most one event of each on
 /// the bus per call, so a later one never overtakes an earlier one being resent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Subject {
     Payout(Uuid),
     PayoutAccount(u64),
+    Order(String),
+    Scout(String),
 }
 
 impl Event {
@@ -76,6 +90,9 @@ impl Event {
         if account::is_account_record(record) {
             return Ok(account::event_for_record(record)?.map(Event::PayoutAccountChanged));
         }
+        if marketplace::is_marketplace_record(record) {
+            return marketplace::event_for_record(record);
+        }
         Ok(event_for_record(record)?.map(Event::Payout))
     }
 
@@ -83,6 +100,8 @@ impl Event {
         match self {
             Event::Payout(event) => EventKind::Payout(event.event_type),
             Event::PayoutAccountChanged(event) => EventKind::Account(event.event_type),
+            Event::OrderCompleted(event) => EventKind::Marketplace(event.event_type),
+            Event::ScoutEarnings(event) => EventKind::Marketplace(event.event_type),
         }
     }
 
@@ -94,6 +113,8 @@ impl Event {
         match self {
             Event::Payout(event) => &event.event_id,
             Event::PayoutAccountChanged(event) => &event.event_id,
+            Event::OrderCompleted(event) => &event.event_id,
+            Event::ScoutEarnings(event) => &event.event_id,
         }
     }
 
@@ -102,6 +123,8 @@ impl Event {
         match self {
             Event::Payout(event) => event.occurred_at,
             Event::PayoutAccountChanged(event) => event.changed_at,
+            Event::OrderCompleted(event) => event.completed_at,
+            Event::ScoutEarnings(event) => event.occurred_at,
         }
     }
 
@@ -109,13 +132,15 @@ impl Event {
         match self {
             Event::Payout(event) => Subject::Payout(event.payout_id),
             Event::PayoutAccountChanged(event) => Subject::PayoutAccount(event.user_id),
+            Event::OrderCompleted(event) => Subject::Order(event.order_id.clone()),
+            Event::ScoutEarnings(event) => Subject::Scout(event.scout_id.clone()),
         }
     }
 
     pub fn as_payout(&self) -> Option<&PayoutEvent> {
         match self {
             Event::Payout(event) => Some(event),
-            Event::PayoutAccountChanged(_) => None,
+            _ => None,
         }
     }
 }
@@ -146,6 +171,14 @@ impl<'de> Deserialize<'de> for Event {
                 .map_err(D::Error::custom),
             Some(EventKind::Account(_)) => serde_json::from_value(detail)
                 .map(Event::PayoutAccountChanged)
+                .map_err(D::Error::custom),
+            Some(EventKind::Marketplace(MarketplaceEventType::OrderCompleted)) => {
+                serde_json::from_value(detail)
+                    .map(Event::OrderCompleted)
+                    .map_err(D::Error::custom)
+            }
+            Some(EventKind::Marketplace(_)) => serde_json::from_value(detail)
+                .map(Event::ScoutEarnings)
                 .map_err(D::Error::custom),
             None => Err(D::Error::custom(format!(
                 "unknown event_type `{}`",
@@ -497,7 +530,10 @@ mod tests {
     #[test]
     fn every_kind_has_its_own_detail_type_and_reads_back() {
         let kinds: Vec<EventKind> = EventKind::all().collect();
-        assert_eq!(kinds.len(), PayoutEventType::ALL.len() + 1);
+        assert_eq!(
+            kinds.len(),
+            PayoutEventType::ALL.len() + 1 + MarketplaceEventType::ALL.len()
+        );
         let mut seen = std::collections::HashSet::new();
         for kind in kinds {
             assert!(seen.insert(kind.detail_type()), "{kind:?}");

@@ -110,6 +110,8 @@ impl<'a, M: Mailer> Notifier<'a, M> {
                 let outcomes = self.notify_account_changed(changed, deadline).await?;
                 Ok(summary(outcomes))
             }
+            // Nobody is emailed about the marketplace's own records.
+            Event::OrderCompleted(_) | Event::ScoutEarnings(_) => Ok(Notified::NotEmailed),
         }
     }
 

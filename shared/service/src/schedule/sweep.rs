@@ -74,6 +74,8 @@ pub struct SweepSummary {
     pub requested_paise: Paise,
     /// Scouts whose available earnings were below their minimum: skipped this period.
     pub below_minimum: usize,
+    /// Due, but the scout is deactivated: the period passes without a payout.
+    pub inactive: usize,
     /// Periods paid by an earlier or overlapping sweep (nothing new was made).
     pub already_requested: usize,
     /// Schedules changed or swept by someone else between the index and the read.
@@ -88,6 +90,8 @@ pub struct SweepSummary {
 enum Swept {
     Requested(Paise),
     BelowMinimum,
+    /// The marketplace deactivated the scout.
+    Inactive,
     AlreadyRequested,
     NotDue,
 }
@@ -128,6 +132,7 @@ pub async fn sweep(
                         .unwrap_or(summary.requested_paise);
                 }
                 Ok(Swept::BelowMinimum) => summary.below_minimum += 1,
+                Ok(Swept::Inactive) => summary.inactive += 1,
                 Ok(Swept::AlreadyRequested) => summary.already_requested += 1,
                 Ok(Swept::NotDue) => summary.not_due += 1,
                 Err(err) => {
@@ -153,6 +158,7 @@ pub async fn sweep(
         requested = summary.requested,
         requested_paise = summary.requested_paise.get(),
         below_minimum = summary.below_minimum,
+        inactive = summary.inactive,
         already_requested = summary.already_requested,
         not_due = summary.not_due,
         errors = summary.errors,
@@ -218,7 +224,10 @@ async fn sweep_scout(
         swept_at: now,
     };
     let swept = request_for_period(store, limits, &schedule, period, advance).await?;
-    if matches!(swept, Swept::BelowMinimum | Swept::AlreadyRequested) {
+    if matches!(
+        swept,
+        Swept::BelowMinimum | Swept::AlreadyRequested | Swept::Inactive
+    ) {
         // No payout moved it on; `false` is another sweep (or the owner) having done so.
         store.advance_schedule(advance).await?;
     }
@@ -245,6 +254,10 @@ async fn request_for_period(
                 schedule.scout_id
             )));
         };
+        // A deactivated scout's schedule lets its periods pass: it requests nothing.
+        if !scout.active {
+            return Ok(Swept::Inactive);
+        }
         let threshold = schedule.minimum_paise.max(limits.min);
         if scout.earnings_paise < threshold {
             return Ok(Swept::BelowMinimum);

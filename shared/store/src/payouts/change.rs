@@ -19,8 +19,8 @@ use domain::payout::{
 use domain::time::Timestamp;
 
 use super::counters::{in_flight, paid, reserves};
-use super::expr::{add_clause, summary_update, Expr};
 use super::{Lease, StatusChange};
+use crate::expr::{add_clause, summary_update, Expr};
 
 const LEASE_TOKEN: &str = "lease_token";
 /// Rounds of a status change that lost every retry of its transaction to contention,

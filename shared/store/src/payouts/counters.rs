@@ -9,7 +9,7 @@ use domain::error::Result;
 use domain::payout::{Payout, PayoutStatus};
 use domain::time::Timestamp;
 
-use super::expr::summary_update;
+use crate::expr::summary_update;
 
 pub(super) fn in_flight(status: PayoutStatus) -> i128 {
     i128::from(status.is_in_flight())

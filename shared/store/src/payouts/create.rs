@@ -2,15 +2,19 @@
 //! in the same transaction) and an order's completion (the order, its payout and the
 //! summary, once per order).
 
+use aws_sdk_dynamodb::types::AttributeValue;
+
 use crate::keys;
+use crate::orders::revision_clause;
 use crate::schedules::ScheduleAdvance;
 use crate::transact::TransactFailure;
 use crate::{n, s, to_item, update_item, with_key, IdempotencyRecord, Store};
 use domain::error::{Conflict, Error, Result};
+use domain::order::OrderStatus;
 use domain::payout::Payout;
 
-use super::expr::{add_clause, put, Expr};
 use super::{payout_item, CreateRefused, OrderCompletion};
+use crate::expr::{add_clause, put, Expr};
 
 impl Store {
     /// Reserves the amount from the scout's available earnings and creates the payout,
@@ -29,15 +33,20 @@ impl Store {
         let owner = expr.name("user_id");
         let amount_value = expr.value(n(amount));
         let owner_value = expr.value(n(payout.user_id));
+        let active = expr.name("active");
+        let active_value = expr.value(AttributeValue::Bool(true));
         // The payout goes to the scout's owner: the condition holds that too, so a
-        // caller that did not read the scout first cannot pay someone else.
+        // caller that did not read the scout first cannot pay someone else. A scout the
+        // marketplace deactivated requests nothing (scouts stored before that flag
+        // existed have none, and are active).
         let reserve = expr.update(
             &self.table,
             keys::scout_pk(scout_id),
             keys::SCOUT_SK,
             format!("SET {earnings} = {earnings} - {amount_value} ADD {reserved} {amount_value}"),
             Some(format!(
-                "attribute_exists(pk) AND {owner} = {owner_value} AND {earnings} >= {amount_value}"
+                "attribute_exists(pk) AND {owner} = {owner_value} AND {earnings} >= {amount_value} \
+                 AND (attribute_not_exists({active}) OR {active} = {active_value})"
             )),
         )?;
 
@@ -107,22 +116,25 @@ impl Store {
     ) -> Result<(), CreateRefused> {
         let OrderCompletion {
             order_id,
-            open_statuses,
-            completed_status,
+            read_revision,
+            read_status,
             payout,
             bounty,
             now,
         } = completion;
         let mut expr = Expr::default();
+        let condition = revision_clause(&mut expr, read_revision, read_status);
         let status = expr.name("status");
-        let open: Vec<String> = open_statuses
-            .iter()
-            .map(|state| expr.value(s(*state)))
-            .collect();
-        let completed = expr.value(s(completed_status));
+        let completed = expr.value(s(OrderStatus::Completed.as_str()));
         let completed_at = expr.name("completed_at");
+        let updated_at = expr.name("updated_at");
         let now_value = expr.value(s(now.to_string()));
-        let mut sets = format!("{status} = {completed}, {completed_at} = {now_value}");
+        let revision = expr.name("revision");
+        let next_revision = expr.value(n(read_revision + 1));
+        let mut sets = format!(
+            "{status} = {completed}, {completed_at} = {now_value}, {updated_at} = {now_value}, \
+             {revision} = {next_revision}"
+        );
         if let Some(payout) = payout {
             let payout_id = expr.name("payout_id");
             let payout_id_value = expr.value(s(payout.payout_id.to_string()));
@@ -133,10 +145,7 @@ impl Store {
             keys::order_pk(order_id),
             keys::ORDER_SK,
             format!("SET {sets}"),
-            Some(format!(
-                "attribute_exists(pk) AND {status} IN ({})",
-                open.join(", ")
-            )),
+            Some(condition),
         )?;
 
         let mut items = vec![update_item(complete)];

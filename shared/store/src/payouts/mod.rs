@@ -10,7 +10,6 @@
 mod change;
 mod counters;
 mod create;
-mod expr;
 mod queries;
 
 use uuid::Uuid;
@@ -19,6 +18,7 @@ use crate::keys;
 use crate::{s, to_item, with_key, Item, PageKey, Store};
 use domain::error::{Error, Result};
 use domain::money::Paise;
+use domain::order::OrderStatus;
 use domain::payout::{LeaseUse, Payout, PayoutStatus, Transition};
 use domain::time::Timestamp;
 
@@ -108,8 +108,11 @@ pub struct StatusChange<'a> {
 #[derive(Clone, Copy, Debug)]
 pub struct OrderCompletion<'a> {
     pub order_id: &'a str,
-    pub open_statuses: &'a [&'a str],
-    pub completed_status: &'a str,
+    /// The order as read: completion lands only on that revision in that status, so a
+    /// change the marketplace made meanwhile (a new price or bounty) is never settled
+    /// on the old one.
+    pub read_revision: u64,
+    pub read_status: OrderStatus,
     pub payout: Option<&'a Payout>,
     pub bounty: Option<(&'a str, Paise)>,
     pub now: Timestamp,
@@ -118,7 +121,8 @@ pub struct OrderCompletion<'a> {
 /// Why creating a payout was refused; nothing was written.
 #[derive(Debug)]
 pub enum CreateRefused {
-    /// The scout is missing, is not the payout's owner's, or has less available.
+    /// The scout is missing, is not the payout's owner's, is deactivated, or has less
+    /// available.
     ScoutBalance,
     /// The request's idempotency key is already taken.
     IdempotencyKeyTaken,

@@ -8,8 +8,8 @@ use domain::error::Result;
 use domain::payout::{Payout, PayoutStatus};
 use domain::time::Timestamp;
 
-use super::expr::Expr;
 use super::{PayoutIndex, PayoutPage};
+use crate::expr::Expr;
 
 /// The key DynamoDB would hand back after `item` on `index`: table key plus index key.
 fn page_key(index: &PayoutIndex, item: &Item) -> PageKey {

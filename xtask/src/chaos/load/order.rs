@@ -43,6 +43,9 @@ pub(super) async fn one_order(db: &Db) -> Result<Row> {
             scout_bounty_paise: Some(Paise(BOUNTY)),
             payout_id: None,
             completed_at: None,
+            currency: Default::default(),
+            revision: 0,
+            updated_at: None,
         })
         .await?;
     let expected_id = Order::seller_payout_id(ORDER).to_string();

@@ -12,25 +12,25 @@ use domain::error::Result;
 /// Accumulates an expression and its placeholders, so no attribute name is ever
 /// spliced into an expression (several are DynamoDB reserved words, like `status`).
 #[derive(Default)]
-pub(super) struct Expr {
-    pub(super) names: HashMap<String, String>,
-    pub(super) values: HashMap<String, AttributeValue>,
+pub(crate) struct Expr {
+    pub(crate) names: HashMap<String, String>,
+    pub(crate) values: HashMap<String, AttributeValue>,
 }
 
 impl Expr {
-    pub(super) fn name(&mut self, attribute: &str) -> String {
+    pub(crate) fn name(&mut self, attribute: &str) -> String {
         let placeholder = format!("#n{}", self.names.len());
         self.names.insert(placeholder.clone(), attribute.to_owned());
         placeholder
     }
 
-    pub(super) fn value(&mut self, value: AttributeValue) -> String {
+    pub(crate) fn value(&mut self, value: AttributeValue) -> String {
         let placeholder = format!(":v{}", self.values.len());
         self.values.insert(placeholder.clone(), value);
         placeholder
     }
 
-    pub(super) fn update(
+    pub(crate) fn update(
         self,
         table: &str,
         pk: String,
@@ -51,8 +51,30 @@ impl Expr {
     }
 }
 
+impl Expr {
+    /// A transaction's put of a whole item, on a condition written with this
+    /// expression's placeholders.
+    pub(crate) fn put(
+        self,
+        item: Item,
+        table: &str,
+        condition: String,
+    ) -> Result<TransactWriteItem> {
+        let put = built(
+            Put::builder()
+                .table_name(table)
+                .set_item(Some(item))
+                .condition_expression(condition)
+                .set_expression_attribute_names(Some(self.names).filter(|m| !m.is_empty()))
+                .set_expression_attribute_values(Some(self.values).filter(|m| !m.is_empty()))
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+}
+
 /// `ADD` clauses for the non-zero deltas, or `None` when there is nothing to change.
-pub(super) fn add_clause(expr: &mut Expr, deltas: &[(&str, i128)]) -> Option<String> {
+pub(crate) fn add_clause(expr: &mut Expr, deltas: &[(&str, i128)]) -> Option<String> {
     let parts: Vec<String> = deltas
         .iter()
         .filter(|(_, delta)| *delta != 0)
@@ -61,7 +83,7 @@ pub(super) fn add_clause(expr: &mut Expr, deltas: &[(&str, i128)]) -> Option<Str
     (!parts.is_empty()).then(|| format!("ADD {}", parts.join(", ")))
 }
 
-pub(super) fn summary_update(
+pub(crate) fn summary_update(
     table: &str,
     user_id: u64,
     deltas: &[(&str, i128)],
@@ -79,7 +101,7 @@ pub(super) fn summary_update(
     }
 }
 
-pub(super) fn put(item: Item, table: &str, condition: &str) -> Result<TransactWriteItem> {
+pub(crate) fn put(item: Item, table: &str, condition: &str) -> Result<TransactWriteItem> {
     let put = built(
         Put::builder()
             .table_name(table)

@@ -1,0 +1,173 @@
+//! The events of money the marketplace moves (README, "Events"): an order completed
+//! (`order.completed`: its seller payout and its scout's bounty) and a scout's earnings
+//! credited or debited outside an order (`scout.credited`, `scout.debited`). Like a
+//! payout's, each is read off the table's stream: the write that moved the money is
+//! the event, once.
+
+use aws_lambda_events::dynamodb::EventRecord;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use domain::error::{Error, Result};
+use domain::money::Paise;
+use domain::order::{Order, OrderStatus};
+use domain::scout::{EarningsDirection, EarningsEntry};
+use domain::time::Timestamp;
+use store::keys;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum MarketplaceEventType {
+    #[serde(rename = "order.completed")]
+    OrderCompleted,
+    #[serde(rename = "scout.credited")]
+    ScoutCredited,
+    #[serde(rename = "scout.debited")]
+    ScoutDebited,
+}
+
+impl MarketplaceEventType {
+    pub const ALL: [MarketplaceEventType; 3] = [
+        MarketplaceEventType::OrderCompleted,
+        MarketplaceEventType::ScoutCredited,
+        MarketplaceEventType::ScoutDebited,
+    ];
+
+    pub fn detail_type(self) -> &'static str {
+        match self {
+            MarketplaceEventType::OrderCompleted => "order.completed",
+            MarketplaceEventType::ScoutCredited => "scout.credited",
+            MarketplaceEventType::ScoutDebited => "scout.debited",
+        }
+    }
+}
+
+/// An order completed: who is paid what for it. The seller's payout has its own
+/// `payout.*` events from here on; the bounty is in the scout's available earnings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderCompleted {
+    /// The order and the revision its completion wrote: once per order.
+    pub event_id: String,
+    pub event_type: MarketplaceEventType,
+    pub order_id: String,
+    pub buyer_id: u64,
+    pub seller_id: u64,
+    pub item_price_paise: Paise,
+    pub currency: String,
+    /// `None` when the seller was owed nothing.
+    pub payout_id: Option<Uuid>,
+    pub scout_id: Option<String>,
+    /// Credited to the scout by this completion; `None` without a bounty.
+    pub scout_bounty_paise: Option<Paise>,
+    pub completed_at: Timestamp,
+}
+
+/// A scout's earnings credited or debited outside an order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScoutEarningsMoved {
+    /// The scout and the entry's `Idempotency-Key`: once per entry.
+    pub event_id: String,
+    pub event_type: MarketplaceEventType,
+    pub scout_id: String,
+    pub amount_paise: Paise,
+    pub currency: String,
+    /// The marketplace's reason code.
+    pub reason: String,
+    pub idempotency_key: String,
+    pub occurred_at: Timestamp,
+}
+
+#[derive(Deserialize)]
+struct ItemKey {
+    pk: String,
+    sk: String,
+}
+
+#[derive(Deserialize)]
+struct StatusOnly {
+    status: OrderStatus,
+}
+
+/// Whether a stream record is an order's or an earnings entry's.
+pub fn is_marketplace_record(record: &EventRecord) -> bool {
+    serde_dynamo::from_item::<_, ItemKey>(record.change.keys.clone()).is_ok_and(|key| {
+        (key.sk == keys::ORDER_SK && key.pk.starts_with("ORDER#"))
+            || (key.sk.starts_with(keys::EARNING_PREFIX) && key.pk.starts_with("SCOUT#"))
+    })
+}
+
+/// The event an order's or an earnings entry's stream record stands for: an order
+/// written `completed` that was not before (or was created so), an entry inserted.
+/// `Ok(None)` for every other write. An error means a record that cannot be read.
+pub fn event_for_record(record: &EventRecord) -> Result<Option<super::Event>> {
+    let unreadable = |what: &str, error: &dyn std::fmt::Display| {
+        Error::unreadable(format!(
+            "stream record {}: {what}: {error}",
+            record.change.sequence_number.as_deref().unwrap_or("?")
+        ))
+    };
+    let key: ItemKey = serde_dynamo::from_item(record.change.keys.clone())
+        .map_err(|error| unreadable("keys", &error))?;
+    if key.sk.starts_with(keys::EARNING_PREFIX) {
+        if record.event_name != "INSERT" {
+            return Ok(None);
+        }
+        let entry: EarningsEntry = serde_dynamo::from_item(record.change.new_image.clone())
+            .map_err(|error| unreadable("earnings entry", &error))?;
+        let event_type = match entry.direction {
+            EarningsDirection::Credit => MarketplaceEventType::ScoutCredited,
+            EarningsDirection::Debit => MarketplaceEventType::ScoutDebited,
+        };
+        return Ok(Some(super::Event::ScoutEarnings(ScoutEarningsMoved {
+            event_id: format!(
+                "{}:{}:{}",
+                entry.scout_id,
+                entry.idempotency_key,
+                event_type.detail_type()
+            ),
+            event_type,
+            scout_id: entry.scout_id,
+            amount_paise: entry.amount_paise,
+            currency: "INR".to_owned(),
+            reason: entry.reason,
+            idempotency_key: entry.idempotency_key,
+            occurred_at: entry.created_at,
+        })));
+    }
+    let before = match record.event_name.as_str() {
+        "INSERT" => None,
+        "MODIFY" => Some(
+            serde_dynamo::from_item::<_, StatusOnly>(record.change.old_image.clone())
+                .map_err(|error| unreadable("order old image", &error))?
+                .status,
+        ),
+        _ => return Ok(None),
+    };
+    let after: Order = serde_dynamo::from_item(record.change.new_image.clone())
+        .map_err(|error| unreadable("order new image", &error))?;
+    if after.status != OrderStatus::Completed || before == Some(OrderStatus::Completed) {
+        return Ok(None);
+    }
+    let event_type = MarketplaceEventType::OrderCompleted;
+    let completed_at = after.completed_at.or(after.updated_at).ok_or_else(|| {
+        Error::inconsistent(format!("order {} completed at no time", after.order_id))
+    })?;
+    let bounty = after.bounty().map(|(_, bounty)| bounty);
+    Ok(Some(super::Event::OrderCompleted(OrderCompleted {
+        event_id: format!(
+            "{}:{}:{}",
+            after.order_id,
+            after.revision,
+            event_type.detail_type()
+        ),
+        event_type,
+        order_id: after.order_id,
+        buyer_id: after.buyer_id,
+        seller_id: after.seller_id,
+        item_price_paise: after.item_price_paise,
+        currency: after.currency.as_str().to_owned(),
+        payout_id: after.payout_id,
+        scout_id: after.scout_id,
+        scout_bounty_paise: bounty,
+        completed_at,
+    })))
+}

@@ -1,0 +1,283 @@
+//! `PUT /orders/{order_id}`: the marketplace creates an order or reports what became of
+//! it. Its status only moves forward ([`OrderStatus::may_become`]); reaching
+//! `completed` is the same completion as `PATCH /orders/{id}/complete` (one seller
+//! payout, the bounty credited once); a completed or cancelled order no longer changes.
+
+use serde_json::{Map, Value};
+use tracing::info;
+
+use super::{by, invalid, paise, payable, record_id, user_id, Upserted, RACE_RETRIES};
+use crate::config::PayoutLimits;
+use crate::order::{complete, CompletedOrder};
+use domain::actor::ServiceCaller;
+use domain::error::{Conflict, Error, Result};
+use domain::money::Paise;
+use domain::order::{Currency, Order, OrderStatus};
+use domain::payout::Payout;
+use domain::time::Timestamp;
+use store::Store;
+
+/// The fields of the body.
+pub const FIELDS: [&str; 7] = [
+    "buyer_id",
+    "seller_id",
+    "item_price_paise",
+    "currency",
+    "status",
+    "scout_id",
+    "scout_bounty_paise",
+];
+
+/// What the marketplace says an order is. A `PUT` says all of it: a scout or bounty
+/// left out means none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrderReport {
+    pub buyer_id: u64,
+    pub seller_id: u64,
+    /// What the seller is paid on completion, platform fee already deducted.
+    pub item_price_paise: Paise,
+    pub currency: Currency,
+    pub status: OrderStatus,
+    pub scout_id: Option<String>,
+    /// Credited to the scout on completion; never more than the price.
+    pub scout_bounty_paise: Option<Paise>,
+}
+
+impl OrderReport {
+    pub fn parse(body: &Map<String, Value>, limits: PayoutLimits) -> Result<Self> {
+        domain::body::only_fields(body, &FIELDS)?;
+        let buyer_id = user_id(body, "buyer_id")?;
+        let seller_id = user_id(body, "seller_id")?;
+        let price = paise(body, "item_price_paise")?
+            .ok_or_else(|| invalid("item_price_paise", "item_price_paise is required"))?;
+        let item_price_paise = payable(price, "item_price_paise", limits)?;
+        let currency = match body.get("currency") {
+            None | Some(Value::Null) => Currency::Inr,
+            Some(Value::String(code)) if code == Currency::Inr.as_str() => Currency::Inr,
+            Some(_) => {
+                return Err(invalid(
+                    "currency",
+                    "currency must be INR: the gateway pays out rupees only",
+                ))
+            }
+        };
+        let status = body
+            .get("status")
+            .and_then(Value::as_str)
+            .and_then(OrderStatus::parse)
+            .ok_or_else(|| {
+                invalid(
+                    "status",
+                    format!(
+                        "status must be one of {}",
+                        OrderStatus::ALL.map(OrderStatus::as_str).join(", ")
+                    ),
+                )
+            })?;
+        let scout_id = record_id(body, "scout_id")?;
+        // Zero is no bounty, as a marketplace that always sends the field writes it.
+        let scout_bounty_paise = paise(body, "scout_bounty_paise")?.filter(|b| *b > Paise::ZERO);
+        if let Some(bounty) = scout_bounty_paise {
+            if scout_id.is_none() {
+                return Err(invalid(
+                    "scout_bounty_paise",
+                    "scout_bounty_paise needs the scout_id it is credited to",
+                ));
+            }
+            if bounty > item_price_paise {
+                return Err(Error::OutOfRange {
+                    field: "scout_bounty_paise",
+                    message: format!(
+                        "scout_bounty_paise ({}) may not be more than item_price_paise ({})",
+                        bounty.get(),
+                        item_price_paise.get()
+                    ),
+                });
+            }
+        }
+        Ok(OrderReport {
+            buyer_id,
+            seller_id,
+            item_price_paise,
+            currency,
+            status,
+            scout_id,
+            scout_bounty_paise,
+        })
+    }
+
+    /// The first field in which the stored order says something else, if any.
+    fn differs_from(&self, order: &Order) -> Option<&'static str> {
+        [
+            ("buyer_id", self.buyer_id != order.buyer_id),
+            ("seller_id", self.seller_id != order.seller_id),
+            (
+                "item_price_paise",
+                self.item_price_paise != order.item_price_paise,
+            ),
+            ("currency", self.currency != order.currency),
+            ("scout_id", self.scout_id != order.scout_id),
+            (
+                "scout_bounty_paise",
+                self.scout_bounty_paise != order.scout_bounty_paise.filter(|b| *b > Paise::ZERO),
+            ),
+        ]
+        .into_iter()
+        .find(|(_, differs)| *differs)
+        .map(|(field, _)| field)
+    }
+
+    /// The order as this report makes it, in `status`, one revision on from `order`.
+    fn applied_to(&self, order_id: &str, previous: Option<&Order>, status: OrderStatus) -> Order {
+        let now = Timestamp::now();
+        Order {
+            order_id: order_id.to_owned(),
+            buyer_id: self.buyer_id,
+            seller_id: self.seller_id,
+            item_price_paise: self.item_price_paise,
+            currency: self.currency,
+            status,
+            scout_id: self.scout_id.clone(),
+            scout_bounty_paise: self.scout_bounty_paise,
+            payout_id: None,
+            completed_at: None,
+            revision: previous.map_or(0, |order| order.revision) + 1,
+            updated_at: Some(now),
+        }
+    }
+}
+
+/// The order after the write, and its seller payout once it is completed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReportedOrder {
+    pub order: Order,
+    pub payout: Option<Payout>,
+    pub upserted: Upserted,
+}
+
+/// Creates the order or applies the report to it. A completion is the one completion
+/// (`crate::order`), after the report's fields are stored: a request cut short between
+/// the two leaves an open order with the new fields, and sending it again completes it.
+pub async fn put_order(
+    store: &Store,
+    limits: PayoutLimits,
+    caller: &ServiceCaller,
+    order_id: &str,
+    report: OrderReport,
+) -> Result<ReportedOrder> {
+    if let Some(scout_id) = &report.scout_id {
+        if store.scout(scout_id).await?.is_none() {
+            return Err(Error::UnknownScout {
+                scout_id: scout_id.clone(),
+            });
+        }
+    }
+    for _ in 0..RACE_RETRIES {
+        let stored = store.order(order_id).await?;
+        match &stored {
+            Some(order) if order.status.is_final() => return settled(store, order, &report).await,
+            Some(order) if !order.status.may_become(report.status) => {
+                return Err(Error::OrderStatusBackwards {
+                    order_id: order_id.to_owned(),
+                    from: order.status,
+                    to: report.status,
+                })
+            }
+            _ => {}
+        }
+        // Fields first, in the status the order may hold while open: completion is
+        // its own transaction, made below on the order as written here.
+        let open_status = match (report.status, &stored) {
+            (OrderStatus::Completed, Some(order)) => order.status,
+            (OrderStatus::Completed, None) => OrderStatus::Placed,
+            (status, _) => status,
+        };
+        let written = match &stored {
+            Some(order) if report.differs_from(order).is_none() && order.status == open_status => {
+                None
+            }
+            Some(order) => {
+                let changed = report.applied_to(order_id, Some(order), open_status);
+                if !store
+                    .replace_order(&changed, order.revision, order.status)
+                    .await?
+                {
+                    continue;
+                }
+                Some((changed, Upserted::Updated))
+            }
+            None => {
+                let created = report.applied_to(order_id, None, open_status);
+                if !store.insert_order(&created).await? {
+                    continue;
+                }
+                Some((created, Upserted::Created))
+            }
+        };
+        let upserted = written
+            .as_ref()
+            .map_or(Upserted::Unchanged, |(_, how)| *how);
+        if let Some((order, how)) = &written {
+            info!(
+                event = "order_reported",
+                order_id,
+                status = %order.status,
+                revision = order.revision,
+                created = *how == Upserted::Created,
+                client_id = by(caller),
+                "order written by the marketplace"
+            );
+        }
+        if report.status != OrderStatus::Completed {
+            let order = match written {
+                Some((order, _)) => order,
+                None => stored.ok_or_else(|| {
+                    Error::Invariant("an unchanged order that does not exist".to_owned())
+                })?,
+            };
+            return Ok(ReportedOrder {
+                order,
+                payout: None,
+                upserted,
+            });
+        }
+        let CompletedOrder { order, payout, .. } =
+            complete(store, limits, order_id, |_| Ok(())).await?;
+        let upserted = match upserted {
+            Upserted::Created => Upserted::Created,
+            _ => Upserted::Updated,
+        };
+        return Ok(ReportedOrder {
+            order,
+            payout,
+            upserted,
+        });
+    }
+    Err(Error::Conflict(Conflict::Contended(format!(
+        "order {order_id} is changing too fast; try again"
+    ))))
+}
+
+/// A report on a completed or cancelled order: the same order again is a replay;
+/// anything else would change what was settled.
+async fn settled(store: &Store, order: &Order, report: &OrderReport) -> Result<ReportedOrder> {
+    let field = report
+        .differs_from(order)
+        .or((report.status != order.status).then_some("status"));
+    if let Some(field) = field {
+        return Err(Error::OrderClosed {
+            order_id: order.order_id.clone(),
+            status: order.status,
+            field,
+        });
+    }
+    let payout = match order.payout_id {
+        None => None,
+        Some(payout_id) => Some(store.existing_payout(payout_id).await?),
+    };
+    Ok(ReportedOrder {
+        order: order.clone(),
+        payout,
+        upserted: Upserted::Unchanged,
+    })
+}
