@@ -193,18 +193,25 @@ impl Fixture {
     }
 }
 
-/// A new table named `prefix-<uuid>` at `endpoint`, created from `template.yaml` and
-/// loaded with `fixtures/demo.json`: what the HTTP checks and the benchmarks run on.
-pub async fn demo_table(
-    endpoint: &str,
-    vault: &platform::vault::Vault,
-    prefix: &str,
-) -> Result<String> {
+/// A new, empty table named `prefix-<uuid>` at `endpoint`, created from `template.yaml`.
+pub async fn empty_table(endpoint: &str, prefix: &str) -> Result<String> {
     let table = format!("{prefix}-{}", uuid::Uuid::new_v4().simple());
     let client = crate::dynamodb_local::client(endpoint).await;
     crate::table::TableDefinition::from_template(&crate::paths::template())?
         .create(&client, &table)
         .await?;
+    Ok(table)
+}
+
+/// A new table named `prefix-<uuid>` at `endpoint`, created from `template.yaml` and
+/// loaded with `fixtures/demo.json`: what the benchmarks and the dashboard run on.
+pub async fn demo_table(
+    endpoint: &str,
+    vault: &platform::vault::Vault,
+    prefix: &str,
+) -> Result<String> {
+    let table = empty_table(endpoint, prefix).await?;
+    let client = crate::dynamodb_local::client(endpoint).await;
     let limits = crate::testing::local_config(&[])?.limits;
     Fixture::read(&crate::paths::workspace_root().join("fixtures/demo.json"))?
         .load(&Store::new(client, &table), vault, limits)

@@ -37,6 +37,74 @@ pub struct StreamReader {
     stream_arn: String,
     shards: Vec<ShardCursor>,
     last_batch: Option<DeliveredBatch>,
+    /// The event source mapping's filter, when the reader stands in for one.
+    filter: Option<MappingFilter>,
+}
+
+/// The filter of `template.yaml`'s event source mapping on the table's stream
+/// (`PublishEventsStream`): which records Lambda hands `publish-events` at all, by the
+/// item's sort key. The local stack and the tests apply the same pattern, read from
+/// the template, so a record the deployed mapping would drop never reaches the
+/// function here either.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MappingFilter {
+    exact: Vec<String>,
+    prefixes: Vec<String>,
+}
+
+impl MappingFilter {
+    pub fn from_template() -> Result<Self> {
+        let path = crate::paths::template();
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        Self::from_template_text(&text)
+    }
+
+    /// The pattern must be `{"dynamodb":{"Keys":{"sk":{"S":[…]}}}}` with strings and
+    /// `{"prefix": …}` objects: anything else is refused rather than half understood.
+    pub fn from_template_text(text: &str) -> Result<Self> {
+        let template: serde_yaml::Value =
+            serde_yaml::from_str(text).context("template is not YAML")?;
+        let filters = template["Resources"]["PublishEventsStream"]["Properties"]["FilterCriteria"]
+            ["Filters"]
+            .as_sequence()
+            .context("PublishEventsStream has no FilterCriteria.Filters")?;
+        let [filter] = filters.as_slice() else {
+            bail!("PublishEventsStream must have exactly one filter");
+        };
+        let pattern: serde_json::Value = serde_json::from_str(
+            filter["Pattern"]
+                .as_str()
+                .context("the filter's Pattern is not a string")?,
+        )
+        .context("the filter's Pattern is not JSON")?;
+        let values = pattern["dynamodb"]["Keys"]["sk"]["S"]
+            .as_array()
+            .context("the filter is not on dynamodb.Keys.sk.S")?;
+        let mut filter = MappingFilter {
+            exact: Vec::new(),
+            prefixes: Vec::new(),
+        };
+        for value in values {
+            match (value.as_str(), value["prefix"].as_str()) {
+                (Some(exact), _) => filter.exact.push(exact.to_owned()),
+                (None, Some(prefix)) => filter.prefixes.push(prefix.to_owned()),
+                _ => bail!("the filter holds `{value}`, neither a string nor a prefix"),
+            }
+        }
+        Ok(filter)
+    }
+
+    pub fn admits(&self, record: &EventRecord) -> bool {
+        let Some(serde_dynamo::AttributeValue::S(sk)) = record.change.keys.get("sk") else {
+            return false;
+        };
+        self.exact.iter().any(|exact| exact == sk)
+            || self
+                .prefixes
+                .iter()
+                .any(|prefix| sk.starts_with(prefix.as_str()))
+    }
 }
 
 /// Which shard the last batch came from and which records it held, so a failure a
@@ -74,6 +142,7 @@ impl StreamReader {
             stream_arn,
             shards: Vec::new(),
             last_batch: None,
+            filter: None,
         };
         reader.discover_shards(start.iterator_type()).await?;
         // LATEST means "from now": fixed at once, not when a shard is first read.
@@ -81,6 +150,12 @@ impl StreamReader {
             reader.open_iterator(index).await?;
         }
         Ok(reader)
+    }
+
+    /// Delivers only what `filter` admits, as the event source mapping does.
+    pub fn filtered(mut self, filter: MappingFilter) -> Self {
+        self.filter = Some(filter);
+        self
     }
 
     pub fn stream_arn(&self) -> &str {
@@ -95,7 +170,19 @@ impl StreamReader {
             if !self.is_readable(index) {
                 continue;
             }
-            let records = self.read_shard(index, max).await?;
+            let records = loop {
+                let mut records = self.read_shard(index, max).await?;
+                if records.is_empty() {
+                    break records;
+                }
+                if let Some(filter) = &self.filter {
+                    records.retain(|record| filter.admits(record));
+                }
+                // A read the filter emptied is not the shard's end: read on.
+                if !records.is_empty() {
+                    break records;
+                }
+            };
             if !records.is_empty() {
                 self.last_batch = Some(DeliveredBatch {
                     shard: index,
@@ -326,4 +413,43 @@ fn lambda_stream_record(
         .transpose()
         .context("a stream record's StreamViewType")?;
     Ok(converted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(sk: &str) -> EventRecord {
+        let mut record = EventRecord::default();
+        record.change.keys.insert(
+            "sk".to_owned(),
+            serde_dynamo::AttributeValue::S(sk.to_owned()),
+        );
+        record
+    }
+
+    #[test]
+    fn the_template_filter_lets_through_what_becomes_an_event_and_nothing_else() {
+        let filter = MappingFilter::from_template().unwrap();
+        for sk in [
+            "PAYOUT",
+            "ACCOUNT",
+            "PAYOUT_ACCOUNT",
+            "ORDER",
+            "EARNING#bonus-1",
+        ] {
+            assert!(filter.admits(&record(sk)), "{sk}");
+        }
+        for sk in [
+            "SCOUT",
+            "SUMMARY",
+            "COUNTERS",
+            "EARNING",
+            "ORDERS",
+            "REV#00000000000000000001",
+        ] {
+            assert!(!filter.admits(&record(sk)), "{sk}");
+        }
+        assert!(!filter.admits(&EventRecord::default()));
+    }
 }

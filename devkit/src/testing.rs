@@ -348,7 +348,7 @@ pub async fn publish_table_stream(
     store: &Store,
     pattern: &serde_json::Value,
 ) -> Vec<serde_json::Value> {
-    use crate::streams::{StartAt, StreamReader};
+    use crate::streams::{MappingFilter, StartAt, StreamReader};
     use service::events::bus::EventBridgeBus;
     use service::events::publish::{Publisher, RetryPolicy};
 
@@ -359,7 +359,8 @@ pub async fn publish_table_stream(
     );
     let mut reader = StreamReader::open(&endpoint(), store.table(), StartAt::TrimHorizon)
         .await
-        .expect("opening the table's stream");
+        .expect("opening the table's stream")
+        .filtered(MappingFilter::from_template().expect("the template's stream filter"));
     loop {
         let batch = reader
             .next_batch(100)

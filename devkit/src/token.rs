@@ -84,6 +84,9 @@ struct JwksState {
     failing: std::sync::atomic::AtomicBool,
 }
 
+/// The one client the test issuer's stage takes as the marketplace's backend.
+pub const TEST_SERVICE_CLIENT: &str = "marketplace-m2m";
+
 /// The key ids the test issuer signs with.
 pub const RSA_KID: &str = "test-rsa-1";
 pub const EC_KID: &str = "test-ec-1";
@@ -173,6 +176,7 @@ impl TestIssuer {
             "JWT_JWKS_URL" => Some(self.jwks_url()),
             "JWT_ISSUER" => Some(self.issuer()),
             "JWT_AUDIENCE" => Some(self.audience.clone()),
+            "JWT_SERVICE_CLIENT_IDS" => Some(TEST_SERVICE_CLIENT.to_owned()),
             _ => None,
         })
         .ok()
@@ -206,6 +210,17 @@ impl TestIssuer {
             claims["role"] = serde_json::json!("admin");
         }
         claims
+    }
+
+    /// Claims of a client-credentials token of `client_id` with the service scope, as
+    /// Cognito issues one: `client_id`, `token_use: access`, and no `aud`.
+    pub fn service_claims(&self, client_id: &str) -> serde_json::Value {
+        let now = jsonwebtoken::get_current_timestamp();
+        serde_json::json!({
+            "iss": self.issuer(), "sub": client_id, "client_id": client_id,
+            "token_use": "access", "scope": api::auth::DEFAULT_SERVICE_SCOPE,
+            "iat": now, "exp": now + 600,
+        })
     }
 
     /// `claims` signed with the RSA key (RS256) under `kid`.

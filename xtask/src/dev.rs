@@ -22,6 +22,9 @@ use crate::events::{EventPump, EventSettings};
 use crate::tools;
 
 pub const DEFAULT_API_PORT: u16 = 9000;
+/// Where `cargo lambda watch` itself listens: the front on `API_PORT` passes the API's
+/// requests to it, and the scheduled and event-driven functions are invoked on it.
+pub const DEFAULT_INVOKE_PORT: u16 = 9001;
 pub const DEFAULT_DDB_PORT: u16 = 8000;
 pub const DEFAULT_RAZORPAYX_FAKE_PORT: u16 = 9100;
 /// The secrets the dev stack keeps in moto's Secrets Manager for the functions.
@@ -115,6 +118,8 @@ pub async fn run() -> Result<()> {
 /// The stack, until it fails; a signal ends it by dropping this future.
 async fn serve() -> Result<Infallible> {
     let api_port = env_number("API_PORT", DEFAULT_API_PORT)?;
+    let invoke_port = env_number("INVOKE_PORT", DEFAULT_INVOKE_PORT)?;
+    let origins = crate::front::origins_from_env()?;
     let schedule =
         Duration::from_secs(env_number("LOCAL_SCHEDULE_SECS", DEFAULT_SCHEDULE_SECS)?.max(1));
     let config = Config::from_env()?;
@@ -154,7 +159,9 @@ async fn serve() -> Result<Infallible> {
         .await?;
     // Opened before the demo data goes in, so a new table's first payouts are
     // published too; on a table kept from before, from now on.
-    let reader = StreamReader::open(&endpoint, &config.table_name, StartAt::Latest).await?;
+    let reader = StreamReader::open(&endpoint, &config.table_name, StartAt::Latest)
+        .await?
+        .filtered(devkit::streams::MappingFilter::from_template()?);
     let store = Store::new(client, &config.table_name);
     let demo = paths::workspace_root().join("fixtures").join("demo.json");
     let report = Fixture::read(&demo)?
@@ -215,14 +222,18 @@ async fn serve() -> Result<Infallible> {
         None => Vec::new(),
     };
 
-    if dynamodb_local::is_listening(api_port) {
-        bail!("port {api_port} is in use: is another `cargo xtask dev` running? (set API_PORT to use another)");
+    for (port, name) in [(api_port, "API_PORT"), (invoke_port, "INVOKE_PORT")] {
+        if dynamodb_local::is_listening(port) {
+            bail!("port {port} is in use: is another `cargo xtask dev` running? (set {name} to use another)");
+        }
     }
     let mut watch = Supervised::spawn(
         "cargo lambda watch",
         Command::new("cargo")
             .args(["lambda", "watch", "--invoke-address", "127.0.0.1"])
-            .args(["--invoke-port", &api_port.to_string()])
+            .args(["--invoke-port", &invoke_port.to_string()])
+            // CORS is the front's, as it is API Gateway's when deployed.
+            .arg("--disable-cors")
             .env("PATH", tools::path_with(&lambda_bin))
             .envs(razorpayx_env)
             .envs(account_keys.env(&moto_endpoint))
@@ -230,20 +241,32 @@ async fn serve() -> Result<Infallible> {
             .current_dir(paths::workspace_root())
             .stdin(Stdio::null()),
     )?;
-    wait_until_listening(api_port, Duration::from_secs(120), &mut watch).await?;
+    wait_until_listening(invoke_port, Duration::from_secs(120), &mut watch).await?;
+    // Ends with the runtime when the stack stops.
+    let _front = crate::front::serve(api_port, invoke_port, &origins).await?;
+    let cors = if origins.is_empty() {
+        "no origin (CORS_ALLOWED_ORIGINS, comma-separated)".to_owned()
+    } else {
+        origins
+            .iter()
+            .filter_map(|origin| origin.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
 
     let base = format!("http://127.0.0.1:{api_port}");
     println!(
         "\n\
          ┌ payout service, local\n\
-         │ API (cargo lambda watch, pid {pid}): {base}\n\
+         │ API:              {base}   (browsers allowed from {cors})\n\
+         │ functions:        cargo lambda watch, pid {pid}, invoked on 127.0.0.1:{invoke_port}\n\
          │ DynamoDB Local:   {endpoint}   table: {table}\n\
          │ events:           stream → publish-events → bus {bus} (moto {moto_endpoint}) → rule notify → notify, every {events_secs} s\n\
          │ emails:           SES on moto, from {from}   ·   cargo xtask emails lists them\n\
          │ schedule:         sweep-earnings, then process-pending, every {secs} s (LOCAL_SCHEDULE_SECS)\n\
-         │ tokens:           cargo xtask token --user 7   |   cargo xtask token --user 1 --role admin\n\
+         │ tokens:           cargo xtask token --user 7   |   cargo xtask token --user 1 --role admin   |   cargo xtask token --service\n\
          │ run the processor now:\n\
-         │   .local/venv/bin/cargo-lambda lambda invoke process-pending --data-file events/scheduled.json --invoke-port {api_port}\n\
+         │   .local/venv/bin/cargo-lambda lambda invoke process-pending --data-file events/scheduled.json --invoke-port {invoke_port}\n\
          │ logs:             .local/logs/   ·   Ctrl-C stops everything\n\
          └",
         pid = watch.pid(),
@@ -292,7 +315,7 @@ async fn serve() -> Result<Infallible> {
         );
     }
 
-    let mut pump = EventPump::new(reader, notify_queue, lambda_bin.clone(), api_port);
+    let mut pump = EventPump::new(reader, notify_queue, lambda_bin.clone(), invoke_port);
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + schedule, schedule);
     let mut events_ticker = tokio::time::interval(EVENTS_EVERY);
     // After a long scheduled run, one round of events, not a burst of them.
@@ -303,7 +326,7 @@ async fn serve() -> Result<Infallible> {
                 if let Some(exit) = watch.exited() {
                     bail!("{exit}");
                 }
-                run_schedule(&lambda_bin, api_port).await;
+                run_schedule(&lambda_bin, invoke_port).await;
             }
             _ = events_ticker.tick() => {
                 if let Some(exit) = watch.exited() {
@@ -317,17 +340,17 @@ async fn serve() -> Result<Infallible> {
 
 /// The hourly rules' local stand-in; the sweep first: a schedule that fell due is paid
 /// in the same tick.
-async fn run_schedule(lambda_bin: &Path, api_port: u16) {
+async fn run_schedule(lambda_bin: &Path, invoke_port: u16) {
     invoke_scheduled(
         lambda_bin,
-        api_port,
+        invoke_port,
         "sweep-earnings",
         "events/sweep-earnings.json",
     )
     .await;
     invoke_scheduled(
         lambda_bin,
-        api_port,
+        invoke_port,
         "process-pending",
         "events/scheduled.json",
     )
@@ -367,7 +390,7 @@ fn dev_event_settings(moto_endpoint: &str) -> EventSettings {
 
 /// The local stand-in for the EventBridge rules (the hourly processor, the daily
 /// sweep): the same event, through the same runtime emulator the API uses.
-async fn invoke_scheduled(lambda_bin: &Path, api_port: u16, function: &str, event: &str) {
+async fn invoke_scheduled(lambda_bin: &Path, invoke_port: u16, function: &str, event: &str) {
     let started = Instant::now();
     let output = tokio::process::Command::new("cargo")
         .args(["lambda", "invoke", function, "--data-file", event])
@@ -375,7 +398,7 @@ async fn invoke_scheduled(lambda_bin: &Path, api_port: u16, function: &str, even
             "--invoke-address",
             "127.0.0.1",
             "--invoke-port",
-            &api_port.to_string(),
+            &invoke_port.to_string(),
         ])
         .env("PATH", tools::path_with(lambda_bin))
         .current_dir(paths::workspace_root())

@@ -8,6 +8,7 @@ mod circles;
 mod dev;
 mod emails;
 mod events;
+mod front;
 mod servers;
 mod smoke;
 mod test;

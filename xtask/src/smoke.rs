@@ -1,8 +1,12 @@
 //! The HTTP checks of `cargo xtask test`, against the real `cargo lambda watch` with
-//! the workspace router on a free port: a smoke test that calls every endpoint, the
+//! the workspace router on a free port, over a table that starts empty: a marketplace's
+//! day through its door (scouts, orders moved on and completed, an opening balance,
+//! a payout requested and paid), a smoke test that calls every other endpoint, the
 //! event path those calls set off (stream → `publish-events` → bus → `notify` →
 //! email), schemathesis fuzzing the API from `openapi.yaml`, then the admin dashboard
-//! in headless Chromium. The watch is stopped afterwards.
+//! and a web app on another origin (CORS) in headless Chromium. Every HTTP call goes
+//! through the local front (`crate::front`: API Gateway's CORS). The watch is stopped
+//! afterwards.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -33,7 +37,8 @@ pub async fn run(dynamodb_endpoint: &str, moto_endpoint: &str) -> Result<()> {
     let lambda_bin = tools::cargo_lambda()?;
     let schemathesis_bin = tools::venv_with(&[SCHEMATHESIS], "st")?;
     let (vault, account_keys) = devkit::moto::local_vault(moto_endpoint).await?;
-    let table = devkit::fixture::demo_table(dynamodb_endpoint, &vault, "smoke").await?;
+    // Empty: everything the calls below act on, the marketplace creates over HTTP.
+    let table = devkit::fixture::empty_table(dynamodb_endpoint, "smoke").await?;
     let run_id = uuid::Uuid::new_v4().simple().to_string();
     let events = EventSettings {
         moto_endpoint: moto_endpoint.to_owned(),
@@ -54,6 +59,8 @@ pub async fn run(dynamodb_endpoint: &str, moto_endpoint: &str) -> Result<()> {
         Command::new("cargo")
             .args(["lambda", "watch", "--invoke-address", "127.0.0.1"])
             .args(["--invoke-port", &port.to_string()])
+            // CORS is the front's, as it is API Gateway's when deployed.
+            .arg("--disable-cors")
             .env("PATH", tools::path_with(&lambda_bin))
             .env("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_endpoint)
             .env("PAYOUTS_TABLE", &table)
@@ -70,11 +77,20 @@ pub async fn run(dynamodb_endpoint: &str, moto_endpoint: &str) -> Result<()> {
     )?;
     crate::dev::wait_for_port(port, Duration::from_secs(120), &mut watch)
         .with_context(|| format!("see {}", log_path.display()))?;
-    let base = format!("http://127.0.0.1:{port}");
+    // Every HTTP call goes through the front, as deployed ones go through API Gateway;
+    // the invocations of the event path go to the watch itself.
+    let front_port = dynamodb_local::free_port()?;
+    let front = crate::front::serve(
+        front_port,
+        port,
+        &crate::front::parse_origins(crate::browser::CORS_ALLOWED_ORIGIN)?,
+    )
+    .await?;
+    let base = format!("http://127.0.0.1:{front_port}");
     let smoke_base = base.clone();
     let smoke = tokio::task::spawn_blocking(move || calls(&smoke_base)).await?;
     let mut outcome = match smoke {
-        Ok(completed) => {
+        Ok((completed, day)) => {
             let path = EventPath {
                 lambda_bin: &lambda_bin,
                 port,
@@ -83,7 +99,7 @@ pub async fn run(dynamodb_endpoint: &str, moto_endpoint: &str) -> Result<()> {
                 settings: &events,
                 capture: &capture,
             };
-            path.check(&completed).await
+            path.check(&completed, &day).await
         }
         Err(err) => Err(err),
     };
@@ -98,21 +114,29 @@ pub async fn run(dynamodb_endpoint: &str, moto_endpoint: &str) -> Result<()> {
         outcome = match crate::browser::prepare(&store, &store, &vault).await {
             Ok(()) => {
                 let browser_base = base.clone();
-                tokio::task::spawn_blocking(move || crate::browser::dashboard_test(&browser_base))
-                    .await
-                    .map_err(anyhow::Error::from)
-                    .and_then(|result| result)
+                tokio::task::spawn_blocking(move || {
+                    crate::browser::dashboard_test(&browser_base)?;
+                    crate::browser::cors_test(&browser_base)
+                })
+                .await
+                .map_err(anyhow::Error::from)
+                .and_then(|result| result)
             }
             Err(err) => Err(err),
         };
     }
+    front.abort();
     drop(watch);
     outcome.with_context(|| format!("cargo lambda watch log: {}", log_path.display()))
 }
 
-/// Fuzzes every operation of `openapi.yaml`, positive and negative, as an admin (who
-/// may call every route). Every response must conform to the spec and none may be a
-/// 5xx. `SCHEMATHESIS_SEED` and `SCHEMATHESIS_MAX_EXAMPLES` change the run.
+/// The operations only the marketplace's backend may call (`security: service`).
+const MARKETPLACE_OPERATIONS: &str = "^(putScout|putOrder|recordScoutEarnings)$";
+
+/// Fuzzes every operation of `openapi.yaml`, positive and negative: the marketplace's
+/// with a service token, every other as an admin (who may call every other route).
+/// Every response must conform to the spec and none may be a 5xx.
+/// `SCHEMATHESIS_SEED` and `SCHEMATHESIS_MAX_EXAMPLES` change the run.
 ///
 /// Deliberate settings, each for a reason outside the functions:
 /// - `positive_data_acceptance` is excluded: a schema-valid request can be refused by
@@ -127,28 +151,36 @@ fn schemathesis(bin: &std::path::Path, base: &str) -> Result<()> {
         .unwrap_or_else(|_| (uuid::Uuid::new_v4().as_u128() % 1_000_000).to_string());
     let examples = std::env::var("SCHEMATHESIS_MAX_EXAMPLES").unwrap_or_else(|_| "15".to_owned());
     let admin = devkit::token::mint(DEV_JWT_SECRET, 1, Role::Admin, 3600)?;
+    let service = devkit::token::mint_service(DEV_JWT_SECRET, "marketplace-fuzz", 3600)?;
     println!("schemathesis: seed {seed}, {examples} examples per operation and phase");
-    tools::run(
-        Command::new(bin.join("st"))
-            .arg("run")
-            .arg(paths::workspace_root().join("openapi.yaml"))
-            .args(["--url", base])
-            .args(["--header", &format!("Authorization: Bearer {admin}")])
-            .args(["--mode", "all", "--checks", "all"])
-            .args([
-                "--exclude-checks",
-                "positive_data_acceptance,unsupported_method",
-            ])
-            .args(["--max-examples", &examples, "--seed", &seed])
-            .args(["--request-timeout", "60", "--workers", "1"])
-            .env(
-                "PYTHONPATH",
-                paths::workspace_root().join("xtask/schemathesis"),
-            )
-            .env("SCHEMATHESIS_HOOKS", "payout_hooks")
-            .current_dir(paths::local_dir()),
-    )
-    .context("schemathesis found responses that break openapi.yaml")
+    for (token, filter) in [
+        (&admin, "--exclude-operation-id-regex"),
+        (&service, "--include-operation-id-regex"),
+    ] {
+        tools::run(
+            Command::new(bin.join("st"))
+                .arg("run")
+                .arg(paths::workspace_root().join("openapi.yaml"))
+                .args(["--url", base])
+                .args(["--header", &format!("Authorization: Bearer {token}")])
+                .args([filter, MARKETPLACE_OPERATIONS])
+                .args(["--mode", "all", "--checks", "all"])
+                .args([
+                    "--exclude-checks",
+                    "positive_data_acceptance,unsupported_method",
+                ])
+                .args(["--max-examples", &examples, "--seed", &seed])
+                .args(["--request-timeout", "60", "--workers", "1"])
+                .env(
+                    "PYTHONPATH",
+                    paths::workspace_root().join("xtask/schemathesis"),
+                )
+                .env("SCHEMATHESIS_HOOKS", "payout_hooks")
+                .current_dir(paths::local_dir()),
+        )
+        .context("schemathesis found responses that break openapi.yaml")?;
+    }
+    Ok(())
 }
 
 struct Client {
@@ -217,8 +249,182 @@ impl Client {
     }
 }
 
-/// Calls every endpoint; returns the ids of the payouts it completed.
-fn calls(base: &str) -> Result<Vec<String>> {
+/// What a marketplace's day left for the event path to find.
+struct MarketplaceDay {
+    /// Completed through `PUT /orders/{id}`.
+    orders_completed: Vec<String>,
+    /// Scouts credited outside an order.
+    scouts_credited: Vec<String>,
+    /// Scout payouts requested and paid.
+    paid: Vec<String>,
+}
+
+/// A marketplace's day through its door, on an empty table, as its backend and its
+/// users would: the backend creates scouts s-1 (user 7, with an opening balance) and
+/// s-3 (user 12) and orders o-1 (s-1's bounty), o-3 (s-3's) and o-4, moves them on,
+/// completes o-3 and cancels o-4; the seller and s-3's owner save payout accounts,
+/// s-3's owner asks for the bounty, and an admin pays it. Refusals on the way: a status moving back, a
+/// completed order changed, a user's token on the door, the service's token on a
+/// user's route.
+fn marketplace_day(api: &Client, admin: &str) -> Result<MarketplaceDay> {
+    let service = devkit::token::mint_service(DEV_JWT_SECRET, "marketplace-smoke", 3600)?;
+    let service = Some(service.as_str());
+    let json = |value: Value| value.to_string();
+    let scout_1 =
+        json(serde_json::json!({"user_id": 7, "display_name": "Asha Rao", "active": true}));
+    api.expect("PUT", "/scouts/s-1", service, Some(&scout_1), 201)?;
+    let again = api.expect("PUT", "/scouts/s-1", service, Some(&scout_1), 200)?;
+    ensure!(again["earnings_paise"] == 0, "{again}");
+    api.expect(
+        "PUT",
+        "/scouts/s-3",
+        service,
+        Some(r#"{"user_id": 12, "active": true}"#),
+        201,
+    )?;
+    let opening = json(serde_json::json!(
+        {"direction": "credit", "amount_paise": 50_000, "reason": "opening_balance"}
+    ));
+    for expected in [201, 200] {
+        let (status, entry) = api.call_with(
+            "POST",
+            "/scouts/s-1/earnings",
+            service,
+            Some(&opening),
+            &[("idempotency-key", "opening-s-1")],
+        )?;
+        ensure!(status == expected, "{status} {entry}");
+    }
+
+    let order = |status: &str, scout: &str, bounty: u64, price: u64| {
+        json(
+            serde_json::json!({"buyer_id": 9, "seller_id": 8, "item_price_paise": price,
+            "currency": "INR", "status": status, "scout_id": scout, "scout_bounty_paise": bounty}),
+        )
+    };
+    api.expect(
+        "PUT",
+        "/orders/o-1",
+        service,
+        Some(&order("placed", "s-1", 6_000, 120_000)),
+        201,
+    )?;
+    for status in ["shipped", "delivered"] {
+        let moved = api.expect(
+            "PUT",
+            "/orders/o-1",
+            service,
+            Some(&order(status, "s-1", 6_000, 120_000)),
+            200,
+        )?;
+        ensure!(moved["order"]["status"] == status, "{moved}");
+    }
+    let back = api.expect(
+        "PUT",
+        "/orders/o-1",
+        service,
+        Some(&order("shipped", "s-1", 6_000, 120_000)),
+        409,
+    )?;
+    ensure!(back["error"]["code"] == "status_backwards", "{back}");
+
+    let o3 = order("completed", "s-3", 4_995, 99_900);
+    api.expect(
+        "PUT",
+        "/orders/o-3",
+        service,
+        Some(&order("placed", "s-3", 4_995, 99_900)),
+        201,
+    )?;
+    let completed = api.expect("PUT", "/orders/o-3", service, Some(&o3), 200)?;
+    ensure!(
+        completed["payout"]["payout_id"] == Order::seller_payout_id("o-3").to_string().as_str(),
+        "{completed}"
+    );
+    let replayed = api.expect("PUT", "/orders/o-3", service, Some(&o3), 200)?;
+    ensure!(replayed["payout"] == completed["payout"], "{replayed}");
+    let changed = api.expect(
+        "PUT",
+        "/orders/o-3",
+        service,
+        Some(&order("completed", "s-3", 4_995, 99_000)),
+        409,
+    )?;
+    ensure!(changed["error"]["code"] == "order_closed", "{changed}");
+    let s3 = api.expect(
+        "PUT",
+        "/scouts/s-3",
+        service,
+        Some(r#"{"user_id": 12, "active": true}"#),
+        200,
+    )?;
+    ensure!(
+        s3["earnings_paise"] == 4_995,
+        "the bounty, credited once: {s3}"
+    );
+    api.expect(
+        "PUT",
+        "/orders/o-4",
+        service,
+        Some(&order("cancelled", "s-1", 0, 30_000)),
+        201,
+    )?;
+
+    let owner = devkit::token::mint(DEV_JWT_SECRET, 12, Role::User, 3600)?;
+    let owner = Some(owner.as_str());
+    let refused = api.expect(
+        "PUT",
+        "/scouts/s-3",
+        owner,
+        Some(r#"{"user_id": 12, "active": true}"#),
+        403,
+    )?;
+    ensure!(refused["error"]["code"] == "forbidden", "{refused}");
+    api.expect("GET", "/payouts/my-payouts", service, None, 403)?;
+
+    // The seller sets up where they are paid (no email yet: the smoke test adds one
+    // later, a change that holds their payouts).
+    let seller = devkit::token::mint(DEV_JWT_SECRET, PAID_USER, Role::User, 3600)?;
+    let vpa = json(serde_json::json!({"type": "vpa", "name": "Vikram Singh",
+        "address": "vikram@okicici"}));
+    api.expect("PUT", "/me/payout-account", Some(&seller), Some(&vpa), 200)?;
+
+    let account = json(serde_json::json!({"type": "vpa", "name": "Ravi Kumar",
+        "address": "ravi@okaxis", "email": "ravi@example.com"}));
+    let saved = api.expect("PUT", "/me/payout-account", owner, Some(&account), 200)?;
+    if saved["hold_until"].is_string() {
+        api.expect(
+            "POST",
+            "/users/12/payout-account/end-hold",
+            Some(admin),
+            None,
+            200,
+        )?;
+    }
+    let requested = api.expect("POST", "/scouts/s-3/request-payout", owner, Some("{}"), 201)?;
+    ensure!(requested["amount_paise"] == 4_995, "{requested}");
+    let payout_id = requested["payout_id"]
+        .as_str()
+        .context("payout_id")?
+        .to_owned();
+    let paid = api.expect(
+        "POST",
+        &format!("/payouts/process/{payout_id}"),
+        Some(admin),
+        None,
+        200,
+    )?;
+    ensure!(paid["status"] == "completed", "{paid}");
+    Ok(MarketplaceDay {
+        orders_completed: vec!["o-3".to_owned()],
+        scouts_credited: vec!["s-1".to_owned()],
+        paid: vec![payout_id],
+    })
+}
+
+/// Calls every endpoint, after a marketplace's day has made the records they act on;
+/// returns the ids of the payouts completed, and the day.
+fn calls(base: &str) -> Result<(Vec<String>, MarketplaceDay)> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(600)))
@@ -234,6 +440,7 @@ fn calls(base: &str) -> Result<Vec<String>> {
         token(9, Role::User)?,
         token(1, Role::Admin)?,
     );
+    let day = marketplace_day(&api, &admin)?;
 
     let requested = api.expect(
         "POST",
@@ -285,7 +492,7 @@ fn calls(base: &str) -> Result<Vec<String>> {
         "{listed}"
     );
 
-    // The seller has no email on file in the demo data; with one, the events of the
+    // The seller has no email on file yet; with one, the events of the
     // payout about to be paid are mailed (checked in `EventPath`). A new email is a
     // change of account: it is announced (`payout_account.changed`, mailed to the new
     // address) and holds the seller's payouts, which are refused until an admin ends
@@ -432,7 +639,9 @@ fn calls(base: &str) -> Result<Vec<String>> {
 
     api.expect("GET", "/payouts/my-payouts", None, None, 401)?;
     api.expect("GET", "/payouts", Some(&scout_owner), None, 403)?;
-    Ok(vec![seller_payout])
+    let mut completed = vec![seller_payout];
+    completed.extend(day.paid.iter().cloned());
+    Ok((completed, day))
 }
 
 /// The event path after the API calls: the table's stream, from its beginning, through
@@ -449,7 +658,7 @@ struct EventPath<'a> {
 }
 
 impl EventPath<'_> {
-    async fn check(&self, completed: &[String]) -> Result<()> {
+    async fn check(&self, completed: &[String], day: &MarketplaceDay) -> Result<()> {
         let records = self.publish_stream().await?;
         let published = self.capture.drain().await?;
         println!(
@@ -458,7 +667,7 @@ impl EventPath<'_> {
             published.len(),
             self.settings.bus
         );
-        expect_events(&published, completed)?;
+        expect_events(&published, completed, day)?;
         let notified: Vec<&Value> = published
             .iter()
             .filter(|event| {
@@ -494,7 +703,8 @@ impl EventPath<'_> {
             self.table,
             devkit::streams::StartAt::TrimHorizon,
         )
-        .await?;
+        .await?
+        .filtered(devkit::streams::MappingFilter::from_template()?);
         let mut records = 0;
         loop {
             let batch = reader.next_batch(events::STREAM_BATCH).await?;
@@ -546,9 +756,11 @@ impl EventPath<'_> {
     }
 }
 
-/// At least one `payout.requested`, and exactly one `payout.completed` for each payout
-/// the smoke test completed.
-fn expect_events(published: &[Value], completed: &[String]) -> Result<()> {
+/// At least one `payout.requested`, exactly one `payout.completed` for each payout the
+/// smoke test completed, one `order.completed` for each order the marketplace
+/// completed, and one `scout.credited` for each scout it credited (its credit was sent
+/// twice).
+fn expect_events(published: &[Value], completed: &[String], day: &MarketplaceDay) -> Result<()> {
     let of_type = |kind: &str| -> Vec<&Value> {
         published
             .iter()
@@ -571,5 +783,21 @@ fn expect_events(published: &[Value], completed: &[String]) -> Result<()> {
             "{matching} payout.completed events for {payout_id}, expected 1"
         );
     }
+    let once = |kind: &str, field: &str, ids: &[String]| -> Result<()> {
+        let events = of_type(kind);
+        for id in ids {
+            let matching = events
+                .iter()
+                .filter(|event| event["detail"][field] == id.as_str())
+                .count();
+            ensure!(
+                matching == 1,
+                "{matching} {kind} events for {id}, expected 1"
+            );
+        }
+        Ok(())
+    };
+    once("order.completed", "order_id", &day.orders_completed)?;
+    once("scout.credited", "scout_id", &day.scouts_credited)?;
     Ok(())
 }

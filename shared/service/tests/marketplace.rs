@@ -92,7 +92,7 @@ fn order_body(status: &str) -> Value {
 }
 
 async fn with_scout(api: &Api) {
-    let created = put_scout(api, "s-1", json!({"user_id": SCOUT_OWNER})).await;
+    let created = put_scout(api, "s-1", json!({"user_id": SCOUT_OWNER, "active": true})).await;
     assert_eq!(created.status, 201, "{:?}", created.body);
 }
 
@@ -138,7 +138,7 @@ async fn a_scout_refused_is_left_as_it_was() {
     with_scout(&api).await;
     let before = store.scout("s-1").await.unwrap();
 
-    let owner = put_scout(&api, "s-1", json!({"user_id": 99})).await;
+    let owner = put_scout(&api, "s-1", json!({"user_id": 99, "active": true})).await;
     assert_error(&owner, 409, "owner_fixed", Some("user_id"));
     let refusals = [
         (
@@ -217,7 +217,7 @@ async fn a_deactivated_scout_requests_nothing_and_keeps_what_it_has() {
     let scout = store.scout("s-1").await.unwrap().unwrap();
     assert_eq!(scout.earnings_paise, Paise(50_000));
 
-    let on = put_scout(&api, "s-1", json!({"user_id": SCOUT_OWNER})).await;
+    let on = put_scout(&api, "s-1", json!({"user_id": SCOUT_OWNER, "active": true})).await;
     assert_eq!(on.body["active"], true);
     let requested = api
         .post(
@@ -666,7 +666,8 @@ async fn a_completion_of_a_changed_order_is_refused() {
 async fn only_the_marketplace_calls_its_routes_and_it_calls_nothing_else() {
     let (api, store) = world().await;
     with_scout(&api).await;
-    let scout_body = json!({"user_id": SCOUT_OWNER, "display_name": "Mallory"}).to_string();
+    let scout_body =
+        json!({"user_id": SCOUT_OWNER, "display_name": "Mallory", "active": true}).to_string();
     let order = order_body("completed").to_string();
     let credit = json!({"direction": "credit", "amount_paise": 1, "reason": "bonus"}).to_string();
     let before = Snapshot::take(&store, &["s-1"], &["o-1"], &[SELLER, SCOUT_OWNER]).await;
@@ -749,7 +750,7 @@ async fn completions_credits_and_debits_are_published_once() {
                 < 300
         );
         assert!(put_order(&api, "o-1", order_body("completed")).await.status < 300);
-        let renamed = json!({"user_id": SCOUT_OWNER, "display_name": "A"});
+        let renamed = json!({"user_id": SCOUT_OWNER, "display_name": "A", "active": true});
         assert!(put_scout(&api, "s-1", renamed).await.status < 300);
     }
     let published = devkit::testing::publish_table_stream(
@@ -798,4 +799,62 @@ async fn completions_credits_and_debits_are_published_once() {
     );
     assert_eq!(credited["reason"], "bonus");
     assert_eq!(detail("scout.debited")["amount_paise"], 4_000);
+}
+
+/// A completing PUT racing another report of the same order: whichever wins, the
+/// order is completed on exactly what the completing PUT sent, or that PUT is refused;
+/// the scout is credited the completed order's bounty, once.
+#[tokio::test]
+async fn a_completion_racing_another_report_settles_only_what_it_sent() {
+    let (api, store) = world().await;
+    with_scout(&api).await;
+    let mut completions = 0;
+    let mut credited = 0;
+    for index in 0..12 {
+        let order_id = format!("o-race-{index}");
+        assert_eq!(
+            put_order(&api, &order_id, order_body("placed"))
+                .await
+                .status,
+            201
+        );
+        let mut completing = order_body("completed");
+        completing["scout_bounty_paise"] = json!(5_000);
+        let mut other = order_body("shipped");
+        other["scout_bounty_paise"] = json!(7_000);
+        let (done, moved) = tokio::join!(
+            put_order(&api, &order_id, completing.clone()),
+            put_order(&api, &order_id, other),
+        );
+        let stored = store.order(&order_id).await.unwrap().unwrap();
+        match done.status {
+            200 => {
+                assert_eq!(done.body["order"]["scout_bounty_paise"], 5_000);
+                assert_eq!(stored.status, OrderStatus::Completed);
+                assert_eq!(stored.scout_bounty_paise, Some(Paise(5_000)));
+                assert!(
+                    moved.status == 409 || moved.status == 200,
+                    "{:?}",
+                    moved.body
+                );
+                completions += 1;
+                credited += 5_000;
+            }
+            409 => {
+                assert_ne!(stored.status, OrderStatus::Completed, "{:?}", done.body);
+                // Sent again, it completes on what it says.
+                let again = put_order(&api, &order_id, completing).await;
+                assert_eq!(again.status, 200, "{:?}", again.body);
+                assert_eq!(again.body["order"]["scout_bounty_paise"], 5_000);
+                completions += 1;
+                credited += 5_000;
+            }
+            other => panic!("{other}: {:?}", done.body),
+        }
+    }
+    assert_eq!(completions, 12);
+    let scout = store.scout("s-1").await.unwrap().unwrap();
+    assert_eq!(scout.credited_paise, Paise(credited));
+    assert_eq!(store.summary(SELLER).await.unwrap().total, 12);
+    assert_books_balance(&store, &["s-1"], &[SELLER]).await;
 }

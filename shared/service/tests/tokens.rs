@@ -55,10 +55,10 @@ async fn assert_refused(api: &Api, store: &Store, token: &str, status: u16, what
     let before = snapshot(store).await;
     let reply = request_payout(api, token).await;
     assert_eq!(reply.status, status, "{what}: {}", reply.text);
-    let code = if status == 401 {
-        "unauthorized"
-    } else {
-        "service_unavailable"
+    let code = match status {
+        401 => "unauthorized",
+        403 => "forbidden",
+        _ => "service_unavailable",
     };
     assert_eq!(reply.code(), code, "{what}");
     assert_eq!(snapshot(store).await, before, "{what} changed the data");
@@ -280,4 +280,65 @@ async fn a_deployed_stage_accepts_no_hs256_token_at_all() {
     let local =
         devkit::token::mint(DEV_JWT_SECRET, ADMIN, domain::actor::Role::Admin, 600).unwrap();
     assert_refused(&api, &store, &local, 401, "a local token").await;
+}
+
+/// The marketplace's backend as a deployed stage takes it: a listed client's
+/// client-credentials token with the service scope, with the stage's `aud` or (as
+/// Cognito issues them) an access token without one. Any other client with the scope,
+/// a user's token without `aud`, and an ID token without `aud` are refused, and
+/// nothing is written.
+#[tokio::test]
+async fn only_a_listed_clients_service_token_opens_the_marketplace_door() {
+    let (api, store, issuer) = world(JWKS_MIN_REFRESH).await;
+    let put_scout = |token: String| {
+        let api = &api;
+        async move {
+            api.call(Call {
+                method: "PUT",
+                path: "/scouts/s-new",
+                token: Some(&token),
+                body: Some(r#"{"user_id": 7, "active": true}"#),
+                ..Call::default()
+            })
+            .await
+        }
+    };
+    let service = issuer.service_claims(devkit::token::TEST_SERVICE_CLIENT);
+    let mut with_audience = service.clone();
+    with_audience["aud"] = json!(issuer.audience);
+    let mut other_client = service.clone();
+    other_client["client_id"] = json!("shop-web");
+    let mut id_token = service.clone();
+    id_token["token_use"] = json!("id");
+    let mut wrong_audience = service.clone();
+    wrong_audience["aud"] = json!("payouts-other-stage");
+    let mut user_without_audience = issuer.claims(USER, false);
+    user_without_audience.as_object_mut().unwrap().remove("aud");
+
+    for (claims, status) in [
+        (&other_client, 403),
+        (&id_token, 401),
+        (&wrong_audience, 401),
+    ] {
+        let reply = put_scout(issuer.sign_rs256(claims, RSA_KID).unwrap()).await;
+        assert_eq!(reply.status, status, "{claims}: {}", reply.text);
+        assert_eq!(store.scout("s-new").await.unwrap(), None);
+    }
+    let user = issuer.sign_rs256(&user_without_audience, RSA_KID).unwrap();
+    assert_refused(&api, &store, &user, 401, "a user's token without aud").await;
+
+    let created = put_scout(issuer.sign_rs256(&service, RSA_KID).unwrap()).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let again = put_scout(issuer.sign_rs256(&with_audience, RSA_KID).unwrap()).await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    // The same token is no user's: it is refused on a user's route.
+    let service_token = issuer.sign_rs256(&with_audience, RSA_KID).unwrap();
+    assert_refused(
+        &api,
+        &store,
+        &service_token,
+        403,
+        "a service token on a user route",
+    )
+    .await;
 }

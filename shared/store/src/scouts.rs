@@ -105,7 +105,12 @@ impl Store {
                     "SET {earnings} = {earnings} - {amount_value}, \
                      {credited} = {credited} - {amount_value}"
                 ),
-                format!("attribute_exists(pk) AND {earnings} >= {amount_value}"),
+                // `credited` too: a scout whose books were already off must not be
+                // taken below zero, which no later read could load.
+                format!(
+                    "attribute_exists(pk) AND {earnings} >= {amount_value} \
+                     AND {credited} >= {amount_value}"
+                ),
             ),
         };
         let balance = expr

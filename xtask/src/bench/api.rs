@@ -310,7 +310,7 @@ pub async fn run(endpoint: &str, vault: &Vault, quick: bool) -> Result<ApiFigure
                         format!("/scouts/s-put-{round}"),
                         "",
                         &marketplace,
-                        Some(r#"{"user_id": 7, "display_name": "Bench"}"#),
+                        Some(r#"{"user_id": 7, "display_name": "Bench", "active": true}"#),
                     ),
                     Endpoint::PutOrder => (
                         "PUT",

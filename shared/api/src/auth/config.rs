@@ -67,6 +67,11 @@ pub struct IssuerConfig {
     /// `JWT_ALGORITHMS` (default `RS256,ES256`): asymmetric algorithms only.
     pub algorithms: Vec<Algorithm>,
     pub claims: ClaimNames,
+    /// `JWT_SERVICE_CLIENT_IDS` (comma-separated; none by default): the clients whose
+    /// tokens with the service scope are the marketplace's backend. A token with the
+    /// scope from any other client is refused, so a provider that hands the scope to
+    /// a users' app client by mistake makes no user a service.
+    pub service_clients: Vec<String>,
     /// Plain-http JWKS and the like are allowed (local runs only).
     pub local: bool,
 }
@@ -176,20 +181,36 @@ impl AuthConfig {
             })
             .collect::<Result<Vec<_>>>()?;
         let defaults = ClaimNames::default();
+        let claims = ClaimNames {
+            user_id: var("JWT_USER_ID_CLAIM").unwrap_or(defaults.user_id),
+            role: var("JWT_ROLE_CLAIM").unwrap_or(defaults.role),
+            admin_role: var("JWT_ADMIN_ROLE").unwrap_or(defaults.admin_role),
+            service_scope_claim: var("JWT_SERVICE_SCOPE_CLAIM")
+                .unwrap_or(defaults.service_scope_claim),
+            service_scope: var("JWT_SERVICE_SCOPE").unwrap_or(defaults.service_scope),
+        };
+        if claims.role == claims.service_scope_claim && claims.admin_role == claims.service_scope {
+            return Err(Error::Config(
+                "JWT_ADMIN_ROLE and JWT_SERVICE_SCOPE name the same value in the same claim: \
+                 the marketplace's backend and an admin must be told apart"
+                    .to_owned(),
+            ));
+        }
+        let service_clients = var("JWT_SERVICE_CLIENT_IDS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|client| !client.is_empty())
+            .map(str::to_owned)
+            .collect();
         Ok(AuthConfig::Issuer(Box::new(IssuerConfig {
             jwks_url,
             issuer,
             audience,
             max_ttl_secs,
             algorithms,
-            claims: ClaimNames {
-                user_id: var("JWT_USER_ID_CLAIM").unwrap_or(defaults.user_id),
-                role: var("JWT_ROLE_CLAIM").unwrap_or(defaults.role),
-                admin_role: var("JWT_ADMIN_ROLE").unwrap_or(defaults.admin_role),
-                service_scope_claim: var("JWT_SERVICE_SCOPE_CLAIM")
-                    .unwrap_or(defaults.service_scope_claim),
-                service_scope: var("JWT_SERVICE_SCOPE").unwrap_or(defaults.service_scope),
-            },
+            claims,
+            service_clients,
             local,
         })))
     }
@@ -283,6 +304,30 @@ mod tests {
         assert!(issuer.local);
         assert_eq!(issuer.claims.role, "cognito:groups");
         assert_eq!(issuer.claims.admin_role, "payouts-admin");
+    }
+
+    #[test]
+    fn service_clients_are_listed_and_the_service_scope_is_never_the_admin_role() {
+        let AuthConfig::Issuer(issuer) = auth(&ISSUER).unwrap() else {
+            panic!("an issuer");
+        };
+        assert!(
+            issuer.service_clients.is_empty(),
+            "no service client by default"
+        );
+        let mut listed = ISSUER.to_vec();
+        listed.push(("JWT_SERVICE_CLIENT_IDS", " m2m-1 , m2m-2,"));
+        let AuthConfig::Issuer(issuer) = auth(&listed).unwrap() else {
+            panic!("an issuer");
+        };
+        assert_eq!(issuer.service_clients, ["m2m-1", "m2m-2"]);
+        let mut overlap = ISSUER.to_vec();
+        overlap.extend([
+            ("JWT_ROLE_CLAIM", "scope"),
+            ("JWT_ADMIN_ROLE", "payouts/marketplace"),
+        ]);
+        let err = auth(&overlap).unwrap_err().to_string();
+        assert!(err.contains("JWT_SERVICE_SCOPE"), "{err}");
     }
 
     #[test]

@@ -29,9 +29,20 @@ pub enum TokenVerifier {
     Issuer {
         jwks: Jwks,
         validation: Validation,
-        claims: Box<ClaimNames>,
+        rules: Box<IssuerRules>,
         max_ttl_secs: u64,
     },
+}
+
+/// What a deployed stage holds a verified token's claims to, besides the signature.
+#[derive(Debug)]
+pub struct IssuerRules {
+    claims: ClaimNames,
+    /// The `aud` a token must hold; only a listed service client's access token may
+    /// come without one (Cognito's client-credentials tokens carry `client_id`, no
+    /// `aud`).
+    audience: String,
+    service_clients: Vec<String>,
 }
 
 impl std::fmt::Debug for TokenVerifier {
@@ -80,12 +91,18 @@ impl TokenVerifier {
         validation.validate_exp = true;
         validation.validate_nbf = true;
         validation.set_issuer(&[&config.issuer]);
-        validation.set_audience(&[&config.audience]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        // `aud` is checked by `audience_holds` after the signature: required of every
+        // token but a listed service client's access token.
+        validation.validate_aud = false;
+        validation.set_required_spec_claims(&["exp", "iss"]);
         Ok(TokenVerifier::Issuer {
             jwks: Jwks::new(&config.jwks_url, !config.local, min_refresh)?,
             validation,
-            claims: Box::new(config.claims.clone()),
+            rules: Box::new(IssuerRules {
+                claims: config.claims.clone(),
+                audience: config.audience.clone(),
+                service_clients: config.service_clients.clone(),
+            }),
             max_ttl_secs: config.max_ttl_secs,
         })
     }
@@ -121,7 +138,7 @@ impl TokenVerifier {
             TokenVerifier::Issuer {
                 jwks,
                 validation,
-                claims: names,
+                rules,
                 max_ttl_secs,
             } => {
                 // The header is read unverified only to pick the key; the algorithm
@@ -147,10 +164,58 @@ impl TokenVerifier {
                 validation.algorithms = vec![header.alg];
                 let claims = verified_claims(token, &key.key, &validation)?;
                 check_lifetime(&claims, *max_ttl_secs)?;
-                caller_of(&claims, names)
+                rules.caller(&claims)
             }
         }
     }
+}
+
+impl IssuerRules {
+    /// Whom verified claims speak for, once their audience holds: a user or admin
+    /// only with `aud`; the marketplace's backend only as a listed client, with `aud`
+    /// or as an access token without one.
+    fn caller(&self, claims: &Value) -> Result<Caller> {
+        let audience_holds = match claims.get("aud") {
+            None => None,
+            Some(Value::String(audience)) => Some(*audience == self.audience),
+            Some(Value::Array(audiences)) => Some(
+                audiences
+                    .iter()
+                    .any(|audience| audience.as_str() == Some(self.audience.as_str())),
+            ),
+            Some(_) => return Err(invalid()),
+        };
+        if audience_holds == Some(false) {
+            return Err(Error::Unauthenticated(
+                "token is not meant for this service and stage (aud)".to_owned(),
+            ));
+        }
+        let has_audience = audience_holds.is_some();
+        match caller_of(claims, &self.claims)? {
+            Caller::Service(service) => {
+                if !self.service_clients.contains(&service.client_id) {
+                    return Err(Error::Forbidden(format!(
+                        "client {} is not one of this stage's marketplace clients \
+                         (JWT_SERVICE_CLIENT_IDS)",
+                        service.client_id
+                    )));
+                }
+                let access_token = claims
+                    .get("token_use")
+                    .is_none_or(|token_use| token_use.as_str() == Some("access"));
+                if !has_audience && !access_token {
+                    return Err(no_audience());
+                }
+                Ok(Caller::Service(service))
+            }
+            Caller::Person(_) if !has_audience => Err(no_audience()),
+            person => Ok(person),
+        }
+    }
+}
+
+fn no_audience() -> Error {
+    Error::Unauthenticated("token has no `aud` claim".to_owned())
 }
 
 fn invalid() -> Error {
@@ -226,8 +291,8 @@ fn caller_of(claims: &Value, names: &ClaimNames) -> Result<Caller> {
     // `sub` is the client too in a client-credentials token.
     let client_id = ["client_id", "azp", "sub"]
         .into_iter()
-        .find_map(|name| claims.get(name).and_then(Value::as_str))
-        .filter(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()))
+        .filter_map(|name| claims.get(name).and_then(Value::as_str))
+        .find(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()))
         .ok_or_else(|| Error::Unauthenticated("service token names no client".to_owned()))?;
     Ok(Caller::Service(ServiceCaller {
         client_id: client_id.to_owned(),

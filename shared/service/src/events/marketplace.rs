@@ -76,6 +76,24 @@ pub struct ScoutEarningsMoved {
     pub occurred_at: Timestamp,
 }
 
+/// `<scout_id>:<key>:<event_type>`, with `%` and `:` in the two ids percent-encoded:
+/// both may hold a `:`, and scout `a:b` with key `c` must not share an id with scout `a`
+/// with key `b:c`.
+pub fn earnings_event_id(
+    scout_id: &str,
+    idempotency_key: &str,
+    event_type: MarketplaceEventType,
+) -> String {
+    use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+    const SEPARATORS: &AsciiSet = &CONTROLS.add(b'%').add(b':');
+    format!(
+        "{}:{}:{}",
+        utf8_percent_encode(scout_id, SEPARATORS),
+        utf8_percent_encode(idempotency_key, SEPARATORS),
+        event_type.detail_type()
+    )
+}
+
 #[derive(Deserialize)]
 struct ItemKey {
     pk: String,
@@ -118,12 +136,7 @@ pub fn event_for_record(record: &EventRecord) -> Result<Option<super::Event>> {
             EarningsDirection::Debit => MarketplaceEventType::ScoutDebited,
         };
         return Ok(Some(super::Event::ScoutEarnings(ScoutEarningsMoved {
-            event_id: format!(
-                "{}:{}:{}",
-                entry.scout_id,
-                entry.idempotency_key,
-                event_type.detail_type()
-            ),
+            event_id: earnings_event_id(&entry.scout_id, &entry.idempotency_key, event_type),
             event_type,
             scout_id: entry.scout_id,
             amount_paise: entry.amount_paise,
@@ -133,18 +146,17 @@ pub fn event_for_record(record: &EventRecord) -> Result<Option<super::Event>> {
             occurred_at: entry.created_at,
         })));
     }
-    let before = match record.event_name.as_str() {
-        "INSERT" => None,
-        "MODIFY" => Some(
-            serde_dynamo::from_item::<_, StatusOnly>(record.change.old_image.clone())
-                .map_err(|error| unreadable("order old image", &error))?
-                .status,
-        ),
-        _ => return Ok(None),
-    };
+    // Completion is always a change of an order that was open: an order written as
+    // completed from the start (a fixture's) moved no money.
+    if record.event_name != "MODIFY" {
+        return Ok(None);
+    }
+    let before = serde_dynamo::from_item::<_, StatusOnly>(record.change.old_image.clone())
+        .map_err(|error| unreadable("order old image", &error))?
+        .status;
     let after: Order = serde_dynamo::from_item(record.change.new_image.clone())
         .map_err(|error| unreadable("order new image", &error))?;
-    if after.status != OrderStatus::Completed || before == Some(OrderStatus::Completed) {
+    if after.status != OrderStatus::Completed || before == OrderStatus::Completed {
         return Ok(None);
     }
     let event_type = MarketplaceEventType::OrderCompleted;
@@ -170,4 +182,26 @@ pub fn event_for_record(record: &EventRecord) -> Result<Option<super::Event>> {
         scout_bounty_paise: bounty,
         completed_at,
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn earnings_event_ids_never_collide_across_scouts() {
+        let credited = MarketplaceEventType::ScoutCredited;
+        assert_eq!(
+            earnings_event_id("s-1", "bonus-1", credited),
+            "s-1:bonus-1:scout.credited"
+        );
+        assert_ne!(
+            earnings_event_id("a:b", "c", credited),
+            earnings_event_id("a", "b:c", credited)
+        );
+        assert_ne!(
+            earnings_event_id("a%3Ab", "c", credited),
+            earnings_event_id("a:b", "c", credited)
+        );
+    }
 }

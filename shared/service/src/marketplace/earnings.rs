@@ -22,7 +22,7 @@ pub const FIELDS: [&str; 3] = ["direction", "amount_paise", "reason"];
 /// A reason code: what a person reading the scout's history is told.
 pub const MAX_REASON_LEN: usize = 64;
 
-/// The largest single entry, ₹100 crore: far above any bonus or opening balance, and
+/// The largest single entry, ₹10 crore (10^10 paise): far above any bonus or opening balance, and
 /// far enough below `u64::MAX` that no run of entries can overflow a balance.
 pub const MAX_ENTRY_PAISE: Paise = Paise(10_000_000_000);
 

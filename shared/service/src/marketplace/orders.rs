@@ -156,8 +156,10 @@ pub struct ReportedOrder {
 }
 
 /// Creates the order or applies the report to it. A completion is the one completion
-/// (`crate::order`), after the report's fields are stored: a request cut short between
-/// the two leaves an open order with the new fields, and sending it again completes it.
+/// (`crate::order`), after the report's fields are stored, and only of those fields: a
+/// request cut short between the two, or refused there (`409`: the order changed, or
+/// was cancelled, meanwhile), leaves an open order with the new fields, and sending it
+/// again completes it.
 pub async fn put_order(
     store: &Store,
     limits: PayoutLimits,
@@ -165,13 +167,7 @@ pub async fn put_order(
     order_id: &str,
     report: OrderReport,
 ) -> Result<ReportedOrder> {
-    if let Some(scout_id) = &report.scout_id {
-        if store.scout(scout_id).await?.is_none() {
-            return Err(Error::UnknownScout {
-                scout_id: scout_id.clone(),
-            });
-        }
-    }
+    let mut scout_known = report.scout_id.is_none();
     for _ in 0..RACE_RETRIES {
         let stored = store.order(order_id).await?;
         match &stored {
@@ -184,6 +180,15 @@ pub async fn put_order(
                 })
             }
             _ => {}
+        }
+        // Scouts are never deleted: once found, it stays found.
+        if let (false, Some(scout_id)) = (scout_known, &report.scout_id) {
+            if store.scout(scout_id).await?.is_none() {
+                return Err(Error::UnknownScout {
+                    scout_id: scout_id.clone(),
+                });
+            }
+            scout_known = true;
         }
         // Fields first, in the status the order may hold while open: completion is
         // its own transaction, made below on the order as written here.
@@ -241,8 +246,20 @@ pub async fn put_order(
                 upserted,
             });
         }
-        let CompletedOrder { order, payout, .. } =
-            complete(store, limits, order_id, |_| Ok(())).await?;
+        // Completion settles the order it reads, in the same transaction it is
+        // conditioned on: only if that is still what this report says. A change that
+        // landed between the write above and the completion wins, and this report is
+        // refused rather than completing fields it never sent.
+        let CompletedOrder { order, payout, .. } = complete(store, limits, order_id, |order| {
+            match report.differs_from(order) {
+                None => Ok(()),
+                Some(field) => Err(Error::Conflict(Conflict::Stale(format!(
+                    "order {order_id}'s {field} changed while it was being completed; send \
+                     the order as it is now"
+                )))),
+            }
+        })
+        .await?;
         let upserted = match upserted {
             Upserted::Created => Upserted::Created,
             _ => Upserted::Updated,

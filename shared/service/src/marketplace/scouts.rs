@@ -19,7 +19,7 @@ pub const FIELDS: [&str; 3] = ["user_id", "display_name", "active"];
 pub const MAX_DISPLAY_NAME_CHARS: usize = 100;
 
 /// What the marketplace says a scout is. A `PUT` says all of it: a display name left
-/// out is removed, and `active` left out means active.
+/// out is removed, and whether it is active is always said.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScoutProfile {
     /// Who is paid the scout's earnings; fixed once the scout exists.
@@ -51,10 +51,10 @@ impl ScoutProfile {
                 ))
             }
         };
+        // Required: a PUT that only meant to rename a scout must not reactivate it.
         let active = match body.get("active") {
-            None | Some(Value::Null) => true,
             Some(Value::Bool(active)) => *active,
-            Some(_) => return Err(invalid("active", "active must be true or false")),
+            _ => return Err(invalid("active", "active is required: true or false")),
         };
         Ok(ScoutProfile {
             user_id,
