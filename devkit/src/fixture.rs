@@ -1,6 +1,8 @@
 //! `cargo xtask seed FILE`: the JSON fixture of `fixtures/demo.json`'s shape, loaded
-//! through the same store and operations the service uses. Loading it again changes
-//! nothing: records are inserted only if absent, and the optional actions are idempotent.
+//! through the same operations the service uses: scouts and orders through the
+//! marketplace's import (`service::marketplace::import`), the rest through the routes'
+//! use cases. Loading it again changes nothing: scouts and orders are added only if
+//! absent, and the optional actions are idempotent.
 //!
 //! Beyond `scouts` and `orders`, a fixture may list `payout_requests` (made with their
 //! `idempotency_key`, as an admin) and `complete_orders` (order ids), so demo data can
@@ -11,12 +13,14 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use domain::actor::Actor;
+use domain::actor::ServiceCaller;
 use domain::money::Paise;
 use serde::{Deserialize, Serialize};
 use service::account::{parse_new_account, save_payout_account};
 use service::config::PayoutLimits;
-use service::order::{complete_order, Order, OrderStatus};
-use service::scout::{request_payout, PayoutRequest, Requested, Scout};
+use service::marketplace::import::{Imported, Importer};
+use service::order::{complete_order, OrderStatus};
+use service::scout::{request_payout, PayoutRequest, Requested};
 use store::Store;
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -124,29 +128,49 @@ impl Fixture {
         limits: PayoutLimits,
     ) -> Result<SeedReport> {
         let mut report = SeedReport::default();
+        // Through the marketplace's import, as `cargo xtask import` loads a marketplace:
+        // each scout by `PUT /scouts/{id}`'s use case with its earnings as an opening
+        // balance, each order by `PUT /orders/{id}`'s. Only what is absent: a demo
+        // order completed since is left as it is, not refused.
+        let importer = Importer {
+            store,
+            limits,
+            caller: ServiceCaller {
+                client_id: FIXTURE_CLIENT.to_owned(),
+            },
+            dry_run: false,
+            planned_scouts: Default::default(),
+            complete_orders: false,
+        };
         for scout in &self.scouts {
-            let scout =
-                Scout::with_earnings(&scout.scout_id, scout.user_id, Paise(scout.earnings_paise));
-            if store.insert_scout(&scout).await? {
+            if store.scout(&scout.scout_id).await?.is_some() {
+                continue;
+            }
+            let row = serde_json::json!({
+                "scout_id": scout.scout_id,
+                "user_id": scout.user_id,
+                "opening_balance_paise": scout.earnings_paise,
+            });
+            let outcome = importer.scout(as_row(row)).await?;
+            if loaded(outcome, "scout", &scout.scout_id)? {
                 report.scouts_added += 1;
             }
         }
         for order in &self.orders {
-            let order = Order {
-                order_id: order.order_id.clone(),
-                buyer_id: order.buyer_id,
-                seller_id: order.seller_id,
-                item_price_paise: Paise(order.item_price_paise),
-                status: order.status,
-                scout_id: order.scout_id.clone(),
-                scout_bounty_paise: order.scout_bounty_paise.map(Paise),
-                payout_id: None,
-                completed_at: None,
-                currency: Default::default(),
-                revision: 0,
-                updated_at: None,
-            };
-            if store.insert_order(&order).await? {
+            if store.order(&order.order_id).await?.is_some() {
+                continue;
+            }
+            let row = serde_json::json!({
+                "order_id": order.order_id,
+                "buyer_id": order.buyer_id,
+                "seller_id": order.seller_id,
+                "item_price_paise": order.item_price_paise,
+                "status": order.status,
+                "scout_id": order.scout_id,
+                "scout_bounty_paise": order.scout_bounty_paise,
+            });
+            let outcome = importer.order(as_row(row)).await?;
+            if loaded(outcome, "order", &order.order_id)? {
                 report.orders_added += 1;
             }
         }
@@ -190,6 +214,25 @@ impl Fixture {
             }
         }
         Ok(report)
+    }
+}
+
+/// Who fixture records are written as: the marketplace's backend, as the import is.
+const FIXTURE_CLIENT: &str = "fixture";
+
+fn as_row(value: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    match value {
+        serde_json::Value::Object(row) => row,
+        _ => serde_json::Map::new(),
+    }
+}
+
+/// `true` when the record was added now; a fixture's refused record is an error.
+fn loaded(outcome: Imported, what: &str, id: &str) -> Result<bool> {
+    match outcome {
+        Imported::Created => Ok(true),
+        Imported::Updated | Imported::Unchanged => Ok(false),
+        Imported::Refused(reason) => bail!("fixture {what} {id} was refused: {reason}"),
     }
 }
 

@@ -5,8 +5,10 @@
     OTHER_ORIGIN=http://localhost:5174 USER_TOKEN=... SCOUT_ID=s-1 \
     [CHROMIUM=/usr/bin/chromium] python cors_test.py
 
-The app's page is served to the browser by Playwright at each origin (no server of its
-own); its script calls the real API with the user's token, as a scout's page would:
+The app's page is served at each origin by a small HTTP server on 127.0.0.1 (each
+origin is http://localhost:<port>: a page Chromium did not load from a real local
+address may not call one, Private Network Access); its script calls the real API
+with the user's token, as a scout's page would:
 it lists their payouts (a simple GET with Authorization: preflighted) and requests a
 payout twice under one Idempotency-Key (a preflighted POST; the replay's
 Idempotent-Replayed header must be readable, so it must be exposed). From
@@ -17,7 +19,10 @@ goes to .local/logs/cors.png. Exits 0 with a summary, or 1 with what failed.
 import json
 import os
 import sys
+import threading
+import urllib.parse
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from playwright.sync_api import sync_playwright
 
@@ -72,16 +77,38 @@ def my_payout_ids():
         return {p["payout_id"] for p in json.load(answer)["payouts"]}
 
 
+class AppPage(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = PAGE.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def serve_app(origin):
+    """The web app's page at `origin` (http://localhost:<port>), until the process ends."""
+    port = urllib.parse.urlsplit(origin).port
+    server = ThreadingHTTPServer(("127.0.0.1", port), AppPage)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 def run_at(browser, origin, key, screenshot=None):
+    server = serve_app(origin)
     context = browser.new_context()
-    context.route(f"{origin}/**", lambda route: route.fulfill(
-        status=200, content_type="text/html; charset=utf-8", body=PAGE))
     page = context.new_page()
     page.goto(f"{origin}/")
     result = page.evaluate(SCRIPT, [API, TOKEN, SCOUT, key])
     if screenshot:
         page.screenshot(path=screenshot, full_page=True)
     context.close()
+    server.shutdown()
+    server.server_close()
     return result
 
 

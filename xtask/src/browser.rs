@@ -198,22 +198,19 @@ pub fn dashboard_test(base: &str) -> Result<()> {
     .context("the dashboard failed in the browser")
 }
 
-/// The origin the smoke test's front allows: a marketplace web app in development.
-pub const CORS_ALLOWED_ORIGIN: &str = "http://localhost:5173";
-
 /// A marketplace web app on its own origin, in headless Chromium, against the API at
-/// `base` (through the front): from the allowed origin, a scout's owner lists their
-/// payouts and requests one (a preflighted request, its replay header readable);
-/// from another origin the browser is refused the same calls
-/// (`xtask/browser/cors_test.py`).
-pub fn cors_test(base: &str) -> Result<()> {
+/// `base` (through the front, which allows `allowed` and no other origin): from
+/// `allowed`, a scout's owner lists their payouts and requests one (a preflighted
+/// request, its replay header readable); from `other` the browser is refused the same
+/// calls (`xtask/browser/cors_test.py`, which serves the app's page at both).
+pub fn cors_test(base: &str, allowed: &str, other: &str) -> Result<()> {
     let user = devkit::token::mint(DEV_JWT_SECRET, 7, Role::User, 3600)?;
     run_script(
         "cors_test.py",
         &[
             ("API_BASE", base),
-            ("ALLOWED_ORIGIN", CORS_ALLOWED_ORIGIN),
-            ("OTHER_ORIGIN", "http://localhost:5174"),
+            ("ALLOWED_ORIGIN", allowed),
+            ("OTHER_ORIGIN", other),
             ("USER_TOKEN", &user),
             ("SCOUT_ID", "s-1"),
         ],

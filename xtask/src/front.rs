@@ -133,6 +133,93 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 mod tests {
     use super::*;
 
+    /// An upstream that answers every request with what it was asked, as JSON.
+    async fn echo() -> u16 {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let app = axum::Router::new().fallback(|request: Request<Body>| async move {
+            let (parts, body) = request.into_parts();
+            let body = to_bytes(body, 1024).await.unwrap();
+            let answer = serde_json::json!({
+                "method": parts.method.as_str(),
+                "path": parts.uri.to_string(),
+                "authorization": parts.headers.get("authorization").and_then(|v| v.to_str().ok()),
+                "body": String::from_utf8_lossy(&body),
+            });
+            Response::builder()
+                .status(StatusCode::CREATED)
+                .header("content-type", "application/json")
+                .header("idempotent-replayed", "true")
+                .body(Body::from(answer.to_string()))
+                .unwrap()
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        port
+    }
+
+    #[tokio::test]
+    async fn the_front_passes_requests_on_and_answers_cors_for_its_origins_only() {
+        let upstream = echo().await;
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let origins = parse_origins("http://localhost:5173").unwrap();
+        let front = serve(port, upstream, &origins).await.unwrap();
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let url = format!("http://127.0.0.1:{port}/scouts/s-1/request-payout?x=1");
+
+        let preflight = |origin: &'static str| {
+            client
+                .request(Method::OPTIONS, &url)
+                .header("origin", origin)
+                .header("access-control-request-method", "POST")
+                .header(
+                    "access-control-request-headers",
+                    "authorization,idempotency-key",
+                )
+                .send()
+        };
+        let allowed = preflight("http://localhost:5173").await.unwrap();
+        let headers = allowed.headers();
+        assert_eq!(
+            headers["access-control-allow-origin"],
+            "http://localhost:5173"
+        );
+        assert!(headers["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("POST"));
+        assert_eq!(headers["access-control-max-age"], "600");
+        let other = preflight("http://localhost:5174").await.unwrap();
+        assert!(other.headers().get("access-control-allow-origin").is_none());
+
+        let answer = client
+            .post(&url)
+            .header("origin", "http://localhost:5173")
+            .header("authorization", "Bearer t")
+            .body(r#"{"amount_paise": 100}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::CREATED);
+        assert_eq!(
+            answer.headers()["access-control-allow-origin"],
+            "http://localhost:5173"
+        );
+        assert_eq!(
+            answer.headers()["access-control-expose-headers"],
+            "idempotent-replayed"
+        );
+        let echoed: serde_json::Value = answer.json().await.unwrap();
+        assert_eq!(echoed["method"], "POST");
+        assert_eq!(echoed["path"], "/scouts/s-1/request-payout?x=1");
+        assert_eq!(echoed["authorization"], "Bearer t");
+        assert_eq!(echoed["body"], r#"{"amount_paise": 100}"#);
+        front.abort();
+    }
+
     #[test]
     fn origins_are_scheme_host_and_port_only() {
         assert!(parse_origins("").unwrap().is_empty());

@@ -9,6 +9,7 @@ mod dev;
 mod emails;
 mod events;
 mod front;
+mod import;
 mod servers;
 mod smoke;
 mod test;
@@ -20,13 +21,13 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use api::auth::AuthConfig;
 use domain::actor::Role;
-use service::config::Config;
+use service::config::{Config, StageConfig};
 
 const USAGE: &str = "\
 usage: cargo xtask <command>
 
   dev                      the whole local stack: DynamoDB Local, table, demo data,
-                           cargo lambda watch on http://127.0.0.1:$API_PORT (9000),
+                           the API on http://127.0.0.1:$API_PORT (9000),
                            the hourly schedule's local stand-in, and the event path
                            (stream → publish-events → moto's EventBridge on
                            $MOTO_PORT (9200) → notify → moto's SES)
@@ -39,6 +40,11 @@ usage: cargo xtask <command>
                            the checks `test` runs; docs/ARCHITECTURE.md)
   seed FILE                load a JSON fixture into $PAYOUTS_TABLE at
                            $AWS_ENDPOINT_URL_DYNAMODB (idempotent)
+  import [--scouts FILE] [--orders FILE] [--dry-run] [--complete-orders] [--restart]
+                           load a marketplace's scouts and orders (CSV or JSON
+                           Lines) into $PAYOUTS_TABLE through the marketplace's
+                           routes' use cases; resumable (README, Connecting your
+                           marketplace)
   token --user N [--role admin|user] [--ttl SECS]
   token --service [--ttl SECS]
                            print a JWT signed with $JWT_SECRET (or the dev secret)
@@ -77,7 +83,19 @@ fn run(args: Vec<String>) -> Result<()> {
         print!("{USAGE}");
         return Ok(());
     };
-    apply_local_defaults();
+    // The operator's commands reach a deployed stage when told which (`STAGE=prod`,
+    // with its credentials); everything else is local, always.
+    let operators = [
+        "import",
+        "recount-stats",
+        "mark-waiting-payouts",
+        "migrate-payout-accounts",
+    ];
+    let deployed = std::env::var("STAGE")
+        .is_ok_and(|stage| !stage.is_empty() && stage != service::config::LOCAL_STAGE);
+    if !(operators.contains(&command.as_str()) && deployed) {
+        apply_local_defaults();
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     match command.as_str() {
         "dev" => runtime.block_on(dev::run()),
@@ -94,6 +112,7 @@ fn run(args: Vec<String>) -> Result<()> {
             runtime.block_on(seed(PathBuf::from(file)))
         }
         "token" => token(rest),
+        "import" => runtime.block_on(import::run(rest)),
         "emails" => runtime.block_on(emails::list()),
         "table" => runtime.block_on(create_table()),
         "bench" => runtime.block_on(bench::run(rest)),
@@ -163,7 +182,7 @@ async fn create_table() -> Result<()> {
 }
 
 async fn recount_stats() -> Result<()> {
-    let config = Config::from_env()?;
+    let config = StageConfig::from_env()?;
     let store = store::Store::new(sdk_client().await, &config.table_name);
     let counted = service::stats::recount(&store).await?;
     println!(
@@ -176,7 +195,7 @@ async fn recount_stats() -> Result<()> {
 }
 
 async fn mark_waiting_payouts() -> Result<()> {
-    let config = Config::from_env()?;
+    let config = StageConfig::from_env()?;
     let store = store::Store::new(sdk_client().await, &config.table_name);
     let marked = service::account::mark_waiting_payouts(&store).await?;
     println!(
@@ -188,7 +207,7 @@ async fn mark_waiting_payouts() -> Result<()> {
 }
 
 async fn migrate_payout_accounts() -> Result<()> {
-    let config = Config::from_env()?;
+    let config = StageConfig::from_env()?;
     let store = store::Store::new(sdk_client().await, &config.table_name);
     let vault = vault_for(&config).await?;
     let moved = service::account::migrate_legacy_accounts(&store, &vault).await?;
@@ -201,7 +220,7 @@ async fn migrate_payout_accounts() -> Result<()> {
 }
 
 async fn seed(file: PathBuf) -> Result<()> {
-    let config = Config::from_env()?;
+    let config = StageConfig::from_env()?;
     let fixture = devkit::fixture::Fixture::read(&file)?;
     let store = store::Store::new(sdk_client().await, &config.table_name);
     let vault = vault_for(&config).await?;
@@ -213,11 +232,11 @@ async fn seed(file: PathBuf) -> Result<()> {
 /// The keys that seal payout accounts: `PAYOUT_ACCOUNT_KEY_ID` and
 /// `PAYOUT_ACCOUNT_MAC_KEY_ID` when set; locally (`STAGE=local`), the dev stack's on the
 /// moto at `AWS_ENDPOINT_URL_KMS`.
-async fn vault_for(config: &Config) -> Result<platform::vault::Vault> {
+async fn vault_for(config: &StageConfig) -> Result<platform::vault::Vault> {
     if let Some(vault) = &config.vault {
         return Ok(vault.clone());
     }
-    if config.stage != service::config::LOCAL_STAGE {
+    if config.stage.as_deref() != Some(service::config::LOCAL_STAGE) {
         bail!("set PAYOUT_ACCOUNT_KEY_ID and PAYOUT_ACCOUNT_MAC_KEY_ID to the stage's payout account keys (the stack's outputs)");
     }
     let moto = std::env::var("AWS_ENDPOINT_URL_KMS").context("AWS_ENDPOINT_URL_KMS")?;

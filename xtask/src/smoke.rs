@@ -79,13 +79,12 @@ pub async fn run(dynamodb_endpoint: &str, moto_endpoint: &str) -> Result<()> {
         .with_context(|| format!("see {}", log_path.display()))?;
     // Every HTTP call goes through the front, as deployed ones go through API Gateway;
     // the invocations of the event path go to the watch itself.
+    // A marketplace web app's origin (and one it is not), for the CORS check.
+    let app_origin = format!("http://localhost:{}", dynamodb_local::free_port()?);
+    let other_origin = format!("http://localhost:{}", dynamodb_local::free_port()?);
     let front_port = dynamodb_local::free_port()?;
-    let front = crate::front::serve(
-        front_port,
-        port,
-        &crate::front::parse_origins(crate::browser::CORS_ALLOWED_ORIGIN)?,
-    )
-    .await?;
+    let front =
+        crate::front::serve(front_port, port, &crate::front::parse_origins(&app_origin)?).await?;
     let base = format!("http://127.0.0.1:{front_port}");
     let smoke_base = base.clone();
     let smoke = tokio::task::spawn_blocking(move || calls(&smoke_base)).await?;
@@ -116,7 +115,7 @@ pub async fn run(dynamodb_endpoint: &str, moto_endpoint: &str) -> Result<()> {
                 let browser_base = base.clone();
                 tokio::task::spawn_blocking(move || {
                     crate::browser::dashboard_test(&browser_base)?;
-                    crate::browser::cors_test(&browser_base)
+                    crate::browser::cors_test(&browser_base, &app_origin, &other_origin)
                 })
                 .await
                 .map_err(anyhow::Error::from)

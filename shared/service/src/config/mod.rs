@@ -144,27 +144,36 @@ pub struct Drain {
     pub margin_secs: u64,
 }
 
-impl Config {
+/// What the operator's commands (`cargo xtask import`, `recount-stats`, …), run from a
+/// laptop against a stage rather than in one of its functions, need of it: its name,
+/// its table, its payout limits and its payout account keys. A function reads these
+/// as part of [`Config`].
+#[derive(Clone, Debug)]
+pub struct StageConfig {
+    /// `STAGE`.
+    pub stage: Option<String>,
+    /// `PAYOUTS_TABLE` (default `payouts`).
+    pub table_name: String,
+    /// `PAYOUT_MIN_PAISE`..`PAYOUT_MAX_PAISE`.
+    pub limits: PayoutLimits,
+    /// `PAYOUT_ACCOUNT_KEY_ID` and `PAYOUT_ACCOUNT_MAC_KEY_ID`, set together or not at all.
+    pub vault: Option<Vault>,
+}
+
+impl StageConfig {
     pub fn from_env() -> Result<Self> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        Self::from_var(&trimmed(|name| std::env::var(name).ok()))
     }
 
-    /// Reads configuration through `lookup`, so tests need not touch the process environment.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        let var = trimmed(lookup);
-
+    fn from_var(var: &impl Fn(&str) -> Option<String>) -> Result<Self> {
         let table_name = var("PAYOUTS_TABLE").unwrap_or_else(|| "payouts".to_owned());
-        let min = parse(&var, "PAYOUT_MIN_PAISE", 100u64)?;
-        let max = parse(&var, "PAYOUT_MAX_PAISE", 10_000_000u64)?;
+        let min = parse(var, "PAYOUT_MIN_PAISE", 100u64)?;
+        let max = parse(var, "PAYOUT_MAX_PAISE", 10_000_000u64)?;
         if min == 0 || min > max {
             return Err(Error::Config(format!(
                 "PAYOUT_MIN_PAISE ({min}) must be at least 1 and at most PAYOUT_MAX_PAISE ({max})"
             )));
         }
-
-        let stage = var("STAGE");
-        let local = stage.as_deref() == Some(LOCAL_STAGE);
-        refuse_secrets_in_environment(&var, local)?;
         let vault =
             match (
                 var("PAYOUT_ACCOUNT_KEY_ID"),
@@ -178,6 +187,39 @@ impl Config {
                         .to_owned(),
                 )),
             };
+        Ok(StageConfig {
+            stage: var("STAGE"),
+            table_name,
+            limits: PayoutLimits {
+                min: Paise(min),
+                max: Paise(max),
+            },
+            vault,
+        })
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup`, so tests need not touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let var = trimmed(lookup);
+
+        let StageConfig {
+            stage,
+            table_name,
+            limits:
+                PayoutLimits {
+                    min: Paise(min),
+                    max: Paise(max),
+                },
+            vault,
+        } = StageConfig::from_var(&var)?;
+        let local = stage.as_deref() == Some(LOCAL_STAGE);
+        refuse_secrets_in_environment(&var, local)?;
 
         let batch_size = within(
             parse(&var, "BATCH_SIZE", 10usize)?,

@@ -8,6 +8,7 @@
 //! and an earnings entry is stored under its `Idempotency-Key`, so a replay finds it.
 
 pub mod earnings;
+pub mod import;
 pub mod orders;
 pub mod scouts;
 
@@ -94,6 +95,24 @@ fn record_id(body: &Map<String, Value>, field: &'static str) -> Result<Option<St
             format!("{field} must be 1-128 visible ASCII characters"),
         )),
     }
+}
+
+/// A record that names itself (an import row, an event's detail): its id, taken out,
+/// and the rest, the body a `PUT` of it takes.
+pub fn record_id_of(
+    mut record: Map<String, Value>,
+    field: &'static str,
+) -> Result<(String, Map<String, Value>)> {
+    let id = match record.remove(field) {
+        Some(Value::String(id)) if domain::body::is_addressable_id(&id) => id,
+        _ => {
+            return Err(invalid(
+                field,
+                format!("{field} is required: 1-128 visible ASCII characters"),
+            ))
+        }
+    };
+    Ok((id, record))
 }
 
 /// The caller as records name it: who changed or credited what.

@@ -106,8 +106,34 @@ impl OrderReport {
         })
     }
 
+    /// Whether this report may be applied to `order` at all: an open order's status
+    /// only moves forward, and a completed or cancelled one takes only itself again.
+    pub(crate) fn check_against(&self, order: &Order) -> Result<()> {
+        if order.status.is_final() {
+            let field = self
+                .differs_from(order)
+                .or((self.status != order.status).then_some("status"));
+            return match field {
+                None => Ok(()),
+                Some(field) => Err(Error::OrderClosed {
+                    order_id: order.order_id.clone(),
+                    status: order.status,
+                    field,
+                }),
+            };
+        }
+        if !order.status.may_become(self.status) {
+            return Err(Error::OrderStatusBackwards {
+                order_id: order.order_id.clone(),
+                from: order.status,
+                to: self.status,
+            });
+        }
+        Ok(())
+    }
+
     /// The first field in which the stored order says something else, if any.
-    fn differs_from(&self, order: &Order) -> Option<&'static str> {
+    pub(crate) fn differs_from(&self, order: &Order) -> Option<&'static str> {
         [
             ("buyer_id", self.buyer_id != order.buyer_id),
             ("seller_id", self.seller_id != order.seller_id),
@@ -170,16 +196,11 @@ pub async fn put_order(
     let mut scout_known = report.scout_id.is_none();
     for _ in 0..RACE_RETRIES {
         let stored = store.order(order_id).await?;
-        match &stored {
-            Some(order) if order.status.is_final() => return settled(store, order, &report).await,
-            Some(order) if !order.status.may_become(report.status) => {
-                return Err(Error::OrderStatusBackwards {
-                    order_id: order_id.to_owned(),
-                    from: order.status,
-                    to: report.status,
-                })
+        if let Some(order) = &stored {
+            report.check_against(order)?;
+            if order.status.is_final() {
+                return settled(store, order).await;
             }
-            _ => {}
         }
         // Scouts are never deleted: once found, it stays found.
         if let (false, Some(scout_id)) = (scout_known, &report.scout_id) {
@@ -275,19 +296,8 @@ pub async fn put_order(
     ))))
 }
 
-/// A report on a completed or cancelled order: the same order again is a replay;
-/// anything else would change what was settled.
-async fn settled(store: &Store, order: &Order, report: &OrderReport) -> Result<ReportedOrder> {
-    let field = report
-        .differs_from(order)
-        .or((report.status != order.status).then_some("status"));
-    if let Some(field) = field {
-        return Err(Error::OrderClosed {
-            order_id: order.order_id.clone(),
-            status: order.status,
-            field,
-        });
-    }
+/// A report on a completed or cancelled order that says what it is: a replay.
+async fn settled(store: &Store, order: &Order) -> Result<ReportedOrder> {
     let payout = match order.payout_id {
         None => None,
         Some(payout_id) => Some(store.existing_payout(payout_id).await?),

@@ -63,7 +63,7 @@ impl ScoutProfile {
         })
     }
 
-    fn is_what(&self, scout: &Scout) -> bool {
+    pub(crate) fn is_what(&self, scout: &Scout) -> bool {
         scout.display_name == self.display_name && scout.active == self.active
     }
 }
