@@ -13,6 +13,7 @@ const NOT_HTTP: &[&str] = &[
     "sweep-earnings",
     "publish-events",
     "notify",
+    "ingest-marketplace",
 ];
 
 fn workspace_manifest() -> toml::Table {

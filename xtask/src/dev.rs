@@ -262,6 +262,7 @@ async fn serve() -> Result<Infallible> {
          │ functions:        cargo lambda watch, pid {pid}, invoked on 127.0.0.1:{invoke_port}\n\
          │ DynamoDB Local:   {endpoint}   table: {table}\n\
          │ events:           stream → publish-events → bus {bus} (moto {moto_endpoint}) → rule notify → notify, every {events_secs} s\n\
+         │ marketplace:      its order.* / scout.* events on bus {marketplace} (moto) → rule → ingest-marketplace, source {source}\n\
          │ emails:           SES on moto, from {from}   ·   cargo xtask emails lists them\n\
          │ schedule:         sweep-earnings, then process-pending, every {secs} s (LOCAL_SCHEDULE_SECS)\n\
          │ tokens:           cargo xtask token --user 7   |   cargo xtask token --user 1 --role admin   |   cargo xtask token --service\n\
@@ -275,6 +276,8 @@ async fn serve() -> Result<Infallible> {
         bus = events.bus,
         from = events.from_address,
         events_secs = EVENTS_EVERY.as_secs(),
+        marketplace = crate::events::MARKETPLACE_BUS,
+        source = service::config::DEFAULT_MARKETPLACE_EVENT_SOURCE,
     );
     if let Some((fake, gateway, webhooks)) = &razorpayx {
         let local_keys = match &gateway.credentials {
@@ -315,7 +318,14 @@ async fn serve() -> Result<Infallible> {
         );
     }
 
-    let mut pump = EventPump::new(reader, notify_queue, lambda_bin.clone(), invoke_port);
+    let ingest_queue = crate::events::marketplace_queue(&moto_endpoint).await?;
+    let mut pump = EventPump::new(
+        reader,
+        notify_queue,
+        ingest_queue,
+        lambda_bin.clone(),
+        invoke_port,
+    );
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + schedule, schedule);
     let mut events_ticker = tokio::time::interval(EVENTS_EVERY);
     // After a long scheduled run, one round of events, not a burst of them.

@@ -18,6 +18,11 @@ use crate::tools;
 
 pub const PUBLISH_FUNCTION: &str = "publish-events";
 pub const NOTIFY_FUNCTION: &str = "notify";
+pub const INGEST_FUNCTION: &str = "ingest-marketplace";
+/// The local marketplace's bus (`MarketplaceEventBusName` in template.yaml), where a
+/// marketplace's backend run against the dev stack puts its `order.*` and `scout.*`
+/// events.
+pub const MARKETPLACE_BUS: &str = "marketplace";
 /// The rule `notify` sits behind, in template.yaml as locally.
 pub const NOTIFY_RULE: &str = "notify";
 /// The event types that send an email.
@@ -66,6 +71,23 @@ impl EventSettings {
 /// The pattern of the `notify` rule.
 pub fn notify_pattern() -> Value {
     json!({"source": [service::events::SOURCE], "detail-type": NOTIFIED})
+}
+
+/// The pattern of the rule that delivers the marketplace's events to
+/// `ingest-marketplace`, as template.yaml's `MarketplaceEvents` has it.
+pub fn marketplace_pattern() -> Value {
+    json!({
+        "source": [service::config::DEFAULT_MARKETPLACE_EVENT_SOURCE],
+        "detail-type": [{"prefix": "order."}, {"prefix": "scout."}]
+    })
+}
+
+/// The marketplace's bus on moto with the `ingest-marketplace` rule on it, delivering
+/// to a queue the dev loop drains into the function.
+pub async fn marketplace_queue(moto_endpoint: &str) -> Result<Capture> {
+    let clients = Clients::new(moto_endpoint).await;
+    let bus = LocalBus::ensure(&clients, MARKETPLACE_BUS).await?;
+    bus.capture(INGEST_FUNCTION, &marketplace_pattern()).await
 }
 
 /// Every event of the service, for a rule that watches them all.
@@ -149,6 +171,8 @@ const MAX_ATTEMPTS: u32 = 3;
 pub struct EventPump {
     reader: StreamReader,
     notify_queue: Capture,
+    /// The marketplace's events, for `ingest-marketplace`.
+    ingest_queue: Capture,
     lambda_bin: PathBuf,
     port: u16,
     /// The record being retried and how often it has failed.
@@ -159,12 +183,14 @@ impl EventPump {
     pub fn new(
         reader: StreamReader,
         notify_queue: Capture,
+        ingest_queue: Capture,
         lambda_bin: PathBuf,
         port: u16,
     ) -> Self {
         EventPump {
             reader,
             notify_queue,
+            ingest_queue,
             lambda_bin,
             port,
             retrying: None,
@@ -173,6 +199,10 @@ impl EventPump {
 
     /// One round; failures are printed, not returned: the next round tries again.
     pub async fn pump(&mut self) {
+        // The marketplace's records first: what they complete is then published.
+        if let Err(err) = self.ingest_matched().await {
+            eprintln!("marketplace: {err:#}");
+        }
         if let Err(err) = self.publish_new_records().await {
             eprintln!("events: {err:#}");
         }
@@ -225,6 +255,19 @@ impl EventPump {
         eprintln!("events: {PUBLISH_FUNCTION} {reason}; reading again from {sequence_number}");
         self.reader.rewind_to(&sequence_number).await?;
         self.retrying = Some((sequence_number, attempts));
+        Ok(())
+    }
+
+    /// Each marketplace event the rule matched, through `ingest-marketplace`. One that
+    /// fails is printed and dropped (deployed: retried twice, then the DLQ).
+    async fn ingest_matched(&mut self) -> Result<()> {
+        for event in self.ingest_queue.drain().await? {
+            let what = event["detail-type"].as_str().unwrap_or("?").to_owned();
+            match invoke(&self.lambda_bin, self.port, INGEST_FUNCTION, &event).await {
+                Ok(answer) => println!("marketplace: {INGEST_FUNCTION} ← {what} → {answer}"),
+                Err(err) => eprintln!("marketplace: {INGEST_FUNCTION} ← {what}: {err:#}"),
+            }
+        }
         Ok(())
     }
 

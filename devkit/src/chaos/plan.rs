@@ -266,6 +266,7 @@ impl World {
                     currency: Default::default(),
                     revision: 0,
                     updated_at: None,
+                    reported_at: None,
                 }
             })
             .collect();

@@ -79,7 +79,7 @@ async fn record_scout_earnings(
 fn status_of(upserted: Upserted) -> StatusCode {
     match upserted {
         Upserted::Created => StatusCode::CREATED,
-        Upserted::Updated | Upserted::Unchanged => StatusCode::OK,
+        Upserted::Updated | Upserted::Unchanged | Upserted::Superseded => StatusCode::OK,
     }
 }
 

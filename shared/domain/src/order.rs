@@ -119,6 +119,10 @@ pub struct Order {
     pub revision: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<Timestamp>,
+    /// The time of the latest marketplace event applied to it (EventBridge's `time`):
+    /// an event older than that is superseded and changes nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported_at: Option<Timestamp>,
 }
 
 /// The fixed namespace seller payout ids are derived in; changing it would let an
@@ -147,6 +151,7 @@ impl Order {
             completed_at: None,
             revision: 0,
             updated_at: None,
+            reported_at: None,
         }
     }
 

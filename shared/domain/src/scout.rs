@@ -25,6 +25,10 @@ pub struct Scout {
     /// stored before the marketplace door existed are active.
     #[serde(default = "active_by_default")]
     pub active: bool,
+    /// The time of the latest marketplace event applied to its profile: an older one
+    /// changes nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported_at: Option<crate::time::Timestamp>,
 }
 
 fn active_by_default() -> bool {
@@ -43,6 +47,7 @@ impl Scout {
             credited_paise: earnings,
             display_name: None,
             active: true,
+            reported_at: None,
         }
     }
 

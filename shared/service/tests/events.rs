@@ -113,6 +113,26 @@ async fn every_sample_event_runs_through_its_handler() {
         );
         covered.push(name.to_owned());
     }
+    // The marketplace's events, as its bus delivers them: a scout, then an order it
+    // scouted.
+    let ingester = service::marketplace::ingest::Ingester {
+        store: &store,
+        limits,
+        source: service::config::DEFAULT_MARKETPLACE_EVENT_SOURCE.to_owned(),
+    };
+    for name in ["ingest-marketplace-scout", "ingest-marketplace-order"] {
+        let event: EventBridgeEvent<serde_json::Value> =
+            serde_json::from_str(&events[name]).unwrap();
+        let ingested = ingester.ingest(&event).await.unwrap();
+        assert_eq!(
+            ingested,
+            service::marketplace::ingest::Ingested::Applied(
+                service::marketplace::Upserted::Created
+            ),
+            "events/{name}.json"
+        );
+        covered.push(name.to_owned());
+    }
     assert_eq!(
         covered
             .iter()
@@ -248,4 +268,54 @@ fn path_parameters_come_from_the_event_or_else_from_the_raw_path() {
             );
         }
     }
+}
+
+/// The event shapes `ingest-marketplace` takes are written down as JSON Schemas
+/// (events/schema): the samples conform, and details the ingester refuses for their
+/// shape are refused by the schemas too.
+#[test]
+fn the_marketplace_event_samples_conform_to_their_schemas() {
+    let root = paths::workspace_root();
+    let read = |path: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(root.join(path)).unwrap()).unwrap()
+    };
+    for (schema, sample) in [
+        (
+            "events/schema/marketplace-scout.schema.json",
+            "events/ingest-marketplace-scout.json",
+        ),
+        (
+            "events/schema/marketplace-order.schema.json",
+            "events/ingest-marketplace-order.json",
+        ),
+    ] {
+        let validator = jsonschema::validator_for(&read(schema)).unwrap();
+        let sample = read(sample);
+        assert!(validator.is_valid(&sample), "{schema}: {sample}");
+        let broken = |field: &str, value: serde_json::Value| {
+            let mut event = sample.clone();
+            event["detail"][field] = value;
+            event
+        };
+        let id = if schema.contains("scout") {
+            "scout_id"
+        } else {
+            "order_id"
+        };
+        for bad in [
+            broken("nickname", serde_json::json!("x")),
+            broken(id, serde_json::json!("")),
+            broken(id, serde_json::json!("has space")),
+        ] {
+            assert!(!validator.is_valid(&bad), "{schema} takes {bad}");
+        }
+    }
+    let orders =
+        jsonschema::validator_for(&read("events/schema/marketplace-order.schema.json")).unwrap();
+    let mut backwards = read("events/ingest-marketplace-order.json");
+    backwards["detail"]["status"] = serde_json::json!("returned");
+    assert!(!orders.is_valid(&backwards));
+    backwards["detail"]["status"] = serde_json::json!("shipped");
+    backwards["detail"]["item_price_paise"] = serde_json::json!(-1);
+    assert!(!orders.is_valid(&backwards));
 }

@@ -35,6 +35,7 @@ fn order(order_id: &str, status: OrderStatus, scout: Option<(&str, u64)>) -> Ord
         currency: Default::default(),
         revision: 0,
         updated_at: None,
+        reported_at: None,
     }
 }
 

@@ -450,7 +450,13 @@ async fn a_deactivated_scout_lets_its_period_pass() {
     let due = Timestamp::now().minus_secs(60);
     due_at(&store, "s-1", OWNER, Frequency::Daily, due).await;
     assert!(store
-        .update_scout_profile("s-1", OWNER, None, false)
+        .update_scout_profile(store::ScoutProfileUpdate {
+            scout_id: "s-1",
+            owner: OWNER,
+            display_name: None,
+            active: false,
+            as_of: None,
+        })
         .await
         .unwrap());
 
@@ -468,7 +474,13 @@ async fn a_deactivated_scout_lets_its_period_pass() {
     assert!(stored(&store, "s-1").await.unwrap().next_due_at.unwrap() > Timestamp::now());
 
     assert!(store
-        .update_scout_profile("s-1", OWNER, None, true)
+        .update_scout_profile(store::ScoutProfileUpdate {
+            scout_id: "s-1",
+            owner: OWNER,
+            display_name: None,
+            active: true,
+            as_of: None,
+        })
         .await
         .unwrap());
     due_at(

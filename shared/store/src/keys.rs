@@ -15,6 +15,7 @@
 //! | webhook event seen     | `WEBHOOK#<gateway>#<event id>` | `WEBHOOK_EVENT`  |
 //! | scout payout schedule  | `SCOUT#<scout_id>`          | `PAYOUT_SCHEDULE`    |
 //! | scout earnings entry (`Idempotency-Key`) | `SCOUT#<scout_id>` | `EARNING#<key>` |
+//! | marketplace event seen | `INGEST#<source>#<event id>` | `EVENT`           |
 //! | payout counters (shard n) | `STATS#<n>`              | `COUNTERS`, `HOUR#<yyyy-mm-ddThh>`, `DAY#<yyyy-mm-dd>` |
 //! | bulk request (`Idempotency-Key`) | `BULK#<admin user id>#<key>` | `BULK_REQUEST` |
 //! | email for a payout event | `NOTIFY#<event id>`      | `EMAIL`              |
@@ -26,7 +27,8 @@
 //!
 //! Items with a number `expires_at` (epoch seconds) are deleted by DynamoDB's TTL after
 //! that time (webhook events, after the gateway's replay window; bulk requests, a day
-//! after their answer; email records, 30 days after they were claimed).
+//! after their answer; email records, 30 days after they were claimed; marketplace
+//! events seen, after 7 days).
 //!
 //! Payouts carry three index keys; the sort key of all three is
 //! `created_sk = <created_at RFC 3339 ms>#<uuid>`, which sorts by creation time and is unique.
@@ -87,6 +89,7 @@ pub const LEGACY_ACCOUNT_REVISION_PREFIX: &str = "PAYOUT_ACCOUNT#REV#";
 pub const WAITING_PREFIX: &str = "WAITS_FOR_ACCOUNT#";
 pub const IDEMPOTENCY_SK: &str = "IDEMPOTENCY";
 pub const EARNING_PREFIX: &str = "EARNING#";
+pub const INGEST_SK: &str = "EVENT";
 pub const GATEWAY_SK: &str = "SIMULATED_TRANSFER";
 pub const WEBHOOK_EVENT_SK: &str = "WEBHOOK_EVENT";
 pub const BULK_REQUEST_SK: &str = "BULK_REQUEST";
@@ -105,6 +108,10 @@ pub fn scout_pk(scout_id: &str) -> String {
 /// The scout id in a key made by [`scout_pk`].
 pub fn scout_id_of(pk: &str) -> Option<&str> {
     pk.strip_prefix("SCOUT#")
+}
+
+pub fn ingest_pk(source: &str, event_id: &str) -> String {
+    format!("INGEST#{source}#{event_id}")
 }
 
 /// An earnings entry's sort key, beside its scout: the key the marketplace sent.

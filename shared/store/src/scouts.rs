@@ -10,6 +10,18 @@ use crate::expr::{put, Expr};
 use crate::transact::TransactFailure;
 use crate::{keys, n, s, to_item, update_item, with_key, Store};
 
+/// A change of a scout's profile, as the marketplace said it.
+#[derive(Clone, Copy, Debug)]
+pub struct ScoutProfileUpdate<'a> {
+    pub scout_id: &'a str,
+    /// Who must still own it.
+    pub owner: u64,
+    pub display_name: Option<&'a str>,
+    pub active: bool,
+    /// An event's time: written, and required to be no older than the one stored.
+    pub as_of: Option<domain::time::Timestamp>,
+}
+
 /// Why an earnings entry was not written; nothing was.
 #[derive(Debug)]
 pub enum EarningsRefused {
@@ -38,36 +50,45 @@ impl Store {
     }
 
     /// Sets the marketplace's profile of a scout (its name, whether it is active),
-    /// only while `owner` owns it: `false` when it is gone or owned by another user.
-    /// Its balances are not touched.
-    pub async fn update_scout_profile(
-        &self,
-        scout_id: &str,
-        owner: u64,
-        display_name: Option<&str>,
-        active: bool,
-    ) -> Result<bool> {
+    /// only while the update's owner owns it and, for an event, no later one was
+    /// applied: `false` when it is gone, owned by another user, or newer already. Its
+    /// balances are not touched.
+    pub async fn update_scout_profile(&self, update: ScoutProfileUpdate<'_>) -> Result<bool> {
         let mut expr = Expr::default();
         let owner_name = expr.name("user_id");
-        let owner_value = expr.value(n(owner));
+        let owner_value = expr.value(n(update.owner));
         let active_name = expr.name("active");
-        let active_value = expr.value(AttributeValue::Bool(active));
+        let active_value = expr.value(AttributeValue::Bool(update.active));
         let display = expr.name("display_name");
-        let update = match display_name {
+        let mut sets = vec![format!("{active_name} = {active_value}")];
+        let mut removes = Vec::new();
+        match update.display_name {
             Some(name) => {
                 let name_value = expr.value(s(name));
-                format!("SET {active_name} = {active_value}, {display} = {name_value}")
+                sets.push(format!("{display} = {name_value}"));
             }
-            None => format!("SET {active_name} = {active_value} REMOVE {display}"),
-        };
+            None => removes.push(display),
+        }
+        let mut condition = format!("attribute_exists(pk) AND {owner_name} = {owner_value}");
+        if let Some(as_of) = update.as_of {
+            let reported = expr.name("reported_at");
+            let as_of_value = expr.value(s(as_of.to_string()));
+            sets.push(format!("{reported} = {as_of_value}"));
+            // Timestamps are written in one fixed-width form: text order is time order.
+            condition.push_str(&format!(
+                " AND (attribute_not_exists({reported}) OR {reported} <= {as_of_value})"
+            ));
+        }
+        let mut expression = format!("SET {}", sets.join(", "));
+        if !removes.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
         let update = expr.update(
             &self.table,
-            keys::scout_pk(scout_id),
+            keys::scout_pk(update.scout_id),
             keys::SCOUT_SK,
-            update,
-            Some(format!(
-                "attribute_exists(pk) AND {owner_name} = {owner_value}"
-            )),
+            expression,
+            Some(condition),
         )?;
         self.transact_if(vec![update_item(update)]).await
     }

@@ -162,6 +162,7 @@ pub async fn run(endpoint: &str, vault: &Vault, quick: bool) -> Result<ApiFigure
             currency: Default::default(),
             revision: 0,
             updated_at: None,
+            reported_at: None,
         };
         world.store.insert_order(&order).await?;
         orders.push(order.order_id);

@@ -199,6 +199,32 @@ impl StageConfig {
     }
 }
 
+/// What `ingest-marketplace` reads: its stage's table and payout limits, and the
+/// marketplace's event source.
+#[derive(Clone, Debug)]
+pub struct IngestConfig {
+    pub stage: StageConfig,
+    /// `MARKETPLACE_EVENT_SOURCE` (default `marketplace`): the only `source` taken.
+    pub source: String,
+}
+
+impl IngestConfig {
+    pub fn from_env() -> Result<Self> {
+        let source = std::env::var("MARKETPLACE_EVENT_SOURCE")
+            .ok()
+            .map(|source| source.trim().to_owned())
+            .filter(|source| !source.is_empty())
+            .unwrap_or_else(|| DEFAULT_MARKETPLACE_EVENT_SOURCE.to_owned());
+        Ok(IngestConfig {
+            stage: StageConfig::from_env()?,
+            source,
+        })
+    }
+}
+
+/// The marketplace's events' `source` unless `MARKETPLACE_EVENT_SOURCE` says otherwise.
+pub const DEFAULT_MARKETPLACE_EVENT_SOURCE: &str = "marketplace";
+
 impl Config {
     pub fn from_env() -> Result<Self> {
         Self::from_lookup(|name| std::env::var(name).ok())

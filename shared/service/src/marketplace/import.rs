@@ -39,7 +39,8 @@ impl From<Upserted> for Imported {
         match upserted {
             Upserted::Created => Imported::Created,
             Upserted::Updated => Imported::Updated,
-            Upserted::Unchanged => Imported::Unchanged,
+            // An import states no time: nothing it writes is ever older.
+            Upserted::Unchanged | Upserted::Superseded => Imported::Unchanged,
         }
     }
 }

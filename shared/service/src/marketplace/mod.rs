@@ -9,6 +9,7 @@
 
 pub mod earnings;
 pub mod import;
+pub mod ingest;
 pub mod orders;
 pub mod scouts;
 
@@ -28,6 +29,9 @@ pub enum Upserted {
     Updated,
     /// It already said this: nothing was written (`200`).
     Unchanged,
+    /// A marketplace event older than the latest one applied to the record: nothing
+    /// was written (events only; a request is in order by being answered).
+    Superseded,
 }
 
 /// How often a write re-reads a record that changed under it before giving up with a

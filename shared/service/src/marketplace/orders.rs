@@ -41,6 +41,10 @@ pub struct OrderReport {
     pub scout_id: Option<String>,
     /// Credited to the scout on completion; never more than the price.
     pub scout_bounty_paise: Option<Paise>,
+    /// When the marketplace said it (an event's `time`; `None` for a request, which
+    /// is in order by being answered): a report older than the latest one applied is
+    /// superseded.
+    pub as_of: Option<Timestamp>,
 }
 
 impl OrderReport {
@@ -103,7 +107,13 @@ impl OrderReport {
             status,
             scout_id,
             scout_bounty_paise,
+            as_of: None,
         })
+    }
+
+    /// Whether a report of `as_of` comes after everything applied to `order` so far.
+    fn is_older_than(&self, order: &Order) -> bool {
+        matches!((self.as_of, order.reported_at), (Some(as_of), Some(seen)) if as_of < seen)
     }
 
     /// Whether this report may be applied to `order` at all: an open order's status
@@ -169,6 +179,7 @@ impl OrderReport {
             completed_at: None,
             revision: previous.map_or(0, |order| order.revision) + 1,
             updated_at: Some(now),
+            reported_at: self.as_of.or(previous.and_then(|order| order.reported_at)),
         }
     }
 }
@@ -197,6 +208,13 @@ pub async fn put_order(
     for _ in 0..RACE_RETRIES {
         let stored = store.order(order_id).await?;
         if let Some(order) = &stored {
+            if report.is_older_than(order) {
+                return Ok(ReportedOrder {
+                    order: order.clone(),
+                    payout: None,
+                    upserted: Upserted::Superseded,
+                });
+            }
             report.check_against(order)?;
             if order.status.is_final() {
                 return settled(store, order).await;

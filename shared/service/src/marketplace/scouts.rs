@@ -10,7 +10,8 @@ use domain::actor::ServiceCaller;
 use domain::error::{Conflict, Error, Result};
 use domain::money::Paise;
 use domain::scout::Scout;
-use store::Store;
+use domain::time::Timestamp;
+use store::{ScoutProfileUpdate, Store};
 
 /// The fields of the body.
 pub const FIELDS: [&str; 3] = ["user_id", "display_name", "active"];
@@ -26,6 +27,9 @@ pub struct ScoutProfile {
     pub user_id: u64,
     pub display_name: Option<String>,
     pub active: bool,
+    /// When the marketplace said it (an event's `time`; `None` for a request): a
+    /// profile older than the latest one applied is superseded.
+    pub as_of: Option<Timestamp>,
 }
 
 impl ScoutProfile {
@@ -60,6 +64,7 @@ impl ScoutProfile {
             user_id,
             display_name,
             active,
+            as_of: None,
         })
     }
 
@@ -82,6 +87,7 @@ pub async fn put_scout(
             let scout = Scout {
                 display_name: profile.display_name.clone(),
                 active: profile.active,
+                reported_at: profile.as_of,
                 ..Scout::with_earnings(scout_id, profile.user_id, Paise::ZERO)
             };
             if store.insert_scout(&scout).await? {
@@ -104,16 +110,21 @@ pub async fn put_scout(
                 owner: stored.user_id,
             });
         }
+        if matches!((profile.as_of, stored.reported_at), (Some(as_of), Some(seen)) if as_of < seen)
+        {
+            return Ok((stored, Upserted::Superseded));
+        }
         if profile.is_what(&stored) {
             return Ok((stored, Upserted::Unchanged));
         }
         if store
-            .update_scout_profile(
+            .update_scout_profile(ScoutProfileUpdate {
                 scout_id,
-                profile.user_id,
-                profile.display_name.as_deref(),
-                profile.active,
-            )
+                owner: profile.user_id,
+                display_name: profile.display_name.as_deref(),
+                active: profile.active,
+                as_of: profile.as_of,
+            })
             .await?
         {
             info!(
@@ -128,6 +139,7 @@ pub async fn put_scout(
             let scout = Scout {
                 display_name: profile.display_name,
                 active: profile.active,
+                reported_at: profile.as_of.or(stored.reported_at),
                 ..stored
             };
             return Ok((scout, Upserted::Updated));

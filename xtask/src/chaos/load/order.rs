@@ -46,6 +46,7 @@ pub(super) async fn one_order(db: &Db) -> Result<Row> {
             currency: Default::default(),
             revision: 0,
             updated_at: None,
+            reported_at: None,
         })
         .await?;
     let expected_id = Order::seller_payout_id(ORDER).to_string();
