@@ -165,8 +165,12 @@ pub struct Refusal {
 /// fails, so the next run carries on; removed once the file is done.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Progress {
-    /// Records done, in file order.
+    /// Records gone through, in file order.
     done: usize,
+    /// Those of them refused (their index): gone through again first, since what
+    /// refused them (a scout not imported yet) may be corrected by now.
+    #[serde(default)]
+    refused: Vec<usize>,
 }
 
 /// One import run: where its progress is kept, and whether to start over.
@@ -185,7 +189,7 @@ impl ImportRun<'_> {
     /// that is not the record's (DynamoDB unreachable), with the progress saved.
     pub async fn file(&self, kind: Kind, path: &Path) -> Result<FileReport> {
         let records = read_records(path)?;
-        let state = self.state_path(kind, path)?;
+        let state = self.progress_file(kind, path)?;
         let mut progress = match (&state, self.restart) {
             (Some(state), false) if state.exists() => {
                 serde_json::from_str::<Progress>(&std::fs::read_to_string(state)?)
@@ -213,7 +217,14 @@ impl ImportRun<'_> {
         } else {
             indicatif::ProgressBar::hidden()
         };
-        for record in &records[progress.done..] {
+        // What an earlier run refused first, then what it did not reach.
+        let start = progress.done;
+        let mut again = std::mem::take(&mut progress.refused);
+        again.retain(|index| *index < start);
+        report.resumed_past = start - again.len();
+        let order: Vec<usize> = again.into_iter().chain(start..records.len()).collect();
+        for index in order {
+            let record = &records[index];
             let id = record
                 .fields
                 .get(kind.id_column())
@@ -246,13 +257,16 @@ impl ImportRun<'_> {
                 Imported::Created => report.created += 1,
                 Imported::Updated => report.updated += 1,
                 Imported::Unchanged => report.unchanged += 1,
-                Imported::Refused(reason) => report.refused.push(Refusal {
-                    line: record.line,
-                    id,
-                    reason,
-                }),
+                Imported::Refused(reason) => {
+                    progress.refused.push(index);
+                    report.refused.push(Refusal {
+                        line: record.line,
+                        id,
+                        reason,
+                    })
+                }
             }
-            progress.done += 1;
+            progress.done = progress.done.max(index + 1);
             if progress.done % 100 == 0 {
                 self.save(&state, &progress)?;
             }
@@ -270,15 +284,25 @@ impl ImportRun<'_> {
         Ok(report)
     }
 
-    /// `<table>-<kind>-<file name>-<bytes>.json`: another file, or the same one
-    /// changed in length, starts over.
-    fn state_path(&self, kind: Kind, path: &Path) -> Result<Option<PathBuf>> {
+    /// `<table>-<kind>-<file name>-<content digest>[-complete-orders].json`: another
+    /// file, the same one changed in any byte, or another choice of what to complete,
+    /// starts over.
+    pub fn progress_file(&self, kind: Kind, path: &Path) -> Result<Option<PathBuf>> {
         let Some(dir) = &self.state_dir else {
             return Ok(None);
         };
-        let bytes = std::fs::metadata(path)
-            .with_context(|| format!("reading {}", path.display()))?
-            .len();
+        let content = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let digest: String = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &content)
+            .as_ref()
+            .iter()
+            .take(12)
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        let flags = if self.importer.complete_orders {
+            "-complete-orders"
+        } else {
+            ""
+        };
         let name: String = path
             .file_name()
             .and_then(|name| name.to_str())
@@ -293,7 +317,7 @@ impl ImportRun<'_> {
             })
             .collect();
         Ok(Some(dir.join(format!(
-            "{}-{}-{name}-{bytes}.json",
+            "{}-{}-{name}-{digest}{flags}.json",
             self.importer.store.table(),
             kind.as_str()
         ))))

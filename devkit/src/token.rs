@@ -18,18 +18,32 @@ struct Claims {
 }
 
 pub fn mint(secret: &str, user_id: u64, role: Role, ttl_secs: u64) -> Result<String> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs();
+    let (iat, exp) = lifetime(ttl_secs)?;
     let claims = Claims {
         sub: user_id.to_string(),
         role,
-        iat: i64::try_from(now)?,
-        exp: i64::try_from(now.saturating_add(ttl_secs))?,
+        iat,
+        exp,
     };
+    sign_hs256(secret, &claims)
+}
+
+/// Now and `ttl_secs` from now, as a token's `iat` and `exp`.
+fn lifetime(ttl_secs: u64) -> Result<(i64, i64)> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    Ok((
+        i64::try_from(now)?,
+        i64::try_from(now.saturating_add(ttl_secs))?,
+    ))
+}
+
+/// `claims` signed with the local secret, as `cargo xtask token` signs them.
+fn sign_hs256(secret: &str, claims: &impl Serialize) -> Result<String> {
     Ok(encode(
         &Header::default(),
-        &claims,
+        claims,
         &EncodingKey::from_secret(secret.as_bytes()),
     )?)
 }
@@ -46,21 +60,15 @@ struct ServiceClaims<'a> {
 /// A client-credentials token of the marketplace's backend, as the identity provider
 /// issues one: its client, and the service scope (`api::auth::DEFAULT_SERVICE_SCOPE`).
 pub fn mint_service(secret: &str, client_id: &str, ttl_secs: u64) -> Result<String> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs();
+    let (iat, exp) = lifetime(ttl_secs)?;
     let claims = ServiceClaims {
         sub: client_id,
         client_id,
         scope: api::auth::DEFAULT_SERVICE_SCOPE,
-        iat: i64::try_from(now)?,
-        exp: i64::try_from(now.saturating_add(ttl_secs))?,
+        iat,
+        exp,
     };
-    Ok(encode(
-        &Header::default(),
-        &claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )?)
+    sign_hs256(secret, &claims)
 }
 
 /// A local identity provider for tests of the asymmetric path: an RSA and

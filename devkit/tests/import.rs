@@ -239,14 +239,16 @@ async fn an_import_carries_on_from_its_progress_file() {
     let importer = importer(&store, false, false);
     let state = state_dir();
     let file = sample("scouts.csv");
-    let bytes = std::fs::metadata(&file).unwrap().len();
+    let run = ImportRun {
+        importer: &importer,
+        state_dir: Some(state.clone()),
+        restart: false,
+        show_progress: false,
+    };
+    let progress = run.progress_file(Kind::Scouts, &file).unwrap().unwrap();
     std::fs::create_dir_all(&state).unwrap();
-    std::fs::write(
-        state.join(format!("{}-scouts-scouts.csv-{bytes}.json", store.table())),
-        r#"{"done": 2}"#,
-    )
-    .unwrap();
-    let report = import(&importer, Some(&state), Kind::Scouts, &file).await;
+    std::fs::write(&progress, r#"{"done": 2}"#).unwrap();
+    let report = run.file(Kind::Scouts, &file).await.unwrap();
     assert_eq!((report.resumed_past, counts(&report)), (2, (1, 0, 0, 0)));
     assert_eq!(
         store.scout("s-101").await.unwrap(),
@@ -259,4 +261,93 @@ async fn an_import_carries_on_from_its_progress_file() {
         0,
         "done: no progress kept"
     );
+}
+
+/// What a run refused before it failed is gone through again when it carries on:
+/// corrected meanwhile (its scout imported), it is written.
+#[tokio::test]
+async fn a_resumed_import_tries_again_what_it_refused() {
+    let store = fresh_store().await;
+    let importer = importer(&store, false, false);
+    let state = state_dir();
+    let file = sample("orders.jsonl");
+    let run = ImportRun {
+        importer: &importer,
+        state_dir: Some(state.clone()),
+        restart: false,
+        show_progress: false,
+    };
+    // An earlier run went through the first three orders, refused the first (its
+    // scout missing) and the third, and stopped.
+    let progress = run.progress_file(Kind::Orders, &file).unwrap().unwrap();
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(&progress, r#"{"done": 3, "refused": [0, 2]}"#).unwrap();
+    import(&importer, None, Kind::Scouts, &sample("scouts.csv")).await;
+    let report = run.file(Kind::Orders, &file).await.unwrap();
+    assert_eq!(
+        (report.resumed_past, counts(&report)),
+        (1, (3, 0, 0, 0)),
+        "{report:?}"
+    );
+    assert!(store.order("o-1001").await.unwrap().is_some());
+    assert!(
+        store.order("o-1002").await.unwrap().is_none(),
+        "done before: skipped"
+    );
+    assert!(store.order("o-1003").await.unwrap().is_some());
+    assert!(store.order("o-1004").await.unwrap().is_some());
+}
+
+/// A scout the marketplace deactivated stays so when an import without the column is
+/// run again, and another opening balance than the one credited is refused before
+/// anything of its row is written.
+#[tokio::test]
+async fn an_import_again_keeps_what_it_does_not_say_and_refuses_a_new_balance_whole() {
+    let store = fresh_store().await;
+    let importer = importer(&store, false, false);
+    let dir = state_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let first = dir.join("first.csv");
+    std::fs::write(
+        &first,
+        "scout_id,user_id,opening_balance_paise\ns-1,7,1000\n",
+    )
+    .unwrap();
+    assert_eq!(
+        counts(&import(&importer, None, Kind::Scouts, &first).await),
+        (1, 0, 0, 0)
+    );
+    assert!(store
+        .update_scout_profile(store::ScoutProfileUpdate {
+            scout_id: "s-1",
+            owner: 7,
+            display_name: None,
+            active: false,
+            as_of: None,
+        })
+        .await
+        .unwrap());
+    assert_eq!(
+        counts(&import(&importer, None, Kind::Scouts, &first).await),
+        (0, 0, 1, 0)
+    );
+    assert!(!store.scout("s-1").await.unwrap().unwrap().active);
+
+    let other = dir.join("other.csv");
+    std::fs::write(
+        &other,
+        "scout_id,user_id,display_name,opening_balance_paise\ns-1,7,Asha,2000\n",
+    )
+    .unwrap();
+    let report = import(&importer, None, Kind::Scouts, &other).await;
+    assert_eq!(counts(&report), (0, 0, 0, 1), "{report:?}");
+    assert!(report.refused[0]
+        .reason
+        .starts_with("idempotency_key_reused"));
+    let scout = store.scout("s-1").await.unwrap().unwrap();
+    assert_eq!(
+        scout.display_name, None,
+        "nothing of the refused row written"
+    );
+    assert_eq!(scout.credited_paise, Paise(1_000));
 }

@@ -38,7 +38,7 @@ pub async fn run(args: &[String]) -> Result<()> {
     if scouts.is_none() && orders.is_none() {
         bail!(USAGE);
     }
-    let config = StageConfig::from_env()?;
+    let config = StageConfig::from_env(true)?;
     let store = store::Store::new(crate::sdk_client().await, &config.table_name);
     let importer = Importer {
         store: &store,

@@ -91,8 +91,10 @@ fn run(args: Vec<String>) -> Result<()> {
         "mark-waiting-payouts",
         "migrate-payout-accounts",
     ];
-    let deployed = std::env::var("STAGE")
-        .is_ok_and(|stage| !stage.is_empty() && stage != service::config::LOCAL_STAGE);
+    let deployed = std::env::var("STAGE").is_ok_and(|stage| {
+        let stage = stage.trim();
+        !stage.is_empty() && stage != service::config::LOCAL_STAGE
+    });
     if !(operators.contains(&command.as_str()) && deployed) {
         apply_local_defaults();
     }
@@ -182,7 +184,7 @@ async fn create_table() -> Result<()> {
 }
 
 async fn recount_stats() -> Result<()> {
-    let config = StageConfig::from_env()?;
+    let config = StageConfig::from_env(false)?;
     let store = store::Store::new(sdk_client().await, &config.table_name);
     let counted = service::stats::recount(&store).await?;
     println!(
@@ -195,7 +197,7 @@ async fn recount_stats() -> Result<()> {
 }
 
 async fn mark_waiting_payouts() -> Result<()> {
-    let config = StageConfig::from_env()?;
+    let config = StageConfig::from_env(false)?;
     let store = store::Store::new(sdk_client().await, &config.table_name);
     let marked = service::account::mark_waiting_payouts(&store).await?;
     println!(
@@ -207,7 +209,7 @@ async fn mark_waiting_payouts() -> Result<()> {
 }
 
 async fn migrate_payout_accounts() -> Result<()> {
-    let config = StageConfig::from_env()?;
+    let config = StageConfig::from_env(false)?;
     let store = store::Store::new(sdk_client().await, &config.table_name);
     let vault = vault_for(&config).await?;
     let moved = service::account::migrate_legacy_accounts(&store, &vault).await?;
@@ -220,7 +222,7 @@ async fn migrate_payout_accounts() -> Result<()> {
 }
 
 async fn seed(file: PathBuf) -> Result<()> {
-    let config = StageConfig::from_env()?;
+    let config = StageConfig::from_env(true)?;
     let fixture = devkit::fixture::Fixture::read(&file)?;
     let store = store::Store::new(sdk_client().await, &config.table_name);
     let vault = vault_for(&config).await?;

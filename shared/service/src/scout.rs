@@ -73,14 +73,7 @@ pub async fn request_payout(
         let (owner, amount) = match unread.take() {
             Some(amount) => (actor.user_id, amount),
             None => {
-                let scout =
-                    store
-                        .scout(&request.scout_id)
-                        .await?
-                        .ok_or_else(|| Error::NotFound {
-                            entity: "scout",
-                            id: request.scout_id.clone(),
-                        })?;
+                let scout = store.existing_scout(&request.scout_id).await?;
                 actor.require_owner(scout.user_id, "this scout")?;
                 if !scout.active {
                     return Err(Error::ScoutInactive {

@@ -241,3 +241,79 @@ async fn a_refused_event_is_an_error_and_stores_nothing() {
         Ingested::Applied(Upserted::Created)
     );
 }
+
+/// Out of order, an event that says what is stored is still the latest: an older one
+/// arriving after it changes nothing. A completion whose clock is behind still
+/// completes an open order; an event that would settle an order another way than it
+/// was settled fails, for the dead-letter queue and its alarm.
+#[tokio::test]
+async fn the_latest_event_wins_and_a_settlement_is_never_dropped_quietly() {
+    let store = fresh_store().await;
+    let ingester = ingester(&store);
+    let t0 = Utc::now() - Duration::minutes(10);
+    let at = |minutes: i64| t0 + Duration::minutes(minutes);
+    let scout = json!({"scout_id": "s-1", "user_id": 7, "active": true});
+    ingester
+        .ingest(&event("s-0", "scout.created", at(0), scout))
+        .await
+        .unwrap();
+    let priced = |price: u64| {
+        let mut detail = order("placed", 1_000);
+        detail["item_price_paise"] = json!(price);
+        detail
+    };
+    // Sent t1 (100), t2 (150), t3 (100); arriving t1, t3, t2.
+    for (id, minute, price) in [
+        ("p-1", 1, 100_000),
+        ("p-3", 3, 100_000),
+        ("p-2", 2, 150_000),
+    ] {
+        ingester
+            .ingest(&event(id, "order.updated", at(minute), priced(price)))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store.order("o-1").await.unwrap().unwrap().item_price_paise,
+        Paise(100_000)
+    );
+
+    // A completion stamped before the latest update still completes the order.
+    let mut completing = priced(100_000);
+    completing["status"] = json!("completed");
+    let late = event("c-1", "order.completed", at(2), completing);
+    assert_eq!(
+        ingester.ingest(&late).await.unwrap(),
+        Ingested::Applied(Upserted::Updated)
+    );
+    assert_eq!(
+        store.order("o-1").await.unwrap().unwrap().status,
+        OrderStatus::Completed
+    );
+    // Cancelling the completed order is no stale event: it fails, and nothing moves.
+    let mut cancelling = priced(100_000);
+    cancelling["status"] = json!("cancelled");
+    let cancel = event("c-2", "order.cancelled", at(9), cancelling);
+    assert!(ingester.ingest(&cancel).await.is_err());
+    assert_eq!(store.ingest_receipt(SOURCE, "c-2").await.unwrap(), None);
+    assert_eq!(
+        store.order("o-1").await.unwrap().unwrap().status,
+        OrderStatus::Completed
+    );
+    // Nor is a settled order's other price.
+    let mut repriced = priced(120_000);
+    repriced["status"] = json!("completed");
+    assert!(ingester
+        .ingest(&event("c-3", "order.completed", at(9), repriced))
+        .await
+        .is_err());
+    // An event from the future would outrank every later one: refused.
+    let ahead = event(
+        "f-1",
+        "order.updated",
+        Utc::now() + Duration::hours(1),
+        priced(100_000),
+    );
+    assert!(ingester.ingest(&ahead).await.is_err());
+    assert_books_balance(&store, &["s-1"], &[8]).await;
+}

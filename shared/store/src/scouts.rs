@@ -37,6 +37,14 @@ impl Store {
         self.get(&keys::scout_pk(scout_id), keys::SCOUT_SK).await
     }
 
+    /// The scout, or `NotFound` when there is none.
+    pub async fn existing_scout(&self, scout_id: &str) -> Result<Scout> {
+        self.scout(scout_id).await?.ok_or_else(|| Error::NotFound {
+            entity: "scout",
+            id: scout_id.to_owned(),
+        })
+    }
+
     /// Adds a scout unless one with this id exists; `false` when it did.
     pub async fn insert_scout(&self, scout: &Scout) -> Result<bool> {
         if !scout.balances_add_up() {

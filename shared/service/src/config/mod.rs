@@ -161,8 +161,30 @@ pub struct StageConfig {
 }
 
 impl StageConfig {
-    pub fn from_env() -> Result<Self> {
-        Self::from_var(&trimmed(|name| std::env::var(name).ok()))
+    /// For the operator's commands: against a deployed stage (`STAGE` other than
+    /// `local`), its table must be named, never defaulted, and so must its payout
+    /// limits where they matter (`with_limits`: a run that can create payouts), so a
+    /// run against production cannot pay above its limits or write to a table called
+    /// `payouts` by accident.
+    pub fn from_env(with_limits: bool) -> Result<Self> {
+        let var = trimmed(|name| std::env::var(name).ok());
+        let deployed = var("STAGE").is_some_and(|stage| stage != LOCAL_STAGE);
+        if deployed {
+            let limits: &[&str] = if with_limits {
+                &["PAYOUT_MIN_PAISE", "PAYOUT_MAX_PAISE"]
+            } else {
+                &[]
+            };
+            for name in std::iter::once("PAYOUTS_TABLE").chain(limits.iter().copied()) {
+                if var(name).is_none() {
+                    return Err(Error::Config(format!(
+                        "{name} is not set: against a deployed stage, give its table (and for \
+                         an import its payout limits: the stack's parameters) explicitly"
+                    )));
+                }
+            }
+        }
+        Self::from_var(&var)
     }
 
     fn from_var(var: &impl Fn(&str) -> Option<String>) -> Result<Self> {
@@ -216,7 +238,7 @@ impl IngestConfig {
             .filter(|source| !source.is_empty())
             .unwrap_or_else(|| DEFAULT_MARKETPLACE_EVENT_SOURCE.to_owned());
         Ok(IngestConfig {
-            stage: StageConfig::from_env()?,
+            stage: StageConfig::from_env(true)?,
             source,
         })
     }

@@ -9,6 +9,7 @@ use std::fmt;
 use aws_lambda_events::dynamodb::EventRecord;
 use serde::{Deserialize, Serialize};
 
+use super::ItemKey;
 pub use domain::account::DestinationKind;
 use domain::account::{mask_account_number, mask_vpa, Destination, StoredDestination};
 use domain::error::{Error, Result};
@@ -185,12 +186,6 @@ struct AccountImage {
     updated_at: Timestamp,
     #[serde(default)]
     hold_until: Option<Timestamp>,
-}
-
-#[derive(Deserialize)]
-struct ItemKey {
-    pk: String,
-    sk: String,
 }
 
 /// Whether the stream record is of a user's payout account itself (not its history or

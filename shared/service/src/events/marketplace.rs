@@ -8,6 +8,7 @@ use aws_lambda_events::dynamodb::EventRecord;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::ItemKey;
 use domain::error::{Error, Result};
 use domain::money::Paise;
 use domain::order::{Order, OrderStatus};
@@ -92,12 +93,6 @@ pub fn earnings_event_id(
         utf8_percent_encode(idempotency_key, SEPARATORS),
         event_type.detail_type()
     )
-}
-
-#[derive(Deserialize)]
-struct ItemKey {
-    pk: String,
-    sk: String,
 }
 
 #[derive(Deserialize)]

@@ -372,10 +372,12 @@ pub fn event_id(payout_id: Uuid, version: u64, event_type: PayoutEventType) -> S
     format!("{payout_id}:{version}:{}", event_type.detail_type())
 }
 
+/// The key of a stream record's item: which kind of item it is, before its images
+/// are read as one.
 #[derive(Deserialize)]
-struct ItemKey {
-    pk: String,
-    sk: String,
+pub(crate) struct ItemKey {
+    pub(crate) pk: String,
+    pub(crate) sk: String,
 }
 
 #[derive(Deserialize)]

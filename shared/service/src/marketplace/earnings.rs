@@ -154,13 +154,7 @@ pub async fn record_earnings(
             replay(entry, &request)
         }
         Err(EarningsRefused::ScoutBalance) => {
-            let scout = store
-                .scout(scout_id)
-                .await?
-                .ok_or_else(|| Error::NotFound {
-                    entity: "scout",
-                    id: scout_id.to_owned(),
-                })?;
+            let scout = store.existing_scout(scout_id).await?;
             if request.direction == EarningsDirection::Debit
                 && scout.earnings_paise < request.amount
             {

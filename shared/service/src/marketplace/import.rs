@@ -99,9 +99,27 @@ impl Importer<'_> {
                 })?)
             }
         };
-        row.entry("active").or_insert(Value::Bool(true));
-        let (scout_id, body) = record_id_of(row, "scout_id")?;
+        let (scout_id, mut body) = record_id_of(row, "scout_id")?;
+        let stored = self.store.scout(&scout_id).await?;
+        // Left out, `active` is what the scout is: a new scout is active, and one the
+        // marketplace deactivated since an earlier import stays deactivated.
+        body.entry("active").or_insert(Value::Bool(
+            stored.as_ref().is_none_or(|scout| scout.active),
+        ));
         let profile = ScoutProfile::parse(&body)?;
+        // Another opening balance than the one credited before is refused before
+        // anything of the row is written.
+        if let Some(credit) = &opening {
+            if let Some(entry) = self
+                .store
+                .earnings_entry(&scout_id, OPENING_BALANCE_KEY)
+                .await?
+            {
+                if !entry.same_request(EarningsDirection::Credit, credit.amount, &credit.reason) {
+                    return Err(Error::IdempotencyKeyReused);
+                }
+            }
+        }
         if self.dry_run {
             let would = self
                 .scout_would(&scout_id, &profile, opening.as_ref())

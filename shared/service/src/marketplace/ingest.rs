@@ -6,9 +6,11 @@
 //! Events may arrive late, twice, or out of order. Twice: the event's receipt answers
 //! the second delivery. Out of order: each event's `time` is written with what it
 //! applied, and an event older than the record's latest changes nothing
-//! (`superseded`); so does one about an order that has moved on past what it says
-//! (a status gone further, an order settled). Anything else refused is an error: the
-//! event is retried, then kept in the function's dead-letter queue for a person.
+//! (`superseded`), but for a completion or cancellation of an order still open, which
+//! always moves it forward; so does one saying an open status the order has moved on
+//! past. Anything else refused (a completion of a cancelled order, a settled order's
+//! changed price) is an error: the event is retried, then kept in the function's
+//! dead-letter queue for a person, and its alarm fires.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde_json::Value;
@@ -59,6 +61,19 @@ fn subject_of(detail_type: &str) -> Option<Subject> {
     }
 }
 
+/// Whether an order event's detail says an open status (placed, shipped, delivered).
+fn event_status_is_open(detail: &serde_json::Map<String, Value>) -> bool {
+    detail
+        .get("status")
+        .and_then(Value::as_str)
+        .and_then(domain::order::OrderStatus::parse)
+        .is_some_and(|status| !status.is_final())
+}
+
+/// How far ahead of our clock an event's `time` may be (a publisher's clock ahead):
+/// beyond it, the event would outrank every later one and is refused.
+const MAX_CLOCK_AHEAD_SECS: u64 = 300;
+
 pub struct Ingester<'a> {
     pub store: &'a Store,
     pub limits: PayoutLimits,
@@ -104,7 +119,16 @@ impl Ingester<'_> {
                 "the detail is not a JSON object".to_owned(),
             ));
         };
-        let as_of = event.time.map(Timestamp::from_utc);
+        let as_of = event
+            .time
+            .map(Timestamp::from_utc)
+            .ok_or_else(|| Error::BadRequest("the event has no time".to_owned()))?;
+        if as_of > Timestamp::now().plus_secs(MAX_CLOCK_AHEAD_SECS) {
+            return Err(Error::BadRequest(format!(
+                "the event's time {as_of} is in the future: it would outrank every later event"
+            )));
+        }
+        let as_of = Some(as_of);
         let caller = ServiceCaller {
             client_id: format!("eventbridge:{}", self.source),
         };
@@ -132,9 +156,17 @@ impl Ingester<'_> {
         };
         let upserted = match applied {
             Ok(upserted) => upserted,
-            // The order has moved on past what this event says: a later event got
-            // here first.
-            Err(error @ (Error::OrderStatusBackwards { .. } | Error::OrderClosed { .. })) => {
+            // The order has moved on past the open status this event says: a later
+            // event got here first, and nothing of money is in this one. An event that
+            // would complete or cancel an order settled otherwise, or change a settled
+            // order's fields as of its own status, is a conflict a person must see:
+            // it fails, and so reaches the DLQ and its alarm.
+            Err(
+                error @ (Error::OrderStatusBackwards { .. }
+                | Error::OrderClosed {
+                    field: "status", ..
+                }),
+            ) if event_status_is_open(detail) => {
                 warn!(
                     event = "marketplace_event_superseded",
                     event_id,

@@ -112,8 +112,26 @@ impl OrderReport {
     }
 
     /// Whether a report of `as_of` comes after everything applied to `order` so far.
+    ///
+    /// A completion or a cancellation of an order still open is never older: it moves
+    /// the order forward whatever its time says (a publisher's clock behind), so no
+    /// money the marketplace meant to move is dropped for a timestamp.
     fn is_older_than(&self, order: &Order) -> bool {
+        if self.status.is_final() && !order.status.is_final() {
+            return false;
+        }
         matches!((self.as_of, order.reported_at), (Some(as_of), Some(seen)) if as_of < seen)
+    }
+
+    /// Whether this report's time is later than the latest applied to `order`: then
+    /// it is written even when it changes nothing else, so an older report arriving
+    /// after it is still known to be older.
+    fn advances(&self, order: &Order) -> bool {
+        match (self.as_of, order.reported_at) {
+            (Some(as_of), Some(seen)) => as_of > seen,
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
     }
 
     /// Whether this report may be applied to `order` at all: an open order's status
@@ -179,7 +197,9 @@ impl OrderReport {
             completed_at: None,
             revision: previous.map_or(0, |order| order.revision) + 1,
             updated_at: Some(now),
-            reported_at: self.as_of.or(previous.and_then(|order| order.reported_at)),
+            // Never earlier than what was applied before (a completion whose time is
+            // behind is applied all the same, `is_older_than`).
+            reported_at: self.as_of.max(previous.and_then(|order| order.reported_at)),
         }
     }
 }
@@ -236,10 +256,11 @@ pub async fn put_order(
             (OrderStatus::Completed, None) => OrderStatus::Placed,
             (status, _) => status,
         };
+        let same = stored.as_ref().is_some_and(|order| {
+            report.differs_from(order).is_none() && order.status == open_status
+        });
         let written = match &stored {
-            Some(order) if report.differs_from(order).is_none() && order.status == open_status => {
-                None
-            }
+            Some(order) if same && !report.advances(order) => None,
             Some(order) => {
                 let changed = report.applied_to(order_id, Some(order), open_status);
                 if !store
@@ -248,7 +269,13 @@ pub async fn put_order(
                 {
                     continue;
                 }
-                Some((changed, Upserted::Updated))
+                // Only the report's time moved: the order says what it said.
+                let how = if same {
+                    Upserted::Unchanged
+                } else {
+                    Upserted::Updated
+                };
+                Some((changed, how))
             }
             None => {
                 let created = report.applied_to(order_id, None, open_status);

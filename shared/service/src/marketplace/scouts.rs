@@ -114,7 +114,15 @@ pub async fn put_scout(
         {
             return Ok((stored, Upserted::Superseded));
         }
-        if profile.is_what(&stored) {
+        let advances = match (profile.as_of, stored.reported_at) {
+            (Some(as_of), Some(seen)) => as_of > seen,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        let same = profile.is_what(&stored);
+        // The same profile of a later time is written all the same: an older one
+        // arriving after it must still be known to be older.
+        if same && !advances {
             return Ok((stored, Upserted::Unchanged));
         }
         if store
@@ -142,7 +150,12 @@ pub async fn put_scout(
                 reported_at: profile.as_of.or(stored.reported_at),
                 ..stored
             };
-            return Ok((scout, Upserted::Updated));
+            let how = if same {
+                Upserted::Unchanged
+            } else {
+                Upserted::Updated
+            };
+            return Ok((scout, how));
         }
     }
     Err(Error::Conflict(Conflict::Contended(format!(

@@ -250,14 +250,7 @@ pub fn parse_request(body: &Map<String, Value>, limits: PayoutLimits) -> Result<
 
 /// The owner of a scout that exists.
 async fn scout_owner(store: &Store, scout_id: &str) -> Result<u64> {
-    let scout = store
-        .scout(scout_id)
-        .await?
-        .ok_or_else(|| Error::NotFound {
-            entity: "scout",
-            id: scout_id.to_owned(),
-        })?;
-    Ok(scout.user_id)
+    Ok(store.existing_scout(scout_id).await?.user_id)
 }
 
 /// Saves the owner's schedule for one of their scouts. Its next due date is computed
