@@ -9,7 +9,6 @@ use std::fmt;
 use aws_lambda_events::dynamodb::EventRecord;
 use serde::{Deserialize, Serialize};
 
-use super::ItemKey;
 pub use domain::account::DestinationKind;
 use domain::account::{mask_account_number, mask_vpa, Destination, StoredDestination};
 use domain::error::{Error, Result};
@@ -191,7 +190,7 @@ struct AccountImage {
 /// Whether the stream record is of a user's payout account itself (not its history or
 /// any other item under the user).
 pub fn is_account_record(record: &EventRecord) -> bool {
-    serde_dynamo::from_item::<_, ItemKey>(record.change.keys.clone()).is_ok_and(|key| {
+    super::item_key(record).is_ok_and(|key| {
         (key.sk == keys::ACCOUNT_SK && key.pk.starts_with("ACCOUNT#"))
                 // Where accounts were kept before they had a key space of their own: a
                 // change made there (by a version still rolling out, or read late from

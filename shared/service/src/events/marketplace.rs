@@ -8,7 +8,6 @@ use aws_lambda_events::dynamodb::EventRecord;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::ItemKey;
 use domain::error::{Error, Result};
 use domain::money::Paise;
 use domain::order::{Order, OrderStatus};
@@ -102,24 +101,19 @@ struct StatusOnly {
 
 /// Whether a stream record is an order's or an earnings entry's.
 pub fn is_marketplace_record(record: &EventRecord) -> bool {
-    serde_dynamo::from_item::<_, ItemKey>(record.change.keys.clone()).is_ok_and(|key| {
+    super::item_key(record).is_ok_and(|key| {
         (key.sk == keys::ORDER_SK && key.pk.starts_with("ORDER#"))
             || (key.sk.starts_with(keys::EARNING_PREFIX) && key.pk.starts_with("SCOUT#"))
     })
 }
 
 /// The event an order's or an earnings entry's stream record stands for: an order
-/// written `completed` that was not before (or was created so), an entry inserted.
+/// changed into `completed`, an entry inserted.
 /// `Ok(None)` for every other write. An error means a record that cannot be read.
 pub fn event_for_record(record: &EventRecord) -> Result<Option<super::Event>> {
-    let unreadable = |what: &str, error: &dyn std::fmt::Display| {
-        Error::unreadable(format!(
-            "stream record {}: {what}: {error}",
-            record.change.sequence_number.as_deref().unwrap_or("?")
-        ))
-    };
-    let key: ItemKey = serde_dynamo::from_item(record.change.keys.clone())
-        .map_err(|error| unreadable("keys", &error))?;
+    let unreadable =
+        |what: &str, error: &dyn std::fmt::Display| super::unreadable(record, what, error);
+    let key = super::item_key(record)?;
     if key.sk.starts_with(keys::EARNING_PREFIX) {
         if record.event_name != "INSERT" {
             return Ok(None);

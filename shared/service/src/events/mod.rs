@@ -380,6 +380,20 @@ pub(crate) struct ItemKey {
     pub(crate) sk: String,
 }
 
+/// A stream record that cannot be read as `what`: the publisher stops there.
+pub(crate) fn unreadable(record: &EventRecord, what: &str, error: &dyn std::fmt::Display) -> Error {
+    Error::unreadable(format!(
+        "stream record {}: {what}: {error}",
+        record.change.sequence_number.as_deref().unwrap_or("?")
+    ))
+}
+
+/// The key of a stream record's item.
+pub(crate) fn item_key(record: &EventRecord) -> Result<ItemKey> {
+    serde_dynamo::from_item(record.change.keys.clone())
+        .map_err(|error| unreadable(record, "keys", &error))
+}
+
 #[derive(Deserialize)]
 struct StatusOnly {
     status: PayoutStatus,
@@ -392,14 +406,8 @@ struct StatusOnly {
 /// means a payout record that cannot be read; the publisher stops there, so the
 /// record is retried and, failing that, reaches the dead-letter queue.
 pub fn event_for_record(record: &EventRecord) -> Result<Option<PayoutEvent>> {
-    let unreadable = |what: &str, error: &dyn std::fmt::Display| {
-        Error::unreadable(format!(
-            "stream record {}: {what}: {error}",
-            record.change.sequence_number.as_deref().unwrap_or("?")
-        ))
-    };
-    let key: ItemKey = serde_dynamo::from_item(record.change.keys.clone())
-        .map_err(|error| unreadable("keys", &error))?;
+    let unreadable = |what: &str, error: &dyn std::fmt::Display| unreadable(record, what, error);
+    let key = item_key(record)?;
     if key.sk != keys::PAYOUT_SK || !key.pk.starts_with("PAYOUT#") {
         return Ok(None);
     }
