@@ -2,7 +2,7 @@
 """A marketplace web app on its own origin calling the API, in headless Chromium (CORS).
 
     API_BASE=http://127.0.0.1:9000 ALLOWED_ORIGIN=http://localhost:5173 \
-    OTHER_ORIGIN=http://localhost:5174 USER_TOKEN=... SCOUT_ID=s-1 \
+    OTHER_ORIGIN=http://localhost:5174 USER_TOKEN=... SCOUT_ID=s-web-app \
     [CHROMIUM=/usr/bin/chromium] python cors_test.py
 
 The app's page is served at each origin by a small HTTP server on 127.0.0.1 (each
@@ -56,12 +56,12 @@ SCRIPT = """async ([api, token, scout, key]) => {
   await attempt("request", async () => {
     const r = await request();
     const body = await r.json();
-    return {status: r.status, payout_id: body.payout_id};
+    return {status: r.status, payout_id: body.payout_id, error: body.error};
   });
   await attempt("replay", async () => {
     const r = await request();
     const body = await r.json();
-    return {status: r.status, payout_id: body.payout_id,
+    return {status: r.status, payout_id: body.payout_id, error: body.error,
             replayed: r.headers.get("Idempotent-Replayed")};
   });
   document.getElementById("out").textContent = JSON.stringify(out, null, 2);

@@ -86,6 +86,10 @@ fn run_script(name: &str, envs: &[(&str, &str)]) -> Result<()> {
     tools::run(&mut command)
 }
 
+/// The scout, and its owner, whose page the CORS test plays.
+const WEB_APP_SCOUT: &str = "s-web-app";
+const WEB_APP_OWNER: u64 = 79;
+
 /// Failed and pending payouts of a scout of its own, so that the browser has one to
 /// retry and one to cancel whatever the API's earlier callers left.
 pub async fn prepare(
@@ -160,6 +164,15 @@ pub async fn prepare(
         },
     )
     .await?;
+    // The marketplace web app's scout (the CORS test): one of its own, because the
+    // fuzzing before it may deactivate or drain the documented example scout s-1.
+    store
+        .insert_scout(&Scout::with_earnings(
+            WEB_APP_SCOUT,
+            WEB_APP_OWNER,
+            Paise(1_000_000),
+        ))
+        .await?;
     let config = processing(10);
     // Two declined (failed, to retry), the others left pending (to cancel).
     for payout in &made[..2] {
@@ -204,7 +217,7 @@ pub fn dashboard_test(base: &str) -> Result<()> {
 /// request, its replay header readable); from `other` the browser is refused the same
 /// calls (`xtask/browser/cors_test.py`, which serves the app's page at both).
 pub fn cors_test(base: &str, allowed: &str, other: &str) -> Result<()> {
-    let user = devkit::token::mint(DEV_JWT_SECRET, 7, Role::User, 3600)?;
+    let user = devkit::token::mint(DEV_JWT_SECRET, WEB_APP_OWNER, Role::User, 3600)?;
     run_script(
         "cors_test.py",
         &[
@@ -212,7 +225,7 @@ pub fn cors_test(base: &str, allowed: &str, other: &str) -> Result<()> {
             ("ALLOWED_ORIGIN", allowed),
             ("OTHER_ORIGIN", other),
             ("USER_TOKEN", &user),
-            ("SCOUT_ID", "s-1"),
+            ("SCOUT_ID", WEB_APP_SCOUT),
         ],
     )
     .context("a web app on another origin could not use the API as CORS allows")
