@@ -237,10 +237,17 @@ fn every_function_knows_its_timeout_and_the_lease_outlives_it() {
 fn the_readme_names_a_handler_that_exists_for_every_function() {
     let root = paths::workspace_root();
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    // The section runs to the next heading, whatever its level.
     let api = readme
         .split_once("\n## API\n")
-        .and_then(|(_, rest)| rest.split_once("\n### "))
-        .map(|(section, _)| section)
+        .map(|(_, rest)| {
+            let end = ["\n## ", "\n### "]
+                .iter()
+                .filter_map(|heading| rest.find(heading))
+                .min()
+                .unwrap_or(rest.len());
+            &rest[..end]
+        })
         .expect("the README's API section");
     let source = |file: &str| std::fs::read_to_string(root.join(file)).unwrap();
     let mut named = BTreeSet::new();
