@@ -3,10 +3,10 @@
 //! day through its door (scouts, orders moved on and completed, an opening balance,
 //! a payout requested and paid), a smoke test that calls every other endpoint, the
 //! event path those calls set off (stream → `publish-events` → bus → `notify` →
-//! email), schemathesis fuzzing the API from `openapi.yaml`, then the admin dashboard
-//! and a web app on another origin (CORS) in headless Chromium. Every HTTP call goes
-//! through the local front (`crate::front`: API Gateway's CORS). The watch is stopped
-//! afterwards.
+//! email, each recorded as sent), schemathesis fuzzing the API from `openapi.yaml`,
+//! then the admin dashboard and a web app on another origin (CORS) in headless
+//! Chromium. Every HTTP call goes through the local front (`crate::front`: API
+//! Gateway's CORS). The watch is stopped afterwards.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -19,6 +19,7 @@ use domain::actor::Role;
 use gateway::razorpayx_webhook;
 use serde_json::Value;
 use service::config::DEV_RAZORPAYX_WEBHOOK_SECRET;
+use service::notify::Recipient;
 use service::order::Order;
 
 use crate::children::Supervised;
@@ -97,6 +98,7 @@ pub async fn run(dynamodb_endpoint: &str, moto_endpoint: &str) -> Result<()> {
                 table: &table,
                 settings: &events,
                 capture: &capture,
+                watch_log: &log_path,
             };
             path.check(&completed, &day).await
         }
@@ -654,6 +656,8 @@ struct EventPath<'a> {
     table: &'a str,
     settings: &'a EventSettings,
     capture: &'a devkit::moto::Capture,
+    /// Where the watch writes the functions' logs.
+    watch_log: &'a std::path::Path,
 }
 
 impl EventPath<'_> {
@@ -686,13 +690,76 @@ impl EventPath<'_> {
         );
         println!("smoke: notify sent {} emails: {sent:?}", sent.len());
 
-        // A redelivered event sends no second email.
-        if let Some(event) = notified.first() {
-            self.invoke(events::NOTIFY_FUNCTION, event).await?;
-            let again = self.sent_recipients().await?;
-            ensure!(again == sent, "a redelivered event sent another email");
+        // Each email is recorded as sent before its invocation ends, as it is deployed;
+        // under the watch's own deadline (ten minutes after the epoch) none was.
+        let marked = self.emails_marked_sent(&notified).await?;
+        ensure!(
+            marked == sent.len(),
+            "{marked} email records marked sent for {} emails sent",
+            sent.len()
+        );
+        let log = std::fs::read_to_string(self.watch_log)
+            .with_context(|| format!("reading {}", self.watch_log.display()))?;
+        ensure!(
+            log.contains("\"email_sent\""),
+            "no email_sent among the functions' logs in {}",
+            self.watch_log.display()
+        );
+        for unrecorded in ["email_not_marked_sent", "email_claim_lost"] {
+            ensure!(
+                !log.contains(unrecorded),
+                "notify logged {unrecorded} (see {})",
+                self.watch_log.display()
+            );
         }
+
+        // A redelivered event sends no second email: it finds its emails sent, not
+        // held by a delivery that may still be sending them.
+        for event in &notified {
+            let answer = self.invoke(events::NOTIFY_FUNCTION, event).await?;
+            ensure!(
+                matches!(
+                    answer["outcome"].as_str(),
+                    Some("already_sent" | "no_email_address")
+                ),
+                "a redelivered {} answered {answer}",
+                event["detail-type"]
+            );
+        }
+        let again = self.sent_recipients().await?;
+        ensure!(again == sent, "a redelivered event sent another email");
         Ok(())
+    }
+
+    /// How many of the notified events' email records are marked sent; an error for
+    /// one left claimed but unmarked.
+    async fn emails_marked_sent(&self, notified: &[&Value]) -> Result<usize> {
+        let store = store::Store::new(
+            dynamodb_local::client(self.dynamodb_endpoint).await,
+            self.table,
+        );
+        let mut marked = 0;
+        for event in notified {
+            let event_id = event["detail"]["event_id"]
+                .as_str()
+                .with_context(|| format!("an event without detail.event_id: {event}"))?;
+            let claims = [
+                event_id.to_owned(),
+                Recipient::Previous.claim_id(event_id),
+                Recipient::New.claim_id(event_id),
+            ];
+            for claim in claims {
+                let Some(record) = store.email_record(&claim).await? else {
+                    continue;
+                };
+                ensure!(
+                    record.state == store::EmailState::Sent && record.message_id.is_some(),
+                    "the email of {claim} was sent but not recorded: {record:?}"
+                );
+                marked += 1;
+            }
+        }
+        Ok(marked)
     }
 
     /// Every record of the stream through `publish-events`; how many there were.

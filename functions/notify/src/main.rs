@@ -24,7 +24,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<EventBridgeEvent<Event>>| {
         let notifier = &notifier;
         async move {
-            let deadline = Some(event.context.deadline());
+            let deadline = platform::invocation::deadline(event.context.deadline());
             let notified = notifier.on_event(&event.payload, deadline).await?;
             Ok::<_, Error>(serde_json::json!({ "outcome": notified.as_str() }))
         }

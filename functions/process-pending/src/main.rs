@@ -19,8 +19,8 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<EventBridgeEvent>| {
         let processor = &processor;
         async move {
-            let summary: RunSummary =
-                on_schedule(processor, &event.payload, Some(event.context.deadline())).await?;
+            let deadline = platform::invocation::deadline(event.context.deadline());
+            let summary: RunSummary = on_schedule(processor, &event.payload, deadline).await?;
             Ok::<_, Error>(summary)
         }
     }))

@@ -16,7 +16,7 @@ async fn main() -> Result<(), Error> {
     let (store, config) = (&store, &config);
     lambda_runtime::run(service_fn(
         |event: LambdaEvent<EventBridgeEvent>| async move {
-            let deadline = Some(event.context.deadline());
+            let deadline = platform::invocation::deadline(event.context.deadline());
             let summary: SweepSummary = on_sweep_schedule(
                 store,
                 config.limits,

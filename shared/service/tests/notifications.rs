@@ -3,6 +3,9 @@
 //! bus on moto, matched by the notify rule's pattern, handled by `notify`, sent through
 //! moto's SES v2.
 
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use devkit::testing::{fresh_sender, fresh_store, publish_table_stream, sent_emails};
 use domain::actor::Actor;
@@ -420,6 +423,78 @@ async fn a_sent_email_is_reported_sent_even_when_no_time_is_left_to_record_it() 
     assert!(
         matches!(again, Notified::AlreadySent | Notified::InProgressElsewhere),
         "{again:?}"
+    );
+    assert_eq!(sent_emails(&from).await.len(), 1);
+}
+
+/// Every log line written while it is the default subscriber, as text.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// Under `cargo lambda watch` (`cargo xtask dev`, the smoke test) every invocation
+/// states the emulator's deadline, ten minutes after the epoch: as `notify` reads it,
+/// recording the email as sent still has its time, so nothing is logged as unrecorded
+/// and a redelivery finds it sent rather than held. (The record alone would not tell:
+/// a write given up on may land all the same.)
+#[tokio::test]
+async fn an_email_sent_under_the_local_emulator_is_marked_sent() {
+    let store = fresh_store().await;
+    let address = format!("local-{}@example.com", Uuid::new_v4().simple());
+    with_account(&store, 48, bank_account(), Some(&address)).await;
+    payout_ending(&store, 48, 30_000, PayoutStatus::Completed).await;
+    let deliveries = notify_deliveries(&store).await;
+    let [delivery] = deliveries.as_slice() else {
+        panic!("{deliveries:?}")
+    };
+    let (mailer, from) = ses().await;
+    let notifier = Notifier::new(&store, &mailer);
+    let stated = std::time::SystemTime::UNIX_EPOCH
+        + std::time::Duration::from_millis(platform::invocation::EMULATOR_DEADLINE_MS);
+    let deadline = platform::invocation::deadline(stated);
+
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_writer(move || writer.clone())
+        .with_env_filter(platform::telemetry::filter("info"))
+        .finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+    let sent = notifier.on_event(delivery, deadline).await.unwrap();
+    drop(guard);
+    let Notified::Sent { message_id } = sent else {
+        panic!("{sent:?}")
+    };
+    let logs = logs.text();
+    assert!(logs.contains("email_sent"), "{logs}");
+    assert!(!logs.contains("email_not_marked_sent"), "{logs}");
+    let record = store
+        .email_record(&delivery.detail.event_id)
+        .await
+        .unwrap()
+        .expect("the email's record");
+    assert_eq!(record.state, EmailState::Sent, "{record:?}");
+    assert_eq!(record.message_id.as_deref(), Some(message_id.as_str()));
+    assert_eq!(
+        notifier.on_event(delivery, deadline).await.unwrap(),
+        Notified::AlreadySent
     );
     assert_eq!(sent_emails(&from).await.len(), 1);
 }
