@@ -22,9 +22,6 @@ use crate::events::{EventPump, EventSettings};
 use crate::tools;
 
 pub const DEFAULT_API_PORT: u16 = 9000;
-/// Where `cargo lambda watch` itself listens: the front on `API_PORT` passes the API's
-/// requests to it, and the scheduled and event-driven functions are invoked on it.
-pub const DEFAULT_INVOKE_PORT: u16 = 9001;
 pub const DEFAULT_DDB_PORT: u16 = 8000;
 pub const DEFAULT_RAZORPAYX_FAKE_PORT: u16 = 9100;
 /// The secrets the dev stack keeps in moto's Secrets Manager for the functions.
@@ -118,7 +115,7 @@ pub async fn run() -> Result<()> {
 /// The stack, until it fails; a signal ends it by dropping this future.
 async fn serve() -> Result<Infallible> {
     let api_port = env_number("API_PORT", DEFAULT_API_PORT)?;
-    let invoke_port = env_number("INVOKE_PORT", DEFAULT_INVOKE_PORT)?;
+    let invoke_port = crate::invoke::port()?;
     let origins = crate::front::origins_from_env()?;
     let schedule =
         Duration::from_secs(env_number("LOCAL_SCHEDULE_SECS", DEFAULT_SCHEDULE_SECS)?.max(1));
@@ -267,10 +264,11 @@ async fn serve() -> Result<Infallible> {
          │ schedule:         sweep-earnings, then process-pending, every {secs} s (LOCAL_SCHEDULE_SECS)\n\
          │ tokens:           cargo xtask token --user 7   |   cargo xtask token --user 1 --role admin   |   cargo xtask token --service\n\
          │ run the processor now:\n\
-         │   .local/venv/bin/cargo-lambda lambda invoke process-pending --data-file events/scheduled.json --invoke-port {invoke_port}\n\
+         │   {run_processor_now}\n\
          │ logs:             .local/logs/   ·   Ctrl-C stops everything\n\
          └",
         pid = watch.pid(),
+        run_processor_now = crate::invoke::run_processor_now(invoke_port),
         table = config.table_name,
         secs = schedule.as_secs(),
         bus = events.bus,
@@ -402,18 +400,7 @@ fn dev_event_settings(moto_endpoint: &str) -> EventSettings {
 /// sweep): the same event, through the same runtime emulator the API uses.
 async fn invoke_scheduled(lambda_bin: &Path, invoke_port: u16, function: &str, event: &str) {
     let started = Instant::now();
-    let output = tokio::process::Command::new("cargo")
-        .args(["lambda", "invoke", function, "--data-file", event])
-        .args([
-            "--invoke-address",
-            "127.0.0.1",
-            "--invoke-port",
-            &invoke_port.to_string(),
-        ])
-        .env("PATH", tools::path_with(lambda_bin))
-        .current_dir(paths::workspace_root())
-        // Stopped with the rest when a signal drops this mid-call.
-        .kill_on_drop(true)
+    let output = crate::invoke::lambda_invoke(lambda_bin, invoke_port, function, Path::new(event))
         .output()
         .await;
     match output {

@@ -14,8 +14,6 @@ use devkit::paths;
 use devkit::streams::StreamReader;
 use serde_json::{json, Value};
 
-use crate::tools;
-
 pub const PUBLISH_FUNCTION: &str = "publish-events";
 pub const NOTIFY_FUNCTION: &str = "notify";
 pub const INGEST_FUNCTION: &str = "ingest-marketplace";
@@ -109,16 +107,8 @@ pub async fn invoke(
     let file = dir.join(format!("{function}-{}.json", uuid::Uuid::new_v4().simple()));
     std::fs::write(&file, serde_json::to_vec(event)?)
         .with_context(|| format!("writing {}", file.display()))?;
-    let output = tokio::process::Command::new("cargo")
-        .args(["lambda", "invoke", function, "--data-file"])
-        .arg(&file)
-        .args(["--invoke-address", "127.0.0.1", "--invoke-port"])
-        .arg(port.to_string())
+    let output = crate::invoke::lambda_invoke(lambda_bin, port, function, &file)
         .args(["--output-format", "json"])
-        .env("PATH", tools::path_with(lambda_bin))
-        .current_dir(paths::workspace_root())
-        // Stopped with the rest when a signal drops this mid-call.
-        .kill_on_drop(true)
         .output()
         .await;
     let _ = std::fs::remove_file(&file);

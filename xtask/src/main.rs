@@ -10,6 +10,7 @@ mod emails;
 mod events;
 mod front;
 mod import;
+mod invoke;
 mod servers;
 mod smoke;
 mod test;
@@ -33,6 +34,10 @@ usage: cargo xtask <command>
                            $MOTO_PORT (9200) → notify → moto's SES)
   emails                   the emails the local SES accepted: to, subject, first
                            lines ($MOTO_ENDPOINT, default http://127.0.0.1:9200)
+  invoke FUNCTION [--data-file FILE]
+                           invoke FUNCTION on the running `dev` stack's functions
+                           (127.0.0.1:$INVOKE_PORT, 9001) with the event in FILE
+                           (default events/FUNCTION.json) and print its answer
   test [-- <cargo test args>]
                            every check and test (what CI runs)
   circles [DIR]            fail on an import circle between the modules of any
@@ -116,6 +121,7 @@ fn run(args: Vec<String>) -> Result<()> {
         "token" => token(rest),
         "import" => runtime.block_on(import::run(rest)),
         "emails" => runtime.block_on(emails::list()),
+        "invoke" => runtime.block_on(invoke::run(rest)),
         "table" => runtime.block_on(create_table()),
         "bench" => runtime.block_on(bench::run(rest)),
         "chaos" => runtime.block_on(chaos::run(rest)),

@@ -3,10 +3,11 @@
 //! day through its door (scouts, orders moved on and completed, an opening balance,
 //! a payout requested and paid), a smoke test that calls every other endpoint, the
 //! event path those calls set off (stream → `publish-events` → bus → `notify` →
-//! email, each recorded as sent), schemathesis fuzzing the API from `openapi.yaml`,
-//! then the admin dashboard and a web app on another origin (CORS) in headless
-//! Chromium. Every HTTP call goes through the local front (`crate::front`: API
-//! Gateway's CORS). The watch is stopped afterwards.
+//! email, each recorded as sent), the dev banner's command that runs the processor
+//! now, word for word, schemathesis fuzzing the API from `openapi.yaml`, then the admin
+//! dashboard and a web app on another origin (CORS) in headless Chromium. Every HTTP
+//! call goes through the local front (`crate::front`: API Gateway's CORS). The watch is
+//! stopped afterwards.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -105,6 +106,13 @@ pub async fn run(dynamodb_endpoint: &str, moto_endpoint: &str) -> Result<()> {
         Err(err) => Err(err),
     };
     if outcome.is_ok() {
+        let processor_base = base.clone();
+        outcome = tokio::task::spawn_blocking(move || processor_now(&processor_base, port))
+            .await
+            .map_err(anyhow::Error::from)
+            .and_then(|result| result);
+    }
+    if outcome.is_ok() {
         outcome = schemathesis(&schemathesis_bin, &base);
     }
     if outcome.is_ok() {
@@ -190,6 +198,18 @@ struct Client {
 }
 
 impl Client {
+    fn new(base: &str) -> Self {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(600)))
+            .build()
+            .into();
+        Client {
+            agent,
+            base: base.to_owned(),
+        }
+    }
+
     /// One call; the first call of each function waits for `cargo lambda` to build it.
     fn call(
         &self,
@@ -426,15 +446,7 @@ fn marketplace_day(api: &Client, admin: &str) -> Result<MarketplaceDay> {
 /// Calls every endpoint, after a marketplace's day has made the records they act on;
 /// returns the ids of the payouts completed, and the day.
 fn calls(base: &str) -> Result<(Vec<String>, MarketplaceDay)> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(600)))
-        .build()
-        .into();
-    let api = Client {
-        agent,
-        base: base.to_owned(),
-    };
+    let api = Client::new(base);
     let token = |user: u64, role: Role| devkit::token::mint(DEV_JWT_SECRET, user, role, 3600);
     let (scout_owner, buyer, admin) = (
         token(7, Role::User)?,
@@ -643,6 +655,75 @@ fn calls(base: &str) -> Result<(Vec<String>, MarketplaceDay)> {
     let mut completed = vec![seller_payout];
     completed.extend(day.paid.iter().cloned());
     Ok((completed, day))
+}
+
+/// The dev banner's way to run the processor now, word for word in a shell at the
+/// workspace's root, against this watch: s-3's owner asks for a bonus the marketplace
+/// credited, and the run the command starts pays it.
+fn processor_now(base: &str, port: u16) -> Result<()> {
+    let api = Client::new(base);
+    let service = devkit::token::mint_service(DEV_JWT_SECRET, "marketplace-smoke", 3600)?;
+    let bonus = serde_json::json!(
+        {"direction": "credit", "amount_paise": 2_000, "reason": "bonus"}
+    )
+    .to_string();
+    let (status, entry) = api.call_with(
+        "POST",
+        "/scouts/s-3/earnings",
+        Some(&service),
+        Some(&bonus),
+        &[("idempotency-key", "processor-now-s-3")],
+    )?;
+    ensure!(status == 201, "{status} {entry}");
+    let owner = devkit::token::mint(DEV_JWT_SECRET, 12, Role::User, 3600)?;
+    let requested = api.expect(
+        "POST",
+        "/scouts/s-3/request-payout",
+        Some(&owner),
+        Some(r#"{"amount_paise": 2000}"#),
+        201,
+    )?;
+    ensure!(requested["status"] == "pending", "{requested}");
+    let payout_id = requested["payout_id"].as_str().context("payout_id")?;
+
+    let command = crate::invoke::run_processor_now(port);
+    println!("smoke: {command}");
+    let output = Command::new("sh")
+        .args(["-c", &command])
+        .current_dir(paths::workspace_root())
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running `{command}`"))?;
+    let answer = String::from_utf8_lossy(&output.stdout);
+    ensure!(
+        output.status.success(),
+        "`{command}` failed ({}): {}{}",
+        output.status,
+        answer.trim(),
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+    let summary: Value = serde_json::from_str(answer.trim())
+        .with_context(|| format!("`{command}` answered something not JSON: {answer}"))?;
+    ensure!(
+        summary["completed"].as_u64().is_some_and(|done| done >= 1),
+        "`{command}` paid nothing: {summary}"
+    );
+    let mine = api.expect(
+        "GET",
+        "/payouts/my-payouts?limit=5",
+        Some(&owner),
+        None,
+        200,
+    )?;
+    let paid = mine["payouts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|payout| payout["payout_id"] == payout_id)
+        .with_context(|| format!("{payout_id} is not among {mine}"))?;
+    ensure!(paid["status"] == "completed", "{paid}");
+    println!("smoke: `{command}` → {summary}");
+    Ok(())
 }
 
 /// The event path after the API calls: the table's stream, from its beginning, through
