@@ -1,4 +1,4 @@
-//! The real AWS DynamoDB Local (README, Tests), taken from the npm package
+//! The real AWS DynamoDB Local (docs/DEVELOPMENT.md, Tests), taken from the npm package
 //! `amplify-dynamodb-simulator`, which ships it under `emulator/`.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -97,11 +97,7 @@ pub fn ensure_java() -> Result<()> {
     if java_major().is_some_and(|major| major >= 17) {
         return Ok(());
     }
-    eprintln!("installing Java 17 (openjdk-17-jre-headless)");
-    run(Command::new("apt-get").arg("update").arg("-qq"))?;
-    run(Command::new("apt-get")
-        .args(["install", "-y", "-qq", "openjdk-17-jre-headless"])
-        .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    crate::apt::install(&["openjdk-17-jre-headless"])?;
     match java_major() {
         Some(major) if major >= 17 => Ok(()),
         _ => bail!("Java 17+ is still not available after installing it"),

@@ -36,19 +36,41 @@ pub struct FunctionRun {
     pub output: String,
     /// What it answered to each event, in order (API Gateway responses, as JSON).
     pub answers: Vec<String>,
+    /// How many of those answers it reported as errors (`/error`).
+    pub errors: u64,
 }
 
-/// Runs `binary` as the function `name` on `events`, with `STAGE=local`, DynamoDB Local
-/// and `env` on top, and stops it once every event is answered.
+/// Runs `binary` as the function `name` on `events`, with `STAGE=local`, the tests'
+/// DynamoDB Local and moto (for KMS) and `env` on top, and stops it once every event is
+/// answered.
 pub fn run(
     binary: &Path,
     name: &str,
     env: &[(&str, &str)],
     events: Vec<String>,
 ) -> Result<FunctionRun> {
+    let (dynamodb, moto) = (crate::testing::endpoint(), crate::testing::moto_endpoint());
+    let local = [
+        ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb.as_str()),
+        // KMS, for the payout account keys, is the tests' moto.
+        ("AWS_ENDPOINT_URL_KMS", moto.as_str()),
+    ];
+    let env: Vec<(&str, &str)> = local.iter().chain(env).copied().collect();
+    launch(Command::new(binary), name, &env, events)
+}
+
+/// Runs `command` (a function's binary, or an emulator with the binary as its
+/// argument) as the function `name` on `events`, as [`run`] does, with `STAGE=local`,
+/// DynamoDB Local's credentials and `env` alone on top of the Lambda variables.
+pub fn launch(
+    mut command: Command,
+    name: &str,
+    env: &[(&str, &str)],
+    events: Vec<String>,
+) -> Result<FunctionRun> {
     let expected = events.len();
     let stub = RuntimeStub::start(events)?;
-    let mut child = Command::new(binary)
+    let mut child = command
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("AWS_LAMBDA_RUNTIME_API", stub.address())
@@ -59,16 +81,13 @@ pub fn run(
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
         // DynamoDB Local keeps a table per access key and region: the test's own.
         .envs(crate::dynamodb_local::LOCAL_ENV)
-        .env("AWS_ENDPOINT_URL_DYNAMODB", crate::testing::endpoint())
-        // KMS, for the payout account keys, is the tests' moto.
-        .env("AWS_ENDPOINT_URL_KMS", crate::testing::moto_endpoint())
         .env("STAGE", service::config::LOCAL_STAGE)
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .with_context(|| format!("starting {}", binary.display()))?;
+        .with_context(|| format!("starting {command:?}"))?;
     let output = Arc::new(Mutex::new(Vec::new()));
     let readers: Vec<_> = [
         child
@@ -98,7 +117,8 @@ pub fn run(
     })
     .collect();
 
-    let deadline = Instant::now() + Duration::from_secs(60);
+    // Long enough for a binary under emulation to start, too.
+    let deadline = Instant::now() + Duration::from_secs(120);
     let mut exited = None;
     while stub.answers().len() < expected && Instant::now() < deadline {
         if let Ok(Some(status)) = child.try_wait() {
@@ -127,7 +147,11 @@ pub fn run(
             exited.map_or("still running".to_owned(), |status| status.to_string()),
         );
     }
-    Ok(FunctionRun { output, answers })
+    Ok(FunctionRun {
+        output,
+        answers,
+        errors: stub.errors(),
+    })
 }
 
 /// An API Gateway HTTP API (payload 2.0) event, as the real API sends one.

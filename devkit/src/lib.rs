@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod apt;
 pub mod chaos;
 pub mod counting;
 pub mod dynamodb_local;

@@ -1,5 +1,5 @@
 //! Test support: every test gets its own table on the real DynamoDB Local that
-//! `cargo xtask test` started (README, Tests), and its own event bus on the moto it
+//! `cargo xtask test` started (docs/DEVELOPMENT.md, Tests), and its own event bus on the moto it
 //! started. Tests never run against AWS.
 
 use aws_sdk_dynamodb::Client;
@@ -480,4 +480,44 @@ pub async fn legacy_account(
         .await
         .expect("DynamoDB Local answers")
         .expect("kept at the old place")
+}
+
+/// Every log line the functions' JSON subscriber writes while a test holds the guard
+/// [`CapturedLogs::start`] returns, as text: tests hold what a deployed function would
+/// log, at the level `level` names (`platform::telemetry::filter`).
+#[derive(Clone, Default)]
+pub struct CapturedLogs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut captured) = self.0.lock() {
+            captured.extend_from_slice(bytes);
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl CapturedLogs {
+    /// Captures from now until the guard is dropped (on this thread).
+    pub fn start(level: &str) -> (Self, tracing::subscriber::DefaultGuard) {
+        let logs = CapturedLogs::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_writer(move || writer.clone())
+            .with_env_filter(platform::telemetry::filter(level))
+            .finish();
+        (logs, tracing::subscriber::set_default(subscriber))
+    }
+
+    pub fn text(&self) -> String {
+        self.0
+            .lock()
+            .map(|captured| String::from_utf8_lossy(&captured).into_owned())
+            .unwrap_or_default()
+    }
 }

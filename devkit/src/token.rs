@@ -1,5 +1,5 @@
 //! Dev tokens for `cargo xtask token`: HS256, signed with `JWT_SECRET` (or the documented
-//! local secret), with the claims the README (Authentication) names; and a test identity
+//! local secret), with the claims docs/API.md (Authentication) names; and a test identity
 //! provider for the asymmetric path deployed stages use.
 
 use anyhow::{Context, Result};

@@ -27,30 +27,7 @@ pub fn chromium() -> Result<PathBuf> {
     if path.is_file() {
         return Ok(path);
     }
-    eprintln!("installing Debian's chromium (apt-get)");
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|output| output.stdout.starts_with(b"0"));
-    let apt = |args: &[&str]| {
-        let mut command = if root {
-            Command::new("apt-get")
-        } else {
-            let mut sudo = Command::new("sudo");
-            sudo.args(["-n", "apt-get"]);
-            sudo
-        };
-        command.args(args).env("DEBIAN_FRONTEND", "noninteractive");
-        tools::run(&mut command)
-    };
-    apt(&["update", "-qq"]).context("apt-get update (installing chromium needs root)")?;
-    apt(&[
-        "install",
-        "-y",
-        "-qq",
-        "--no-install-recommends",
-        "chromium",
-    ])?;
+    devkit::apt::install(&["chromium"])?;
     if !path.is_file() {
         bail!("{} is missing after installing chromium", path.display());
     }

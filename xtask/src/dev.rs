@@ -1,4 +1,4 @@
-//! `cargo xtask dev`: the whole stack on one machine (README, Quick start).
+//! `cargo xtask dev`: the whole stack on one machine (README, Quick start; docs/DEVELOPMENT.md).
 
 use std::convert::Infallible;
 use std::io::Write;

@@ -1,7 +1,7 @@
 //! `cargo xtask import --scouts FILE --orders FILE [--dry-run] [--complete-orders]
 //! [--restart]`: a marketplace that already has history, loaded into `PAYOUTS_TABLE`
 //! through the marketplace's own use cases (`devkit::import` reads the files;
-//! README, "Connecting your marketplace").
+//! docs/MARKETPLACE.md).
 
 use std::path::PathBuf;
 

@@ -5,12 +5,17 @@ mod browser;
 mod chaos;
 mod children;
 mod circles;
+mod deploy;
 mod dev;
 mod emails;
 mod events;
 mod front;
 mod import;
 mod invoke;
+mod operator;
+mod package;
+#[cfg(test)]
+mod scratch;
 mod servers;
 mod smoke;
 mod test;
@@ -48,8 +53,7 @@ usage: cargo xtask <command>
   import [--scouts FILE] [--orders FILE] [--dry-run] [--complete-orders] [--restart]
                            load a marketplace's scouts and orders (CSV or JSON
                            Lines) into $PAYOUTS_TABLE through the marketplace's
-                           routes' use cases; resumable (README, Connecting your
-                           marketplace)
+                           routes' use cases; resumable (docs/MARKETPLACE.md)
   token --user N [--role admin|user] [--ttl SECS]
   token --service [--ttl SECS]
                            print a JWT signed with $JWT_SECRET (or the dev secret)
@@ -62,15 +66,40 @@ usage: cargo xtask <command>
                            --load: the concurrency figures instead
   screenshot [FILE]        the admin dashboard over the demo data in headless
                            Chromium, as FILE (docs/dashboard.png)
-  recount-stats            count every payout of $PAYOUTS_TABLE again into the
-                           stats counters (writers stopped; README, Operations)
-  mark-waiting-payouts     mark the payouts of $PAYOUTS_TABLE that failed for want
+  package [--quick] [--check]
+                           build every function for arm64 (aarch64-unknown-linux-gnu,
+                           release) into target/lambda/<function>/bootstrap.zip, the
+                           template's CodeUri, and print their sizes (docs/DEPLOY.md);
+                           --quick: three of them (what `test` builds); --check: start
+                           each under qemu on its sample event
+  deploy --stage STAGE [-- <sam deploy args>]
+                           package, check the zips are built from these sources, and
+                           `sam deploy --config-env STAGE` (samconfig.toml: dev, prod)
+
+Operator commands: on the local stack unless STAGE names a deployed stage (with
+PAYOUTS_TABLE its table, and your AWS credentials: profile, SSO); then they say
+which table, region and account, and ask before writing unless given --yes
+(docs/OPERATIONS.md).
+  recount-stats [--yes]    count every payout of $PAYOUTS_TABLE again into the
+                           stats counters (writers stopped)
+  mark-waiting-payouts [--yes]
+                           mark the payouts of $PAYOUTS_TABLE that failed for want
                            of a payout account before this version, so a save finds
-                           them (once, after deploying; README, Operations)
-  migrate-payout-accounts  move the payout accounts of $PAYOUTS_TABLE kept under their
+                           them (once, after deploying)
+  migrate-payout-accounts [--yes]
+                           move the payout accounts of $PAYOUTS_TABLE kept under their
                            user's partition into their own key space (once, after
-                           deploying; README, Operations)
+                           deploying)
+  import ... [--yes]       as above
 ";
+
+/// The commands that may act on a deployed stage's table (module `operator`).
+const OPERATORS: [&str; 4] = [
+    "import",
+    "recount-stats",
+    "mark-waiting-payouts",
+    "migrate-payout-accounts",
+];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -89,22 +118,37 @@ fn run(args: Vec<String>) -> Result<()> {
         return Ok(());
     };
     // The operator's commands reach a deployed stage when told which (`STAGE=prod`,
-    // with its credentials); everything else is local, always.
-    let operators = [
-        "import",
-        "recount-stats",
-        "mark-waiting-payouts",
-        "migrate-payout-accounts",
-    ];
-    let deployed = std::env::var("STAGE").is_ok_and(|stage| {
-        let stage = stage.trim();
-        !stage.is_empty() && stage != service::config::LOCAL_STAGE
-    });
-    if !(operators.contains(&command.as_str()) && deployed) {
+    // with the caller's credentials); packaging and deploying never talk to the local
+    // stack; everything else is local, always.
+    let operator = OPERATORS.contains(&command.as_str());
+    let aws = ["package", "deploy"].contains(&command.as_str())
+        || (operator && operator::deployed_stage().is_some());
+    if !aws {
         apply_local_defaults();
     }
     let runtime = tokio::runtime::Runtime::new()?;
+    let yes = rest.iter().any(|arg| arg == operator::YES);
+    let rest: Vec<String> = rest
+        .iter()
+        .filter(|arg| !operator || *arg != operator::YES)
+        .cloned()
+        .collect();
+    let rest = rest.as_slice();
+    if operator {
+        // Only the import reads arguments (`--dry-run` among them); the others take
+        // none, so that a flag they would ignore cannot skip the question.
+        if command != "import" && !rest.is_empty() {
+            bail!(
+                "`{command}` takes no arguments but {}\n\n{USAGE}",
+                operator::YES
+            );
+        }
+        let writes = !(command == "import" && rest.iter().any(|arg| arg == "--dry-run"));
+        runtime.block_on(operator::confirm(command, writes, yes))?;
+    }
     match command.as_str() {
+        "package" => runtime.block_on(package::run(rest)),
+        "deploy" => deploy::run(rest),
         "dev" => runtime.block_on(dev::run()),
         "test" => runtime.block_on(test::run(rest)),
         "circles" => circles::check(
@@ -302,11 +346,11 @@ fn token(args: &[String]) -> Result<()> {
         _ => bail!(USAGE),
     };
     // Local only: a deployed stage verifies the identity provider's tokens and holds no
-    // key that could sign one (README, "Security model").
+    // key that could sign one (docs/SECURITY.md).
     let AuthConfig::LocalSecret(secret) = AuthConfig::from_env()? else {
         bail!(
             "cargo xtask token signs with the local secret; with JWT_JWKS_URL set, tokens come \
-             from the identity provider (README, \"Getting a token\")"
+             from the identity provider (docs/API.md, \"Getting a token\")"
         );
     };
     let token = match subject {

@@ -100,6 +100,18 @@ pub async fn run(extra_test_args: &[String]) -> Result<()> {
     );
     crate::smoke::run(&endpoint, &moto_endpoint).await?;
 
+    // Three functions, not 25: the full package takes some 37 CPU-minutes, half of
+    // this whole run; it is run by hand (`cargo xtask package --check`, docs/DEPLOY.md).
+    step("cargo xtask package --quick --check: arm64 builds of three functions, each started under qemu on its sample event");
+    let (manifest, took) = crate::package::build(
+        &root,
+        crate::package::Scope::Quick,
+        crate::package::Rebuild::Changed,
+    )?;
+    crate::package::print_sizes(&manifest, took);
+    let manifest = crate::package::verify(&root)?;
+    crate::package::emulation::check(&root, &manifest, &endpoint, &moto_endpoint).await?;
+
     step("cargo xtask bench --quick (that the benchmarks still run; no timing is asserted)");
     tools::run(
         Command::new("cargo")

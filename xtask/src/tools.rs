@@ -1,4 +1,4 @@
-//! Tools the local stack installs for itself into `.local/` (README, Tests).
+//! Tools the local stack installs for itself into `.local/` (docs/DEVELOPMENT.md, Tests).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -58,10 +58,15 @@ pub use devkit::run;
 const CFN_LINT: &str = "cfn-lint==1.58.0";
 const SAM_CLI: &str = "aws-sam-cli==1.170.0";
 
+/// The venv's bin directory, with the SAM CLI and cfn-lint in it.
+pub fn sam() -> Result<PathBuf> {
+    venv_with(&[CFN_LINT, SAM_CLI], "sam")
+}
+
 /// `cfn-lint` and `sam validate --lint` on `template.yaml`, offline: no telemetry, and
 /// a region so neither goes looking for one.
 pub fn lint_template() -> Result<()> {
-    let bin = venv_with(&[CFN_LINT, SAM_CLI], "sam")?;
+    let bin = sam()?;
     let template = paths::template();
     let offline = [
         ("SAM_CLI_TELEMETRY", "0"),

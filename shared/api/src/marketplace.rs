@@ -1,4 +1,4 @@
-//! The marketplace's routes (README, "Connecting your marketplace"): read the input,
+//! The marketplace's routes (docs/MARKETPLACE.md): read the input,
 //! call `service::marketplace` as the calling service, shape the reply. `App::handle`
 //! lets only a token with the service scope reach them.
 

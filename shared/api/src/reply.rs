@@ -1,4 +1,4 @@
-//! Shaping responses: JSON bodies with the API's published field names (README, "API"), every optional field
+//! Shaping responses: JSON bodies with the API's published field names (docs/API.md), every optional field
 //! present (as `null` when empty), and the one error shape
 //! `{"error": {"code", "message"}}`.
 

@@ -135,7 +135,7 @@ impl Endpoint {
     }
 
     /// The marketplace's routes: only a token with the service scope may call them, and
-    /// such a token may call nothing else (README, "Connecting your marketplace").
+    /// such a token may call nothing else (docs/MARKETPLACE.md).
     pub fn for_service(self) -> bool {
         matches!(
             self,

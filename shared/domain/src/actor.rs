@@ -59,7 +59,7 @@ impl Actor {
 }
 
 /// The marketplace's backend, calling as itself with a token that carries the service
-/// scope (README, "Connecting your marketplace"). It is nobody's user and no admin: only
+/// scope (docs/MARKETPLACE.md). It is nobody's user and no admin: only
 /// the routes that take scouts, orders and earnings accept it, and only it may call
 /// them. The marketplace routes' use cases take one, so none can run without it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -36,7 +36,7 @@ impl Paise {
         let mut grouped = String::with_capacity(digits + digits / 2 + 4);
         for (index, digit) in rupees.chars().enumerate() {
             let left = digits - index;
-            if index > 0 && (left == 3 || (left > 3 && (left - 3) % 2 == 0)) {
+            if index > 0 && (left == 3 || (left > 3 && (left - 3).is_multiple_of(2))) {
                 grouped.push(',');
             }
             grouped.push(digit);

@@ -27,8 +27,7 @@ impl OrderStatus {
         OrderStatus::Cancelled,
     ];
 
-    /// Whether an order in this status may be put in `next` (README, "Connecting your
-    /// marketplace"): forward along placed → shipped → delivered → completed, skipping
+    /// Whether an order in this status may be put in `next` (docs/MARKETPLACE.md): forward along placed → shipped → delivered → completed, skipping
     /// steps a marketplace never reported, or to cancelled before it completes. Staying
     /// put is allowed (a repeated update). A completed or cancelled order is final: its
     /// seller payout and bounty are settled on what it was.

@@ -1,4 +1,4 @@
-//! A scout's earnings, split by where the money is (README, Payout lifecycle):
+//! A scout's earnings, split by where the money is (docs/LIFECYCLE.md):
 //! `earnings` are available to request, `reserved` are held by unfinished payouts,
 //! `paid` left through the gateway, and `credited` is everything ever earned, so that
 //! `earnings + reserved + paid == credited` always.

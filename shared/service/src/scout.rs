@@ -41,7 +41,7 @@ impl Requested {
 /// How often a request re-reads the scout after losing a race for its balance.
 const BALANCE_RACE_RETRIES: usize = 5;
 
-/// Reserves earnings for a payout (README, Payout lifecycle): the amount leaves
+/// Reserves earnings for a payout (docs/LIFECYCLE.md): the amount leaves
 /// `earnings` for `reserved` in the same transaction that creates the payout, so the same
 /// earnings can never be requested twice.
 pub async fn request_payout(

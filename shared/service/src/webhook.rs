@@ -1,4 +1,4 @@
-//! What a gateway's webhook means for our payout (README, Webhooks and Payout lifecycle).
+//! What a gateway's webhook means for our payout (docs/RAZORPAYX.md, Webhooks; docs/LIFECYCLE.md).
 //!
 //! A webhook arrives at least once, in no set order, and possibly days late. Each one
 //! is acted on by the state it finds, never by its arrival: a report applies only to

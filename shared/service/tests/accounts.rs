@@ -3,9 +3,6 @@
 //! validates, nothing stored on a refusal, and the full number in no response and no
 //! log line.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use api::auth::DEV_JWT_SECRET;
 use devkit::api::{Api, Call, Reply};
 use devkit::testing::fresh_store;
@@ -41,21 +38,6 @@ async fn put(api: &Api, user: u64, body: &Value) -> Reply {
 fn bank() -> Value {
     json!({"type": "bank_account", "name": "Asha Rao", "ifsc": "HDFC0000053",
            "account_number": NUMBER, "email": "asha@example.com"})
-}
-
-/// Every log line written while `work` runs, as text.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[tokio::test]
@@ -115,15 +97,8 @@ async fn the_account_is_only_ever_shown_masked() {
     let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let store = fresh_store().await;
     let api = Api::new(store.clone());
-    let logs = Captured::default();
-    let writer = logs.clone();
     // The most an operator can ask for: everything, at TRACE.
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_writer(move || writer.clone())
-        .with_env_filter(platform::telemetry::filter("trace"))
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = devkit::testing::CapturedLogs::start("trace");
 
     let me = token(7, Role::User);
     let missing = api.get("/me/payout-account", "", &me).await;
@@ -162,7 +137,7 @@ async fn the_account_is_only_ever_shown_masked() {
     assert_eq!(replaced.body.get("account_number"), None);
     assert_eq!(store.payout_account(7).await.unwrap().unwrap().revision, 2);
 
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     assert!(
         text.contains("payout_account_saved"),
         "the saves were logged"

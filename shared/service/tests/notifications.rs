@@ -3,9 +3,6 @@
 //! bus on moto, matched by the notify rule's pattern, handled by `notify`, sent through
 //! moto's SES v2.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use devkit::testing::{fresh_sender, fresh_store, publish_table_stream, sent_emails};
 use domain::actor::Actor;
@@ -427,27 +424,6 @@ async fn a_sent_email_is_reported_sent_even_when_no_time_is_left_to_record_it() 
     assert_eq!(sent_emails(&from).await.len(), 1);
 }
 
-/// Every log line written while it is the default subscriber, as text.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
 /// Under `cargo lambda watch` (`cargo xtask dev`, the smoke test) every invocation
 /// states the emulator's deadline, ten minutes after the epoch: as `notify` reads it,
 /// recording the email as sent still has its time, so nothing is logged as unrecorded
@@ -469,14 +445,7 @@ async fn an_email_sent_under_the_local_emulator_is_marked_sent() {
         + std::time::Duration::from_millis(platform::invocation::EMULATOR_DEADLINE_MS);
     let deadline = platform::invocation::deadline(stated);
 
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_writer(move || writer.clone())
-        .with_env_filter(platform::telemetry::filter("info"))
-        .finish();
-    let guard = tracing::subscriber::set_default(subscriber);
+    let (logs, guard) = devkit::testing::CapturedLogs::start("info");
     let sent = notifier.on_event(delivery, deadline).await.unwrap();
     drop(guard);
     let Notified::Sent { message_id } = sent else {

@@ -1,4 +1,4 @@
-//! Completing orders (README, Complete an order): one seller payout per order, ever, and
+//! Completing orders (docs/API.md, Complete an order): one seller payout per order, ever, and
 //! the scout bounty credited once, against DynamoDB Local.
 
 use devkit::admin::{cancel_payout, process_payout, retry_payout};
@@ -269,7 +269,7 @@ async fn a_price_outside_the_payout_limits_is_refused_and_changes_nothing() {
     }
 }
 
-/// The README's decision: a cancelled seller payout is final. Completing the order
+/// The documented decision (docs/API.md, Complete an order): a cancelled seller payout is final. Completing the order
 /// again shows it, and nothing pays it or creates another.
 #[tokio::test]
 async fn a_cancelled_seller_payout_is_final() {

@@ -3,9 +3,6 @@
 //! infrastructure's own words, which can quote a person's VPA, IFSC or account number
 //! back. Nor do those words reach a log line. On DynamoDB Local, through `App::handle`.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use api::auth::DEV_JWT_SECRET;
 use devkit::api::{Api, Call, Reply};
 use devkit::testing::fresh_store;
@@ -27,20 +24,6 @@ const IFSC: &str = "HDFC0000053";
 const ACCOUNT_NUMBER: &str = "765432123456789";
 const EMAIL: &str = "asha@example.com";
 const PLANTED: [&str; 4] = [VPA, IFSC, ACCOUNT_NUMBER, EMAIL];
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn api(store: &Store) -> Api {
     let mut api = Api::new(store.clone());
@@ -136,14 +119,7 @@ async fn views_show_our_codes_and_sentences_and_logs_quote_no_bank_details() {
         .await
         .unwrap();
     let api = api(&store);
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_writer(move || writer.clone())
-        .with_env_filter(platform::telemetry::filter("trace"))
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = devkit::testing::CapturedLogs::start("trace");
 
     // Declined by the bank, in words quoting the user's details.
     let declined = sent(&store).await;
@@ -214,7 +190,7 @@ async fn views_show_our_codes_and_sentences_and_logs_quote_no_bank_details() {
         assert_eq!(requeued["failure_reason"], Value::Null);
     }
 
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     assert!(text.contains("payout_failed"), "the failure was logged");
     assert!(text.contains("payout_reversed"), "the reversal was logged");
     for line in text.lines() {

@@ -1,4 +1,4 @@
-//! Scout payout requests reserve earnings (README, Payout lifecycle), against DynamoDB
+//! Scout payout requests reserve earnings (docs/LIFECYCLE.md), against DynamoDB
 //! Local.
 
 use devkit::admin::cancel_payout;

@@ -197,15 +197,14 @@ fn peak_rss(
     table: &str,
     extra: &[(&'static str, String)],
 ) -> Result<Option<u64>> {
-    let sample = match name {
-        BASELINE | "process-pending" => "scheduled",
-        other => other,
-    };
-    let event = std::fs::read_to_string(
-        paths::workspace_root()
-            .join("events")
-            .join(format!("{sample}.json")),
-    )?;
+    // The bare baseline echoes whatever it is given: the schedule's event will do.
+    let sample = paths::sample_event(if name == BASELINE {
+        "process-pending"
+    } else {
+        name
+    });
+    let event = std::fs::read_to_string(&sample)
+        .with_context(|| format!("reading {}", sample.display()))?;
     let stub = RuntimeStub::start(vec![event; count])?;
     let env = environment(name, &stub, dynamodb, table, extra);
     let child = spawn(&binary(name), &[], &env)?;

@@ -32,6 +32,20 @@ pub async fn run(args: &[String]) -> Result<()> {
     println!("bench: release binaries");
     let (binaries, build_time) =
         binaries::run(&endpoint, &vault, &account_keys.env(&moto_endpoint), quick).await?;
+    // The deployed zips' sizes: the full run packages them; a quick one reports the
+    // package `cargo xtask test` built just before, if it is current.
+    let root = paths::workspace_root();
+    let arm64 = if quick {
+        crate::package::verify(&root).ok()
+    } else {
+        println!("bench: the arm64 package");
+        crate::package::build(
+            &root,
+            crate::package::Scope::Every,
+            crate::package::Rebuild::Changed,
+        )?;
+        Some(crate::package::verify(&root)?)
+    };
 
     let command = if quick {
         "cargo xtask bench --quick"
@@ -43,6 +57,7 @@ pub async fn run(args: &[String]) -> Result<()> {
         &processor,
         &api,
         &binaries,
+        arm64.as_ref(),
         build_time,
         started.elapsed(),
     );
@@ -113,6 +128,7 @@ fn report(
     processor: &processor::ProcessorFigures,
     api: &api::ApiFigures,
     binaries: &[binaries::BinaryFigures],
+    arm64: Option<&crate::package::Manifest>,
     build_time: std::time::Duration,
     total: std::time::Duration,
 ) -> String {
@@ -299,7 +315,7 @@ fn report(
     // §4 and §5
     let baseline = binaries.iter().find(|b| b.name == binaries::BASELINE);
     let _ = writeln!(out, "## 4. Cold start\n");
-    let _ = writeln!(out, "Each release binary (x86_64, the release profile; arm64 cannot be cross-built here) started against a local Runtime API stub, from exec to its first `/next`. Baseline: `bench/lambda-hello`, a bare `lambda_runtime` echo built with the same profile. Wall time: median of the runs; instructions: valgrind callgrind (repeatable whatever else the machine does).\n");
+    let _ = writeln!(out, "Each release binary (x86_64, the release profile, built for this machine: the deployed arm64 binaries start only under emulation here, whose times say nothing of Lambda's, so they are left out) started against a local Runtime API stub, from exec to its first `/next`. Baseline: `bench/lambda-hello`, a bare `lambda_runtime` echo built with the same profile. Wall time: median of the runs; instructions: valgrind callgrind (repeatable whatever else the machine does).\n");
     let _ = writeln!(
         out,
         "| binary | init wall | ÷ bare | init instructions | ÷ bare | target ≤ 1.5 |"
@@ -369,6 +385,29 @@ fn report(
                 .unwrap_or_else(|| "—".to_owned()),
             check(rss_ok)
         );
+    }
+
+    match arm64 {
+        Some(package) => {
+            let _ = writeln!(out, "\nThe deployed zips (`cargo xtask package`: {}, the same release profile), as `sam deploy` uploads them:\n", package.target);
+            let _ = writeln!(out, "| function | arm64 zip | zip ≤ 4 MB |");
+            let _ = writeln!(out, "|---|---|---|");
+            for (name, artifact) in &package.functions {
+                let zip_ok = mb(artifact.zip_bytes) <= 4.0;
+                if !zip_ok {
+                    missed_size.push(format!("{name} (arm64)"));
+                }
+                let _ = writeln!(
+                    out,
+                    "| `{name}` | {:.2} MB | {} |",
+                    mb(artifact.zip_bytes),
+                    check(zip_ok)
+                );
+            }
+        }
+        None => {
+            let _ = writeln!(out, "\nNo current arm64 package (`cargo xtask package`): its zips' sizes are not in this run.");
+        }
     }
 
     let _ = writeln!(out, "\n## Decisions measured\n");

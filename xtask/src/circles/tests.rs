@@ -1,39 +1,13 @@
 use super::*;
+use crate::scratch::Dir;
 
-fn graph_of(files: &[(&str, &str)]) -> (tempdir::Dir, ModuleGraph) {
-    let dir = tempdir::Dir::new();
+fn graph_of(files: &[(&str, &str)]) -> (Dir, ModuleGraph) {
+    let dir = Dir::new("xtask-circles");
     for (path, text) in files {
-        let file = dir.path().join(path);
-        std::fs::create_dir_all(file.parent().expect("a parent")).expect("a folder");
-        std::fs::write(&file, text).expect("written");
+        dir.write(path, text);
     }
     let graph = ModuleGraph::read(dir.path()).expect("read");
     (dir, graph)
-}
-
-mod tempdir {
-    use std::path::{Path, PathBuf};
-
-    /// A folder of its own under the system's temporary folder, removed on drop.
-    pub struct Dir(PathBuf);
-
-    impl Dir {
-        pub fn new() -> Self {
-            let path = std::env::temp_dir().join(format!("xtask-circles-{}", uuid::Uuid::new_v4()));
-            std::fs::create_dir_all(&path).expect("a temporary folder");
-            Dir(path)
-        }
-
-        pub fn path(&self) -> &Path {
-            &self.0
-        }
-    }
-
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! How bearer tokens are verified (README, Authentication): read only by the functions
+//! How bearer tokens are verified (docs/API.md, Authentication): read only by the functions
 //! behind a token, so the webhook, the dashboard page and the scheduled functions never
 //! build it.
 //!
@@ -12,7 +12,7 @@ use domain::error::{Error, Result};
 use domain::settings::{parse, trimmed, within};
 use service::config::LOCAL_STAGE;
 
-/// The documented local secret (README): tokens from `cargo xtask token` are signed
+/// The documented local secret (docs/CONFIGURATION.md): tokens from `cargo xtask token` are signed
 /// with it, and only `STAGE=local` accepts it.
 pub const DEV_JWT_SECRET: &str = "local-dev-secret-do-not-use-in-production-0123456789";
 

@@ -1,4 +1,4 @@
-//! Bearer tokens to [`Actor`]s (README, Authentication).
+//! Bearer tokens to [`Actor`]s (docs/API.md, Authentication).
 //!
 //! Deployed stages: an asymmetric signature (RS*/PS*/ES* as configured) by a key from
 //! the issuer's JWKS, `iss`, `aud`, `exp` required, `nbf` and `iat` checked when
@@ -74,7 +74,7 @@ impl TokenVerifier {
         validation.validate_nbf = true;
         validation.validate_aud = false;
         // `sub` is checked by `actor_of` itself: the library's own check only accepts a
-        // string, and the README (Authentication) accepts a JSON number too.
+        // string, and docs/API.md (Authentication) accepts a JSON number too.
         validation.set_required_spec_claims(&["exp"]);
         TokenVerifier::Local {
             key: DecodingKey::from_secret(secret.as_bytes()),
@@ -122,7 +122,7 @@ impl TokenVerifier {
         match self {
             TokenVerifier::Local { key, validation } => {
                 let claims = verified_claims(token, key, validation)?;
-                // `cargo xtask token` writes `role` as `admin` or `user` (README,
+                // `cargo xtask token` writes `role` as `admin` or `user` (docs/API.md,
                 // Authentication); anything else there is not a token of ours.
                 let role_is_ours = match claims.get("role") {
                     None => true,
@@ -273,7 +273,7 @@ fn check_lifetime(claims: &Value, max_ttl_secs: u64) -> Result<()> {
 /// the service scope (a client-credentials token), else the user they name. A token
 /// with the service scope is a service's whatever else it says, so it can never act
 /// as a user or an admin; the identity provider grants that scope to the
-/// marketplace's client alone (README, "Connecting your marketplace").
+/// marketplace's client alone (docs/MARKETPLACE.md).
 fn caller_of(claims: &Value, names: &ClaimNames) -> Result<Caller> {
     let scoped = match claim(claims, &names.service_scope_claim) {
         Some(Value::String(text)) => text

@@ -114,7 +114,7 @@ pub enum Transition {
     Cancel,
 }
 
-/// The payout lifecycle (README, Payout lifecycle), as data: (transition, allowed from,
+/// The payout lifecycle (docs/LIFECYCLE.md), as data: (transition, allowed from,
 /// to).
 pub const TRANSITIONS: &[(Transition, &[PayoutStatus], PayoutStatus)] = &[
     (

@@ -63,8 +63,7 @@ pub struct Payout {
     /// holder may reach the gateway and die before writing anything else). `None`: the
     /// gateway has never seen this attempt. While it is set and the payout is not
     /// settled, the gateway may hold a transfer for it: nothing abandons the attempt
-    /// (cancel, a new key) until the gateway has said it did not pay (README, Payout
-    /// lifecycle).
+    /// (cancel, a new key) until the gateway has said it did not pay (docs/LIFECYCLE.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempt_sent_at: Option<Timestamp>,
     /// When the current attempt was first handed to the gateway; unlike

@@ -1,4 +1,4 @@
-//! RazorpayX Payouts (README, "Pay real people";
+//! RazorpayX Payouts (docs/RAZORPAYX.md;
 //! https://razorpay.com/docs/api/x/payouts/): contacts, fund accounts and payouts over
 //! its HTTP API, with `X-Payout-Idempotency` derived from the payout and attempt and the
 //! same body on every send of an attempt.

@@ -1,4 +1,4 @@
-//! RazorpayX webhooks (README, Webhooks; https://razorpay.com/docs/webhooks/payouts/):
+//! RazorpayX webhooks (docs/RAZORPAYX.md, Webhooks; https://razorpay.com/docs/webhooks/payouts/):
 //! the signature over the raw body, and what a payout event reports. Nothing here touches
 //! the store: the service decides what a report means for our payout (`service::webhook`).
 

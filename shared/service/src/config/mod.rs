@@ -1,5 +1,5 @@
 //! Every environment variable the service reads, in one place, with local defaults.
-//! The README's configuration table lists the same names.
+//! docs/CONFIGURATION.md lists the same names.
 //!
 //! No secret value is ever read from the environment outside `STAGE=local`: the
 //! environment names a Secrets Manager secret, read at first use by the functions that

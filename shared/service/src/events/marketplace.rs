@@ -1,4 +1,4 @@
-//! The events of money the marketplace moves (README, "Events"): an order completed
+//! The events of money the marketplace moves (docs/EVENTS.md): an order completed
 //! (`order.completed`: its seller payout and its scout's bounty) and a scout's earnings
 //! credited or debited outside an order (`scout.credited`, `scout.debited`). Like a
 //! payout's, each is read off the table's stream: the write that moved the money is

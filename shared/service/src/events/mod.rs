@@ -1,4 +1,4 @@
-//! The service's events, as other teams see them (README, "Events"): every change of a
+//! The service's events, as other teams see them (docs/EVENTS.md): every change of a
 //! payout's status (`payout.*`), a payout account that now pays elsewhere or emails
 //! another address (`payout_account.changed`), and the money the marketplace moves
 //! (`order.completed`, `scout.credited`, `scout.debited`). They are read off the table's stream,

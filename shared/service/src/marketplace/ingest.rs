@@ -1,5 +1,4 @@
-//! The marketplace's events, the second way in (README, "Connecting your
-//! marketplace"): a rule on the marketplace's EventBridge bus delivers its `order.*`
+//! The marketplace's events, the second way in (docs/MARKETPLACE.md): a rule on the marketplace's EventBridge bus delivers its `order.*`
 //! and `scout.*` events to `ingest-marketplace`, which applies each as the matching
 //! `PUT` would (the detail is the record, with its id), once per event id.
 //!

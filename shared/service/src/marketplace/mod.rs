@@ -1,4 +1,4 @@
-//! The marketplace's door (README, "Connecting your marketplace"): its backend tells the
+//! The marketplace's door (docs/MARKETPLACE.md): its backend tells the
 //! service about its scouts, its orders and the earnings it credits or takes back, as
 //! itself ([`ServiceCaller`]), never as a user. The HTTP routes, the EventBridge
 //! ingester and `cargo xtask import` all come through here, so a scout or an order is

@@ -221,7 +221,7 @@ impl<G: PaymentGateway> Processor<'_, G> {
         // must be the same request. Only an attempt never sent is given one: one sent by
         // a version that did not record it went from the configured account, which it
         // keeps using (changing the account while such attempts are open is not safe;
-        // README, RAZORPAYX_ACCOUNT_NUMBER).
+        // docs/CONFIGURATION.md, RAZORPAYX_ACCOUNT_NUMBER).
         if next.gateway_account_number.is_none() && payout.sent_at().is_none() {
             next.gateway_account_number = self.gateway.paying_account().map(str::to_owned);
         }
