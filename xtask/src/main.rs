@@ -127,25 +127,13 @@ fn run(args: Vec<String>) -> Result<()> {
         apply_local_defaults();
     }
     let runtime = tokio::runtime::Runtime::new()?;
-    let yes = rest.iter().any(|arg| arg == operator::YES);
-    let rest: Vec<String> = rest
-        .iter()
-        .filter(|arg| !operator || *arg != operator::YES)
-        .cloned()
-        .collect();
-    let rest = rest.as_slice();
+    let mut rest = rest.to_vec();
     if operator {
-        // Only the import reads arguments (`--dry-run` among them); the others take
-        // none, so that a flag they would ignore cannot skip the question.
-        if command != "import" && !rest.is_empty() {
-            bail!(
-                "`{command}` takes no arguments but {}\n\n{USAGE}",
-                operator::YES
-            );
-        }
-        let writes = !(command == "import" && rest.iter().any(|arg| arg == "--dry-run"));
-        runtime.block_on(operator::confirm(command, writes, yes))?;
+        let run = operator::Run::read(command, rest).with_context(|| USAGE.to_owned())?;
+        runtime.block_on(operator::confirm(command, &run))?;
+        rest = run.args;
     }
+    let rest = rest.as_slice();
     match command.as_str() {
         "package" => runtime.block_on(package::run(rest)),
         "deploy" => deploy::run(rest),

@@ -16,41 +16,98 @@ pub const YES: &str = "--yes";
 
 /// The stage `STAGE` names, when it is a deployed one.
 pub fn deployed_stage() -> Option<String> {
-    let stage = std::env::var("STAGE").ok()?;
-    let stage = stage.trim();
+    stage_in(&std::env::vars().collect::<Vec<_>>())
+}
+
+fn stage_in(vars: &[(String, String)]) -> Option<String> {
+    let stage = vars
+        .iter()
+        .find(|(name, _)| name == "STAGE")
+        .map(|(_, value)| value.trim())?;
     (!stage.is_empty() && stage != service::config::LOCAL_STAGE).then(|| stage.to_owned())
 }
 
-/// Says where `command` will act and, for a deployed stage, asks first (`writes`
-/// false: it only reads, and is not asked about). Errors leave everything untouched.
-pub async fn confirm(command: &str, writes: bool, yes: bool) -> Result<()> {
-    let table = std::env::var("PAYOUTS_TABLE").unwrap_or_default();
-    let Some(stage) = deployed_stage() else {
-        let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_default();
-        eprintln!(
-            "{command}: the local stack's table {table} at {endpoint} (set STAGE and \
-             PAYOUTS_TABLE to act on a deployed stage)"
-        );
-        return Ok(());
+/// An operator command's arguments, read.
+#[derive(Debug, PartialEq)]
+pub struct Run {
+    /// What the command itself reads (`--yes` taken out).
+    pub args: Vec<String>,
+    /// Asked in advance.
+    pub yes: bool,
+    /// Whether it may write (everything but an import's `--dry-run`).
+    pub writes: bool,
+}
+
+impl Run {
+    /// Only the import reads arguments (`--dry-run` among them); the others take none
+    /// but `--yes`, so that a flag they would ignore cannot skip the question.
+    pub fn read(command: &str, args: Vec<String>) -> Result<Self> {
+        let yes = args.iter().any(|arg| arg == YES);
+        let args: Vec<String> = args.into_iter().filter(|arg| arg != YES).collect();
+        if command != "import" && !args.is_empty() {
+            bail!("`{command}` takes no arguments but {YES}, not {args:?}");
+        }
+        let writes = !(command == "import" && args.iter().any(|arg| arg == "--dry-run"));
+        Ok(Run { args, yes, writes })
+    }
+}
+
+/// Where an operator command acts, from the environment `vars`.
+#[derive(Debug, PartialEq)]
+enum Target {
+    Local { table: String, endpoint: String },
+    Stage { stage: String, table: String },
+}
+
+fn target(vars: &[(String, String)]) -> Result<Target> {
+    let var = |wanted: &str| {
+        vars.iter()
+            .find(|(name, _)| name == wanted)
+            .map(|(_, value)| value.clone())
+            .unwrap_or_default()
+    };
+    let table = var("PAYOUTS_TABLE");
+    let Some(stage) = stage_in(vars) else {
+        return Ok(Target::Local {
+            table,
+            endpoint: var("AWS_ENDPOINT_URL_DYNAMODB"),
+        });
     };
     if table.is_empty() {
         bail!("PAYOUTS_TABLE is not set: name stage {stage}'s table (the stack's outputs)");
     }
-    // What would send the writes somewhere the account named below does not say: an
-    // endpoint or the local stack's credentials left in the shell.
-    let local: Vec<String> = std::env::vars()
+    // What would send the writes somewhere the account named to the operator does not
+    // say: an endpoint or the local stack's credentials left in the shell.
+    let elsewhere: Vec<String> = vars
+        .iter()
         .filter(|(name, value)| {
             name.starts_with("AWS_ENDPOINT_URL")
                 || (name == "AWS_ACCESS_KEY_ID" && value == "local")
         })
         .map(|(name, value)| format!("{name}={value}"))
         .collect();
-    if !local.is_empty() {
+    if !elsewhere.is_empty() {
         bail!(
             "stage {stage} is AWS's, but the environment points elsewhere ({}): unset those",
-            local.join(", ")
+            elsewhere.join(", ")
         );
     }
+    Ok(Target::Stage { stage, table })
+}
+
+/// Says where `command` will act and, for a deployed stage, asks before it may write.
+/// Errors leave everything untouched.
+pub async fn confirm(command: &str, run: &Run) -> Result<()> {
+    let (stage, table) = match target(&std::env::vars().collect::<Vec<_>>())? {
+        Target::Local { table, endpoint } => {
+            eprintln!(
+                "{command}: the local stack's table {table} at {endpoint} (set STAGE and \
+                 PAYOUTS_TABLE to act on a deployed stage)"
+            );
+            return Ok(());
+        }
+        Target::Stage { stage, table } => (stage, table),
+    };
     let config = aws_config::load_from_env().await;
     let region = config
         .region()
@@ -69,7 +126,7 @@ pub async fn confirm(command: &str, writes: bool, yes: bool) -> Result<()> {
     eprintln!(
         "{command}: stage {stage}, table {table} in {region}, AWS account {account} (as {arn})"
     );
-    if !writes || yes {
+    if !run.writes || run.yes {
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {
@@ -83,4 +140,97 @@ pub async fn confirm(command: &str, writes: bool, yes: bool) -> Result<()> {
         bail!("not confirmed, nothing done");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect()
+    }
+
+    fn args(words: &[&str]) -> Vec<String> {
+        words.iter().map(|word| (*word).to_owned()).collect()
+    }
+
+    #[test]
+    fn without_a_deployed_stage_it_is_the_local_stack() {
+        for stage in [None, Some("local"), Some("  ")] {
+            let mut env = vars(&[
+                ("PAYOUTS_TABLE", "payouts"),
+                ("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:8000"),
+            ]);
+            if let Some(stage) = stage {
+                env.push(("STAGE".to_owned(), stage.to_owned()));
+            }
+            assert_eq!(
+                target(&env).unwrap(),
+                Target::Local {
+                    table: "payouts".to_owned(),
+                    endpoint: "http://127.0.0.1:8000".to_owned()
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn a_deployed_stage_needs_its_table_and_nothing_pointing_elsewhere() {
+        let prod = |extra: &[(&str, &str)]| {
+            let mut env = vars(&[("STAGE", "prod"), ("AWS_PROFILE", "payouts-prod")]);
+            env.extend(vars(extra));
+            target(&env)
+        };
+        let missing = prod(&[]).unwrap_err().to_string();
+        assert!(missing.contains("PAYOUTS_TABLE is not set"), "{missing}");
+        assert_eq!(
+            prod(&[("PAYOUTS_TABLE", "payouts-prod")]).unwrap(),
+            Target::Stage {
+                stage: "prod".to_owned(),
+                table: "payouts-prod".to_owned()
+            }
+        );
+        for elsewhere in [
+            ("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:8000"),
+            ("AWS_ENDPOINT_URL", "http://localhost:4566"),
+            ("AWS_ACCESS_KEY_ID", "local"),
+        ] {
+            let refused = prod(&[("PAYOUTS_TABLE", "payouts-prod"), elsewhere])
+                .unwrap_err()
+                .to_string();
+            assert!(refused.contains(elsewhere.0), "{refused}");
+        }
+    }
+
+    #[test]
+    fn only_the_import_reads_arguments_and_only_its_dry_run_skips_the_question() {
+        assert_eq!(
+            Run::read("recount-stats", args(&["--yes"])).unwrap(),
+            Run {
+                args: vec![],
+                yes: true,
+                writes: true
+            }
+        );
+        for command in [
+            "recount-stats",
+            "mark-waiting-payouts",
+            "migrate-payout-accounts",
+        ] {
+            let refused = Run::read(command, args(&["--dry-run"])).unwrap_err();
+            assert!(
+                refused.to_string().contains("takes no arguments"),
+                "{command}"
+            );
+        }
+        let dry = Run::read("import", args(&["--scouts", "s.csv", "--dry-run"])).unwrap();
+        assert_eq!((dry.writes, dry.yes), (false, false));
+        assert_eq!(dry.args, args(&["--scouts", "s.csv", "--dry-run"]));
+        let real = Run::read("import", args(&["--yes", "--orders", "o.jsonl"])).unwrap();
+        assert_eq!((real.writes, real.yes), (true, true));
+        assert_eq!(real.args, args(&["--orders", "o.jsonl"]));
+    }
 }
