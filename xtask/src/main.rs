@@ -70,7 +70,7 @@ usage: cargo xtask <command>
                            build every function for arm64 (aarch64-unknown-linux-gnu,
                            release) into target/lambda/<function>/bootstrap.zip, the
                            template's CodeUri, and print their sizes (docs/DEPLOY.md);
-                           --quick: three of them (what `test` builds); --check: start
+                           --quick: three of them, one per kind of event; --check: start
                            each under qemu on its sample event
   deploy --stage STAGE [-- <sam deploy args>]
                            package, check the zips are built from these sources, and

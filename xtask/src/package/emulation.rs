@@ -53,15 +53,21 @@ fn settings(table: &str) -> Vec<(&'static str, String)> {
 pub async fn check(root: &Path, manifest: &Manifest, dynamodb: &str, moto: &str) -> Result<()> {
     let (vault, account_keys) = devkit::moto::local_vault(moto).await?;
     let table = devkit::fixture::demo_table(dynamodb, &vault, "package-check").await?;
+    // The bus, its rule and the verified sender, as the smoke test has them: what the
+    // deployed stack has from template.yaml.
+    let run_id = uuid::Uuid::new_v4().simple().to_string();
+    let events = crate::events::EventSettings {
+        moto_endpoint: moto.to_owned(),
+        bus: format!("payouts-package-{run_id}"),
+        from_address: format!("payouts-package-{run_id}@example.com"),
+        configuration_set: "payouts-package".to_owned(),
+    };
+    events
+        .set_up("all-payout-events", &crate::events::all_events_pattern())
+        .await?;
     let mut env = settings(&table);
     env.push(("AWS_ENDPOINT_URL_DYNAMODB", dynamodb.to_owned()));
-    for name in [
-        "AWS_ENDPOINT_URL_EVENTBRIDGE",
-        "AWS_ENDPOINT_URL_SESV2",
-        "AWS_ENDPOINT_URL_SQS",
-    ] {
-        env.push((name, moto.to_owned()));
-    }
+    env.extend(events.function_env());
     env.extend(account_keys.env(moto));
     println!(
         "{:<26} {:>14}  answer",

@@ -60,15 +60,14 @@ pub fn zip_path(root: &Path, function: &str) -> PathBuf {
 pub enum Scope {
     /// Every function: what a deploy ships.
     Every,
-    /// [`QUICK`]: what `cargo xtask test` (CI) builds and starts under emulation.
+    /// [`QUICK`]: a developer's check that the cross build still links and starts.
     Quick,
 }
 
 /// One function of each kind of event, each with its own dependencies: an HTTP route
 /// (the API edge, KMS), the scheduled processor (the gateway), and the email function
-/// (SES, EventBridge's events). Together they prove the cross build links everything
-/// the others link, at an eighth of the full build's time; the full package is
-/// `cargo xtask package --check` (docs/DEPLOY.md has its figures).
+/// (SES, EventBridge's events). Together they link everything the others link, in a
+/// fraction of the full build's time.
 pub const QUICK: [&str; 3] = ["notify", "process-pending", "request-scout-payout"];
 
 /// What a build compiles again beside what cargo finds changed.
