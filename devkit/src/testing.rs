@@ -87,7 +87,8 @@ pub fn moto_endpoint() -> String {
     endpoint
 }
 
-fn is_loopback(endpoint: &str) -> bool {
+/// Whether `endpoint` is a server on this machine (DynamoDB Local, moto), never AWS.
+pub fn is_loopback(endpoint: &str) -> bool {
     ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"]
         .iter()
         .any(|prefix| endpoint.starts_with(prefix))

@@ -51,9 +51,10 @@ pub fn run(args: &[String]) -> Result<()> {
 }
 
 /// The `sam deploy` options that would deploy something else than what was checked:
-/// another template (a stale `.aws-sam/build`), another stage's settings or stack, or
-/// parameters replacing the stage's own (all of them: SAM does not merge them).
-const FIXED_BY_THE_STAGE: [&str; 7] = [
+/// another template (a stale `.aws-sam/build`), another stage's settings or stack,
+/// parameters replacing the stage's own (all of them: SAM does not merge them), or the
+/// guided mode, which asks for all of those again.
+const FIXED_BY_THE_STAGE: [&str; 9] = [
     "-t",
     "--template",
     "--template-file",
@@ -61,6 +62,8 @@ const FIXED_BY_THE_STAGE: [&str; 7] = [
     "--config-file",
     "--stack-name",
     "--parameter-overrides",
+    "-g",
+    "--guided",
 ];
 
 fn refuse_overrides(sam_args: &[String]) -> Result<()> {
@@ -68,7 +71,11 @@ fn refuse_overrides(sam_args: &[String]) -> Result<()> {
         let option = arg
             .split_once('=')
             .map_or(arg.as_str(), |(option, _)| option);
-        if FIXED_BY_THE_STAGE.contains(&option) {
+        // A short option may carry its value attached (`-tFILE`).
+        let short = option.get(..2).filter(|_| !option.starts_with("--"));
+        if FIXED_BY_THE_STAGE.contains(&option)
+            || short.is_some_and(|short| FIXED_BY_THE_STAGE.contains(&short))
+        {
             bail!(
                 "`{option}` is the stage's to say (samconfig.toml, the checked package): \
                  change samconfig.toml instead"
@@ -108,6 +115,9 @@ mod tests {
             "--config-env",
             "--parameter-overrides",
             "--stack-name",
+            "-t.aws-sam/build/template.yaml",
+            "--guided",
+            "-g",
         ] {
             let args =
                 ["--stage", "dev", "--", "--no-confirm-changeset", option].map(str::to_owned);
@@ -117,7 +127,8 @@ mod tests {
                 "{option}: {refused}"
             );
         }
-        assert!(refuse_overrides(&["--guided".to_owned()]).is_ok());
+        let allowed = ["--no-confirm-changeset", "--disable-rollback"].map(str::to_owned);
+        assert!(refuse_overrides(&allowed).is_ok());
     }
 
     #[test]

@@ -68,10 +68,15 @@ fn target(vars: &[(String, String)]) -> Result<Target> {
     };
     let table = var("PAYOUTS_TABLE");
     let Some(stage) = stage_in(vars) else {
-        return Ok(Target::Local {
-            table,
-            endpoint: var("AWS_ENDPOINT_URL_DYNAMODB"),
-        });
+        let endpoint = var("AWS_ENDPOINT_URL_DYNAMODB");
+        // The local stack is on this machine; anything else is a stage, named or not.
+        if !devkit::testing::is_loopback(&endpoint) {
+            bail!(
+                "no STAGE, but AWS_ENDPOINT_URL_DYNAMODB is {endpoint}, not this machine: set \
+                 STAGE and PAYOUTS_TABLE to act on a deployed stage"
+            );
+        }
+        return Ok(Target::Local { table, endpoint });
     };
     if table.is_empty() {
         bail!("PAYOUTS_TABLE is not set: name stage {stage}'s table (the stack's outputs)");
@@ -174,6 +179,18 @@ mod tests {
                     endpoint: "http://127.0.0.1:8000".to_owned()
                 }
             );
+        }
+    }
+
+    #[test]
+    fn without_a_stage_only_this_machine_is_local() {
+        for endpoint in ["https://dynamodb.ap-south-1.amazonaws.com", ""] {
+            let env = vars(&[
+                ("PAYOUTS_TABLE", "payouts-prod"),
+                ("AWS_ENDPOINT_URL_DYNAMODB", endpoint),
+            ]);
+            let refused = target(&env).unwrap_err().to_string();
+            assert!(refused.contains("not this machine"), "{refused}");
         }
     }
 

@@ -100,6 +100,7 @@ pub fn build(root: &Path, scope: Scope, rebuild: Rebuild) -> Result<(Manifest, D
         let mut clean = Command::new("cargo");
         clean
             .args(["clean", "--release", "--target", TARGET])
+            .env_remove("RUSTUP_TOOLCHAIN")
             .current_dir(root);
         for member in workspace_crates(root)? {
             clean.args(["--package", &member]);
@@ -202,6 +203,7 @@ fn ensure_target(root: &Path) -> Result<()> {
     tools::run(
         Command::new("rustup")
             .args(["target", "add", TARGET])
+            .env_remove("RUSTUP_TOOLCHAIN")
             .current_dir(root),
     )
 }
