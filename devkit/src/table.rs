@@ -120,19 +120,7 @@ impl TableDefinition {
         }
         request = request.set_key_schema(Some(key_schema(&self.key_schema)?));
         for index in &self.global_secondary_indexes {
-            request = request.global_secondary_indexes(
-                GlobalSecondaryIndex::builder()
-                    .index_name(&index.index_name)
-                    .set_key_schema(Some(key_schema(&index.key_schema)?))
-                    .projection(
-                        Projection::builder()
-                            .projection_type(ProjectionType::from(
-                                index.projection.projection_type.as_str(),
-                            ))
-                            .build(),
-                    )
-                    .build()?,
-            );
+            request = request.global_secondary_indexes(index.definition()?);
         }
         match request.send().await {
             Ok(_) => self.enable_time_to_live(client, name).await,
@@ -141,7 +129,8 @@ impl TableDefinition {
                     .as_service_error()
                     .is_some_and(|e| e.is_resource_in_use_exception()) =>
             {
-                self.add_missing_stream(client, name).await
+                self.add_missing_stream(client, name).await?;
+                self.add_missing_indexes(client, name).await
             }
             Err(err) => Err(anyhow::anyhow!(
                 "creating table {name}: {}",
@@ -201,6 +190,74 @@ impl TableDefinition {
         Ok(())
     }
 
+    /// A table made before an index of the template gets it (DynamoDB Local builds it
+    /// at once; one index per update, as DynamoDB requires).
+    async fn add_missing_indexes(&self, client: &Client, name: &str) -> Result<()> {
+        let described = client
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .map_err(|err| {
+                anyhow::anyhow!(
+                    "describing table {name}: {}",
+                    aws_sdk_dynamodb::error::DisplayErrorContext(err)
+                )
+            })?;
+        let existing: Vec<String> = described
+            .table
+            .and_then(|table| table.global_secondary_indexes)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|index| index.index_name)
+            .collect();
+        for index in &self.global_secondary_indexes {
+            if existing.contains(&index.index_name) {
+                continue;
+            }
+            let definition = index.definition()?;
+            let mut request = client
+                .update_table()
+                .table_name(name)
+                .global_secondary_index_updates(
+                    aws_sdk_dynamodb::types::GlobalSecondaryIndexUpdate::builder()
+                        .create(
+                            aws_sdk_dynamodb::types::CreateGlobalSecondaryIndexAction::builder()
+                                .index_name(&index.index_name)
+                                .set_key_schema(Some(definition.key_schema))
+                                .set_projection(definition.projection)
+                                .build()?,
+                        )
+                        .build(),
+                );
+            for key in &index.key_schema {
+                let attribute = self
+                    .attribute_definitions
+                    .iter()
+                    .find(|attribute| attribute.attribute_name == key.attribute_name)
+                    .with_context(|| {
+                        format!("index {} keys an undefined attribute", index.index_name)
+                    })?;
+                request = request.attribute_definitions(
+                    AttributeDefinition::builder()
+                        .attribute_name(&attribute.attribute_name)
+                        .attribute_type(ScalarAttributeType::from(
+                            attribute.attribute_type.as_str(),
+                        ))
+                        .build()?,
+                );
+            }
+            request.send().await.map_err(|err| {
+                anyhow::anyhow!(
+                    "adding index {} to {name}: {}",
+                    index.index_name,
+                    aws_sdk_dynamodb::error::DisplayErrorContext(err)
+                )
+            })?;
+        }
+        Ok(())
+    }
+
     async fn enable_time_to_live(&self, client: &Client, name: &str) -> Result<()> {
         let Some(ttl) = self
             .time_to_live_specification
@@ -227,6 +284,22 @@ impl TableDefinition {
                 )
             })?;
         Ok(())
+    }
+}
+
+impl IndexDef {
+    fn definition(&self) -> Result<GlobalSecondaryIndex> {
+        Ok(GlobalSecondaryIndex::builder()
+            .index_name(&self.index_name)
+            .set_key_schema(Some(key_schema(&self.key_schema)?))
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::from(
+                        self.projection.projection_type.as_str(),
+                    ))
+                    .build(),
+            )
+            .build()?)
     }
 }
 
@@ -277,7 +350,11 @@ mod tests {
             index(keys::INDEX_BY_DUE).unwrap(),
             [keys::DUE_PK, keys::DUE_SK]
         );
-        assert_eq!(table.global_secondary_indexes.len(), 4);
+        assert_eq!(
+            index(keys::INDEX_BY_DAY).unwrap(),
+            [keys::DAY_PK, keys::DAY_SK]
+        );
+        assert_eq!(table.global_secondary_indexes.len(), 5);
         assert_eq!(table.billing_mode, "PAY_PER_REQUEST");
         assert_eq!(
             table.time_to_live_specification,

@@ -6,11 +6,12 @@ use std::collections::BTreeSet;
 use api::Endpoint;
 use devkit::paths;
 
-/// Functions that serve no HTTP route: the two schedules, the table's stream and the
-/// `payouts` bus.
+/// Functions that serve no HTTP route: the three schedules, the table's stream, the
+/// `payouts` bus and the marketplace's.
 const NOT_HTTP: &[&str] = &[
     "process-pending",
     "sweep-earnings",
+    "reconcile",
     "publish-events",
     "notify",
     "ingest-marketplace",

@@ -20,6 +20,8 @@ fn expected_secrets() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
         "retry-payout",
         "cancel-payout",
         "bulk-payouts",
+        // Lists the gateway's payouts to reconcile them with ours.
+        "reconcile",
     ] {
         expected.insert(paying, BTreeSet::from([API_SECRET]));
     }

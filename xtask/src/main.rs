@@ -14,6 +14,7 @@ mod import;
 mod invoke;
 mod operator;
 mod package;
+mod reconcile;
 #[cfg(test)]
 mod scratch;
 mod servers;
@@ -43,6 +44,11 @@ usage: cargo xtask <command>
                            invoke FUNCTION on the running `dev` stack's functions
                            (127.0.0.1:$INVOKE_PORT, 9001) with the event in FILE
                            (default events/FUNCTION.json) and print its answer
+  reconcile [--date YYYY-MM-DD]
+                           reconcile a day (default yesterday, PAYOUT_SCHEDULE_TZ) with
+                           the running `dev` stack's gateway, through its `reconcile`
+                           function, and print the report and findings
+                           (docs/OPERATIONS.md, \"Reconciliation\")
   test [-- <cargo test args>]
                            every check and test (what CI runs)
   circles [DIR]            fail on an import circle between the modules of any
@@ -154,6 +160,7 @@ fn run(args: Vec<String>) -> Result<()> {
         "import" => runtime.block_on(import::run(rest)),
         "emails" => runtime.block_on(emails::list()),
         "invoke" => runtime.block_on(invoke::run(rest)),
+        "reconcile" => runtime.block_on(reconcile::run(rest)),
         "table" => runtime.block_on(create_table()),
         "bench" => runtime.block_on(bench::run(rest)),
         "chaos" => runtime.block_on(chaos::run(rest)),

@@ -12,6 +12,7 @@
 
 mod check;
 mod plan;
+mod reconciled;
 pub mod seams;
 
 use std::sync::atomic::Ordering;
@@ -143,6 +144,7 @@ async fn run_plan(
     plan: &Plan,
     report: &mut Report,
 ) -> anyhow::Result<()> {
+    let started = Timestamp::now();
     let table = format!("chaos-{}-{}", plan.seed, Uuid::new_v4().simple());
     TableDefinition::from_template(&crate::paths::template())?
         .create(client, &table)
@@ -200,6 +202,10 @@ async fn run_plan(
             check::destinations(&clean, plan, &history.saves, report).await;
             check::sealed_accounts(&clean, plan, report).await;
             check::liveness(&clean, plan, report).await;
+            let bank = &history.gateway.inner;
+            let injected = reconciled::inject_at_bank(&clean, bank, plan, report).await;
+            reconciled::check(&clean, bank, started, &injected, report).await;
+            check::books(&clean, plan, report, "after the reconciliation").await;
         }
         GatewayKind::RazorpayX => {
             let webhook_store = faulty.clone();
@@ -259,6 +265,9 @@ async fn run_plan(
             check::destinations(&clean, plan, &history.saves, report).await;
             check::sealed_accounts(&clean, plan, report).await;
             check::liveness(&clean, plan, report).await;
+            let injected = reconciled::inject_at_razorpayx(&clean, &fake, plan, report).await;
+            reconciled::check(&clean, &history.gateway.inner, started, &injected, report).await;
+            check::books(&clean, plan, report, "after the reconciliation").await;
             report.violations.extend(front.violations());
             front.abort();
         }

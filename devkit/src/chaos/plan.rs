@@ -160,6 +160,9 @@ impl Plan {
                     rate_limit: rate(&mut rng, 0.1),
                     reject: rate(&mut rng, 0.15),
                     fail_after_accept: rate(&mut rng, 0.15),
+                    // Webhooks are lost only at the end, on purpose (`reconciled`):
+                    // the run's own checks expect each to arrive.
+                    drop_webhooks: 0.0,
                 }
             } else {
                 Faults::default()

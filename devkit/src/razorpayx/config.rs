@@ -26,6 +26,8 @@ pub struct Faults {
     pub reject: f64,
     /// Accepted (`processing`), later `failed` or `reversed` instead of `processed`.
     pub fail_after_accept: f64,
+    /// A payout's change of status whose webhook is never sent (drawn per change).
+    pub drop_webhooks: f64,
 }
 
 impl Faults {
@@ -36,6 +38,7 @@ impl Faults {
             ("rate_limit", self.rate_limit),
             ("reject", self.reject),
             ("fail_after_accept", self.fail_after_accept),
+            ("drop_webhooks", self.drop_webhooks),
         ] {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(format!("{name} must be within 0..=1"));
@@ -152,7 +155,8 @@ impl FakeConfig {
     /// The local RazorpayX of `cargo xtask dev`: state under `.local/razorpayx/`, and
     /// settlement delay, seed and fault rates from the environment
     /// (`RAZORPAYX_FAKE_SETTLE_MS`, `RAZORPAYX_FAKE_SEED`, `RAZORPAYX_FAKE_SERVER_ERROR`,
-    /// `…_TIMEOUT`, `…_RATE_LIMIT`, `…_REJECT`, `…_FAIL_AFTER_ACCEPT`), validation
+    /// `…_TIMEOUT`, `…_RATE_LIMIT`, `…_REJECT`, `…_FAIL_AFTER_ACCEPT`,
+    /// `…_DROP_WEBHOOKS`), validation
     /// faults (`RAZORPAYX_FAKE_INVALID_ACCOUNT`, `…_NAME_MISMATCH`,
     /// `…_VALIDATION_FAILURE`, `…_VALIDATION_TIMEOUT`), and webhooks:
     /// `RAZORPAYX_FAKE_WEBHOOK_URL` (unset, blank or `off`: none),
@@ -177,6 +181,7 @@ impl FakeConfig {
             rate_limit: rate("RAZORPAYX_FAKE_RATE_LIMIT")?,
             reject: rate("RAZORPAYX_FAKE_REJECT")?,
             fail_after_accept: rate("RAZORPAYX_FAKE_FAIL_AFTER_ACCEPT")?,
+            drop_webhooks: rate("RAZORPAYX_FAKE_DROP_WEBHOOKS")?,
         };
         faults.check().map_err(anyhow::Error::msg)?;
         let validation_faults = ValidationFaults {

@@ -35,9 +35,20 @@ impl Fake {
     }
 
     /// Queues the webhook for a payout that just changed; `entity` is its public view
-    /// at that moment, which later changes must not alter.
-    pub(super) fn emit(&self, entity: Value) {
-        self.outbox().payout_changed(&self.config.webhooks, entity);
+    /// at that moment, which later changes must not alter. The `drop_webhooks` fault
+    /// drops it instead.
+    pub(super) fn emit(&mut self, entity: Value) {
+        let dropped = self.roll(self.ledger.faults.drop_webhooks);
+        self.emit_or_drop(entity, dropped);
+    }
+
+    /// As [`Fake::emit`], or drops the webhook when `dropped`.
+    pub(super) fn emit_or_drop(&self, entity: Value, dropped: bool) {
+        if dropped {
+            self.outbox().payout_change_dropped(&entity);
+        } else {
+            self.outbox().payout_changed(&self.config.webhooks, entity);
+        }
     }
 
     /// Queues the webhook for a validation that just settled.

@@ -335,6 +335,18 @@ pub(super) async fn list_payouts(
         ));
     }
     let skip = number("skip", 0)?;
+    // Unix seconds, both ends included.
+    let time = |name: &str| -> Result<Option<i64>, RzpError> {
+        query
+            .get(name)
+            .map(|text| {
+                text.parse().map_err(|_| {
+                    bad_request(Some(name), format!("The {name} must be a unix timestamp."))
+                })
+            })
+            .transpose()
+    };
+    let (from, to) = (time("from")?, time("to")?);
     // Newest first, as RazorpayX lists them.
     let items: Vec<Value> = fake
         .ledger
@@ -352,6 +364,8 @@ pub(super) async fn list_payouts(
                 .get("fund_account_id")
                 .is_none_or(|f| &p.fund_account_id == f)
         })
+        .filter(|p| from.is_none_or(|from| p.created_at >= from))
+        .filter(|p| to.is_none_or(|to| p.created_at <= to))
         .skip(skip)
         .take(count)
         .map(FakePayout::public)

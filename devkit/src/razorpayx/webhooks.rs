@@ -90,8 +90,8 @@ struct DeliveryRecord {
     last_http_status: Option<u16>,
     last_error: Option<String>,
     delivered: bool,
-    /// `pending` (queued, held back, in flight or waiting to retry), `delivered`, or
-    /// `failed` (every attempt failed).
+    /// `pending` (queued, held back, in flight or waiting to retry), `delivered`,
+    /// `failed` (every attempt failed), or `dropped` (never sent, on purpose).
     state: &'static str,
 }
 
@@ -174,6 +174,27 @@ impl Outbox {
             status,
             Subject::Payout(payout_id),
         );
+    }
+
+    /// Records the webhook for a payout's change as dropped: RazorpayX never sends it
+    /// (the `drop_webhooks` fault, or a control request that asks for it), as when a
+    /// webhook is disabled or its retries run out unseen.
+    pub(super) fn payout_change_dropped(&mut self, entity: &Value) {
+        let status = entity["status"].as_str().unwrap_or_default().to_owned();
+        self.records.push(DeliveryRecord {
+            event_id: String::new(),
+            event: event_name(&status).to_owned(),
+            payout_id: entity["id"].as_str().unwrap_or_default().to_owned(),
+            validation_id: None,
+            status,
+            copy: 0,
+            held_back_ms: 0,
+            attempts: 0,
+            last_http_status: None,
+            last_error: None,
+            delivered: false,
+            state: "dropped",
+        });
     }
 
     /// Queues the webhook for a validation that just settled (docs/RAZORPAYX.md):

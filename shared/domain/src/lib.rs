@@ -12,6 +12,7 @@ pub mod money;
 pub mod names;
 pub mod order;
 pub mod payout;
+pub mod reconciliation;
 pub mod scout;
 pub mod settings;
 pub mod time;

@@ -72,6 +72,17 @@ pub struct GatewayReport {
     pub not_after: &'static [&'static str],
 }
 
+/// A payout as the gateway lists it: what it says of it, as a webhook about it would,
+/// and when the gateway made it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GatewayPayout {
+    pub created_at: Timestamp,
+    /// The reference it carries as the gateway has it (ours are payout ids; a payout
+    /// made by hand may carry anything, or nothing).
+    pub reference: Option<String>,
+    pub report: GatewayReport,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum GatewayError {
     /// Timeout, 5xx, reset: the transfer may or may not exist. Asked about again under
@@ -97,6 +108,12 @@ pub enum GatewayError {
 }
 
 pub trait PaymentGateway: Send + Sync {
+    /// The gateway's name as configuration, reports and logs give it
+    /// (`PAYMENT_GATEWAY`).
+    fn name(&self) -> &'static str {
+        "unnamed"
+    }
+
     /// The gateway statuses that come after `status` in its lifecycle: a write of
     /// `status` must not replace one of them (a report that lost a race to a later one).
     fn statuses_after(&self, _status: &str) -> &'static [&'static str] {
@@ -190,6 +207,35 @@ pub trait PaymentGateway: Send + Sync {
         payout: &Payout,
     ) -> impl Future<Output = Result<TransferOutcome, GatewayError>> + Send;
 
+    /// Every payout the gateway made in `[from, to)`, each once: the gateway's side of
+    /// the daily reconciliation.
+    fn payouts_made(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> impl Future<Output = Result<Vec<GatewayPayout>, GatewayError>> + Send {
+        let _ = (from, to);
+        async {
+            Err(GatewayError::Misconfigured(
+                "this gateway cannot list its payouts".to_owned(),
+            ))
+        }
+    }
+
+    /// Every payout the gateway holds for `payout`, whichever attempt (or nobody's) made
+    /// it: asked when the day's list leaves a payout's side in doubt.
+    fn payouts_of(
+        &self,
+        payout: &Payout,
+    ) -> impl Future<Output = Result<Vec<GatewayPayout>, GatewayError>> + Send {
+        let id = payout.payout_id;
+        async move {
+            Err(GatewayError::Misconfigured(format!(
+                "this gateway cannot list its payouts (payout {id})"
+            )))
+        }
+    }
+
     /// The state of an earlier attempt under this key, if the gateway has one.
     ///
     /// `Ok(None)` is a promise: the gateway holds nothing under this key, and nothing
@@ -204,6 +250,10 @@ pub trait PaymentGateway: Send + Sync {
 }
 
 impl<G: PaymentGateway> PaymentGateway for std::sync::Arc<G> {
+    fn name(&self) -> &'static str {
+        G::name(self)
+    }
+
     fn requires_payout_account(&self) -> bool {
         G::requires_payout_account(self)
     }
@@ -262,6 +312,21 @@ impl<G: PaymentGateway> PaymentGateway for std::sync::Arc<G> {
     ) -> impl Future<Output = Result<Option<TransferOutcome>, GatewayError>> + Send {
         G::lookup(self, key, payout)
     }
+
+    fn payouts_made(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> impl Future<Output = Result<Vec<GatewayPayout>, GatewayError>> + Send {
+        G::payouts_made(self, from, to)
+    }
+
+    fn payouts_of(
+        &self,
+        payout: &Payout,
+    ) -> impl Future<Output = Result<Vec<GatewayPayout>, GatewayError>> + Send {
+        G::payouts_of(self, payout)
+    }
 }
 
 /// The gateway the configuration names, built once per process.
@@ -284,6 +349,13 @@ impl Gateway {
 }
 
 impl PaymentGateway for Gateway {
+    fn name(&self) -> &'static str {
+        match self {
+            Gateway::Simulated(gateway) => gateway.name(),
+            Gateway::RazorpayX(gateway) => gateway.name(),
+        }
+    }
+
     fn requires_payout_account(&self) -> bool {
         match self {
             Gateway::Simulated(gateway) => gateway.requires_payout_account(),
@@ -373,6 +445,24 @@ impl PaymentGateway for Gateway {
         match self {
             Gateway::Simulated(gateway) => gateway.lookup(key, payout).await,
             Gateway::RazorpayX(gateway) => gateway.lookup(key, payout).await,
+        }
+    }
+
+    async fn payouts_made(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<GatewayPayout>, GatewayError> {
+        match self {
+            Gateway::Simulated(gateway) => gateway.payouts_made(from, to).await,
+            Gateway::RazorpayX(gateway) => gateway.payouts_made(from, to).await,
+        }
+    }
+
+    async fn payouts_of(&self, payout: &Payout) -> Result<Vec<GatewayPayout>, GatewayError> {
+        match self {
+            Gateway::Simulated(gateway) => gateway.payouts_of(payout).await,
+            Gateway::RazorpayX(gateway) => gateway.payouts_of(payout).await,
         }
     }
 }

@@ -13,10 +13,11 @@ use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{GatewayError, PaymentGateway, TransferOutcome};
+use super::{GatewayError, GatewayPayout, GatewayReport, PaymentGateway, TransferOutcome};
 use crate::config::SimulatedGatewayConfig;
+use crate::razorpayx::status::RazorpayxStatus;
 use domain::money::Paise;
-use domain::payout::{IdempotencyKey, Payout};
+use domain::payout::{GatewayStatusDetails, IdempotencyKey, Payout};
 use domain::time::Timestamp;
 use store::Store;
 
@@ -97,9 +98,114 @@ impl SimulatedGateway {
             .map_err(|err| GatewayError::Unavailable(err.to_string()))?;
         Ok(transfer.map(|transfer| transfer.outcome))
     }
+
+    /// The bank's own hand, as a person at its back office (tests, and discrepancies
+    /// made on purpose): books `outcome` for `amount` under `key` for payout
+    /// `payout_id`, over whatever is booked there, with no notice to anyone. A new key
+    /// is a transfer nobody asked for; an existing one changes what it came to.
+    pub async fn book_by_hand(
+        &self,
+        key: &IdempotencyKey,
+        payout_id: Uuid,
+        amount: Paise,
+        outcome: TransferOutcome,
+    ) -> Result<(), GatewayError> {
+        let created_at = match self
+            .ledger
+            .simulated_transfer::<SimulatedTransfer>(key)
+            .await
+        {
+            Ok(Some(existing)) => existing.created_at,
+            Ok(None) => Timestamp::now(),
+            Err(err) => return Err(GatewayError::Unavailable(err.to_string())),
+        };
+        let transfer = SimulatedTransfer {
+            key: key.clone(),
+            payout_id,
+            amount_paise: amount,
+            outcome,
+            created_at,
+        };
+        self.ledger
+            .overwrite_simulated_transfer(key, &transfer, created_at)
+            .await
+            .map_err(|err| GatewayError::Unavailable(err.to_string()))
+    }
+
+    /// The bank's own hand: loses the transfer booked under `key`.
+    pub async fn forget_by_hand(&self, key: &IdempotencyKey) -> Result<(), GatewayError> {
+        self.ledger
+            .forget_simulated_transfer(key)
+            .await
+            .map_err(|err| GatewayError::Unavailable(err.to_string()))
+    }
+}
+
+impl SimulatedTransfer {
+    /// The transfer as a real gateway lists a payout, in RazorpayX's words for its
+    /// status (the simulated bank settles at once, so it only ever has final ones).
+    fn listed(&self) -> GatewayPayout {
+        let (status, reason) = match &self.outcome {
+            TransferOutcome::Paid { .. } => ("processed", None),
+            TransferOutcome::Declined { reason } => ("failed", Some(reason.clone())),
+            TransferOutcome::Reversed { reason } => ("reversed", Some(reason.clone())),
+            TransferOutcome::Accepted { gateway_status, .. } => (gateway_status.as_str(), None),
+        };
+        GatewayPayout {
+            created_at: self.created_at,
+            reference: Some(self.payout_id.to_string()),
+            report: GatewayReport {
+                payout_id: Some(self.payout_id),
+                idempotency_key: Some(self.key.to_string()),
+                // The ledger's own name for the transfer: its key.
+                gateway_payout_id: self.key.to_string(),
+                gateway_status: status.to_owned(),
+                amount_paise: Some(self.amount_paise.get()),
+                fund_account_id: None,
+                details: GatewayStatusDetails {
+                    reason: None,
+                    description: reason,
+                    source: None,
+                },
+                outcome: self.outcome.clone(),
+                not_after: RazorpayxStatus::parse(status).not_after(),
+            },
+        }
+    }
 }
 
 impl PaymentGateway for SimulatedGateway {
+    fn name(&self) -> &'static str {
+        "simulated"
+    }
+
+    async fn payouts_made(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<GatewayPayout>, GatewayError> {
+        let transfers: Vec<SimulatedTransfer> = self
+            .ledger
+            .simulated_transfers_made(from, to)
+            .await
+            .map_err(|err| GatewayError::Unavailable(err.to_string()))?;
+        Ok(transfers.iter().map(SimulatedTransfer::listed).collect())
+    }
+
+    /// Under each of its attempts' keys: the ledger is kept by key, and a transfer
+    /// booked under another key for this payout is found only in the day's list.
+    async fn payouts_of(&self, payout: &Payout) -> Result<Vec<GatewayPayout>, GatewayError> {
+        let keys: Vec<IdempotencyKey> = (1..=payout.attempt)
+            .map(|attempt| IdempotencyKey::for_attempt(payout.payout_id, attempt))
+            .collect();
+        let transfers: Vec<SimulatedTransfer> = self
+            .ledger
+            .simulated_transfers(&keys)
+            .await
+            .map_err(|err| GatewayError::Unavailable(err.to_string()))?;
+        Ok(transfers.iter().map(SimulatedTransfer::listed).collect())
+    }
+
     async fn transfer(
         &self,
         key: &IdempotencyKey,
@@ -121,7 +227,7 @@ impl PaymentGateway for SimulatedGateway {
         };
         let inserted = self
             .ledger
-            .record_simulated_transfer(key, &transfer)
+            .record_simulated_transfer(key, &transfer, now)
             .await
             .map_err(|err| GatewayError::Unavailable(err.to_string()))?;
         if inserted {

@@ -13,6 +13,7 @@ pub mod marketplace;
 pub mod notify;
 pub mod order;
 pub mod process;
+pub mod reconciliation;
 pub mod schedule;
 pub mod scout;
 pub mod stats;

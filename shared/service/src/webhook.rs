@@ -30,8 +30,11 @@ const RACE_RETRIES: usize = 3;
 pub enum Handled {
     /// The event id was seen before: nothing was looked at.
     Duplicate,
-    /// Our payout changed.
-    Applied { payout: Box<Payout> },
+    /// Our payout changed, by `transition`.
+    Applied {
+        payout: Box<Payout>,
+        transition: Transition,
+    },
     /// Our payout is already past what the report says, or it is about another attempt.
     Ignored { payout_id: String, why: String },
     /// The gateway says money moved where our books say it did not (a payment under
@@ -200,6 +203,7 @@ pub async fn apply(store: &Store, report: &GatewayReport) -> Result<Handled> {
                 }
                 return Ok(Handled::Applied {
                     payout: Box::new(changed),
+                    transition,
                 });
             }
             Err(Error::InvalidTransition { .. } | Error::Conflict(_)) => continue,

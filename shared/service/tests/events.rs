@@ -83,6 +83,9 @@ async fn every_sample_event_runs_through_its_handler() {
         ("put-payout-account", 200),
         ("get-payout-account", 200),
         ("get-user-payout-account", 200),
+        // An admin ends a hold on user 7's payouts; this stack holds none after a change
+        // (the hold is 0 here), so the route refuses, as it does a hold already over.
+        ("end-payout-account-hold", 409),
         ("payout-stats", 200),
         ("admin-dashboard", 200),
         // s-1's owner asks to be paid every Monday.
@@ -97,6 +100,7 @@ async fn every_sample_event_runs_through_its_handler() {
     ];
     let mut covered = vec![
         "scheduled".to_owned(),
+        "reconcile".to_owned(),
         "sweep-earnings".to_owned(),
         "publish-events".to_owned(),
         "notify".to_owned(),
@@ -164,6 +168,38 @@ async fn every_sample_event_runs_through_its_handler() {
     .unwrap();
     assert_eq!((summary.found, summary.completed), (3, 3));
     assert_books_balance(&store, &["s-1", "s-2", "s-3"], &[8, 10]).await;
+
+    // The daily reconciliation: its schedule asks for the day before the rule's time.
+    // Today's, with the simulated bank, finds what the sample webhook made of o-2's
+    // seller payout: reversed by a RazorpayX webhook, paid by the simulated bank.
+    let event: serde_json::Value = serde_json::from_str(&events["reconcile"]).unwrap();
+    let now = domain::time::Timestamp::now();
+    let tz = chrono_tz::Asia::Kolkata;
+    assert_eq!(
+        service::reconciliation::day_asked(&event, now, tz)
+            .unwrap()
+            .name(),
+        "2026-11-24"
+    );
+    let today = service::reconciliation::Day::containing(now, tz);
+    let run = service::reconciliation::reconcile_day(&store, &paying, today, now)
+        .await
+        .unwrap();
+    let findings: Vec<_> = run
+        .new_findings
+        .iter()
+        .map(|finding| (finding.kind.as_str(), finding.payout_id()))
+        .collect();
+    assert_eq!(
+        findings,
+        [("status_mismatch", Some(Order::seller_payout_id("o-2")))],
+        "{:#?}",
+        run.new_findings
+    );
+    assert_eq!(
+        run.report.matched.get("completed"),
+        Some(&(run.report.ours.paid))
+    );
 
     // Monday comes: the sweep requests what s-1 has left (put-payout-schedule.json).
     let mut schedule: PayoutSchedule = store.schedule_item("s-1").await.unwrap().unwrap();

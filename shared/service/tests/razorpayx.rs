@@ -61,6 +61,11 @@ async fn client_for(fake: &FakeRazorpayX, key_secret: &str) -> RazorpayX {
 /// Scout s-1 of user 7 with ₹1,000.00, the user's bank account saved, and a local
 /// RazorpayX that settles payouts 300 ms after it accepts them.
 async fn world() -> World {
+    world_settling_after(Duration::from_millis(300)).await
+}
+
+/// As [`world`], with RazorpayX settling payouts `settle_after` after it accepts them.
+async fn world_settling_after(settle_after: Duration) -> World {
     let store = fresh_store().await;
     store
         .insert_scout(&Scout::with_earnings("s-1", OWNER, Paise(100_000)))
@@ -78,7 +83,7 @@ async fn world() -> World {
     let fake = FakeRazorpayX::start(
         0,
         FakeConfig {
-            settle_after: Duration::from_millis(300),
+            settle_after,
             hang: Duration::from_millis(CLIENT_TIMEOUT_MS * 2),
             ..FakeConfig::default()
         },
@@ -1134,4 +1139,305 @@ async fn a_refused_resend_waits_for_the_lease_and_the_late_window_together() {
     assert_eq!(waiting.status, PayoutStatus::Pending, "{waiting:?}");
     assert_eq!(waiting.sent_at(), recent.sent_at());
     world.assert_books().await;
+}
+
+/// The daily reconciliation against the local RazorpayX, each way it can come to
+/// disagree with our books made on purpose through its control API.
+mod reconciliation {
+    use super::*;
+    use domain::reconciliation::{Action, FindingKind, Report};
+    use service::reconciliation::{reconcile_day, Day, Run};
+
+    const TZ: chrono_tz::Tz = chrono_tz::Asia::Kolkata;
+
+    impl World {
+        async fn reconcile(&self) -> Run {
+            let now = Timestamp::now();
+            reconcile_day(&self.store, &self.gateway, Day::containing(now, TZ), now)
+                .await
+                .unwrap()
+        }
+
+        /// `POST /_fake/{path}` with `body`, as a person at RazorpayX's dashboard.
+        async fn control(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
+            let answer = reqwest::Client::new()
+                .post(format!("{}/_fake/{path}", self.fake.base_url()))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert!(answer.status().is_success(), "{path}: {}", answer.status());
+            answer.json().await.unwrap()
+        }
+
+        /// A payout accepted by RazorpayX and still on its way there.
+        async fn accepted(&self, amount: u64) -> Payout {
+            let payout = self.request(amount).await;
+            let run = self.run().await;
+            assert_eq!(run.accepted, 1, "{run:?}");
+            let accepted = self.stored(&payout).await;
+            assert_eq!(accepted.status, PayoutStatus::Processing);
+            accepted
+        }
+
+        async fn completed(&self, amount: u64) -> Payout {
+            let payout = self.request(amount).await;
+            let done = self.run_until_settled(&payout).await;
+            assert_eq!(done.status, PayoutStatus::Completed);
+            done
+        }
+    }
+
+    fn gateway_id(payout: &Payout) -> String {
+        payout.gateway_payout_id.clone().unwrap()
+    }
+
+    fn only(run: &Run) -> &domain::reconciliation::Finding {
+        assert_eq!(run.new_findings.len(), 1, "{:#?}", run.new_findings);
+        &run.new_findings[0]
+    }
+
+    fn comparable(run: &Run) -> Report {
+        let mut report = run.report.clone();
+        report.runs = 0;
+        report.last_run_at = report.first_run_at;
+        report
+    }
+
+    #[tokio::test]
+    async fn a_processed_payout_whose_webhook_and_polls_were_missed_is_completed() {
+        let world = world_settling_after(Duration::from_secs(600)).await;
+        let payout = world.accepted(30_000).await;
+        let entity = world
+            .control(
+                &format!("payouts/{}/status", gateway_id(&payout)),
+                serde_json::json!({"status": "processed", "drop_webhook": true}),
+            )
+            .await;
+        let first = world.reconcile().await;
+        let finding = only(&first);
+        assert_eq!(finding.kind, FindingKind::StatusMismatch);
+        assert_eq!(
+            finding.action,
+            Action::Repaired {
+                transition: "complete".to_owned()
+            }
+        );
+        let done = world.stored(&payout).await;
+        assert_eq!(done.status, PayoutStatus::Completed);
+        assert_eq!(done.payment_reference.as_deref(), entity["utr"].as_str());
+        assert_eq!(first.report.matched.get("completed"), Some(&1));
+        world.assert_books().await;
+        let deliveries = world.fake.webhook_deliveries();
+        assert!(
+            deliveries
+                .iter()
+                .all(|delivery| delivery["state"] != "delivered"),
+            "no webhook told us: {deliveries:?}"
+        );
+
+        let second = world.reconcile().await;
+        assert!(second.new_findings.is_empty(), "{:#?}", second.new_findings);
+        assert_eq!(comparable(&second), comparable(&first));
+        assert_eq!(world.stored(&payout).await, done);
+    }
+
+    #[tokio::test]
+    async fn a_reversal_weeks_later_with_no_webhook_is_applied_once() {
+        let world = world().await;
+        let payout = world.completed(40_000).await;
+        let before = world.store.summary(OWNER).await.unwrap();
+        world
+            .control(
+                &format!("payouts/{}/status", gateway_id(&payout)),
+                serde_json::json!({"status": "reversed", "reason": "bank_account_closed", "drop_webhook": true}),
+            )
+            .await;
+        let first = world.reconcile().await;
+        let finding = only(&first);
+        assert_eq!(
+            finding.action,
+            Action::Repaired {
+                transition: "reverse".to_owned()
+            }
+        );
+        let reversed = world.stored(&payout).await;
+        assert_eq!(reversed.status, PayoutStatus::Reversed);
+        let after = world.store.summary(OWNER).await.unwrap();
+        assert_eq!(
+            after.total_paid_paise.get(),
+            before.total_paid_paise.get() - 40_000
+        );
+        world.assert_books().await;
+
+        let second = world.reconcile().await;
+        assert!(second.new_findings.is_empty(), "{:#?}", second.new_findings);
+        assert_eq!(comparable(&second), comparable(&first));
+        assert_eq!(world.stored(&payout).await, reversed);
+        assert_eq!(world.store.summary(OWNER).await.unwrap(), after);
+    }
+
+    impl World {
+        /// A payout made through RazorpayX's own API by someone else with our keys, to
+        /// the fund account RazorpayX registered first.
+        async fn made_by_hand(&self, key: &str, amount: u64) {
+            let fund_account = self.fake.fund_accounts()[0]["id"].clone();
+            let made = reqwest::Client::new()
+                .post(format!("{}/v1/payouts", self.fake.base_url()))
+                .basic_auth(
+                    service::config::DEV_RAZORPAYX_KEY_ID,
+                    Some(DEV_RAZORPAYX_KEY_SECRET),
+                )
+                .header("X-Payout-Idempotency", key)
+                .json(&serde_json::json!({
+                    "account_number": service::config::DEV_RAZORPAYX_ACCOUNT_NUMBER,
+                    "fund_account_id": fund_account,
+                    "amount": amount,
+                    "currency": "INR",
+                    "mode": "IMPS",
+                    "purpose": "payout",
+                    "reference_id": "made-by-hand",
+                }))
+                .send()
+                .await
+                .unwrap();
+            assert!(made.status().is_success(), "{}", made.status());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_payout_made_on_the_dashboard_is_unknown_to_us() {
+        let world = world().await;
+        world.completed(10_000).await;
+        world.made_by_hand("dashboard-1", 55_500).await;
+        let run = world.reconcile().await;
+        let finding = only(&run);
+        assert_eq!(finding.kind, FindingKind::UnknownToUs);
+        assert_eq!(finding.theirs[0].reference.as_deref(), Some("made-by-hand"));
+        assert_eq!(finding.theirs[0].amount_paise, Some(55_500));
+        assert_eq!(run.report.theirs.payouts, 2);
+        assert_eq!(run.report.ours.payouts, 1);
+    }
+
+    #[tokio::test]
+    async fn a_second_processed_payout_for_one_of_ours_is_paid_twice() {
+        let world = world().await;
+        let payout = world.completed(12_000).await;
+        world
+            .control(
+                &format!("payouts/{}/duplicate", gateway_id(&payout)),
+                serde_json::json!({"drop_webhook": true}),
+            )
+            .await;
+        let run = world.reconcile().await;
+        let finding = only(&run);
+        assert_eq!(finding.kind, FindingKind::PaidTwice);
+        assert_eq!(finding.payout_id(), Some(payout.payout_id));
+        assert_eq!(finding.theirs.len(), 2);
+        assert!(finding
+            .theirs
+            .iter()
+            .all(|theirs| theirs.status == "processed"));
+        assert_eq!(world.stored(&payout).await, payout);
+        assert_balances(&world.store, &["s-1"], &[OWNER]).await;
+    }
+
+    #[tokio::test]
+    async fn another_amount_is_left_for_a_person() {
+        let world = world_settling_after(Duration::from_secs(600)).await;
+        let payout = world.accepted(20_000).await;
+        world
+            .control(
+                &format!("payouts/{}/status", gateway_id(&payout)),
+                serde_json::json!({"status": "processed", "amount": 20_500, "drop_webhook": true}),
+            )
+            .await;
+        let run = world.reconcile().await;
+        let finding = only(&run);
+        assert_eq!(finding.kind, FindingKind::AmountMismatch);
+        assert_eq!(finding.action, Action::LeftForPerson);
+        assert_eq!(world.stored(&payout).await, payout, "not repaired");
+        assert_balances(&world.store, &["s-1"], &[OWNER]).await;
+    }
+
+    #[tokio::test]
+    async fn another_fund_account_is_left_for_a_person() {
+        let world = world_settling_after(Duration::from_secs(600)).await;
+        // A fund account of someone else's, which RazorpayX pays instead.
+        save_payout_account(
+            &world.store,
+            &devkit::testing::vault().await,
+            &Actor::user(8),
+            bank_account("111122223333"),
+            NO_HOLD,
+        )
+        .await
+        .unwrap();
+        let other = world
+            .gateway
+            .register_beneficiary(&world.store.payout_account(8).await.unwrap().unwrap())
+            .await
+            .unwrap();
+        let second = world.accepted(21_000).await;
+        world
+            .control(
+                &format!("payouts/{}/status", gateway_id(&second)),
+                serde_json::json!({"status": "processed", "fund_account_id": other.fund_account_id, "drop_webhook": true}),
+            )
+            .await;
+        let run = world.reconcile().await;
+        let finding = only(&run);
+        assert_eq!(finding.kind, FindingKind::DestinationMismatch);
+        assert_eq!(
+            finding.theirs[0].fund_account_id.as_deref(),
+            Some(other.fund_account_id.as_str())
+        );
+        assert_eq!(world.stored(&second).await, second);
+        assert_balances(&world.store, &["s-1"], &[OWNER]).await;
+    }
+
+    #[tokio::test]
+    async fn a_completed_payout_razorpayx_has_no_record_of_is_missing_at_the_gateway() {
+        let world = world().await;
+        let payout = world.completed(15_000).await;
+        world
+            .control(
+                &format!("payouts/{}/forget", gateway_id(&payout)),
+                serde_json::json!({}),
+            )
+            .await;
+        let run = world.reconcile().await;
+        let finding = only(&run);
+        assert_eq!(finding.kind, FindingKind::MissingAtGateway);
+        assert_eq!(finding.payout_id(), Some(payout.payout_id));
+        assert_eq!(run.report.theirs.payouts, 0);
+        assert_eq!(world.stored(&payout).await, payout);
+    }
+
+    #[tokio::test]
+    async fn the_days_list_is_read_to_its_end_and_by_time() {
+        let world = world().await;
+        world.completed(100).await;
+        // More than one page of RazorpayX's list (100 a page).
+        for n in 0..149 {
+            world.made_by_hand(&format!("by-hand-{n}"), 100).await;
+        }
+        let now = Timestamp::now();
+        let made = world
+            .gateway
+            .payouts_made(now.minus_secs(3_600), now.plus_secs(60))
+            .await
+            .unwrap();
+        let ids: std::collections::HashSet<&str> = made
+            .iter()
+            .map(|made| made.report.gateway_payout_id.as_str())
+            .collect();
+        assert_eq!((made.len(), ids.len()), (150, 150));
+        let later = world
+            .gateway
+            .payouts_made(now.plus_secs(60), now.plus_secs(120))
+            .await
+            .unwrap();
+        assert!(later.is_empty());
+    }
 }

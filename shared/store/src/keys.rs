@@ -19,6 +19,8 @@
 //! | payout counters (shard n) | `STATS#<n>`              | `COUNTERS`, `HOUR#<yyyy-mm-ddThh>`, `DAY#<yyyy-mm-dd>` |
 //! | bulk request (`Idempotency-Key`) | `BULK#<admin user id>#<key>` | `BULK_REQUEST` |
 //! | email for a payout event | `NOTIFY#<event id>`      | `EMAIL`              |
+//! | a day's reconciliation | `RECON#<yyyy-mm-dd>`        | `REPORT`             |
+//! | a reconciliation finding | `RECON#<yyyy-mm-dd>`      | `FINDING#<kind>#<subject>` |
 //!
 //! Payout accounts have a key space of their own (`ACCOUNT#`), which only the account
 //! and gateway functions may write (IAM `dynamodb:LeadingKeys`, template.yaml); before
@@ -44,6 +46,15 @@
 //! | index    | partition key  | sort key                              | serves                         |
 //! |----------|----------------|---------------------------------------|--------------------------------|
 //! | `by_due` | `due_pk = DUE` | `due_sk = <next_due_at>#<scout_id>`   | the daily sweep: who is due now |
+//!
+//! Payouts whose current attempt was sent, and the simulated bank's transfers, carry the
+//! keys of a fifth, sparse index, keys only, which the daily reconciliation reads by time
+//! (UTC days, each split into [`DAY_SHARDS`] partitions so that no day's sends share one):
+//!
+//! | index    | partition key                                   | sort key                      |
+//! |----------|-------------------------------------------------|-------------------------------|
+//! | `by_day` | `day_pk = SENT#<yyyy-mm-dd>#<n>` (first send of the current attempt) | `day_sk = <time>#<id>` |
+//! | `by_day` | `day_pk = SIMULATED#<yyyy-mm-dd>#<n>` (a simulated transfer made) | `day_sk = <time>#<key>` |
 
 use uuid::Uuid;
 
@@ -57,6 +68,7 @@ pub const INDEX_BY_STATUS: &str = "by_status";
 pub const INDEX_BY_USER: &str = "by_user";
 pub const INDEX_BY_CREATED: &str = "by_created";
 pub const INDEX_BY_DUE: &str = "by_due";
+pub const INDEX_BY_DAY: &str = "by_day";
 
 pub const STATUS_PK: &str = "status_pk";
 pub const USER_PK: &str = "user_pk";
@@ -64,6 +76,10 @@ pub const FEED_PK: &str = "feed_pk";
 pub const CREATED_SK: &str = "created_sk";
 pub const DUE_PK: &str = "due_pk";
 pub const DUE_SK: &str = "due_sk";
+pub const DAY_PK: &str = "day_pk";
+pub const DAY_SK: &str = "day_sk";
+/// How many partitions of `by_day` one day's items are spread over.
+pub const DAY_SHARDS: u32 = 8;
 /// Every due schedule shares this partition of `by_due`: written once per schedule
 /// change and once per period, read once a day (see docs/DATA_MODEL.md).
 pub const DUE: &str = "DUE";
@@ -94,6 +110,8 @@ pub const GATEWAY_SK: &str = "SIMULATED_TRANSFER";
 pub const WEBHOOK_EVENT_SK: &str = "WEBHOOK_EVENT";
 pub const BULK_REQUEST_SK: &str = "BULK_REQUEST";
 pub const EMAIL_SK: &str = "EMAIL";
+pub const RECONCILIATION_REPORT_SK: &str = "REPORT";
+pub const FINDING_PREFIX: &str = "FINDING#";
 /// The table's TTL attribute.
 pub const EXPIRES_AT: &str = "expires_at";
 
@@ -177,6 +195,47 @@ pub fn created_sk(created_at: Timestamp, payout_id: Uuid) -> String {
 
 pub fn due_sk(due_at: Timestamp, scout_id: &str) -> String {
     format!("{due_at}#{scout_id}")
+}
+
+pub fn reconciliation_pk(date: &str) -> String {
+    format!("RECON#{date}")
+}
+
+pub fn finding_sk(kind: &str, subject: &str) -> String {
+    format!("{FINDING_PREFIX}{kind}#{subject}")
+}
+
+/// Which feed of `by_day` an item is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DayFeed {
+    /// Payouts, by the first send of their current attempt.
+    Sent,
+    /// The simulated bank's transfers, by when it made them.
+    Simulated,
+}
+
+impl DayFeed {
+    fn prefix(self) -> &'static str {
+        match self {
+            DayFeed::Sent => "SENT",
+            DayFeed::Simulated => "SIMULATED",
+        }
+    }
+
+    /// The partition of `by_day` for `day` (`YYYY-MM-DD`, UTC) and `shard`.
+    pub fn pk(self, day: &str, shard: u32) -> String {
+        format!("{}#{day}#{shard}", self.prefix())
+    }
+
+    /// `(day_pk, day_sk)` of the item `id` at `at`: its shard is a function of the id
+    /// alone, so every write of one item lands in the same partition.
+    pub fn keys(self, at: Timestamp, id: &str) -> (String, String) {
+        let shard = id.bytes().fold(0u32, |hash, byte| {
+            hash.wrapping_mul(31).wrapping_add(u32::from(byte))
+        }) % DAY_SHARDS;
+        let day = at.as_utc().format("%Y-%m-%d").to_string();
+        (self.pk(&day, shard), format!("{at}#{id}"))
+    }
 }
 
 pub fn stats_pk(shard: u128) -> String {

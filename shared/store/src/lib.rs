@@ -5,13 +5,16 @@
 
 mod accounts;
 mod audit;
+mod batch;
 mod bulk;
+mod day_feed;
 mod expr;
 mod ingest;
 pub mod keys;
 mod notifications;
 mod orders;
 mod payouts;
+mod reconciliation;
 mod schedules;
 mod scouts;
 mod simulated_ledger;
@@ -37,6 +40,7 @@ pub use bulk::{BulkRequestRecord, BulkRequestState};
 pub use ingest::{IngestReceipt, INGEST_RECEIPT_DAYS};
 pub use notifications::{EmailClaim, EmailRecord, EmailState, EMAIL_RECORD_DAYS};
 pub use payouts::{CreateRefused, Lease, OrderCompletion, PayoutIndex, PayoutPage, StatusChange};
+pub use reconciliation::FindingPage;
 pub use schedules::{DuePage, ScheduleAdvance};
 pub use scouts::{EarningsRefused, ScoutProfileUpdate};
 pub use stats::{Buckets, CounterBucket, CounterItem, STATS_SHARDS};

@@ -28,12 +28,12 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
 use super::keys;
 use super::{built, key, n, update_item, Item, Store};
-use domain::error::{Error, Result};
+use domain::error::Result;
 use domain::payout::{Payout, PayoutStatus};
 use domain::time::Timestamp;
 
@@ -52,10 +52,6 @@ const DAY_SECS: i64 = 86_400;
 
 /// Suffix of a bucket's retracted endings (`completed_retracted_count`, …).
 const RETRACTED: &str = "_retracted";
-
-/// BatchGetItem takes at most 100 keys.
-const BATCH_GET_MAX: usize = 100;
-const BATCH_GET_ROUNDS: usize = 8;
 
 /// Which hour and day bucket an instant falls in (UTC).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -365,60 +361,13 @@ impl Store {
                 wanted.push(key(pk.clone(), &format!("{}{day}", keys::STATS_DAY_PREFIX)));
             }
         }
-        let reads = wanted
-            .chunks(BATCH_GET_MAX)
-            .map(|chunk| self.batch_get(chunk.to_vec()));
-        let pages = futures::future::try_join_all(reads).await?;
-        Ok(pages
+        // Consistent: the dashboard reads the stats right after an action.
+        Ok(self
+            .get_many(wanted)
+            .await?
             .iter()
-            .flatten()
             .filter_map(CounterItem::from_item)
             .collect())
-    }
-
-    /// One BatchGetItem of up to 100 keys, asking again for any it left unprocessed.
-    async fn batch_get(&self, keys: Vec<HashMap<String, AttributeValue>>) -> Result<Vec<Item>> {
-        let mut found = Vec::new();
-        let mut pending = keys;
-        for round in 0..BATCH_GET_ROUNDS {
-            if pending.is_empty() {
-                return Ok(found);
-            }
-            if round > 0 {
-                // Unprocessed keys mean throttling: back off before asking again.
-                tokio::time::sleep(std::time::Duration::from_millis(20 << round)).await;
-            }
-            // Consistent: the dashboard reads the stats right after an action.
-            let request = built(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(pending))
-                    .consistent_read(true)
-                    .build(),
-            )?;
-            let output = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, request)
-                .send()
-                .await
-                .map_err(|err| super::sdk_error(&err))?;
-            if let Some(mut responses) = output.responses {
-                found.extend(responses.remove(&self.table).unwrap_or_default());
-            }
-            pending = output
-                .unprocessed_keys
-                .and_then(|mut unprocessed| unprocessed.remove(&self.table))
-                .map(|left| left.keys)
-                .unwrap_or_default();
-        }
-        if pending.is_empty() {
-            Ok(found)
-        } else {
-            Err(Error::store(format!(
-                "{} counter items stayed unread after {BATCH_GET_ROUNDS} rounds",
-                pending.len()
-            )))
-        }
     }
 }
 

@@ -10,6 +10,7 @@
 //! misconfiguration, a 429 a request to slow down (retried here with jitter, then left to
 //! the next run), and a 5xx, a timeout or a reset an unknown outcome.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use tracing::warn;
@@ -18,15 +19,17 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-mod status;
+pub(crate) mod status;
 pub mod validation;
 pub mod webhook;
 
-use super::{BeneficiaryIds, GatewayError, PaymentGateway, TransferOutcome};
+use super::{
+    BeneficiaryIds, GatewayError, GatewayPayout, GatewayReport, PaymentGateway, TransferOutcome,
+};
 use crate::config::{LargeTransferMode, RazorpayXConfig, RazorpayXKeys};
 use domain::account::{Destination, DestinationKind, PayoutAccount};
 use domain::money::Paise;
-use domain::payout::{IdempotencyKey, Payout, PayoutType};
+use domain::payout::{GatewayStatusDetails, IdempotencyKey, Payout, PayoutType};
 use domain::time::Timestamp;
 use platform::secrets::Secret;
 use platform::vault::{Vault, VaultError};
@@ -73,6 +76,9 @@ struct PayoutEntity {
     status_details: Option<StatusDetails>,
     #[serde(default)]
     notes: Value,
+    /// Unix seconds.
+    #[serde(default)]
+    created_at: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -307,7 +313,132 @@ impl RazorpayX {
     }
 }
 
+impl RazorpayX {
+    /// Every payout of `account` that `filters` select, read page by page until a page
+    /// comes back empty (a short page is no proof of the end), each once: the list is
+    /// newest first, and a payout made while it is read pushes the rest down a place, so
+    /// one may be read twice and none is missed.
+    async fn list_all(
+        &self,
+        account: &str,
+        filters: &[(&str, String)],
+    ) -> Result<Vec<PayoutEntity>, GatewayError> {
+        let mut seen = HashSet::new();
+        let mut all = Vec::new();
+        let mut skip = 0usize;
+        loop {
+            let mut query = vec![
+                ("account_number", account.to_owned()),
+                ("count", LOOKUP_PAGE.to_string()),
+                ("skip", skip.to_string()),
+            ];
+            query.extend(filters.iter().cloned());
+            let (_, body) = self
+                .send(
+                    Call::Lookup,
+                    self.http
+                        .get(format!("{}/v1/payouts", self.base_url))
+                        .query(&query),
+                )
+                .await?;
+            let collection: Collection = serde_json::from_value(body).map_err(|err| {
+                GatewayError::Unavailable(platform::telemetry::redact(&format!(
+                    "unexpected payouts list: {err}"
+                )))
+            })?;
+            if collection.items.is_empty() {
+                return Ok(all);
+            }
+            skip += collection.items.len();
+            all.extend(
+                collection
+                    .items
+                    .into_iter()
+                    .filter(|entity| seen.insert(entity.id.clone())),
+            );
+        }
+    }
+}
+
+/// A listed payout with the time RazorpayX made it (which every payout entity carries).
+fn listed(entity: &PayoutEntity) -> Result<GatewayPayout, GatewayError> {
+    let created_at = entity.created_at.ok_or_else(|| {
+        GatewayError::Unavailable(format!(
+            "RazorpayX listed payout {} with no created_at",
+            entity.id
+        ))
+    })?;
+    Ok(GatewayPayout {
+        created_at: Timestamp::from_millis(created_at.saturating_mul(1000)),
+        reference: entity.reference_id.clone(),
+        report: report(entity),
+    })
+}
+
+/// What a payout entity says, as a webhook about it would.
+fn report(entity: &PayoutEntity) -> GatewayReport {
+    let details = entity.status_details.as_ref();
+    GatewayReport {
+        payout_id: entity
+            .reference_id
+            .as_deref()
+            .and_then(|id| uuid::Uuid::parse_str(id).ok()),
+        idempotency_key: entity.notes["idempotency_key"].as_str().map(str::to_owned),
+        gateway_payout_id: entity.id.clone(),
+        gateway_status: entity.status.clone(),
+        amount_paise: entity.amount,
+        fund_account_id: entity.fund_account_id.clone(),
+        details: GatewayStatusDetails {
+            reason: details.and_then(|details| details.reason.clone()),
+            description: details.and_then(|details| details.description.clone()),
+            source: details.and_then(|details| details.source.clone()),
+        },
+        outcome: outcome(entity),
+        not_after: RazorpayxStatus::parse(&entity.status).not_after(),
+    }
+}
+
 impl PaymentGateway for RazorpayX {
+    fn name(&self) -> &'static str {
+        "razorpayx"
+    }
+
+    /// RazorpayX's `from` and `to` are whole seconds: the list asks for every second the
+    /// window touches and keeps what lies inside it.
+    async fn payouts_made(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<GatewayPayout>, GatewayError> {
+        let from_secs = from.unix_millis().div_euclid(1000);
+        let to_secs = (to.unix_millis() + 999).div_euclid(1000);
+        let entities = self
+            .list_all(
+                &self.account_number,
+                &[("from", from_secs.to_string()), ("to", to_secs.to_string())],
+            )
+            .await?;
+        let mut made = Vec::with_capacity(entities.len());
+        for entity in &entities {
+            let payout = listed(entity)?;
+            if payout.created_at >= from && payout.created_at < to {
+                made.push(payout);
+            }
+        }
+        Ok(made)
+    }
+
+    async fn payouts_of(&self, payout: &Payout) -> Result<Vec<GatewayPayout>, GatewayError> {
+        self.list_all(
+            self.account_of(payout),
+            &[("reference_id", payout.payout_id.to_string())],
+        )
+        .await?
+        .iter()
+        .map(listed)
+        .collect()
+    }
+
     async fn ready(&self) -> Result<(), GatewayError> {
         self.authorization().await.map(|_| ())
     }

@@ -2,15 +2,11 @@
 //! the signature over the raw body, and what a payout event reports. Nothing here touches
 //! the store: the service decides what a report means for our payout (`service::webhook`).
 
+use super::validation::Validation;
+use super::{report, PayoutEntity};
+use crate::GatewayReport;
 use aws_lc_rs::{constant_time, hmac};
 use serde::Deserialize;
-use uuid::Uuid;
-
-use super::status::RazorpayxStatus;
-use super::validation::Validation;
-use super::{outcome, PayoutEntity};
-use crate::GatewayReport;
-use domain::payout::GatewayStatusDetails;
 
 /// The header RazorpayX signs each delivery with.
 pub const SIGNATURE_HEADER: &str = "x-razorpay-signature";
@@ -146,28 +142,6 @@ pub fn parse_validation(body: &[u8]) -> Result<Option<ValidationEvent>, ParseErr
     }))
 }
 
-fn report(entity: &PayoutEntity) -> GatewayReport {
-    let details = entity.status_details.as_ref();
-    GatewayReport {
-        payout_id: entity
-            .reference_id
-            .as_deref()
-            .and_then(|id| Uuid::parse_str(id).ok()),
-        idempotency_key: entity.notes["idempotency_key"].as_str().map(str::to_owned),
-        gateway_payout_id: entity.id.clone(),
-        gateway_status: entity.status.clone(),
-        amount_paise: entity.amount,
-        fund_account_id: entity.fund_account_id.clone(),
-        details: GatewayStatusDetails {
-            reason: details.and_then(|details| details.reason.clone()),
-            description: details.and_then(|details| details.description.clone()),
-            source: details.and_then(|details| details.source.clone()),
-        },
-        outcome: outcome(entity),
-        not_after: RazorpayxStatus::parse(&entity.status).not_after(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,7 +208,7 @@ mod tests {
         assert_eq!(report.gateway_payout_id, "pout_00000000000001");
         assert_eq!(
             report.payout_id,
-            Uuid::parse_str("6f1c2a38-45f5-4f3a-9a5b-2f7d8cf0c5a1").ok()
+            uuid::Uuid::parse_str("6f1c2a38-45f5-4f3a-9a5b-2f7d8cf0c5a1").ok()
         );
         assert_eq!(
             report.idempotency_key.as_deref(),

@@ -501,6 +501,26 @@ fn changed_attributes(
             expr.value(s(keys::status_pk(next.status)))
         ));
     }
+    if current.first_sent_at != next.first_sent_at {
+        match super::sent_day_keys(next) {
+            Some((day_pk, day_sk)) => {
+                sets.push(format!(
+                    "{} = {}",
+                    expr.name(keys::DAY_PK),
+                    expr.value(s(day_pk))
+                ));
+                sets.push(format!(
+                    "{} = {}",
+                    expr.name(keys::DAY_SK),
+                    expr.value(s(day_sk))
+                ));
+            }
+            None => {
+                removes.push(expr.name(keys::DAY_PK));
+                removes.push(expr.name(keys::DAY_SK));
+            }
+        }
+    }
     // Appended in this same update, so the condition below decides for both: no
     // entry without its change, no change on an admin's request without its entry.
     // The condition itself does not look at the history.

@@ -159,7 +159,20 @@ pub(crate) fn payout_item(payout: &Payout) -> Result<Item> {
     item.insert(keys::USER_PK.to_owned(), s(keys::user_pk(payout.user_id)));
     item.insert(keys::FEED_PK.to_owned(), s(keys::FEED));
     item.insert(keys::CREATED_SK.to_owned(), s(created));
+    if let Some((day_pk, day_sk)) = sent_day_keys(payout) {
+        item.insert(keys::DAY_PK.to_owned(), s(day_pk));
+        item.insert(keys::DAY_SK.to_owned(), s(day_sk));
+    }
     Ok(item)
+}
+
+/// Where the payout sits in `by_day`: by the first send of its current attempt, which
+/// is when the gateway's payout for it was made (or soon after). A payout whose
+/// current attempt was never sent is not there.
+pub(crate) fn sent_day_keys(payout: &Payout) -> Option<(String, String)> {
+    payout
+        .first_sent_at
+        .map(|sent| keys::DayFeed::Sent.keys(sent, &payout.payout_id.to_string()))
 }
 
 impl Store {

@@ -1,0 +1,567 @@
+//! The daily reconciliation with the gateway (docs/OPERATIONS.md, "Reconciliation"):
+//! every payout the gateway made in a business day is matched with ours by reference and
+//! attempt key, and every attempt of ours first sent that day is looked for at the
+//! gateway. Disagreements become findings; the gateway's missed final word on an attempt
+//! we know is applied through the transition its webhook would have made
+//! (`webhook::apply`), and nothing else is changed: a repair never starts an attempt and
+//! never cancels.
+//!
+//! Both sides are read by time, with no Scan: the gateway's list by creation time
+//! (widened by an overlap, since the gateway makes its payout after our send), ours
+//! through the `by_day` index by the first send of the current attempt. A gateway payout
+//! belongs to the day it was made, an attempt of ours to the day it was first sent, so
+//! each is judged by one day's run; a later run over the same day changes nothing more
+//! and reports the same.
+
+mod judge;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{NaiveDate, TimeZone};
+use tracing::{error, info, warn};
+use uuid::Uuid;
+
+use crate::webhook::{self, Handled};
+use domain::error::{Error, Result};
+use domain::payout::{Payout, PayoutStatus};
+use domain::reconciliation::{
+    Action, Finding, FindingKind, GatewaySide, OurSide, Report, SideTotals,
+};
+use domain::time::Timestamp;
+use gateway::{GatewayError, GatewayPayout, PaymentGateway, TransferOutcome};
+use judge::{attempt_of, judge, Attempt, Money, Verdict};
+use store::Store;
+
+/// How far past the day the gateway's list is read: it makes its payout for our send
+/// within its own late window, and clocks differ.
+const OVERLAP_MARGIN_SECS: u64 = 15 * 60;
+
+/// How often a repair that lost a race to another write is judged again.
+const RACE_RETRIES: usize = 3;
+
+/// A business day in the time zone the schedules use (`PAYOUT_SCHEDULE_TZ`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Day {
+    pub date: NaiveDate,
+    pub tz: chrono_tz::Tz,
+}
+
+impl Day {
+    /// The day `at` falls in.
+    pub fn containing(at: Timestamp, tz: chrono_tz::Tz) -> Day {
+        Day {
+            date: at.as_utc().with_timezone(&tz).date_naive(),
+            tz,
+        }
+    }
+
+    /// The day before the one `now` falls in: the daily run's.
+    pub fn before(now: Timestamp, tz: chrono_tz::Tz) -> Day {
+        let today = Day::containing(now, tz).date;
+        Day {
+            date: today.pred_opt().unwrap_or(today),
+            tz,
+        }
+    }
+
+    /// `YYYY-MM-DD`, as the operator and the report name it.
+    pub fn parse(text: &str, tz: chrono_tz::Tz) -> Option<Day> {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .ok()
+            .map(|date| Day { date, tz })
+    }
+
+    pub fn name(&self) -> String {
+        self.date.format("%Y-%m-%d").to_string()
+    }
+
+    /// From the day's first moment to the next day's, in UTC (a day with a clock change
+    /// is as long as the zone makes it).
+    pub fn window(&self) -> (Timestamp, Timestamp) {
+        // The day's first moment: midnight, or, where a clock change skips midnight, the
+        // first hour that exists.
+        let start = |date: NaiveDate| {
+            (0..3)
+                .filter_map(|hour| date.and_hms_opt(hour, 0, 0))
+                .find_map(|local| self.tz.from_local_datetime(&local).earliest())
+                .map_or_else(
+                    || Timestamp::from_utc(date.and_time(chrono::NaiveTime::MIN).and_utc()),
+                    |moment| Timestamp::from_utc(moment.with_timezone(&chrono::Utc)),
+                )
+        };
+        let next = self.date.succ_opt().unwrap_or(self.date);
+        (start(self.date), start(next))
+    }
+}
+
+/// The day an invocation asks for: `{"date": "YYYY-MM-DD"}`, or, from the schedule (an
+/// EventBridge event), the day before the rule's time. A day that has not begun is
+/// refused.
+pub fn day_asked(event: &serde_json::Value, now: Timestamp, tz: chrono_tz::Tz) -> Result<Day> {
+    let day = match event.get("date") {
+        Some(serde_json::Value::String(text)) => Day::parse(text, tz)
+            .ok_or_else(|| Error::BadRequest(format!("date must be YYYY-MM-DD, got `{text}`")))?,
+        Some(_) => return Err(Error::BadRequest("date must be YYYY-MM-DD".to_owned())),
+        None => {
+            let at = event
+                .get("time")
+                .and_then(serde_json::Value::as_str)
+                .and_then(Timestamp::parse)
+                .unwrap_or(now);
+            Day::before(at, tz)
+        }
+    };
+    if day.window().0 > now {
+        return Err(Error::BadRequest(format!(
+            "{} has not begun in {}: there is nothing to reconcile yet",
+            day.name(),
+            tz.name()
+        )));
+    }
+    Ok(day)
+}
+
+/// What one run did, beside the report it left.
+#[derive(Clone, Debug)]
+pub struct Run {
+    pub report: Report,
+    /// The findings this run recorded first (earlier runs' are in the report's counts).
+    pub new_findings: Vec<Finding>,
+}
+
+/// Reconciles `day` with `gateway` as of `now`: reads both sides, repairs what is safe,
+/// records the findings and the day's report.
+pub async fn reconcile_day<G: PaymentGateway>(
+    store: &Store,
+    gateway: &G,
+    day: Day,
+    now: Timestamp,
+) -> Result<Run> {
+    let (from, to) = day.window();
+    let overlap = gateway.late_transfer_window_secs() + OVERLAP_MARGIN_SECS;
+    let listed = gateway
+        .payouts_made(from.minus_secs(overlap), to.plus_secs(overlap))
+        .await
+        .map_err(unavailable)?;
+    let sent = store.payouts_first_sent(from, to).await?;
+
+    let mut run = Reconciler {
+        store,
+        gateway,
+        date: day.name(),
+        now,
+        ours: sent
+            .iter()
+            .map(|payout| (payout.payout_id, payout.clone()))
+            .collect(),
+        findings: Vec::new(),
+        matched: BTreeMap::new(),
+    };
+    let wanted: Vec<Uuid> = listed
+        .iter()
+        .filter_map(|listed| listed.report.payout_id)
+        .filter(|id| !run.ours.contains_key(id))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    for payout in store.payouts_by_id(&wanted).await? {
+        run.ours.insert(payout.payout_id, payout);
+    }
+
+    let mut theirs = SideTotals::default();
+    for made in listed
+        .iter()
+        .filter(|made| made.created_at >= from && made.created_at < to)
+    {
+        count(&mut theirs, judge::theirs(made), made.report.amount_paise);
+        run.judge_listed(made).await?;
+    }
+    for payout in &sent {
+        let current_listed = listed.iter().any(|made| is_for_current(payout, made));
+        if !current_listed {
+            run.look_for(payout.payout_id).await?;
+        }
+    }
+    // Ours as they stand after the repairs: a later run reads them so, and reports the same.
+    let mut ours = SideTotals::default();
+    for id in sent.iter().map(|payout| payout.payout_id) {
+        if let Some(payout) = run.ours.get(&id) {
+            count(
+                &mut ours,
+                judge::ours(payout.status),
+                Some(payout.amount_paise.get()),
+            );
+        }
+    }
+
+    let mut new_findings = Vec::new();
+    for finding in std::mem::take(&mut run.findings) {
+        if store.record_finding(&run.date, &finding).await? {
+            log_finding(&run.date, &finding);
+            new_findings.push(finding);
+        }
+    }
+    let all = store.all_findings(&run.date).await?;
+    let earlier = store.reconciliation_report(&run.date).await?;
+    let mut by_kind = BTreeMap::new();
+    for finding in &all {
+        *by_kind.entry(finding.kind.as_str().to_owned()).or_insert(0) += 1;
+    }
+    let repaired = all
+        .iter()
+        .filter(|finding| matches!(finding.action, Action::Repaired { .. }))
+        .count() as u64;
+    let report = Report {
+        date: run.date.clone(),
+        time_zone: day.tz.name().to_owned(),
+        window_from: from,
+        window_to: to,
+        gateway: gateway.name().to_owned(),
+        runs: earlier.as_ref().map_or(0, |earlier| earlier.runs) + 1,
+        first_run_at: earlier.as_ref().map_or(now, |earlier| earlier.first_run_at),
+        last_run_at: now,
+        ours,
+        theirs,
+        matched: run.matched,
+        findings: by_kind,
+        repaired,
+        left_for_person: all.len() as u64 - repaired,
+    };
+    store.save_reconciliation_report(&report).await?;
+    emit_metrics(&report, &new_findings);
+    info!(
+        event = "reconciliation_done",
+        date = report.date,
+        gateway = report.gateway,
+        ours = report.ours.payouts,
+        theirs = report.theirs.payouts,
+        findings = all.len(),
+        new_findings = new_findings.len(),
+        left_for_person = report.left_for_person,
+        "reconciled a day with the gateway"
+    );
+    Ok(Run {
+        report,
+        new_findings,
+    })
+}
+
+struct Reconciler<'a, G> {
+    store: &'a Store,
+    gateway: &'a G,
+    date: String,
+    now: Timestamp,
+    /// Our payouts the run has read, as they stand after its repairs.
+    ours: HashMap<Uuid, Payout>,
+    findings: Vec<Finding>,
+    matched: BTreeMap<String, u64>,
+}
+
+impl<G: PaymentGateway> Reconciler<'_, G> {
+    /// Judges one payout the gateway made that day, repairing where its word was missed.
+    async fn judge_listed(&mut self, made: &GatewayPayout) -> Result<()> {
+        for _ in 0..RACE_RETRIES {
+            let ours = made
+                .report
+                .payout_id
+                .and_then(|id| self.ours.get(&id))
+                .cloned();
+            match judge(ours.as_ref(), made) {
+                Verdict::Matched(status) => {
+                    *self.matched.entry(status.as_str().to_owned()).or_insert(0) += 1;
+                    return Ok(());
+                }
+                Verdict::Finding(kind, detail) => {
+                    self.found(
+                        kind,
+                        made.report.gateway_payout_id.clone(),
+                        ours.as_ref(),
+                        vec![made],
+                        detail.to_owned(),
+                        Action::LeftForPerson,
+                    );
+                    return Ok(());
+                }
+                Verdict::MaybePaidTwice => {
+                    if let Some(payout) = ours {
+                        self.paid_twice(&payout, made).await?;
+                    }
+                    return Ok(());
+                }
+                Verdict::Repair => {
+                    let Some(payout) = ours else { return Ok(()) };
+                    if self.repair(&payout, made).await? {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        Err(Error::Conflict(domain::Conflict::Contended(format!(
+            "gateway payout {} kept changing while it was reconciled",
+            made.report.gateway_payout_id
+        ))))
+    }
+
+    /// Applies the gateway's word as its webhook would; `false` when the payout moved
+    /// meanwhile and is to be judged again.
+    async fn repair(&mut self, payout: &Payout, made: &GatewayPayout) -> Result<bool> {
+        let subject = made.report.gateway_payout_id.clone();
+        // Boxed: a status change's future is deep, and this one sits in loops of others.
+        match Box::pin(webhook::apply(self.store, &made.report)).await? {
+            Handled::Applied {
+                payout: after,
+                transition,
+            } => {
+                *self
+                    .matched
+                    .entry(after.status.as_str().to_owned())
+                    .or_insert(0) += 1;
+                self.found(
+                    FindingKind::StatusMismatch,
+                    subject,
+                    Some(payout),
+                    vec![made],
+                    format!(
+                        "the gateway's {} was never heard (no webhook, no poll): applied as its \
+                         webhook would have been",
+                        made.report.gateway_status
+                    ),
+                    Action::Repaired {
+                        transition: transition.verb().to_owned(),
+                    },
+                );
+                self.ours.insert(after.payout_id, *after);
+                Ok(true)
+            }
+            Handled::Ignored { .. } => {
+                // Another write got there first (the processor, a webhook): read again.
+                if let Some(fresh) = self.store.payout(payout.payout_id).await? {
+                    self.ours.insert(fresh.payout_id, fresh);
+                }
+                Ok(false)
+            }
+            Handled::Contradicts { why, .. } | Handled::NeedsAttention { why, .. } => {
+                self.found(
+                    FindingKind::StatusMismatch,
+                    subject,
+                    Some(payout),
+                    vec![made],
+                    why,
+                    Action::LeftForPerson,
+                );
+                Ok(true)
+            }
+            Handled::UnknownPayout { .. } | Handled::Duplicate | Handled::NotAboutPayouts => {
+                self.found(
+                    FindingKind::UnknownToUs,
+                    subject,
+                    None,
+                    vec![made],
+                    "no payout of ours has the gateway payout's reference".to_owned(),
+                    Action::LeftForPerson,
+                );
+                Ok(true)
+            }
+        }
+    }
+
+    /// Counts every processed payout the gateway holds for `payout`, `made` among them.
+    async fn paid_twice(&mut self, payout: &Payout, made: &GatewayPayout) -> Result<()> {
+        let mut all = self.gateway.payouts_of(payout).await.map_err(unavailable)?;
+        if !all
+            .iter()
+            .any(|known| known.report.gateway_payout_id == made.report.gateway_payout_id)
+        {
+            all.push(made.clone());
+        }
+        let processed: Vec<&GatewayPayout> = all
+            .iter()
+            .filter(|known| judge::theirs(known) == Money::Paid)
+            .collect();
+        if processed.len() > 1 {
+            self.found(
+                FindingKind::PaidTwice,
+                payout.payout_id.to_string(),
+                Some(payout),
+                processed,
+                "more than one processed gateway payout for one payout of ours".to_owned(),
+                Action::LeftForPerson,
+            );
+        } else {
+            // Only `made` paid, and our books hold the payout as paid by another attempt.
+            self.found(
+                FindingKind::StatusMismatch,
+                made.report.gateway_payout_id.clone(),
+                Some(payout),
+                vec![made],
+                "the gateway paid an attempt other than the one our books hold as paid".to_owned(),
+                Action::LeftForPerson,
+            );
+        }
+        Ok(())
+    }
+
+    /// An attempt of ours the day's list does not show: asked about by reference. Past
+    /// the gateway's window, a payout our books hold as paid (or sent) with nothing
+    /// there is missing at the gateway.
+    async fn look_for(&mut self, payout_id: Uuid) -> Result<()> {
+        let Some(payout) = self.ours.get(&payout_id).cloned() else {
+            return Ok(());
+        };
+        let past_window = payout.sent_at().is_some_and(|sent| {
+            sent.plus_secs(self.gateway.late_transfer_window_secs()) < self.now
+        });
+        let expected = match payout.status {
+            PayoutStatus::Completed | PayoutStatus::Reversed => true,
+            PayoutStatus::Processing => past_window,
+            PayoutStatus::Pending | PayoutStatus::Failed | PayoutStatus::Cancelled => false,
+        };
+        if !expected {
+            return Ok(());
+        }
+        let held = self
+            .gateway
+            .payouts_of(&payout)
+            .await
+            .map_err(unavailable)?;
+        match held.iter().find(|made| is_for_current(&payout, made)) {
+            // Made on another day than the list covers: judged as that day's would be.
+            Some(made) => Box::pin(self.judge_listed(made)).await,
+            None => {
+                self.found(
+                    FindingKind::MissingAtGateway,
+                    payout.payout_id.to_string(),
+                    Some(&payout),
+                    held.iter().collect(),
+                    format!(
+                        "our books hold the payout {} and the gateway has no payout for its \
+                         attempt {}",
+                        payout.status, payout.attempt
+                    ),
+                    Action::LeftForPerson,
+                );
+                Ok(())
+            }
+        }
+    }
+
+    fn found(
+        &mut self,
+        kind: FindingKind,
+        subject: String,
+        ours: Option<&Payout>,
+        theirs: Vec<&GatewayPayout>,
+        detail: String,
+        action: Action,
+    ) {
+        self.findings.push(Finding {
+            kind,
+            subject,
+            ours: ours.map(OurSide::from),
+            theirs: theirs.into_iter().map(gateway_side).collect(),
+            detail,
+            action,
+            found_at: self.now,
+        });
+    }
+}
+
+/// Whether the gateway payout is for the payout's current attempt: the one our books
+/// know, or another under its key (which the judging then calls out).
+fn is_for_current(payout: &Payout, made: &GatewayPayout) -> bool {
+    attempt_of(payout, made) == Attempt::Current
+        || made.report.idempotency_key.as_deref() == Some(payout.idempotency_key().as_str())
+}
+
+fn gateway_side(made: &GatewayPayout) -> GatewaySide {
+    let report = &made.report;
+    GatewaySide {
+        gateway_payout_id: report.gateway_payout_id.clone(),
+        reference: made.reference.clone(),
+        idempotency_key: report.idempotency_key.clone(),
+        status: report.gateway_status.clone(),
+        amount_paise: report.amount_paise,
+        fund_account_id: report.fund_account_id.clone(),
+        utr: match &report.outcome {
+            TransferOutcome::Paid { reference, .. } => Some(reference.clone()),
+            _ => None,
+        },
+        created_at: made.created_at,
+    }
+}
+
+fn count(totals: &mut SideTotals, money: Money, amount: Option<u64>) {
+    totals.payouts += 1;
+    match money {
+        Money::Paid => {
+            totals.paid += 1;
+            totals.paid_paise += amount.unwrap_or_default();
+        }
+        Money::NotPaid => totals.not_paid += 1,
+        Money::OnItsWay => totals.in_flight += 1,
+    }
+}
+
+/// The gateway could not be read: the day is not reconciled (the run fails, and the
+/// schedule's retry or the next day's run tries again).
+fn unavailable(error: GatewayError) -> Error {
+    Error::DependencyUnavailable(format!("the gateway's payouts could not be read: {error}"))
+}
+
+fn log_finding(date: &str, finding: &Finding) {
+    let payout_id = finding
+        .payout_id()
+        .map(|id| id.to_string())
+        .unwrap_or_default();
+    match &finding.action {
+        Action::Repaired { transition } => warn!(
+            event = "reconciliation_repaired",
+            date,
+            kind = finding.kind.as_str(),
+            subject = finding.subject,
+            payout_id,
+            transition,
+            detail = finding.detail,
+            "reconciliation applied the gateway's missed word"
+        ),
+        Action::LeftForPerson => error!(
+            event = "reconciliation_finding",
+            date,
+            kind = finding.kind.as_str(),
+            subject = finding.subject,
+            payout_id,
+            detail = finding.detail,
+            "reconciliation found a disagreement with the gateway: a person must look"
+        ),
+    }
+}
+
+/// A metric per kind of the findings this run recorded first, and those left for a
+/// person (the alarm's).
+fn emit_metrics(report: &Report, new_findings: &[Finding]) {
+    let names: Vec<String> = FindingKind::ALL
+        .iter()
+        .map(|kind| format!("Reconciliation_{kind}"))
+        .collect();
+    let mut values: Vec<(&str, platform::metrics::Unit, u64)> = FindingKind::ALL
+        .iter()
+        .zip(&names)
+        .map(|(kind, name)| {
+            let found = new_findings
+                .iter()
+                .filter(|finding| finding.kind == *kind)
+                .count() as u64;
+            (name.as_str(), platform::metrics::Unit::Count, found)
+        })
+        .collect();
+    let left = new_findings
+        .iter()
+        .filter(|finding| finding.action == Action::LeftForPerson)
+        .count() as u64;
+    values.push((
+        "ReconciliationLeftForPerson",
+        platform::metrics::Unit::Count,
+        left,
+    ));
+    platform::metrics::emit(&values, &[("date", serde_json::json!(report.date))]);
+}
