@@ -215,7 +215,7 @@ pub async fn check<G: PaymentGateway>(
     }
     let mut findings = Vec::new();
     for day in days {
-        match reconcile_day(store, gateway, day, now).await {
+        match reconcile_day(store, gateway, day, now, None).await {
             Ok(run) => findings.extend(run.new_findings),
             Err(err) => {
                 report

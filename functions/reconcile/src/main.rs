@@ -20,8 +20,10 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(
         |event: LambdaEvent<serde_json::Value>| async move {
             let now = Timestamp::now();
+            let deadline = platform::invocation::deadline(event.context.deadline())
+                .map(domain::time::deadline_instant);
             let day = day_asked(&event.payload, now, config.schedule_tz)?;
-            let run = Box::pin(reconcile_day(store, gateway, day, now)).await?;
+            let run = Box::pin(reconcile_day(store, gateway, day, now, deadline)).await?;
             Ok::<_, Error>(run.report)
         },
     ))

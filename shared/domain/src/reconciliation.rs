@@ -145,6 +145,32 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// What makes it one finding within its day: its kind and subject, and what each
+    /// side said. The same disagreement found again is the same finding; the same
+    /// payout found in another state (a later run finds it failed, or reversed after a
+    /// repair) is another, and is recorded too.
+    pub fn key(&self) -> String {
+        let ours = self
+            .ours
+            .as_ref()
+            .map_or("none", |ours| ours.status.as_str());
+        let theirs: Vec<&str> = self
+            .theirs
+            .iter()
+            .map(|side| side.status.as_str())
+            .collect();
+        format!(
+            "{}#{}#{ours}#{}",
+            self.kind,
+            self.subject,
+            if theirs.is_empty() {
+                "none".to_owned()
+            } else {
+                theirs.join("+")
+            }
+        )
+    }
+
     /// The payout the finding is about, when it is one of ours.
     pub fn payout_id(&self) -> Option<Uuid> {
         self.ours.as_ref().map(|ours| ours.payout_id)

@@ -207,14 +207,16 @@ pub trait PaymentGateway: Send + Sync {
         payout: &Payout,
     ) -> impl Future<Output = Result<TransferOutcome, GatewayError>> + Send;
 
-    /// Every payout the gateway made in `[from, to)`, each once: the gateway's side of
-    /// the daily reconciliation.
+    /// Every payout the gateway made in `[from, to)` (only those now in `status`, in the
+    /// gateway's words, when one is given), each once: the gateway's side of the daily
+    /// reconciliation.
     fn payouts_made(
         &self,
         from: Timestamp,
         to: Timestamp,
+        status: Option<&'static str>,
     ) -> impl Future<Output = Result<Vec<GatewayPayout>, GatewayError>> + Send {
-        let _ = (from, to);
+        let _ = (from, to, status);
         async {
             Err(GatewayError::Misconfigured(
                 "this gateway cannot list its payouts".to_owned(),
@@ -317,8 +319,9 @@ impl<G: PaymentGateway> PaymentGateway for std::sync::Arc<G> {
         &self,
         from: Timestamp,
         to: Timestamp,
+        status: Option<&'static str>,
     ) -> impl Future<Output = Result<Vec<GatewayPayout>, GatewayError>> + Send {
-        G::payouts_made(self, from, to)
+        G::payouts_made(self, from, to, status)
     }
 
     fn payouts_of(
@@ -452,10 +455,11 @@ impl PaymentGateway for Gateway {
         &self,
         from: Timestamp,
         to: Timestamp,
+        status: Option<&'static str>,
     ) -> Result<Vec<GatewayPayout>, GatewayError> {
         match self {
-            Gateway::Simulated(gateway) => gateway.payouts_made(from, to).await,
-            Gateway::RazorpayX(gateway) => gateway.payouts_made(from, to).await,
+            Gateway::Simulated(gateway) => gateway.payouts_made(from, to, status).await,
+            Gateway::RazorpayX(gateway) => gateway.payouts_made(from, to, status).await,
         }
     }
 

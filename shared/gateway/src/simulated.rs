@@ -183,13 +183,18 @@ impl PaymentGateway for SimulatedGateway {
         &self,
         from: Timestamp,
         to: Timestamp,
+        status: Option<&'static str>,
     ) -> Result<Vec<GatewayPayout>, GatewayError> {
         let transfers: Vec<SimulatedTransfer> = self
             .ledger
             .simulated_transfers_made(from, to)
             .await
             .map_err(|err| GatewayError::Unavailable(err.to_string()))?;
-        Ok(transfers.iter().map(SimulatedTransfer::listed).collect())
+        Ok(transfers
+            .iter()
+            .map(SimulatedTransfer::listed)
+            .filter(|listed| status.is_none_or(|status| listed.report.gateway_status == status))
+            .collect())
     }
 
     /// Under each of its attempts' keys: the ledger is kept by key, and a transfer

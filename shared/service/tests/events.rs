@@ -182,7 +182,7 @@ async fn every_sample_event_runs_through_its_handler() {
         "2026-11-24"
     );
     let today = service::reconciliation::Day::containing(now, tz);
-    let run = service::reconciliation::reconcile_day(&store, &paying, today, now)
+    let run = service::reconciliation::reconcile_day(&store, &paying, today, now, None)
         .await
         .unwrap();
     let findings: Vec<_> = run

@@ -1153,9 +1153,15 @@ mod reconciliation {
     impl World {
         async fn reconcile(&self) -> Run {
             let now = Timestamp::now();
-            reconcile_day(&self.store, &self.gateway, Day::containing(now, TZ), now)
-                .await
-                .unwrap()
+            reconcile_day(
+                &self.store,
+                &self.gateway,
+                Day::containing(now, TZ),
+                now,
+                None,
+            )
+            .await
+            .unwrap()
         }
 
         /// `POST /_fake/{path}` with `body`, as a person at RazorpayX's dashboard.
@@ -1425,7 +1431,7 @@ mod reconciliation {
         let now = Timestamp::now();
         let made = world
             .gateway
-            .payouts_made(now.minus_secs(3_600), now.plus_secs(60))
+            .payouts_made(now.minus_secs(3_600), now.plus_secs(60), None)
             .await
             .unwrap();
         let ids: std::collections::HashSet<&str> = made
@@ -1435,7 +1441,7 @@ mod reconciliation {
         assert_eq!((made.len(), ids.len()), (150, 150));
         let later = world
             .gateway
-            .payouts_made(now.plus_secs(60), now.plus_secs(120))
+            .payouts_made(now.plus_secs(60), now.plus_secs(120), None)
             .await
             .unwrap();
         assert!(later.is_empty());

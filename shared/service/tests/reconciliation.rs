@@ -56,7 +56,7 @@ async fn bank_with_paid(amounts: &[u64]) -> (Bank, Vec<Payout>) {
 impl Bank {
     async fn reconcile(&self) -> Run {
         let now = Timestamp::now();
-        reconcile_day(&self.store, &self.bank, Day::containing(now, TZ), now)
+        reconcile_day(&self.store, &self.bank, Day::containing(now, TZ), now, None)
             .await
             .unwrap()
     }
@@ -244,6 +244,104 @@ async fn a_failure_at_the_bank_of_a_payout_we_hold_paid_is_left_for_a_person() {
         "never undone by machine"
     );
     assert_balances(&bank.store, &["s-1"], &[OWNER]).await;
+
+    // The bank changes its word again: the same payout in another state is another
+    // finding, recorded beside the first.
+    bank.book(
+        &paid[0],
+        1,
+        10_000,
+        TransferOutcome::Reversed {
+            reason: "beneficiary bank rejected".to_owned(),
+        },
+    )
+    .await;
+    let again = bank.reconcile().await;
+    let repaired = only(&again);
+    assert_eq!(
+        repaired.action,
+        Action::Repaired {
+            transition: "reverse".to_owned()
+        }
+    );
+    assert_eq!(again.report.findings.get("status_mismatch"), Some(&2));
+    assert_eq!(
+        (again.report.repaired, again.report.left_for_person),
+        (1, 1)
+    );
+    assert_books_balance(&bank.store, &["s-1"], &[OWNER]).await;
+}
+
+#[tokio::test]
+async fn a_reversal_weeks_after_its_day_is_found_by_a_later_days_run() {
+    let (bank, paid) = bank_with_paid(&[18_000]).await;
+    let today = bank.reconcile().await;
+    assert!(today.new_findings.is_empty(), "{:#?}", today.new_findings);
+    bank.book(
+        &paid[0],
+        1,
+        18_000,
+        TransferOutcome::Reversed {
+            reason: "beneficiary account closed".to_owned(),
+        },
+    )
+    .await;
+    // A later day's run: the payout is not that day's, its reversal is looked for.
+    let now = Timestamp::now();
+    let later = Day::containing(now.plus_secs(2 * 86_400), TZ);
+    let run = reconcile_day(&bank.store, &bank.bank, later, now, None)
+        .await
+        .unwrap();
+    let finding = only(&run);
+    assert_eq!(finding.kind, FindingKind::StatusMismatch);
+    assert_eq!(finding.payout_id(), Some(paid[0].payout_id));
+    assert_eq!(
+        finding.action,
+        Action::Repaired {
+            transition: "reverse".to_owned()
+        }
+    );
+    assert_eq!(run.report.theirs.payouts, 0, "not that day's payout");
+    assert!(run.report.matched.is_empty());
+    assert_eq!(bank.stored(&paid[0]).await.status, PayoutStatus::Reversed);
+    assert_books_balance(&bank.store, &["s-1"], &[OWNER]).await;
+}
+
+#[tokio::test]
+async fn a_run_out_of_time_keeps_what_it_did_and_a_run_again_carries_on() {
+    let (bank, paid) = bank_with_paid(&[11_000]).await;
+    bank.book(
+        &paid[0],
+        1,
+        11_000,
+        TransferOutcome::Reversed {
+            reason: "beneficiary account closed".to_owned(),
+        },
+    )
+    .await;
+    let now = Timestamp::now();
+    let day = Day::containing(now, TZ);
+    let cut = reconcile_day(
+        &bank.store,
+        &bank.bank,
+        day,
+        now,
+        Some(std::time::Instant::now()),
+    )
+    .await;
+    assert!(
+        matches!(cut, Err(domain::error::Error::Incomplete(_))),
+        "{cut:?}"
+    );
+    assert_eq!(
+        bank.store.reconciliation_report(&day.name()).await.unwrap(),
+        None,
+        "no report for a day not finished"
+    );
+    let run = bank.reconcile().await;
+    assert_eq!(only(&run).kind, FindingKind::StatusMismatch);
+    assert_eq!(run.report.repaired, 1);
+    assert_books_balance(&bank.store, &["s-1"], &[OWNER]).await;
 }
 
 #[tokio::test]

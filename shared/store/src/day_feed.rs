@@ -34,7 +34,7 @@ impl Store {
             .date_naive();
         while day <= last {
             let text = day.format("%Y-%m-%d").to_string();
-            partitions.extend((0..keys::DAY_SHARDS).map(|shard| feed.pk(&text, shard)));
+            partitions.extend((0..feed.shards()).map(|shard| feed.pk(&text, shard)));
             match day.succ_opt() {
                 Some(next) => day = next,
                 None => break,

@@ -20,7 +20,7 @@
 //! | bulk request (`Idempotency-Key`) | `BULK#<admin user id>#<key>` | `BULK_REQUEST` |
 //! | email for a payout event | `NOTIFY#<event id>`      | `EMAIL`              |
 //! | a day's reconciliation | `RECON#<yyyy-mm-dd>`        | `REPORT`             |
-//! | a reconciliation finding | `RECON#<yyyy-mm-dd>`      | `FINDING#<kind>#<subject>` |
+//! | a reconciliation finding | `RECON#<yyyy-mm-dd>`      | `FINDING#<kind>#<subject>#<our status>#<theirs>` |
 //!
 //! Payout accounts have a key space of their own (`ACCOUNT#`), which only the account
 //! and gateway functions may write (IAM `dynamodb:LeadingKeys`, template.yaml); before
@@ -49,12 +49,13 @@
 //!
 //! Payouts whose current attempt was sent, and the simulated bank's transfers, carry the
 //! keys of a fifth, sparse index, keys only, which the daily reconciliation reads by time
-//! (UTC days, each split into [`DAY_SHARDS`] partitions so that no day's sends share one):
+//! (UTC days; a day's sends split into [`DAY_SHARDS`] partitions so that no day's sends
+//! share one):
 //!
 //! | index    | partition key                                   | sort key                      |
 //! |----------|-------------------------------------------------|-------------------------------|
 //! | `by_day` | `day_pk = SENT#<yyyy-mm-dd>#<n>` (first send of the current attempt) | `day_sk = <time>#<id>` |
-//! | `by_day` | `day_pk = SIMULATED#<yyyy-mm-dd>#<n>` (a simulated transfer made) | `day_sk = <time>#<key>` |
+//! | `by_day` | `day_pk = SIMULATED#<yyyy-mm-dd>#0` (a simulated transfer made) | `day_sk = <time>#<key>` |
 
 use uuid::Uuid;
 
@@ -78,7 +79,7 @@ pub const DUE_PK: &str = "due_pk";
 pub const DUE_SK: &str = "due_sk";
 pub const DAY_PK: &str = "day_pk";
 pub const DAY_SK: &str = "day_sk";
-/// How many partitions of `by_day` one day's items are spread over.
+/// How many partitions of `by_day` one day's sends are spread over.
 pub const DAY_SHARDS: u32 = 8;
 /// Every due schedule shares this partition of `by_due`: written once per schedule
 /// change and once per period, read once a day (see docs/DATA_MODEL.md).
@@ -201,8 +202,9 @@ pub fn reconciliation_pk(date: &str) -> String {
     format!("RECON#{date}")
 }
 
-pub fn finding_sk(kind: &str, subject: &str) -> String {
-    format!("{FINDING_PREFIX}{kind}#{subject}")
+/// `key`: the finding's own (`Finding::key`: kind, subject, both sides' statuses).
+pub fn finding_sk(key: &str) -> String {
+    format!("{FINDING_PREFIX}{key}")
 }
 
 /// Which feed of `by_day` an item is in.
@@ -215,6 +217,15 @@ pub enum DayFeed {
 }
 
 impl DayFeed {
+    /// How many partitions a day of the feed is spread over: sends are every payout's,
+    /// the simulated bank is a development tool, read a month at a time for reversals.
+    pub fn shards(self) -> u32 {
+        match self {
+            DayFeed::Sent => DAY_SHARDS,
+            DayFeed::Simulated => 1,
+        }
+    }
+
     fn prefix(self) -> &'static str {
         match self {
             DayFeed::Sent => "SENT",
@@ -232,7 +243,7 @@ impl DayFeed {
     pub fn keys(self, at: Timestamp, id: &str) -> (String, String) {
         let shard = id.bytes().fold(0u32, |hash, byte| {
             hash.wrapping_mul(31).wrapping_add(u32::from(byte))
-        }) % DAY_SHARDS;
+        }) % self.shards();
         let day = at.as_utc().format("%Y-%m-%d").to_string();
         (self.pk(&day, shard), format!("{at}#{id}"))
     }

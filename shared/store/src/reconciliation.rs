@@ -35,12 +35,12 @@ impl Store {
         .await
     }
 
-    /// Records a finding of `date` unless that finding (its kind and subject) is already
+    /// Records a finding of `date` unless that finding ([`Finding::key`]) is already
     /// recorded: `false` when it was, and the first record stands.
     pub async fn record_finding(&self, date: &str, finding: &Finding) -> Result<bool> {
         self.insert(
             &keys::reconciliation_pk(date),
-            &keys::finding_sk(finding.kind.as_str(), &finding.subject),
+            &keys::finding_sk(&finding.key()),
             finding,
         )
         .await

@@ -40,6 +40,10 @@ use status::RazorpayxStatus;
 const LOOKUP_PAGE: usize = 100;
 const MAX_LOOKUP_PAYOUTS: usize = 2_000;
 
+/// The most pages one listing reads (a million payouts): past it, the list is not
+/// ending, and nothing is concluded from it.
+const MAX_LIST_PAGES: usize = 10_000;
+
 /// How often a 429 is retried within one call before the payout waits for a later run.
 const RATE_LIMIT_RETRIES: u32 = 3;
 
@@ -326,7 +330,7 @@ impl RazorpayX {
         let mut seen = HashSet::new();
         let mut all = Vec::new();
         let mut skip = 0usize;
-        loop {
+        for _ in 0..MAX_LIST_PAGES {
             let mut query = vec![
                 ("account_number", account.to_owned()),
                 ("count", LOOKUP_PAGE.to_string()),
@@ -357,6 +361,9 @@ impl RazorpayX {
                     .filter(|entity| seen.insert(entity.id.clone())),
             );
         }
+        Err(GatewayError::Unavailable(format!(
+            "RazorpayX's list of payouts did not end within {MAX_LIST_PAGES} pages"
+        )))
     }
 }
 
@@ -409,15 +416,13 @@ impl PaymentGateway for RazorpayX {
         &self,
         from: Timestamp,
         to: Timestamp,
+        status: Option<&'static str>,
     ) -> Result<Vec<GatewayPayout>, GatewayError> {
         let from_secs = from.unix_millis().div_euclid(1000);
         let to_secs = (to.unix_millis() + 999).div_euclid(1000);
-        let entities = self
-            .list_all(
-                &self.account_number,
-                &[("from", from_secs.to_string()), ("to", to_secs.to_string())],
-            )
-            .await?;
+        let mut filters = vec![("from", from_secs.to_string()), ("to", to_secs.to_string())];
+        filters.extend(status.map(|status| ("status", status.to_owned())));
+        let entities = self.list_all(&self.account_number, &filters).await?;
         let mut made = Vec::with_capacity(entities.len());
         for entity in &entities {
             let payout = listed(entity)?;

@@ -36,8 +36,16 @@ use store::Store;
 /// within its own late window, and clocks differ.
 const OVERLAP_MARGIN_SECS: u64 = 15 * 60;
 
-/// How often a repair that lost a race to another write is judged again.
-const RACE_RETRIES: usize = 3;
+/// How often a gateway payout is judged again when our payout moved meanwhile (a
+/// repair that lost a race, both sides read again before a finding).
+const JUDGE_ROUNDS: usize = 4;
+
+/// How far back the gateway's reversals are read every day: a payout can be sent back
+/// weeks after the day that matched it as paid, and no webhook may say so.
+pub const REVERSAL_LOOKBACK_DAYS: u64 = 30;
+
+/// What the run keeps of its invocation's time to write its report.
+const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A business day in the time zone the schedules use (`PAYOUT_SCHEDULE_TZ`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,17 +138,29 @@ pub struct Run {
 }
 
 /// Reconciles `day` with `gateway` as of `now`: reads both sides, repairs what is safe,
-/// records the findings and the day's report.
+/// records the findings and the day's report. Every finding is recorded as it is made,
+/// a repair's right after it: a run cut short (`deadline`, an error) loses no record of
+/// what it did, and a run again over the day carries on from where the books stand.
 pub async fn reconcile_day<G: PaymentGateway>(
     store: &Store,
     gateway: &G,
     day: Day,
     now: Timestamp,
+    deadline: Option<std::time::Instant>,
 ) -> Result<Run> {
     let (from, to) = day.window();
     let overlap = gateway.late_transfer_window_secs() + OVERLAP_MARGIN_SECS;
     let listed = gateway
-        .payouts_made(from.minus_secs(overlap), to.plus_secs(overlap))
+        .payouts_made(from.minus_secs(overlap), to.plus_secs(overlap), None)
+        .await
+        .map_err(unavailable)?;
+    // Reversals of payouts made on days whose runs have passed.
+    let late = gateway
+        .payouts_made(
+            from.minus_secs(REVERSAL_LOOKBACK_DAYS * 86_400),
+            from.minus_secs(overlap),
+            Some("reversed"),
+        )
         .await
         .map_err(unavailable)?;
     let sent = store.payouts_first_sent(from, to).await?;
@@ -150,15 +170,17 @@ pub async fn reconcile_day<G: PaymentGateway>(
         gateway,
         date: day.name(),
         now,
+        deadline: deadline.map(|deadline| deadline - DEADLINE_MARGIN),
         ours: sent
             .iter()
             .map(|payout| (payout.payout_id, payout.clone()))
             .collect(),
-        findings: Vec::new(),
+        new_findings: Vec::new(),
         matched: BTreeMap::new(),
     };
     let wanted: Vec<Uuid> = listed
         .iter()
+        .chain(&late)
         .filter_map(|listed| listed.report.payout_id)
         .filter(|id| !run.ours.contains_key(id))
         .collect::<HashSet<_>>()
@@ -173,14 +195,20 @@ pub async fn reconcile_day<G: PaymentGateway>(
         .iter()
         .filter(|made| made.created_at >= from && made.created_at < to)
     {
+        run.in_time()?;
         count(&mut theirs, judge::theirs(made), made.report.amount_paise);
-        run.judge_listed(made).await?;
+        run.judge_listed(made, Counted::Yes).await?;
     }
     for payout in &sent {
+        run.in_time()?;
         let current_listed = listed.iter().any(|made| is_for_current(payout, made));
         if !current_listed {
             run.look_for(payout.payout_id).await?;
         }
+    }
+    for made in &late {
+        run.in_time()?;
+        run.judge_listed(made, Counted::No).await?;
     }
     // Ours as they stand after the repairs: a later run reads them so, and reports the same.
     let mut ours = SideTotals::default();
@@ -194,13 +222,7 @@ pub async fn reconcile_day<G: PaymentGateway>(
         }
     }
 
-    let mut new_findings = Vec::new();
-    for finding in std::mem::take(&mut run.findings) {
-        if store.record_finding(&run.date, &finding).await? {
-            log_finding(&run.date, &finding);
-            new_findings.push(finding);
-        }
-    }
+    let new_findings = std::mem::take(&mut run.new_findings);
     let all = store.all_findings(&run.date).await?;
     let earlier = store.reconciliation_report(&run.date).await?;
     let mut by_kind = BTreeMap::new();
@@ -246,65 +268,139 @@ pub async fn reconcile_day<G: PaymentGateway>(
     })
 }
 
+/// Whether a gateway payout's agreement counts in the day's `matched` (one made that day)
+/// or not (one of another day, looked at for a payout of ours or a late reversal).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Counted {
+    Yes,
+    No,
+}
+
 struct Reconciler<'a, G> {
     store: &'a Store,
     gateway: &'a G,
     date: String,
     now: Timestamp,
+    /// When the run stops taking on work, leaving time to write what it has.
+    deadline: Option<std::time::Instant>,
     /// Our payouts the run has read, as they stand after its repairs.
     ours: HashMap<Uuid, Payout>,
-    findings: Vec<Finding>,
+    /// The findings this run recorded first.
+    new_findings: Vec<Finding>,
     matched: BTreeMap<String, u64>,
 }
 
 impl<G: PaymentGateway> Reconciler<'_, G> {
-    /// Judges one payout the gateway made that day, repairing where its word was missed.
-    async fn judge_listed(&mut self, made: &GatewayPayout) -> Result<()> {
-        for _ in 0..RACE_RETRIES {
+    fn in_time(&self) -> Result<()> {
+        match self.deadline {
+            Some(deadline) if std::time::Instant::now() >= deadline => {
+                Err(Error::Incomplete(format!(
+                    "the reconciliation of {} ran out of time; its findings so far are \
+                     recorded, and a run again carries on",
+                    self.date
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn count_match(&mut self, status: PayoutStatus, counted: Counted) {
+        if counted == Counted::Yes {
+            *self.matched.entry(status.as_str().to_owned()).or_insert(0) += 1;
+        }
+    }
+
+    /// Judges one gateway payout, repairing where its word was missed. A finding for a
+    /// person is made only on both sides as they are now (a webhook may have landed since
+    /// the list was read), and a payout that keeps moving is left to a person too.
+    async fn judge_listed(&mut self, listed: &GatewayPayout, counted: Counted) -> Result<()> {
+        let mut made = listed.clone();
+        let mut read_again = false;
+        for _ in 0..JUDGE_ROUNDS {
             let ours = made
                 .report
                 .payout_id
                 .and_then(|id| self.ours.get(&id))
                 .cloned();
-            match judge(ours.as_ref(), made) {
+            match judge(ours.as_ref(), &made) {
                 Verdict::Matched(status) => {
-                    *self.matched.entry(status.as_str().to_owned()).or_insert(0) += 1;
+                    self.count_match(status, counted);
                     return Ok(());
                 }
-                Verdict::Finding(kind, detail) => {
-                    self.found(
-                        kind,
-                        made.report.gateway_payout_id.clone(),
-                        ours.as_ref(),
-                        vec![made],
-                        detail.to_owned(),
-                        Action::LeftForPerson,
-                    );
-                    return Ok(());
-                }
+                Verdict::Finding(kind, detail) => match ours {
+                    Some(payout) if !read_again => {
+                        read_again = true;
+                        made = self.read_again(&payout, made).await?;
+                    }
+                    _ => {
+                        let subject = made.report.gateway_payout_id.clone();
+                        return self
+                            .found(
+                                kind,
+                                subject,
+                                ours.as_ref(),
+                                vec![&made],
+                                detail.to_owned(),
+                                Action::LeftForPerson,
+                            )
+                            .await;
+                    }
+                },
                 Verdict::MaybePaidTwice => {
                     if let Some(payout) = ours {
-                        self.paid_twice(&payout, made).await?;
+                        self.paid_twice(&payout, &made).await?;
                     }
                     return Ok(());
                 }
                 Verdict::Repair => {
                     let Some(payout) = ours else { return Ok(()) };
-                    if self.repair(&payout, made).await? {
+                    if self.repair(&payout, &made, counted).await? {
                         return Ok(());
                     }
                 }
             }
         }
-        Err(Error::Conflict(domain::Conflict::Contended(format!(
-            "gateway payout {} kept changing while it was reconciled",
-            made.report.gateway_payout_id
-        ))))
+        let subject = made.report.gateway_payout_id.clone();
+        let ours = made
+            .report
+            .payout_id
+            .and_then(|id| self.ours.get(&id))
+            .cloned();
+        self.found(
+            FindingKind::StatusMismatch,
+            subject,
+            ours.as_ref(),
+            vec![&made],
+            "our payout kept changing while the gateway's word on it was applied: look again"
+                .to_owned(),
+            Action::LeftForPerson,
+        )
+        .await
     }
 
-    /// Applies the gateway's word as its webhook would; `false` when the payout moved
-    /// meanwhile and is to be judged again.
-    async fn repair(&mut self, payout: &Payout, made: &GatewayPayout) -> Result<bool> {
+    /// Our payout and the gateway's, as they are now.
+    async fn read_again(&mut self, payout: &Payout, made: GatewayPayout) -> Result<GatewayPayout> {
+        if let Some(fresh) = self.store.payout(payout.payout_id).await? {
+            self.ours.insert(fresh.payout_id, fresh);
+        }
+        let now = self
+            .gateway
+            .payouts_of(payout)
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .find(|now| now.report.gateway_payout_id == made.report.gateway_payout_id);
+        Ok(now.unwrap_or(made))
+    }
+
+    /// Applies the gateway's word as its webhook would, and records at once that it did;
+    /// `false` when the payout moved meanwhile and is to be judged again.
+    async fn repair(
+        &mut self,
+        payout: &Payout,
+        made: &GatewayPayout,
+        counted: Counted,
+    ) -> Result<bool> {
         let subject = made.report.gateway_payout_id.clone();
         // Boxed: a status change's future is deep, and this one sits in loops of others.
         match Box::pin(webhook::apply(self.store, &made.report)).await? {
@@ -312,10 +408,8 @@ impl<G: PaymentGateway> Reconciler<'_, G> {
                 payout: after,
                 transition,
             } => {
-                *self
-                    .matched
-                    .entry(after.status.as_str().to_owned())
-                    .or_insert(0) += 1;
+                self.count_match(after.status, counted);
+                self.ours.insert(after.payout_id, (*after).clone());
                 self.found(
                     FindingKind::StatusMismatch,
                     subject,
@@ -329,8 +423,8 @@ impl<G: PaymentGateway> Reconciler<'_, G> {
                     Action::Repaired {
                         transition: transition.verb().to_owned(),
                     },
-                );
-                self.ours.insert(after.payout_id, *after);
+                )
+                .await?;
                 Ok(true)
             }
             Handled::Ignored { .. } => {
@@ -348,7 +442,8 @@ impl<G: PaymentGateway> Reconciler<'_, G> {
                     vec![made],
                     why,
                     Action::LeftForPerson,
-                );
+                )
+                .await?;
                 Ok(true)
             }
             Handled::UnknownPayout { .. } | Handled::Duplicate | Handled::NotAboutPayouts => {
@@ -359,7 +454,8 @@ impl<G: PaymentGateway> Reconciler<'_, G> {
                     vec![made],
                     "no payout of ours has the gateway payout's reference".to_owned(),
                     Action::LeftForPerson,
-                );
+                )
+                .await?;
                 Ok(true)
             }
         }
@@ -386,7 +482,8 @@ impl<G: PaymentGateway> Reconciler<'_, G> {
                 processed,
                 "more than one processed gateway payout for one payout of ours".to_owned(),
                 Action::LeftForPerson,
-            );
+            )
+            .await
         } else {
             // Only `made` paid, and our books hold the payout as paid by another attempt.
             self.found(
@@ -396,9 +493,9 @@ impl<G: PaymentGateway> Reconciler<'_, G> {
                 vec![made],
                 "the gateway paid an attempt other than the one our books hold as paid".to_owned(),
                 Action::LeftForPerson,
-            );
+            )
+            .await
         }
-        Ok(())
     }
 
     /// An attempt of ours the day's list does not show: asked about by reference. Past
@@ -426,7 +523,7 @@ impl<G: PaymentGateway> Reconciler<'_, G> {
             .map_err(unavailable)?;
         match held.iter().find(|made| is_for_current(&payout, made)) {
             // Made on another day than the list covers: judged as that day's would be.
-            Some(made) => Box::pin(self.judge_listed(made)).await,
+            Some(made) => Box::pin(self.judge_listed(made, Counted::No)).await,
             None => {
                 self.found(
                     FindingKind::MissingAtGateway,
@@ -439,13 +536,14 @@ impl<G: PaymentGateway> Reconciler<'_, G> {
                         payout.status, payout.attempt
                     ),
                     Action::LeftForPerson,
-                );
-                Ok(())
+                )
+                .await
             }
         }
     }
 
-    fn found(
+    /// Records a finding now (a later run finding the same keeps this record) and says so.
+    async fn found(
         &mut self,
         kind: FindingKind,
         subject: String,
@@ -453,8 +551,8 @@ impl<G: PaymentGateway> Reconciler<'_, G> {
         theirs: Vec<&GatewayPayout>,
         detail: String,
         action: Action,
-    ) {
-        self.findings.push(Finding {
+    ) -> Result<()> {
+        let finding = Finding {
             kind,
             subject,
             ours: ours.map(OurSide::from),
@@ -462,7 +560,12 @@ impl<G: PaymentGateway> Reconciler<'_, G> {
             detail,
             action,
             found_at: self.now,
-        });
+        };
+        if self.store.record_finding(&self.date, &finding).await? {
+            log_finding(&self.date, &finding);
+            self.new_findings.push(finding);
+        }
+        Ok(())
     }
 }
 
