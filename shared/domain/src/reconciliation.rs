@@ -145,28 +145,33 @@ pub struct Finding {
 }
 
 impl Finding {
-    /// What makes it one finding within its day: its kind and subject, and what each
-    /// side said. The same disagreement found again is the same finding; the same
-    /// payout found in another state (a later run finds it failed, or reversed after a
-    /// repair) is another, and is recorded too.
+    /// What makes it one finding within its day: its kind and subject, what each side
+    /// said, and what was done. The same disagreement found again is the same finding;
+    /// the same payout found in another state (a later run finds it failed, or reversed
+    /// after a repair), or repaired after it was left for a person, is another, and is
+    /// recorded too. Bounded whatever the number of gateway payouts: each status once.
     pub fn key(&self) -> String {
         let ours = self
             .ours
             .as_ref()
             .map_or("none", |ours| ours.status.as_str());
-        let theirs: Vec<&str> = self
+        let theirs: std::collections::BTreeSet<&str> = self
             .theirs
             .iter()
             .map(|side| side.status.as_str())
             .collect();
+        let action = match self.action {
+            Action::Repaired { .. } => "repaired",
+            Action::LeftForPerson => "left",
+        };
         format!(
-            "{}#{}#{ours}#{}",
+            "{}#{}#{ours}#{}#{action}",
             self.kind,
             self.subject,
             if theirs.is_empty() {
                 "none".to_owned()
             } else {
-                theirs.join("+")
+                theirs.into_iter().collect::<Vec<_>>().join("+")
             }
         )
     }

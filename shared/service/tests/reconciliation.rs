@@ -394,3 +394,33 @@ async fn the_schedule_reconciles_the_day_before_its_time_and_a_day_to_come_is_re
         assert_eq!(error.http_status(), 400, "{refused}: {error}");
     }
 }
+
+#[tokio::test]
+async fn the_look_back_acts_only_on_a_missed_reversal_and_reports_nothing_twice() {
+    let (bank, _) = bank_with_paid(&[10_000]).await;
+    let stranger = uuid::Uuid::new_v4();
+    bank.bank
+        .book_by_hand(
+            &IdempotencyKey::for_attempt(stranger, 1),
+            stranger,
+            Paise(5_000),
+            TransferOutcome::Reversed {
+                reason: "returned".to_owned(),
+            },
+        )
+        .await
+        .unwrap();
+    // Its own day's run reports it.
+    let today = bank.reconcile().await;
+    assert_eq!(only(&today).kind, FindingKind::UnknownToUs);
+    // Later days' look-backs see the reversal and leave it to that day's report.
+    let now = Timestamp::now();
+    for days in [2, 3] {
+        let later = Day::containing(now.plus_secs(days * 86_400), TZ);
+        let run = reconcile_day(&bank.store, &bank.bank, later, now, None)
+            .await
+            .unwrap();
+        assert!(run.new_findings.is_empty(), "{:#?}", run.new_findings);
+        assert_eq!(run.report.left_for_person, 0);
+    }
+}

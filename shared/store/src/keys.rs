@@ -20,7 +20,7 @@
 //! | bulk request (`Idempotency-Key`) | `BULK#<admin user id>#<key>` | `BULK_REQUEST` |
 //! | email for a payout event | `NOTIFY#<event id>`      | `EMAIL`              |
 //! | a day's reconciliation | `RECON#<yyyy-mm-dd>`        | `REPORT`             |
-//! | a reconciliation finding | `RECON#<yyyy-mm-dd>`      | `FINDING#<kind>#<subject>#<our status>#<theirs>` |
+//! | a reconciliation finding | `RECON#<yyyy-mm-dd>`      | `FINDING#<kind>#<subject>#<ours>#<theirs>#<action>` |
 //!
 //! Payout accounts have a key space of their own (`ACCOUNT#`), which only the account
 //! and gateway functions may write (IAM `dynamodb:LeadingKeys`, template.yaml); before

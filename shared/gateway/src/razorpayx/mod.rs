@@ -354,12 +354,20 @@ impl RazorpayX {
                 return Ok(all);
             }
             skip += collection.items.len();
+            let before = all.len();
             all.extend(
                 collection
                     .items
                     .into_iter()
                     .filter(|entity| seen.insert(entity.id.clone())),
             );
+            // A whole page read before: the list is not moving on (a window still being
+            // paid into would need a hundred new payouts between two pages).
+            if all.len() == before {
+                return Err(GatewayError::Unavailable(format!(
+                    "RazorpayX's list of payouts repeated a page at skip {skip}"
+                )));
+            }
         }
         Err(GatewayError::Unavailable(format!(
             "RazorpayX's list of payouts did not end within {MAX_LIST_PAGES} pages"

@@ -45,7 +45,10 @@ const JUDGE_ROUNDS: usize = 4;
 pub const REVERSAL_LOOKBACK_DAYS: u64 = 30;
 
 /// What the run keeps of its invocation's time to write its report.
-const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
+///
+/// One item may take several calls to the gateway (each up to its timeout) before the
+/// next check: the margin leaves room for one such item and the report.
+const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A business day in the time zone the schedules use (`PAYOUT_SCHEDULE_TZ`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -169,6 +172,7 @@ pub async fn reconcile_day<G: PaymentGateway>(
         store,
         gateway,
         date: day.name(),
+        tz: day.tz,
         now,
         deadline: deadline.map(|deadline| deadline - DEADLINE_MARGIN),
         ours: sent
@@ -197,7 +201,7 @@ pub async fn reconcile_day<G: PaymentGateway>(
     {
         run.in_time()?;
         count(&mut theirs, judge::theirs(made), made.report.amount_paise);
-        run.judge_listed(made, Counted::Yes).await?;
+        run.judge_listed(made, Scope::TheDay).await?;
     }
     for payout in &sent {
         run.in_time()?;
@@ -208,7 +212,7 @@ pub async fn reconcile_day<G: PaymentGateway>(
     }
     for made in &late {
         run.in_time()?;
-        run.judge_listed(made, Counted::No).await?;
+        run.judge_listed(made, Scope::LateReversal).await?;
     }
     // Ours as they stand after the repairs: a later run reads them so, and reports the same.
     let mut ours = SideTotals::default();
@@ -250,7 +254,6 @@ pub async fn reconcile_day<G: PaymentGateway>(
         left_for_person: all.len() as u64 - repaired,
     };
     store.save_reconciliation_report(&report).await?;
-    emit_metrics(&report, &new_findings);
     info!(
         event = "reconciliation_done",
         date = report.date,
@@ -268,18 +271,24 @@ pub async fn reconcile_day<G: PaymentGateway>(
     })
 }
 
-/// Whether a gateway payout's agreement counts in the day's `matched` (one made that day)
-/// or not (one of another day, looked at for a payout of ours or a late reversal).
+/// Why a gateway payout is judged by this run.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Counted {
-    Yes,
-    No,
+enum Scope {
+    /// The gateway made it that day: counted in the day's report.
+    TheDay,
+    /// Made on another day, for an attempt of ours the day's list did not show.
+    ForOurs,
+    /// A reversal of a payout made before the day: only a missed word is acted on (the
+    /// rest was its own day's run's to report), and what a repair leaves for a person is
+    /// recorded under that day, so the daily look-back says it once.
+    LateReversal,
 }
 
 struct Reconciler<'a, G> {
     store: &'a Store,
     gateway: &'a G,
     date: String,
+    tz: chrono_tz::Tz,
     now: Timestamp,
     /// When the run stops taking on work, leaving time to write what it has.
     deadline: Option<std::time::Instant>,
@@ -304,8 +313,8 @@ impl<G: PaymentGateway> Reconciler<'_, G> {
         }
     }
 
-    fn count_match(&mut self, status: PayoutStatus, counted: Counted) {
-        if counted == Counted::Yes {
+    fn count_match(&mut self, status: PayoutStatus, scope: Scope) {
+        if scope == Scope::TheDay {
             *self.matched.entry(status.as_str().to_owned()).or_insert(0) += 1;
         }
     }
@@ -313,7 +322,7 @@ impl<G: PaymentGateway> Reconciler<'_, G> {
     /// Judges one gateway payout, repairing where its word was missed. A finding for a
     /// person is made only on both sides as they are now (a webhook may have landed since
     /// the list was read), and a payout that keeps moving is left to a person too.
-    async fn judge_listed(&mut self, listed: &GatewayPayout, counted: Counted) -> Result<()> {
+    async fn judge_listed(&mut self, listed: &GatewayPayout, scope: Scope) -> Result<()> {
         let mut made = listed.clone();
         let mut read_again = false;
         for _ in 0..JUDGE_ROUNDS {
@@ -322,9 +331,13 @@ impl<G: PaymentGateway> Reconciler<'_, G> {
                 .payout_id
                 .and_then(|id| self.ours.get(&id))
                 .cloned();
-            match judge(ours.as_ref(), &made) {
+            let verdict = judge(ours.as_ref(), &made);
+            if scope == Scope::LateReversal && verdict != Verdict::Repair {
+                return Ok(());
+            }
+            match verdict {
                 Verdict::Matched(status) => {
-                    self.count_match(status, counted);
+                    self.count_match(status, scope);
                     return Ok(());
                 }
                 Verdict::Finding(kind, detail) => match ours {
@@ -354,7 +367,7 @@ impl<G: PaymentGateway> Reconciler<'_, G> {
                 }
                 Verdict::Repair => {
                     let Some(payout) = ours else { return Ok(()) };
-                    if self.repair(&payout, &made, counted).await? {
+                    if self.repair(&payout, &made, scope).await? {
                         return Ok(());
                     }
                 }
@@ -399,21 +412,34 @@ impl<G: PaymentGateway> Reconciler<'_, G> {
         &mut self,
         payout: &Payout,
         made: &GatewayPayout,
-        counted: Counted,
+        scope: Scope,
     ) -> Result<bool> {
         let subject = made.report.gateway_payout_id.clone();
+        // What the finding records as ours: the payout just before the repair, not as the
+        // day's list found it (a webhook may have moved it since).
+        let before = self
+            .store
+            .payout(payout.payout_id)
+            .await?
+            .unwrap_or_else(|| payout.clone());
         // Boxed: a status change's future is deep, and this one sits in loops of others.
-        match Box::pin(webhook::apply(self.store, &made.report)).await? {
+        let handled = match Box::pin(webhook::apply(self.store, &made.report)).await {
+            Ok(handled) => handled,
+            // It kept changing under the webhook's own retries: a person looks.
+            Err(Error::Conflict(_)) => return Ok(false),
+            Err(other) => return Err(other),
+        };
+        match handled {
             Handled::Applied {
                 payout: after,
                 transition,
             } => {
-                self.count_match(after.status, counted);
+                self.count_match(after.status, scope);
                 self.ours.insert(after.payout_id, (*after).clone());
                 self.found(
                     FindingKind::StatusMismatch,
                     subject,
-                    Some(payout),
+                    Some(&before),
                     vec![made],
                     format!(
                         "the gateway's {} was never heard (no webhook, no poll): applied as its \
@@ -435,10 +461,12 @@ impl<G: PaymentGateway> Reconciler<'_, G> {
                 Ok(false)
             }
             Handled::Contradicts { why, .. } | Handled::NeedsAttention { why, .. } => {
-                self.found(
+                let date = self.date_for(made, scope);
+                self.found_on(
+                    date,
                     FindingKind::StatusMismatch,
                     subject,
-                    Some(payout),
+                    Some(&before),
                     vec![made],
                     why,
                     Action::LeftForPerson,
@@ -502,6 +530,7 @@ impl<G: PaymentGateway> Reconciler<'_, G> {
     /// the gateway's window, a payout our books hold as paid (or sent) with nothing
     /// there is missing at the gateway.
     async fn look_for(&mut self, payout_id: Uuid) -> Result<()> {
+        self.in_time()?;
         let Some(payout) = self.ours.get(&payout_id).cloned() else {
             return Ok(());
         };
@@ -523,7 +552,7 @@ impl<G: PaymentGateway> Reconciler<'_, G> {
             .map_err(unavailable)?;
         match held.iter().find(|made| is_for_current(&payout, made)) {
             // Made on another day than the list covers: judged as that day's would be.
-            Some(made) => Box::pin(self.judge_listed(made, Counted::No)).await,
+            Some(made) => Box::pin(self.judge_listed(made, Scope::ForOurs)).await,
             None => {
                 self.found(
                     FindingKind::MissingAtGateway,
@@ -542,9 +571,35 @@ impl<G: PaymentGateway> Reconciler<'_, G> {
         }
     }
 
-    /// Records a finding now (a later run finding the same keeps this record) and says so.
+    /// The day a finding about `made` belongs to: the run's, or for a late reversal its
+    /// own (the daily look-back then finds it again under the same key).
+    fn date_for(&self, made: &GatewayPayout, scope: Scope) -> String {
+        match scope {
+            Scope::LateReversal => Day::containing(made.created_at, self.tz).name(),
+            Scope::TheDay | Scope::ForOurs => self.date.clone(),
+        }
+    }
+
+    /// Records a finding of the run's day now (a later run finding the same keeps this
+    /// record) and says so.
     async fn found(
         &mut self,
+        kind: FindingKind,
+        subject: String,
+        ours: Option<&Payout>,
+        theirs: Vec<&GatewayPayout>,
+        detail: String,
+        action: Action,
+    ) -> Result<()> {
+        let date = self.date.clone();
+        self.found_on(date, kind, subject, ours, theirs, detail, action)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn found_on(
+        &mut self,
+        date: String,
         kind: FindingKind,
         subject: String,
         ours: Option<&Payout>,
@@ -561,8 +616,9 @@ impl<G: PaymentGateway> Reconciler<'_, G> {
             action,
             found_at: self.now,
         };
-        if self.store.record_finding(&self.date, &finding).await? {
-            log_finding(&self.date, &finding);
+        if self.store.record_finding(&date, &finding).await? {
+            log_finding(&date, &finding);
+            emit_metric(&finding);
             self.new_findings.push(finding);
         }
         Ok(())
@@ -639,32 +695,20 @@ fn log_finding(date: &str, finding: &Finding) {
     }
 }
 
-/// A metric per kind of the findings this run recorded first, and those left for a
-/// person (the alarm's).
-fn emit_metrics(report: &Report, new_findings: &[Finding]) {
-    let names: Vec<String> = FindingKind::ALL
-        .iter()
-        .map(|kind| format!("Reconciliation_{kind}"))
-        .collect();
-    let mut values: Vec<(&str, platform::metrics::Unit, u64)> = FindingKind::ALL
-        .iter()
-        .zip(&names)
-        .map(|(kind, name)| {
-            let found = new_findings
-                .iter()
-                .filter(|finding| finding.kind == *kind)
-                .count() as u64;
-            (name.as_str(), platform::metrics::Unit::Count, found)
-        })
-        .collect();
-    let left = new_findings
-        .iter()
-        .filter(|finding| finding.action == Action::LeftForPerson)
-        .count() as u64;
-    values.push((
-        "ReconciliationLeftForPerson",
-        platform::metrics::Unit::Count,
-        left,
-    ));
-    platform::metrics::emit(&values, &[("date", serde_json::json!(report.date))]);
+/// The finding's metrics, as it is recorded: its kind's, and the alarm's when it is left
+/// for a person. Emitted one by one, so a run cut short has counted what it found.
+fn emit_metric(finding: &Finding) {
+    let kind = format!("Reconciliation_{}", finding.kind);
+    let left = u64::from(finding.action == Action::LeftForPerson);
+    platform::metrics::emit(
+        &[
+            (kind.as_str(), platform::metrics::Unit::Count, 1),
+            (
+                "ReconciliationLeftForPerson",
+                platform::metrics::Unit::Count,
+                left,
+            ),
+        ],
+        &[("subject", serde_json::json!(finding.subject))],
+    );
 }
