@@ -19,7 +19,7 @@ use crate::config::GatewayConfig;
 pub use domain::account::BeneficiaryIds;
 use domain::account::{DestinationKind, PayoutAccount};
 use domain::money::Paise;
-use domain::payout::{GatewayStatusDetails, IdempotencyKey, Payout};
+use domain::payout::{EarlierAttempt, GatewayStatusDetails, IdempotencyKey, Payout};
 use domain::time::Timestamp;
 use store::Store;
 
@@ -70,6 +70,35 @@ pub struct GatewayReport {
     /// come after it): a late or repeated report never undoes a newer one. A status
     /// the gateway adds later, unknown here, counts as the earliest.
     pub not_after: &'static [&'static str],
+}
+
+impl GatewayReport {
+    /// Whether the report is about `payout`'s current attempt: by the gateway's id when
+    /// we learned it; by the attempt's key when we did not (accepted, but the acceptance
+    /// is not written yet, or its writer died).
+    pub fn is_about_current_attempt(&self, payout: &Payout) -> bool {
+        match payout.gateway_payout_id.as_deref() {
+            Some(known) => known == self.gateway_payout_id,
+            None => self.idempotency_key.as_deref() == Some(payout.idempotency_key().as_str()),
+        }
+    }
+
+    /// The earlier attempt of `payout` the report is about, told apart the same way
+    /// (another gateway payout under a reversed attempt's key is not that attempt).
+    pub fn earlier_attempt_of<'a>(&self, payout: &'a Payout) -> Option<&'a EarlierAttempt> {
+        payout
+            .earlier_attempts
+            .iter()
+            .find(|earlier| match earlier.gateway_payout_id.as_deref() {
+                Some(known) => known == self.gateway_payout_id,
+                None => {
+                    self.idempotency_key.as_deref()
+                        == Some(
+                            IdempotencyKey::for_attempt(payout.payout_id, earlier.attempt).as_str(),
+                        )
+                }
+            })
+    }
 }
 
 /// A payout as the gateway lists it: what it says of it, as a webhook about it would,

@@ -13,7 +13,7 @@ use tracing::{error, info, warn};
 
 use crate::process::{declined, paid, reversed};
 use domain::error::{Conflict, Error, Result};
-use domain::payout::{IdempotencyKey, Payout, PayoutStatus, Transition};
+use domain::payout::{Payout, PayoutStatus, Transition};
 use domain::time::Timestamp;
 use gateway::{GatewayReport, TransferOutcome};
 use store::{Lease, StatusChange, Store, WebhookReceipt};
@@ -245,13 +245,7 @@ fn decide(
     report: &GatewayReport,
 ) -> std::result::Result<(Transition, Payout, Lease<'static>), Refusal> {
     let says_paid = matches!(report.outcome, TransferOutcome::Paid { .. });
-    let same_attempt = match payout.gateway_payout_id.as_deref() {
-        Some(known) => known == report.gateway_payout_id,
-        // Accepted, but the acceptance is not written yet (or its writer died): the
-        // attempt's key says whether the report is about it.
-        None => report.idempotency_key.as_deref() == Some(payout.idempotency_key().as_str()),
-    };
-    if !same_attempt {
+    if !report.is_about_current_attempt(payout) {
         return Err(about_an_earlier_attempt(payout, report, says_paid));
     }
     let other_amount = report
@@ -340,22 +334,7 @@ fn decide(
 /// attempt that ended is noise, unless it says the attempt paid and we did not hold it
 /// as reversed: only failed or reversed attempts are ever followed by another.
 fn about_an_earlier_attempt(payout: &Payout, report: &GatewayReport, says_paid: bool) -> Refusal {
-    // By the gateway's id when we learned it; by the attempt's key only when we did
-    // not (another gateway payout under a reversed attempt's key is not that attempt).
-    let earlier =
-        payout
-            .earlier_attempts
-            .iter()
-            .find(|earlier| match earlier.gateway_payout_id.as_deref() {
-                Some(known) => known == report.gateway_payout_id,
-                None => {
-                    report.idempotency_key.as_deref()
-                        == Some(
-                            IdempotencyKey::for_attempt(payout.payout_id, earlier.attempt).as_str(),
-                        )
-                }
-            });
-    match earlier {
+    match report.earlier_attempt_of(payout) {
         Some(earlier) if earlier.ended == PayoutStatus::Reversed => {
             Refusal::Stale("the report is about an earlier attempt, which was reversed")
         }

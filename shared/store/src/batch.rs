@@ -26,6 +26,18 @@ impl Store {
         Ok(pages.into_iter().flatten().collect())
     }
 
+    /// [`Store::get_many`], each item read as a `T`.
+    pub(crate) async fn get_many_as<T: serde::de::DeserializeOwned>(
+        &self,
+        keys: Vec<Item>,
+    ) -> Result<Vec<T>> {
+        self.get_many(keys)
+            .await?
+            .into_iter()
+            .map(crate::from_item)
+            .collect()
+    }
+
     /// One BatchGetItem of up to 100 keys, asking again for any it left unprocessed.
     async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>> {
         let mut found = Vec::new();

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::expr::Expr;
 use crate::keys::{self, DayFeed};
-use crate::{from_item, key, s, Item, Store};
+use crate::{key, s, Item, Store};
 use domain::error::Result;
 use domain::payout::Payout;
 use domain::time::Timestamp;
@@ -96,11 +96,7 @@ impl Store {
     /// eventually consistent, the payouts themselves strongly).
     pub async fn payouts_first_sent(&self, from: Timestamp, to: Timestamp) -> Result<Vec<Payout>> {
         let found = self.day_feed_keys(DayFeed::Sent, from, to).await?;
-        self.get_many(found)
-            .await?
-            .into_iter()
-            .map(from_item)
-            .collect()
+        self.get_many_as(found).await
     }
 
     /// The payouts of these ids that exist, in no set order.
@@ -109,10 +105,6 @@ impl Store {
             .iter()
             .map(|id| key(keys::payout_pk(*id), keys::PAYOUT_SK))
             .collect();
-        self.get_many(wanted)
-            .await?
-            .into_iter()
-            .map(from_item)
-            .collect()
+        self.get_many_as(wanted).await
     }
 }

@@ -68,6 +68,28 @@ pub struct WebhookReceipt {
 /// The `LastEvaluatedKey` of a query, handed back to continue it.
 pub type PageKey = HashMap<String, String>;
 
+/// A query's `LastEvaluatedKey` as a [`PageKey`] (every key attribute here is a string).
+pub(crate) fn page_key_of(last: Option<Item>) -> Option<PageKey> {
+    last.map(|last| {
+        last.into_iter()
+            .filter_map(|(name, value)| match value {
+                AttributeValue::S(text) => Some((name, text)),
+                _ => None,
+            })
+            .collect()
+    })
+}
+
+/// A [`PageKey`] handed back, as the `ExclusiveStartKey` it was.
+pub(crate) fn start_key_of(start: Option<PageKey>) -> Option<Item> {
+    start.map(|start| {
+        start
+            .into_iter()
+            .map(|(name, value)| (name, s(value)))
+            .collect()
+    })
+}
+
 /// A DynamoDB error as our errors, and so our logs, may carry it
 /// ([`platform::aws::error_text`]).
 pub(crate) fn sdk_error(err: &(dyn std::error::Error + 'static)) -> Error {

@@ -1,13 +1,11 @@
 //! A day's reconciliation: its report, replaced by each run, and its findings, each
 //! written once (the first run to find one keeps its facts and what it did).
 
-use aws_sdk_dynamodb::types::AttributeValue;
-
 use domain::error::Result;
 use domain::reconciliation::{Finding, Report};
 
 use crate::expr::Expr;
-use crate::{from_item, keys, s, to_item, with_key, Item, PageKey, Store};
+use crate::{from_item, keys, s, to_item, with_key, PageKey, Store};
 
 /// One page of a day's findings.
 #[derive(Clone, Debug, Default)]
@@ -69,23 +67,11 @@ impl Store {
             .set_expression_attribute_values(Some(expr.values))
             .limit(i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000))
             .consistent_read(true)
-            .set_exclusive_start_key(start.map(|start| {
-                start
-                    .into_iter()
-                    .map(|(name, value)| (name, s(value)))
-                    .collect::<Item>()
-            }))
+            .set_exclusive_start_key(crate::start_key_of(start))
             .send()
             .await
             .map_err(|err| crate::sdk_error(&err))?;
-        let next = output.last_evaluated_key.map(|last| {
-            last.into_iter()
-                .filter_map(|(name, value)| match value {
-                    AttributeValue::S(text) => Some((name, text)),
-                    _ => None,
-                })
-                .collect()
-        });
+        let next = crate::page_key_of(output.last_evaluated_key);
         Ok(FindingPage {
             findings: output
                 .items

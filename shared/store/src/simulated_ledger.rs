@@ -11,7 +11,7 @@ use domain::payout::IdempotencyKey;
 use domain::time::Timestamp;
 
 use crate::keys::{self, DayFeed};
-use crate::{from_item, key, s, to_item, with_key, Item, Store};
+use crate::{key, s, to_item, with_key, Item, Store};
 
 fn transfer_item<T: Serialize>(
     key: &IdempotencyKey,
@@ -48,11 +48,7 @@ impl Store {
             .iter()
             .map(|transfer| key(keys::gateway_pk(transfer.as_str()), keys::GATEWAY_SK))
             .collect();
-        self.get_many(wanted)
-            .await?
-            .into_iter()
-            .map(from_item)
-            .collect()
+        self.get_many_as(wanted).await
     }
 
     /// The transfers the simulated bank made in `[from, to)`.
@@ -62,11 +58,7 @@ impl Store {
         to: Timestamp,
     ) -> Result<Vec<T>> {
         let found = self.day_feed_keys(DayFeed::Simulated, from, to).await?;
-        self.get_many(found)
-            .await?
-            .into_iter()
-            .map(from_item)
-            .collect()
+        self.get_many_as(found).await
     }
 
     /// Records the transfer under `key` unless one is recorded already; `false` when one

@@ -40,27 +40,14 @@ pub(super) enum Attempt<'a> {
     Neither,
 }
 
-/// By the gateway's id where we learned it, by the attempt's key where we did not (as a
-/// webhook is told apart, `webhook::decide`).
+/// As a webhook about it is told apart (`GatewayReport::is_about_current_attempt`).
 pub(super) fn attempt_of<'a>(payout: &'a Payout, theirs: &GatewayPayout) -> Attempt<'a> {
-    let report = &theirs.report;
-    let current = match payout.gateway_payout_id.as_deref() {
-        Some(known) => known == report.gateway_payout_id,
-        None => report.idempotency_key.as_deref() == Some(payout.idempotency_key().as_str()),
-    };
-    if current {
+    if theirs.report.is_about_current_attempt(payout) {
         return Attempt::Current;
     }
-    payout
-        .earlier_attempts
-        .iter()
-        .find(|earlier| match earlier.gateway_payout_id.as_deref() {
-            Some(known) => known == report.gateway_payout_id,
-            None => {
-                report.idempotency_key.as_deref()
-                    == Some(IdempotencyKey::for_attempt(payout.payout_id, earlier.attempt).as_str())
-            }
-        })
+    theirs
+        .report
+        .earlier_attempt_of(payout)
         .map_or(Attempt::Neither, Attempt::Earlier)
 }
 

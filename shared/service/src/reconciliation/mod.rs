@@ -174,7 +174,8 @@ pub async fn reconcile_day<G: PaymentGateway>(
         date: day.name(),
         tz: day.tz,
         now,
-        deadline: deadline.map(|deadline| deadline - DEADLINE_MARGIN),
+        deadline: deadline
+            .map(|deadline| deadline.checked_sub(DEADLINE_MARGIN).unwrap_or(deadline)),
         ours: sent
             .iter()
             .map(|payout| (payout.payout_id, payout.clone()))

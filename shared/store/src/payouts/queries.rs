@@ -135,23 +135,11 @@ impl Store {
             .set_expression_attribute_values(Some(expr.values))
             .scan_index_forward(!newest_first)
             .limit(limit)
-            .set_exclusive_start_key(start.map(|start| {
-                start
-                    .into_iter()
-                    .map(|(name, value)| (name, s(value)))
-                    .collect()
-            }))
+            .set_exclusive_start_key(crate::start_key_of(start))
             .send()
             .await
             .map_err(|err| crate::sdk_error(&err))?;
-        let next = output.last_evaluated_key.map(|last| {
-            last.into_iter()
-                .filter_map(|(name, value)| match value {
-                    AttributeValue::S(text) => Some((name, text)),
-                    _ => None,
-                })
-                .collect()
-        });
+        let next = crate::page_key_of(output.last_evaluated_key);
         Ok((output.items.unwrap_or_default(), next))
     }
 }
