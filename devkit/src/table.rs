@@ -157,17 +157,7 @@ impl TableDefinition {
         let Some(stream) = self.stream()? else {
             return Ok(());
         };
-        let described = client
-            .describe_table()
-            .table_name(name)
-            .send()
-            .await
-            .map_err(|err| {
-                anyhow::anyhow!(
-                    "describing table {name}: {}",
-                    aws_sdk_dynamodb::error::DisplayErrorContext(err)
-                )
-            })?;
+        let described = describe(client, name).await?;
         let streaming = described
             .table
             .and_then(|table| table.stream_specification)
@@ -193,17 +183,7 @@ impl TableDefinition {
     /// A table made before an index of the template gets it (DynamoDB Local builds it
     /// at once; one index per update, as DynamoDB requires).
     async fn add_missing_indexes(&self, client: &Client, name: &str) -> Result<()> {
-        let described = client
-            .describe_table()
-            .table_name(name)
-            .send()
-            .await
-            .map_err(|err| {
-                anyhow::anyhow!(
-                    "describing table {name}: {}",
-                    aws_sdk_dynamodb::error::DisplayErrorContext(err)
-                )
-            })?;
+        let described = describe(client, name).await?;
         let existing: Vec<String> = described
             .table
             .and_then(|table| table.global_secondary_indexes)
@@ -301,6 +281,24 @@ impl IndexDef {
             )
             .build()?)
     }
+}
+
+/// The table as DynamoDB describes it.
+async fn describe(
+    client: &Client,
+    name: &str,
+) -> Result<aws_sdk_dynamodb::operation::describe_table::DescribeTableOutput> {
+    client
+        .describe_table()
+        .table_name(name)
+        .send()
+        .await
+        .map_err(|err| {
+            anyhow::anyhow!(
+                "describing table {name}: {}",
+                aws_sdk_dynamodb::error::DisplayErrorContext(err)
+            )
+        })
 }
 
 fn key_schema(elements: &[KeyElement]) -> Result<Vec<KeySchemaElement>> {
