@@ -58,12 +58,20 @@ impl Api {
     /// The API over `store`, configured as the dev stack is, with an instant gateway
     /// that pays everything (tests that need declines set their own `config`).
     pub fn new(store: Store) -> Self {
-        let (mut config, gateway) = crate::testing::local_parts(&[
+        Self::with_settings(store, &[])
+    }
+
+    /// [`Api::new`] with these settings on top (`PAYOUT_ACCOUNT_HOLD_SECS`, say): the
+    /// gateway still pays everything at once, so the test depends only on what it sets.
+    pub fn with_settings(store: Store, settings: &[(&str, &str)]) -> Self {
+        let paying = [
             ("GATEWAY_SIM_LATENCY_MS", "0"),
             ("GATEWAY_SIM_SUCCESS_RATE", "1.0"),
             ("GATEWAY_SIM_SEED", "7"),
-        ])
-        .expect("the test configuration is valid");
+        ];
+        let overrides: Vec<(&str, &str)> = settings.iter().copied().chain(paying).collect();
+        let (mut config, gateway) =
+            crate::testing::local_parts(&overrides).expect("the test configuration is valid");
         config.table_name = store.table().to_owned();
         // By alias: the keys are made on the tests' moto at the first save.
         config.vault = Some(test_vault());
