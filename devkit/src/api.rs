@@ -22,7 +22,7 @@ pub struct Api {
 pub struct Reply {
     pub status: u16,
     pub headers: HeaderMap,
-    /// The JSON body; `null` for a page (`text`).
+    /// The JSON body; `null` for a page or a CSV file (`text`).
     pub body: Value,
     /// The body as sent.
     pub text: String,
@@ -117,14 +117,14 @@ impl Api {
             lambda_http::Body::Binary(bytes) => String::from_utf8_lossy(bytes).into_owned(),
             _ => String::new(),
         };
-        let html = headers
+        let json = headers
             .get("content-type")
             .and_then(|value| value.to_str().ok())
-            .is_some_and(|value| value.starts_with("text/html"));
-        let body = if html || text.is_empty() {
-            Value::Null
+            .is_some_and(|value| value == "application/json");
+        let body = if json {
+            serde_json::from_str(&text).expect("an answer that says it is JSON is JSON")
         } else {
-            serde_json::from_str(&text).expect("every response but the dashboard's page is JSON")
+            Value::Null
         };
         Reply {
             status,

@@ -26,7 +26,11 @@ pub fn cors(origins: &[HeaderValue]) -> CorsLayer {
             HeaderName::from_static("content-type"),
             HeaderName::from_static("idempotency-key"),
         ])
-        .expose_headers([HeaderName::from_static("idempotent-replayed")])
+        .expose_headers([
+            HeaderName::from_static("idempotent-replayed"),
+            HeaderName::from_static("link"),
+            HeaderName::from_static("content-disposition"),
+        ])
         .max_age(Duration::from_secs(600))
 }
 

@@ -10,7 +10,10 @@ use domain::error::{Error, Result};
 use domain::payout::AdminAction;
 use service::listing::{self, ADMIN_LIST_DEFAULT_LIMIT, MAX_LIMIT, MY_PAYOUTS_DEFAULT_LIMIT};
 use service::scout::{request_payout, PayoutRequest, Requested};
-use service::{account, admin, bulk, order, schedule};
+use service::{account, admin, bulk, csv_page, export, order, reconciliation, schedule};
+
+/// Findings per page of `GET /admin/reconciliation` unless `limit` says otherwise.
+const RECONCILIATION_FINDINGS_DEFAULT_LIMIT: usize = 100;
 
 /// Each token-bearing route's handler, named as its function crate is.
 pub(super) async fn serve(
@@ -35,6 +38,9 @@ pub(super) async fn serve(
         Endpoint::GetPayoutSchedule => get_payout_schedule(app, actor, request).await,
         Endpoint::BulkPayouts => bulk_payouts(app, actor, request).await,
         Endpoint::PayoutStats => payout_stats(app, actor).await,
+        Endpoint::ReconciliationReport => reconciliation_report(app, actor, request).await,
+        Endpoint::ReconciliationCsv => reconciliation_csv(app, actor, request).await,
+        Endpoint::PayoutsCsv => payouts_csv(app, actor, request).await,
         // Not token-bearing: `App::handle` serves them before any token is read.
         Endpoint::RazorpayXWebhook | Endpoint::AdminDashboard => Err(
             domain::error::Error::Forbidden("this route takes no token".to_owned()),
@@ -226,6 +232,84 @@ async fn payout_stats(app: &App, actor: &Actor) -> Result<Response<Body>> {
     Ok(reply::payout_stats(&stats))
 }
 
+async fn reconciliation_report(
+    app: &App,
+    actor: &Actor,
+    request: &Request,
+) -> Result<Response<Body>> {
+    actor.require_admin()?;
+    let day = reconciliation_day(app, request)?;
+    let limit = limit(request, RECONCILIATION_FINDINGS_DEFAULT_LIMIT)?;
+    let cursor = input::query(request, "cursor")?;
+    let report =
+        reconciliation::report::day_report(&app.store, actor, day, limit, cursor.as_deref())
+            .await?;
+    Ok(reply::reconciliation_report(&report))
+}
+
+async fn reconciliation_csv(app: &App, actor: &Actor, request: &Request) -> Result<Response<Body>> {
+    actor.require_admin()?;
+    let day = reconciliation_day(app, request)?;
+    let rows = csv_rows(request)?;
+    let cursor = input::query(request, "cursor")?;
+    let page =
+        reconciliation::report::findings_csv(&app.store, actor, day, rows, cursor.as_deref())
+            .await?;
+    let date = day.name();
+    let next = page.next_cursor.as_deref().map(|cursor| {
+        format!(
+            "{}?date={date}&limit={rows}&cursor={cursor}",
+            Endpoint::ReconciliationCsv.path()
+        )
+    });
+    Ok(reply::csv(
+        page,
+        &format!("reconciliation-{date}.csv"),
+        next.as_deref(),
+    ))
+}
+
+/// The day a reconciliation route asks for: `date`, or yesterday in the operator's zone.
+fn reconciliation_day(app: &App, request: &Request) -> Result<reconciliation::Day> {
+    let date = input::query(request, "date")?;
+    reconciliation::report::day_named(
+        date.as_deref(),
+        domain::time::Timestamp::now(),
+        app.config.schedule_tz,
+    )
+}
+
+async fn payouts_csv(app: &App, actor: &Actor, request: &Request) -> Result<Response<Body>> {
+    actor.require_admin()?;
+    let from = input::query(request, "from")?.ok_or_else(|| {
+        Error::BadRequest("from is required: a date or an RFC 3339 time".to_owned())
+    })?;
+    let to = input::query(request, "to")?;
+    let range = export::CreatedRange::parse(
+        &from,
+        to.as_deref(),
+        domain::time::Timestamp::now(),
+        app.config.schedule_tz,
+    )?;
+    let status = input::query_status(request)?;
+    let rows = csv_rows(request)?;
+    let cursor = input::query(request, "cursor")?;
+    let page =
+        export::payouts_csv(&app.store, actor, range, status, rows, cursor.as_deref()).await?;
+    // The next page names the range as resolved (times, not dates), so following it
+    // never depends on when or where it is followed.
+    let next = page.next_cursor.as_deref().map(|cursor| {
+        let status = status.map_or(String::new(), |status| format!("&status={status}"));
+        format!(
+            "{}?from={}&to={}{status}&limit={rows}&cursor={cursor}",
+            Endpoint::PayoutsCsv.path(),
+            range.from,
+            range.to
+        )
+    });
+    Ok(reply::csv(page, "payouts.csv", next.as_deref()))
+}
+
 async fn request_scout_payout(
     app: &App,
     actor: &Actor,
@@ -258,6 +342,12 @@ async fn request_scout_payout(
             response
         }
     })
+}
+
+/// Rows per CSV page: `limit`, or as many as a page holds.
+fn csv_rows(request: &Request) -> Result<usize> {
+    let rows = input::query_number(request, "limit", 1..=csv_page::MAX_ROWS as u64)?;
+    Ok(rows.map_or(csv_page::MAX_ROWS, |rows| rows as usize))
 }
 
 fn limit(request: &Request, default: usize) -> Result<usize> {

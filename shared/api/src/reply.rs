@@ -2,11 +2,13 @@
 //! present (as `null` when empty), and the one error shape
 //! `{"error": {"code", "message"}}`.
 
-use lambda_http::http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
+use lambda_http::http::header::{
+    ALLOW, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, LINK, WWW_AUTHENTICATE,
+};
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Response};
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{json, Value};
 use uuid::Uuid;
 
 use domain::error::Error;
@@ -14,11 +16,14 @@ use domain::money::Paise;
 use domain::payout::{
     EarlierAttempt, GatewayStatusDetails, HistoryEntry, Payout, PayoutStatus, PayoutType, Reason,
 };
+use domain::reconciliation::Action;
 use domain::time::Timestamp;
 use service::account::{AccountView, PayoutAccount, PayoutHold};
 use service::bulk::{BulkAnswer, ItemError, Outcome};
+use service::csv_page::CsvPage;
 use service::listing::{MyPayouts, PayoutList};
 use service::order::{CompletedOrder, Order, OrderStatus, NO_PAYOUT_ZERO_PRICE};
+use service::reconciliation::report::DayReport;
 use service::schedule::PayoutSchedule;
 use service::stats::PayoutStats;
 
@@ -260,6 +265,85 @@ pub fn payout_schedule(schedule: &PayoutSchedule, tz: chrono_tz::Tz) -> Response
 
 pub fn payout_stats(stats: &PayoutStats) -> Response<Body> {
     json_response(StatusCode::OK, stats)
+}
+
+/// A day's reconciliation: its report and a page of its findings, every field of a
+/// finding present (`null` when empty).
+pub fn reconciliation_report(day: &DayReport) -> Response<Body> {
+    let findings: Vec<Value> = day
+        .findings
+        .iter()
+        .map(|finding| {
+            let (action, transition) = match &finding.action {
+                Action::Repaired { transition } => ("repaired", Some(transition.as_str())),
+                Action::LeftForPerson => ("left_for_person", None),
+            };
+            json!({
+                "kind": finding.kind,
+                "subject": finding.subject,
+                "payout_id": finding.payout_id(),
+                "action": action,
+                "transition": transition,
+                "detail": finding.detail,
+                "found_at": finding.found_at,
+                "ours": finding.ours.as_ref().map(|ours| json!({
+                    "payout_id": ours.payout_id,
+                    "user_id": ours.user_id,
+                    "status": ours.status,
+                    "attempt": ours.attempt,
+                    "amount_paise": ours.amount_paise,
+                    "gateway_payout_id": ours.gateway_payout_id,
+                    "gateway_fund_account_id": ours.gateway_fund_account_id,
+                    "utr": ours.payment_reference,
+                    "first_sent_at": ours.first_sent_at,
+                })),
+                "theirs": finding.theirs.iter().map(|side| json!({
+                    "gateway_payout_id": side.gateway_payout_id,
+                    "reference": side.reference,
+                    "idempotency_key": side.idempotency_key,
+                    "status": side.status,
+                    "amount_paise": side.amount_paise,
+                    "fund_account_id": side.fund_account_id,
+                    "utr": side.utr,
+                    "created_at": side.created_at,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "report": day.report,
+            "findings": findings,
+            "next_cursor": day.next_cursor,
+        }),
+    )
+}
+
+/// One page of a CSV export, as a file to save, with the next page's address in a
+/// `Link: <…>; rel="next"` header (RFC 8288) when there is one.
+pub fn csv(page: CsvPage, filename: &str, next: Option<&str>) -> Response<Body> {
+    let mut response = Response::new(Body::Text(page.text));
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if let Ok(disposition) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\""))
+    {
+        headers.insert(CONTENT_DISPOSITION, disposition);
+    }
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(link) =
+        next.and_then(|next| HeaderValue::from_str(&format!("<{next}>; rel=\"next\"")).ok())
+    {
+        headers.insert(LINK, link);
+    }
+    response
 }
 
 pub fn error(error: &Error) -> Response<Body> {

@@ -26,10 +26,13 @@ pub enum Endpoint {
     PutScout,
     PutOrder,
     RecordScoutEarnings,
+    ReconciliationReport,
+    ReconciliationCsv,
+    PayoutsCsv,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 20] = [
+    pub const ALL: [Endpoint; 23] = [
         Endpoint::RequestScoutPayout,
         Endpoint::CompleteOrder,
         Endpoint::MyPayouts,
@@ -50,6 +53,9 @@ impl Endpoint {
         Endpoint::PutScout,
         Endpoint::PutOrder,
         Endpoint::RecordScoutEarnings,
+        Endpoint::ReconciliationReport,
+        Endpoint::ReconciliationCsv,
+        Endpoint::PayoutsCsv,
     ];
 
     /// The function crate (and Lambda) that serves the route.
@@ -75,6 +81,9 @@ impl Endpoint {
             Endpoint::PutScout => "put-scout",
             Endpoint::PutOrder => "put-order",
             Endpoint::RecordScoutEarnings => "record-scout-earnings",
+            Endpoint::ReconciliationReport => "reconciliation-report",
+            Endpoint::ReconciliationCsv => "reconciliation-csv",
+            Endpoint::PayoutsCsv => "payouts-csv",
         }
     }
 
@@ -95,7 +104,10 @@ impl Endpoint {
             | Endpoint::GetUserPayoutAccount
             | Endpoint::GetPayoutSchedule
             | Endpoint::PayoutStats
-            | Endpoint::AdminDashboard => Method::GET,
+            | Endpoint::AdminDashboard
+            | Endpoint::ReconciliationReport
+            | Endpoint::ReconciliationCsv
+            | Endpoint::PayoutsCsv => Method::GET,
             Endpoint::PutPayoutAccount
             | Endpoint::PutPayoutSchedule
             | Endpoint::PutScout
@@ -124,6 +136,9 @@ impl Endpoint {
             Endpoint::PutScout => "/scouts/{scout_id}",
             Endpoint::PutOrder => "/orders/{order_id}",
             Endpoint::RecordScoutEarnings => "/scouts/{scout_id}/earnings",
+            Endpoint::ReconciliationReport => "/admin/reconciliation",
+            Endpoint::ReconciliationCsv => "/admin/reconciliation.csv",
+            Endpoint::PayoutsCsv => "/admin/payouts.csv",
         }
     }
 

@@ -18,8 +18,11 @@ use store::PageKey;
 
 /// Longer than any cursor this module writes; bounds the work a hostile one causes.
 const MAX_CURSOR_LEN: usize = 2048;
+/// Longer than any key attribute a page ends on (a finding's: its kind, subject and
+/// both sides' statuses).
+const MAX_KEY_VALUE_LEN: usize = 512;
 /// Longer than any key attribute a payout has (a UUID, a timestamp and a UUID).
-const MAX_KEY_VALUE_LEN: usize = 128;
+const MAX_PAYOUT_KEY_VALUE_LEN: usize = 128;
 
 #[derive(Serialize, Deserialize)]
 struct Payload {
@@ -41,21 +44,39 @@ pub fn encode(scope: &str, key: &PageKey) -> Result<String> {
 
 /// Where the listing `scope` continues, if `cursor` is one of its own.
 pub fn decode(scope: &str, cursor: &str) -> Result<PageKey> {
+    decode_checked(scope, cursor, |key| is_payout_page_end(key, scope))
+}
+
+/// Where the listing `scope` continues, if `cursor` is one of its own and its key is
+/// one `is_page_end` accepts: for a listing narrower than an index partition (a range
+/// of time) or of other items (a day's findings).
+pub fn decode_checked(
+    scope: &str,
+    cursor: &str,
+    is_page_end: impl Fn(&PageKey) -> bool,
+) -> Result<PageKey> {
     let invalid = || Error::BadRequest("cursor is not valid for this listing".to_owned());
     if cursor.len() > MAX_CURSOR_LEN {
         return Err(invalid());
     }
     let payload = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
     let payload: Payload = serde_json::from_slice(&payload).map_err(|_| invalid())?;
-    if payload.scope != scope || !is_page_end(&payload.key, scope) {
+    if payload.scope != scope
+        || !is_page_end(&payload.key)
+        || payload
+            .key
+            .values()
+            .any(|value| value.len() > MAX_KEY_VALUE_LEN)
+    {
         return Err(invalid());
     }
     Ok(payload.key)
 }
 
-/// Whether `key` is what a page of the index listing `scope` ends on: a payout's table
-/// key, its creation sort key, and exactly one index partition, the listing's own.
-fn is_page_end(key: &PageKey, scope: &str) -> bool {
+/// Whether `key` is what a page of a payout index ends on in the index partition
+/// `partition_value`: a payout's table key, its creation sort key, and exactly one
+/// index partition, that one.
+pub fn is_payout_page_end(key: &PageKey, partition_value: &str) -> bool {
     let partitions = [keys::STATUS_PK, keys::USER_PK, keys::FEED_PK];
     let names: HashSet<&str> = key.keys().map(String::as_str).collect();
     let partition = partitions
@@ -69,12 +90,16 @@ fn is_page_end(key: &PageKey, scope: &str) -> bool {
         && [keys::PK, keys::SK, keys::CREATED_SK]
             .iter()
             .all(|name| names.contains(name))
-        && key.get(**partition).is_some_and(|value| value == scope)
+        && key
+            .get(**partition)
+            .is_some_and(|value| value == partition_value)
         && key.get(keys::SK).is_some_and(|sk| sk == keys::PAYOUT_SK)
         && key
             .get(keys::PK)
             .is_some_and(|pk| pk.starts_with("PAYOUT#"))
-        && key.values().all(|value| value.len() <= MAX_KEY_VALUE_LEN)
+        && key
+            .values()
+            .all(|value| value.len() <= MAX_PAYOUT_KEY_VALUE_LEN)
 }
 
 #[cfg(test)]

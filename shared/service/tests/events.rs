@@ -101,6 +101,9 @@ async fn every_sample_event_runs_through_its_handler() {
     let mut covered = vec![
         "scheduled".to_owned(),
         "reconcile".to_owned(),
+        "reconciliation-report".to_owned(),
+        "reconciliation-csv".to_owned(),
+        "payouts-csv".to_owned(),
         "sweep-earnings".to_owned(),
         "publish-events".to_owned(),
         "notify".to_owned(),
@@ -200,6 +203,23 @@ async fn every_sample_event_runs_through_its_handler() {
         run.report.matched.get("completed"),
         Some(&(run.report.ours.paid))
     );
+    // The day the sample asks for, read back as JSON and CSV; and finance's export of
+    // every completed payout since 1 November: the three the scheduled run paid and o-3's.
+    let asked = service::reconciliation::day_asked(&event, now, tz).unwrap();
+    service::reconciliation::reconcile_day(&store, &paying, asked, now, None)
+        .await
+        .unwrap();
+    for name in ["reconciliation-report", "reconciliation-csv", "payouts-csv"] {
+        let endpoint = Endpoint::for_function(name).unwrap();
+        let request = lambda_http::request::from_str(&events[name]).unwrap();
+        let reply = api.send(endpoint, request).await;
+        assert_eq!(reply.status, 200, "events/{name}.json: {}", reply.text);
+        match name {
+            "reconciliation-report" => assert_eq!(reply.body["report"]["date"], "2026-11-24"),
+            "reconciliation-csv" => assert!(reply.text.starts_with("date,found_at,kind,")),
+            _ => assert_eq!(reply.text.lines().skip(1).count(), 4, "{}", reply.text),
+        }
+    }
 
     // Monday comes: the sweep requests what s-1 has left (put-payout-schedule.json).
     let mut schedule: PayoutSchedule = store.schedule_item("s-1").await.unwrap().unwrap();

@@ -14,6 +14,7 @@
 //! and reports the same.
 
 mod judge;
+pub mod report;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 

@@ -11,6 +11,18 @@ use domain::time::Timestamp;
 use super::{PayoutIndex, PayoutPage};
 use crate::expr::Expr;
 
+/// What one query of a payout index asks for.
+#[derive(Default)]
+struct Query<'a> {
+    newest_first: bool,
+    limit: usize,
+    start: Option<PageKey>,
+    projection: Option<&'a str>,
+    filter: Option<(String, Expr)>,
+    /// Only payouts created in `[from, to)`.
+    created: Option<(Timestamp, Timestamp)>,
+}
+
 /// The key DynamoDB would hand back after `item` on `index`: table key plus index key.
 fn page_key(index: &PayoutIndex, item: &Item) -> PageKey {
     let (_, index_pk, _) = index.name_and_key();
@@ -32,16 +44,51 @@ impl Store {
         limit: usize,
         start: Option<PageKey>,
     ) -> Result<PayoutPage> {
+        self.query_page(index, newest_first, limit, start, None)
+            .await
+    }
+
+    /// One page of the payouts an index holds that were created in `[from, to)`,
+    /// oldest first.
+    pub async fn query_payouts_created(
+        &self,
+        index: &PayoutIndex,
+        (from, to): (Timestamp, Timestamp),
+        limit: usize,
+        start: Option<PageKey>,
+    ) -> Result<PayoutPage> {
+        self.query_page(index, false, limit, start, Some((from, to)))
+            .await
+    }
+
+    async fn query_page(
+        &self,
+        index: &PayoutIndex,
+        newest_first: bool,
+        limit: usize,
+        start: Option<PageKey>,
+        created: Option<(Timestamp, Timestamp)>,
+    ) -> Result<PayoutPage> {
         // One extra item tells whether another page exists, so `next` is `None` exactly
-        // at the end instead of pointing at an empty page.
-        let (mut items, _) = self
-            .query_with(index, newest_first, limit + 1, start, None, None)
+        // at the end instead of pointing at an empty page. A query that stops short at
+        // DynamoDB's 1 MB per call says where it stopped, and the page ends there.
+        let (mut items, stopped_at) = self
+            .query_with(
+                index,
+                Query {
+                    newest_first,
+                    limit: limit + 1,
+                    start,
+                    created,
+                    ..Query::default()
+                },
+            )
             .await?;
         let next = if items.len() > limit {
             items.truncate(limit);
             items.last().map(|last| page_key(index, last))
         } else {
-            None
+            stopped_at
         };
         Ok(PayoutPage {
             payouts: items.into_iter().map(from_item).collect::<Result<_>>()?,
@@ -60,7 +107,16 @@ impl Store {
         let mut start = None;
         while skip > 0 {
             let (items, next) = self
-                .query_with(index, newest_first, skip, start, Some("pk"), None)
+                .query_with(
+                    index,
+                    Query {
+                        newest_first,
+                        limit: skip,
+                        start,
+                        projection: Some("pk"),
+                        ..Query::default()
+                    },
+                )
                 .await?;
             skip -= items.len().min(skip);
             match next {
@@ -86,11 +142,12 @@ impl Store {
             let (items, next) = self
                 .query_with(
                     &PayoutIndex::Status(PayoutStatus::Processing),
-                    false,
-                    100,
-                    start,
-                    None,
-                    Some((format!("{expiry} < {now_value}"), expr)),
+                    Query {
+                        limit: 100,
+                        start,
+                        filter: Some((format!("{expiry} < {now_value}"), expr)),
+                        ..Query::default()
+                    },
                 )
                 .await?;
             for item in items {
@@ -109,12 +166,16 @@ impl Store {
     async fn query_with(
         &self,
         index: &PayoutIndex,
-        newest_first: bool,
-        limit: usize,
-        start: Option<PageKey>,
-        projection: Option<&str>,
-        filter: Option<(String, Expr)>,
+        query: Query<'_>,
     ) -> Result<(Vec<Item>, Option<PageKey>)> {
+        let Query {
+            newest_first,
+            limit,
+            start,
+            projection,
+            filter,
+            created,
+        } = query;
         let (index_name, key_attribute, key_value) = index.name_and_key();
         let (filter_expression, mut expr) = match filter {
             Some((expression, expr)) => (Some(expression), expr),
@@ -122,13 +183,25 @@ impl Store {
         };
         let key_name = expr.name(key_attribute);
         let key_placeholder = expr.value(s(key_value));
+        let mut key_condition = format!("{key_name} = {key_placeholder}");
+        if let Some((from, to)) = created {
+            // A creation key is `<created_at>#<payout_id>` with a fixed-width time:
+            // `<from>` sorts before every key of that moment and `<to>` before every key
+            // of its own, so BETWEEN takes exactly [from, to).
+            let created_name = expr.name(keys::CREATED_SK);
+            let from_value = expr.value(s(from.to_string()));
+            let to_value = expr.value(s(to.to_string()));
+            key_condition.push_str(&format!(
+                " AND {created_name} BETWEEN {from_value} AND {to_value}"
+            ));
+        }
         let limit = i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000);
         let output = self
             .client
             .query()
             .table_name(&self.table)
             .index_name(index_name)
-            .key_condition_expression(format!("{key_name} = {key_placeholder}"))
+            .key_condition_expression(key_condition)
             .set_filter_expression(filter_expression)
             .set_projection_expression(projection.map(str::to_owned))
             .set_expression_attribute_names(Some(expr.names))
