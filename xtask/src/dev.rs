@@ -32,7 +32,7 @@ const DEFAULT_SCHEDULE_SECS: u64 = 60;
 /// How often the stream is polled: about what Lambda's polling feels like.
 const EVENTS_EVERY: Duration = Duration::from_secs(2);
 
-fn env_number<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
+pub fn env_number<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
     match std::env::var(name) {
         Ok(text) if !text.trim().is_empty() => text
             .trim()
@@ -265,10 +265,13 @@ async fn serve() -> Result<Infallible> {
          │ tokens:           cargo xtask token --user 7   |   cargo xtask token --user 1 --role admin   |   cargo xtask token --service\n\
          │ run the processor now:\n\
          │   {run_processor_now}\n\
+         │ reconcile yesterday with the gateway (or --date YYYY-MM-DD):\n\
+         │   {reconcile}\n\
          │ logs:             .local/logs/   ·   Ctrl-C stops everything\n\
          └",
         pid = watch.pid(),
         run_processor_now = crate::invoke::run_processor_now(invoke_port),
+        reconcile = crate::invoke::reconcile_day(invoke_port, api_port, None),
         table = config.table_name,
         secs = schedule.as_secs(),
         bus = events.bus,

@@ -40,6 +40,24 @@ pub fn run_processor_now(invoke_port: u16) -> String {
     }
 }
 
+/// What the dev banner offers for reconciling a day with the gateway, as typed at the
+/// workspace's root against a stack whose watch is on `invoke_port` and API on
+/// `api_port`. The smoke test runs these very words in a shell.
+pub fn reconcile_day(invoke_port: u16, api_port: u16, date: Option<&str>) -> String {
+    let mut command = String::new();
+    if invoke_port != DEFAULT_INVOKE_PORT {
+        command.push_str(&format!("INVOKE_PORT={invoke_port} "));
+    }
+    if api_port != crate::dev::DEFAULT_API_PORT {
+        command.push_str(&format!("API_PORT={api_port} "));
+    }
+    command.push_str("cargo xtask reconcile");
+    if let Some(date) = date {
+        command.push_str(&format!(" --date {date}"));
+    }
+    command
+}
+
 /// `cargo lambda invoke` of `function` with the event in `data_file`, at the watch on
 /// 127.0.0.1:`port`. Stopped with the rest when a signal drops it mid-call.
 pub fn lambda_invoke(

@@ -1,11 +1,13 @@
 //! `cargo xtask reconcile [--date YYYY-MM-DD]`: the `reconcile` function of the running
 //! dev stack, for a day (yesterday in `PAYOUT_SCHEDULE_TZ` by default), with the
-//! gateway the stack runs with; then the day's report and findings as the table holds
-//! them. A deployed stage's is invoked with the AWS CLI (docs/OPERATIONS.md).
+//! gateway the stack runs with; then the day's report, and its findings as the stack's
+//! API serves them (`GET /admin/reconciliation`). A deployed stage's is invoked with the
+//! AWS CLI (docs/OPERATIONS.md).
 
 use anyhow::{bail, Context, Result};
+use api::auth::DEV_JWT_SECRET;
 use devkit::{dynamodb_local, paths};
-use domain::reconciliation::{Action, Report};
+use domain::reconciliation::Report;
 
 use crate::{invoke, tools};
 
@@ -56,25 +58,51 @@ pub async fn run(args: &[String]) -> Result<()> {
             String::from_utf8_lossy(&output.stdout).trim()
         )
     })?;
-    let config = service::config::StageConfig::from_env(false)?;
-    let store = store::Store::new(crate::sdk_client().await, &config.table_name);
-    let findings = store.all_findings(&report.date).await?;
     print!("{}", describe(&report));
-    for finding in &findings {
-        let action = match &finding.action {
-            Action::Repaired { transition } => format!("repaired ({transition})"),
-            Action::LeftForPerson => "left for a person".to_owned(),
-        };
-        let payout = finding
-            .payout_id()
-            .map_or_else(|| "-".to_owned(), |id| id.to_string());
-        println!(
-            "  {:<21} {:<38} {:<24} {action}: {}",
-            finding.kind.as_str(),
-            payout,
-            finding.subject,
-            finding.detail
-        );
+    // The findings as an admin reads them: through the stack's own API.
+    let base = format!(
+        "http://127.0.0.1:{}",
+        crate::dev::env_number("API_PORT", crate::dev::DEFAULT_API_PORT)?
+    );
+    let admin = devkit::token::mint(DEV_JWT_SECRET, 1, domain::actor::Role::Admin, 600)?;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = format!("{base}/admin/reconciliation?date={}", report.date);
+        if let Some(cursor) = &cursor {
+            url.push_str(&format!("&cursor={cursor}"));
+        }
+        let mut response = agent
+            .get(&url)
+            .header("authorization", &format!("Bearer {admin}"))
+            .call()
+            .with_context(|| format!("GET {url}"))?;
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string()?;
+        if status != 200 {
+            bail!("GET {url} answered {status}: {text}");
+        }
+        let page: serde_json::Value = serde_json::from_str(&text)?;
+        for finding in page["findings"].as_array().into_iter().flatten() {
+            let action = match finding["transition"].as_str() {
+                Some(transition) => format!("repaired ({transition})"),
+                None => "left for a person".to_owned(),
+            };
+            println!(
+                "  {:<21} {:<38} {:<24} {action}: {}",
+                finding["kind"].as_str().unwrap_or_default(),
+                finding["payout_id"].as_str().unwrap_or("-"),
+                finding["subject"].as_str().unwrap_or_default(),
+                finding["detail"].as_str().unwrap_or_default(),
+            );
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
     }
     Ok(())
 }

@@ -113,6 +113,14 @@ pub async fn run(dynamodb_endpoint: &str, moto_endpoint: &str) -> Result<()> {
             .and_then(|result| result);
     }
     if outcome.is_ok() {
+        let reconcile_base = base.clone();
+        outcome =
+            tokio::task::spawn_blocking(move || reconcile_now(&reconcile_base, port, front_port))
+                .await
+                .map_err(anyhow::Error::from)
+                .and_then(|result| result);
+    }
+    if outcome.is_ok() {
         outcome = schemathesis(&schemathesis_bin, &base);
     }
     if outcome.is_ok() {
@@ -723,6 +731,64 @@ fn processor_now(base: &str, port: u16) -> Result<()> {
         .with_context(|| format!("{payout_id} is not among {mine}"))?;
     ensure!(paid["status"] == "completed", "{paid}");
     println!("smoke: `{command}` → {summary}");
+    Ok(())
+}
+
+/// The dev banner's way to reconcile a day, word for word in a shell at the workspace's
+/// root, against this stack, for the day o-1's seller payout was sent: the simulated
+/// bank paid it, and the signed reversal above returned it at RazorpayX's word, so the
+/// two sides disagree on exactly that payout, and nothing else.
+fn reconcile_now(base: &str, invoke_port: u16, api_port: u16) -> Result<()> {
+    let api = Client::new(base);
+    let admin = devkit::token::mint(DEV_JWT_SECRET, 1, Role::Admin, 3600)?;
+    let seller_payout = Order::seller_payout_id("o-1").to_string();
+    let reversed = api.expect("GET", "/payouts?status=reversed", Some(&admin), None, 200)?;
+    let sent_at = reversed["payouts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|payout| payout["payout_id"] == seller_payout.as_str())
+        .and_then(|payout| payout["attempt_sent_at"].as_str())
+        .and_then(domain::time::Timestamp::parse)
+        .with_context(|| format!("when {seller_payout} was sent: {reversed}"))?;
+    let day =
+        service::reconciliation::Day::containing(sent_at, service::config::DEFAULT_SCHEDULE_TZ)
+            .name();
+    let command = crate::invoke::reconcile_day(invoke_port, api_port, Some(&day));
+    println!("smoke: {command}");
+    let output = Command::new("sh")
+        .args(["-c", &command])
+        .current_dir(paths::workspace_root())
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running `{command}`"))?;
+    let printed = String::from_utf8_lossy(&output.stdout);
+    ensure!(
+        output.status.success(),
+        "`{command}` failed ({}): {}{}",
+        output.status,
+        printed.trim(),
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+    let findings: Vec<&str> = printed
+        .lines()
+        .filter(|line| {
+            domain::reconciliation::FindingKind::ALL
+                .iter()
+                .any(|kind| line.trim_start().starts_with(kind.as_str()))
+        })
+        .collect();
+    ensure!(
+        findings.len() == 1
+            && findings[0].trim_start().starts_with("status_mismatch")
+            && findings[0].contains(&seller_payout),
+        "`{command}` should find only {seller_payout} reversed here and paid at the bank:\n{printed}"
+    );
+    ensure!(
+        printed.starts_with(&format!("{day} (")),
+        "`{command}` printed no report of {day}:\n{printed}"
+    );
+    println!("smoke: `{command}` →\n{printed}");
     Ok(())
 }
 

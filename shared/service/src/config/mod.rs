@@ -60,6 +60,9 @@ pub struct Config {
     pub vault: Option<Vault>,
 }
 
+/// `PAYOUT_SCHEDULE_TZ` when it is not set: the marketplace's, India's.
+pub const DEFAULT_SCHEDULE_TZ: chrono_tz::Tz = chrono_tz::Asia::Kolkata;
+
 /// The stage the dev tooling (`cargo xtask dev`, `test`, `bench`) runs under.
 pub const LOCAL_STAGE: &str = "local";
 
@@ -370,7 +373,7 @@ impl Config {
         }
 
         let schedule_tz = match var("PAYOUT_SCHEDULE_TZ") {
-            None => chrono_tz::Asia::Kolkata,
+            None => DEFAULT_SCHEDULE_TZ,
             Some(name) => name.trim().parse().map_err(|_| {
                 Error::Config(format!(
                     "PAYOUT_SCHEDULE_TZ must be an IANA time zone name such as Asia/Kolkata, got `{name}`"
