@@ -695,21 +695,7 @@ fn processor_now(base: &str, port: u16) -> Result<()> {
     let payout_id = requested["payout_id"].as_str().context("payout_id")?;
 
     let command = crate::invoke::run_processor_now(port);
-    println!("smoke: {command}");
-    let output = Command::new("sh")
-        .args(["-c", &command])
-        .current_dir(paths::workspace_root())
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("running `{command}`"))?;
-    let answer = String::from_utf8_lossy(&output.stdout);
-    ensure!(
-        output.status.success(),
-        "`{command}` failed ({}): {}{}",
-        output.status,
-        answer.trim(),
-        String::from_utf8_lossy(&output.stderr).trim()
-    );
+    let answer = as_typed(&command)?;
     let summary: Value = serde_json::from_str(answer.trim())
         .with_context(|| format!("`{command}` answered something not JSON: {answer}"))?;
     ensure!(
@@ -734,6 +720,27 @@ fn processor_now(base: &str, port: u16) -> Result<()> {
     Ok(())
 }
 
+/// Runs `command` as a person types it in a shell at the workspace's root: what it
+/// printed, if it succeeded.
+fn as_typed(command: &str) -> Result<String> {
+    println!("smoke: {command}");
+    let output = Command::new("sh")
+        .args(["-c", command])
+        .current_dir(paths::workspace_root())
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running `{command}`"))?;
+    let printed = String::from_utf8_lossy(&output.stdout).into_owned();
+    ensure!(
+        output.status.success(),
+        "`{command}` failed ({}): {}{}",
+        output.status,
+        printed.trim(),
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+    Ok(printed)
+}
+
 /// The dev banner's way to reconcile a day, word for word in a shell at the workspace's
 /// root, against this stack, for the day o-1's seller payout was sent: the simulated
 /// bank paid it, and the signed reversal above returned it at RazorpayX's word, so the
@@ -755,21 +762,7 @@ fn reconcile_now(base: &str, invoke_port: u16, api_port: u16) -> Result<()> {
         service::reconciliation::Day::containing(sent_at, service::config::DEFAULT_SCHEDULE_TZ)
             .name();
     let command = crate::invoke::reconcile_day(invoke_port, api_port, Some(&day));
-    println!("smoke: {command}");
-    let output = Command::new("sh")
-        .args(["-c", &command])
-        .current_dir(paths::workspace_root())
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("running `{command}`"))?;
-    let printed = String::from_utf8_lossy(&output.stdout);
-    ensure!(
-        output.status.success(),
-        "`{command}` failed ({}): {}{}",
-        output.status,
-        printed.trim(),
-        String::from_utf8_lossy(&output.stderr).trim()
-    );
+    let printed = as_typed(&command)?;
     let findings: Vec<&str> = printed
         .lines()
         .filter(|line| {

@@ -66,13 +66,7 @@ pub async fn day_report(
 ) -> Result<DayReport> {
     actor.require_admin()?;
     let date = day.name();
-    let report = store
-        .reconciliation_report(&date)
-        .await?
-        .ok_or_else(|| Error::NotFound {
-            entity: "reconciliation report",
-            id: date.clone(),
-        })?;
+    let report = reported(store, &date).await?;
     let start = cursor
         .map(|cursor| decode_finding_cursor(&date, cursor))
         .transpose()?;
@@ -88,7 +82,7 @@ pub async fn day_report(
 }
 
 /// A page of `day`'s findings as CSV, at most `max_rows` long. Admins only; a day no run
-/// has reported on is `404` (an empty file would read as "nothing found").
+/// has reported on is `404`.
 pub async fn findings_csv(
     store: &Store,
     actor: &Actor,
@@ -98,12 +92,7 @@ pub async fn findings_csv(
 ) -> Result<CsvPage> {
     actor.require_admin()?;
     let date = day.name();
-    if store.reconciliation_report(&date).await?.is_none() {
-        return Err(Error::NotFound {
-            entity: "reconciliation report",
-            id: date,
-        });
-    }
+    reported(store, &date).await?;
     let mut start = cursor
         .map(|cursor| decode_finding_cursor(&date, cursor))
         .transpose()?;
@@ -123,6 +112,18 @@ pub async fn findings_csv(
         .map(|next| cursor::encode(&keys::reconciliation_pk(&date), &next))
         .transpose()?;
     writer.finish(next_cursor)
+}
+
+/// The report of `date`: `404` when no run has written one (an empty answer would read
+/// as "nothing found").
+async fn reported(store: &Store, date: &str) -> Result<Report> {
+    store
+        .reconciliation_report(date)
+        .await?
+        .ok_or_else(|| Error::NotFound {
+            entity: "reconciliation report",
+            id: date.to_owned(),
+        })
 }
 
 /// Up to `limit` of `date`'s findings from `start`, and where the next page starts. One
