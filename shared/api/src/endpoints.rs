@@ -259,7 +259,7 @@ async fn reconciliation_csv(app: &App, actor: &Actor, request: &Request) -> Resu
     let next = page.next_cursor.as_deref().map(|cursor| {
         format!(
             "{}?date={date}&limit={rows}&cursor={cursor}",
-            Endpoint::ReconciliationCsv.path()
+            file_name(Endpoint::ReconciliationCsv)
         )
     });
     Ok(reply::csv(
@@ -302,7 +302,7 @@ async fn payouts_csv(app: &App, actor: &Actor, request: &Request) -> Result<Resp
         let status = status.map_or(String::new(), |status| format!("&status={status}"));
         format!(
             "{}?from={}&to={}{status}&limit={rows}&cursor={cursor}",
-            Endpoint::PayoutsCsv.path(),
+            file_name(Endpoint::PayoutsCsv),
             range.from,
             range.to
         )
@@ -342,6 +342,13 @@ async fn request_scout_payout(
             response
         }
     })
+}
+
+/// The last segment of a CSV route's path: a next page's link is relative to the page,
+/// so it holds behind a stage's path (`/prod/admin/…`) or a custom domain's base path
+/// as it does locally.
+fn file_name(endpoint: Endpoint) -> &'static str {
+    endpoint.path().rsplit('/').next().unwrap_or_default()
 }
 
 /// Rows per CSV page: `limit`, or as many as a page holds.

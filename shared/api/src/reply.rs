@@ -338,9 +338,13 @@ pub fn csv(page: CsvPage, filename: &str, next: Option<&str>) -> Response<Body> 
         HeaderValue::from_static("nosniff"),
     );
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if let Some(link) =
-        next.and_then(|next| HeaderValue::from_str(&format!("<{next}>; rel=\"next\"")).ok())
-    {
+    if let Some(next) = next {
+        // A page whose next page cannot be named must not pass for the last one.
+        let Ok(link) = HeaderValue::from_str(&format!("<{next}>; rel=\"next\"")) else {
+            return error(&Error::inconsistent(format!(
+                "the next page's link is not a header value: {next}"
+            )));
+        };
         headers.insert(LINK, link);
     }
     response

@@ -11,9 +11,13 @@ use domain::error::{Error, Result};
 /// The most rows one page holds (the default: a caller may ask for fewer).
 pub const MAX_ROWS: usize = 10_000;
 
-/// A page stops adding rows once it is this long: far enough under the 6 MB answer
-/// limit for the last DynamoDB page of rows (1,000 rows of at most ~1 KB) to fit.
+/// A page stops adding rows once it is this long as the runtime sends it (a JSON string:
+/// every `"`, `\` and line end escaped), checked after every [`ROWS_PER_READ`] rows: far
+/// enough under the 6 MB answer limit for those last rows to fit however they are quoted.
 pub const BYTE_BUDGET: usize = 4 * 1024 * 1024;
+
+/// Rows read from DynamoDB at a time (one more, to tell whether another page follows).
+pub const ROWS_PER_READ: usize = 250;
 
 /// One page of a CSV export.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,6 +33,9 @@ pub struct CsvPage {
 pub struct CsvWriter {
     writer: csv::Writer<Vec<u8>>,
     rows: usize,
+    /// How long the text is as a JSON string, up to `counted` bytes of it.
+    escaped_len: usize,
+    counted: usize,
 }
 
 impl CsvWriter {
@@ -37,7 +44,12 @@ impl CsvWriter {
             .terminator(csv::Terminator::CRLF)
             .from_writer(Vec::new());
         writer.write_record(header).map_err(Error::store)?;
-        Ok(CsvWriter { writer, rows: 0 })
+        Ok(CsvWriter {
+            writer,
+            rows: 0,
+            escaped_len: 0,
+            counted: 0,
+        })
     }
 
     pub fn row<I, S>(&mut self, cells: I) -> Result<()>
@@ -61,8 +73,18 @@ impl CsvWriter {
     }
 
     /// Whether the page is as long as it may grow.
-    pub fn is_full(&self, max_rows: usize) -> bool {
-        self.rows >= max_rows || self.writer.get_ref().len() >= BYTE_BUDGET
+    pub fn is_full(&mut self, max_rows: usize) -> Result<bool> {
+        self.writer.flush().map_err(Error::store)?;
+        let text = self.writer.get_ref();
+        self.escaped_len += text[self.counted..]
+            .iter()
+            .map(|byte| match byte {
+                b'"' | b'\\' | b'\r' | b'\n' => 2,
+                _ => 1,
+            })
+            .sum::<usize>();
+        self.counted = text.len();
+        Ok(self.rows >= max_rows || self.escaped_len >= BYTE_BUDGET)
     }
 
     pub fn finish(self, next_cursor: Option<String>) -> Result<CsvPage> {
@@ -80,15 +102,31 @@ impl CsvWriter {
     }
 }
 
-/// A cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, a tab or a return
-/// first) gets a leading `'`, as OWASP advises for CSV exports: ids and references come
-/// from the marketplace and the gateway, and finance opens these files. Numbers are
-/// never negative here, so no number is changed.
+/// A cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, their full-width
+/// forms, a tab, a return or a NUL first) gets a leading `'`, as OWASP advises for CSV
+/// exports: ids and references come from the marketplace and the gateway, and finance
+/// opens these files. Numbers are never negative here, so no number is changed.
 fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
     match cell.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}").into(),
+        Some('=' | '+' | '-' | '@' | '＝' | '＋' | '－' | '＠' | '\t' | '\r' | '\0') => {
+            format!("'{cell}").into()
+        }
         _ => cell.into(),
     }
+}
+
+/// Several values in one cell, `;`-separated, each made safe on its own: a spreadsheet
+/// that splits on `;` sees each as a cell.
+pub fn list<I, S>(values: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    values
+        .into_iter()
+        .map(|value| spreadsheet_safe(value.as_ref()).into_owned())
+        .collect::<Vec<_>>()
+        .join(";")
 }
 
 /// An optional cell: empty when absent.
@@ -105,12 +143,12 @@ mod tests {
         let mut writer = CsvWriter::new(&["id", "note"]).unwrap();
         writer.row(["a,1", "=HYPERLINK(\"x\")"]).unwrap();
         writer.row(["@SUM(A1)", "plain \"quoted\""]).unwrap();
-        writer.row(["-1", ""]).unwrap();
+        writer.row(["-1", "\0"]).unwrap();
         let page = writer.finish(None).unwrap();
         assert_eq!(page.rows, 3);
         assert_eq!(
             page.text,
-            "id,note\r\n\"a,1\",\"'=HYPERLINK(\"\"x\"\")\"\r\n'@SUM(A1),\"plain \"\"quoted\"\"\"\r\n'-1,\r\n"
+            "id,note\r\n\"a,1\",\"'=HYPERLINK(\"\"x\"\")\"\r\n'@SUM(A1),\"plain \"\"quoted\"\"\"\r\n'-1,'\0\r\n"
         );
     }
 
@@ -118,8 +156,23 @@ mod tests {
     fn a_page_is_full_at_its_rows() {
         let mut writer = CsvWriter::new(&["id"]).unwrap();
         writer.row(["1"]).unwrap();
-        assert!(!writer.is_full(2));
+        assert!(!writer.is_full(2).unwrap());
         writer.row(["2"]).unwrap();
-        assert!(writer.is_full(2));
+        assert!(writer.is_full(2).unwrap());
+        assert_eq!(list(["a", "=b", "＋c"]), "a;'=b;'＋c");
+    }
+
+    #[test]
+    fn the_budget_counts_the_text_as_the_runtime_sends_it() {
+        let mut writer = CsvWriter::new(&["quotes"]).unwrap();
+        let quotes = "\"".repeat(1000);
+        while !writer.is_full(usize::MAX).unwrap() {
+            writer.row([quotes.as_str()]).unwrap();
+        }
+        let page = writer.finish(None).unwrap();
+        // A row is 2,004 bytes of CSV and twice that as a JSON string.
+        let sent = serde_json::to_string(&page.text).unwrap().len();
+        assert!(sent >= BYTE_BUDGET, "{sent}");
+        assert!(sent < BYTE_BUDGET + 4_100, "{sent}");
     }
 }

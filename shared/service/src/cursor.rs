@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use domain::error::{Error, Result};
 use store::keys;
-use store::PageKey;
+use store::{PageKey, PayoutIndex};
 
 /// Longer than any cursor this module writes; bounds the work a hostile one causes.
 const MAX_CURSOR_LEN: usize = 2048;
@@ -42,9 +42,9 @@ pub fn encode(scope: &str, key: &PageKey) -> Result<String> {
     Ok(URL_SAFE_NO_PAD.encode(payload))
 }
 
-/// Where the listing `scope` continues, if `cursor` is one of its own.
-pub fn decode(scope: &str, cursor: &str) -> Result<PageKey> {
-    decode_checked(scope, cursor, |key| is_payout_page_end(key, scope))
+/// Where the listing of `index` continues, if `cursor` is one of its own.
+pub fn decode(index: &PayoutIndex, cursor: &str) -> Result<PageKey> {
+    decode_checked(&index.scope(), cursor, |key| is_payout_page_end(key, index))
 }
 
 /// Where the listing `scope` continues, if `cursor` is one of its own and its key is
@@ -73,26 +73,15 @@ pub fn decode_checked(
     Ok(payload.key)
 }
 
-/// Whether `key` is what a page of a payout index ends on in the index partition
-/// `partition_value`: a payout's table key, its creation sort key, and exactly one
-/// index partition, that one.
-pub fn is_payout_page_end(key: &PageKey, partition_value: &str) -> bool {
-    let partitions = [keys::STATUS_PK, keys::USER_PK, keys::FEED_PK];
+/// Whether `key` is what a page of `index` ends on: a payout's table key, its creation
+/// sort key, and the index's own partition attribute, with the listing's value.
+pub fn is_payout_page_end(key: &PageKey, index: &PayoutIndex) -> bool {
     let names: HashSet<&str> = key.keys().map(String::as_str).collect();
-    let partition = partitions
-        .iter()
-        .filter(|name| names.contains(**name))
-        .collect::<Vec<_>>();
-    let [partition] = partition.as_slice() else {
-        return false;
-    };
     names.len() == 4
-        && [keys::PK, keys::SK, keys::CREATED_SK]
+        && [keys::PK, keys::SK, keys::CREATED_SK, index.key_attribute()]
             .iter()
             .all(|name| names.contains(name))
-        && key
-            .get(**partition)
-            .is_some_and(|value| value == partition_value)
+        && key.get(index.key_attribute()) == Some(&index.scope())
         && key.get(keys::SK).is_some_and(|sk| sk == keys::PAYOUT_SK)
         && key
             .get(keys::PK)
@@ -121,8 +110,11 @@ mod tests {
     #[test]
     fn round_trips_within_its_scope_only() {
         let cursor = encode("USER#7", &key("USER#7")).unwrap();
-        assert_eq!(decode("USER#7", &cursor).unwrap(), key("USER#7"));
-        assert!(decode("USER#8", &cursor).is_err());
+        assert_eq!(
+            decode(&PayoutIndex::User(7), &cursor).unwrap(),
+            key("USER#7")
+        );
+        assert!(decode(&PayoutIndex::User(8), &cursor).is_err());
     }
 
     #[test]
@@ -135,7 +127,7 @@ mod tests {
             })
             .unwrap(),
         );
-        assert!(decode("USER#7", &steered).is_err());
+        assert!(decode(&PayoutIndex::User(7), &steered).is_err());
         let mut extra = key("USER#7");
         extra.insert(keys::STATUS_PK.to_owned(), "STATUS#pending".to_owned());
         let mut not_a_payout = key("USER#7");
@@ -144,19 +136,24 @@ mod tests {
         missing.remove(keys::CREATED_SK);
         let mut long = key("USER#7");
         long.insert(keys::CREATED_SK.to_owned(), "x".repeat(500));
-        for bad in [extra, not_a_payout, missing, long] {
+        // The listing's value under another index's attribute: DynamoDB would refuse
+        // it as a start key of this index (a 500), so it is refused here (a 400).
+        let mut misnamed = key("USER#7");
+        misnamed.remove(keys::USER_PK);
+        misnamed.insert(keys::STATUS_PK.to_owned(), "USER#7".to_owned());
+        for bad in [extra, not_a_payout, missing, long, misnamed] {
             let payload = serde_json::to_vec(&Payload {
                 scope: "USER#7".to_owned(),
                 key: bad.clone(),
             })
             .unwrap();
             assert!(
-                decode("USER#7", &URL_SAFE_NO_PAD.encode(payload)).is_err(),
+                decode(&PayoutIndex::User(7), &URL_SAFE_NO_PAD.encode(payload)).is_err(),
                 "{bad:?}"
             );
         }
         for junk in ["", ".", "abc", "a.b", &"x".repeat(5000)] {
-            assert!(decode("USER#7", junk).is_err(), "{junk}");
+            assert!(decode(&PayoutIndex::User(7), junk).is_err(), "{junk}");
         }
     }
 }

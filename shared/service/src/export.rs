@@ -8,7 +8,7 @@ use domain::payout::{Payout, PayoutStatus, Reason};
 use domain::time::Timestamp;
 use store::{keys, PageKey, PayoutIndex, Store};
 
-use crate::csv_page::{optional, CsvPage, CsvWriter};
+use crate::csv_page::{optional, CsvPage, CsvWriter, ROWS_PER_READ};
 use crate::cursor;
 use crate::reconciliation::Day;
 
@@ -104,13 +104,13 @@ pub async fn payouts_csv(
     let mut start = cursor
         .map(|cursor| {
             cursor::decode_checked(&listing, cursor, |key| {
-                cursor::is_payout_page_end(key, &partition) && range.holds(key)
+                cursor::is_payout_page_end(key, &index) && range.holds(key)
             })
         })
         .transpose()?;
     let mut writer = CsvWriter::new(&PAYOUT_COLUMNS)?;
     loop {
-        let wanted = (max_rows - writer.rows()).min(1000);
+        let wanted = (max_rows - writer.rows()).min(ROWS_PER_READ);
         let page = store
             .query_payouts_created(&index, (range.from, range.to), wanted, start)
             .await?;
@@ -118,7 +118,7 @@ pub async fn payouts_csv(
             writer.row(payout_row(payout))?;
         }
         start = page.next;
-        if start.is_none() || writer.is_full(max_rows) {
+        if start.is_none() || writer.is_full(max_rows)? {
             break;
         }
     }

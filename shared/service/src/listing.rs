@@ -85,7 +85,7 @@ pub async fn my_payouts(
     let limit = check_limit(limit)?;
     let index = PayoutIndex::User(actor.user_id);
     let start = cursor
-        .map(|cursor| page_cursor::decode(&index.scope(), cursor))
+        .map(|cursor| page_cursor::decode(&index, cursor))
         .transpose()?;
     let (page, summary) = tokio::try_join!(
         store.query_payouts(&index, true, limit, start),
@@ -128,7 +128,7 @@ pub async fn list_payouts(
                 "use either page or cursor, not both".to_owned(),
             ))
         }
-        (Some(cursor), None) => Some(page_cursor::decode(&index.scope(), cursor)?),
+        (Some(cursor), None) => Some(page_cursor::decode(&index, cursor)?),
         (None, _) => {
             let skip = usize::try_from(page_number - 1)
                 .ok()

@@ -103,15 +103,18 @@ async fn state(store: &Store, day: &Day, payouts: &[Payout]) -> (Option<Report>,
     )
 }
 
-/// The `rel="next"` link of a CSV page, split into path and query.
-fn next_link(reply: &Reply) -> Option<(String, String)> {
+/// The `rel="next"` link of a CSV page, resolved against the page's own path (it is
+/// relative, so it holds behind a stage's path), split into path and query.
+fn next_link(reply: &Reply, path: &str) -> Option<(String, String)> {
     let link = reply.headers.get("link")?.to_str().unwrap().to_owned();
     let target = link
         .strip_prefix('<')
         .and_then(|rest| rest.strip_suffix(">; rel=\"next\""))
         .unwrap_or_else(|| panic!("a next link: {link}"));
-    let (path, query) = target.split_once('?').unwrap();
-    Some((path.to_owned(), query.to_owned()))
+    let (file, query) = target.split_once('?').unwrap();
+    assert!(!file.contains('/'), "relative to the page: {link}");
+    let directory = &path[..=path.rfind('/').unwrap()];
+    Some((format!("{directory}{file}"), query.to_owned()))
 }
 
 /// Every page of a CSV export from `query` on, following the links: the header of each
@@ -131,7 +134,7 @@ async fn every_page(api: &Api, path: &str, query: &str) -> (Vec<String>, Vec<Str
         let mut lines = reply.text.split("\r\n").filter(|line| !line.is_empty());
         headers.push(lines.next().unwrap().to_owned());
         rows.extend(lines.map(str::to_owned));
-        match next_link(&reply) {
+        match next_link(&reply, &path) {
             Some((next_path, next_query)) => (path, query) = (next_path, next_query),
             None => return (headers, rows),
         }
@@ -210,8 +213,6 @@ async fn bad_questions_about_a_day_are_refused_and_change_nothing() {
     let api = Api::new(store.clone());
     let admin = token(ADMIN, Role::Admin);
     let date = today.name();
-    let before = state(&store, &today, &payouts).await;
-
     let first = api
         .get(
             "/admin/reconciliation",
@@ -220,7 +221,19 @@ async fn bad_questions_about_a_day_are_refused_and_change_nothing() {
         )
         .await;
     let cursor = first.body["next_cursor"].as_str().unwrap().to_owned();
-    let other_day = today.date.pred_opt().unwrap().format("%Y-%m-%d");
+    // The day before, reconciled too (nothing happened on it).
+    let yesterday = Day::before(Timestamp::now(), TZ);
+    reconcile_day(
+        &store,
+        &gateway(&store, 1.0),
+        yesterday,
+        Timestamp::now(),
+        None,
+    )
+    .await
+    .unwrap();
+    let other_day = yesterday.name();
+    let before = state(&store, &today, &payouts).await;
     let user = token(OWNER, Role::User);
     for (path, query, token, status, code) in [
         (
@@ -253,6 +266,13 @@ async fn bad_questions_about_a_day_are_refused_and_change_nothing() {
         ),
         (
             "/admin/reconciliation",
+            "date=+10000-01-01".to_owned(),
+            &admin,
+            400,
+            "bad_request",
+        ),
+        (
+            "/admin/reconciliation",
             format!("date={date}&limit=0"),
             &admin,
             400,
@@ -265,13 +285,27 @@ async fn bad_questions_about_a_day_are_refused_and_change_nothing() {
             400,
             "bad_request",
         ),
+        (
+            "/admin/reconciliation",
+            "date=2020-01-01".to_owned(),
+            &admin,
+            404,
+            "not_found",
+        ),
         // A cursor pages only the day it came from.
         (
             "/admin/reconciliation",
             format!("date={other_day}&cursor={cursor}"),
             &admin,
-            404,
-            "not_found",
+            400,
+            "bad_request",
+        ),
+        (
+            "/admin/reconciliation.csv",
+            format!("date={other_day}&cursor={cursor}"),
+            &admin,
+            400,
+            "bad_request",
         ),
         (
             "/admin/reconciliation",
@@ -296,7 +330,7 @@ async fn bad_questions_about_a_day_are_refused_and_change_nothing() {
         ),
         (
             "/admin/reconciliation.csv",
-            format!("date={other_day}"),
+            "date=2020-01-01".to_owned(),
             &admin,
             404,
             "not_found",
@@ -442,8 +476,19 @@ async fn a_bad_export_is_refused_and_changes_nothing() {
             &admin,
         )
         .await;
-    let (_, next) = next_link(&first).unwrap();
+    let (_, next) = next_link(&first, "/admin/payouts.csv").unwrap();
     let cursor = next.rsplit_once("cursor=").unwrap().1.to_owned();
+    // The same cursor, its place moved to a time outside the range.
+    let outside = {
+        use base64::Engine;
+        let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let mut payload: serde_json::Value =
+            serde_json::from_slice(&engine.decode(&cursor).unwrap()).unwrap();
+        let place = payload["k"]["created_sk"].as_str().unwrap().to_owned();
+        let (_, id) = place.split_once('#').unwrap();
+        payload["k"]["created_sk"] = format!("{}#{id}", to.plus_secs(60)).into();
+        engine.encode(payload.to_string())
+    };
     let user = token(OWNER, Role::User);
     for (query, token, status) in [
         (format!("from={from}&to={to}"), &user, 403),
@@ -469,6 +514,8 @@ async fn a_bad_export_is_refused_and_changes_nothing() {
             400,
         ),
         (format!("from={from}&to={to}&cursor=junk"), &admin, 400),
+        (format!("from={from}&to={to}&cursor={outside}"), &admin, 400),
+        ("from=+10000-01-01".to_owned(), &admin, 400),
     ] {
         let reply = api.get("/admin/payouts.csv", &query, token).await;
         assert_eq!(reply.status, status, "{query}: {}", reply.text);

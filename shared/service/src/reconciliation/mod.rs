@@ -18,7 +18,7 @@ pub mod report;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use chrono::{NaiveDate, TimeZone};
+use chrono::{Datelike, NaiveDate, TimeZone};
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
@@ -76,10 +76,12 @@ impl Day {
         }
     }
 
-    /// `YYYY-MM-DD`, as the operator and the report name it.
+    /// `YYYY-MM-DD`, as the operator and the report name it. Only years a stored time
+    /// can hold (1970–9999, four digits, so times sort as text).
     pub fn parse(text: &str, tz: chrono_tz::Tz) -> Option<Day> {
         NaiveDate::parse_from_str(text, "%Y-%m-%d")
             .ok()
+            .filter(|date| (1970..=9999).contains(&date.year()) && text.len() == 10)
             .map(|date| Day { date, tz })
     }
 

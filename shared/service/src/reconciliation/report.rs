@@ -8,7 +8,7 @@ use domain::time::Timestamp;
 use store::{keys, PageKey, Store};
 
 use super::Day;
-use crate::csv_page::{optional, CsvPage, CsvWriter};
+use crate::csv_page::{list, optional, CsvPage, CsvWriter, ROWS_PER_READ};
 use crate::cursor;
 
 /// A day's report and one page of its findings.
@@ -98,13 +98,13 @@ pub async fn findings_csv(
         .transpose()?;
     let mut writer = CsvWriter::new(&FINDING_COLUMNS)?;
     loop {
-        let wanted = (max_rows - writer.rows()).min(1000);
+        let wanted = (max_rows - writer.rows()).min(ROWS_PER_READ);
         let (findings, next) = findings_page(store, &date, wanted, start).await?;
         for finding in &findings {
             writer.row(finding_row(&date, finding))?;
         }
         start = next;
-        if start.is_none() || writer.is_full(max_rows) {
+        if start.is_none() || writer.is_full(max_rows)? {
             break;
         }
     }
@@ -169,12 +169,7 @@ fn decode_finding_cursor(date: &str, cursor: &str) -> Result<PageKey> {
 fn finding_row(date: &str, finding: &Finding) -> [String; FINDING_COLUMNS.len()] {
     let ours = finding.ours.as_ref();
     let theirs = |cell: &dyn Fn(&domain::reconciliation::GatewaySide) -> String| {
-        finding
-            .theirs
-            .iter()
-            .map(cell)
-            .collect::<Vec<_>>()
-            .join(";")
+        list(finding.theirs.iter().map(cell))
     };
     let (action, transition) = match &finding.action {
         Action::Repaired { transition } => ("repaired", transition.as_str()),

@@ -49,6 +49,11 @@ impl PayoutIndex {
     pub fn scope(&self) -> String {
         self.name_and_key().2
     }
+
+    /// The attribute the index is partitioned on: a page of it ends on a key that has it.
+    pub fn key_attribute(&self) -> &'static str {
+        self.name_and_key().1
+    }
 }
 
 #[derive(Clone, Debug, Default)]
