@@ -21,7 +21,6 @@ use crate::children::Supervised;
 use crate::events::{EventPump, EventSettings};
 use crate::tools;
 
-pub const DEFAULT_API_PORT: u16 = 9000;
 pub const DEFAULT_DDB_PORT: u16 = 8000;
 pub const DEFAULT_RAZORPAYX_FAKE_PORT: u16 = 9100;
 /// The secrets the dev stack keeps in moto's Secrets Manager for the functions.
@@ -32,7 +31,7 @@ const DEFAULT_SCHEDULE_SECS: u64 = 60;
 /// How often the stream is polled: about what Lambda's polling feels like.
 const EVENTS_EVERY: Duration = Duration::from_secs(2);
 
-pub fn env_number<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
+fn env_number<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
     match std::env::var(name) {
         Ok(text) if !text.trim().is_empty() => text
             .trim()
@@ -114,7 +113,7 @@ pub async fn run() -> Result<()> {
 
 /// The stack, until it fails; a signal ends it by dropping this future.
 async fn serve() -> Result<Infallible> {
-    let api_port = env_number("API_PORT", DEFAULT_API_PORT)?;
+    let api_port = crate::invoke::api_port()?;
     let invoke_port = crate::invoke::port()?;
     let origins = crate::front::origins_from_env()?;
     let schedule =

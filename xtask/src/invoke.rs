@@ -15,14 +15,26 @@ use crate::tools;
 /// functions are invoked on it.
 pub const DEFAULT_INVOKE_PORT: u16 = 9001;
 
+/// Where the dev stack's API listens (the front, as API Gateway is deployed).
+pub const DEFAULT_API_PORT: u16 = 9000;
+
 /// The dev stack's invoke port: `INVOKE_PORT`, or [`DEFAULT_INVOKE_PORT`].
 pub fn port() -> Result<u16> {
-    match std::env::var("INVOKE_PORT") {
+    port_from_env("INVOKE_PORT", DEFAULT_INVOKE_PORT)
+}
+
+/// The dev stack's API port: `API_PORT`, or [`DEFAULT_API_PORT`].
+pub fn api_port() -> Result<u16> {
+    port_from_env("API_PORT", DEFAULT_API_PORT)
+}
+
+fn port_from_env(name: &str, default: u16) -> Result<u16> {
+    match std::env::var(name) {
         Ok(text) if !text.trim().is_empty() => text
             .trim()
             .parse()
-            .map_err(|_| anyhow::anyhow!("INVOKE_PORT has an unusable value `{text}`")),
-        _ => Ok(DEFAULT_INVOKE_PORT),
+            .map_err(|_| anyhow::anyhow!("{name} has an unusable value `{text}`")),
+        _ => Ok(default),
     }
 }
 
@@ -48,7 +60,7 @@ pub fn reconcile_day(invoke_port: u16, api_port: u16, date: Option<&str>) -> Str
     if invoke_port != DEFAULT_INVOKE_PORT {
         command.push_str(&format!("INVOKE_PORT={invoke_port} "));
     }
-    if api_port != crate::dev::DEFAULT_API_PORT {
+    if api_port != DEFAULT_API_PORT {
         command.push_str(&format!("API_PORT={api_port} "));
     }
     command.push_str("cargo xtask reconcile");

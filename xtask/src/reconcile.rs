@@ -60,10 +60,7 @@ pub async fn run(args: &[String]) -> Result<()> {
     })?;
     print!("{}", describe(&report));
     // The findings as an admin reads them: through the stack's own API.
-    let base = format!(
-        "http://127.0.0.1:{}",
-        crate::dev::env_number("API_PORT", crate::dev::DEFAULT_API_PORT)?
-    );
+    let base = format!("http://127.0.0.1:{}", invoke::api_port()?);
     let admin = devkit::token::mint(DEV_JWT_SECRET, 1, domain::actor::Role::Admin, 600)?;
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
