@@ -13,6 +13,11 @@ use api::auth::DEV_JWT_SECRET;
 use devkit::paths;
 use domain::actor::{Actor, Role};
 use domain::money::Paise;
+use domain::payout::{IdempotencyKey, PayoutStatus};
+use domain::reconciliation::FindingKind;
+use domain::time::Timestamp;
+use gateway::TransferOutcome;
+use service::reconciliation::{reconcile_day, Day};
 use service::scout::{request_payout, PayoutRequest, Scout};
 use store::Store;
 
@@ -68,12 +73,22 @@ const WEB_APP_SCOUT: &str = "s-web-app";
 const WEB_APP_OWNER: u64 = 79;
 
 /// Failed and pending payouts of a scout of its own, so that the browser has one to
-/// retry and one to cancel whatever the API's earlier callers left.
+/// retry and one to cancel whatever the API's earlier callers left; and today
+/// reconciled, with findings, for the reconciliation panel.
 pub async fn prepare(
     store: &Store,
     gateway_store: &Store,
     vault: &platform::vault::Vault,
 ) -> Result<()> {
+    prepare_world(store, gateway_store, vault).await.map(|_| ())
+}
+
+/// What [`prepare`] makes; answers the day it reconciled (`YYYY-MM-DD`).
+async fn prepare_world(
+    store: &Store,
+    gateway_store: &Store,
+    vault: &platform::vault::Vault,
+) -> Result<String> {
     let owner = 77;
     store
         .insert_scout(&Scout::with_earnings("s-browser", owner, Paise(50_000_000)))
@@ -162,7 +177,115 @@ pub async fn prepare(
         )
         .await?;
     }
-    Ok(())
+    reconciled_day(store, gateway_store, limits).await
+}
+
+/// The scout, and its owner, whose payouts the reconciled day is about.
+const RECONCILED_SCOUT: &str = "s-browser-reconciled";
+const RECONCILED_OWNER: u64 = 76;
+
+/// Today reconciled, with the simulated bank's own mistakes for the dashboard's
+/// reconciliation panel to show (`shared/service/tests/reports.rs` makes the same):
+/// four payouts of a scout of its own paid, then a transfer for nobody of ours
+/// (`unknown_to_us`), one of ours forgotten (`missing_at_gateway`), one paid twice
+/// (`paid_twice`), each left for a person, and one sent back by the bank that no
+/// webhook told us of (`status_mismatch`, repaired: the payout is `reversed`). Today,
+/// in the default operator's zone, is the day: the bank's ledger dates its transfers
+/// now (the smoke test may have reconciled it already: this is its second run).
+/// Answers the day, `YYYY-MM-DD`.
+async fn reconciled_day(
+    store: &Store,
+    gateway_store: &Store,
+    limits: service::config::PayoutLimits,
+) -> Result<String> {
+    store
+        .insert_scout(&Scout::with_earnings(
+            RECONCILED_SCOUT,
+            RECONCILED_OWNER,
+            Paise(1_000_000),
+        ))
+        .await?;
+    let bank = devkit::testing::gateway(gateway_store, 1.0);
+    let mut paid = Vec::new();
+    for amount in [11_000, 12_500, 30_000, 47_550] {
+        let requested = request_payout(
+            store,
+            limits,
+            &Actor::user(RECONCILED_OWNER),
+            PayoutRequest {
+                scout_id: RECONCILED_SCOUT.to_owned(),
+                amount: Some(Paise(amount)),
+                idempotency_key: None,
+            },
+        )
+        .await?;
+        let payout = devkit::admin::process_payout(
+            store,
+            &bank,
+            processing(10),
+            &Actor::admin(1),
+            requested.payout().payout_id,
+        )
+        .await?;
+        if payout.status != PayoutStatus::Completed {
+            bail!(
+                "the paying bank left payout {} {:?}",
+                payout.payout_id,
+                payout.status
+            );
+        }
+        paid.push(payout);
+    }
+    let stranger = uuid::Uuid::new_v4();
+    bank.book_by_hand(
+        &IdempotencyKey::for_attempt(stranger, 1),
+        stranger,
+        Paise(5_000),
+        TransferOutcome::Paid {
+            reference: "UTR-BY-HAND-1".to_owned(),
+            gateway_payout_id: None,
+        },
+    )
+    .await?;
+    bank.forget_by_hand(&paid[0].idempotency_key()).await?;
+    bank.book_by_hand(
+        &IdempotencyKey::for_attempt(paid[1].payout_id, 9),
+        paid[1].payout_id,
+        paid[1].amount_paise,
+        TransferOutcome::Paid {
+            reference: "UTR-TWICE-9".to_owned(),
+            gateway_payout_id: None,
+        },
+    )
+    .await?;
+    bank.book_by_hand(
+        &paid[2].idempotency_key(),
+        paid[2].payout_id,
+        paid[2].amount_paise,
+        TransferOutcome::Reversed {
+            reason: "beneficiary account closed".to_owned(),
+        },
+    )
+    .await?;
+    let now = Timestamp::now();
+    let day = Day::containing(now, service::config::DEFAULT_SCHEDULE_TZ);
+    let run = reconcile_day(store, &bank, day, now, None).await?;
+    let kinds: Vec<FindingKind> = run
+        .new_findings
+        .iter()
+        .map(|finding| finding.kind)
+        .collect();
+    for wanted in [
+        FindingKind::UnknownToUs,
+        FindingKind::MissingAtGateway,
+        FindingKind::PaidTwice,
+        FindingKind::StatusMismatch,
+    ] {
+        if !kinds.contains(&wanted) {
+            bail!("the reconciled day has no {wanted:?} finding: {kinds:?}");
+        }
+    }
+    Ok(day.name())
 }
 
 /// The page's ₹ formatting against Node's own `en-IN` grouping
@@ -216,7 +339,7 @@ pub async fn screenshot(out: &Path) -> Result<()> {
     let table = devkit::fixture::demo_table(&endpoint, &vault, "screenshot").await?;
     let client = devkit::dynamodb_local::client(&endpoint).await;
     let store = Store::new(client, &table);
-    prepare(&store, &store, &vault).await?;
+    let reconciled = prepare_world(&store, &store, &vault).await?;
     // Two of the demo's pending payouts paid, so that the picture has every kind.
     let paying = gateway::SimulatedGateway::new(
         store.clone(),
@@ -246,6 +369,7 @@ pub async fn screenshot(out: &Path) -> Result<()> {
                 ("DASHBOARD_URL", &format!("{base}/admin")),
                 ("ADMIN_TOKEN", &admin),
                 ("OUT", &out_text),
+                ("RECONCILED_DATE", &reconciled),
             ],
         )
     })

@@ -22,7 +22,7 @@ const HTML: &str = include_str!("dashboard/dashboard.html");
 const STYLE: &str = include_str!("dashboard/dashboard.css");
 /// The script's parts, in the order they run: each uses only what those before it
 /// declare, and the last one starts the page.
-const SCRIPT_PARTS: [&str; 11] = [
+const SCRIPT_PARTS: [&str; 12] = [
     include_str!("dashboard/script/format.js"),
     include_str!("dashboard/script/state.js"),
     include_str!("dashboard/script/dom.js"),
@@ -33,6 +33,7 @@ const SCRIPT_PARTS: [&str; 11] = [
     include_str!("dashboard/script/list.js"),
     include_str!("dashboard/script/actions.js"),
     include_str!("dashboard/script/detail.js"),
+    include_str!("dashboard/script/reconciliation.js"),
     include_str!("dashboard/script/events.js"),
 ];
 

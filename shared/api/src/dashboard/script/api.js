@@ -1,12 +1,17 @@
-// Calling the JSON API with the admin's token, and what a 401 or 403 does.
+// Calling the API with the admin's token (JSON, or a file), and what a 401 or 403 does.
 
-async function api(method, path) {
+// The API's answer to `method path` (relative to the API's root, or a URL on this
+// origin), whatever its type; an error answer throws an ApiError with the API's own
+// message when it sent one.
+async function apiFetch(method, path, accept) {
   if (!state.token) throw new ApiError(401, 'unauthorized', AUTH_MESSAGES[401]);
+  const url = new URL(/^https?:/.test(path) ? path : API_ROOT + path, location.href);
+  if (url.origin !== location.origin) throw new ApiError(0, 'other_origin', 'The dashboard calls its own API only.');
   let res;
   try {
-    res = await fetch(API_ROOT + path, {
+    res = await fetch(url.href, {
       method,
-      headers: { Authorization: 'Bearer ' + state.token, Accept: 'application/json' },
+      headers: { Authorization: 'Bearer ' + state.token, Accept: accept },
       cache: 'no-store',
       credentials: 'same-origin',
       referrerPolicy: 'no-referrer',
@@ -14,6 +19,24 @@ async function api(method, path) {
   } catch (err) {
     throw new ApiError(0, 'network', 'Could not reach the API. Check the connection and try again.');
   }
+  if (!res.ok) {
+    const text = await res.text();
+    let body = null;
+    try {
+      body = text ? parseJson(text) : null;
+    } catch (err) {
+      body = null;
+    }
+    const e = body && typeof body === 'object' && body.error;
+    if (e && typeof e.message === 'string') throw new ApiError(res.status, String(e.code), e.message);
+    throw new ApiError(res.status, 'http_' + res.status,
+      ('The API answered ' + res.status + ' ' + res.statusText).trim() + '.');
+  }
+  return res;
+}
+
+async function api(method, path) {
+  const res = await apiFetch(method, path, 'application/json');
   const text = await res.text();
   let body = null;
   if (text) {
@@ -22,12 +45,6 @@ async function api(method, path) {
     } catch (err) {
       body = null;
     }
-  }
-  if (!res.ok) {
-    const e = body && typeof body === 'object' && body.error;
-    if (e && typeof e.message === 'string') throw new ApiError(res.status, String(e.code), e.message);
-    throw new ApiError(res.status, 'http_' + res.status,
-      ('The API answered ' + res.status + ' ' + res.statusText).trim() + '.');
   }
   if (!body || typeof body !== 'object') {
     throw new ApiError(res.status, 'bad_response', 'The API sent an answer the dashboard cannot read.');

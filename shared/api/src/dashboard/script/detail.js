@@ -47,13 +47,27 @@ function detailValue(value, kind) {
   }
 }
 
-function renderDetail(p) {
+// Fields a payout may carry beyond the list's (a reconciliation finding's record of it).
+const EXTRA_FIELDS = {
+  first_sent_at: ['First sent at', 'date'],
+  gateway_fund_account_id: ['Gateway fund account', 'mono'],
+};
+
+// `note`, when given, says where the payout shown comes from if not from the list.
+function renderDetail(p, note) {
   state.detail = p;
   els.detailHeading.textContent = 'Payout ' + shortId(p.payout_id);
   els.detail.dataset.payoutId = String(p.payout_id);
+  els.detail.dataset.source = note ? 'reconciliation' : 'list';
+  els.detailNote.textContent = note || '';
+  els.detailNote.hidden = !note;
   const known = new Set(DETAIL_FIELDS.map((f) => f[0]).concat(['earlier_attempts', 'history']));
-  const fields = DETAIL_FIELDS.map(([key, label, kind]) => [key, label, kind]);
-  for (const key of Object.keys(p)) if (!known.has(key)) fields.push([key, key, 'text']);
+  // A record from elsewhere shows what it holds; the list's payout, every field.
+  const fields = DETAIL_FIELDS.filter(([key]) => !note || p[key] !== undefined)
+    .map(([key, label, kind]) => [key, label, kind]);
+  for (const key of Object.keys(p)) {
+    if (!known.has(key)) fields.push([key].concat(EXTRA_FIELDS[key] || [key, 'text']));
+  }
   els.detailFields.replaceChildren(...fields.map(([key, label, kind]) =>
     h('div', { class: 'field', 'data-field': key }, h('dt', { text: label }), h('dd', null, detailValue(p[key], kind)))));
 
@@ -83,7 +97,9 @@ function renderDetail(p) {
       ? h('span', { class: 'muted' }, ' · gateway id ', h('span', { class: 'mono', text: String(p.gateway_payout_id) }))
       : null));
   els.detailAttempts.replaceChildren(...items);
-  renderHistory(p.history);
+  if (note && !Array.isArray(p.history)) {
+    els.detailHistory.replaceChildren(h('li', { class: 'attempt muted', text: 'In the payout’s row of the list.' }));
+  } else renderHistory(p.history);
 }
 
 const HISTORY_ACTIONS = { process: 'Process', retry: 'Retry', cancel: 'Cancel' };
@@ -116,8 +132,12 @@ function renderHistory(history) {
 function openDetail(id, opener) {
   const p = state.payouts.get(id);
   if (!p) return;
+  showDetail(p, opener, null);
+}
+
+function showDetail(p, opener, note) {
   state.detailOpener = opener || null;
-  renderDetail(p);
+  renderDetail(p, note);
   els.detail.hidden = false;
   els.detailHeading.focus();
 }

@@ -23,6 +23,7 @@ els.refresh.addEventListener('click', () => {
   clearMessage();
   loadStats();
   loadList(state.pageIndex);
+  loadRecon(state.recon.date);
 });
 
 els.statusFilter.addEventListener('change', () => {
@@ -64,6 +65,25 @@ els.confirm.addEventListener('close', () => {
 });
 
 els.detailClose.addEventListener('click', closeDetail);
+
+els.reconForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const day = els.reconDate.value;
+  if (!DAY_TEXT.test(day)) {
+    els.reconError.textContent = 'Pick a day first (YYYY-MM-DD).';
+    els.reconError.hidden = false;
+    els.reconDate.focus();
+    return;
+  }
+  loadRecon(day);
+});
+els.reconLatest.addEventListener('click', () => loadRecon(null));
+els.reconCsv.addEventListener('click', downloadReconCsv);
+els.findingsMore.addEventListener('click', loadMoreFindings);
+els.findingsRows.addEventListener('click', (event) => {
+  const target = event.target instanceof Element ? event.target.closest('button[data-open-finding]') : null;
+  if (target) openFinding(Number(target.dataset.openFinding), target);
+});
 
 document.addEventListener('keydown', (event) => {
   if (event.key !== 'Escape' || els.confirm.open || els.detail.hidden) return;

@@ -50,6 +50,7 @@ function resetData() {
   els.detailFields.replaceChildren();
   els.detailAttempts.replaceChildren();
   els.payouts.dataset.state = 'idle';
+  resetRecon();
 }
 
 function signOut(message, kind) {
@@ -83,5 +84,6 @@ async function startSession(token) {
   if (stats && seq === state.statsSeq) renderStats(stats);
   else if (statsError) renderStatsError(statsError);
   els.statsHeading.focus({ preventScroll: true });
+  loadRecon(state.recon.date);
   await loadList(0);
 }

@@ -44,8 +44,11 @@ for (const id of ['message', 'session', 'refresh', 'sign-out', 'signin', 'signin
   'signin-submit', 'app', 'stats-heading', 'as-of', 'stats-error', 'stats', 'chart',
   'list-heading', 'status-filter', 'page-label', 'row-count', 'payouts', 'rows', 'empty',
   'first-page', 'prev-page', 'next-page', 'detail', 'detail-heading', 'detail-close',
-  'detail-fields', 'detail-attempts', 'detail-history', 'confirm', 'confirm-title', 'confirm-text',
-  'confirm-note', 'confirm-keep', 'confirm-ok']) {
+  'detail-fields', 'detail-note', 'detail-attempts', 'detail-history', 'confirm', 'confirm-title',
+  'confirm-text', 'confirm-note', 'confirm-keep', 'confirm-ok', 'recon', 'recon-heading', 'recon-day',
+  'recon-form', 'recon-date', 'recon-show', 'recon-latest', 'recon-csv', 'recon-none', 'recon-error',
+  'recon-report', 'recon-runs', 'recon-totals-rows', 'recon-matched', 'recon-kinds-box', 'recon-kinds',
+  'recon-actions', 'findings', 'findings-rows', 'findings-empty', 'findings-more', 'findings-count']) {
   els[id.replace(/-([a-z])/g, (m, c) => c.toUpperCase())] = document.getElementById(id);
 }
 
@@ -64,7 +67,36 @@ const state = {
   pendingAction: null,
   detail: null,
   detailOpener: null,
+  recon: {
+    date: null, // the day asked for; null: the API's default, yesterday
+    report: null,
+    findings: [],
+    nextCursor: null,
+    seq: 0,
+    loads: 0,
+    downloading: false,
+  },
 };
+
+// The reconciliation's words for its findings and actions, as the page shows them.
+const FINDINGS_PAGE_SIZE = 50;
+const FINDING_KINDS = {
+  unknown_to_us: 'Unknown to us',
+  missing_at_gateway: 'Missing at the gateway',
+  status_mismatch: 'Status mismatch',
+  amount_mismatch: 'Amount mismatch',
+  destination_mismatch: 'Destination mismatch',
+  paid_twice: 'Paid twice',
+};
+const FINDING_ACTIONS = { repaired: 'Repaired', left_for_person: 'Left for a person' };
+// Both sides' totals, in the order the panel lists them: [key, label, money?].
+const RECON_TOTALS = [
+  ['payouts', 'Payouts', false],
+  ['paid', 'Paid', false],
+  ['paid_paise', 'Paid amount', true],
+  ['not_paid', 'Not paid', false],
+  ['in_flight', 'In flight', false],
+];
 
 class ApiError extends Error {
   constructor(status, code, message) {
