@@ -2,8 +2,9 @@
 //! Mode dashboard lets a person do, for tests and `cargo xtask dev`. Lists payouts,
 //! validations and webhook deliveries, forces a payout's status (with its webhook
 //! dropped, or processed for another amount, if asked), pays a payout a second time,
-//! and sets the faults and the balance: each way the gateway can come to disagree with
-//! our books, for the reconciliation to find.
+//! books many payouts at once as made earlier (a day's statement, for the
+//! reconciliation's benchmark), and sets the faults and the balance: each way the
+//! gateway can come to disagree with our books, for the reconciliation to find.
 
 use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, State};
@@ -214,6 +215,177 @@ pub(super) async fn control_duplicate(
     }
     fake.persist();
     Ok(Json(view).into_response())
+}
+
+/// The most payouts one bulk booking takes: a larger day is booked in several requests,
+/// each well inside the server's 2 MiB body limit (5,000 of the bench's are about 1.1 MB).
+const BULK_MAX: usize = 5_000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BulkBooking {
+    payouts: Vec<BookedPayout>,
+}
+
+/// A payout as RazorpayX made it earlier, already in its final status.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BookedPayout {
+    #[serde(default)]
+    reference_id: Option<String>,
+    /// Shown in `notes` (as `idempotency_key`, which is what the reconciliation reads),
+    /// and kept as the payout's `X-Payout-Idempotency`.
+    idempotency_key: String,
+    amount: u64,
+    fund_account_id: String,
+    /// `processed`, `failed` or `reversed`.
+    status: String,
+    #[serde(default)]
+    reason: Option<String>,
+    /// Unix seconds: when RazorpayX made it.
+    created_at: i64,
+}
+
+/// Books payouts as made at their own `created_at`, each already in its final status,
+/// with no webhook (they happened before anyone listened): a day's worth of payouts in
+/// a few requests, where one `POST /v1/payouts` each would take the day to settle. A
+/// processed one takes its amount from the balance (down to zero at most). The books
+/// stay in order of creation time, as the list reads them. Answers each booked payout as
+/// `GET /_fake/payouts` shows it, in the order asked.
+pub(super) async fn control_bulk(State(shared): State<Shared>, body: Bytes) -> Reply {
+    let booking: BulkBooking = serde_json::from_slice(&body).map_err(|err| {
+        bad_request(
+            None,
+            format!(
+                "expected {{\"payouts\": [{{\"reference_id\", \"idempotency_key\", \"amount\", \
+                 \"fund_account_id\", \"status\", \"reason\", \"created_at\"}}]}}: {err}"
+            ),
+        )
+    })?;
+    if booking.payouts.len() > BULK_MAX {
+        return Err(bad_request(
+            Some("payouts"),
+            format!("at most {BULK_MAX} payouts a request"),
+        ));
+    }
+    let mut guard = lock(&shared)?;
+    let fake = &mut *guard;
+    let mut keys: std::collections::HashSet<&str> = fake
+        .ledger
+        .payouts
+        .iter()
+        .map(|payout| payout.idempotency_key.as_str())
+        .collect();
+    for booked in &booking.payouts {
+        if !["processed", "failed", "reversed"].contains(&booked.status.as_str()) {
+            return Err(bad_request(
+                Some("status"),
+                "a booked payout is processed, failed or reversed",
+            ));
+        }
+        if booked
+            .reference_id
+            .as_deref()
+            .is_some_and(|reference| reference.len() > 40)
+        {
+            return Err(bad_request(
+                Some("reference_id"),
+                "The reference id may not be greater than 40 characters.",
+            ));
+        }
+        if booked.created_at > unix_now() {
+            return Err(bad_request(
+                Some("created_at"),
+                "a booked payout was made in the past, not the future",
+            ));
+        }
+        if booked.amount < 100 {
+            return Err(bad_request(
+                Some("amount"),
+                "The amount must be an integer of at least 100 paise.",
+            ));
+        }
+        if !keys.insert(booked.idempotency_key.as_str()) {
+            return Err(bad_request(
+                Some("idempotency_key"),
+                format!(
+                    "idempotency key {} is taken: one payout per key",
+                    booked.idempotency_key
+                ),
+            ));
+        }
+    }
+    let mut vpa = std::collections::HashMap::new();
+    for booked in &booking.payouts {
+        let known = fake
+            .ledger
+            .fund_accounts
+            .iter()
+            .find(|account| account.id == booked.fund_account_id)
+            .ok_or_else(|| {
+                bad_request(Some("fund_account_id"), "The id provided does not exist")
+            })?;
+        vpa.insert(booked.fund_account_id.as_str(), known.account_type == "vpa");
+    }
+    let mut views = Vec::with_capacity(booking.payouts.len());
+    let mut made = Vec::with_capacity(booking.payouts.len());
+    for booked in &booking.payouts {
+        let notes = json!({"idempotency_key": booked.idempotency_key});
+        let mode = if vpa.get(booked.fund_account_id.as_str()) == Some(&true) {
+            "UPI"
+        } else {
+            "IMPS"
+        };
+        let mut request_body = json!({
+            "account_number": fake.config.account_number,
+            "fund_account_id": booked.fund_account_id,
+            "amount": booked.amount,
+            "currency": "INR",
+            "mode": mode,
+            "purpose": "payout",
+            "notes": notes,
+        });
+        if let (Some(reference), Some(body)) = (&booked.reference_id, request_body.as_object_mut())
+        {
+            body.insert("reference_id".to_owned(), json!(reference));
+        }
+        let processed = booked.status == "processed";
+        let mut payout = FakePayout {
+            id: fake.next_id("pout"),
+            entity: "payout".to_owned(),
+            fund_account_id: booked.fund_account_id.clone(),
+            amount: booked.amount,
+            currency: "INR".to_owned(),
+            notes,
+            fees: 0,
+            tax: 0,
+            status: String::new(),
+            utr: processed.then(|| utr(&mut fake.rng)),
+            mode: mode.to_owned(),
+            purpose: "payout".to_owned(),
+            reference_id: booked.reference_id.clone(),
+            narration: None,
+            batch_id: None,
+            status_details: None,
+            created_at: booked.created_at,
+            idempotency_key: booked.idempotency_key.clone(),
+            request_body,
+            settle_at_ms: None,
+            fate: Fate::Processed,
+            debited: processed,
+        };
+        payout.set_status(&booked.status, booked.reason.as_deref());
+        if processed {
+            fake.ledger.balance = fake.ledger.balance.saturating_sub(payout.amount);
+        }
+        views.push(control_view(&payout));
+        made.push(payout);
+    }
+    fake.ledger.payouts.extend(made);
+    // Stable: payouts made in the same second keep the order they were made in.
+    fake.ledger.payouts.sort_by_key(|payout| payout.created_at);
+    fake.persist();
+    Ok(Json(json!({"entity": "collection", "count": views.len(), "items": views})).into_response())
 }
 
 pub(super) async fn control_faults(State(shared): State<Shared>, body: Bytes) -> Reply {

@@ -15,8 +15,9 @@ use serde_json::{json, Value};
 use super::accounts::{create_contact, create_fund_account};
 use super::config::{FakeConfig, Faults, ValidationFaults};
 use super::control::{
-    control_balance, control_duplicate, control_faults, control_forget, control_payouts,
-    control_status, control_validation_faults, control_validations, control_view, control_webhooks,
+    control_balance, control_bulk, control_duplicate, control_faults, control_forget,
+    control_payouts, control_status, control_validation_faults, control_validations, control_view,
+    control_webhooks,
 };
 use super::fake::{Fake, Shared};
 use super::ledger::{FakeValidation, Ledger};
@@ -250,6 +251,7 @@ fn router(shared: Shared) -> Router {
         )
         .route("/v1/fund_accounts/validations/{id}", get(fetch_validation))
         .route("/_fake/payouts", get(control_payouts))
+        .route("/_fake/payouts/bulk", post(control_bulk))
         .route("/_fake/payouts/{id}/status", post(control_status))
         .route("/_fake/payouts/{id}/duplicate", post(control_duplicate))
         .route("/_fake/payouts/{id}/forget", post(control_forget))

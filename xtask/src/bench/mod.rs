@@ -5,6 +5,7 @@
 mod api;
 mod binaries;
 mod processor;
+mod reconcile;
 pub mod stats;
 mod world;
 
@@ -20,8 +21,19 @@ use stats::{ms, ratio};
 
 pub async fn run(args: &[String]) -> Result<()> {
     let quick = args.iter().any(|arg| arg == "--quick");
+    let only = args
+        .iter()
+        .position(|arg| arg == "--only")
+        .map(|at| args.get(at + 1).map(String::as_str).unwrap_or_default());
     let started = Instant::now();
     let (endpoint, _dynamodb) = crate::servers::dynamodb_for_run("dynamodb-local-bench.log")?;
+    match only {
+        Some("reconcile") => return only_reconcile(&endpoint, quick, started).await,
+        Some(other) => anyhow::bail!(
+            "cargo xtask bench [--quick] [--only reconcile]: no part `{other}` to run alone"
+        ),
+        None => {}
+    }
     let (moto_endpoint, _moto) = crate::servers::moto_for_run("moto-bench.log")?;
     let (vault, account_keys) = devkit::moto::local_vault(&moto_endpoint).await?;
 
@@ -29,6 +41,8 @@ pub async fn run(args: &[String]) -> Result<()> {
     let processor = processor::run(&endpoint, &vault, quick).await?;
     println!("bench: API handlers");
     let api = api::run(&endpoint, &vault, quick).await?;
+    println!("bench: the daily reconciliation");
+    let reconciliation = reconcile::run(&endpoint, quick).await?;
     println!("bench: release binaries");
     let (binaries, build_time) =
         binaries::run(&endpoint, &vault, &account_keys.env(&moto_endpoint), quick).await?;
@@ -57,15 +71,12 @@ pub async fn run(args: &[String]) -> Result<()> {
         &processor,
         &api,
         &binaries,
+        &reconciliation,
         arm64.as_ref(),
         build_time,
         started.elapsed(),
     );
-    let path = if quick {
-        paths::local_dir().join("bench").join("BENCHMARKS.quick.md")
-    } else {
-        paths::workspace_root().join("docs").join("BENCHMARKS.md")
-    };
+    let path = report_path(quick);
     std::fs::create_dir_all(path.parent().unwrap_or(&paths::local_dir()))?;
     std::fs::write(&path, report)?;
     println!(
@@ -74,6 +85,91 @@ pub async fn run(args: &[String]) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+fn report_path(quick: bool) -> std::path::PathBuf {
+    if quick {
+        paths::local_dir().join("bench").join("BENCHMARKS.quick.md")
+    } else {
+        paths::workspace_root().join("docs").join("BENCHMARKS.md")
+    }
+}
+
+/// `cargo xtask bench [--quick] --only reconcile`: §6 alone, written over §6 of the
+/// report (and its line under "Targets missed"); the rest of the file stays as the last
+/// whole run left it.
+async fn only_reconcile(endpoint: &str, quick: bool, started: Instant) -> Result<()> {
+    println!("bench: the daily reconciliation");
+    let figures = reconcile::run(endpoint, quick).await?;
+    let command = if quick {
+        "cargo xtask bench --quick --only reconcile"
+    } else {
+        "cargo xtask bench --only reconcile"
+    };
+    let path = report_path(quick);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n\n".to_owned());
+    let text = splice_section(&text, &reconcile::section(&figures, command));
+    let text = splice_missed(&text, reconcile_missed(&figures).as_deref());
+    std::fs::create_dir_all(path.parent().unwrap_or(&paths::local_dir()))?;
+    std::fs::write(&path, text)?;
+    println!(
+        "bench: wrote §6 of {} in {:.0} s",
+        path.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `text` with §6 replaced by `section`, or put before "Decisions measured" if absent.
+fn splice_section(text: &str, section: &str) -> String {
+    let section = format!("{}\n", section.trim_end());
+    if let Some(start) = text.find(reconcile::HEADING) {
+        let rest = &text[start + reconcile::HEADING.len()..];
+        let end = rest
+            .find("\n## ")
+            .map_or(text.len(), |at| start + reconcile::HEADING.len() + at + 1);
+        return format!("{}{section}\n{}", &text[..start], &text[end..]);
+    }
+    match text.find("## Decisions measured") {
+        Some(at) => format!("{}{section}\n{}", &text[..at], &text[at..]),
+        None => format!("{}\n{section}", text.trim_end()),
+    }
+}
+
+/// `text` with §6's line under "Targets missed" replaced by `line` (or removed).
+fn splice_missed(text: &str, line: Option<&str>) -> String {
+    let mut lines: Vec<String> = text
+        .lines()
+        .filter(|kept| !kept.starts_with(reconcile::MISSED_PREFIX))
+        .map(str::to_owned)
+        .collect();
+    if let Some(line) = line {
+        if let Some(at) = lines
+            .iter()
+            .position(|heading| heading == "## Targets missed, and why")
+        {
+            if lines.get(at + 2).is_some_and(|next| next == "None.") {
+                lines.remove(at + 2);
+            }
+            lines.insert(at + 2, line.to_owned());
+        }
+    }
+    let mut out = lines.join("\n");
+    out.push('\n');
+    out
+}
+
+/// §6's line under "Targets missed" when the day does not fit.
+fn reconcile_missed(figures: &reconcile::ReconcileFigures) -> Option<String> {
+    let largest = figures.days.iter().max_by_key(|day| day.payouts)?;
+    (!largest.finished).then(|| {
+        format!(
+            "{} a day of {} payouts does not fit** the `reconcile` function's {} s; see §6.",
+            reconcile::MISSED_PREFIX,
+            reconcile::thousands(largest.payouts),
+            figures.timeout_secs
+        )
+    })
 }
 
 fn machine() -> String {
@@ -123,11 +219,14 @@ fn check(ok: bool) -> &'static str {
     }
 }
 
+// One figure set per section, as the report lists them.
+#[allow(clippy::too_many_arguments)]
 fn report(
     command: &str,
     processor: &processor::ProcessorFigures,
     api: &api::ApiFigures,
     binaries: &[binaries::BinaryFigures],
+    reconciliation: &reconcile::ReconcileFigures,
     arm64: Option<&crate::package::Manifest>,
     build_time: std::time::Duration,
     total: std::time::Duration,
@@ -410,6 +509,9 @@ fn report(
         }
     }
 
+    let _ = writeln!(out);
+    let _ = write!(out, "{}", reconcile::section(reconciliation, command));
+
     let _ = writeln!(out, "\n## Decisions measured\n");
     let _ = writeln!(out, "Measured once on this machine (2026-11-24), `request-scout-payout` and the bare baseline, init instructions by callgrind from exec to the first `/next`, zip as above:\n");
     let _ = writeln!(out, "| build | init instructions | ÷ bare | zip |");
@@ -467,6 +569,10 @@ fn report(
             out,
             "- **`{name}` size or memory** over its target; see §5."
         );
+    }
+    if let Some(line) = reconcile_missed(reconciliation) {
+        any = true;
+        let _ = writeln!(out, "{line}");
     }
     if !any {
         let _ = writeln!(out, "None.");
