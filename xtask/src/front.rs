@@ -214,7 +214,7 @@ mod tests {
         );
         assert_eq!(
             answer.headers()["access-control-expose-headers"],
-            "idempotent-replayed"
+            "idempotent-replayed,link,content-disposition"
         );
         let echoed: serde_json::Value = answer.json().await.unwrap();
         assert_eq!(echoed["method"], "POST");
