@@ -241,22 +241,28 @@ async function loadMoreFindings() {
   const r = state.recon;
   if (!r.report || !r.nextCursor || !state.token) return;
   const seq = r.seq;
+  // Another day asked for meanwhile keeps its own seq only once it has loaded: the
+  // report this page continues is the one that must still be shown.
+  const report = r.report;
+  const cursor = r.nextCursor;
   const params = new URLSearchParams({
-    date: String(r.report.date), limit: String(FINDINGS_PAGE_SIZE), cursor: r.nextCursor,
+    date: String(report.date), limit: String(FINDINGS_PAGE_SIZE), cursor,
   });
   els.findingsMore.disabled = true;
   els.reconError.hidden = true;
   let added = [];
   try {
     const body = await api('GET', 'admin/reconciliation?' + params.toString());
-    if (seq !== r.seq) return;
+    if (seq !== r.seq || r.report !== report) return;
     if (!Array.isArray(body.findings)) {
       throw new ApiError(200, 'bad_response', 'The API sent findings the dashboard cannot read.');
     }
     added = appendFindings(body.findings);
-    r.nextCursor = typeof body.next_cursor === 'string' && body.next_cursor ? body.next_cursor : null;
+    // A cursor that does not move would show the same page again and again: the end.
+    const next = typeof body.next_cursor === 'string' && body.next_cursor ? body.next_cursor : null;
+    r.nextCursor = next === cursor ? null : next;
   } catch (err) {
-    if (seq !== r.seq) return;
+    if (seq !== r.seq || r.report !== report) return;
     if (handleAuthError(err)) return;
     els.reconError.textContent = 'Could not load more findings: ' + err.message;
     els.reconError.hidden = false;
@@ -291,7 +297,7 @@ function openFinding(index, opener) {
     amount_paise: ours.amount_paise,
     user_id: ours.user_id,
     attempt: ours.attempt,
-    attempt_sent_at: ours.first_sent_at,
+    first_sent_at: ours.first_sent_at,
     gateway_payout_id: ours.gateway_payout_id,
     payment_reference: ours.utr,
     gateway_fund_account_id: ours.gateway_fund_account_id,
@@ -325,6 +331,9 @@ async function downloadReconCsv() {
   r.downloading = true;
   updateReconControls();
   showMessage('Downloading the findings of ' + date + '…', 'info');
+  // Signed out, or in as someone else, meanwhile: the download is theirs no more.
+  const token = state.token;
+  const fetched = new Set();
   try {
     let url = new URL(API_ROOT + 'admin/reconciliation.csv?' + new URLSearchParams({ date }).toString(),
       location.href).href;
@@ -332,16 +341,21 @@ async function downloadReconCsv() {
     const parts = [];
     for (let page = 0; url; page++) {
       if (page >= 1000) throw new ApiError(0, 'too_many_pages', 'The export did not end after 1,000 pages.');
+      if (fetched.has(url)) throw new ApiError(0, 'repeated_page', 'The export named a page it had sent already.');
+      fetched.add(url);
       const res = await apiFetch('GET', url, 'text/csv');
       let text = await res.text();
+      if (state.token !== token) return;
       if (page === 0) {
         filename = attachmentName(res.headers.get('Content-Disposition')) || filename;
       } else {
         // Each page is a whole file with the header row: keep the first one only.
-        text = text.slice(text.indexOf('\n') + 1);
-        if (!parts[parts.length - 1].endsWith('\n')) parts.push('\r\n');
+        const end = text.indexOf('\n');
+        if (end < 0) throw new ApiError(0, 'bad_response', 'A page of the export has no header row.');
+        text = text.slice(end + 1);
+        if (text && parts.length && !parts[parts.length - 1].endsWith('\n')) parts.push('\r\n');
       }
-      parts.push(text);
+      if (text) parts.push(text);
       url = nextCsvPage(res.headers.get('Link'), res.url || url);
     }
     const href = URL.createObjectURL(new Blob(parts, { type: 'text/csv;charset=utf-8' }));
@@ -352,10 +366,13 @@ async function downloadReconCsv() {
     setTimeout(() => URL.revokeObjectURL(href), 60000);
     showMessage('Saved ' + filename + '.', 'success');
   } catch (err) {
+    if (state.token !== token) return;
     if (handleAuthError(err)) return;
     showMessage('Could not download the findings of ' + date + ': ' + err.message, 'error');
   } finally {
-    r.downloading = false;
-    if (state.token) updateReconControls();
+    if (state.token === token) {
+      r.downloading = false;
+      if (state.token) updateReconControls();
+    }
   }
 }
