@@ -19,6 +19,7 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use crate::children::Supervised;
 use crate::events::{EventPump, EventSettings};
+use crate::settings::env_number;
 use crate::tools;
 
 pub const DEFAULT_DDB_PORT: u16 = 8000;
@@ -30,16 +31,6 @@ pub const DEFAULT_MOTO_PORT: u16 = 9200;
 const DEFAULT_SCHEDULE_SECS: u64 = 60;
 /// How often the stream is polled: about what Lambda's polling feels like.
 const EVENTS_EVERY: Duration = Duration::from_secs(2);
-
-fn env_number<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
-    match std::env::var(name) {
-        Ok(text) if !text.trim().is_empty() => text
-            .trim()
-            .parse()
-            .map_err(|_| anyhow::anyhow!("{name} has an unusable value `{text}`")),
-        _ => Ok(default),
-    }
-}
 
 /// The port of a loopback `http://127.0.0.1:<port>` endpoint.
 pub fn local_port(endpoint: &str) -> Option<u16> {

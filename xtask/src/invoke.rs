@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use devkit::{dynamodb_local, paths};
 
+use crate::settings::env_number;
 use crate::tools;
 
 /// Where `cargo lambda watch` itself listens under `cargo xtask dev`: the front on
@@ -20,22 +21,12 @@ pub const DEFAULT_API_PORT: u16 = 9000;
 
 /// The dev stack's invoke port: `INVOKE_PORT`, or [`DEFAULT_INVOKE_PORT`].
 pub fn port() -> Result<u16> {
-    port_from_env("INVOKE_PORT", DEFAULT_INVOKE_PORT)
+    env_number("INVOKE_PORT", DEFAULT_INVOKE_PORT)
 }
 
 /// The dev stack's API port: `API_PORT`, or [`DEFAULT_API_PORT`].
 pub fn api_port() -> Result<u16> {
-    port_from_env("API_PORT", DEFAULT_API_PORT)
-}
-
-fn port_from_env(name: &str, default: u16) -> Result<u16> {
-    match std::env::var(name) {
-        Ok(text) if !text.trim().is_empty() => text
-            .trim()
-            .parse()
-            .map_err(|_| anyhow::anyhow!("{name} has an unusable value `{text}`")),
-        _ => Ok(default),
-    }
+    env_number("API_PORT", DEFAULT_API_PORT)
 }
 
 pub const USAGE: &str = "usage: cargo xtask invoke FUNCTION [--data-file FILE]";

@@ -18,6 +18,7 @@ mod reconcile;
 #[cfg(test)]
 mod scratch;
 mod servers;
+mod settings;
 mod smoke;
 mod test;
 mod tools;

@@ -6,7 +6,12 @@
 //! names where the next one starts (the API turns that into a `Link: rel="next"`
 //! header). A client follows the links until there is none (docs/API.md).
 
+use std::future::Future;
+
 use domain::error::{Error, Result};
+use store::PageKey;
+
+use crate::cursor;
 
 /// The most rows one page holds (the default: a caller may ask for fewer).
 pub const MAX_ROWS: usize = 10_000;
@@ -27,6 +32,41 @@ pub struct CsvPage {
     pub rows: usize,
     /// Where the next page starts, if there is one: an opaque cursor.
     pub next_cursor: Option<String>,
+}
+
+/// One page of a listing as CSV: `header`, then a row (`row`) for each item `read`
+/// hands back, [`ROWS_PER_READ`] asked for at a time from `start`, until the listing
+/// ends or the page is full (`max_rows`, or [`BYTE_BUDGET`]); where the next page
+/// starts is a cursor of the listing `scope`.
+pub async fn page_of<T, Read, Reading, Row, Cells, Cell>(
+    header: &[&str],
+    max_rows: usize,
+    mut start: Option<PageKey>,
+    mut read: Read,
+    row: Row,
+    scope: &str,
+) -> Result<CsvPage>
+where
+    Read: FnMut(usize, Option<PageKey>) -> Reading,
+    Reading: Future<Output = Result<(Vec<T>, Option<PageKey>)>>,
+    Row: Fn(&T) -> Cells,
+    Cells: IntoIterator<Item = Cell>,
+    Cell: AsRef<str>,
+{
+    let mut writer = CsvWriter::new(header)?;
+    loop {
+        let wanted = (max_rows - writer.rows()).min(ROWS_PER_READ);
+        let (items, next) = read(wanted, start).await?;
+        for item in &items {
+            writer.row(row(item))?;
+        }
+        start = next;
+        if start.is_none() || writer.is_full(max_rows)? {
+            break;
+        }
+    }
+    let next_cursor = start.map(|next| cursor::encode(scope, &next)).transpose()?;
+    writer.finish(next_cursor)
 }
 
 /// Writes the rows of one page.

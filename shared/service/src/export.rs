@@ -8,7 +8,7 @@ use domain::payout::{Payout, PayoutStatus, Reason};
 use domain::time::Timestamp;
 use store::{keys, PageKey, PayoutIndex, Store};
 
-use crate::csv_page::{optional, CsvPage, CsvWriter, ROWS_PER_READ};
+use crate::csv_page::{self, optional, CsvPage};
 use crate::cursor;
 use crate::reconciliation::Day;
 
@@ -101,31 +101,28 @@ pub async fn payouts_csv(
     let partition = index.scope();
     // A cursor continues only the export it came from: same partition, same range.
     let listing = format!("{partition}|{}|{}", range.from, range.to);
-    let mut start = cursor
+    let start = cursor
         .map(|cursor| {
             cursor::decode_checked(&listing, cursor, |key| {
                 cursor::is_payout_page_end(key, &index) && range.holds(key)
             })
         })
         .transpose()?;
-    let mut writer = CsvWriter::new(&PAYOUT_COLUMNS)?;
-    loop {
-        let wanted = (max_rows - writer.rows()).min(ROWS_PER_READ);
-        let page = store
-            .query_payouts_created(&index, (range.from, range.to), wanted, start)
-            .await?;
-        for payout in &page.payouts {
-            writer.row(payout_row(payout))?;
-        }
-        start = page.next;
-        if start.is_none() || writer.is_full(max_rows)? {
-            break;
-        }
-    }
-    let next_cursor = start
-        .map(|next| cursor::encode(&listing, &next))
-        .transpose()?;
-    writer.finish(next_cursor)
+    let index = &index;
+    csv_page::page_of(
+        &PAYOUT_COLUMNS,
+        max_rows,
+        start,
+        |wanted, start| async move {
+            let page = store
+                .query_payouts_created(index, (range.from, range.to), wanted, start)
+                .await?;
+            Ok((page.payouts, page.next))
+        },
+        payout_row,
+        &listing,
+    )
+    .await
 }
 
 fn payout_row(payout: &Payout) -> [String; PAYOUT_COLUMNS.len()] {

@@ -8,7 +8,7 @@ use domain::time::Timestamp;
 use store::{keys, PageKey, Store};
 
 use super::Day;
-use crate::csv_page::{list, optional, CsvPage, CsvWriter, ROWS_PER_READ};
+use crate::csv_page::{self, list, optional, CsvPage};
 use crate::cursor;
 
 /// A day's report and one page of its findings.
@@ -66,11 +66,13 @@ pub async fn day_report(
 ) -> Result<DayReport> {
     actor.require_admin()?;
     let date = day.name();
-    let report = reported(store, &date).await?;
     let start = cursor
         .map(|cursor| decode_finding_cursor(&date, cursor))
         .transpose()?;
-    let (findings, next) = findings_page(store, &date, limit, start).await?;
+    let (report, (findings, next)) = tokio::try_join!(
+        reported(store, &date),
+        findings_page(store, &date, limit, start)
+    )?;
     let next_cursor = next
         .map(|next| cursor::encode(&keys::reconciliation_pk(&date), &next))
         .transpose()?;
@@ -93,25 +95,18 @@ pub async fn findings_csv(
     actor.require_admin()?;
     let date = day.name();
     reported(store, &date).await?;
-    let mut start = cursor
+    let start = cursor
         .map(|cursor| decode_finding_cursor(&date, cursor))
         .transpose()?;
-    let mut writer = CsvWriter::new(&FINDING_COLUMNS)?;
-    loop {
-        let wanted = (max_rows - writer.rows()).min(ROWS_PER_READ);
-        let (findings, next) = findings_page(store, &date, wanted, start).await?;
-        for finding in &findings {
-            writer.row(finding_row(&date, finding))?;
-        }
-        start = next;
-        if start.is_none() || writer.is_full(max_rows)? {
-            break;
-        }
-    }
-    let next_cursor = start
-        .map(|next| cursor::encode(&keys::reconciliation_pk(&date), &next))
-        .transpose()?;
-    writer.finish(next_cursor)
+    csv_page::page_of(
+        &FINDING_COLUMNS,
+        max_rows,
+        start,
+        |wanted, start| findings_page(store, &date, wanted, start),
+        |finding| finding_row(&date, finding),
+        &keys::reconciliation_pk(&date),
+    )
+    .await
 }
 
 /// The report of `date`: `404` when no run has written one (an empty answer would read
