@@ -123,6 +123,12 @@ fn describe(report: &Report) -> String {
     );
     text.push_str(&side("ours", &report.ours));
     text.push_str(&side("gateway", &report.theirs));
+    if let Some(statement) = &report.statement {
+        text.push_str(&format!(
+            "  statement {} lines: {} paise debited, {} paise credited\n",
+            statement.lines, statement.debited_paise, statement.credited_paise
+        ));
+    }
     let matched: Vec<String> = report
         .matched
         .iter()

@@ -1,6 +1,7 @@
 //! The run's last check: once the faults have stopped and every payout has settled, a
 //! few disagreements are made at the gateway on purpose (a payment returned with no word
-//! to us, a payout paid a second time), and the daily reconciliation must report those,
+//! to us, a payout paid a second time, and at RazorpayX a payout its bank debited twice),
+//! and the daily reconciliation must report those,
 //! each with its kind, and nothing else: every other payout of the run must agree with
 //! the gateway. The silent reversal is then repaired, and the books must still balance.
 
@@ -41,22 +42,40 @@ impl Injected {
     }
 }
 
-/// Which of the run's completed payouts get a silent reversal and a second payment:
-/// drawn from the seed, apart from the plan, so the plan's histories are unchanged.
-fn chosen(plan: &Plan, completed: &[Payout]) -> (Option<Payout>, Option<Payout>) {
+/// Which of the run's completed payouts get a silent reversal, a second payment and a
+/// second debit on the statement (RazorpayX only), no payout two of them: drawn from
+/// the seed, apart from the plan, so the plan's histories are unchanged.
+struct Chosen {
+    reversed: Option<Payout>,
+    paid_twice: Option<Payout>,
+    debited_twice: Option<Payout>,
+}
+
+fn chosen(plan: &Plan, completed: &[Payout]) -> Chosen {
     let mut rng = StdRng::seed_from_u64(plan.seed ^ 0x2ec0_4c11);
     let reverse = rng.random_bool(0.7);
     let twice = rng.random_bool(0.5);
-    let mut pick = |wanted: bool, not: Option<Uuid>| {
+    let mut taken: Vec<Uuid> = Vec::new();
+    let mut pick = |wanted: bool, rng: &mut StdRng| {
         let left: Vec<&Payout> = completed
             .iter()
-            .filter(|payout| Some(payout.payout_id) != not)
+            .filter(|payout| !taken.contains(&payout.payout_id))
             .collect();
-        (wanted && !left.is_empty()).then(|| left[rng.random_range(0..left.len())].clone())
+        let picked =
+            (wanted && !left.is_empty()).then(|| left[rng.random_range(0..left.len())].clone());
+        taken.extend(picked.as_ref().map(|payout| payout.payout_id));
+        picked
     };
-    let reversed = pick(reverse, None);
-    let paid_twice = pick(twice, reversed.as_ref().map(|payout| payout.payout_id));
-    (reversed, paid_twice)
+    let reversed = pick(reverse, &mut rng);
+    let paid_twice = pick(twice, &mut rng);
+    // Drawn after the others, so theirs are as they were before it existed.
+    let debit_again = rng.random_bool(0.5);
+    let debited_twice = pick(debit_again, &mut rng);
+    Chosen {
+        reversed,
+        paid_twice,
+        debited_twice,
+    }
 }
 
 async fn completed(store: &Store, plan: &Plan) -> Vec<Payout> {
@@ -76,7 +95,11 @@ pub async fn inject_at_bank(
     plan: &Plan,
     report: &mut Report,
 ) -> Vec<Injected> {
-    let (reversed, paid_twice) = chosen(plan, &completed(store, plan).await);
+    let Chosen {
+        reversed,
+        paid_twice,
+        ..
+    } = chosen(plan, &completed(store, plan).await);
     let mut injected = Vec::new();
     if let Some(payout) = reversed {
         let booked = bank
@@ -129,21 +152,37 @@ pub async fn inject_at_razorpayx(
     plan: &Plan,
     report: &mut Report,
 ) -> Vec<Injected> {
-    let (reversed, paid_twice) = chosen(plan, &completed(store, plan).await);
+    let chosen = chosen(plan, &completed(store, plan).await);
     let mut injected = Vec::new();
+    let gateway_id = |payout: &Option<Payout>| {
+        payout
+            .as_ref()
+            .and_then(|payout| payout.gateway_payout_id.clone())
+    };
+    let debit_again = json!({
+        "payout_id": gateway_id(&chosen.debited_twice),
+        "debit": chosen.debited_twice.as_ref().map(|payout| payout.amount_paise.get()),
+    });
     for (payout, path, body, kind, repaired) in [
         (
-            reversed,
-            "status",
+            chosen.reversed,
+            "payouts/{id}/status",
             json!({"status": "reversed", "reason": "bank_account_closed", "drop_webhook": true}),
             FindingKind::StatusMismatch,
             true,
         ),
         (
-            paid_twice,
-            "duplicate",
+            chosen.paid_twice,
+            "payouts/{id}/duplicate",
             json!({"drop_webhook": true}),
             FindingKind::PaidTwice,
+            false,
+        ),
+        (
+            chosen.debited_twice,
+            "transactions",
+            debit_again,
+            FindingKind::StatementMismatch,
             false,
         ),
     ] {
@@ -157,8 +196,9 @@ pub async fn inject_at_razorpayx(
         };
         let answer = reqwest::Client::new()
             .post(format!(
-                "{}/_fake/payouts/{gateway_id}/{path}",
-                fake.base_url()
+                "{}/_fake/{}",
+                fake.base_url(),
+                path.replace("{id}", &gateway_id)
             ))
             .json(&body)
             .send()

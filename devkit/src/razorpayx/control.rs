@@ -1,10 +1,27 @@
 //! The control API under `/_fake/` (no auth, loopback only): what the RazorpayX Test
 //! Mode dashboard lets a person do, for tests and `cargo xtask dev`. Lists payouts,
-//! validations and webhook deliveries, forces a payout's status (with its webhook
-//! dropped, or processed for another amount, if asked), pays a payout a second time,
-//! books many payouts at once as made earlier (a day's statement, for the
-//! reconciliation's benchmark), and sets the faults and the balance: each way the
-//! gateway can come to disagree with our books, for the reconciliation to find.
+//! validations, webhook deliveries and the account statement, forces a payout's status
+//! (with its webhook dropped, or processed for another amount, if asked), pays a payout
+//! a second time, books many payouts at once as made earlier (a day's statement, for the
+//! reconciliation's benchmark), forgets a payout (with its statement lines), writes a
+//! statement line no payout implies or leaves one out, and sets the faults and the
+//! balance: each way the gateway can come to disagree with our books, for the
+//! reconciliation to find.
+//!
+//! - `GET /_fake/payouts`, `GET /_fake/validations`, `GET /_fake/webhooks`: lists.
+//! - `POST /_fake/payouts/{id}/status` `{"status", "reason"?, "amount"?,
+//!   "fund_account_id"?, "drop_webhook"?}`, `…/{id}/duplicate` `{"drop_webhook"?}`,
+//!   `…/{id}/forget`, `POST /_fake/payouts/bulk` `{"payouts": […]}`.
+//! - `GET /_fake/transactions`: every statement line, oldest first, as `{"entity":
+//!   "collection", "count", "items"}`.
+//! - `POST /_fake/transactions` `{"payout_id": "pout_…", "debit": N}` or `{…, "credit":
+//!   N}` (N ≥ 1), with `"entity": "payout"` (default) or `"reversal"` and `"created_at"`
+//!   (unix s, default now, never later): a line the payouts do not imply, which moves
+//!   the balance; the payout need not exist. Answers the line.
+//! - `POST /_fake/transactions/{id}/forget`: the line leaves the statement, the balance
+//!   keeps its movement. Answers the line.
+//! - `POST /_fake/faults`, `POST /_fake/validation_faults`, `POST /_fake/balance`
+//!   `{"amount"}` (a `bank_transfer` line for the difference).
 
 use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, State};
@@ -17,8 +34,9 @@ use super::clock::unix_now;
 use super::config::{Faults, ValidationFaults};
 use super::errors::{bad_request, lock, poisoned, Reply};
 use super::fake::Shared;
-use super::ledger::{utr, FakePayout, FakeValidation, Fate};
+use super::ledger::{utr, FakePayout, FakeTransaction, FakeValidation, Fate};
 use super::payouts::settle_due;
+use super::statement::{payout_source, reversal_source};
 
 pub(super) fn control_view(payout: &FakePayout) -> Value {
     let mut view = payout.public();
@@ -60,18 +78,19 @@ pub(super) async fn control_status(
         .map_err(|err| bad_request(None, format!("expected {{\"status\", \"reason\"}}: {err}")))?;
     let mut guard = lock(&shared)?;
     let fake = &mut *guard;
-    let Some(payout) = fake
+    let Some(index) = fake
         .ledger
         .payouts
-        .iter_mut()
-        .find(|payout| payout.id == id)
+        .iter()
+        .position(|payout| payout.id == id)
     else {
         return Err(bad_request(Some("id"), "The id provided does not exist"));
     };
+    let current = fake.ledger.payouts[index].status.clone();
     let allowed = match change.status.as_str() {
-        "processed" => payout.status == "processing",
-        "failed" => ["queued", "processing"].contains(&payout.status.as_str()),
-        "reversed" => ["processing", "processed"].contains(&payout.status.as_str()),
+        "processed" => current == "processing",
+        "failed" => ["queued", "processing"].contains(&current.as_str()),
+        "reversed" => ["processing", "processed"].contains(&current.as_str()),
         _ => {
             return Err(bad_request(
                 Some("status"),
@@ -82,7 +101,7 @@ pub(super) async fn control_status(
     if !allowed {
         return Err(bad_request(
             Some("status"),
-            format!("a {} payout cannot become {}", payout.status, change.status),
+            format!("a {current} payout cannot become {}", change.status),
         ));
     }
     if (change.amount.is_some() || change.fund_account_id.is_some()) && change.status != "processed"
@@ -105,26 +124,37 @@ pub(super) async fn control_status(
             ));
         }
     }
+    // Out of the books while it changes, so that its money can move with it.
+    let mut payout = fake.ledger.payouts[index].clone();
     payout.settle_at_ms = None;
     if change.status == "processed" {
         payout.utr = Some(utr(&mut fake.rng));
         if let Some(other) = change.fund_account_id {
             payout.fund_account_id = other;
         }
+        let before = payout.amount;
         if let Some(amount) = change.amount {
-            // The business account pays what was processed.
-            if payout.debited {
-                fake.ledger.balance = (fake.ledger.balance + payout.amount).saturating_sub(amount);
-            }
             payout.amount = amount;
         }
-    } else if payout.debited {
-        fake.ledger.balance += payout.amount;
-        payout.debited = false;
+        payout.set_status(&change.status, change.reason.as_deref());
+        if payout.debited && payout.amount != before {
+            // The business account pays what was processed: a line for the difference,
+            // so that the payout's lines net to its new amount.
+            let source = payout_source(&payout);
+            let at = unix_now();
+            if payout.amount > before {
+                fake.debit(payout.amount - before, source, at);
+            } else {
+                fake.credit(before - payout.amount, source, at);
+            }
+        }
+    } else {
+        fake.give_back(&mut payout);
+        payout.set_status(&change.status, change.reason.as_deref());
     }
-    payout.set_status(&change.status, change.reason.as_deref());
-    let view = control_view(payout);
+    let view = control_view(&payout);
     let entity = payout.public();
+    fake.ledger.payouts[index] = payout;
     if change.drop_webhook {
         fake.emit_or_drop(entity, true);
     } else {
@@ -135,7 +165,8 @@ pub(super) async fn control_status(
 }
 
 /// The payout vanishes from RazorpayX's records, as if it had been made in another
-/// account or mode: its money, if taken, goes back to the balance, and no webhook says so.
+/// account or mode: with every statement line about it (its debit, its reversal), its
+/// money, if taken, goes back to the balance with no line, and no webhook says so.
 pub(super) async fn control_forget(
     State(shared): State<Shared>,
     UrlPath(id): UrlPath<String>,
@@ -152,8 +183,11 @@ pub(super) async fn control_forget(
     };
     let forgotten = fake.ledger.payouts.remove(index);
     if forgotten.debited {
-        fake.ledger.balance += forgotten.amount;
+        fake.ledger.balance = fake.ledger.balance.saturating_add(forgotten.amount);
     }
+    fake.ledger
+        .transactions
+        .retain(|line| !line.concerns_payout(&forgotten.id));
     fake.persist();
     Ok(Json(control_view(&forgotten)).into_response())
 }
@@ -201,10 +235,10 @@ pub(super) async fn control_duplicate(
     second.created_at = unix_now();
     second.settle_at_ms = None;
     second.fate = Fate::Processed;
-    fake.ledger.balance = fake.ledger.balance.saturating_sub(second.amount);
     second.debited = true;
     second.utr = Some(utr(&mut fake.rng));
     second.set_status("processed", None);
+    fake.debit(second.amount, payout_source(&second), second.created_at);
     let view = control_view(&second);
     let entity = second.public();
     fake.ledger.payouts.push(second);
@@ -249,8 +283,10 @@ struct BookedPayout {
 /// Books payouts as made at their own `created_at`, each already in its final status,
 /// with no webhook (they happened before anyone listened): a day's worth of payouts in
 /// a few requests, where one `POST /v1/payouts` each would take the day to settle. A
-/// processed one takes its amount from the balance (down to zero at most). The books
-/// stay in order of creation time, as the list reads them. Answers each booked payout as
+/// processed one takes its amount from the balance (down to zero at most), with its
+/// debit line on the statement dated its `created_at`; a failed or reversed one has no
+/// line. The books and the statement stay in order of creation time, as the lists read
+/// them. Answers each booked payout as
 /// `GET /_fake/payouts` shows it, in the order asked.
 pub(super) async fn control_bulk(State(shared): State<Shared>, body: Bytes) -> Reply {
     let booking: BulkBooking = serde_json::from_slice(&body).map_err(|err| {
@@ -329,6 +365,9 @@ pub(super) async fn control_bulk(State(shared): State<Shared>, body: Bytes) -> R
     }
     let mut views = Vec::with_capacity(booking.payouts.len());
     let mut made = Vec::with_capacity(booking.payouts.len());
+    // The day's lines are written apart and merged once: inserting each in the past of
+    // a long statement would move it all every time.
+    let statement = std::mem::take(&mut fake.ledger.transactions);
     for booked in &booking.payouts {
         let notes = json!({"idempotency_key": booked.idempotency_key});
         let mode = if vpa.get(booked.fund_account_id.as_str()) == Some(&true) {
@@ -376,7 +415,7 @@ pub(super) async fn control_bulk(State(shared): State<Shared>, body: Bytes) -> R
         };
         payout.set_status(&booked.status, booked.reason.as_deref());
         if processed {
-            fake.ledger.balance = fake.ledger.balance.saturating_sub(payout.amount);
+            fake.debit(payout.amount, payout_source(&payout), payout.created_at);
         }
         views.push(control_view(&payout));
         made.push(payout);
@@ -384,6 +423,11 @@ pub(super) async fn control_bulk(State(shared): State<Shared>, body: Bytes) -> R
     fake.ledger.payouts.extend(made);
     // Stable: payouts made in the same second keep the order they were made in.
     fake.ledger.payouts.sort_by_key(|payout| payout.created_at);
+    let booked_lines = std::mem::replace(&mut fake.ledger.transactions, statement);
+    fake.ledger.transactions.extend(booked_lines);
+    // Stable as well: in a second, the lines already there come first, as appending
+    // each would have placed them.
+    fake.ledger.transactions.sort_by_key(|line| line.created_at);
     fake.persist();
     Ok(Json(json!({"entity": "collection", "count": views.len(), "items": views})).into_response())
 }
@@ -415,7 +459,7 @@ pub(super) async fn control_balance(State(shared): State<Shared>, body: Bytes) -
     })?;
     {
         let mut fake = lock(&shared)?;
-        fake.ledger.balance = balance.amount;
+        fake.set_balance(balance.amount);
         fake.persist();
     }
     settle_due(&shared);
@@ -452,4 +496,142 @@ pub(super) async fn control_webhooks(State(shared): State<Shared>) -> Reply {
         .map(|outbox| outbox.deliveries())
         .map_err(|_| poisoned("webhook outbox"))?;
     Ok(Json(json!({"entity": "collection", "count": items.len(), "items": items})).into_response())
+}
+
+/// Every statement line, oldest first.
+pub(super) async fn control_transactions(State(shared): State<Shared>) -> Reply {
+    let fake = lock(&shared)?;
+    let items: Vec<Value> = fake
+        .ledger
+        .transactions
+        .iter()
+        .map(FakeTransaction::public)
+        .collect();
+    Ok(Json(json!({"entity": "collection", "count": items.len(), "items": items})).into_response())
+}
+
+/// A statement line the payouts do not imply.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExtraLine {
+    /// The payout it is about; RazorpayX need not know it.
+    payout_id: String,
+    #[serde(default)]
+    debit: Option<u64>,
+    #[serde(default)]
+    credit: Option<u64>,
+    /// The source's entity: `payout` (the default) or `reversal`.
+    #[serde(default)]
+    entity: Option<String>,
+    /// Unix seconds, now or earlier; now by default.
+    #[serde(default)]
+    created_at: Option<i64>,
+}
+
+/// Writes a line no payout implies: a bank's second debit of a payout, a credit with
+/// no reversal behind it, a debit for a payout RazorpayX has no record of. Its source
+/// is the payout as it is now (or a reversal of it, for `amount` only) when the fake
+/// knows it, else `{"id": payout_id, "entity": "payout", "amount"}` (or `{"id":
+/// "rvrsl_…", "entity": "reversal", "payout_id", "amount", "fees": 0, "tax": 0, "utr":
+/// null, "created_at"}`). The line moves the balance like any other (a debit down to
+/// zero at most). Answers the line.
+pub(super) async fn control_add_transaction(State(shared): State<Shared>, body: Bytes) -> Reply {
+    let line: ExtraLine = serde_json::from_slice(&body).map_err(|err| {
+        bad_request(
+            None,
+            format!(
+                "expected {{\"payout_id\", \"debit\" or \"credit\", \"entity\", \
+                 \"created_at\"}}: {err}"
+            ),
+        )
+    })?;
+    if !line.payout_id.starts_with("pout_") {
+        return Err(bad_request(
+            Some("payout_id"),
+            "payout_id must be a payout id (pout_…)",
+        ));
+    }
+    let (amount, is_debit) = match (line.debit, line.credit) {
+        (Some(amount), None) => (amount, true),
+        (None, Some(amount)) => (amount, false),
+        _ => return Err(bad_request(None, "give exactly one of debit and credit")),
+    };
+    if amount == 0 {
+        return Err(bad_request(
+            Some(if is_debit { "debit" } else { "credit" }),
+            "the amount must be at least 1 paisa",
+        ));
+    }
+    let reversal = match line.entity.as_deref() {
+        None | Some("payout") => false,
+        Some("reversal") => true,
+        Some(_) => {
+            return Err(bad_request(
+                Some("entity"),
+                "entity must be payout or reversal",
+            ))
+        }
+    };
+    let now = unix_now();
+    let at = line.created_at.unwrap_or(now);
+    if at > now {
+        return Err(bad_request(
+            Some("created_at"),
+            "a statement line is dated now or in the past, not the future",
+        ));
+    }
+    let mut guard = lock(&shared)?;
+    let fake = &mut *guard;
+    let known = fake
+        .ledger
+        .payouts
+        .iter()
+        .find(|payout| payout.id == line.payout_id)
+        .cloned();
+    let source = match (known, reversal) {
+        (Some(payout), false) => payout_source(&payout),
+        (None, false) => json!({"id": line.payout_id, "entity": "payout", "amount": amount}),
+        (Some(payout), true) => {
+            let mut source = reversal_source(fake.statement_id("rvrsl"), &payout, at);
+            source["amount"] = json!(amount);
+            source
+        }
+        (None, true) => json!({
+            "id": fake.statement_id("rvrsl"),
+            "entity": "reversal",
+            "payout_id": line.payout_id,
+            "amount": amount,
+            "fees": 0,
+            "tax": 0,
+            "utr": null,
+            "created_at": at,
+        }),
+    };
+    let written = if is_debit {
+        fake.debit(amount, source, at)
+    } else {
+        fake.credit(amount, source, at)
+    };
+    fake.persist();
+    Ok(Json(written.map(|line| line.public())).into_response())
+}
+
+/// Removes a line from the statement and from nowhere else: the balance keeps its
+/// movement, the statement omits it. Answers the removed line.
+pub(super) async fn control_forget_transaction(
+    State(shared): State<Shared>,
+    UrlPath(id): UrlPath<String>,
+) -> Reply {
+    let mut fake = lock(&shared)?;
+    let Some(index) = fake
+        .ledger
+        .transactions
+        .iter()
+        .position(|line| line.id == id)
+    else {
+        return Err(bad_request(Some("id"), "The id provided does not exist"));
+    };
+    let forgotten = fake.ledger.transactions.remove(index);
+    fake.persist();
+    Ok(Json(forgotten.public()).into_response())
 }

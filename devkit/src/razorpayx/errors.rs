@@ -1,7 +1,7 @@
 //! How the local RazorpayX answers a request it refuses, in RazorpayX's error shape
 //! (`error.code`, `description`, `field`, `reason`), and the request checks every
-//! route shares: Basic auth, a JSON object body, string fields, the idempotency header
-//! and the account number a list names.
+//! route shares: Basic auth, a JSON object body, string fields, the idempotency header,
+//! and the account number and page (`count`, `skip`, `from`, `to`) a list names.
 
 use std::collections::BTreeMap;
 
@@ -135,6 +135,55 @@ pub(super) fn our_account_number(
             "The account number is invalid",
         )),
         Some(_) => Ok(()),
+    }
+}
+
+/// A list's page: `count` (1–100, default 10) items after `skip` (default 0), made
+/// between `from` and `to` (unix seconds, both ends included, each optional).
+pub(super) struct Page {
+    pub(super) count: usize,
+    pub(super) skip: usize,
+    pub(super) from: Option<i64>,
+    pub(super) to: Option<i64>,
+}
+
+impl Page {
+    pub(super) fn parse(query: &BTreeMap<String, String>) -> Result<Page, RzpError> {
+        let number = |name: &str, default: usize| -> Result<usize, RzpError> {
+            query.get(name).map_or(Ok(default), |text| {
+                text.parse()
+                    .map_err(|_| bad_request(Some(name), format!("The {name} must be an integer.")))
+            })
+        };
+        let count = number("count", 10)?;
+        if !(1..=100).contains(&count) {
+            return Err(bad_request(
+                Some("count"),
+                "The count must be between 1 and 100.",
+            ));
+        }
+        let skip = number("skip", 0)?;
+        let time = |name: &str| -> Result<Option<i64>, RzpError> {
+            query
+                .get(name)
+                .map(|text| {
+                    text.parse().map_err(|_| {
+                        bad_request(Some(name), format!("The {name} must be a unix timestamp."))
+                    })
+                })
+                .transpose()
+        };
+        Ok(Page {
+            count,
+            skip,
+            from: time("from")?,
+            to: time("to")?,
+        })
+    }
+
+    /// Whether something made at `created_at` falls between `from` and `to`.
+    pub(super) fn holds(&self, created_at: i64) -> bool {
+        self.from.is_none_or(|from| created_at >= from) && self.to.is_none_or(|to| created_at <= to)
     }
 }
 

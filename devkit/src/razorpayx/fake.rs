@@ -34,6 +34,17 @@ impl Fake {
         format!("{prefix}_{:06}{noise:08x}", self.ledger.sequence)
     }
 
+    /// An id for the statement's own records (lines, reversals, funds added), drawn
+    /// from the sequence alone: the seeded generator's rolls (faults, payout ids) stay
+    /// what they were before the fake kept a statement, so a seed replays as it did.
+    /// Its own sequence too, so the other records' ids are as they were.
+    pub(super) fn statement_id(&mut self, prefix: &str) -> String {
+        self.ledger.statement_sequence += 1;
+        let sequence = self.ledger.statement_sequence;
+        let mixed = sequence.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32;
+        format!("{prefix}_{sequence:06}{mixed:08x}")
+    }
+
     /// Queues the webhook for a payout that just changed; `entity` is its public view
     /// at that moment, which later changes must not alter. The `drop_webhooks` fault
     /// drops it instead.

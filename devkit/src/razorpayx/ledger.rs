@@ -1,5 +1,6 @@
-//! The local RazorpayX's books: contacts, fund accounts, payouts, validations and the
-//! business balance, as they are kept in its state file, and each record's public view.
+//! The local RazorpayX's books: contacts, fund accounts, payouts, validations, the
+//! business balance and its account statement, as they are kept in its state file, and
+//! each record's public view.
 
 use rand::rngs::StdRng;
 use rand::RngExt;
@@ -114,6 +115,43 @@ pub(super) struct Ledger {
     pub(super) validations: Vec<FakeValidation>,
     #[serde(default)]
     pub(super) validation_faults: ValidationFaults,
+    /// The account statement, oldest first (by `created_at`, stable); defaulted, so a
+    /// state file written before the statement existed still loads (with none).
+    #[serde(default)]
+    pub(super) transactions: Vec<FakeTransaction>,
+    /// The statement's own ids' sequence, apart from `sequence`.
+    #[serde(default)]
+    pub(super) statement_sequence: u64,
+}
+
+/// One line of the account statement, a `transaction` entity exactly as RazorpayX
+/// shows it (https://razorpay.com/docs/api/x/transactions/): `amount` is the line's
+/// money (its `debit` or its `credit`, the other 0), `balance` the business balance
+/// right after it, `source` what moved the money as it was at that moment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(super) struct FakeTransaction {
+    pub(super) id: String,
+    pub(super) entity: String,
+    pub(super) account_number: String,
+    pub(super) amount: u64,
+    pub(super) currency: String,
+    pub(super) credit: u64,
+    pub(super) debit: u64,
+    pub(super) balance: u64,
+    pub(super) source: Value,
+    pub(super) created_at: i64,
+}
+
+impl FakeTransaction {
+    pub(super) fn public(&self) -> Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+
+    /// Whether the line is about payout `id`: its debit (or another line with the
+    /// payout as source) or the reversal of its money.
+    pub(super) fn concerns_payout(&self, id: &str) -> bool {
+        self.source["id"] == id || self.source["payout_id"] == id
+    }
 }
 
 /// What a validation will come to when it settles.

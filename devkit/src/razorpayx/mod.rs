@@ -3,8 +3,9 @@
 //! gateway is tested, and can be tried, with no account and no internet. No registry
 //! ships one.
 //!
-//! It keeps contacts, fund accounts, payouts, fund account validations and the
-//! business balance, validates requests the way the documented API does (Basic auth,
+//! It keeps contacts, fund accounts, payouts, fund account validations, the business
+//! balance and its account statement (`GET /v1/transactions`: a line for every movement
+//! of the balance), validates requests the way the documented API does (Basic auth,
 //! field rules with `field`, `X-Payout-Idempotency`), settles payouts and validations
 //! asynchronously after a delay, and injects seeded faults. Its state is a JSON file
 //! written after every change, so a restart loses nothing. A control API under
@@ -20,8 +21,8 @@
 //!
 //! Its rooms: `server` (the running fake and its routes), `config` (what it is started
 //! with), `fake` (its state behind one lock), `ledger` (the books), `errors` (the
-//! error shape and shared request checks), `accounts`, `payouts` and `validations`
-//! (the public API), `control` (`/_fake/`), `webhooks` (the outbox and its sender),
+//! error shape and shared request checks), `accounts`, `payouts`, `validations` and
+//! `statement` (the public API), `control` (`/_fake/`), `webhooks` (the outbox and its sender),
 //! `sink` (a receiver for tests) and `paid_once` (the check against our payouts).
 
 mod accounts;
@@ -35,6 +36,7 @@ mod paid_once;
 mod payouts;
 mod server;
 mod sink;
+mod statement;
 mod validations;
 mod webhooks;
 

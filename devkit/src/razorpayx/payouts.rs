@@ -1,5 +1,6 @@
 //! `/v1/payouts`: create (with its faults), fetch, list and cancel, and the ticker's
-//! settlement of payouts whose time has come.
+//! settlement of payouts whose time has come; each debit and each return of a payout's
+//! money is written on the statement (`statement`).
 
 use std::collections::BTreeMap;
 
@@ -14,10 +15,11 @@ use serde_json::{json, Map, Value};
 use super::clock::{now_ms, unix_now};
 use super::errors::{
     authenticate, bad_request, idempotency_key, lock, our_account_number, parse_body, string_field,
-    Reply, RzpError,
+    Page, Reply, RzpError,
 };
 use super::fake::{Fake, Shared};
 use super::ledger::{utr, FakePayout, Fate};
+use super::statement::{payout_source, reversal_source};
 use super::validations::settle_validations;
 
 const PURPOSES: [&str; 6] = [
@@ -240,12 +242,25 @@ impl Fake {
         FAILURE_REASONS[self.rng.random_range(0..FAILURE_REASONS.len())].to_owned()
     }
 
+    /// Takes the payout's money, with its line on the statement, and sets it
+    /// processing; the caller has checked the balance covers it.
     pub(super) fn start_processing(&mut self, payout: &mut FakePayout) {
-        self.ledger.balance -= payout.amount;
         payout.debited = true;
         payout.set_status("processing", None);
+        self.debit(payout.amount, payout_source(payout), unix_now());
         let delay = i64::try_from(self.config.settle_after.as_millis()).unwrap_or(i64::MAX);
         payout.settle_at_ms = Some(now_ms().saturating_add(delay));
+    }
+
+    /// A debited payout's money comes back, with a reversal line on the statement.
+    pub(super) fn give_back(&mut self, payout: &mut FakePayout) {
+        if !payout.debited {
+            return;
+        }
+        payout.debited = false;
+        let at = unix_now();
+        let id = self.statement_id("rvrsl");
+        self.credit(payout.amount, reversal_source(id, payout, at), at);
     }
 }
 
@@ -276,13 +291,11 @@ pub(super) fn settle_due(shared: &Shared) {
                     payout.set_status("processed", None);
                 }
                 Fate::Failed { reason } => {
-                    fake.ledger.balance += payout.amount;
-                    payout.debited = false;
+                    fake.give_back(payout);
                     payout.set_status("failed", Some(&reason));
                 }
                 Fate::Reversed { reason } => {
-                    fake.ledger.balance += payout.amount;
-                    payout.debited = false;
+                    fake.give_back(payout);
                     payout.set_status("reversed", Some(&reason));
                 }
             }
@@ -321,32 +334,7 @@ pub(super) async fn list_payouts(
     let fake = lock(&shared)?;
     authenticate(&fake, &headers)?;
     our_account_number(&fake, &query)?;
-    let number = |name: &str, default: usize| -> Result<usize, RzpError> {
-        query.get(name).map_or(Ok(default), |text| {
-            text.parse()
-                .map_err(|_| bad_request(Some(name), format!("The {name} must be an integer.")))
-        })
-    };
-    let count = number("count", 10)?;
-    if !(1..=100).contains(&count) {
-        return Err(bad_request(
-            Some("count"),
-            "The count must be between 1 and 100.",
-        ));
-    }
-    let skip = number("skip", 0)?;
-    // Unix seconds, both ends included.
-    let time = |name: &str| -> Result<Option<i64>, RzpError> {
-        query
-            .get(name)
-            .map(|text| {
-                text.parse().map_err(|_| {
-                    bad_request(Some(name), format!("The {name} must be a unix timestamp."))
-                })
-            })
-            .transpose()
-    };
-    let (from, to) = (time("from")?, time("to")?);
+    let page = Page::parse(&query)?;
     // Newest first, as RazorpayX lists them.
     let items: Vec<Value> = fake
         .ledger
@@ -364,10 +352,9 @@ pub(super) async fn list_payouts(
                 .get("fund_account_id")
                 .is_none_or(|f| &p.fund_account_id == f)
         })
-        .filter(|p| from.is_none_or(|from| p.created_at >= from))
-        .filter(|p| to.is_none_or(|to| p.created_at <= to))
-        .skip(skip)
-        .take(count)
+        .filter(|p| page.holds(p.created_at))
+        .skip(page.skip)
+        .take(page.count)
         .map(FakePayout::public)
         .collect();
     Ok(Json(json!({"entity": "collection", "count": items.len(), "items": items})).into_response())

@@ -15,13 +15,15 @@ use serde_json::{json, Value};
 use super::accounts::{create_contact, create_fund_account};
 use super::config::{FakeConfig, Faults, ValidationFaults};
 use super::control::{
-    control_balance, control_bulk, control_duplicate, control_faults, control_forget,
-    control_payouts, control_status, control_validation_faults, control_validations, control_view,
+    control_add_transaction, control_balance, control_bulk, control_duplicate, control_faults,
+    control_forget, control_forget_transaction, control_payouts, control_status,
+    control_transactions, control_validation_faults, control_validations, control_view,
     control_webhooks,
 };
 use super::fake::{Fake, Shared};
-use super::ledger::{FakeValidation, Ledger};
+use super::ledger::{FakeTransaction, FakeValidation, Ledger};
 use super::payouts::{cancel_payout, create_payout, fetch_payout, list_payouts, settle_due};
+use super::statement::list_transactions;
 use super::validations::{create_validation, fetch_validation, list_validations};
 use super::webhooks::{dispatch_webhooks, Outbox, SharedOutbox, WEBHOOK_TIMEOUT};
 
@@ -160,6 +162,21 @@ impl FakeRazorpayX {
             .unwrap_or_default()
     }
 
+    /// Every account statement line as RazorpayX shows it, oldest first, as
+    /// `GET /_fake/transactions` lists them.
+    pub fn transactions(&self) -> Vec<Value> {
+        self.shared
+            .lock()
+            .map(|fake| {
+                fake.ledger
+                    .transactions
+                    .iter()
+                    .map(FakeTransaction::public)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Every contact as RazorpayX shows it, oldest first.
     pub fn contacts(&self) -> Vec<Value> {
         self.shared
@@ -228,10 +245,11 @@ impl FakeRazorpayX {
             .unwrap_or_default()
     }
 
-    /// Sets the business balance (queued payouts then go), as `POST /_fake/balance`.
+    /// Sets the business balance (queued payouts then go), as `POST /_fake/balance`:
+    /// a `bank_transfer` line on the statement for the difference.
     pub fn set_balance(&self, amount: u64) {
         if let Ok(mut fake) = self.shared.lock() {
-            fake.ledger.balance = amount;
+            fake.set_balance(amount);
             fake.persist();
         }
         settle_due(&self.shared);
@@ -245,6 +263,7 @@ fn router(shared: Shared) -> Router {
         .route("/v1/payouts", post(create_payout).get(list_payouts))
         .route("/v1/payouts/{id}", get(fetch_payout))
         .route("/v1/payouts/{id}/cancel", post(cancel_payout))
+        .route("/v1/transactions", get(list_transactions))
         .route(
             "/v1/fund_accounts/validations",
             post(create_validation).get(list_validations),
@@ -255,6 +274,14 @@ fn router(shared: Shared) -> Router {
         .route("/_fake/payouts/{id}/status", post(control_status))
         .route("/_fake/payouts/{id}/duplicate", post(control_duplicate))
         .route("/_fake/payouts/{id}/forget", post(control_forget))
+        .route(
+            "/_fake/transactions",
+            get(control_transactions).post(control_add_transaction),
+        )
+        .route(
+            "/_fake/transactions/{id}/forget",
+            post(control_forget_transaction),
+        )
         .route("/_fake/faults", post(control_faults))
         .route("/_fake/balance", post(control_balance))
         .route("/_fake/webhooks", get(control_webhooks))

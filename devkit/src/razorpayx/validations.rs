@@ -18,6 +18,7 @@ use super::errors::{
 };
 use super::fake::{Fake, Shared};
 use super::ledger::{FakeValidation, ValidationFate};
+use super::statement::validation_source;
 
 /// Names the `name_mismatch` fault has the bank return: nobody's saved name here.
 const OTHER_NAMES: [&str; 3] = ["RAVI SHANKAR IYER", "PRIYA NAIR", "MOHAMMED IQBAL KHAN"];
@@ -126,7 +127,6 @@ impl Fake {
                     reason: "insufficient_funds",
                 });
             }
-            self.ledger.balance -= amount;
         }
         // The name the bank holds the account under is the one it was saved with (in
         // capitals, as banks return names): the bank account's, or for a VPA its
@@ -162,9 +162,14 @@ impl Fake {
                 registered_name: saved_name.to_uppercase(),
             }
         };
+        let id = self.next_id("fav");
+        if let Some(amount) = amount {
+            // The penny goes out now, on the statement.
+            self.debit(amount, validation_source(&id, amount), unix_now());
+        }
         let delay = i64::try_from(self.config.settle_after.as_millis()).unwrap_or(i64::MAX);
         Ok(FakeValidation {
-            id: self.next_id("fav"),
+            id,
             entity: "fund_account.validation".to_owned(),
             fund_account: json!(fund_account),
             status: "created".to_owned(),
@@ -192,7 +197,12 @@ pub(super) fn settle_validations(fake: &mut Fake, now: i64) -> bool {
             continue;
         }
         if validation.settle(&mut fake.rng) {
-            fake.ledger.balance += validation.amount.unwrap_or_default();
+            let amount = validation.amount.unwrap_or_default();
+            fake.credit(
+                amount,
+                validation_source(&validation.id, amount),
+                unix_now(),
+            );
             validation.debited = false;
         }
         fake.emit_validation(validation.public());

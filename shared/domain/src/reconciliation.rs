@@ -31,16 +31,21 @@ pub enum FindingKind {
     DestinationMismatch,
     /// More than one processed gateway payout for one payout of ours.
     PaidTwice,
+    /// The gateway's account statement disagrees with its payouts: money left for a
+    /// payout it says was never paid, twice for one, or not at all for one it says is
+    /// processed; or money moved for a payout it has no record of.
+    StatementMismatch,
 }
 
 impl FindingKind {
-    pub const ALL: [FindingKind; 6] = [
+    pub const ALL: [FindingKind; 7] = [
         FindingKind::UnknownToUs,
         FindingKind::MissingAtGateway,
         FindingKind::StatusMismatch,
         FindingKind::AmountMismatch,
         FindingKind::DestinationMismatch,
         FindingKind::PaidTwice,
+        FindingKind::StatementMismatch,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +56,7 @@ impl FindingKind {
             FindingKind::AmountMismatch => "amount_mismatch",
             FindingKind::DestinationMismatch => "destination_mismatch",
             FindingKind::PaidTwice => "paid_twice",
+            FindingKind::StatementMismatch => "statement_mismatch",
         }
     }
 }
@@ -219,6 +225,19 @@ pub struct Report {
     pub findings: BTreeMap<String, u64>,
     pub repaired: u64,
     pub left_for_person: u64,
+    /// The gateway's account statement over the day; `null` for a gateway that keeps
+    /// none apart from its payouts (and for reports written before it was read).
+    #[serde(default)]
+    pub statement: Option<StatementTotals>,
+}
+
+/// The account statement's lines over the day: every movement of the business
+/// account's money, payouts' and others' (funds added, validations).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatementTotals {
+    pub lines: u64,
+    pub debited_paise: u64,
+    pub credited_paise: u64,
 }
 
 #[cfg(test)]

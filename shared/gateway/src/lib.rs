@@ -112,6 +112,53 @@ pub struct GatewayPayout {
     pub report: GatewayReport,
 }
 
+/// One line of the gateway's account statement: money into or out of the business
+/// account, and what moved it. The statement is the bank's own record of money, apart
+/// from what its payouts say of themselves: the reconciliation holds each to the other.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatementLine {
+    /// The gateway's id for the line (RazorpayX `txn_…`).
+    pub id: String,
+    pub created_at: Timestamp,
+    pub debit_paise: u64,
+    pub credit_paise: u64,
+    pub source: StatementSource,
+}
+
+/// What moved a statement line's money.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StatementSource {
+    /// A payout's money (leaving, or coming back as a correction of it).
+    Payout {
+        gateway_payout_id: String,
+        /// The gateway's charges on it, which the line may include beside its amount.
+        fees_paise: u64,
+    },
+    /// A payout's money sent back (a reversal, or a failure after the debit).
+    Reversal {
+        gateway_payout_id: String,
+        /// The charges sent back with it, when the line says.
+        fees_paise: u64,
+    },
+    /// Anything else: funds added, an account validation's penny.
+    Other { entity: String },
+}
+
+impl StatementLine {
+    /// The gateway payout whose money the line moved, if a payout's.
+    pub fn gateway_payout_id(&self) -> Option<&str> {
+        match &self.source {
+            StatementSource::Payout {
+                gateway_payout_id, ..
+            }
+            | StatementSource::Reversal {
+                gateway_payout_id, ..
+            } => Some(gateway_payout_id),
+            StatementSource::Other { .. } => None,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum GatewayError {
     /// Timeout, 5xx, reset: the transfer may or may not exist. Asked about again under
@@ -267,6 +314,32 @@ pub trait PaymentGateway: Send + Sync {
         }
     }
 
+    /// One gateway payout by the gateway's own id; `None` when the gateway has no record
+    /// of it.
+    fn payout_by_id(
+        &self,
+        gateway_payout_id: &str,
+    ) -> impl Future<Output = Result<Option<GatewayPayout>, GatewayError>> + Send {
+        let id = gateway_payout_id.to_owned();
+        async move {
+            Err(GatewayError::Misconfigured(format!(
+                "this gateway cannot look up its payouts (payout {id})"
+            )))
+        }
+    }
+
+    /// Every line of the account statement in `[from, to)`, each once; `None` when the
+    /// gateway keeps no statement apart from its payouts (the simulated bank: its ledger
+    /// is its payouts).
+    fn statement(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> impl Future<Output = Result<Option<Vec<StatementLine>>, GatewayError>> + Send {
+        let _ = (from, to);
+        async { Ok(None) }
+    }
+
     /// The state of an earlier attempt under this key, if the gateway has one.
     ///
     /// `Ok(None)` is a promise: the gateway holds nothing under this key, and nothing
@@ -358,6 +431,21 @@ impl<G: PaymentGateway> PaymentGateway for std::sync::Arc<G> {
         payout: &Payout,
     ) -> impl Future<Output = Result<Vec<GatewayPayout>, GatewayError>> + Send {
         G::payouts_of(self, payout)
+    }
+
+    fn payout_by_id(
+        &self,
+        gateway_payout_id: &str,
+    ) -> impl Future<Output = Result<Option<GatewayPayout>, GatewayError>> + Send {
+        G::payout_by_id(self, gateway_payout_id)
+    }
+
+    fn statement(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> impl Future<Output = Result<Option<Vec<StatementLine>>, GatewayError>> + Send {
+        G::statement(self, from, to)
     }
 }
 
@@ -496,6 +584,27 @@ impl PaymentGateway for Gateway {
         match self {
             Gateway::Simulated(gateway) => gateway.payouts_of(payout).await,
             Gateway::RazorpayX(gateway) => gateway.payouts_of(payout).await,
+        }
+    }
+
+    async fn payout_by_id(
+        &self,
+        gateway_payout_id: &str,
+    ) -> Result<Option<GatewayPayout>, GatewayError> {
+        match self {
+            Gateway::Simulated(gateway) => gateway.payout_by_id(gateway_payout_id).await,
+            Gateway::RazorpayX(gateway) => gateway.payout_by_id(gateway_payout_id).await,
+        }
+    }
+
+    async fn statement(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Option<Vec<StatementLine>>, GatewayError> {
+        match self {
+            Gateway::Simulated(gateway) => gateway.statement(from, to).await,
+            Gateway::RazorpayX(gateway) => gateway.statement(from, to).await,
         }
     }
 }

@@ -1446,4 +1446,286 @@ mod reconciliation {
             .unwrap();
         assert!(later.is_empty());
     }
+
+    impl World {
+        /// The local RazorpayX's account statement, oldest first.
+        async fn statement(&self) -> Vec<serde_json::Value> {
+            let answer: serde_json::Value =
+                reqwest::get(format!("{}/_fake/transactions", self.fake.base_url()))
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+            answer["items"].as_array().cloned().unwrap_or_default()
+        }
+
+        /// The statement's lines that moved `gateway_id`'s money.
+        async fn lines_of(&self, gateway_id: &str) -> Vec<serde_json::Value> {
+            self.statement()
+                .await
+                .into_iter()
+                .filter(|line| {
+                    line["source"]["id"] == gateway_id || line["source"]["payout_id"] == gateway_id
+                })
+                .collect()
+        }
+    }
+
+    /// Asserts a second run finds nothing new, reports the same and leaves the payout.
+    async fn again_the_same(world: &World, first: &Run, payout: &Payout) {
+        let second = world.reconcile().await;
+        assert!(second.new_findings.is_empty(), "{:#?}", second.new_findings);
+        assert_eq!(comparable(&second), comparable(first));
+        assert_eq!(&world.stored(payout).await, payout);
+    }
+
+    #[tokio::test]
+    async fn a_day_whose_statement_agrees_reports_its_totals_and_nothing_else() {
+        let world = world_settling_after(Duration::from_secs(600)).await;
+        let paid = world.accepted(30_000).await;
+        world
+            .control(
+                &format!("payouts/{}/status", gateway_id(&paid)),
+                serde_json::json!({"status": "processed"}),
+            )
+            .await;
+        assert_eq!(
+            world.run_until_settled(&paid).await.status,
+            PayoutStatus::Completed
+        );
+        let sent_back = world.accepted(20_000).await;
+        world
+            .control(
+                &format!("payouts/{}/status", gateway_id(&sent_back)),
+                serde_json::json!({"status": "failed", "reason": "bank_account_closed"}),
+            )
+            .await;
+        assert_eq!(
+            world.run_until_settled(&sent_back).await.status,
+            PayoutStatus::Failed
+        );
+        assert_eq!(world.lines_of(&gateway_id(&paid)).await.len(), 1);
+        assert_eq!(world.lines_of(&gateway_id(&sent_back)).await.len(), 2);
+
+        let run = world.reconcile().await;
+        assert!(run.new_findings.is_empty(), "{:#?}", run.new_findings);
+        let totals = run.report.statement.expect("RazorpayX keeps a statement");
+        assert_eq!(totals.lines, 3);
+        assert_eq!(totals.debited_paise, 50_000);
+        assert_eq!(totals.credited_paise, 20_000);
+    }
+
+    #[tokio::test]
+    async fn a_payout_the_bank_debited_twice_is_a_statement_mismatch() {
+        let world = world().await;
+        let payout = world.completed(25_000).await;
+        world
+            .control(
+                "transactions",
+                serde_json::json!({"payout_id": gateway_id(&payout), "debit": 25_000}),
+            )
+            .await;
+        let first = world.reconcile().await;
+        let finding = only(&first);
+        assert_eq!(finding.kind, FindingKind::StatementMismatch);
+        assert_eq!(finding.subject, gateway_id(&payout));
+        assert_eq!(finding.payout_id(), Some(payout.payout_id));
+        assert_eq!(finding.action, Action::LeftForPerson);
+        assert!(finding.detail.contains("50000 paise"), "{}", finding.detail);
+        assert_eq!(first.report.findings.get("statement_mismatch"), Some(&1));
+        assert_eq!(
+            first.report.statement.map(|totals| totals.debited_paise),
+            Some(50_000)
+        );
+        assert_eq!(world.stored(&payout).await, payout, "a person's to repair");
+        world.assert_books().await;
+        again_the_same(&world, &first, &payout).await;
+    }
+
+    #[tokio::test]
+    async fn a_processed_payout_with_no_debit_on_the_statement_is_a_statement_mismatch() {
+        let world = world().await;
+        let payout = world.completed(18_000).await;
+        let debit = world.lines_of(&gateway_id(&payout)).await.remove(0);
+        world
+            .control(
+                &format!("transactions/{}/forget", debit["id"].as_str().unwrap()),
+                serde_json::json!({}),
+            )
+            .await;
+        let first = world.reconcile().await;
+        let finding = only(&first);
+        assert_eq!(finding.kind, FindingKind::StatementMismatch);
+        assert_eq!(finding.payout_id(), Some(payout.payout_id));
+        assert!(
+            finding.detail.contains("no money left"),
+            "{}",
+            finding.detail
+        );
+        again_the_same(&world, &first, &payout).await;
+    }
+
+    #[tokio::test]
+    async fn money_for_a_payout_razorpayx_has_no_record_of_is_a_statement_mismatch() {
+        let world = world().await;
+        let payout = world.completed(10_000).await;
+        world
+            .control(
+                "transactions",
+                serde_json::json!({"payout_id": "pout_NoSuchPayout01", "debit": 7_700}),
+            )
+            .await;
+        let first = world.reconcile().await;
+        let finding = only(&first);
+        assert_eq!(finding.kind, FindingKind::StatementMismatch);
+        assert_eq!(finding.subject, "pout_NoSuchPayout01");
+        assert!(finding.ours.is_none() && finding.theirs.is_empty());
+        assert!(finding.detail.contains("7700"), "{}", finding.detail);
+        again_the_same(&world, &first, &payout).await;
+    }
+
+    #[tokio::test]
+    async fn money_back_for_a_payout_processed_on_an_earlier_day_is_a_statement_mismatch() {
+        let world = world().await;
+        let payout = world.completed(10_000).await;
+        let three_days_ago = Timestamp::now().minus_secs(3 * 86_400).unix_millis() / 1000;
+        let booked = world
+            .control(
+                "payouts/bulk",
+                serde_json::json!({"payouts": [{
+                    "reference_id": "an-earlier-day",
+                    "idempotency_key": "earlier-1",
+                    "amount": 9_900,
+                    "fund_account_id": world.fake.fund_accounts()[0]["id"],
+                    "status": "processed",
+                    "created_at": three_days_ago,
+                }]}),
+            )
+            .await;
+        let earlier = booked["items"][0]["id"].as_str().unwrap().to_owned();
+        world
+            .control(
+                "transactions",
+                serde_json::json!({"payout_id": earlier, "credit": 9_900, "entity": "reversal"}),
+            )
+            .await;
+        let first = world.reconcile().await;
+        let finding = only(&first);
+        assert_eq!(finding.kind, FindingKind::StatementMismatch);
+        assert_eq!(finding.subject, earlier);
+        assert_eq!(finding.theirs[0].status, "processed");
+        assert!(finding.detail.contains("came back"), "{}", finding.detail);
+        again_the_same(&world, &first, &payout).await;
+    }
+
+    #[tokio::test]
+    async fn money_kept_for_a_payout_razorpayx_failed_is_a_statement_mismatch() {
+        let world = world_settling_after(Duration::from_secs(600)).await;
+        let payout = world.accepted(14_000).await;
+        world
+            .control(
+                &format!("payouts/{}/status", gateway_id(&payout)),
+                serde_json::json!({"status": "failed", "reason": "bank_account_closed"}),
+            )
+            .await;
+        let failed = world.run_until_settled(&payout).await;
+        assert_eq!(failed.status, PayoutStatus::Failed);
+        // The bank never gave the money back: the statement has the debit alone.
+        let lines = world.lines_of(&gateway_id(&payout)).await;
+        let back = lines.iter().find(|line| line["credit"] == 14_000).unwrap();
+        world
+            .control(
+                &format!("transactions/{}/forget", back["id"].as_str().unwrap()),
+                serde_json::json!({}),
+            )
+            .await;
+        let first = world.reconcile().await;
+        let finding = only(&first);
+        assert_eq!(finding.kind, FindingKind::StatementMismatch);
+        assert_eq!(finding.payout_id(), Some(payout.payout_id));
+        assert!(
+            finding.detail.contains("14000 paise net left") && finding.detail.contains("failed"),
+            "{}",
+            finding.detail
+        );
+        assert_eq!(world.stored(&payout).await, failed, "a person's to settle");
+        again_the_same(&world, &first, &failed).await;
+    }
+
+    #[tokio::test]
+    async fn a_second_debit_a_day_after_the_payout_was_made_is_a_statement_mismatch() {
+        let world = world().await;
+        let payout = world.completed(10_000).await;
+        // Six hours before today began: the day before, whose lines are read again.
+        let (today, _) = Day::containing(Timestamp::now(), TZ).window();
+        let yesterday = today.minus_secs(6 * 3_600).unix_millis() / 1000;
+        let booked = world
+            .control(
+                "payouts/bulk",
+                serde_json::json!({"payouts": [{
+                    "reference_id": "yesterday",
+                    "idempotency_key": "earlier-2",
+                    "amount": 8_800,
+                    "fund_account_id": world.fake.fund_accounts()[0]["id"],
+                    "status": "processed",
+                    "created_at": yesterday,
+                }]}),
+            )
+            .await;
+        let earlier = booked["items"][0]["id"].as_str().unwrap().to_owned();
+        assert_eq!(
+            world.lines_of(&earlier).await.len(),
+            1,
+            "its debit, two days ago"
+        );
+        world
+            .control(
+                "transactions",
+                serde_json::json!({"payout_id": earlier, "debit": 8_800}),
+            )
+            .await;
+        let first = world.reconcile().await;
+        let finding = only(&first);
+        assert_eq!(finding.kind, FindingKind::StatementMismatch);
+        assert_eq!(finding.subject, earlier);
+        assert!(
+            finding.detail.contains("17600 paise net"),
+            "{}",
+            finding.detail
+        );
+        again_the_same(&world, &first, &payout).await;
+    }
+
+    #[tokio::test]
+    async fn a_debit_today_for_a_payout_queued_days_ago_agrees() {
+        let world = world().await;
+        let payout = world.completed(10_000).await;
+        let two_days_ago = Timestamp::now().minus_secs(2 * 86_400).unix_millis() / 1000;
+        let booked = world
+            .control(
+                "payouts/bulk",
+                serde_json::json!({"payouts": [{
+                    "reference_id": "queued-long",
+                    "idempotency_key": "earlier-3",
+                    "amount": 6_600,
+                    "fund_account_id": world.fake.fund_accounts()[0]["id"],
+                    "status": "failed",
+                    "reason": "bank_account_closed",
+                    "created_at": two_days_ago,
+                }]}),
+            )
+            .await;
+        let earlier = booked["items"][0]["id"].as_str().unwrap().to_owned();
+        // Debited today, when it started, and given back when it failed.
+        for change in [
+            serde_json::json!({"payout_id": earlier, "debit": 6_600}),
+            serde_json::json!({"payout_id": earlier, "credit": 6_600, "entity": "reversal"}),
+        ] {
+            world.control("transactions", change).await;
+        }
+        let run = world.reconcile().await;
+        assert!(run.new_findings.is_empty(), "{:#?}", run.new_findings);
+        assert_eq!(world.stored(&payout).await, payout);
+    }
 }

@@ -717,6 +717,8 @@ fn request_kind(method: &str, path: &str, query: &str) -> String {
             "reversals of the 30 days before".to_owned()
         }
         ("GET", "/v1/payouts") if has("from=") => "the day's list".to_owned(),
+        ("GET", "/v1/transactions") => "the statement".to_owned(),
+        ("GET", path) if path.starts_with("/v1/payouts/") => "one payout by id".to_owned(),
         _ => format!("{method} {path}"),
     }
 }
@@ -861,12 +863,8 @@ pub fn section(figures: &ReconcileFigures, command: &str) -> String {
             .join(", ")
     );
     if let Some(largest) = figures.days.iter().max_by_key(|day| day.payouts) {
-        let pages = largest
-            .gateway
-            .get("the day's list")
-            .copied()
-            .unwrap_or_default();
-        let _ = writeln!(out, "Where the time goes: \"alone\" is each side read by itself after the run, as the run first reads it (the gateway's list of the day with its overlap; our `by_day` and the payouts in `BatchGetItem`s of 100). The rest of a run is its own work on the two lists, and the requests for the findings. The gateway's list is read a page of 100 at a time, one page after another ({} requests for the day of {}): here each is a call on loopback, against RazorpayX a round trip over the internet each.\n", thousands(pages as usize), thousands(largest.payouts));
+        let pages = listed_pages(largest);
+        let _ = writeln!(out, "Where the time goes: \"alone\" is each side read by itself after the run, as the run first reads it (the gateway's list of the day with its overlap; our `by_day` and the payouts in `BatchGetItem`s of 100). The rest of a run is its own work on the lists, and the requests for the findings. The gateway's list and its account statement are read a page of 100 at a time, one page after another ({} requests for the day of {}): here each is a call on loopback, against RazorpayX a round trip over the internet each.\n", thousands(pages as usize), thousands(largest.payouts));
     }
     let _ = writeln!(out, "The run here is the benchmark's own build (`cargo xtask` builds the dev profile: unoptimised, x86_64, a whole core of this machine); the function runs the release build (opt-level \"s\") on arm64 with {} MB, which Lambda gives about {:.1} of a vCPU (a whole one at 1,769 MB). Absolute times differ between the two; how the time grows with the day does not.\n", figures.memory_mb, figures.memory_mb as f64 / 1769.0);
     let _ = writeln!(out, "{}", verdict(figures));
@@ -886,14 +884,10 @@ pub fn verdict(figures: &ReconcileFigures) -> String {
         let rate = largest.payouts as f64 / secs;
         let _ = write!(out, "**A day of {} fits** the function's {} s: it finished in {secs:.1} s of the {budget:.0} s it may work, {rate:.0} payouts/s.", thousands(largest.payouts), figures.timeout_secs);
         // The loopback hides what a real gateway adds: a network round trip per page.
-        let pages = largest
-            .gateway
-            .get("the day's list")
-            .copied()
-            .unwrap_or_default() as f64;
+        let pages = listed_pages(largest) as f64;
         let added = pages * ASSUMED_ROUND_TRIP_SECS;
         let estimate = secs + added;
-        let _ = write!(out, " Against RazorpayX each of the list's {} pages is also a round trip over the internet, read one after another: at an assumed {:.0} ms each (not measured here), about {added:.0} s more, {estimate:.0} s in all, which {} the {budget:.0} s; reading the list's pages several at a time would take most of that away.", thousands(pages as usize), ASSUMED_ROUND_TRIP_SECS * 1000.0, if estimate <= budget { "still fits" } else { "**does not fit**" });
+        let _ = write!(out, " Against RazorpayX each of the {} pages of its list and statement is also a round trip over the internet, read one after another: at an assumed {:.0} ms each (not measured here), about {added:.0} s more, {estimate:.0} s in all, which {} the {budget:.0} s.", thousands(pages as usize), ASSUMED_ROUND_TRIP_SECS * 1000.0, if estimate <= budget { "still fits" } else { "**does not fit**" });
     } else {
         let _ = write!(out, "**A day of {} does not fit** the function's {} s: the run stopped at its deadline after {:.1} s, recorded what it had found ({} findings), wrote no report and failed, as a run out of time does (docs/OPERATIONS.md). Run again, it reads both lists afresh and does the same work over (what it recorded stays), so a day this size stops at about the same point every time and is never reported.", thousands(largest.payouts), figures.timeout_secs, largest.wall.as_secs_f64(), largest.findings_recorded);
     }
@@ -939,6 +933,14 @@ pub fn verdict(figures: &ReconcileFigures) -> String {
     }
     out.push('\n');
     out
+}
+
+/// The pages of the day's list and of its statement a run read, one after another.
+fn listed_pages(day: &DayFigure) -> u64 {
+    ["the day's list", "the statement"]
+        .iter()
+        .filter_map(|kind| day.gateway.get(*kind))
+        .sum()
 }
 
 /// How the time grows with the day between the two largest finished days (the

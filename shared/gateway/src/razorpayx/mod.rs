@@ -24,7 +24,8 @@ pub mod validation;
 pub mod webhook;
 
 use super::{
-    BeneficiaryIds, GatewayError, GatewayPayout, GatewayReport, PaymentGateway, TransferOutcome,
+    BeneficiaryIds, GatewayError, GatewayPayout, GatewayReport, PaymentGateway, StatementLine,
+    StatementSource, TransferOutcome,
 };
 use crate::config::{LargeTransferMode, RazorpayXConfig, RazorpayXKeys};
 use domain::account::{Destination, DestinationKind, PayoutAccount};
@@ -96,8 +97,8 @@ struct StatusDetails {
 }
 
 #[derive(Debug, Deserialize)]
-struct Collection {
-    items: Vec<PayoutEntity>,
+struct Collection<T> {
+    items: Vec<T>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -290,9 +291,10 @@ impl RazorpayX {
                         ]),
                 )
                 .await?;
-            let collection: Collection = serde_json::from_value(body).map_err(|err| {
-                GatewayError::Unavailable(format!("unexpected payouts list: {err}"))
-            })?;
+            let collection: Collection<PayoutEntity> =
+                serde_json::from_value(body).map_err(|err| {
+                    GatewayError::Unavailable(format!("unexpected payouts list: {err}"))
+                })?;
             let read = collection.items.len();
             if read == 0 {
                 return Ok(None);
@@ -318,15 +320,16 @@ impl RazorpayX {
 }
 
 impl RazorpayX {
-    /// Every payout of `account` that `filters` select, read page by page until a page
-    /// comes back empty (a short page is no proof of the end), each once: the list is
-    /// newest first, and a payout made while it is read pushes the rest down a place, so
-    /// one may be read twice and none is missed.
-    async fn list_all(
+    /// Every entity of `account` at `path` that `filters` select, read page by page until
+    /// a page comes back empty (a short page is no proof of the end), each once: the list
+    /// is newest first, and an entity made while it is read pushes the rest down a place,
+    /// so one may be read twice and none is missed.
+    async fn list_all<T: Listed>(
         &self,
+        path: &str,
         account: &str,
         filters: &[(&str, String)],
-    ) -> Result<Vec<PayoutEntity>, GatewayError> {
+    ) -> Result<Vec<T>, GatewayError> {
         let mut seen = HashSet::new();
         let mut all = Vec::new();
         let mut skip = 0usize;
@@ -341,13 +344,13 @@ impl RazorpayX {
                 .send(
                     Call::Lookup,
                     self.http
-                        .get(format!("{}/v1/payouts", self.base_url))
+                        .get(format!("{}{path}", self.base_url))
                         .query(&query),
                 )
                 .await?;
-            let collection: Collection = serde_json::from_value(body).map_err(|err| {
+            let collection: Collection<T> = serde_json::from_value(body).map_err(|err| {
                 GatewayError::Unavailable(platform::telemetry::redact(&format!(
-                    "unexpected payouts list: {err}"
+                    "unexpected list at {path}: {err}"
                 )))
             })?;
             if collection.items.is_empty() {
@@ -359,20 +362,97 @@ impl RazorpayX {
                 collection
                     .items
                     .into_iter()
-                    .filter(|entity| seen.insert(entity.id.clone())),
+                    .filter(|entity| seen.insert(entity.id().to_owned())),
             );
             // A whole page read before: the list is not moving on (a window still being
-            // paid into would need a hundred new payouts between two pages).
+            // paid into would need a hundred new entities between two pages).
             if all.len() == before {
                 return Err(GatewayError::Unavailable(format!(
-                    "RazorpayX's list of payouts repeated a page at skip {skip}"
+                    "RazorpayX's list at {path} repeated a page at skip {skip}"
                 )));
             }
         }
         Err(GatewayError::Unavailable(format!(
-            "RazorpayX's list of payouts did not end within {MAX_LIST_PAGES} pages"
+            "RazorpayX's list at {path} did not end within {MAX_LIST_PAGES} pages"
         )))
     }
+}
+
+/// An entity RazorpayX lists, told apart by its id.
+trait Listed: serde::de::DeserializeOwned {
+    fn id(&self) -> &str;
+}
+
+impl Listed for PayoutEntity {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Listed for TransactionEntity {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// A statement line as RazorpayX lists it
+/// (https://razorpay.com/docs/api/x/transactions/fetch-all).
+#[derive(Debug, Deserialize)]
+struct TransactionEntity {
+    id: String,
+    #[serde(default)]
+    credit: u64,
+    #[serde(default)]
+    debit: u64,
+    /// Unix seconds.
+    #[serde(default)]
+    created_at: Option<i64>,
+    #[serde(default)]
+    source: Value,
+}
+
+impl TransactionEntity {
+    /// The line in our terms. RazorpayX documents a payout's debit (`source.entity`
+    /// `payout`, `source.id` its id) and funds added (`bank_transfer`); it says the
+    /// statement holds reversals but not their shape, which is read here as
+    /// `source.entity` `reversal` naming the payout in `source.payout_id`
+    /// (docs/RAZORPAYX.md, "Account statement").
+    fn line(&self) -> Result<StatementLine, GatewayError> {
+        let created_at = self.created_at.ok_or_else(|| {
+            GatewayError::Unavailable(format!(
+                "RazorpayX listed transaction {} with no created_at",
+                self.id
+            ))
+        })?;
+        let text = |field: &str| self.source[field].as_str().map(str::to_owned);
+        let entity = text("entity").unwrap_or_default();
+        let source = match (entity.as_str(), text("id"), text("payout_id")) {
+            ("payout", Some(gateway_payout_id), _) => StatementSource::Payout {
+                gateway_payout_id,
+                fees_paise: self.source["fees"].as_u64().unwrap_or_default(),
+            },
+            ("reversal", _, Some(gateway_payout_id)) => StatementSource::Reversal {
+                gateway_payout_id,
+                fees_paise: self.source["fees"].as_u64().unwrap_or_default(),
+            },
+            _ => StatementSource::Other { entity },
+        };
+        Ok(StatementLine {
+            id: self.id.clone(),
+            created_at: Timestamp::from_millis(created_at.saturating_mul(1000)),
+            debit_paise: self.debit,
+            credit_paise: self.credit,
+            source,
+        })
+    }
+}
+
+/// RazorpayX's `from` and `to` are whole seconds: a list asks for every second the
+/// window touches, and its caller keeps what lies inside it.
+fn whole_seconds(from: Timestamp, to: Timestamp) -> Vec<(&'static str, String)> {
+    let from_secs = from.unix_millis().div_euclid(1000);
+    let to_secs = (to.unix_millis() + 999).div_euclid(1000);
+    vec![("from", from_secs.to_string()), ("to", to_secs.to_string())]
 }
 
 /// A listed payout with the time RazorpayX made it (which every payout entity carries).
@@ -418,19 +498,17 @@ impl PaymentGateway for RazorpayX {
         "razorpayx"
     }
 
-    /// RazorpayX's `from` and `to` are whole seconds: the list asks for every second the
-    /// window touches and keeps what lies inside it.
     async fn payouts_made(
         &self,
         from: Timestamp,
         to: Timestamp,
         status: Option<&'static str>,
     ) -> Result<Vec<GatewayPayout>, GatewayError> {
-        let from_secs = from.unix_millis().div_euclid(1000);
-        let to_secs = (to.unix_millis() + 999).div_euclid(1000);
-        let mut filters = vec![("from", from_secs.to_string()), ("to", to_secs.to_string())];
+        let mut filters = whole_seconds(from, to);
         filters.extend(status.map(|status| ("status", status.to_owned())));
-        let entities = self.list_all(&self.account_number, &filters).await?;
+        let entities: Vec<PayoutEntity> = self
+            .list_all("/v1/payouts", &self.account_number, &filters)
+            .await?;
         let mut made = Vec::with_capacity(entities.len());
         for entity in &entities {
             let payout = listed(entity)?;
@@ -442,14 +520,57 @@ impl PaymentGateway for RazorpayX {
     }
 
     async fn payouts_of(&self, payout: &Payout) -> Result<Vec<GatewayPayout>, GatewayError> {
-        self.list_all(
-            self.account_of(payout),
-            &[("reference_id", payout.payout_id.to_string())],
-        )
-        .await?
-        .iter()
-        .map(listed)
-        .collect()
+        let entities: Vec<PayoutEntity> = self
+            .list_all(
+                "/v1/payouts",
+                self.account_of(payout),
+                &[("reference_id", payout.payout_id.to_string())],
+            )
+            .await?;
+        entities.iter().map(listed).collect()
+    }
+
+    async fn payout_by_id(
+        &self,
+        gateway_payout_id: &str,
+    ) -> Result<Option<GatewayPayout>, GatewayError> {
+        // The id comes from RazorpayX's own statement; it goes into the path escaped all
+        // the same.
+        let mut url = reqwest::Url::parse(&format!("{}/v1/payouts", self.base_url))
+            .map_err(|err| GatewayError::Misconfigured(format!("RazorpayX's address: {err}")))?;
+        url.path_segments_mut()
+            .map_err(|()| {
+                GatewayError::Misconfigured("RazorpayX's address has no path".to_owned())
+            })?
+            .push(gateway_payout_id);
+        let fetched = self.send(Call::Fetch, self.http.get(url)).await;
+        match fetched {
+            Ok((_, body)) => listed(&parse_entity(body)?).map(Some),
+            Err(GatewayError::Refused(_)) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn statement(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Option<Vec<StatementLine>>, GatewayError> {
+        let entities: Vec<TransactionEntity> = self
+            .list_all(
+                "/v1/transactions",
+                &self.account_number,
+                &whole_seconds(from, to),
+            )
+            .await?;
+        let mut lines = Vec::with_capacity(entities.len());
+        for entity in &entities {
+            let line = entity.line()?;
+            if line.created_at >= from && line.created_at < to {
+                lines.push(line);
+            }
+        }
+        Ok(Some(lines))
     }
 
     async fn ready(&self) -> Result<(), GatewayError> {
@@ -688,6 +809,8 @@ enum Call {
     Payout,
     /// Fetching or listing payouts.
     Lookup,
+    /// Fetching one payout by its id, which may not exist.
+    Fetch,
 }
 
 /// Fields of a contact or fund account that come from the user's payout account: a
@@ -714,12 +837,19 @@ fn classify_bad_request(call: Call, body: &Value) -> GatewayError {
     let ours = text.contains("Transactions from this IP are not allowed")
         || text.contains("Idempotency")
         || match call {
-            Call::Payout | Call::Lookup => field == "account_number",
+            Call::Payout | Call::Lookup | Call::Fetch => field == "account_number",
             Call::Beneficiary => !ACCOUNT_FIELDS.contains(&field),
         };
     if ours {
         GatewayError::Misconfigured(format!("RazorpayX refused our request: {description}"))
-    } else if call == Call::Lookup {
+    } else if call == Call::Fetch
+        && matches!(field, "id" | "")
+        && text.starts_with("The id provided does not exist")
+    {
+        // RazorpayX has no payout of that id (and said so of the id, not of anything
+        // else that "does not exist").
+        GatewayError::Refused(description)
+    } else if matches!(call, Call::Lookup | Call::Fetch) {
         GatewayError::Unavailable(format!("RazorpayX refused a lookup: {description}"))
     } else {
         GatewayError::Refused(description)
@@ -795,6 +925,28 @@ mod tests {
         );
         assert_eq!(kind(Call::Lookup, "reference_id", "…"), "unknown");
         assert_eq!(kind(Call::Lookup, "account_number", "…"), "ours");
+        // A payout fetched by id: only RazorpayX's word that the id does not exist means
+        // there is none; anything else that "does not exist" tells nothing of it.
+        assert_eq!(
+            kind(Call::Fetch, "id", "The id provided does not exist"),
+            "refused"
+        );
+        assert_eq!(
+            kind(Call::Fetch, "", "The id provided does not exist"),
+            "refused"
+        );
+        assert_eq!(
+            kind(Call::Fetch, "", "Merchant account does not exist"),
+            "unknown"
+        );
+        assert_eq!(
+            kind(
+                Call::Fetch,
+                "account_number",
+                "The id provided does not exist"
+            ),
+            "ours"
+        );
         assert_eq!(
             kind(
                 Call::Payout,

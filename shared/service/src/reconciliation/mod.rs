@@ -15,6 +15,7 @@
 
 mod judge;
 pub mod report;
+mod statement;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -26,10 +27,10 @@ use crate::webhook::{self, Handled};
 use domain::error::{Error, Result};
 use domain::payout::{Payout, PayoutStatus};
 use domain::reconciliation::{
-    Action, Finding, FindingKind, GatewaySide, OurSide, Report, SideTotals,
+    Action, Finding, FindingKind, GatewaySide, OurSide, Report, SideTotals, StatementTotals,
 };
 use domain::time::Timestamp;
-use gateway::{GatewayError, GatewayPayout, PaymentGateway, TransferOutcome};
+use gateway::{GatewayError, GatewayPayout, PaymentGateway, StatementLine, TransferOutcome};
 use judge::{attempt_of, judge, Attempt, Money, Verdict};
 use store::Store;
 
@@ -232,6 +233,11 @@ pub async fn reconcile_day<G: PaymentGateway>(
         run.in_time()?;
         run.judge_listed(made, Scope::LateReversal).await?;
     }
+    // Read after the payouts and their judging (repairs first, should the statement not
+    // be readable), so every line of money they moved so far is on it.
+    let statement = run
+        .judge_statement(&listed, &late, (from, to), overlap)
+        .await?;
     // Ours as they stand after the repairs: a later run reads them so, and reports the same.
     let mut ours = SideTotals::default();
     for id in sent_ids {
@@ -270,6 +276,7 @@ pub async fn reconcile_day<G: PaymentGateway>(
         findings: by_kind,
         repaired,
         left_for_person: all.len() as u64 - repaired,
+        statement,
     };
     store.save_reconciliation_report(&report).await?;
     info!(
@@ -507,6 +514,228 @@ impl<G: PaymentGateway> Reconciler<'_, G> {
         }
     }
 
+    /// Reads the account statement (`None`: the gateway keeps none) and holds it to the
+    /// gateway's payouts: the money each payout of the day moved, then each payout made
+    /// on another day that the day's lines name (money out again, money back for one
+    /// the gateway says it paid, more back than it was for, money for a payout the
+    /// gateway has no record of; a missed reversal or failure is applied as the
+    /// look-back would, even past its 30 days). Answers the day's statement totals.
+    async fn judge_statement(
+        &mut self,
+        listed: &[GatewayPayout],
+        late: &[GatewayPayout],
+        (from, to): (Timestamp, Timestamp),
+        overlap: u64,
+    ) -> Result<Option<StatementTotals>> {
+        // Past the day for a debit made late (a payout queued for want of balance), up
+        // to now and a little more (a line made this second is kept).
+        let read_from = from.minus_secs(overlap);
+        let read_to = std::cmp::max(
+            to.plus_secs(overlap),
+            std::cmp::min(
+                self.now.plus_secs(60),
+                to.plus_secs(statement::DEBIT_LOOKAHEAD_SECS),
+            ),
+        );
+        let to_now = read_to >= self.now;
+        let Some(lines) = self
+            .gateway
+            .statement(read_from, read_to)
+            .await
+            .map_err(unreadable_statement)?
+        else {
+            return Ok(None);
+        };
+        let by_payout = statement::by_payout(&lines);
+        let in_day = |at: Timestamp| at >= from && at < to;
+        let mut made_today = HashSet::new();
+        for made in listed.iter().filter(|made| in_day(made.created_at)) {
+            self.in_time()?;
+            let id = made.report.gateway_payout_id.as_str();
+            made_today.insert(id);
+            let its_lines = by_payout.get(id).map(Vec::as_slice).unwrap_or_default();
+            self.judge_money(made, its_lines, to_now).await?;
+        }
+
+        // The day's lines for payouts made on other days, with each payout as the
+        // gateway has it: from its lists when they hold it, else asked for by id.
+        let known: HashMap<&str, &GatewayPayout> = listed
+            .iter()
+            .chain(late)
+            .map(|made| (made.report.gateway_payout_id.as_str(), made))
+            .collect();
+        let mut elsewhere: BTreeMap<&str, Vec<&StatementLine>> = BTreeMap::new();
+        for line in lines.iter().filter(|line| in_day(line.created_at)) {
+            if let Some(id) = line
+                .gateway_payout_id()
+                .filter(|id| !made_today.contains(id))
+            {
+                elsewhere.entry(id).or_default().push(line);
+            }
+        }
+        let mut payouts = Vec::with_capacity(elsewhere.len());
+        for (id, day_lines) in elsewhere {
+            self.in_time()?;
+            let made = match known.get(id) {
+                Some(made) => Some(((*made).clone(), true)),
+                None => self
+                    .gateway
+                    .payout_by_id(id)
+                    .await
+                    .map_err(unavailable)?
+                    .map(|made| (made, false)),
+            };
+            let Some((made, read_before)) = made else {
+                let listing = statement::listing(&day_lines);
+                self.statement_finding(
+                    id.to_owned(),
+                    None,
+                    format!("money moved for a payout the gateway has no record of: {listing}"),
+                )
+                .await?;
+                continue;
+            };
+            payouts.push((made, read_before, day_lines));
+        }
+
+        // A payout whose money left again, or came back while the gateway says it paid,
+        // is judged on all its lines since it was made (within the look-back): a second
+        // debit, or a correction of one, is told apart from a first only so.
+        let look_back_from = from.minus_secs(statement::LOOKBACK_SECS);
+        let needs_all = |made: &GatewayPayout, day_lines: &[&StatementLine]| {
+            made.created_at >= look_back_from
+                && day_lines.iter().any(|line| {
+                    line.debit_paise > 0
+                        || (line.credit_paise > 0 && judge::theirs(made) == Money::Paid)
+                })
+        };
+        let earliest = payouts
+            .iter()
+            .filter(|(made, _, day_lines)| needs_all(made, day_lines))
+            .map(|(made, _, _)| made.created_at)
+            .min();
+        let earlier = match earliest {
+            Some(earliest) if earliest < read_from => self
+                .gateway
+                .statement(earliest, read_from)
+                .await
+                .map_err(unreadable_statement)?
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        let earlier_by_payout = statement::by_payout(&earlier);
+        let recent = self.now.minus_secs(OVERLAP_MARGIN_SECS);
+        for (made, read_before, day_lines) in payouts {
+            self.in_time()?;
+            let id = made.report.gateway_payout_id.as_str();
+            // Money back for a payout the gateway says failed or was reversed: its word
+            // may never have reached us (the look-back has judged its own). Not while
+            // its webhook may still be on its way. First, so that a finding below
+            // records our payout as it then stands (and a run again finds the same).
+            let money_back = day_lines
+                .iter()
+                .any(|line| line.credit_paise > 0 && line.created_at < recent);
+            let looked_back = late
+                .iter()
+                .any(|reversed| reversed.report.gateway_payout_id == id);
+            if money_back && !looked_back && judge::theirs(&made) == Money::NotPaid {
+                if let Some(payout_id) = made.report.payout_id {
+                    if let Some(payout) = self.store.payout(payout_id).await? {
+                        self.ours.insert(payout_id, payout);
+                    }
+                }
+                Box::pin(self.judge_listed(&made, Scope::LateReversal)).await?;
+            }
+            if needs_all(&made, &day_lines) {
+                let all: Vec<&StatementLine> = earlier_by_payout
+                    .get(id)
+                    .into_iter()
+                    .flatten()
+                    .chain(by_payout.get(id).into_iter().flatten())
+                    .copied()
+                    .collect();
+                if read_before {
+                    self.judge_money(&made, &all, to_now).await?;
+                } else {
+                    let reading = statement::Reading {
+                        settled_before: false,
+                        to_now,
+                    };
+                    if let Some(why) = statement::disagreement(&made, &all, reading) {
+                        self.statement_finding(id.to_owned(), Some(&made), why)
+                            .await?;
+                    }
+                }
+            } else if let Some(why) = statement::money_back_beyond(&made, &day_lines) {
+                self.statement_finding(id.to_owned(), Some(&made), why)
+                    .await?;
+            }
+        }
+        Ok(Some(statement::totals(&lines, from, to)))
+    }
+
+    /// Holds a payout the gateway listed (before the statement was read) to its lines;
+    /// a disagreement is judged again on the payout as the gateway has it now, which may
+    /// have moved since the list was read.
+    async fn judge_money(
+        &mut self,
+        made: &GatewayPayout,
+        lines: &[&StatementLine],
+        to_now: bool,
+    ) -> Result<()> {
+        // Settled without payment when the list was read, before the statement: any
+        // money back is on it.
+        let settled = judge::theirs(made) == Money::NotPaid;
+        let reading = statement::Reading {
+            settled_before: settled,
+            to_now,
+        };
+        if statement::disagreement(made, lines, reading).is_none() {
+            return Ok(());
+        }
+        let id = made.report.gateway_payout_id.as_str();
+        let now = self
+            .gateway
+            .payout_by_id(id)
+            .await
+            .map_err(unavailable)?
+            .unwrap_or_else(|| made.clone());
+        let reading = statement::Reading {
+            settled_before: settled && judge::theirs(&now) == Money::NotPaid,
+            to_now,
+        };
+        match statement::disagreement(&now, lines, reading) {
+            Some(why) => self.statement_finding(id.to_owned(), Some(&now), why).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Records a disagreement between the statement and the gateway payout `subject`
+    /// (`made`, when the gateway has it), with our payout it is for.
+    async fn statement_finding(
+        &mut self,
+        subject: String,
+        made: Option<&GatewayPayout>,
+        detail: String,
+    ) -> Result<()> {
+        let ours = match made.and_then(|made| made.report.payout_id) {
+            Some(payout_id) => match self.ours.get(&payout_id) {
+                Some(payout) => Some(payout.clone()),
+                None => self.store.payout(payout_id).await?,
+            },
+            None => None,
+        };
+        self.found(
+            FindingKind::StatementMismatch,
+            subject,
+            ours.as_ref(),
+            made.into_iter().collect(),
+            detail,
+            Action::LeftForPerson,
+        )
+        .await
+    }
+
     /// Counts every processed payout the gateway holds for `payout`, `made` among them.
     async fn paid_twice(&mut self, payout: &Payout, made: &GatewayPayout) -> Result<()> {
         let mut all = self.gateway.payouts_of(payout).await.map_err(unavailable)?;
@@ -687,6 +916,14 @@ fn count(totals: &mut SideTotals, money: Money, amount: Option<u64>) {
         Money::NotPaid => totals.not_paid += 1,
         Money::OnItsWay => totals.in_flight += 1,
     }
+}
+
+/// The statement could not be read: the day is not reported (what was found so far is
+/// recorded), and the schedule's retry or the next day's run tries again.
+fn unreadable_statement(error: GatewayError) -> Error {
+    Error::DependencyUnavailable(format!(
+        "the gateway's account statement could not be read: {error}"
+    ))
 }
 
 /// The gateway could not be read: the day is not reconciled (the run fails, and the

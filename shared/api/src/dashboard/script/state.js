@@ -87,6 +87,7 @@ const FINDING_KINDS = {
   amount_mismatch: 'Amount mismatch',
   destination_mismatch: 'Destination mismatch',
   paid_twice: 'Paid twice',
+  statement_mismatch: 'Statement disagrees',
 };
 const FINDING_ACTIONS = { repaired: 'Repaired', left_for_person: 'Left for a person' };
 // Both sides' totals, in the order the panel lists them: [key, label, money?].
