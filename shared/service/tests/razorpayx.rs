@@ -1472,6 +1472,36 @@ mod reconciliation {
         }
     }
 
+    impl World {
+        /// A payout RazorpayX made at `created_at` (unix seconds) under `reference`, to
+        /// the fund account it registered first, already `status` (failed ones for a
+        /// closed account): its gateway id.
+        async fn made_earlier(
+            &self,
+            reference: &str,
+            key: &str,
+            amount: u64,
+            status: &str,
+            created_at: i64,
+        ) -> String {
+            let booked = self
+                .control(
+                    "payouts/bulk",
+                    serde_json::json!({"payouts": [{
+                        "reference_id": reference,
+                        "idempotency_key": key,
+                        "amount": amount,
+                        "fund_account_id": self.fake.fund_accounts()[0]["id"],
+                        "status": status,
+                        "reason": (status == "failed").then_some("bank_account_closed"),
+                        "created_at": created_at,
+                    }]}),
+                )
+                .await;
+            booked["items"][0]["id"].as_str().unwrap().to_owned()
+        }
+    }
+
     /// Asserts a second run finds nothing new, reports the same and leaves the payout.
     async fn again_the_same(world: &World, first: &Run, payout: &Payout) {
         let second = world.reconcile().await;
@@ -1590,20 +1620,15 @@ mod reconciliation {
         let world = world().await;
         let payout = world.completed(10_000).await;
         let three_days_ago = Timestamp::now().minus_secs(3 * 86_400).unix_millis() / 1000;
-        let booked = world
-            .control(
-                "payouts/bulk",
-                serde_json::json!({"payouts": [{
-                    "reference_id": "an-earlier-day",
-                    "idempotency_key": "earlier-1",
-                    "amount": 9_900,
-                    "fund_account_id": world.fake.fund_accounts()[0]["id"],
-                    "status": "processed",
-                    "created_at": three_days_ago,
-                }]}),
+        let earlier = world
+            .made_earlier(
+                "an-earlier-day",
+                "earlier-1",
+                9_900,
+                "processed",
+                three_days_ago,
             )
             .await;
-        let earlier = booked["items"][0]["id"].as_str().unwrap().to_owned();
         world
             .control(
                 "transactions",
@@ -1660,20 +1685,9 @@ mod reconciliation {
         // Six hours before today began: the day before, whose lines are read again.
         let (today, _) = Day::containing(Timestamp::now(), TZ).window();
         let yesterday = today.minus_secs(6 * 3_600).unix_millis() / 1000;
-        let booked = world
-            .control(
-                "payouts/bulk",
-                serde_json::json!({"payouts": [{
-                    "reference_id": "yesterday",
-                    "idempotency_key": "earlier-2",
-                    "amount": 8_800,
-                    "fund_account_id": world.fake.fund_accounts()[0]["id"],
-                    "status": "processed",
-                    "created_at": yesterday,
-                }]}),
-            )
+        let earlier = world
+            .made_earlier("yesterday", "earlier-2", 8_800, "processed", yesterday)
             .await;
-        let earlier = booked["items"][0]["id"].as_str().unwrap().to_owned();
         assert_eq!(
             world.lines_of(&earlier).await.len(),
             1,
@@ -1702,21 +1716,9 @@ mod reconciliation {
         let world = world().await;
         let payout = world.completed(10_000).await;
         let two_days_ago = Timestamp::now().minus_secs(2 * 86_400).unix_millis() / 1000;
-        let booked = world
-            .control(
-                "payouts/bulk",
-                serde_json::json!({"payouts": [{
-                    "reference_id": "queued-long",
-                    "idempotency_key": "earlier-3",
-                    "amount": 6_600,
-                    "fund_account_id": world.fake.fund_accounts()[0]["id"],
-                    "status": "failed",
-                    "reason": "bank_account_closed",
-                    "created_at": two_days_ago,
-                }]}),
-            )
+        let earlier = world
+            .made_earlier("queued-long", "earlier-3", 6_600, "failed", two_days_ago)
             .await;
-        let earlier = booked["items"][0]["id"].as_str().unwrap().to_owned();
         // Debited today, when it started, and given back when it failed.
         for change in [
             serde_json::json!({"payout_id": earlier, "debit": 6_600}),
