@@ -163,6 +163,7 @@ impl Plan {
                     // Webhooks are lost only at the end, on purpose (`reconciled`):
                     // the run's own checks expect each to arrive.
                     drop_webhooks: 0.0,
+                    rate_limit_tps: None,
                 }
             } else {
                 Faults::default()

@@ -12,7 +12,8 @@ use service::config::{
     DEV_RAZORPAYX_WEBHOOK_SECRET,
 };
 
-/// Fault rates, each from 0 to 1, drawn per create-payout request.
+/// Fault rates, each from 0 to 1, drawn per create-payout request, and the request rate
+/// the fake enforces, if any.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Faults {
@@ -28,10 +29,42 @@ pub struct Faults {
     pub fail_after_accept: f64,
     /// A payout's change of status whose webhook is never sent (drawn per change).
     pub drop_webhooks: f64,
+    /// At most this many `/v1/…` calls a second, all routes and callers together, as
+    /// RazorpayX rate-limits (it asks for 5–10 TPS): a call that finds the budget spent
+    /// gets a 429 before anything is done. A token bucket of `max(1, rate)` calls,
+    /// refilled continuously at `rate` a second; `None`, no limit. Above 0 and finite
+    /// ([`Faults::check`]). Not drawn from the seeded generator.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit_tps: Option<f64>,
 }
 
 impl Faults {
+    /// `RAZORPAYX_FAKE_RATE_LIMIT_TPS` as [`FakeConfig::from_env`] reads it: unset or
+    /// blank, no limit; else a number of calls a second above 0.
+    pub fn rate_limit_tps_from(value: Option<&str>) -> Result<Option<f64>> {
+        let Some(text) = value.map(str::trim).filter(|text| !text.is_empty()) else {
+            return Ok(None);
+        };
+        let tps: f64 = text.parse().with_context(|| {
+            format!("RAZORPAYX_FAKE_RATE_LIMIT_TPS must be a number, got `{text}`")
+        })?;
+        Faults {
+            rate_limit_tps: Some(tps),
+            ..Faults::default()
+        }
+        .check()
+        .map_err(|message| anyhow::anyhow!("RAZORPAYX_FAKE_RATE_LIMIT_TPS: {message}"))?;
+        Ok(Some(tps))
+    }
+
     pub(super) fn check(&self) -> Result<(), String> {
+        if let Some(tps) = self.rate_limit_tps {
+            if !(tps.is_finite() && tps > 0.0) {
+                return Err(format!(
+                    "rate_limit_tps must be a number of calls a second above 0, got {tps}"
+                ));
+            }
+        }
         for (name, rate) in [
             ("server_error", self.server_error),
             ("timeout", self.timeout),
@@ -156,7 +189,8 @@ impl FakeConfig {
     /// settlement delay, seed and fault rates from the environment
     /// (`RAZORPAYX_FAKE_SETTLE_MS`, `RAZORPAYX_FAKE_SEED`, `RAZORPAYX_FAKE_SERVER_ERROR`,
     /// `…_TIMEOUT`, `…_RATE_LIMIT`, `…_REJECT`, `…_FAIL_AFTER_ACCEPT`,
-    /// `…_DROP_WEBHOOKS`), validation
+    /// `…_DROP_WEBHOOKS`), the request rate (`RAZORPAYX_FAKE_RATE_LIMIT_TPS`, calls a
+    /// second; unset or blank: no limit), validation
     /// faults (`RAZORPAYX_FAKE_INVALID_ACCOUNT`, `…_NAME_MISMATCH`,
     /// `…_VALIDATION_FAILURE`, `…_VALIDATION_TIMEOUT`), and webhooks:
     /// `RAZORPAYX_FAKE_WEBHOOK_URL` (unset, blank or `off`: none),
@@ -182,6 +216,11 @@ impl FakeConfig {
             reject: rate("RAZORPAYX_FAKE_REJECT")?,
             fail_after_accept: rate("RAZORPAYX_FAKE_FAIL_AFTER_ACCEPT")?,
             drop_webhooks: rate("RAZORPAYX_FAKE_DROP_WEBHOOKS")?,
+            rate_limit_tps: Faults::rate_limit_tps_from(
+                std::env::var("RAZORPAYX_FAKE_RATE_LIMIT_TPS")
+                    .ok()
+                    .as_deref(),
+            )?,
         };
         faults.check().map_err(anyhow::Error::msg)?;
         let validation_faults = ValidationFaults {

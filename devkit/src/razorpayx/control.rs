@@ -20,8 +20,17 @@
 //!   the balance; the payout need not exist. Answers the line.
 //! - `POST /_fake/transactions/{id}/forget`: the line leaves the statement, the balance
 //!   keeps its movement. Answers the line.
-//! - `POST /_fake/faults`, `POST /_fake/validation_faults`, `POST /_fake/balance`
-//!   `{"amount"}` (a `bank_transfer` line for the difference).
+//! - `POST /_fake/faults`, `POST /_fake/validation_faults`: replace the faults (`{}`
+//!   clears them; a bad value is a 400 that changes nothing). `POST /_fake/faults` takes
+//!   the rates 0–1 and `"rate_limit_tps": N` (N > 0, `null` or absent: no limit): every
+//!   `/v1/…` call with the right keys, all routes together, spends from one token bucket
+//!   of `max(1, N)` calls refilled at N a second, and one that finds it empty is a 429
+//!   in RazorpayX's error shape before anything is done; `/_fake/…` never counts.
+//!   Setting the faults refills the bucket and zeroes its counts.
+//! - `GET /_fake/rate`: `{"rate_limit_tps": N or null, "admitted", "refused"}`, the
+//!   `/v1/…` calls with the right keys let through and refused (429 for the rate) since
+//!   the start or the last `POST /_fake/faults`.
+//! - `POST /_fake/balance` `{"amount"}` (a `bank_transfer` line for the difference).
 
 use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, State};
@@ -440,8 +449,21 @@ pub(super) async fn control_faults(State(shared): State<Shared>, body: Bytes) ->
         .map_err(|message| bad_request(None, message))?;
     let mut fake = lock(&shared)?;
     fake.ledger.faults = faults;
+    fake.rate.reset();
     fake.persist();
     Ok(Json(json!(faults)).into_response())
+}
+
+/// The request rate enforced (`null`: none) and the `/v1/…` calls with the right keys
+/// admitted and refused since the start or the last `POST /_fake/faults`.
+pub(super) async fn control_rate(State(shared): State<Shared>) -> Reply {
+    let fake = lock(&shared)?;
+    Ok(Json(json!({
+        "rate_limit_tps": fake.ledger.faults.rate_limit_tps,
+        "admitted": fake.rate.admitted,
+        "refused": fake.rate.refused,
+    }))
+    .into_response())
 }
 
 #[derive(Deserialize)]

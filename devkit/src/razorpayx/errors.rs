@@ -47,6 +47,18 @@ pub(super) fn bad_request(field: Option<&str>, description: impl Into<String>) -
     }
 }
 
+/// RazorpayX's answer to a call over its rate limit, before anything is done: the
+/// `rate_limit` fault's and the `rate_limit_tps` budget's.
+pub(super) fn too_many_requests() -> RzpError {
+    RzpError {
+        status: StatusCode::TOO_MANY_REQUESTS,
+        code: "BAD_REQUEST_ERROR",
+        description: "Too many requests".to_owned(),
+        field: None,
+        reason: "rate_limit_exceeded",
+    }
+}
+
 pub(super) fn authenticate(fake: &Fake, headers: &HeaderMap) -> Result<(), RzpError> {
     let expected = format!(
         "Basic {}",

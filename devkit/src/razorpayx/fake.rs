@@ -1,6 +1,6 @@
 //! The fake's state behind its one lock: the configuration it was started with, its
 //! books, its seeded generator and its webhook outbox, and what every part does with
-//! them (ids, fault rolls, saving the books).
+//! them (ids, fault rolls, saving the books), and the request-rate budget (`rate`).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::config::FakeConfig;
 use super::ledger::Ledger;
+use super::rate::RateBudget;
 use super::webhooks::{Outbox, SharedOutbox};
 
 pub(super) struct Fake {
@@ -19,6 +20,8 @@ pub(super) struct Fake {
     pub(super) ledger: Ledger,
     pub(super) rng: StdRng,
     pub(super) webhooks: SharedOutbox,
+    /// The `rate_limit_tps` budget and its counts: in memory only.
+    pub(super) rate: RateBudget,
 }
 
 pub(super) type Shared = Arc<Mutex<Fake>>;

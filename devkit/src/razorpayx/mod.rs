@@ -22,7 +22,8 @@
 //! Its rooms: `server` (the running fake and its routes), `config` (what it is started
 //! with), `fake` (its state behind one lock), `ledger` (the books), `errors` (the
 //! error shape and shared request checks), `accounts`, `payouts`, `validations` and
-//! `statement` (the public API), `control` (`/_fake/`), `webhooks` (the outbox and its sender),
+//! `statement` (the public API), `rate` (the request rate it enforces, if asked),
+//! `control` (`/_fake/`), `webhooks` (the outbox and its sender),
 //! `sink` (a receiver for tests) and `paid_once` (the check against our payouts).
 
 mod accounts;
@@ -34,6 +35,7 @@ mod fake;
 mod ledger;
 mod paid_once;
 mod payouts;
+mod rate;
 mod server;
 mod sink;
 mod statement;

@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 use super::clock::{now_ms, unix_now};
 use super::errors::{
     authenticate, bad_request, idempotency_key, lock, our_account_number, parse_body, string_field,
-    Page, Reply, RzpError,
+    too_many_requests, Page, Reply, RzpError,
 };
 use super::fake::{Fake, Shared};
 use super::ledger::{utr, FakePayout, Fate};
@@ -51,13 +51,7 @@ pub(super) async fn create_payout(
         authenticate(&fake, &headers)?;
         let faults = fake.ledger.faults;
         if fake.roll(faults.rate_limit) {
-            return Err(RzpError {
-                status: StatusCode::TOO_MANY_REQUESTS,
-                code: "BAD_REQUEST_ERROR",
-                description: "Too many requests".to_owned(),
-                field: None,
-                reason: "rate_limit_exceeded",
-            });
+            return Err(too_many_requests());
         }
         if fake.roll(faults.server_error) {
             return Err(RzpError {

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use axum::Router;
 use rand::rngs::StdRng;
@@ -16,13 +17,14 @@ use super::accounts::{create_contact, create_fund_account};
 use super::config::{FakeConfig, Faults, ValidationFaults};
 use super::control::{
     control_add_transaction, control_balance, control_bulk, control_duplicate, control_faults,
-    control_forget, control_forget_transaction, control_payouts, control_status,
+    control_forget, control_forget_transaction, control_payouts, control_rate, control_status,
     control_transactions, control_validation_faults, control_validations, control_view,
     control_webhooks,
 };
 use super::fake::{Fake, Shared};
 use super::ledger::{FakeTransaction, FakeValidation, Ledger};
 use super::payouts::{cancel_payout, create_payout, fetch_payout, list_payouts, settle_due};
+use super::rate::{limit_rate, RateBudget};
 use super::statement::list_transactions;
 use super::validations::{create_validation, fetch_validation, list_validations};
 use super::webhooks::{dispatch_webhooks, Outbox, SharedOutbox, WEBHOOK_TIMEOUT};
@@ -79,6 +81,7 @@ impl FakeRazorpayX {
             ledger,
             rng,
             webhooks: outbox.clone(),
+            rate: RateBudget::new(),
         }));
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
@@ -231,11 +234,26 @@ impl FakeRazorpayX {
         Ok(())
     }
 
+    /// As `POST /_fake/faults`, unchecked: a rate outside 0–1 is used as it is, and a
+    /// `rate_limit_tps` not above 0 counts as no limit. The request-rate budget starts
+    /// full again and its counts from zero.
     pub fn set_faults(&self, faults: Faults) {
         if let Ok(mut fake) = self.shared.lock() {
             fake.ledger.faults = faults;
+            fake.rate.reset();
             fake.persist();
         }
+    }
+
+    /// The `/v1/…` calls with the right keys admitted and refused (429 for
+    /// `rate_limit_tps`) since the start or the last change of faults, as
+    /// `GET /_fake/rate` shows them. Every such call counts, limit or not; a 429 of the
+    /// `rate_limit` fault counts as admitted.
+    pub fn rate_counts(&self) -> (u64, u64) {
+        self.shared
+            .lock()
+            .map(|fake| (fake.rate.admitted, fake.rate.refused))
+            .unwrap_or_default()
     }
 
     pub fn balance(&self) -> u64 {
@@ -257,7 +275,8 @@ impl FakeRazorpayX {
 }
 
 fn router(shared: Shared) -> Router {
-    Router::new()
+    // Every `/v1/…` call spends from one request-rate budget; `/_fake/…` ones never do.
+    let api = Router::new()
         .route("/v1/contacts", post(create_contact))
         .route("/v1/fund_accounts", post(create_fund_account))
         .route("/v1/payouts", post(create_payout).get(list_payouts))
@@ -269,6 +288,8 @@ fn router(shared: Shared) -> Router {
             post(create_validation).get(list_validations),
         )
         .route("/v1/fund_accounts/validations/{id}", get(fetch_validation))
+        .route_layer(from_fn_with_state(shared.clone(), limit_rate));
+    Router::new()
         .route("/_fake/payouts", get(control_payouts))
         .route("/_fake/payouts/bulk", post(control_bulk))
         .route("/_fake/payouts/{id}/status", post(control_status))
@@ -283,9 +304,11 @@ fn router(shared: Shared) -> Router {
             post(control_forget_transaction),
         )
         .route("/_fake/faults", post(control_faults))
+        .route("/_fake/rate", get(control_rate))
         .route("/_fake/balance", post(control_balance))
         .route("/_fake/webhooks", get(control_webhooks))
         .route("/_fake/validations", get(control_validations))
         .route("/_fake/validation_faults", post(control_validation_faults))
+        .merge(api)
         .with_state(shared)
 }
