@@ -94,6 +94,13 @@ pub fn is_loopback(endpoint: &str) -> bool {
         .any(|prefix| endpoint.starts_with(prefix))
 }
 
+/// A directory path under the system temp dir, `prefix-<uuid>`, that no other test or
+/// run shares, so that tests running at once never read each other's files. Nothing is
+/// created; the test removes what it writes there.
+pub fn scratch_dir(prefix: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("{prefix}-{}", uuid::Uuid::new_v4().simple()))
+}
+
 /// A bus of the test's own on moto, `payouts-test-<uuid>`, with one rule whose matches
 /// the test reads back from `capture`.
 pub struct TestBus {

@@ -6,12 +6,10 @@
 
 use std::time::{Duration, Instant};
 
-use devkit::razorpayx::{FakeConfig, FakeRazorpayX, Faults};
+use devkit::razorpayx::{FakeApi, FakeConfig, FakeRazorpayX, Faults};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use service::config::{
-    DEV_RAZORPAYX_ACCOUNT_NUMBER, DEV_RAZORPAYX_KEY_ID, DEV_RAZORPAYX_KEY_SECRET,
-};
+use service::config::{DEV_RAZORPAYX_ACCOUNT_NUMBER, DEV_RAZORPAYX_KEY_ID};
 
 /// One call in 100 s: a full bucket holds one call, and no test lives long enough to
 /// see a second token, so what is admitted is exact.
@@ -35,102 +33,49 @@ async fn fake_with(faults: Faults) -> FakeRazorpayX {
     .unwrap()
 }
 
+/// The fake's HTTP API. No fund account until a test asks for one: under a limit set
+/// at start, registering it would spend the budget the test means to measure.
 #[derive(Clone)]
 struct Api {
-    http: reqwest::Client,
-    base: String,
+    client: FakeApi,
 }
 
 impl Api {
     fn new(fake: &FakeRazorpayX) -> Api {
         Api {
-            http: reqwest::Client::builder().no_proxy().build().unwrap(),
-            base: fake.base_url(),
+            client: FakeApi::new(fake),
         }
-    }
-
-    /// A `/v1/…` call with the local keys (a body makes it a POST), its status and answer.
-    async fn v1(&self, path: &str, body: Option<Value>, key: Option<&str>) -> (StatusCode, Value) {
-        let url = format!("{}{path}", self.base);
-        let mut request = match body {
-            Some(body) => self.http.post(url).json(&body),
-            None => self.http.get(url),
-        }
-        .basic_auth(DEV_RAZORPAYX_KEY_ID, Some(DEV_RAZORPAYX_KEY_SECRET));
-        if let Some(key) = key {
-            request = request.header("X-Payout-Idempotency", key);
-        }
-        let response = request.send().await.unwrap();
-        (response.status(), response.json().await.unwrap())
     }
 
     async fn list(&self) -> (StatusCode, Value) {
-        self.v1(
-            &format!("/v1/payouts?account_number={DEV_RAZORPAYX_ACCOUNT_NUMBER}"),
-            None,
-            None,
-        )
-        .await
-    }
-
-    async fn contact(&self) -> (StatusCode, Value) {
-        self.v1(
-            "/v1/contacts",
-            Some(json!({"name": "Asha Verma", "type": "vendor"})),
-            None,
-        )
-        .await
-    }
-
-    async fn fund_account(&self) -> String {
-        let (status, contact) = self.contact().await;
-        assert!(status.is_success(), "{status} {contact}");
-        let (status, account) = self
+        self.client
             .v1(
-                "/v1/fund_accounts",
-                Some(
-                    json!({"contact_id": contact["id"], "account_type": "bank_account",
-                            "bank_account": {"name": "Asha Verma", "ifsc": "HDFC0001234",
-                                             "account_number": "765432123456789"}}),
-                ),
+                &format!("/v1/payouts?account_number={DEV_RAZORPAYX_ACCOUNT_NUMBER}"),
+                None,
                 None,
             )
-            .await;
-        assert!(status.is_success(), "{status} {account}");
-        account["id"].as_str().unwrap().to_owned()
+            .await
     }
 
     async fn payout(&self, fund_account_id: &str, key: &str) -> (StatusCode, Value) {
-        self.v1(
-            "/v1/payouts",
-            Some(json!({"account_number": DEV_RAZORPAYX_ACCOUNT_NUMBER,
-                        "fund_account_id": fund_account_id, "amount": 10_000,
-                        "currency": "INR", "mode": "IMPS", "purpose": "payout",
-                        "reference_id": key, "notes": {"idempotency_key": key}})),
-            Some(key),
-        )
-        .await
+        self.client
+            .v1(
+                "/v1/payouts",
+                Some(json!({"account_number": DEV_RAZORPAYX_ACCOUNT_NUMBER,
+                            "fund_account_id": fund_account_id, "amount": 10_000,
+                            "currency": "INR", "mode": "IMPS", "purpose": "payout",
+                            "reference_id": key, "notes": {"idempotency_key": key}})),
+                Some(key),
+            )
+            .await
     }
 
     async fn control_get(&self, path: &str) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .get(format!("{}/_fake/{path}", self.base))
-            .send()
-            .await
-            .unwrap();
-        (response.status(), response.json().await.unwrap())
+        self.client.control(path, None).await
     }
 
     async fn set_faults(&self, faults: Value) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .post(format!("{}/_fake/faults", self.base))
-            .json(&faults)
-            .send()
-            .await
-            .unwrap();
-        (response.status(), response.json().await.unwrap())
+        self.client.control("faults", Some(faults)).await
     }
 
     /// `GET /_fake/rate`, checked against `FakeRazorpayX::rate_counts`.
@@ -224,7 +169,7 @@ async fn a_burst_above_the_rate_gets_about_the_rate_and_429s_for_the_rest() {
 async fn a_payout_refused_for_the_rate_creates_nothing_and_every_route_counts() {
     let fake = fake().await;
     let api = Api::new(&fake);
-    let fund_account_id = api.fund_account().await;
+    let fund_account_id = api.client.fund_account().await;
     let (status, first) = api.payout(&fund_account_id, "rate-first").await;
     assert_eq!(status, StatusCode::OK, "{first}");
     let payout_id = first["id"].as_str().unwrap().to_owned();
@@ -276,7 +221,7 @@ async fn a_payout_refused_for_the_rate_creates_nothing_and_every_route_counts() 
         ("/v1/fund_accounts/validations/fav_x".to_owned(), None),
     ];
     for (path, body) in &routes {
-        let (status, answer) = api.v1(path, body.clone(), None).await;
+        let (status, answer) = api.client.v1(path, body.clone(), None).await;
         assert_rate_limited(status, &answer);
     }
     assert_eq!(fake.contacts().len(), 1);
@@ -286,11 +231,11 @@ async fn a_payout_refused_for_the_rate_creates_nothing_and_every_route_counts() 
 
     // Wrong keys: a 401 from the route, neither counted nor spending.
     let response = api
-        .http
-        .get(format!(
-            "{}/v1/payouts?account_number={DEV_RAZORPAYX_ACCOUNT_NUMBER}",
-            api.base
-        ))
+        .client
+        .http()
+        .get(api.client.url(&format!(
+            "/v1/payouts?account_number={DEV_RAZORPAYX_ACCOUNT_NUMBER}"
+        )))
         .basic_auth(DEV_RAZORPAYX_KEY_ID, Some("not-the-secret"))
         .send()
         .await
@@ -347,7 +292,7 @@ async fn clearing_the_faults_lifts_the_limit() {
 async fn a_bad_rate_is_a_400_that_changes_nothing() {
     let fake = fake().await;
     let api = Api::new(&fake);
-    let fund_account_id = api.fund_account().await;
+    let fund_account_id = api.client.fund_account().await;
     let (status, _) = api
         .set_faults(json!({"rate_limit_tps": ONE_CALL, "reject": 1.0}))
         .await;
@@ -424,14 +369,7 @@ async fn a_limit_given_at_start_applies_and_survives_a_restart() {
 
     // The limit is one of the faults, kept in the state file; the bucket and its
     // counts are not, and a state file written before the limit existed still loads.
-    let dir = std::env::temp_dir().join(format!(
-        "razorpayx-rate-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
+    let dir = devkit::testing::scratch_dir("razorpayx-rate");
     let state_file = dir.join("state.json");
     let config = FakeConfig {
         state_file: Some(state_file.clone()),
@@ -439,7 +377,7 @@ async fn a_limit_given_at_start_applies_and_survives_a_restart() {
     };
     let first = FakeRazorpayX::start(0, config.clone()).await.unwrap();
     let api = Api::new(&first);
-    let fund_account_id = api.fund_account().await;
+    let fund_account_id = api.client.fund_account().await;
     first.set_faults(started_with);
     let (status, payout) = api.payout(&fund_account_id, "rate-kept").await;
     assert_eq!(status, StatusCode::OK, "{payout}");

@@ -5,12 +5,10 @@
 
 use std::time::Duration;
 
-use devkit::razorpayx::{FakeConfig, FakeRazorpayX, ValidationFaults};
+use devkit::razorpayx::{wait_for_status, FakeApi, FakeConfig, FakeRazorpayX, ValidationFaults};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use service::config::{
-    DEV_RAZORPAYX_ACCOUNT_NUMBER, DEV_RAZORPAYX_KEY_ID, DEV_RAZORPAYX_KEY_SECRET,
-};
+use service::config::DEV_RAZORPAYX_ACCOUNT_NUMBER;
 
 /// What a new fake starts with (`FakeConfig::default()`).
 const OPENING: u64 = 10_000_000_000;
@@ -40,118 +38,26 @@ fn unix_now() -> i64 {
         .as_secs() as i64
 }
 
-struct Api {
-    http: reqwest::Client,
-    base: String,
-    fund_account_id: String,
+/// A payout to Asha Verma's fund account, processing once created; answers its id.
+async fn payout(api: &FakeApi, fund_account_id: &str, key: &str, amount: u64) -> String {
+    let created = api
+        .v1_ok(
+            "/v1/payouts",
+            Some(json!({"account_number": DEV_RAZORPAYX_ACCOUNT_NUMBER,
+                        "fund_account_id": fund_account_id, "amount": amount,
+                        "currency": "INR", "mode": "IMPS", "purpose": "payout",
+                        "reference_id": key, "notes": {"idempotency_key": key}})),
+            Some(key),
+        )
+        .await;
+    assert_eq!(created["status"], "processing", "{created}");
+    created["id"].as_str().unwrap().to_owned()
 }
 
-impl Api {
-    async fn new(fake: &FakeRazorpayX) -> Api {
-        let mut api = Api {
-            http: reqwest::Client::builder().no_proxy().build().unwrap(),
-            base: fake.base_url(),
-            fund_account_id: String::new(),
-        };
-        let contact = api
-            .call(
-                "/v1/contacts",
-                json!({"name": "Asha Verma", "type": "vendor"}),
-                None,
-            )
-            .await;
-        let fund_account = api
-            .call(
-                "/v1/fund_accounts",
-                json!({"contact_id": contact["id"], "account_type": "bank_account",
-                       "bank_account": {"name": "Asha Verma", "ifsc": "HDFC0001234",
-                                        "account_number": "765432123456789"}}),
-                None,
-            )
-            .await;
-        api.fund_account_id = fund_account["id"].as_str().unwrap().to_owned();
-        api
-    }
-
-    async fn call(&self, path: &str, body: Value, key: Option<&str>) -> Value {
-        let mut request = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .basic_auth(DEV_RAZORPAYX_KEY_ID, Some(DEV_RAZORPAYX_KEY_SECRET))
-            .json(&body);
-        if let Some(key) = key {
-            request = request.header("X-Payout-Idempotency", key);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let answer: Value = response.json().await.unwrap();
-        assert!(status.is_success(), "{path}: {status} {answer}");
-        answer
-    }
-
-    /// A payout, processing once created; answers its id.
-    async fn payout(&self, key: &str, amount: u64) -> String {
-        let created = self
-            .call(
-                "/v1/payouts",
-                json!({"account_number": DEV_RAZORPAYX_ACCOUNT_NUMBER,
-                       "fund_account_id": self.fund_account_id, "amount": amount,
-                       "currency": "INR", "mode": "IMPS", "purpose": "payout",
-                       "reference_id": key, "notes": {"idempotency_key": key}}),
-                Some(key),
-            )
-            .await;
-        assert_eq!(created["status"], "processing", "{created}");
-        created["id"].as_str().unwrap().to_owned()
-    }
-
-    /// `GET /v1/transactions` with this query (after `?`), its status and answer.
-    async fn statement(&self, query: &str) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .get(format!("{}/v1/transactions?{query}", self.base))
-            .basic_auth(DEV_RAZORPAYX_KEY_ID, Some(DEV_RAZORPAYX_KEY_SECRET))
-            .send()
-            .await
-            .unwrap();
-        (response.status(), response.json().await.unwrap())
-    }
-
-    async fn control(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        (response.status(), response.json().await.unwrap())
-    }
-
-    async fn control_list(&self) -> Value {
-        self.http
-            .get(format!("{}/_fake/transactions", self.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-}
-
-async fn wait_for_status(fake: &FakeRazorpayX, id: &str, status: &str) {
-    for _ in 0..500 {
-        if fake
-            .payouts()
-            .iter()
-            .any(|p| p["id"] == id && p["status"] == status)
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("payout {id} never became {status}: {:?}", fake.payouts());
+/// `GET /v1/transactions` with this query (after `?`), its status and answer.
+async fn statement(api: &FakeApi, query: &str) -> (StatusCode, Value) {
+    api.v1(&format!("/v1/transactions?{query}"), None, None)
+        .await
 }
 
 /// Each line's shape, and each running balance following from the one before.
@@ -197,10 +103,11 @@ fn net_debit(lines: &[&Value]) -> i64 {
 #[tokio::test]
 async fn a_payout_is_one_debit_with_the_payout_as_source_and_processing_adds_nothing() {
     let fake = fake(Duration::from_millis(100)).await;
-    let api = Api::new(&fake).await;
+    let api = FakeApi::new(&fake);
+    let fund_account_id = api.fund_account().await;
     let before = unix_now();
 
-    let id = api.payout("statement-1", 25_000).await;
+    let id = payout(&api, &fund_account_id, "statement-1", 25_000).await;
     let lines = fake.transactions();
     assert_eq!(lines.len(), 1, "{lines:?}");
     let line = &lines[0];
@@ -212,16 +119,18 @@ async fn a_payout_is_one_debit_with_the_payout_as_source_and_processing_adds_not
     let payout = fake.payouts().into_iter().find(|p| p["id"] == id).unwrap();
     assert_eq!(
         line["source"],
-        json!({"id": id, "entity": "payout", "fund_account_id": api.fund_account_id,
+        json!({"id": id, "entity": "payout", "fund_account_id": fund_account_id,
                "amount": 25_000, "notes": {"idempotency_key": "statement-1"}, "fees": 0,
                "tax": 0, "status": "processing", "utr": null, "mode": "IMPS",
                "created_at": payout["created_at"]})
     );
 
     wait_for_status(&fake, &id, "processed").await;
-    let (status, listed) = api
-        .statement(&format!("account_number={DEV_RAZORPAYX_ACCOUNT_NUMBER}"))
-        .await;
+    let (status, listed) = statement(
+        &api,
+        &format!("account_number={DEV_RAZORPAYX_ACCOUNT_NUMBER}"),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(listed["entity"], "collection");
     assert_eq!(listed["count"], 1);
@@ -229,19 +138,23 @@ async fn a_payout_is_one_debit_with_the_payout_as_source_and_processing_adds_not
     assert_eq!(listed["items"], json!(lines));
     assert_eq!(fake.transactions(), lines);
     assert_eq!(fake.balance(), OPENING - 25_000);
-    assert_eq!(api.control_list().await["items"], json!(lines));
+    assert_eq!(
+        api.control("transactions", None).await.1["items"],
+        json!(lines)
+    );
 }
 
 #[tokio::test]
 async fn a_reversal_is_a_credit_with_the_reversal_as_source() {
     let fake = slow_fake().await;
-    let api = Api::new(&fake).await;
-    let id = api.payout("reverse-1", 40_000).await;
+    let api = FakeApi::new(&fake);
+    let fund_account_id = api.fund_account().await;
+    let id = payout(&api, &fund_account_id, "reverse-1", 40_000).await;
 
     let (status, answer) = api
         .control(
-            &format!("/_fake/payouts/{id}/status"),
-            json!({"status": "reversed"}),
+            &format!("payouts/{id}/status"),
+            Some(json!({"status": "reversed"})),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
@@ -269,11 +182,11 @@ async fn a_reversal_is_a_credit_with_the_reversal_as_source() {
     assert_eq!(fake.balance(), OPENING);
 
     // A failed payout whose money was taken comes back the same way.
-    let failed = api.payout("fail-1", 9_000).await;
+    let failed = payout(&api, &fund_account_id, "fail-1", 9_000).await;
     let (status, _) = api
         .control(
-            &format!("/_fake/payouts/{failed}/status"),
-            json!({"status": "failed", "reason": "bank_account_closed"}),
+            &format!("payouts/{failed}/status"),
+            Some(json!({"status": "failed", "reason": "bank_account_closed"})),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
@@ -290,16 +203,17 @@ async fn a_reversal_is_a_credit_with_the_reversal_as_source() {
 #[tokio::test]
 async fn processed_for_another_amount_nets_to_that_amount() {
     let fake = slow_fake().await;
-    let api = Api::new(&fake).await;
-    let more = api.payout("more-1", 10_000).await;
-    let less = api.payout("less-1", 10_000).await;
-    let same = api.payout("same-1", 10_000).await;
+    let api = FakeApi::new(&fake);
+    let fund_account_id = api.fund_account().await;
+    let more = payout(&api, &fund_account_id, "more-1", 10_000).await;
+    let less = payout(&api, &fund_account_id, "less-1", 10_000).await;
+    let same = payout(&api, &fund_account_id, "same-1", 10_000).await;
 
     for (id, amount) in [(&more, 12_500), (&less, 7_000), (&same, 10_000)] {
         let (status, answer) = api
             .control(
-                &format!("/_fake/payouts/{id}/status"),
-                json!({"status": "processed", "amount": amount}),
+                &format!("payouts/{id}/status"),
+                Some(json!({"status": "processed", "amount": amount})),
             )
             .await;
         assert_eq!(status, StatusCode::OK, "{answer}");
@@ -330,15 +244,16 @@ async fn processed_for_another_amount_nets_to_that_amount() {
 #[tokio::test]
 async fn the_list_pages_newest_first_and_filters_by_time() {
     let fake = slow_fake().await;
-    let api = Api::new(&fake).await;
+    let api = FakeApi::new(&fake);
+    let fund_account_id = api.fund_account().await;
     let start = unix_now();
     let mut ids = Vec::new();
     for n in 0..5 {
-        ids.push(api.payout(&format!("page-{n}"), 1_000 + n).await);
+        ids.push(payout(&api, &fund_account_id, &format!("page-{n}"), 1_000 + n).await);
     }
     let account = format!("account_number={DEV_RAZORPAYX_ACCOUNT_NUMBER}");
 
-    let (status, first) = api.statement(&format!("{account}&count=2")).await;
+    let (status, first) = statement(&api, &format!("{account}&count=2")).await;
     assert_eq!(status, StatusCode::OK, "{first}");
     assert_eq!(first["count"], 2);
     let sources = |page: &Value| -> Vec<String> {
@@ -350,15 +265,15 @@ async fn the_list_pages_newest_first_and_filters_by_time() {
             .collect()
     };
     assert_eq!(sources(&first), [ids[4].clone(), ids[3].clone()]);
-    let (_, second) = api.statement(&format!("{account}&count=2&skip=2")).await;
+    let (_, second) = statement(&api, &format!("{account}&count=2&skip=2")).await;
     assert_eq!(sources(&second), [ids[2].clone(), ids[1].clone()]);
-    let (_, last) = api.statement(&format!("{account}&count=2&skip=4")).await;
+    let (_, last) = statement(&api, &format!("{account}&count=2&skip=4")).await;
     assert_eq!(sources(&last), [ids[0].clone()]);
-    let (_, beyond) = api.statement(&format!("{account}&skip=5")).await;
+    let (_, beyond) = statement(&api, &format!("{account}&skip=5")).await;
     assert_eq!(beyond["count"], 0);
     assert_eq!(beyond["items"], json!([]));
     // The default count is 10: all five.
-    let (_, all) = api.statement(&account).await;
+    let (_, all) = statement(&api, &account).await;
     assert_eq!(all["count"], 5);
 
     // Lines dated in the past, to filter by: from and to are both included.
@@ -370,22 +285,24 @@ async fn the_list_pages_newest_first_and_filters_by_time() {
     ] {
         let (status, answer) = api
             .control(
-                "/_fake/transactions",
-                json!({"payout_id": payout, "debit": 100, "created_at": now - ago}),
+                "transactions",
+                Some(json!({"payout_id": payout, "debit": 100, "created_at": now - ago})),
             )
             .await;
         assert_eq!(status, StatusCode::OK, "{answer}");
     }
-    let (_, window) = api
-        .statement(&format!("{account}&from={}&to={}", now - 200, now - 100))
-        .await;
+    let (_, window) = statement(
+        &api,
+        &format!("{account}&from={}&to={}", now - 200, now - 100),
+    )
+    .await;
     assert_eq!(
         sources(&window),
         ["pout_ghost100".to_owned(), "pout_ghost200".to_owned()]
     );
-    let (_, older) = api.statement(&format!("{account}&to={}", now - 250)).await;
+    let (_, older) = statement(&api, &format!("{account}&to={}", now - 250)).await;
     assert_eq!(sources(&older), ["pout_ghost300".to_owned()]);
-    let (_, newer) = api.statement(&format!("{account}&from={start}")).await;
+    let (_, newer) = statement(&api, &format!("{account}&from={start}")).await;
     assert_eq!(newer["count"], 5);
 
     // The stored statement is oldest first, the lines dated in the past before today's.
@@ -408,8 +325,9 @@ async fn the_list_pages_newest_first_and_filters_by_time() {
 #[tokio::test]
 async fn the_list_refuses_what_razorpayx_refuses() {
     let fake = slow_fake().await;
-    let api = Api::new(&fake).await;
-    api.payout("refuse-1", 5_000).await;
+    let api = FakeApi::new(&fake);
+    let fund_account_id = api.fund_account().await;
+    payout(&api, &fund_account_id, "refuse-1", 5_000).await;
     let account = format!("account_number={DEV_RAZORPAYX_ACCOUNT_NUMBER}");
 
     for (query, field, description) in [
@@ -444,7 +362,7 @@ async fn the_list_refuses_what_razorpayx_refuses() {
             "The from must be a unix timestamp.",
         ),
     ] {
-        let (status, answer) = api.statement(&query).await;
+        let (status, answer) = statement(&api, &query).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {answer}");
         assert_eq!(answer["error"]["code"], "BAD_REQUEST_ERROR", "{query}");
         assert_eq!(answer["error"]["field"], field, "{query}");
@@ -453,8 +371,8 @@ async fn the_list_refuses_what_razorpayx_refuses() {
     }
     // Basic auth, as every /v1 route.
     let response = api
-        .http
-        .get(format!("{}/v1/transactions?{account}", api.base))
+        .http()
+        .get(api.url(&format!("/v1/transactions?{account}")))
         .send()
         .await
         .unwrap();
@@ -468,8 +386,9 @@ async fn the_list_refuses_what_razorpayx_refuses() {
 #[tokio::test]
 async fn the_controls_add_and_leave_out_lines() {
     let fake = slow_fake().await;
-    let api = Api::new(&fake).await;
-    let id = api.payout("control-1", 30_000).await;
+    let api = FakeApi::new(&fake);
+    let fund_account_id = api.fund_account().await;
+    let id = payout(&api, &fund_account_id, "control-1", 30_000).await;
     let after_payout = fake.transactions();
     assert_eq!(after_payout.len(), 1);
 
@@ -486,7 +405,7 @@ async fn the_controls_add_and_leave_out_lines() {
         json!({"payout_id": id, "debit": 100, "why": "no reason"}),
         json!({"debit": 100}),
     ] {
-        let (status, answer) = api.control("/_fake/transactions", body.clone()).await;
+        let (status, answer) = api.control("transactions", Some(body.clone())).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
         assert_eq!(answer["error"]["code"], "BAD_REQUEST_ERROR");
     }
@@ -496,8 +415,8 @@ async fn the_controls_add_and_leave_out_lines() {
     // The bank takes a known payout's money a second time.
     let (status, double) = api
         .control(
-            "/_fake/transactions",
-            json!({"payout_id": id, "debit": 30_000}),
+            "transactions",
+            Some(json!({"payout_id": id, "debit": 30_000})),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{double}");
@@ -507,15 +426,15 @@ async fn the_controls_add_and_leave_out_lines() {
     assert_eq!(double["source"]["entity"], "payout");
     assert_eq!(
         double["source"]["fund_account_id"],
-        api.fund_account_id.as_str()
+        fund_account_id.as_str()
     );
     assert_eq!(double["source"]["status"], "processing");
 
     // A debit for a payout RazorpayX has no record of.
     let (status, ghost) = api
         .control(
-            "/_fake/transactions",
-            json!({"payout_id": "pout_nobody", "debit": 700}),
+            "transactions",
+            Some(json!({"payout_id": "pout_nobody", "debit": 700})),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{ghost}");
@@ -529,9 +448,11 @@ async fn the_controls_add_and_leave_out_lines() {
     let a_minute_ago = unix_now() - 60;
     let (status, back) = api
         .control(
-            "/_fake/transactions",
-            json!({"payout_id": id, "credit": 1_000, "entity": "reversal",
+            "transactions",
+            Some(
+                json!({"payout_id": id, "credit": 1_000, "entity": "reversal",
                    "created_at": a_minute_ago}),
+            ),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{back}");
@@ -545,8 +466,8 @@ async fn the_controls_add_and_leave_out_lines() {
     // The reversal of a payout it does not know has the same shape.
     let (status, unknown_back) = api
         .control(
-            "/_fake/transactions",
-            json!({"payout_id": "pout_nobody", "credit": 700, "entity": "reversal"}),
+            "transactions",
+            Some(json!({"payout_id": "pout_nobody", "credit": 700, "entity": "reversal"})),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
@@ -562,18 +483,18 @@ async fn the_controls_add_and_leave_out_lines() {
         lines[2..],
         [double.clone(), ghost.clone(), unknown_back.clone()]
     );
-    assert_eq!(api.control_list().await["count"], 5);
+    assert_eq!(api.control("transactions", None).await.1["count"], 5);
     assert_eq!(fake.balance(), OPENING - 59_000);
 
     // Leaving out a line: the statement omits it, the balance keeps it.
     let txn = double["id"].as_str().unwrap();
     let (status, removed) = api
-        .control(&format!("/_fake/transactions/{txn}/forget"), json!({}))
+        .control(&format!("transactions/{txn}/forget"), Some(json!({})))
         .await;
     assert_eq!(status, StatusCode::OK, "{removed}");
     assert_eq!(removed, double);
     let (status, answer) = api
-        .control(&format!("/_fake/transactions/{txn}/forget"), json!({}))
+        .control(&format!("transactions/{txn}/forget"), Some(json!({})))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
@@ -589,27 +510,28 @@ async fn the_controls_add_and_leave_out_lines() {
 #[tokio::test]
 async fn forgetting_a_payout_takes_its_lines_with_it() {
     let fake = slow_fake().await;
-    let api = Api::new(&fake).await;
-    let gone = api.payout("forget-1", 8_000).await;
-    let kept = api.payout("forget-2", 6_000).await;
+    let api = FakeApi::new(&fake);
+    let fund_account_id = api.fund_account().await;
+    let gone = payout(&api, &fund_account_id, "forget-1", 8_000).await;
+    let kept = payout(&api, &fund_account_id, "forget-2", 6_000).await;
     let (status, _) = api
         .control(
-            &format!("/_fake/payouts/{gone}/status"),
-            json!({"status": "processed"}),
+            &format!("payouts/{gone}/status"),
+            Some(json!({"status": "processed"})),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = api
         .control(
-            &format!("/_fake/payouts/{gone}/status"),
-            json!({"status": "reversed"}),
+            &format!("payouts/{gone}/status"),
+            Some(json!({"status": "reversed"})),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = api
         .control(
-            "/_fake/transactions",
-            json!({"payout_id": gone, "debit": 8_000}),
+            "transactions",
+            Some(json!({"payout_id": gone, "debit": 8_000})),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
@@ -617,7 +539,7 @@ async fn forgetting_a_payout_takes_its_lines_with_it() {
     assert_eq!(fake.balance(), OPENING - 6_000 - 8_000);
 
     let (status, answer) = api
-        .control(&format!("/_fake/payouts/{gone}/forget"), json!({}))
+        .control(&format!("payouts/{gone}/forget"), Some(json!({})))
         .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     let lines = fake.transactions();
@@ -630,7 +552,7 @@ async fn forgetting_a_payout_takes_its_lines_with_it() {
 
     // A processing payout forgotten: its money comes back with no line.
     let (status, _) = api
-        .control(&format!("/_fake/payouts/{kept}/forget"), json!({}))
+        .control(&format!("payouts/{kept}/forget"), Some(json!({})))
         .await;
     assert_eq!(status, StatusCode::OK);
     assert!(fake.transactions().is_empty());
@@ -640,16 +562,17 @@ async fn forgetting_a_payout_takes_its_lines_with_it() {
 #[tokio::test]
 async fn funds_set_by_hand_and_booked_payouts_have_their_lines() {
     let fake = slow_fake().await;
-    let api = Api::new(&fake).await;
+    let api = FakeApi::new(&fake);
+    let fund_account_id = api.fund_account().await;
 
     fake.set_balance(OPENING + 5_000);
     let (status, answer) = api
-        .control("/_fake/balance", json!({"amount": OPENING - 2_000}))
+        .control("balance", Some(json!({"amount": OPENING - 2_000})))
         .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     // Unchanged: no line.
     let (status, _) = api
-        .control("/_fake/balance", json!({"amount": OPENING - 2_000}))
+        .control("balance", Some(json!({"amount": OPENING - 2_000})))
         .await;
     assert_eq!(status, StatusCode::OK);
     let lines = fake.transactions();
@@ -672,16 +595,16 @@ async fn funds_set_by_hand_and_booked_payouts_have_their_lines() {
     let an_hour_ago = unix_now() - 3600;
     let booking = json!({"payouts": [
         {"reference_id": "booked-1", "idempotency_key": "booked-1", "amount": 4_000,
-         "fund_account_id": api.fund_account_id, "status": "processed",
+         "fund_account_id": fund_account_id, "status": "processed",
          "created_at": an_hour_ago},
         {"reference_id": "booked-2", "idempotency_key": "booked-2", "amount": 3_000,
-         "fund_account_id": api.fund_account_id, "status": "reversed",
+         "fund_account_id": fund_account_id, "status": "reversed",
          "reason": "bank_account_closed", "created_at": an_hour_ago + 1},
         {"reference_id": "booked-3", "idempotency_key": "booked-3", "amount": 2_000,
-         "fund_account_id": api.fund_account_id, "status": "failed",
+         "fund_account_id": fund_account_id, "status": "failed",
          "reason": "bank_account_closed", "created_at": an_hour_ago + 2},
     ]});
-    let (status, booked) = api.control("/_fake/payouts/bulk", booking).await;
+    let (status, booked) = api.control("payouts/bulk", Some(booking)).await;
     assert_eq!(status, StatusCode::OK, "{booked}");
     let lines = fake.transactions();
     assert_eq!(lines.len(), 3);
@@ -695,14 +618,7 @@ async fn funds_set_by_hand_and_booked_payouts_have_their_lines() {
 
 #[tokio::test]
 async fn the_statement_survives_a_restart_and_an_old_state_file_loads() {
-    let dir = std::env::temp_dir().join(format!(
-        "razorpayx-statement-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
+    let dir = devkit::testing::scratch_dir("razorpayx-statement");
     let state_file = dir.join("state.json");
     let config = FakeConfig {
         settle_after: Duration::from_secs(3600),
@@ -710,8 +626,9 @@ async fn the_statement_survives_a_restart_and_an_old_state_file_loads() {
         ..FakeConfig::default()
     };
     let first = FakeRazorpayX::start(0, config.clone()).await.unwrap();
-    let api = Api::new(&first).await;
-    api.payout("restart-1", 2_000).await;
+    let api = FakeApi::new(&first);
+    let fund_account_id = api.fund_account().await;
+    payout(&api, &fund_account_id, "restart-1", 2_000).await;
     let lines = first.transactions();
     assert_eq!(lines.len(), 1);
     drop(first);
@@ -740,18 +657,19 @@ async fn the_statement_survives_a_restart_and_an_old_state_file_loads() {
 #[tokio::test]
 async fn a_penny_drop_is_a_debit_and_its_refund_a_credit() {
     let fake = fake(Duration::from_millis(50)).await;
-    let api = Api::new(&fake).await;
+    let api = FakeApi::new(&fake);
+    let fund_account_id = api.fund_account().await;
     fake.set_validation_faults(ValidationFaults {
         invalid_account: 1.0,
         ..ValidationFaults::default()
     })
     .unwrap();
     let validation = api
-        .call(
+        .v1_ok(
             "/v1/fund_accounts/validations",
-            json!({"account_number": DEV_RAZORPAYX_ACCOUNT_NUMBER,
-                   "fund_account": {"id": api.fund_account_id}, "amount": 100,
-                   "currency": "INR"}),
+            Some(json!({"account_number": DEV_RAZORPAYX_ACCOUNT_NUMBER,
+                        "fund_account": {"id": fund_account_id}, "amount": 100,
+                        "currency": "INR"})),
             None,
         )
         .await;

@@ -12,12 +12,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
-use devkit::razorpayx::{FakeConfig, FakeRazorpayX, WebhookConfig, WEBHOOK_ACCOUNT_ID};
-use serde_json::{json, Value};
-use service::config::{
-    DEV_RAZORPAYX_ACCOUNT_NUMBER, DEV_RAZORPAYX_KEY_ID, DEV_RAZORPAYX_KEY_SECRET,
-    DEV_RAZORPAYX_WEBHOOK_SECRET,
+use devkit::razorpayx::{
+    wait_for_status, FakeApi, FakeConfig, FakeRazorpayX, WebhookConfig, WEBHOOK_ACCOUNT_ID,
 };
+use serde_json::{json, Value};
+use service::config::{DEV_RAZORPAYX_ACCOUNT_NUMBER, DEV_RAZORPAYX_WEBHOOK_SECRET};
 
 const IDLE: Duration = Duration::from_secs(10);
 
@@ -166,105 +165,47 @@ async fn fake_with(
     .unwrap()
 }
 
-/// The fake's own HTTP API, as the gateway client calls it.
+/// The fake's own HTTP API, as the gateway client calls it, with Asha Verma's fund
+/// account to pay.
 struct Api {
-    http: reqwest::Client,
-    base: String,
+    client: FakeApi,
     fund_account_id: String,
 }
 
 impl Api {
     async fn new(fake: &FakeRazorpayX) -> Api {
-        let mut api = Api {
-            http: reqwest::Client::builder().no_proxy().build().unwrap(),
-            base: fake.base_url(),
-            fund_account_id: String::new(),
-        };
-        let contact = api
-            .call(
-                "/v1/contacts",
-                json!({"name": "Asha Verma", "type": "vendor"}),
-                None,
-            )
-            .await;
-        let fund_account = api
-            .call(
-                "/v1/fund_accounts",
-                json!({"contact_id": contact["id"], "account_type": "bank_account",
-                       "bank_account": {"name": "Asha Verma", "ifsc": "HDFC0001234",
-                                        "account_number": "765432123456789"}}),
-                None,
-            )
-            .await;
-        api.fund_account_id = fund_account["id"].as_str().unwrap().to_owned();
-        api
-    }
-
-    async fn call(&self, path: &str, body: Value, key: Option<&str>) -> Value {
-        let mut request = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .basic_auth(DEV_RAZORPAYX_KEY_ID, Some(DEV_RAZORPAYX_KEY_SECRET))
-            .json(&body);
-        if let Some(key) = key {
-            request = request.header("X-Payout-Idempotency", key);
+        let client = FakeApi::new(fake);
+        let fund_account_id = client.fund_account().await;
+        Api {
+            client,
+            fund_account_id,
         }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let answer: Value = response.json().await.unwrap();
-        assert!(status.is_success(), "{path}: {status} {answer}");
-        answer
     }
 
     async fn payout(&self, key: &str, amount: u64) -> Value {
-        self.call(
-            "/v1/payouts",
-            json!({"account_number": DEV_RAZORPAYX_ACCOUNT_NUMBER,
-                   "fund_account_id": self.fund_account_id, "amount": amount,
-                   "currency": "INR", "mode": "IMPS", "purpose": "payout",
-                   "queue_if_low_balance": true, "reference_id": key}),
-            Some(key),
-        )
-        .await
+        self.client
+            .v1_ok(
+                "/v1/payouts",
+                Some(json!({"account_number": DEV_RAZORPAYX_ACCOUNT_NUMBER,
+                            "fund_account_id": self.fund_account_id, "amount": amount,
+                            "currency": "INR", "mode": "IMPS", "purpose": "payout",
+                            "queue_if_low_balance": true, "reference_id": key})),
+                Some(key),
+            )
+            .await
     }
 
     async fn fetch(&self, id: &str) -> Value {
-        self.http
-            .get(format!("{}/v1/payouts/{id}", self.base))
-            .basic_auth(DEV_RAZORPAYX_KEY_ID, Some(DEV_RAZORPAYX_KEY_SECRET))
-            .send()
+        self.client
+            .v1_ok(&format!("/v1/payouts/{id}"), None, None)
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
     }
 
-    async fn control(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .json(&body)
-            .send()
+    async fn set_status(&self, id: &str, body: Value) -> (StatusCode, Value) {
+        self.client
+            .control(&format!("payouts/{id}/status"), Some(body))
             .await
-            .unwrap();
-        let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
-        (status, response.json().await.unwrap())
     }
-}
-
-async fn wait_for_status(fake: &FakeRazorpayX, id: &str, status: &str) {
-    for _ in 0..500 {
-        if fake
-            .payouts()
-            .iter()
-            .any(|p| p["id"] == id && p["status"] == status)
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("payout {id} never became {status}: {:?}", fake.payouts());
 }
 
 #[tokio::test]
@@ -305,15 +246,7 @@ async fn a_payouts_lifecycle_arrives_in_order_signed_with_the_entity_at_each_cha
         assert_eq!(delivery["delivered"], true);
         assert_eq!(delivery["state"], "delivered");
     }
-    let listed: Value = api
-        .http
-        .get(format!("{}/_fake/webhooks", fake.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, listed) = api.client.control("webhooks", None).await;
     assert_eq!(listed["items"], json!(deliveries));
 }
 
@@ -497,8 +430,8 @@ async fn a_reversal_after_processing_credits_the_balance_and_sends_payout_revers
     let utr = api.fetch(&id).await["utr"].clone();
 
     let (status, view) = api
-        .control(
-            &format!("/_fake/payouts/{id}/status"),
+        .set_status(
+            &id,
             json!({"status": "reversed", "reason": "bank_account_closed"}),
         )
         .await;
@@ -519,12 +452,7 @@ async fn a_reversal_after_processing_credits_the_balance_and_sends_payout_revers
     assert_eq!(reversed, &api.fetch(&id).await);
 
     // Once reversed it stays so, and the money is not credited twice.
-    let (status, _) = api
-        .control(
-            &format!("/_fake/payouts/{id}/status"),
-            json!({"status": "reversed"}),
-        )
-        .await;
+    let (status, _) = api.set_status(&id, json!({"status": "reversed"})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(fake.balance(), opening);
     fake.wait_for_webhooks_idle(IDLE).await.unwrap();
@@ -558,7 +486,12 @@ async fn queued_cancelled_and_released_payouts_send_their_events() {
         .as_str()
         .unwrap()
         .to_owned();
-    api.call(&format!("/v1/payouts/{cancelled}/cancel"), json!({}), None)
+    api.client
+        .v1_ok(
+            &format!("/v1/payouts/{cancelled}/cancel"),
+            Some(json!({})),
+            None,
+        )
         .await;
     fake.set_balance(1_000_000);
     wait_for_status(&fake, &released, "processed").await;

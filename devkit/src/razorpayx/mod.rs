@@ -24,9 +24,11 @@
 //! error shape and shared request checks), `accounts`, `payouts`, `validations` and
 //! `statement` (the public API), `rate` (the request rate it enforces, if asked),
 //! `control` (`/_fake/`), `webhooks` (the outbox and its sender),
-//! `sink` (a receiver for tests) and `paid_once` (the check against our payouts).
+//! `sink` (a receiver for tests), `client` (an HTTP client for tests) and `paid_once`
+//! (the check against our payouts).
 
 mod accounts;
+mod client;
 mod clock;
 mod config;
 mod control;
@@ -42,6 +44,7 @@ mod statement;
 mod validations;
 mod webhooks;
 
+pub use client::{wait_for_status, FakeApi};
 pub use config::{FakeConfig, Faults, ValidationFaults, WebhookConfig};
 pub use paid_once::assert_paid_once;
 pub use server::FakeRazorpayX;
