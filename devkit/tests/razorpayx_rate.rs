@@ -410,3 +410,68 @@ async fn a_limit_given_at_start_applies_and_survives_a_restart() {
     drop(old);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Our RazorpayX client paced at `max_tps`, against this fake.
+fn paced_client(fake: &FakeRazorpayX, max_tps: f64) -> gateway::RazorpayX {
+    gateway::RazorpayX::new(
+        &gateway::config::RazorpayXConfig::local(
+            fake.base_url(),
+            service::config::DEV_RAZORPAYX_KEY_SECRET,
+            5_000,
+        )
+        .paced(max_tps),
+    )
+    .expect("a RazorpayX client")
+}
+
+/// Reads the (empty) account statement `calls` times, all at once (one request each):
+/// how many were answered.
+async fn read_statements(client: gateway::RazorpayX, calls: usize) -> usize {
+    use gateway::PaymentGateway;
+    let client = std::sync::Arc::new(client);
+    let now = domain::time::Timestamp::now();
+    let mut reads = tokio::task::JoinSet::new();
+    for _ in 0..calls {
+        let client = client.clone();
+        reads.spawn(async move { client.statement(now.minus_secs(60), now).await });
+    }
+    let mut answered = 0;
+    while let Some(read) = reads.join_next().await {
+        match read.expect("a read ran to its end") {
+            Ok(_) => answered += 1,
+            Err(err) => panic!("a paced call failed: {err}"),
+        }
+    }
+    answered
+}
+
+#[tokio::test]
+async fn a_client_paced_at_the_limit_is_never_refused() {
+    let fake = fake_with(Faults {
+        rate_limit_tps: Some(10.0),
+        ..Faults::default()
+    })
+    .await;
+    let client = paced_client(&fake, 10.0);
+    assert_eq!(read_statements(client, 30).await, 30);
+    assert_eq!(fake.rate_counts(), (30, 0), "(admitted, refused)");
+}
+
+#[tokio::test]
+async fn a_client_paced_above_the_limit_slows_down_and_every_call_gets_through() {
+    let fake = fake_with(Faults {
+        rate_limit_tps: Some(5.0),
+        ..Faults::default()
+    })
+    .await;
+    // Told four times the limit: its 429s halve the pace until it fits.
+    let client = paced_client(&fake, 20.0);
+    assert_eq!(read_statements(client, 30).await, 30);
+    let (admitted, refused) = fake.rate_counts();
+    assert_eq!(admitted, 30, "each call answered once");
+    assert!(
+        refused < admitted,
+        "refused {refused} of {}",
+        admitted + refused
+    );
+}

@@ -38,6 +38,8 @@ pub struct RazorpayXConfig {
     /// The keys that open an account's sealed destination to register its fund account
     /// (the configuration's vault); `None` in a function that registers none.
     pub vault: Option<Vault>,
+    /// The most calls a second this client makes (`GATEWAY_MAX_TPS`); `None`: unpaced.
+    pub max_tps: Option<f64>,
 }
 
 /// How a bank transfer above IMPS's limit goes.
@@ -81,6 +83,7 @@ impl RazorpayXConfig {
             imps_max_paise: IMPS_LIMIT_PAISE,
             above_imps_mode: LargeTransferMode::Neft,
             vault: None,
+            max_tps: None,
         }
     }
 
@@ -88,6 +91,14 @@ impl RazorpayXConfig {
     pub fn with_vault(self, vault: Vault) -> Self {
         RazorpayXConfig {
             vault: Some(vault),
+            ..self
+        }
+    }
+
+    /// Paced at `max_tps` calls a second.
+    pub fn paced(self, max_tps: f64) -> Self {
+        RazorpayXConfig {
+            max_tps: Some(max_tps),
             ..self
         }
     }

@@ -8,6 +8,7 @@
 //! rate limit waits, a refusal of our own credentials stops the run.
 
 pub mod config;
+pub mod pace;
 mod razorpayx;
 mod simulated;
 

@@ -8,7 +8,8 @@
 //! reason from `status_details`, `reversed` is a payment the bank sent back; anything
 //! else is accepted and not final. A 400 is a definitive refusal, a 401 our own
 //! misconfiguration, a 429 a request to slow down (retried here with jitter, then left to
-//! the next run), and a 5xx, a timeout or a reset an unknown outcome.
+//! the next run, and the client's pace halved: `pace`), and a 5xx, a timeout or a reset
+//! an unknown outcome.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -28,6 +29,7 @@ use super::{
     StatementSource, TransferOutcome,
 };
 use crate::config::{LargeTransferMode, RazorpayXConfig, RazorpayXKeys};
+use crate::pace::Pace;
 use domain::account::{Destination, DestinationKind, PayoutAccount};
 use domain::money::Paise;
 use domain::payout::{GatewayStatusDetails, IdempotencyKey, Payout, PayoutType};
@@ -62,6 +64,8 @@ pub struct RazorpayX {
     above_imps_mode: LargeTransferMode,
     /// Opens the sealed destination of an account to register its fund account.
     vault: Option<Vault>,
+    /// Spaces our calls under RazorpayX's rate limit, when one is configured.
+    pace: Option<Pace>,
 }
 
 /// The parts of a RazorpayX payout entity this service reads.
@@ -131,6 +135,7 @@ impl RazorpayX {
             imps_max_paise: config.imps_max_paise,
             above_imps_mode: config.above_imps_mode,
             vault: config.vault.clone(),
+            pace: config.max_tps.and_then(Pace::new),
         })
     }
 
@@ -216,12 +221,22 @@ impl RazorpayX {
             let request_now = request.try_clone().ok_or_else(|| {
                 GatewayError::Misconfigured("a request body could not be resent".to_owned())
             })?;
+            if let Some(pace) = &self.pace {
+                pace.wait().await;
+            }
             let response = request_now
                 .header(reqwest::header::AUTHORIZATION, authorization.clone())
                 .send()
                 .await
                 .map_err(|err| GatewayError::Unavailable(describe(err)))?;
             let status = response.status();
+            if let Some(pace) = &self.pace {
+                if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                    pace.slow_down();
+                } else {
+                    pace.answered();
+                }
+            }
             if status == reqwest::StatusCode::TOO_MANY_REQUESTS && attempt < RATE_LIMIT_RETRIES {
                 attempt += 1;
                 let jitter = rand::random_range(0..250u64);

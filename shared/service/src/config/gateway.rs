@@ -126,6 +126,21 @@ impl Config {
                         }
                     },
                     vault: vault.clone(),
+                    max_tps: match var("GATEWAY_MAX_TPS").filter(|text| !text.trim().is_empty()) {
+                        None => None,
+                        Some(text) => Some(
+                            text.trim()
+                                .parse::<f64>()
+                                .ok()
+                                .filter(|tps| tps.is_finite() && (0.1..=1_000.0).contains(tps))
+                                .ok_or_else(|| {
+                                    Error::Config(format!(
+                                        "GATEWAY_MAX_TPS must be a number of calls a second from \
+                                         0.1 to 1000, got `{text}`"
+                                    ))
+                                })?,
+                        ),
+                    },
                 })
             }
         };
@@ -198,6 +213,31 @@ mod tests {
         assert_eq!(config.gateway_kind, GatewayKind::RazorpayX);
         let err = deployed_gateway(&settings).unwrap_err().to_string();
         assert!(err.contains("RAZORPAYX_ACCOUNT_NUMBER"), "{err}");
+    }
+
+    #[test]
+    fn razorpayx_is_paced_only_when_asked_and_at_a_sensible_rate() {
+        let razorpayx = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = vec![("PAYMENT_GATEWAY", "razorpayx")];
+            pairs.extend_from_slice(extra);
+            gateway(&pairs)
+        };
+        for (setting, expected) in [(None, None), (Some(""), None), (Some("8"), Some(8.0))] {
+            let extra: Vec<(&'static str, &'static str)> = setting
+                .map(|tps| ("GATEWAY_MAX_TPS", tps))
+                .into_iter()
+                .collect();
+            let GatewayConfig::RazorpayX(config) = razorpayx(&extra).unwrap() else {
+                panic!("razorpayx was asked for");
+            };
+            assert_eq!(config.max_tps, expected, "{setting:?}");
+        }
+        for bad in ["0", "-3", "fast", "NaN", "5000"] {
+            let err = razorpayx(&[("GATEWAY_MAX_TPS", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("GATEWAY_MAX_TPS"), "{bad}: {err}");
+        }
     }
 
     #[test]
