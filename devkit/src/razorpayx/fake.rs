@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::config::FakeConfig;
 use super::ledger::Ledger;
-use super::rate::RateBudget;
+use super::rate_budget::RateBudget;
 use super::webhooks::{Outbox, SharedOutbox};
 
 pub(super) struct Fake {

@@ -38,6 +38,7 @@ mod ledger;
 mod paid_once;
 mod payouts;
 mod rate;
+mod rate_budget;
 mod server;
 mod sink;
 mod statement;

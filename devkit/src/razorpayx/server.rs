@@ -24,7 +24,8 @@ use super::control::{
 use super::fake::{Fake, Shared};
 use super::ledger::{FakeTransaction, FakeValidation, Ledger};
 use super::payouts::{cancel_payout, create_payout, fetch_payout, list_payouts, settle_due};
-use super::rate::{limit_rate, RateBudget};
+use super::rate::limit_rate;
+use super::rate_budget::RateBudget;
 use super::statement::list_transactions;
 use super::validations::{create_validation, fetch_validation, list_validations};
 use super::webhooks::{dispatch_webhooks, Outbox, SharedOutbox, WEBHOOK_TIMEOUT};

@@ -66,6 +66,8 @@ pub struct RazorpayX {
     vault: Option<Vault>,
     /// Spaces our calls under RazorpayX's rate limit, when one is configured.
     pace: Option<Pace>,
+    /// The longest one call may take, and so the longest one may wait for its place.
+    timeout: Duration,
 }
 
 /// The parts of a RazorpayX payout entity this service reads.
@@ -136,6 +138,7 @@ impl RazorpayX {
             above_imps_mode: config.above_imps_mode,
             vault: config.vault.clone(),
             pace: config.max_tps.and_then(Pace::new),
+            timeout: Duration::from_millis(config.timeout_ms),
         })
     }
 
@@ -222,7 +225,14 @@ impl RazorpayX {
                 GatewayError::Misconfigured("a request body could not be resent".to_owned())
             })?;
             if let Some(pace) = &self.pace {
-                pace.wait().await;
+                if !pace.wait(self.timeout).await {
+                    return Err(GatewayError::RateLimited(format!(
+                        "our own pace ({:.1} calls a second) has no place for this call \
+                         within {} ms: nothing was sent",
+                        pace.tps(),
+                        self.timeout.as_millis()
+                    )));
+                }
             }
             let response = request_now
                 .header(reqwest::header::AUTHORIZATION, authorization.clone())
