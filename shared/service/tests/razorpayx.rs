@@ -1502,6 +1502,18 @@ mod reconciliation {
         }
     }
 
+    /// The run's one finding, a statement mismatch left for a person.
+    fn statement_mismatch(run: &Run) -> &domain::reconciliation::Finding {
+        let finding = only(run);
+        assert_eq!(finding.kind, FindingKind::StatementMismatch);
+        assert_eq!(finding.action, Action::LeftForPerson);
+        finding
+    }
+
+    fn says(finding: &domain::reconciliation::Finding, words: &str) {
+        assert!(finding.detail.contains(words), "{}", finding.detail);
+    }
+
     /// Asserts a second run finds nothing new, reports the same and leaves the payout.
     async fn again_the_same(world: &World, first: &Run, payout: &Payout) {
         let second = world.reconcile().await;
@@ -1557,12 +1569,10 @@ mod reconciliation {
             )
             .await;
         let first = world.reconcile().await;
-        let finding = only(&first);
-        assert_eq!(finding.kind, FindingKind::StatementMismatch);
+        let finding = statement_mismatch(&first);
         assert_eq!(finding.subject, gateway_id(&payout));
         assert_eq!(finding.payout_id(), Some(payout.payout_id));
-        assert_eq!(finding.action, Action::LeftForPerson);
-        assert!(finding.detail.contains("50000 paise"), "{}", finding.detail);
+        says(finding, "50000 paise");
         assert_eq!(first.report.findings.get("statement_mismatch"), Some(&1));
         assert_eq!(
             first.report.statement.map(|totals| totals.debited_paise),
@@ -1585,14 +1595,9 @@ mod reconciliation {
             )
             .await;
         let first = world.reconcile().await;
-        let finding = only(&first);
-        assert_eq!(finding.kind, FindingKind::StatementMismatch);
+        let finding = statement_mismatch(&first);
         assert_eq!(finding.payout_id(), Some(payout.payout_id));
-        assert!(
-            finding.detail.contains("no money left"),
-            "{}",
-            finding.detail
-        );
+        says(finding, "no money left");
         again_the_same(&world, &first, &payout).await;
     }
 
@@ -1607,11 +1612,10 @@ mod reconciliation {
             )
             .await;
         let first = world.reconcile().await;
-        let finding = only(&first);
-        assert_eq!(finding.kind, FindingKind::StatementMismatch);
+        let finding = statement_mismatch(&first);
         assert_eq!(finding.subject, "pout_NoSuchPayout01");
         assert!(finding.ours.is_none() && finding.theirs.is_empty());
-        assert!(finding.detail.contains("7700"), "{}", finding.detail);
+        says(finding, "7700");
         again_the_same(&world, &first, &payout).await;
     }
 
@@ -1636,11 +1640,10 @@ mod reconciliation {
             )
             .await;
         let first = world.reconcile().await;
-        let finding = only(&first);
-        assert_eq!(finding.kind, FindingKind::StatementMismatch);
+        let finding = statement_mismatch(&first);
         assert_eq!(finding.subject, earlier);
         assert_eq!(finding.theirs[0].status, "processed");
-        assert!(finding.detail.contains("came back"), "{}", finding.detail);
+        says(finding, "came back");
         again_the_same(&world, &first, &payout).await;
     }
 
@@ -1666,8 +1669,7 @@ mod reconciliation {
             )
             .await;
         let first = world.reconcile().await;
-        let finding = only(&first);
-        assert_eq!(finding.kind, FindingKind::StatementMismatch);
+        let finding = statement_mismatch(&first);
         assert_eq!(finding.payout_id(), Some(payout.payout_id));
         assert!(
             finding.detail.contains("14000 paise net left") && finding.detail.contains("failed"),
@@ -1700,14 +1702,9 @@ mod reconciliation {
             )
             .await;
         let first = world.reconcile().await;
-        let finding = only(&first);
-        assert_eq!(finding.kind, FindingKind::StatementMismatch);
+        let finding = statement_mismatch(&first);
         assert_eq!(finding.subject, earlier);
-        assert!(
-            finding.detail.contains("17600 paise net"),
-            "{}",
-            finding.detail
-        );
+        says(finding, "17600 paise net");
         again_the_same(&world, &first, &payout).await;
     }
 
