@@ -41,7 +41,7 @@ use serde_json::{json, Value};
 
 use super::clock::unix_now;
 use super::config::{Faults, ValidationFaults};
-use super::errors::{bad_request, lock, poisoned, Reply};
+use super::errors::{bad_request, collection, lock, poisoned, Reply};
 use super::fake::Shared;
 use super::ledger::{utr, FakePayout, FakeTransaction, FakeValidation, Fate};
 use super::payouts::settle_due;
@@ -58,7 +58,7 @@ pub(super) fn control_view(payout: &FakePayout) -> Value {
 pub(super) async fn control_payouts(State(shared): State<Shared>) -> Reply {
     let fake = lock(&shared)?;
     let items: Vec<Value> = fake.ledger.payouts.iter().map(control_view).collect();
-    Ok(Json(json!({"entity": "collection", "count": items.len(), "items": items})).into_response())
+    collection(items)
 }
 
 #[derive(Deserialize)]
@@ -496,7 +496,7 @@ pub(super) async fn control_validations(State(shared): State<Shared>) -> Reply {
         .iter()
         .map(FakeValidation::public)
         .collect();
-    Ok(Json(json!({"entity": "collection", "count": items.len(), "items": items})).into_response())
+    collection(items)
 }
 
 pub(super) async fn control_validation_faults(State(shared): State<Shared>, body: Bytes) -> Reply {
@@ -517,7 +517,7 @@ pub(super) async fn control_webhooks(State(shared): State<Shared>) -> Reply {
         .lock()
         .map(|outbox| outbox.deliveries())
         .map_err(|_| poisoned("webhook outbox"))?;
-    Ok(Json(json!({"entity": "collection", "count": items.len(), "items": items})).into_response())
+    collection(items)
 }
 
 /// Every statement line, oldest first.
@@ -529,7 +529,7 @@ pub(super) async fn control_transactions(State(shared): State<Shared>) -> Reply 
         .iter()
         .map(FakeTransaction::public)
         .collect();
-    Ok(Json(json!({"entity": "collection", "count": items.len(), "items": items})).into_response())
+    collection(items)
 }
 
 /// A statement line the payouts do not imply.

@@ -150,6 +150,25 @@ pub(super) fn our_account_number(
     }
 }
 
+/// A list as RazorpayX answers one: `{"entity": "collection", "count", "items"}`.
+pub(super) fn collection(items: Vec<Value>) -> Reply {
+    Ok(Json(json!({"entity": "collection", "count": items.len(), "items": items})).into_response())
+}
+
+/// What every `GET` list of our account checks before it reads: our keys, our account
+/// number, its page.
+pub(super) fn open_list<'a>(
+    shared: &'a Shared,
+    headers: &HeaderMap,
+    query: &BTreeMap<String, String>,
+) -> Result<(std::sync::MutexGuard<'a, Fake>, Page), RzpError> {
+    let fake = lock(shared)?;
+    authenticate(&fake, headers)?;
+    our_account_number(&fake, query)?;
+    let page = Page::parse(query)?;
+    Ok((fake, page))
+}
+
 /// A list's page: `count` (1–100, default 10) items after `skip` (default 0), made
 /// between `from` and `to` (unix seconds, both ends included, each optional).
 pub(super) struct Page {

@@ -14,8 +14,8 @@ use serde_json::{json, Map, Value};
 
 use super::clock::{now_ms, unix_now};
 use super::errors::{
-    authenticate, bad_request, idempotency_key, lock, our_account_number, parse_body, string_field,
-    too_many_requests, Page, Reply, RzpError,
+    authenticate, bad_request, collection, idempotency_key, lock, open_list, parse_body,
+    string_field, too_many_requests, Reply, RzpError,
 };
 use super::fake::{Fake, Shared};
 use super::ledger::{utr, FakePayout, Fate};
@@ -325,10 +325,7 @@ pub(super) async fn list_payouts(
     headers: HeaderMap,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Reply {
-    let fake = lock(&shared)?;
-    authenticate(&fake, &headers)?;
-    our_account_number(&fake, &query)?;
-    let page = Page::parse(&query)?;
+    let (fake, page) = open_list(&shared, &headers, &query)?;
     // Newest first, as RazorpayX lists them.
     let items: Vec<Value> = fake
         .ledger
@@ -351,7 +348,7 @@ pub(super) async fn list_payouts(
         .take(page.count)
         .map(FakePayout::public)
         .collect();
-    Ok(Json(json!({"entity": "collection", "count": items.len(), "items": items})).into_response())
+    collection(items)
 }
 
 pub(super) async fn cancel_payout(

@@ -33,12 +33,10 @@ use std::collections::BTreeMap;
 
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
-use axum::response::IntoResponse;
-use axum::Json;
 use serde_json::{json, Value};
 
 use super::clock::unix_now;
-use super::errors::{authenticate, lock, our_account_number, Page, Reply};
+use super::errors::{collection, open_list, Reply};
 use super::fake::{Fake, Shared};
 use super::ledger::{FakePayout, FakeTransaction};
 
@@ -158,10 +156,7 @@ pub(super) async fn list_transactions(
     headers: HeaderMap,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Reply {
-    let fake = lock(&shared)?;
-    authenticate(&fake, &headers)?;
-    our_account_number(&fake, &query)?;
-    let page = Page::parse(&query)?;
+    let (fake, page) = open_list(&shared, &headers, &query)?;
     let items: Vec<Value> = fake
         .ledger
         .transactions
@@ -172,5 +167,5 @@ pub(super) async fn list_transactions(
         .take(page.count)
         .map(FakeTransaction::public)
         .collect();
-    Ok(Json(json!({"entity": "collection", "count": items.len(), "items": items})).into_response())
+    collection(items)
 }

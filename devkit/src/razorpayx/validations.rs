@@ -14,7 +14,8 @@ use serde_json::{json, Map, Value};
 
 use super::clock::{now_ms, unix_now};
 use super::errors::{
-    authenticate, bad_request, lock, our_account_number, parse_body, string_field, Reply, RzpError,
+    authenticate, bad_request, collection, lock, our_account_number, parse_body, string_field,
+    Reply, RzpError,
 };
 use super::fake::{Fake, Shared};
 use super::ledger::{FakeValidation, ValidationFate};
@@ -268,5 +269,5 @@ pub(super) async fn list_validations(
         .take(usize::try_from(count).unwrap_or(10))
         .map(FakeValidation::public)
         .collect();
-    Ok(Json(json!({"entity": "collection", "count": items.len(), "items": items})).into_response())
+    collection(items)
 }
