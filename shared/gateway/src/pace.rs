@@ -22,7 +22,7 @@ use tokio::time::Instant;
 /// The slowest the pace falls to after 429s: a tenth of the most.
 const SLOWEST_SHARE: f64 = 0.1;
 
-/// How many answered calls it takes to climb back from the slowest to the most.
+/// Each answered call climbs back by the most divided by this: a twentieth of it.
 const CLIMB_CALLS: f64 = 20.0;
 
 #[derive(Debug)]
