@@ -625,6 +625,10 @@ impl<G: PaymentGateway> Reconciler<'_, G> {
         };
         let earlier_by_payout = statement::by_payout(&earlier);
         let recent = self.now.minus_secs(OVERLAP_MARGIN_SECS);
+        let looked_back: HashSet<&str> = late
+            .iter()
+            .map(|reversed| reversed.report.gateway_payout_id.as_str())
+            .collect();
         for (made, read_before, day_lines) in payouts {
             self.in_time()?;
             let id = made.report.gateway_payout_id.as_str();
@@ -635,10 +639,7 @@ impl<G: PaymentGateway> Reconciler<'_, G> {
             let money_back = day_lines
                 .iter()
                 .any(|line| line.credit_paise > 0 && line.created_at < recent);
-            let looked_back = late
-                .iter()
-                .any(|reversed| reversed.report.gateway_payout_id == id);
-            if money_back && !looked_back && judge::theirs(&made) == Money::NotPaid {
+            if money_back && !looked_back.contains(id) && judge::theirs(&made) == Money::NotPaid {
                 if let Some(payout_id) = made.report.payout_id {
                     if let Some(payout) = self.store.payout(payout_id).await? {
                         self.ours.insert(payout_id, payout);
