@@ -128,7 +128,7 @@ pub struct ProcessorConfig {
     /// `GATEWAY_POLL_SECS`: how long a payout the gateway accepted waits before the
     /// processor asks the gateway about it again.
     pub poll_secs: u64,
-    /// `DRAIN=true`: keep taking batches until the queue is empty or the deadline
+    /// `DRAIN=true`: keep reading the queue and paying until it is empty or the deadline
     /// nears. Off (`None`) by default: one batch per run, 10 an hour at the default size.
     pub drain: Option<Drain>,
     /// `PAYOUT_ACCOUNT_VALIDATION`: a destination is verified at the gateway before any
@@ -136,11 +136,11 @@ pub struct ProcessorConfig {
     pub validate_accounts: bool,
 }
 
-/// Drain mode's brake. `DRAIN_MARGIN_SECS` (default 30): no new batch starts unless
-/// the slowest batch so far, plus this, fits before the function's deadline, so a run
-/// ends between batches instead of being cut off in one (its claimed payouts would
+/// Drain mode's brake. `DRAIN_MARGIN_SECS` (default 30): no new payout starts unless
+/// the slowest payout so far, plus this, fits before the function's deadline, so a run
+/// ends with its payouts finished instead of being cut off (its claimed payouts would
 /// then wait out their lease before being reconciled: safe, but slow). The margin
-/// covers a batch slower than any before it, such as one that meets a gateway
+/// covers a payout slower than any before it, such as one that meets a gateway
 /// timing out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Drain {

@@ -7,7 +7,8 @@
 //! holder dies, a later run takes the payout over and asks the gateway what happened
 //! under that key before doing anything else.
 //!
-//! Its rooms, in the order a payout meets them: `run` (the hourly batch and drain),
+//! Its rooms, in the order a payout meets them: `run` (the hourly batch and drain, with
+//! `pipeline` keeping its books),
 //! `claim` (taking a pending payout, with where it goes), `pay` (the gateway call and
 //! settling what it said), `reconcile` (taking over a payout whose holder died),
 //! `manual` (an admin's process, retry and cancel), `round` (a new attempt), `changes`
@@ -19,14 +20,15 @@ pub(crate) use changes::{declined, paid, reversed};
 mod claim;
 mod manual;
 mod pay;
+mod pipeline;
 mod reconcile;
 mod report;
 mod round;
 mod run;
 
+pub use pipeline::{RunSummary, Stopped};
 pub(crate) use report::log_reported;
 pub(crate) use round::send_round_again;
-pub use run::{RunSummary, Stopped};
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 

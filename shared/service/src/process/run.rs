@@ -1,108 +1,37 @@
-//! The hourly run: expired leases reconciled, then a batch of the oldest pending
-//! payouts paid, `concurrency` at a time; in drain mode, batch after batch. Held and
-//! unverified users' payouts are passed over here, not claimed.
+//! The hourly run: expired leases reconciled, then the oldest pending payouts paid,
+//! up to `concurrency` in flight. Without drain mode a run pays one read of the queue
+//! (`batch_size` payouts). In drain mode it is a pipeline: a payout is claimed as soon
+//! as another finishes, and the queue is read again before what was read runs out, so
+//! no payout waits for the slowest of a batch. Held and unverified users' payouts are
+//! passed over here, not claimed.
 
-use futures::stream::{self, StreamExt};
-use std::collections::{HashMap, HashSet};
+use futures::future::{BoxFuture, FutureExt};
+use futures::stream::{self, FuturesUnordered, StreamExt};
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use tracing::{error, info, warn};
-use uuid::Uuid;
 
+use super::pipeline::{Pipeline, RunSummary, Segment, Stopped, Taken, MAX_PENDING_READ};
 use super::report::Outcome;
 use super::Processor;
 use domain::account::PayoutHold;
 use domain::error::{Error, Result};
-use domain::payout::PayoutStatus;
+use domain::payout::{Payout, PayoutStatus};
 use domain::time::Timestamp;
 use gateway::PaymentGateway;
 use platform::metrics::{self, Unit};
 use store::PayoutIndex;
 
-/// What one run of the processor did. `completed`, `failed` and `requeued` count the
-/// outcomes of every payout the run settled, the reconciled ones included.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunSummary {
-    /// Pending payouts the run picked up.
-    pub found: usize,
-    pub completed: usize,
-    pub failed: usize,
-    /// Paid, then sent back by the bank: waiting for an admin like a failed one.
-    #[serde(default)]
-    pub reversed: usize,
-    /// Sent back to pending under the same key (gateway unreachable, or a reconciled
-    /// payout the gateway never saw).
-    pub requeued: usize,
-    /// Payouts stuck in `processing` past their lease, or accepted by the gateway and
-    /// due for another look, reconciled with the gateway.
-    pub recovered: usize,
-    /// Accepted by the gateway and not final yet: left `processing`, looked at again later.
-    pub accepted: usize,
-    /// Batches taken: 1, unless draining.
-    #[serde(default)]
-    pub batches: usize,
-    #[serde(default)]
-    pub stopped: Stopped,
-}
-
-impl RunSummary {
-    fn add(&mut self, batch: &RunSummary) {
-        self.found += batch.found;
-        self.completed += batch.completed;
-        self.failed += batch.failed;
-        self.reversed += batch.reversed;
-        self.requeued += batch.requeued;
-        self.recovered += batch.recovered;
-        self.accepted += batch.accepted;
-    }
-}
-
-/// Why a run took no further batch.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Stopped {
-    /// Not draining: a run is one batch (the default: one batch an hour).
-    #[default]
-    OneBatch,
-    /// Draining, and nothing was left to take.
-    QueueEmpty,
-    /// Draining, and less than `DRAIN_MARGIN_SECS` was left before the deadline.
-    Deadline,
-    /// Draining, and a batch settled nothing: what it took went back to the queue.
-    NoProgress,
-    /// Draining, and a later batch could not read the queue: the run fails, after
-    /// reporting what the earlier batches did.
-    StoreError,
-    /// The gateway refused our credentials: the run fails.
-    GatewayMisconfigured,
-}
-
-/// One batch's outcomes, with what the summary does not show.
-#[derive(Debug, Default)]
-struct BatchTally {
-    summary: RunSummary,
-    skipped: usize,
-    errored: usize,
-    misconfigured: usize,
-    /// Pending payouts passed over because their user's account is on hold.
-    held: usize,
-    /// Payouts that ended, or were accepted by the gateway.
-    progress: usize,
-    /// Pending payouts at the head of the queue that this run had taken already.
-    taken_before: usize,
-}
-
-/// What a run has taken so far.
-#[derive(Debug, Default)]
-struct Taken {
-    /// Pending payouts. One it sends back to the queue is at its head again at once;
-    /// taking it twice in a run would only ask the gateway again.
-    payouts: HashSet<Uuid>,
-    /// Users whose destination was not verified when this run met them, and whether
-    /// their payouts may be taken now (the check, started or asked about once a run,
-    /// has its answer).
-    checked: HashMap<u64, bool>,
+/// What the pipeline hands back: a read of the queue, or a payout done with.
+enum Step {
+    /// The run's `Taken` travels with its read, the only one at a time that changes it.
+    Read(Taken, Result<Segment>),
+    Done {
+        recovering: bool,
+        outcome: Outcome,
+        took: Duration,
+    },
 }
 
 /// The most users whose account check a run starts or asks about: each is a gateway
@@ -110,27 +39,16 @@ struct Taken {
 /// takes days) neither fills every batch nor makes a run long.
 const MAX_CHECKS_PER_RUN: usize = 100;
 
-/// The most pending payouts a batch reads to find ones its run has not taken yet.
-const MAX_PENDING_READ: usize = 1_000;
-
-impl BatchTally {
-    fn add(&mut self, batch: &BatchTally) {
-        self.skipped += batch.skipped;
-        self.held += batch.held;
-        self.errored += batch.errored;
-        self.misconfigured += batch.misconfigured;
-    }
-}
-
 impl<G: PaymentGateway> Processor<'_, G> {
     /// The hourly run without a deadline (tests, benchmarks, local runs).
     pub async fn run(&self) -> Result<RunSummary> {
         self.run_until(None).await
     }
 
-    /// The hourly run: reconcile expired leases, then pay up to a batch of the oldest
-    /// pending payouts, `concurrency` at a time. In drain mode, batch after batch until
-    /// the queue is empty, a batch gets nowhere, or `deadline` is nearer than the margin.
+    /// The hourly run: reconcile expired leases, then pay the oldest pending payouts, up
+    /// to `concurrency` in flight: one read of the queue, or in drain mode read after
+    /// read until the queue is empty, the run gets nowhere, or `deadline` is nearer than
+    /// the slowest payout so far plus the margin. Every payout started is finished.
     pub async fn run_until(&self, deadline: Option<Instant>) -> Result<RunSummary> {
         let started = Instant::now();
         info!(
@@ -138,58 +56,42 @@ impl<G: PaymentGateway> Processor<'_, G> {
             drain = self.config.drain.is_some(),
             "🔄 Starting automated payout processing..."
         );
-        let mut summary = RunSummary::default();
-        let mut tally = BatchTally::default();
-        let mut taken = Taken::default();
-        let mut slowest = Duration::ZERO;
+        let margin = Duration::from_secs(self.config.drain.map_or(0, |drain| drain.margin_secs));
+        let mut run = Pipeline::new(&self.config);
+        let mut steps: FuturesUnordered<BoxFuture<'_, Step>> = FuturesUnordered::new();
+        steps.push(self.read(true, Taken::default(), run.read_limit()).boxed());
         let mut failure = None;
-        summary.stopped = loop {
-            let batch_started = Instant::now();
-            // Boxed: a batch's future holds every payout's pay or reconcile, and nesting
-            // it in this loop's overflows the compiler's layout query (release builds).
-            let next = Box::pin(self.batch(summary.batches == 0, &mut taken, summary.requeued));
-            let batch = match next.await {
-                Ok(batch) => batch,
-                Err(err) if summary.batches == 0 => return Err(err),
-                // What the earlier batches did is still reported below.
-                Err(err) => {
+        while let Some(step) = steps.next().await {
+            match step {
+                Step::Read(taken, Ok(segment)) => run.read_done(taken, segment),
+                Step::Read(_, Err(err)) if run.summary.batches == 0 => return Err(err),
+                // What the run did until then is still reported below.
+                Step::Read(taken, Err(err)) => {
                     failure = Some(err);
-                    break Stopped::StoreError;
+                    run.read_failed(taken);
                 }
-            };
-            slowest = slowest.max(batch_started.elapsed());
-            summary.batches += 1;
-            summary.add(&batch.summary);
-            tally.add(&batch);
-            let Some(drain) = self.config.drain else {
-                break Stopped::OneBatch;
-            };
-            if batch.misconfigured > 0 {
-                break Stopped::GatewayMisconfigured;
+                Step::Done {
+                    recovering,
+                    outcome,
+                    took,
+                } => run.finished(recovering, outcome, took),
             }
-            if batch.summary.found == 0 && batch.summary.recovered == 0 {
-                // A head of the queue made only of payouts this run sent back means the
-                // gateway is turning them away, not that the queue is empty.
-                break if batch.taken_before > 0 {
-                    Stopped::NoProgress
-                } else {
-                    Stopped::QueueEmpty
-                };
+            while let Some((recovering, payout)) = run.next_to_start(deadline, margin) {
+                steps.push(self.settle_one(recovering, payout).boxed());
             }
-            // Nothing ended or reached the gateway: what it took went back to the queue
-            // (the gateway is down) or was someone else's.
-            if batch.progress == 0 {
-                break Stopped::NoProgress;
+            let limit = run.read_limit();
+            if let Some(taken) = run.read_due(deadline, margin) {
+                steps.push(self.read(false, taken, limit).boxed());
             }
-            // The next batch may take as long as the slowest so far; the margin is kept
-            // on top of that, so a run ends between batches instead of being cut off.
-            let needed = slowest + Duration::from_secs(drain.margin_secs);
-            if deadline
-                .is_some_and(|deadline| deadline.saturating_duration_since(Instant::now()) < needed)
-            {
-                break Stopped::Deadline;
-            }
-        };
+        }
+        let Pipeline {
+            mut summary,
+            tally,
+            stopped,
+            ..
+        } = run;
+        // Every way out of the loop above records why; the queue read empty otherwise.
+        summary.stopped = stopped.unwrap_or(Stopped::QueueEmpty);
 
         info!(
             event = "run_completed",
@@ -208,7 +110,7 @@ impl<G: PaymentGateway> Processor<'_, G> {
             "✅ Automated payout processing completed"
         );
         if let Some(err) = failure {
-            error!(event = "run_failed", batches = summary.batches, error = %err, "a batch could not read the queue");
+            error!(event = "run_failed", batches = summary.batches, error = %err, "a read of the queue failed");
             return Err(err);
         }
         if tally.misconfigured > 0 {
@@ -242,13 +144,53 @@ impl<G: PaymentGateway> Processor<'_, G> {
         Ok(summary)
     }
 
-    /// One batch: the oldest pending payouts this run has not taken yet, at most
-    /// `batch_size`, and in the run's first batch the expired leases too (reading them
-    /// means reading every processing payout: once a run is enough).
-    async fn batch(&self, first: bool, taken: &mut Taken, requeued: usize) -> Result<BatchTally> {
+    /// One payout, from its claim (or, for a stuck one, its reconciling) to its settling.
+    async fn settle_one(&self, recovering: bool, payout: Payout) -> Step {
+        let began = Instant::now();
+        let outcome = if recovering {
+            self.reconcile(payout).await
+        } else {
+            match Box::pin(self.take(&payout)).await {
+                Ok(Some(claimed)) => Box::pin(self.pay(claimed)).await.1,
+                Ok(None) => Outcome::Skipped,
+                Err(Error::Config(_)) => Outcome::Misconfigured,
+                // Its user's hold began after the queue was read, or their destination
+                // is being verified.
+                Err(Error::PayoutAccountOnHold { .. } | Error::PayoutAccountUnverified { .. }) => {
+                    Outcome::Held
+                }
+                // Another run took it, or the index copy was stale: the payout as stored
+                // is someone else's, or the next run's.
+                Err(
+                    Error::InvalidTransition { .. } | Error::Conflict(_) | Error::NotFound { .. },
+                ) => Outcome::Skipped,
+                Err(err) => {
+                    error!(event = "claim_failed", payout_id = %payout.payout_id, error = %err, "claim failed");
+                    Outcome::Errored
+                }
+            }
+        };
+        Step::Done {
+            recovering,
+            outcome,
+            took: began.elapsed(),
+        }
+    }
+
+    /// A read of the queue, with the run's `Taken` handed back beside what it found.
+    async fn read(&self, first: bool, mut taken: Taken, limit: usize) -> Step {
+        let found = self.read_queue(first, &mut taken, limit).await;
+        Step::Read(taken, found)
+    }
+
+    /// The oldest pending payouts this run has not taken yet, at most `batch_size`
+    /// (reading at most `limit` a page, `MAX_PENDING_READ` in all), and in the run's
+    /// first read the expired leases too (reading them means reading every processing
+    /// payout: once a run is enough).
+    async fn read_queue(&self, first: bool, taken: &mut Taken, limit: usize) -> Result<Segment> {
         let now = Timestamp::now();
         let batch_size = self.config.batch_size;
-        let mut tally = BatchTally::default();
+        let mut segment = Segment::default();
         let stuck = async {
             if first {
                 self.store.expired_leases(now, batch_size).await
@@ -256,10 +198,8 @@ impl<G: PaymentGateway> Processor<'_, G> {
                 Ok(Vec::new())
             }
         };
-        // Past the ones this run sent back, which sit at the head of the queue.
-        let limit = batch_size.saturating_add(requeued).min(MAX_PENDING_READ);
         // Both queries at once. A payout that reconciliation sends back to pending is
-        // paid by the next batch or run, like any other pending payout.
+        // paid by a later read or run, like any other pending payout.
         let (stuck, pending) = tokio::try_join!(
             stuck,
             self.store.query_payouts(
@@ -310,7 +250,7 @@ impl<G: PaymentGateway> Processor<'_, G> {
                     Ok(may_take) => may_take,
                     Err(Error::Config(why)) => {
                         error!(event = "verification_misconfigured", user_id, reason = %why, "the gateway refused our credentials while checking an account");
-                        tally.misconfigured += 1;
+                        segment.misconfigured += 1;
                         false
                     }
                     Err(err) => {
@@ -335,9 +275,9 @@ impl<G: PaymentGateway> Processor<'_, G> {
                         None => false,
                     };
                 if taken.payouts.contains(&payout.payout_id) {
-                    tally.taken_before += 1;
+                    segment.taken_before += 1;
                 } else if waits {
-                    tally.held += 1;
+                    segment.held += 1;
                 } else if fresh.len() < batch_size {
                     taken.payouts.insert(payout.payout_id);
                     fresh.push(payout);
@@ -357,83 +297,15 @@ impl<G: PaymentGateway> Processor<'_, G> {
                 )
                 .await?;
         }
-        let pending = fresh;
-        tally.summary.found = pending.len();
         info!(
             event = "pending_found",
-            found = tally.summary.found,
+            found = fresh.len(),
             stuck = stuck.len(),
             "📋 Found {} pending payouts",
-            tally.summary.found
+            fresh.len()
         );
-        let work = stuck
-            .into_iter()
-            .map(|payout| (true, payout))
-            .chain(pending.into_iter().map(|payout| (false, payout)));
-        let outcomes: Vec<(bool, Outcome)> = stream::iter(work)
-            .map(|(recovering, payout)| async move {
-                if recovering {
-                    return (true, self.reconcile(payout).await);
-                }
-                let outcome = match Box::pin(self.take(&payout)).await {
-                    Ok(Some(claimed)) => Box::pin(self.pay(claimed)).await.1,
-                    Ok(None) => Outcome::Skipped,
-                    Err(Error::Config(_)) => Outcome::Misconfigured,
-                    // Its user's hold began after the queue was read, or their destination
-                    // is being verified.
-                    Err(Error::PayoutAccountOnHold { .. } | Error::PayoutAccountUnverified { .. }) => {
-                        Outcome::Held
-                    }
-                    // Another run took it, or the index copy was stale: the payout as
-                    // stored is someone else's, or the next run's.
-                    Err(
-                        Error::InvalidTransition { .. }
-                        | Error::Conflict(_)
-                        | Error::NotFound { .. },
-                    ) => Outcome::Skipped,
-                    Err(err) => {
-                        error!(event = "claim_failed", payout_id = %payout.payout_id, error = %err, "claim failed");
-                        Outcome::Errored
-                    }
-                };
-                (false, outcome)
-            })
-            .buffer_unordered(self.config.concurrency)
-            .collect()
-            .await;
-        for (recovering, outcome) in outcomes {
-            if recovering && !matches!(outcome, Outcome::Skipped | Outcome::Errored) {
-                tally.summary.recovered += 1;
-            }
-            // A payout that ended, or that the gateway took on: what a drain is for. A
-            // stuck one that is still with the gateway, or went back to the queue, is not.
-            if matches!(
-                outcome,
-                Outcome::Completed | Outcome::Failed | Outcome::Reversed
-            ) || (!recovering && outcome == Outcome::Accepted)
-            {
-                tally.progress += 1;
-            }
-            match outcome {
-                Outcome::Skipped => tally.skipped += 1,
-                Outcome::Held => tally.held += 1,
-                Outcome::Errored => tally.errored += 1,
-                Outcome::Misconfigured => tally.misconfigured += 1,
-                settled => count(&mut tally.summary, settled),
-            }
-        }
-
-        Ok(tally)
-    }
-}
-
-fn count(summary: &mut RunSummary, outcome: Outcome) {
-    match outcome {
-        Outcome::Completed => summary.completed += 1,
-        Outcome::Failed => summary.failed += 1,
-        Outcome::Reversed => summary.reversed += 1,
-        Outcome::Requeued => summary.requeued += 1,
-        Outcome::Accepted => summary.accepted += 1,
-        Outcome::Skipped | Outcome::Held | Outcome::Errored | Outcome::Misconfigured => {}
+        segment.fresh = fresh;
+        segment.stuck = stuck;
+        Ok(segment)
     }
 }
