@@ -14,6 +14,10 @@
 //! nothing when both are the same kind of write (their records are billed alike), and
 //! is counted as `ambiguous_keys` when it could (a transactional write beside a plain
 //! one, or a condition check beside a write).
+//!
+//! DynamoDB writes no record for a put or update that changes nothing (Streams.html,
+//! above), and still bills it; DynamoDB Local writes one. Either way such a write cannot
+//! go missing unseen here: without its record it fails the ledger.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 

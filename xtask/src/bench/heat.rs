@@ -191,7 +191,7 @@ pub async fn run(endpoint: &str, vault: &Vault, quick: bool) -> Result<HeatFigur
     );
 
     let changes = ledger::read_stream(endpoint, &table, &shape).await?;
-    let payout_bytes = payout_sizes(&changes);
+    let payout_bytes = payout_sizes(&shape, &changes);
     let requests = recorder.answered();
     let ledger = ledger::bill(&shape, &table, &requests, changes)?;
     let (single, transactions) = cross_check(&ledger, &requests, &table);
@@ -297,14 +297,13 @@ async fn settle(store: &Store, gateway: &RazorpayX, payouts: usize) -> Result<()
 }
 
 /// The smallest and largest payout item any write left.
-fn payout_sizes(changes: &[ledger::StreamChange]) -> (usize, usize) {
+fn payout_sizes(shape: &TableShape, changes: &[ledger::StreamChange]) -> (usize, usize) {
     let sizes: Vec<usize> = changes
         .iter()
         .filter(|change| {
             change
                 .key
-                .values()
-                .next()
+                .get(&shape.hash)
                 .is_some_and(|pk| pk.to_string().starts_with("PAYOUT#"))
         })
         .filter_map(|change| change.after.as_ref())
