@@ -12,6 +12,7 @@ pub mod dynamodb_local;
 pub mod faults;
 pub mod fixture;
 pub mod function_run;
+pub mod heat;
 pub mod import;
 pub mod invariants;
 pub mod moto;

@@ -65,10 +65,11 @@ usage: cargo xtask <command>
   token --service [--ttl SECS]
                            print a JWT signed with $JWT_SECRET (or the dev secret)
   table                    create $PAYOUTS_TABLE from template.yaml (idempotent)
-  bench [--quick] [--only reconcile]
+  bench [--quick] [--only reconcile|heat]
                            benchmarks; writes docs/BENCHMARKS.md (--quick: smaller,
                            to .local/bench/, as `cargo xtask test` runs it; --only
-                           reconcile: the daily reconciliation's section alone)
+                           reconcile: the daily reconciliation's section alone;
+                           --only heat: the partition heat's section alone)
   chaos [--runs N] [--seed S] [--gateway simulated|razorpayx] [--load]
                            seeded randomized histories of the money path under
                            faults, invariants checked after each (docs/RELIABILITY.md);

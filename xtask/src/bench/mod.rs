@@ -4,6 +4,7 @@
 
 mod api;
 mod binaries;
+mod heat;
 mod processor;
 mod reconcile;
 pub mod stats;
@@ -29,8 +30,9 @@ pub async fn run(args: &[String]) -> Result<()> {
     let (endpoint, _dynamodb) = crate::servers::dynamodb_for_run("dynamodb-local-bench.log")?;
     match only {
         Some("reconcile") => return only_reconcile(&endpoint, quick, started).await,
+        Some("heat") => return only_heat(&endpoint, quick, started).await,
         Some(other) => anyhow::bail!(
-            "cargo xtask bench [--quick] [--only reconcile]: no part `{other}` to run alone"
+            "cargo xtask bench [--quick] [--only reconcile|heat]: no part `{other}` to run alone"
         ),
         None => {}
     }
@@ -43,6 +45,8 @@ pub async fn run(args: &[String]) -> Result<()> {
     let api = api::run(&endpoint, &vault, quick).await?;
     println!("bench: the daily reconciliation");
     let reconciliation = reconcile::run(&endpoint, quick).await?;
+    println!("bench: partition heat");
+    let partition_heat = heat::run(&endpoint, &vault, quick).await?;
     println!("bench: release binaries");
     let (binaries, build_time) =
         binaries::run(&endpoint, &vault, &account_keys.env(&moto_endpoint), quick).await?;
@@ -72,6 +76,7 @@ pub async fn run(args: &[String]) -> Result<()> {
         &api,
         &binaries,
         &reconciliation,
+        &partition_heat,
         arm64.as_ref(),
         build_time,
         started.elapsed(),
@@ -108,7 +113,11 @@ async fn only_reconcile(endpoint: &str, quick: bool, started: Instant) -> Result
     };
     let path = report_path(quick);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n\n".to_owned());
-    let text = splice_section(&text, &reconcile::section(&figures, command));
+    let text = splice_section(
+        &text,
+        reconcile::HEADING,
+        &reconcile::section(&figures, command),
+    );
     let text = splice_missed(&text, reconcile_missed(&figures).as_deref());
     std::fs::create_dir_all(path.parent().unwrap_or(&paths::local_dir()))?;
     std::fs::write(&path, text)?;
@@ -120,14 +129,41 @@ async fn only_reconcile(endpoint: &str, quick: bool, started: Instant) -> Result
     Ok(())
 }
 
-/// `text` with §6 replaced by `section`, or put before "Decisions measured" if absent.
-fn splice_section(text: &str, section: &str) -> String {
+/// `cargo xtask bench [--quick] --only heat`: §7 alone, written over §7 of the report;
+/// the rest of the file stays as the last whole run left it. It needs moto (the payout
+/// accounts' keys), not the release build.
+async fn only_heat(endpoint: &str, quick: bool, started: Instant) -> Result<()> {
+    let (moto_endpoint, _moto) = crate::servers::moto_for_run("moto-bench.log")?;
+    let (vault, _account_keys) = devkit::moto::local_vault(&moto_endpoint).await?;
+    println!("bench: partition heat");
+    let figures = heat::run(endpoint, &vault, quick).await?;
+    let command = if quick {
+        "cargo xtask bench --quick --only heat"
+    } else {
+        "cargo xtask bench --only heat"
+    };
+    let path = report_path(quick);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n\n".to_owned());
+    let text = splice_section(&text, heat::HEADING, &heat::section(&figures, command));
+    std::fs::create_dir_all(path.parent().unwrap_or(&paths::local_dir()))?;
+    std::fs::write(&path, text)?;
+    println!(
+        "bench: wrote §7 of {} in {:.0} s",
+        path.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `text` with the section under `heading` replaced by `section`, or put before
+/// "Decisions measured" if absent.
+fn splice_section(text: &str, heading: &str, section: &str) -> String {
     let section = format!("{}\n", section.trim_end());
-    if let Some(start) = text.find(reconcile::HEADING) {
-        let rest = &text[start + reconcile::HEADING.len()..];
+    if let Some(start) = text.find(heading) {
+        let rest = &text[start + heading.len()..];
         let end = rest
             .find("\n## ")
-            .map_or(text.len(), |at| start + reconcile::HEADING.len() + at + 1);
+            .map_or(text.len(), |at| start + heading.len() + at + 1);
         return format!("{}{section}\n{}", &text[..start], &text[end..]);
     }
     match text.find("## Decisions measured") {
@@ -227,6 +263,7 @@ fn report(
     api: &api::ApiFigures,
     binaries: &[binaries::BinaryFigures],
     reconciliation: &reconcile::ReconcileFigures,
+    partition_heat: &heat::HeatFigures,
     arm64: Option<&crate::package::Manifest>,
     build_time: std::time::Duration,
     total: std::time::Duration,
@@ -511,6 +548,8 @@ fn report(
 
     let _ = writeln!(out);
     let _ = write!(out, "{}", reconcile::section(reconciliation, command));
+    let _ = writeln!(out);
+    let _ = write!(out, "{}", heat::section(partition_heat, command));
 
     let _ = writeln!(out, "\n## Decisions measured\n");
     let _ = writeln!(out, "Measured once on this machine (2026-11-24), `request-scout-payout` and the bare baseline, init instructions by callgrind from exec to the first `/next`, zip as above:\n");
@@ -619,4 +658,34 @@ fn scaling_table(
         "\nFlat from the smallest to the largest {}.\n",
         flat_note.replace("{}", check(flat))
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REPORT: &str =
+        "# Benchmarks\n\n## 6. Daily reconciliation\n\nsix\n\n## Decisions measured\n\nkept\n";
+
+    #[test]
+    fn a_section_not_there_yet_goes_before_the_decisions() {
+        let text = splice_section(REPORT, heat::HEADING, "## 7. Partition heat\n\nseven\n");
+        assert_eq!(
+            text,
+            "# Benchmarks\n\n## 6. Daily reconciliation\n\nsix\n\n## 7. Partition heat\n\nseven\n\n## Decisions measured\n\nkept\n"
+        );
+    }
+
+    #[test]
+    fn a_section_is_replaced_and_its_neighbours_kept() {
+        let once = splice_section(REPORT, heat::HEADING, "## 7. Partition heat\n\nseven\n");
+        let twice = splice_section(&once, heat::HEADING, "## 7. Partition heat\n\neight\n");
+        assert_eq!(twice, once.replace("seven", "eight"));
+        let reconciled = splice_section(
+            &twice,
+            reconcile::HEADING,
+            "## 6. Daily reconciliation\n\nsix again\n",
+        );
+        assert_eq!(reconciled, twice.replace("six\n", "six again\n"));
+    }
 }

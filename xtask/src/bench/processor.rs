@@ -327,7 +327,7 @@ async fn verification_cost(
 }
 
 /// A local RazorpayX that settles at once, and our client for it.
-async fn local_razorpayx(vault: &Vault) -> Result<(FakeRazorpayX, RazorpayX)> {
+pub(super) async fn local_razorpayx(vault: &Vault) -> Result<(FakeRazorpayX, RazorpayX)> {
     let fake = FakeRazorpayX::start(
         0,
         FakeConfig {
