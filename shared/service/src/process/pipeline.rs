@@ -52,10 +52,10 @@ pub enum Stopped {
     Deadline,
     /// Draining, and `batch_size` payouts in a row settled nothing (what they took went
     /// back to the queue, or was someone else's), or the queue's head held only payouts
-    /// this run had sent back.
+    /// this run had taken and left pending.
     NoProgress,
-    /// Draining, and a later read of the queue failed: the run fails, after reporting
-    /// what it did until then.
+    /// Draining, and a later read of the queue failed: what was read before is still
+    /// paid (in time), then the run fails, after reporting what it did.
     StoreError,
     /// The gateway refused our credentials: the run fails.
     GatewayMisconfigured,
@@ -83,7 +83,7 @@ pub(super) struct Segment {
     /// Account checks the gateway refused for our credentials.
     pub(super) misconfigured: usize,
     /// Pending payouts at the head of the queue that this run had taken already.
-    pub(super) taken_before: usize,
+    pub(super) taken_before: Vec<Uuid>,
 }
 
 /// What a run has taken so far.
@@ -114,19 +114,27 @@ pub(super) struct Pipeline {
     in_flight: usize,
     /// `None` while a read has it.
     taken: Option<Taken>,
-    /// Payouts of the first read still to start: they start whatever the deadline, as a
-    /// run without drain mode would.
+    /// Payouts of the first read still to start: they start whatever the deadline or a
+    /// stop, as a run without drain mode would.
     unconditional: usize,
-    /// The longest one payout has taken, from its claim to its settling: a payout started
-    /// now may take as long.
-    slowest: Duration,
+    /// The longest one payout has taken, from its claim (or reconciling) to its settling,
+    /// `None` before any has finished: a payout started now may take as long.
+    slowest_payout: Option<Duration>,
+    /// The longest a read of the queue has taken (its account checks included).
+    slowest_read: Duration,
     /// Pending payouts finished in a row without getting anywhere.
     streak: usize,
+    /// Pending payouts this run finished without getting anywhere: sent back, skipped,
+    /// held, or in error. Seen at the head of the queue again, they are what the queue
+    /// still holds, not an index copy lagging behind a payout that went.
+    left_pending: HashSet<Uuid>,
     /// The last read found nothing new while payouts were still in flight: read again
     /// once they have finished (one sent back is then at the head of the queue).
     read_when_idle: bool,
-    /// Why no further read is made; no payout starts either, unless `OneBatch`.
+    /// Why no further read is made.
     pub(super) stopped: Option<Stopped>,
+    /// No payout starts either, but the first read's.
+    halted: bool,
 }
 
 impl Pipeline {
@@ -141,28 +149,35 @@ impl Pipeline {
             in_flight: 0,
             taken: None,
             unconditional: 0,
-            slowest: Duration::ZERO,
+            slowest_payout: None,
+            slowest_read: Duration::ZERO,
             streak: 0,
+            left_pending: HashSet::new(),
             read_when_idle: false,
             stopped: None,
+            halted: false,
         }
     }
 
-    /// The first reason wins: it is what ended the run.
-    fn stop(&mut self, why: Stopped) {
+    /// No further read; what waits still starts. The first reason wins: it is what
+    /// ended the run.
+    fn stop_reading(&mut self, why: Stopped) {
         self.stopped.get_or_insert(why);
     }
 
-    fn halted(&self) -> bool {
-        self.stopped.is_some_and(|why| why != Stopped::OneBatch)
+    /// No further read, and nothing new starts but the first read's payouts.
+    fn halt(&mut self, why: Stopped) {
+        self.stop_reading(why);
+        self.halted = true;
     }
 
     fn idle(&self) -> bool {
         self.in_flight == 0 && self.waiting.is_empty()
     }
 
-    pub(super) fn read_done(&mut self, taken: Taken, segment: Segment) {
+    pub(super) fn read_done(&mut self, taken: Taken, segment: Segment, took: Duration) {
         self.taken = Some(taken);
+        self.slowest_read = self.slowest_read.max(took);
         self.summary.batches += 1;
         self.tally.held += segment.held;
         self.tally.misconfigured += segment.misconfigured;
@@ -176,15 +191,18 @@ impl Pipeline {
             self.unconditional = self.waiting.len();
         }
         if !self.draining {
-            self.stop(Stopped::OneBatch);
+            self.stop_reading(Stopped::OneBatch);
         } else if segment.misconfigured > 0 {
-            self.stop(Stopped::GatewayMisconfigured);
+            self.halt(Stopped::GatewayMisconfigured);
         } else if !found_work {
             if self.idle() {
-                // A head of the queue made only of payouts this run sent back means the
-                // gateway is turning them away, not that the queue is empty. (Others it
-                // took may still show there: an index's copy can lag behind the claim.)
-                self.stop(if segment.taken_before > 0 && self.summary.requeued > 0 {
+                // A head of the queue made only of payouts this run took and left pending
+                // means the gateway is turning them away, not that the queue is empty.
+                let turned_away = segment
+                    .taken_before
+                    .iter()
+                    .any(|payout_id| self.left_pending.contains(payout_id));
+                self.stop_reading(if turned_away {
                     Stopped::NoProgress
                 } else {
                     Stopped::QueueEmpty
@@ -195,27 +213,38 @@ impl Pipeline {
         }
     }
 
-    pub(super) fn read_failed(&mut self, taken: Taken) {
+    /// A later read that failed: no more reads (the run then fails); what was read
+    /// before still starts, in time.
+    pub(super) fn read_failed(&mut self, taken: Taken, took: Duration) {
         self.taken = Some(taken);
-        self.stop(Stopped::StoreError);
+        self.slowest_read = self.slowest_read.max(took);
+        self.stop_reading(Stopped::StoreError);
     }
 
-    /// The next payout to start, if a slot is free and the run may start one: in drain
-    /// mode, past the first read, only if the slowest payout so far and the margin fit
-    /// before the deadline.
+    /// The next payout to start, if a slot is free and the run may start one: the first
+    /// read's always; in drain mode, a later read's only once a payout has shown how
+    /// long one takes, and only while the slowest so far and the margin fit before the
+    /// deadline (else the run stops at the deadline).
     pub(super) fn next_to_start(
         &mut self,
         deadline: Option<Instant>,
         margin: Duration,
     ) -> Option<(bool, Payout)> {
-        if self.halted()
-            || self.in_flight >= self.concurrency
-            || self.waiting.is_empty()
-            || !self.time_for_more(deadline, margin)
-        {
+        if self.in_flight >= self.concurrency || self.waiting.is_empty() {
             return None;
         }
-        self.unconditional = self.unconditional.saturating_sub(1);
+        if self.unconditional > 0 {
+            self.unconditional -= 1;
+        } else {
+            let slowest = self.slowest_payout?;
+            if self.halted {
+                return None;
+            }
+            if !fits(deadline, slowest + margin) {
+                self.halt(Stopped::Deadline);
+                return None;
+            }
+        }
         let (recovering, payout) = self.waiting.pop_front()?;
         self.in_flight += 1;
         if !recovering {
@@ -224,26 +253,11 @@ impl Pipeline {
         Some((recovering, payout))
     }
 
-    /// Whether a payout started now would finish in time: always for the first read's,
-    /// otherwise (in drain mode, with a deadline) if the slowest payout so far and the
-    /// margin fit before it. Once it does not, the run stops at the deadline.
-    fn time_for_more(&mut self, deadline: Option<Instant>, margin: Duration) -> bool {
-        if self.unconditional > 0 || !self.draining {
-            return true;
-        }
-        let fits = deadline.is_none_or(|deadline| {
-            deadline.saturating_duration_since(Instant::now()) >= self.slowest + margin
-        });
-        if !fits {
-            self.stop(Stopped::Deadline);
-        }
-        fits
-    }
-
     /// The run's `Taken`, for a new read, when one is due: in drain mode, when fewer
     /// payouts wait than slots there are, so that the next read is back before they run
-    /// out; after a read that found nothing new, only once the run is idle; never once
-    /// nothing more may start.
+    /// out; after a read that found nothing new, only once the run is idle; and only if
+    /// the slowest read, then the slowest payout, and the margin fit before the deadline
+    /// (else reading stops at the deadline, and what waits still starts, in time).
     pub(super) fn read_due(
         &mut self,
         deadline: Option<Instant>,
@@ -253,8 +267,12 @@ impl Pipeline {
             || self.taken.is_none()
             || self.waiting.len() >= self.concurrency
             || (self.read_when_idle && !self.idle())
-            || !self.time_for_more(deadline, margin)
         {
+            return None;
+        }
+        let payout = self.slowest_payout.unwrap_or_default();
+        if !fits(deadline, self.slowest_read + payout + margin) {
+            self.stop_reading(Stopped::Deadline);
             return None;
         }
         self.read_when_idle = false;
@@ -272,9 +290,18 @@ impl Pipeline {
             .min(MAX_PENDING_READ)
     }
 
-    pub(super) fn finished(&mut self, recovering: bool, outcome: Outcome, took: Duration) {
+    pub(super) fn finished(
+        &mut self,
+        payout_id: Uuid,
+        recovering: bool,
+        outcome: Outcome,
+        took: Duration,
+    ) {
         self.in_flight = self.in_flight.saturating_sub(1);
-        self.slowest = self.slowest.max(took);
+        self.slowest_payout = Some(
+            self.slowest_payout
+                .map_or(took, |slowest| slowest.max(took)),
+        );
         if recovering && !matches!(outcome, Outcome::Skipped | Outcome::Errored) {
             self.summary.recovered += 1;
         }
@@ -286,6 +313,9 @@ impl Pipeline {
                 Outcome::Completed | Outcome::Failed | Outcome::Reversed | Outcome::Accepted
             );
             self.streak = if progress { 0 } else { self.streak + 1 };
+            if !progress {
+                self.left_pending.insert(payout_id);
+            }
         }
         match outcome {
             Outcome::Skipped => self.tally.skipped += 1,
@@ -298,15 +328,20 @@ impl Pipeline {
             return;
         }
         if outcome == Outcome::Misconfigured {
-            self.stop(Stopped::GatewayMisconfigured);
+            self.halt(Stopped::GatewayMisconfigured);
         }
         // The gateway turning everything away, or another run taking it all: without
         // this brake the run would take the queue's payouts one after another until
         // its deadline, sending each back.
         if self.streak >= self.batch_size.max(1) {
-            self.stop(Stopped::NoProgress);
+            self.halt(Stopped::NoProgress);
         }
     }
+}
+
+/// Whether `needed` still fits before `deadline` (always, without one).
+fn fits(deadline: Option<Instant>, needed: Duration) -> bool {
+    deadline.is_none_or(|deadline| deadline.saturating_duration_since(Instant::now()) >= needed)
 }
 
 fn count(summary: &mut RunSummary, outcome: Outcome) {
@@ -353,37 +388,44 @@ mod tests {
             .collect()
     }
 
-    fn read(pipeline: &mut Pipeline, fresh: usize, taken_before: usize) {
+    fn read(pipeline: &mut Pipeline, fresh: usize, taken_before: &[Uuid]) {
         let taken = pipeline.taken.take().unwrap_or_default();
         pipeline.read_done(
             taken,
             Segment {
                 fresh: pending(fresh),
-                taken_before,
+                taken_before: taken_before.to_vec(),
                 ..Segment::default()
             },
+            Duration::from_millis(20),
         );
     }
 
     fn start_all(pipeline: &mut Pipeline, deadline: Option<Instant>) -> usize {
-        let mut started = 0;
-        while pipeline
-            .next_to_start(deadline, Duration::from_secs(30))
-            .is_some()
-        {
-            started += 1;
+        started(pipeline, deadline).len()
+    }
+
+    fn started(pipeline: &mut Pipeline, deadline: Option<Instant>) -> Vec<Uuid> {
+        let mut ids = Vec::new();
+        while let Some((_, payout)) = pipeline.next_to_start(deadline, Duration::from_secs(30)) {
+            ids.push(payout.payout_id);
         }
-        started
+        ids
     }
 
     #[test]
     fn it_reads_again_before_what_it_read_runs_out() {
         let mut pipeline = Pipeline::new(&config(100, 50, true));
-        read(&mut pipeline, 100, 0);
+        read(&mut pipeline, 100, &[]);
         assert_eq!(start_all(&mut pipeline, None), 50);
         // Fifty wait, as many as there are slots: no read yet.
         assert!(pipeline.read_due(None, Duration::ZERO).is_none());
-        pipeline.finished(false, Outcome::Completed, Duration::from_millis(5));
+        pipeline.finished(
+            Uuid::nil(),
+            false,
+            Outcome::Completed,
+            Duration::from_millis(5),
+        );
         assert_eq!(start_all(&mut pipeline, None), 1);
         // 49 wait for 50 slots: the next read goes out, past the 99 this run holds.
         assert_eq!(pipeline.read_limit(), 100 + 49 + 50);
@@ -395,11 +437,11 @@ mod tests {
     #[test]
     fn without_drain_mode_it_reads_once_and_pays_all_it_read() {
         let mut pipeline = Pipeline::new(&config(10, 3, false));
-        read(&mut pipeline, 10, 0);
+        read(&mut pipeline, 10, &[]);
         assert_eq!(start_all(&mut pipeline, None), 3);
         assert!(pipeline.read_due(None, Duration::ZERO).is_none());
         for _ in 0..7 {
-            pipeline.finished(false, Outcome::Requeued, Duration::ZERO);
+            pipeline.finished(Uuid::nil(), false, Outcome::Requeued, Duration::ZERO);
             assert_eq!(start_all(&mut pipeline, None), 1);
         }
         assert_eq!(pipeline.summary.found, 10);
@@ -409,26 +451,32 @@ mod tests {
     #[test]
     fn a_read_that_finds_nothing_new_is_made_again_once_the_run_is_idle() {
         let mut pipeline = Pipeline::new(&config(10, 10, true));
-        read(&mut pipeline, 10, 0);
-        start_all(&mut pipeline, None);
+        read(&mut pipeline, 10, &[]);
+        let ids = started(&mut pipeline, None);
         let taken = pipeline.read_due(None, Duration::ZERO);
         assert!(taken.is_some());
-        pipeline.read_done(taken.unwrap_or_default(), Segment::default());
+        pipeline.read_done(
+            taken.unwrap_or_default(),
+            Segment::default(),
+            Duration::ZERO,
+        );
         assert_eq!(pipeline.stopped, None);
-        for _ in 0..9 {
-            pipeline.finished(false, Outcome::Completed, Duration::ZERO);
+        for id in &ids[..9] {
+            pipeline.finished(*id, false, Outcome::Completed, Duration::ZERO);
             assert!(pipeline.read_due(None, Duration::ZERO).is_none());
         }
-        pipeline.finished(false, Outcome::Requeued, Duration::ZERO);
+        pipeline.finished(ids[9], false, Outcome::Requeued, Duration::ZERO);
         let taken = pipeline.read_due(None, Duration::ZERO);
         assert!(taken.is_some());
-        // The one it sent back is all the queue holds: the gateway turns it away.
+        // The one it sent back is all the queue holds (with a lagging copy of one that
+        // went): the gateway turns it away.
         pipeline.read_done(
             taken.unwrap_or_default(),
             Segment {
-                taken_before: 1,
+                taken_before: vec![ids[0], ids[9]],
                 ..Segment::default()
             },
+            Duration::ZERO,
         );
         assert_eq!(pipeline.stopped, Some(Stopped::NoProgress));
     }
@@ -436,28 +484,28 @@ mod tests {
     #[test]
     fn payouts_it_took_that_still_show_pending_do_not_make_an_emptied_queue_no_progress() {
         let mut pipeline = Pipeline::new(&config(10, 10, true));
-        read(&mut pipeline, 3, 0);
-        start_all(&mut pipeline, None);
-        for _ in 0..3 {
-            pipeline.finished(false, Outcome::Completed, Duration::ZERO);
+        read(&mut pipeline, 3, &[]);
+        let ids = started(&mut pipeline, None);
+        for id in &ids {
+            pipeline.finished(*id, false, Outcome::Completed, Duration::ZERO);
         }
-        read(&mut pipeline, 0, 3);
+        read(&mut pipeline, 0, &ids);
         assert_eq!(pipeline.stopped, Some(Stopped::QueueEmpty));
     }
 
     #[test]
     fn a_streak_of_batch_size_payouts_getting_nowhere_stops_the_drain() {
         let mut pipeline = Pipeline::new(&config(5, 5, true));
-        read(&mut pipeline, 5, 0);
+        read(&mut pipeline, 5, &[]);
         start_all(&mut pipeline, None);
         for n in 0..4 {
-            pipeline.finished(false, Outcome::Requeued, Duration::ZERO);
+            pipeline.finished(Uuid::nil(), false, Outcome::Requeued, Duration::ZERO);
             assert_eq!(pipeline.stopped, None, "after {n}");
         }
         // A stuck payout's outcome neither breaks nor extends the streak.
-        pipeline.finished(true, Outcome::Accepted, Duration::ZERO);
+        pipeline.finished(Uuid::nil(), true, Outcome::Accepted, Duration::ZERO);
         assert_eq!(pipeline.stopped, None);
-        pipeline.finished(false, Outcome::Skipped, Duration::ZERO);
+        pipeline.finished(Uuid::nil(), false, Outcome::Skipped, Duration::ZERO);
         assert_eq!(pipeline.stopped, Some(Stopped::NoProgress));
         assert!(pipeline.next_to_start(None, Duration::ZERO).is_none());
     }
@@ -465,20 +513,150 @@ mod tests {
     #[test]
     fn past_the_first_read_nothing_starts_unless_the_slowest_payout_and_the_margin_fit() {
         let mut pipeline = Pipeline::new(&config(2, 1, true));
-        read(&mut pipeline, 2, 0);
+        read(&mut pipeline, 2, &[]);
         let soon = Some(Instant::now() + Duration::from_secs(40));
         // The first read's payouts start whatever the deadline, as without drain mode.
         assert_eq!(start_all(&mut pipeline, soon), 1);
-        pipeline.finished(false, Outcome::Completed, Duration::from_secs(5));
+        pipeline.finished(
+            Uuid::nil(),
+            false,
+            Outcome::Completed,
+            Duration::from_secs(5),
+        );
         assert_eq!(start_all(&mut pipeline, soon), 1);
-        pipeline.finished(false, Outcome::Completed, Duration::from_secs(5));
+        pipeline.finished(
+            Uuid::nil(),
+            false,
+            Outcome::Completed,
+            Duration::from_secs(5),
+        );
         // 40 s left: 5 s (the slowest) and the 30 s margin fit; 15 s would not.
-        read(&mut pipeline, 2, 0);
+        read(&mut pipeline, 2, &[]);
         assert_eq!(start_all(&mut pipeline, soon), 1);
-        pipeline.finished(false, Outcome::Completed, Duration::from_secs(15));
+        pipeline.finished(
+            Uuid::nil(),
+            false,
+            Outcome::Completed,
+            Duration::from_secs(15),
+        );
         assert_eq!(start_all(&mut pipeline, soon), 0);
         assert_eq!(pipeline.stopped, Some(Stopped::Deadline));
         assert!(pipeline.read_due(soon, Duration::from_secs(30)).is_none());
         assert_eq!(pipeline.summary.found, 3);
+    }
+
+    #[test]
+    fn payouts_left_pending_without_a_requeue_still_make_an_idle_head_no_progress() {
+        let mut pipeline = Pipeline::new(&config(10, 10, true));
+        read(&mut pipeline, 4, &[]);
+        let ids = started(&mut pipeline, None);
+        let taken = pipeline.read_due(None, Duration::ZERO);
+        pipeline.read_done(
+            taken.unwrap_or_default(),
+            Segment::default(),
+            Duration::ZERO,
+        );
+        // The gateway could not register their payees: skipped, left pending.
+        for id in &ids {
+            pipeline.finished(*id, false, Outcome::Skipped, Duration::ZERO);
+        }
+        read(&mut pipeline, 0, &ids);
+        assert_eq!(pipeline.stopped, Some(Stopped::NoProgress));
+    }
+
+    #[test]
+    fn a_failed_later_read_stops_reading_and_what_was_read_still_starts() {
+        let mut pipeline = Pipeline::new(&config(10, 2, true));
+        read(&mut pipeline, 10, &[]);
+        assert_eq!(start_all(&mut pipeline, None), 2);
+        for _ in 0..7 {
+            pipeline.finished(Uuid::nil(), false, Outcome::Completed, Duration::ZERO);
+            start_all(&mut pipeline, None);
+        }
+        let taken = pipeline.read_due(None, Duration::ZERO);
+        assert!(taken.is_some());
+        pipeline.read_failed(taken.unwrap_or_default(), Duration::ZERO);
+        assert_eq!(pipeline.stopped, Some(Stopped::StoreError));
+        pipeline.finished(Uuid::nil(), false, Outcome::Completed, Duration::ZERO);
+        assert_eq!(start_all(&mut pipeline, None), 1);
+        assert_eq!(pipeline.summary.found, 10);
+        assert!(pipeline.read_due(None, Duration::ZERO).is_none());
+    }
+
+    #[test]
+    fn a_refused_account_check_stops_the_drain_after_the_first_reads_payouts() {
+        let mut pipeline = Pipeline::new(&config(5, 5, true));
+        let taken = pipeline.taken.take().unwrap_or_default();
+        pipeline.read_done(
+            taken,
+            Segment {
+                fresh: pending(3),
+                misconfigured: 1,
+                ..Segment::default()
+            },
+            Duration::ZERO,
+        );
+        assert_eq!(pipeline.stopped, Some(Stopped::GatewayMisconfigured));
+        assert_eq!(start_all(&mut pipeline, None), 3);
+        assert!(pipeline.read_due(None, Duration::ZERO).is_none());
+    }
+
+    #[test]
+    fn a_later_reads_payouts_wait_until_one_payout_has_shown_how_long_it_takes() {
+        let mut pipeline = Pipeline::new(&config(2, 4, true));
+        read(&mut pipeline, 2, &[]);
+        assert_eq!(start_all(&mut pipeline, None), 2);
+        read(&mut pipeline, 2, &[]);
+        assert_eq!(start_all(&mut pipeline, None), 0);
+        pipeline.finished(
+            Uuid::nil(),
+            false,
+            Outcome::Completed,
+            Duration::from_millis(300),
+        );
+        assert_eq!(start_all(&mut pipeline, None), 2);
+    }
+
+    #[test]
+    fn no_read_goes_out_unless_the_slowest_read_and_payout_and_the_margin_fit() {
+        let mut pipeline = Pipeline::new(&config(1, 1, true));
+        let taken = pipeline.taken.take().unwrap_or_default();
+        pipeline.read_done(
+            taken,
+            Segment {
+                fresh: pending(1),
+                ..Segment::default()
+            },
+            Duration::from_secs(6),
+        );
+        start_all(&mut pipeline, None);
+        pipeline.finished(
+            Uuid::nil(),
+            false,
+            Outcome::Completed,
+            Duration::from_secs(5),
+        );
+        // 40 s left: the 6 s read, a 5 s payout and the 30 s margin do not fit.
+        let soon = Some(Instant::now() + Duration::from_secs(40));
+        assert!(pipeline.read_due(soon, Duration::from_secs(30)).is_none());
+        assert_eq!(pipeline.stopped, Some(Stopped::Deadline));
+        let later = Some(Instant::now() + Duration::from_secs(60));
+        let mut fresh = Pipeline::new(&config(1, 1, true));
+        fresh.read_done(
+            Taken::default(),
+            Segment {
+                fresh: pending(1),
+                ..Segment::default()
+            },
+            Duration::from_secs(6),
+        );
+        start_all(&mut fresh, None);
+        fresh.finished(
+            Uuid::nil(),
+            false,
+            Outcome::Completed,
+            Duration::from_secs(5),
+        );
+        assert!(fresh.read_due(later, Duration::from_secs(30)).is_some());
     }
 }

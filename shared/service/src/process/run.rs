@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use tracing::{error, info, warn};
+use uuid::Uuid;
 
 use super::pipeline::{Pipeline, RunSummary, Segment, Stopped, Taken, MAX_PENDING_READ};
 use super::report::Outcome;
@@ -26,8 +27,13 @@ use store::PayoutIndex;
 /// What the pipeline hands back: a read of the queue, or a payout done with.
 enum Step {
     /// The run's `Taken` travels with its read, the only one at a time that changes it.
-    Read(Taken, Result<Segment>),
+    Read {
+        taken: Taken,
+        found: Result<Segment>,
+        took: Duration,
+    },
     Done {
+        payout_id: Uuid,
         recovering: bool,
         outcome: Outcome,
         took: Duration,
@@ -63,18 +69,29 @@ impl<G: PaymentGateway> Processor<'_, G> {
         let mut failure = None;
         while let Some(step) = steps.next().await {
             match step {
-                Step::Read(taken, Ok(segment)) => run.read_done(taken, segment),
-                Step::Read(_, Err(err)) if run.summary.batches == 0 => return Err(err),
+                Step::Read {
+                    taken,
+                    found: Ok(segment),
+                    took,
+                } => run.read_done(taken, segment, took),
+                Step::Read {
+                    found: Err(err), ..
+                } if run.summary.batches == 0 => return Err(err),
                 // What the run did until then is still reported below.
-                Step::Read(taken, Err(err)) => {
+                Step::Read {
+                    taken,
+                    found: Err(err),
+                    took,
+                } => {
                     failure = Some(err);
-                    run.read_failed(taken);
+                    run.read_failed(taken, took);
                 }
                 Step::Done {
+                    payout_id,
                     recovering,
                     outcome,
                     took,
-                } => run.finished(recovering, outcome, took),
+                } => run.finished(payout_id, recovering, outcome, took),
             }
             while let Some((recovering, payout)) = run.next_to_start(deadline, margin) {
                 steps.push(self.settle_one(recovering, payout).boxed());
@@ -147,6 +164,7 @@ impl<G: PaymentGateway> Processor<'_, G> {
     /// One payout, from its claim (or, for a stuck one, its reconciling) to its settling.
     async fn settle_one(&self, recovering: bool, payout: Payout) -> Step {
         let began = Instant::now();
+        let payout_id = payout.payout_id;
         let outcome = if recovering {
             self.reconcile(payout).await
         } else {
@@ -171,6 +189,7 @@ impl<G: PaymentGateway> Processor<'_, G> {
             }
         };
         Step::Done {
+            payout_id,
             recovering,
             outcome,
             took: began.elapsed(),
@@ -179,8 +198,13 @@ impl<G: PaymentGateway> Processor<'_, G> {
 
     /// A read of the queue, with the run's `Taken` handed back beside what it found.
     async fn read(&self, first: bool, mut taken: Taken, limit: usize) -> Step {
+        let began = Instant::now();
         let found = self.read_queue(first, &mut taken, limit).await;
-        Step::Read(taken, found)
+        Step::Read {
+            taken,
+            found,
+            took: began.elapsed(),
+        }
     }
 
     /// The oldest pending payouts this run has not taken yet, at most `batch_size`
@@ -275,7 +299,7 @@ impl<G: PaymentGateway> Processor<'_, G> {
                         None => false,
                     };
                 if taken.payouts.contains(&payout.payout_id) {
-                    segment.taken_before += 1;
+                    segment.taken_before.push(payout.payout_id);
                 } else if waits {
                     segment.held += 1;
                 } else if fresh.len() < batch_size {
