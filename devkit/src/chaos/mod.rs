@@ -2,7 +2,8 @@
 //! docs/RELIABILITY.md).
 //!
 //! One run: a fresh table on DynamoDB Local, a random world, then waves of real
-//! operations (requests, completions, admin actions, overlapping processor runs,
+//! operations (requests, completions, admin actions, overlapping processor runs in
+//! drain mode,
 //! payout account saves, lease expiries, reversals and, with RazorpayX, its webhooks),
 //! several at once, with faults drawn from the run's seed: crashes between awaits,
 //! DynamoDB errors and lost answers, gateway outages, lost answers, 429s, declines.
@@ -17,7 +18,7 @@ pub mod seams;
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client;
 use uuid::Uuid;
@@ -31,7 +32,7 @@ use gateway::{PaymentGateway, RazorpayX, SimulatedGateway};
 use platform::vault::Vault;
 use service::account::{save_payout_account, Destination, NewPayoutAccount};
 use service::config::{
-    PayoutLimits, ProcessorConfig, RazorpayXConfig, SimulatedGatewayConfig,
+    Drain, PayoutLimits, ProcessorConfig, RazorpayXConfig, SimulatedGatewayConfig,
     DEV_RAZORPAYX_KEY_SECRET,
 };
 use service::order::complete_order;
@@ -74,6 +75,9 @@ const CHAOS_HOLD_SECS: u64 = 1;
 /// a run that broke it could report what production cannot do. Leases still end
 /// under live holders through `ExpireLease` (a clock that jumped).
 pub const INVOCATION_TIMEOUT: Duration = Duration::from_millis(2_500);
+/// A processor run of the history drains until this is all that is left before its
+/// invocation's timeout (the slowest payout so far on top).
+const DRAIN_MARGIN_SECS: u64 = 1;
 /// Clean processor runs after the faults stop, at most.
 const QUIESCE_ROUNDS: usize = 15;
 
@@ -457,7 +461,17 @@ impl<G: PaymentGateway + 'static> History<'_, G> {
                         })
                     }
                     Op::Run => {
-                        let result = Processor::new(&store, &*gateway, config).run().await;
+                        // In drain mode, to its own deadline: the pipeline's reads, starts
+                        // and stops race everything else here.
+                        let draining = ProcessorConfig {
+                            drain: Some(Drain {
+                                margin_secs: DRAIN_MARGIN_SECS,
+                            }),
+                            ..config
+                        };
+                        let result = Processor::new(&store, &*gateway, draining)
+                            .run_until(Some(Instant::now() + INVOCATION_TIMEOUT))
+                            .await;
                         Some(match result {
                             Ok(summary) => format!(
                                 "found {} completed {} failed {} requeued {} recovered {} accepted {}",

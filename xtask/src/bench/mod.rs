@@ -4,6 +4,7 @@
 
 mod api;
 mod binaries;
+mod drain;
 mod heat;
 mod processor;
 mod reconcile;
@@ -31,8 +32,9 @@ pub async fn run(args: &[String]) -> Result<()> {
     match only {
         Some("reconcile") => return only_reconcile(&endpoint, quick, started).await,
         Some("heat") => return only_heat(&endpoint, quick, started).await,
+        Some("drain") => return only_drain(&endpoint, quick, started).await,
         Some(other) => anyhow::bail!(
-            "cargo xtask bench [--quick] [--only reconcile|heat]: no part `{other}` to run alone"
+            "cargo xtask bench [--quick] [--only reconcile|heat|drain]: no part `{other}` to run alone"
         ),
         None => {}
     }
@@ -47,6 +49,8 @@ pub async fn run(args: &[String]) -> Result<()> {
     let reconciliation = reconcile::run(&endpoint, quick).await?;
     println!("bench: partition heat");
     let partition_heat = heat::run(&endpoint, &vault, quick).await?;
+    println!("bench: draining at the gateway's rate");
+    let paced = drain::run(&endpoint, &vault, paced_backlog(quick)).await?;
     println!("bench: release binaries");
     let (binaries, build_time) =
         binaries::run(&endpoint, &vault, &account_keys.env(&moto_endpoint), quick).await?;
@@ -77,6 +81,7 @@ pub async fn run(args: &[String]) -> Result<()> {
         &binaries,
         &reconciliation,
         &partition_heat,
+        &paced,
         arm64.as_ref(),
         build_time,
         started.elapsed(),
@@ -149,6 +154,40 @@ async fn only_heat(endpoint: &str, quick: bool, started: Instant) -> Result<()> 
     std::fs::write(&path, text)?;
     println!(
         "bench: wrote §7 of {} in {:.0} s",
+        path.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The paced drain's backlog: the 2,000, or a tenth of a second's worth at
+/// the lower rate in the quick run.
+fn paced_backlog(quick: bool) -> usize {
+    if quick {
+        40
+    } else {
+        2_000
+    }
+}
+
+/// `cargo xtask bench [--quick] --only drain`: §8 alone, written over §8 of the report.
+async fn only_drain(endpoint: &str, quick: bool, started: Instant) -> Result<()> {
+    let (moto_endpoint, _moto) = crate::servers::moto_for_run("moto-bench.log")?;
+    let (vault, _account_keys) = devkit::moto::local_vault(&moto_endpoint).await?;
+    println!("bench: draining at the gateway's rate");
+    let figures = drain::run(endpoint, &vault, paced_backlog(quick)).await?;
+    let command = if quick {
+        "cargo xtask bench --quick --only drain"
+    } else {
+        "cargo xtask bench --only drain"
+    };
+    let path = report_path(quick);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n\n".to_owned());
+    let text = splice_section(&text, drain::HEADING, &drain::section(&figures, command));
+    std::fs::create_dir_all(path.parent().unwrap_or(&paths::local_dir()))?;
+    std::fs::write(&path, text)?;
+    println!(
+        "bench: wrote §8 of {} in {:.0} s",
         path.display(),
         started.elapsed().as_secs_f64()
     );
@@ -264,6 +303,7 @@ fn report(
     binaries: &[binaries::BinaryFigures],
     reconciliation: &reconcile::ReconcileFigures,
     partition_heat: &heat::HeatFigures,
+    paced: &[drain::PacedDrain],
     arm64: Option<&crate::package::Manifest>,
     build_time: std::time::Duration,
     total: std::time::Duration,
@@ -550,6 +590,8 @@ fn report(
     let _ = write!(out, "{}", reconcile::section(reconciliation, command));
     let _ = writeln!(out);
     let _ = write!(out, "{}", heat::section(partition_heat, command));
+    let _ = writeln!(out);
+    let _ = write!(out, "{}", drain::section(paced, command));
 
     let _ = writeln!(out, "\n## Decisions measured\n");
     let _ = writeln!(out, "Measured once on this machine (2026-11-24), `request-scout-payout` and the bare baseline, init instructions by callgrind from exec to the first `/next`, zip as above:\n");
