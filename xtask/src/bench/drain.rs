@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Result};
+use devkit::dynamodb_local::{self, DynamoDbLocal};
 use devkit::razorpayx::{FakeConfig, FakeRazorpayX, Faults};
 use domain::actor::Actor;
 use gateway::RazorpayX;
@@ -49,11 +50,19 @@ impl PacedDrain {
     }
 }
 
-/// One drain for each of [`RATES`], of `backlog` payouts, each on a table of its own.
-pub async fn run(endpoint: &str, vault: &Vault, backlog: usize) -> Result<Vec<PacedDrain>> {
+/// One drain for each of [`RATES`], of `backlog` payouts, each on a DynamoDB Local of
+/// its own: one that has held the earlier drains' thousands of payouts is slower, and
+/// the rows would measure that instead of each other.
+pub async fn run(vault: &Vault, backlog: usize) -> Result<Vec<PacedDrain>> {
+    let logs = devkit::paths::local_dir().join("logs");
+    std::fs::create_dir_all(&logs)?;
     let mut figures = Vec::new();
     for rate in RATES {
-        let world = World::new(endpoint).await?;
+        let dynamodb = DynamoDbLocal::start(
+            dynamodb_local::free_port()?,
+            &logs.join("dynamodb-local-bench-drain.log"),
+        )?;
+        let world = World::new(&dynamodb.endpoint()).await?;
         figures.push(paced_drain(&world, vault, rate, backlog).await?);
     }
     Ok(figures)

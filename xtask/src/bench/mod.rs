@@ -32,7 +32,7 @@ pub async fn run(args: &[String]) -> Result<()> {
     match only {
         Some("reconcile") => return only_reconcile(&endpoint, quick, started).await,
         Some("heat") => return only_heat(&endpoint, quick, started).await,
-        Some("drain") => return only_drain(&endpoint, quick, started).await,
+        Some("drain") => return only_drain(quick, started).await,
         Some(other) => anyhow::bail!(
             "cargo xtask bench [--quick] [--only reconcile|heat|drain]: no part `{other}` to run alone"
         ),
@@ -50,7 +50,7 @@ pub async fn run(args: &[String]) -> Result<()> {
     println!("bench: partition heat");
     let partition_heat = heat::run(&endpoint, &vault, quick).await?;
     println!("bench: draining at the gateway's rate");
-    let paced = drain::run(&endpoint, &vault, paced_backlog(quick)).await?;
+    let paced = drain::run(&vault, paced_backlog(quick)).await?;
     println!("bench: release binaries");
     let (binaries, build_time) =
         binaries::run(&endpoint, &vault, &account_keys.env(&moto_endpoint), quick).await?;
@@ -142,22 +142,13 @@ async fn only_heat(endpoint: &str, quick: bool, started: Instant) -> Result<()> 
     let (vault, _account_keys) = devkit::moto::local_vault(&moto_endpoint).await?;
     println!("bench: partition heat");
     let figures = heat::run(endpoint, &vault, quick).await?;
-    let command = if quick {
-        "cargo xtask bench --quick --only heat"
-    } else {
-        "cargo xtask bench --only heat"
-    };
-    let path = report_path(quick);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n\n".to_owned());
-    let text = splice_section(&text, heat::HEADING, &heat::section(&figures, command));
-    std::fs::create_dir_all(path.parent().unwrap_or(&paths::local_dir()))?;
-    std::fs::write(&path, text)?;
-    println!(
-        "bench: wrote §7 of {} in {:.0} s",
-        path.display(),
-        started.elapsed().as_secs_f64()
-    );
-    Ok(())
+    let command = only_command("heat", quick);
+    write_section(
+        quick,
+        heat::HEADING,
+        &heat::section(&figures, &command),
+        started,
+    )
 }
 
 /// The paced drain's backlog: the 2,000, or a tenth of a second's worth at
@@ -171,23 +162,37 @@ fn paced_backlog(quick: bool) -> usize {
 }
 
 /// `cargo xtask bench [--quick] --only drain`: §8 alone, written over §8 of the report.
-async fn only_drain(endpoint: &str, quick: bool, started: Instant) -> Result<()> {
+/// Each of its drains starts a DynamoDB Local of its own.
+async fn only_drain(quick: bool, started: Instant) -> Result<()> {
     let (moto_endpoint, _moto) = crate::servers::moto_for_run("moto-bench.log")?;
     let (vault, _account_keys) = devkit::moto::local_vault(&moto_endpoint).await?;
     println!("bench: draining at the gateway's rate");
-    let figures = drain::run(endpoint, &vault, paced_backlog(quick)).await?;
-    let command = if quick {
-        "cargo xtask bench --quick --only drain"
-    } else {
-        "cargo xtask bench --only drain"
-    };
+    let figures = drain::run(&vault, paced_backlog(quick)).await?;
+    let command = only_command("drain", quick);
+    write_section(
+        quick,
+        drain::HEADING,
+        &drain::section(&figures, &command),
+        started,
+    )
+}
+
+fn only_command(part: &str, quick: bool) -> String {
+    let quick = if quick { " --quick" } else { "" };
+    format!("cargo xtask bench{quick} --only {part}")
+}
+
+/// One part's `section`, written over the section under `heading` of the report; the
+/// rest of the file stays as the last whole run left it.
+fn write_section(quick: bool, heading: &str, section: &str, started: Instant) -> Result<()> {
     let path = report_path(quick);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n\n".to_owned());
-    let text = splice_section(&text, drain::HEADING, &drain::section(&figures, command));
+    let text = splice_section(&text, heading, section);
     std::fs::create_dir_all(path.parent().unwrap_or(&paths::local_dir()))?;
     std::fs::write(&path, text)?;
     println!(
-        "bench: wrote §8 of {} in {:.0} s",
+        "bench: wrote \"{}\" of {} in {:.0} s",
+        heading.trim_start_matches("## "),
         path.display(),
         started.elapsed().as_secs_f64()
     );
@@ -342,8 +347,8 @@ fn report(
     }
     let _ = writeln!(out, "\nSpeed-up over the original order: {:.1}×. The run's cost beyond one gateway round trip is fixed ({:.0} ms here), so its ratio to L falls as L grows.\n", ratio(processor.sequential_ms, processor.concurrent_ms), processor.concurrent_ms - l);
     let _ = writeln!(out, "### Draining a backlog (`DRAIN=true`)\n");
-    let _ = writeln!(out, "One invocation in drain mode empties a backlog, batches of {} (`BATCH_SIZE`), against the simulated gateway at latency L. Without drain mode the processor pays 10 payouts an hour (0.003 payouts/s), as the service's first version did.\n", processor::DRAIN_BATCH);
-    let _ = writeln!(out, "| backlog | L | `PROCESS_CONCURRENCY` | batches | wall time | payouts/s | payouts/hour | × 10/hour |");
+    let _ = writeln!(out, "One invocation in drain mode empties a backlog, as a pipeline (a new payout claimed as soon as one finishes; the queue read {} at a time, `BATCH_SIZE`, before what was read runs out), against the simulated gateway at latency L. Without drain mode the processor pays 10 payouts an hour (0.003 payouts/s), as the service's first version did.\n", processor::DRAIN_BATCH);
+    let _ = writeln!(out, "| backlog | L | `PROCESS_CONCURRENCY` | reads of the queue | wall time | payouts/s | payouts/hour | × 10/hour |");
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
     for drain in &processor.drains {
         let per_sec = drain.payouts as f64 / drain.secs;

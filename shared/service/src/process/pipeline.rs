@@ -619,44 +619,28 @@ mod tests {
 
     #[test]
     fn no_read_goes_out_unless_the_slowest_read_and_payout_and_the_margin_fit() {
-        let mut pipeline = Pipeline::new(&config(1, 1, true));
-        let taken = pipeline.taken.take().unwrap_or_default();
-        pipeline.read_done(
-            taken,
-            Segment {
+        // A 6 s read, then a 5 s payout.
+        let after_one_payout = || {
+            let mut pipeline = Pipeline::new(&config(1, 1, true));
+            let segment = Segment {
                 fresh: pending(1),
                 ..Segment::default()
-            },
-            Duration::from_secs(6),
-        );
-        start_all(&mut pipeline, None);
-        pipeline.finished(
-            Uuid::nil(),
-            false,
-            Outcome::Completed,
-            Duration::from_secs(5),
-        );
-        // 40 s left: the 6 s read, a 5 s payout and the 30 s margin do not fit.
-        let soon = Some(Instant::now() + Duration::from_secs(40));
-        assert!(pipeline.read_due(soon, Duration::from_secs(30)).is_none());
+            };
+            pipeline.read_done(Taken::default(), segment, Duration::from_secs(6));
+            let ids = started(&mut pipeline, None);
+            pipeline.finished(ids[0], false, Outcome::Completed, Duration::from_secs(5));
+            pipeline
+        };
+        let margin = Duration::from_secs(30);
+        let mut pipeline = after_one_payout();
+        assert!(pipeline
+            .read_due(Some(Instant::now() + Duration::from_secs(60)), margin)
+            .is_some());
+        // 40 s left: the read, the payout and the margin do not fit.
+        let mut pipeline = after_one_payout();
+        assert!(pipeline
+            .read_due(Some(Instant::now() + Duration::from_secs(40)), margin)
+            .is_none());
         assert_eq!(pipeline.stopped, Some(Stopped::Deadline));
-        let later = Some(Instant::now() + Duration::from_secs(60));
-        let mut fresh = Pipeline::new(&config(1, 1, true));
-        fresh.read_done(
-            Taken::default(),
-            Segment {
-                fresh: pending(1),
-                ..Segment::default()
-            },
-            Duration::from_secs(6),
-        );
-        start_all(&mut fresh, None);
-        fresh.finished(
-            Uuid::nil(),
-            false,
-            Outcome::Completed,
-            Duration::from_secs(5),
-        );
-        assert!(fresh.read_due(later, Duration::from_secs(30)).is_some());
     }
 }
