@@ -212,11 +212,16 @@ class Run:
         if EMULATOR_500 not in self.message() or not self.server_errors:
             return False
         status, url, headers = self.server_errors[-1]
+        return self.excuse_emulator(status, url, headers, url)
+
+    def excuse_emulator(self, status, url, headers, allowed_part):
+        """Whether a 5xx came bare from the local emulator rather than from the service
+        (whose every error is a JSON body); if so it is noted and allowed once."""
         if "application/json" in headers.get("content-type", ""):
             return False  # the service's own error body: a real failure
         self.emulator_hiccups.append(url)
         self.summary.append(f"the local emulator answered a bare {status} for {url}; loaded again")
-        self.allow(status, url)
+        self.allow(status, allowed_part)
         print(f"note: the local emulator answered {status} for {url} without the service's "
               f"error body (headers {headers}); loading again", flush=True)
         return True
@@ -369,14 +374,8 @@ def open_dashboard(run):
     response = run.page.goto(DASHBOARD_URL, wait_until="load")
     if response is None or response.status < 500:
         return response
-    if "application/json" in response.headers.get("content-type", ""):
-        return response  # the service's own error body: a real failure
-    body = response.text()
-    run.emulator_hiccups.append(response.url)
-    run.summary.append(f"the local emulator answered a bare {response.status} for the page; loaded again")
-    run.allow(response.status, "/admin")
-    print(f"note: the local emulator answered {response.status} for {response.url} without the "
-          f"service's error body ({body[:100]!r}); loading again", flush=True)
+    if not run.excuse_emulator(response.status, response.url, response.headers, "/admin"):
+        return response
     return run.page.goto(DASHBOARD_URL, wait_until="load")
 
 

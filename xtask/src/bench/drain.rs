@@ -8,12 +8,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Result};
 use devkit::dynamodb_local::{self, DynamoDbLocal};
-use devkit::razorpayx::{FakeConfig, FakeRazorpayX, Faults};
 use domain::actor::Actor;
-use gateway::RazorpayX;
 use platform::vault::Vault;
 use service::account::{save_payout_account, Destination, NewPayoutAccount};
-use service::config::{Drain, ProcessorConfig, RazorpayXConfig, DEV_RAZORPAYX_KEY_SECRET};
+use service::config::{Drain, ProcessorConfig};
 use service::process::{Processor, Stopped};
 
 use super::world::World;
@@ -74,25 +72,7 @@ async fn paced_drain(
     rate: Option<f64>,
     backlog: usize,
 ) -> Result<PacedDrain> {
-    let fake = FakeRazorpayX::start(
-        0,
-        FakeConfig {
-            settle_after: Duration::ZERO,
-            faults: Faults {
-                rate_limit_tps: rate,
-                ..Faults::default()
-            },
-            ..FakeConfig::default()
-        },
-    )
-    .await?;
-    let client = RazorpayXConfig::local(fake.base_url(), DEV_RAZORPAYX_KEY_SECRET, 5_000)
-        .with_vault(vault.clone());
-    let client = match rate {
-        Some(rate) => client.paced(rate),
-        None => client,
-    };
-    let gateway = RazorpayX::new(&client).map_err(|err| anyhow::anyhow!("{err}"))?;
+    let (fake, gateway) = super::processor::rate_limited_razorpayx(vault, rate).await?;
     let payees: Vec<u64> = (FIRST_PAYEE..FIRST_PAYEE + PAYEES).collect();
     for &user in &payees {
         let scout = scout_of(user);

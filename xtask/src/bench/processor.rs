@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use devkit::razorpayx::{FakeConfig, FakeRazorpayX};
+use devkit::razorpayx::{FakeConfig, FakeRazorpayX, Faults};
 use domain::actor::Actor;
 use domain::money::Paise;
 use gateway::RazorpayX;
@@ -328,19 +328,34 @@ async fn verification_cost(
 
 /// A local RazorpayX that settles at once, and our client for it.
 pub(super) async fn local_razorpayx(vault: &Vault) -> Result<(FakeRazorpayX, RazorpayX)> {
+    rate_limited_razorpayx(vault, None).await
+}
+
+/// The same, with `rate` (calls a second): RazorpayX refuses calls above it with its
+/// 429, and our client paces its calls at it.
+pub(super) async fn rate_limited_razorpayx(
+    vault: &Vault,
+    rate: Option<f64>,
+) -> Result<(FakeRazorpayX, RazorpayX)> {
     let fake = FakeRazorpayX::start(
         0,
         FakeConfig {
             settle_after: Duration::ZERO,
+            faults: Faults {
+                rate_limit_tps: rate,
+                ..Faults::default()
+            },
             ..FakeConfig::default()
         },
     )
     .await?;
-    let gateway = RazorpayX::new(
-        &RazorpayXConfig::local(fake.base_url(), DEV_RAZORPAYX_KEY_SECRET, 5_000)
-            .with_vault(vault.clone()),
-    )
-    .map_err(|err| anyhow::anyhow!("{err}"))?;
+    let client = RazorpayXConfig::local(fake.base_url(), DEV_RAZORPAYX_KEY_SECRET, 5_000)
+        .with_vault(vault.clone());
+    let client = match rate {
+        Some(rate) => client.paced(rate),
+        None => client,
+    };
+    let gateway = RazorpayX::new(&client).map_err(|err| anyhow::anyhow!("{err}"))?;
     Ok((fake, gateway))
 }
 

@@ -401,6 +401,17 @@ mod tests {
         );
     }
 
+    /// A read, due now, that finds nothing this run has not taken.
+    fn read_nothing_new(pipeline: &mut Pipeline) {
+        let taken = pipeline.read_due(None, Duration::ZERO);
+        assert!(taken.is_some(), "no read was due");
+        pipeline.read_done(
+            taken.unwrap_or_default(),
+            Segment::default(),
+            Duration::ZERO,
+        );
+    }
+
     fn start_all(pipeline: &mut Pipeline, deadline: Option<Instant>) -> usize {
         started(pipeline, deadline).len()
     }
@@ -453,13 +464,7 @@ mod tests {
         let mut pipeline = Pipeline::new(&config(10, 10, true));
         read(&mut pipeline, 10, &[]);
         let ids = started(&mut pipeline, None);
-        let taken = pipeline.read_due(None, Duration::ZERO);
-        assert!(taken.is_some());
-        pipeline.read_done(
-            taken.unwrap_or_default(),
-            Segment::default(),
-            Duration::ZERO,
-        );
+        read_nothing_new(&mut pipeline);
         assert_eq!(pipeline.stopped, None);
         for id in &ids[..9] {
             pipeline.finished(*id, false, Outcome::Completed, Duration::ZERO);
@@ -550,12 +555,7 @@ mod tests {
         let mut pipeline = Pipeline::new(&config(10, 10, true));
         read(&mut pipeline, 4, &[]);
         let ids = started(&mut pipeline, None);
-        let taken = pipeline.read_due(None, Duration::ZERO);
-        pipeline.read_done(
-            taken.unwrap_or_default(),
-            Segment::default(),
-            Duration::ZERO,
-        );
+        read_nothing_new(&mut pipeline);
         // The gateway could not register their payees: skipped, left pending.
         for id in &ids {
             pipeline.finished(*id, false, Outcome::Skipped, Duration::ZERO);
