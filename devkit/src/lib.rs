@@ -2,6 +2,9 @@
 //! and moto, creates the table from `template.yaml`, reads its stream as Lambda would,
 //! loads fixtures, mints dev tokens and checks the money invariants. Nothing here is
 //! deployed.
+// The chaos history's futures nest every use case of the service; their layout needs
+// a deeper query than the compiler's default of 128.
+#![recursion_limit = "256"]
 
 pub mod admin;
 pub mod api;

@@ -99,7 +99,7 @@ impl TableDefinition {
             .get("Properties")
             .cloned()
             .context("the table has no Properties")?;
-        serde_yaml::from_value(properties).context("the table's Properties")
+        serde_yaml::from_value(every_branch_taken(properties)).context("the table's Properties")
     }
 
     /// Creates `name` with this definition; an existing table is left as it is, except
@@ -123,7 +123,15 @@ impl TableDefinition {
             request = request.global_secondary_indexes(index.definition()?);
         }
         match request.send().await {
-            Ok(_) => self.enable_time_to_live(client, name).await,
+            Ok(_) => {
+                self.enable_time_to_live(client, name).await?;
+                // A new table has nothing to move to the sharded indexes.
+                store::Store::new(client.clone(), name)
+                    .mark_sharded(domain::time::Timestamp::now())
+                    .await
+                    .map_err(|err| anyhow::anyhow!("marking {name} sharded: {err}"))?;
+                Ok(())
+            }
             Err(err)
                 if err
                     .as_service_error()
@@ -137,6 +145,35 @@ impl TableDefinition {
                 aws_sdk_dynamodb::error::DisplayErrorContext(err)
             )),
         }
+    }
+}
+
+/// The template with every `!If [condition, then, else]` read as its `then`: a local
+/// table has every index a stage may be given (a live stage gets the sharded indexes
+/// one deploy at a time, `ShardedIndexes` in template.yaml). Other tags are left as
+/// they are: none of them is in what is read of the table.
+fn every_branch_taken(value: serde_yaml::Value) -> serde_yaml::Value {
+    use serde_yaml::Value;
+    match value {
+        Value::Tagged(tagged) if tagged.tag == "If" => match tagged.value {
+            Value::Sequence(mut branches) if branches.len() == 3 => {
+                every_branch_taken(branches.swap_remove(1))
+            }
+            other => Value::Tagged(Box::new(serde_yaml::value::TaggedValue {
+                tag: tagged.tag,
+                value: other,
+            })),
+        },
+        Value::Sequence(values) => {
+            Value::Sequence(values.into_iter().map(every_branch_taken).collect())
+        }
+        Value::Mapping(entries) => Value::Mapping(
+            entries
+                .into_iter()
+                .map(|(key, value)| (key, every_branch_taken(value)))
+                .collect(),
+        ),
+        other => other,
     }
 }
 
@@ -352,7 +389,32 @@ mod tests {
             index(keys::INDEX_BY_DAY).unwrap(),
             [keys::DAY_PK, keys::DAY_SK]
         );
-        assert_eq!(table.global_secondary_indexes.len(), 5);
+        assert_eq!(
+            index(keys::INDEX_BY_STATUS_SHARD).unwrap(),
+            [keys::STATUS_SHARD_PK, keys::CREATED_SK]
+        );
+        assert_eq!(
+            index(keys::INDEX_BY_CREATED_SHARD).unwrap(),
+            [keys::FEED_SHARD_PK, keys::CREATED_SK]
+        );
+        assert_eq!(
+            index(keys::INDEX_BY_DUE_SHARD).unwrap(),
+            [keys::DUE_SHARD_PK, keys::DUE_SK]
+        );
+        for sharded in [
+            keys::INDEX_BY_STATUS_SHARD,
+            keys::INDEX_BY_CREATED_SHARD,
+            keys::INDEX_BY_DUE_SHARD,
+        ] {
+            let index = table
+                .global_secondary_indexes
+                .iter()
+                .find(|index| index.index_name == sharded)
+                .unwrap();
+            assert_eq!(index.projection.projection_type, "KEYS_ONLY", "{sharded}");
+        }
+        assert_eq!(table.global_secondary_indexes.len(), 8);
+        assert_eq!(table.attribute_definitions.len(), 13);
         assert_eq!(table.billing_mode, "PAY_PER_REQUEST");
         assert_eq!(
             table.time_to_live_specification,

@@ -81,13 +81,40 @@ pub const DAY_PK: &str = "day_pk";
 pub const DAY_SK: &str = "day_sk";
 /// How many partitions of `by_day` one day's sends are spread over.
 pub const DAY_SHARDS: u32 = 8;
-/// Every due schedule shares this partition of `by_due`: written once per schedule
-/// change and once per period, read once a day (see docs/DATA_MODEL.md).
+/// Every due schedule shares this partition of the legacy `by_due`: its entry moves
+/// (a delete and a put) at every schedule change and once per period.
 pub const DUE: &str = "DUE";
 
-/// Every payout shares this partition of `by_created`. One partition takes about 1,000
-/// writes a second, far above the rate payouts are created at; see docs/DATA_MODEL.md.
+/// Every payout shares this partition of the legacy `by_created`, and every write of a
+/// payout rewrites its entry there (the index projects all): about 5 write units a
+/// payout, so one partition's 1,000 a second hold the service to 200 payouts a second
+/// (docs/BENCHMARKS.md §7). Read until `cargo xtask migrate` has filled the sharded
+/// indexes ([`INDEX_BY_CREATED_SHARD`]).
 pub const FEED: &str = "PAYOUTS";
+
+/// The sharded indexes: the same reads as `by_status`, `by_created` and `by_due`, but
+/// each partition of those split into shards by the item's id, and keys only, so that a
+/// write that changes neither key costs them nothing. Readers query every shard and
+/// merge by the sort key (docs/DATA_MODEL.md, "Sharded indexes").
+pub const INDEX_BY_STATUS_SHARD: &str = "by_status_shard";
+pub const INDEX_BY_CREATED_SHARD: &str = "by_created_shard";
+pub const INDEX_BY_DUE_SHARD: &str = "by_due_shard";
+pub const STATUS_SHARD_PK: &str = "status_shard_pk";
+pub const FEED_SHARD_PK: &str = "feed_shard_pk";
+pub const DUE_SHARD_PK: &str = "due_shard_pk";
+/// A payout enters and leaves each status once an attempt (2 units in its shard of the
+/// status); 32 shards keep the hottest under 0.2 units a payout.
+pub const STATUS_SHARDS: u32 = 32;
+/// A payout's feed entry is written once, when it is made.
+pub const FEED_SHARDS: u32 = 16;
+/// A due schedule's entry moves once a period (a delete and a put).
+pub const DUE_SHARDS: u32 = 16;
+
+/// The item that says the sharded indexes are complete and are read from now on:
+/// written by `cargo xtask migrate` once every payout and schedule carries their keys
+/// and the indexes are active (or at once, on a new table).
+pub const LAYOUT_PK: &str = "LAYOUT";
+pub const LAYOUT_SK: &str = "PAYOUT_INDEXES";
 
 pub const PAYOUT_SK: &str = "PAYOUT";
 pub const SCOUT_SK: &str = "SCOUT";
@@ -190,6 +217,26 @@ pub fn status_pk(status: PayoutStatus) -> String {
     format!("STATUS#{status}")
 }
 
+/// Which of `shards` an id falls in: a function of the id alone, so every write of one
+/// item lands in the same shard.
+pub fn shard_of(id: &str, shards: u32) -> u32 {
+    id.bytes().fold(0u32, |hash, byte| {
+        hash.wrapping_mul(31).wrapping_add(u32::from(byte))
+    }) % shards
+}
+
+pub fn status_shard_pk(status: PayoutStatus, shard: u32) -> String {
+    format!("STATUS#{status}#{shard}")
+}
+
+pub fn feed_shard_pk(shard: u32) -> String {
+    format!("{FEED}#{shard}")
+}
+
+pub fn due_shard_pk(shard: u32) -> String {
+    format!("{DUE}#{shard}")
+}
+
 pub fn created_sk(created_at: Timestamp, payout_id: Uuid) -> String {
     format!("{created_at}#{payout_id}")
 }
@@ -241,9 +288,7 @@ impl DayFeed {
     /// `(day_pk, day_sk)` of the item `id` at `at`: its shard is a function of the id
     /// alone, so every write of one item lands in the same partition.
     pub fn keys(self, at: Timestamp, id: &str) -> (String, String) {
-        let shard = id.bytes().fold(0u32, |hash, byte| {
-            hash.wrapping_mul(31).wrapping_add(u32::from(byte))
-        }) % self.shards();
+        let shard = shard_of(id, self.shards());
         let day = at.as_utc().format("%Y-%m-%d").to_string();
         (self.pk(&day, shard), format!("{at}#{id}"))
     }

@@ -11,6 +11,7 @@ mod day_feed;
 mod expr;
 mod ingest;
 pub mod keys;
+mod layout;
 mod notifications;
 mod orders;
 mod payouts;
@@ -38,6 +39,7 @@ pub use accounts::{AccountGuard, LegacyPage, LegacyScan, MigratedAccounts, Saved
 pub use audit::{AccountRead, ACCOUNT_READ_KEPT_DAYS};
 pub use bulk::{BulkRequestRecord, BulkRequestState};
 pub use ingest::{IngestReceipt, INGEST_RECEIPT_DAYS};
+pub use layout::{BackfillPage, ShardedSince};
 pub use notifications::{EmailClaim, EmailRecord, EmailState, EMAIL_RECORD_DAYS};
 pub use payouts::{CreateRefused, Lease, OrderCompletion, PayoutIndex, PayoutPage, StatusChange};
 pub use reconciliation::FindingPage;
@@ -100,6 +102,8 @@ pub(crate) fn sdk_error(err: &(dyn std::error::Error + 'static)) -> Error {
 pub struct Store {
     client: Client,
     table: String,
+    /// Shared by clones, so that one look at the marker serves them all.
+    layout: std::sync::Arc<layout::LayoutSeen>,
 }
 
 /// A user's payout totals, kept in step with every transition so my-payouts is O(1).
@@ -130,6 +134,7 @@ impl Store {
         Store {
             client,
             table: table.into(),
+            layout: std::sync::Arc::default(),
         }
     }
 

@@ -500,6 +500,11 @@ fn changed_attributes(
             expr.name(keys::STATUS_PK),
             expr.value(s(keys::status_pk(next.status)))
         ));
+        sets.push(format!(
+            "{} = {}",
+            expr.name(keys::STATUS_SHARD_PK),
+            expr.value(s(super::status_shard_pk(next.payout_id, next.status)))
+        ));
     }
     if current.first_sent_at != next.first_sent_at {
         match super::sent_day_keys(next) {

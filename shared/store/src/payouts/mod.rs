@@ -10,6 +10,7 @@
 mod change;
 mod counters;
 mod create;
+mod merged;
 mod queries;
 
 use uuid::Uuid;
@@ -164,11 +165,32 @@ pub(crate) fn payout_item(payout: &Payout) -> Result<Item> {
     item.insert(keys::USER_PK.to_owned(), s(keys::user_pk(payout.user_id)));
     item.insert(keys::FEED_PK.to_owned(), s(keys::FEED));
     item.insert(keys::CREATED_SK.to_owned(), s(created));
+    item.insert(
+        keys::STATUS_SHARD_PK.to_owned(),
+        s(status_shard_pk(payout.payout_id, payout.status)),
+    );
+    item.insert(
+        keys::FEED_SHARD_PK.to_owned(),
+        s(feed_shard_pk(payout.payout_id)),
+    );
     if let Some((day_pk, day_sk)) = sent_day_keys(payout) {
         item.insert(keys::DAY_PK.to_owned(), s(day_pk));
         item.insert(keys::DAY_SK.to_owned(), s(day_sk));
     }
     Ok(item)
+}
+
+/// The payout's partition of `by_status_shard` in `status`.
+pub(crate) fn status_shard_pk(payout_id: Uuid, status: PayoutStatus) -> String {
+    keys::status_shard_pk(
+        status,
+        keys::shard_of(&payout_id.to_string(), keys::STATUS_SHARDS),
+    )
+}
+
+/// The payout's partition of `by_created_shard`.
+pub(crate) fn feed_shard_pk(payout_id: Uuid) -> String {
+    keys::feed_shard_pk(keys::shard_of(&payout_id.to_string(), keys::FEED_SHARDS))
 }
 
 /// Where the payout sits in `by_day`: by the first send of its current attempt, which

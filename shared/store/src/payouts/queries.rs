@@ -1,6 +1,9 @@
-//! Reading payouts by index: a page at a time, skipping ahead, and the expired leases.
+//! Reading payouts by index: a page at a time, skipping ahead, and the expired leases;
+//! from the legacy single-partition indexes until the table has moved to the sharded
+//! ones ([`crate::layout`]), then from those ([`super::merged`]).
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use futures::FutureExt;
 
 use crate::keys;
 use crate::{from_item, s, Item, PageKey, Store};
@@ -8,6 +11,7 @@ use domain::error::Result;
 use domain::payout::{Payout, PayoutStatus};
 use domain::time::Timestamp;
 
+use super::merged::{Shards, Walk};
 use super::{PayoutIndex, PayoutPage};
 use crate::expr::Expr;
 
@@ -69,6 +73,19 @@ impl Store {
         start: Option<PageKey>,
         created: Option<(Timestamp, Timestamp)>,
     ) -> Result<PayoutPage> {
+        if let Some(shards) = self.sharded_read(index).await? {
+            let after = start
+                .as_ref()
+                .and_then(|start| start.get(keys::CREATED_SK))
+                .map(String::as_str);
+            let walk = Walk {
+                newest_first,
+                after,
+                created,
+            };
+            // Boxed: the merged read's future is deep, and callers' futures hold this one.
+            return Box::pin(self.merged_page(index, &shards, walk, limit)).await;
+        }
         // One extra item tells whether another page exists, so `next` is `None` exactly
         // at the end instead of pointing at an empty page. A query that stops short at
         // DynamoDB's 1 MB per call says where it stopped, and the page ends there.
@@ -104,6 +121,9 @@ impl Store {
         newest_first: bool,
         mut skip: usize,
     ) -> Result<Option<Option<PageKey>>> {
+        if let Some(shards) = self.sharded_read(index).await? {
+            return Box::pin(self.merged_skip(index, &shards, newest_first, skip)).await;
+        }
         let mut start = None;
         while skip > 0 {
             let (items, next) = self
@@ -133,6 +153,19 @@ impl Store {
     /// is read and the earliest due are taken. Reads every processing payout's item;
     /// see docs/DATA_MODEL.md.
     pub async fn expired_leases(&self, now: Timestamp, limit: usize) -> Result<Vec<Payout>> {
+        let processing = PayoutIndex::Status(PayoutStatus::Processing);
+        if let Some(shards) = self.sharded_read(&processing).await? {
+            let mut due: Vec<Payout> = self
+                .merged_all(&processing, &shards)
+                .boxed()
+                .await?
+                .into_iter()
+                .filter(|payout| payout.lease_expires_at.is_some_and(|expiry| expiry < now))
+                .collect();
+            due.sort_by_key(|payout| payout.lease_expires_at);
+            due.truncate(limit);
+            return Ok(due);
+        }
         let mut due: Vec<Payout> = Vec::new();
         let mut start = None;
         loop {
@@ -161,6 +194,14 @@ impl Store {
         due.sort_by_key(|payout| payout.lease_expires_at);
         due.truncate(limit);
         Ok(due)
+    }
+
+    /// The sharded index to read for `index`, once the table has moved to them.
+    async fn sharded_read(&self, index: &PayoutIndex) -> Result<Option<Shards>> {
+        match index.shards() {
+            Some(shards) if self.reads_sharded().await? => Ok(Some(shards)),
+            _ => Ok(None),
+        }
     }
 
     async fn query_with(
