@@ -20,6 +20,7 @@
 //! | bulk request (`Idempotency-Key`) | `BULK#<admin user id>#<key>` | `BULK_REQUEST` |
 //! | email for a payout event | `NOTIFY#<event id>`      | `EMAIL`              |
 //! | a day's reconciliation | `RECON#<yyyy-mm-dd>`        | `REPORT`             |
+//! | the table's index layout (moved to the sharded indexes) | `LAYOUT` | `PAYOUT_INDEXES` |
 //! | a reconciliation finding | `RECON#<yyyy-mm-dd>`      | `FINDING#<kind>#<subject>#<ours>#<theirs>#<action>` |
 //!
 //! Payout accounts have a key space of their own (`ACCOUNT#`), which only the account
@@ -32,20 +33,26 @@
 //! after their answer; email records, 30 days after they were claimed; marketplace
 //! events seen, after 7 days).
 //!
-//! Payouts carry three index keys; the sort key of all three is
+//! Payouts carry three indexes' keys; the sort key of all three is
 //! `created_sk = <created_at RFC 3339 ms>#<uuid>`, which sorts by creation time and is unique.
 //!
-//! | index        | partition key                 | serves                                             |
-//! |--------------|-------------------------------|----------------------------------------------------|
-//! | `by_status`  | `status_pk = STATUS#<status>` | pending queue (oldest first), stuck leases, admin list by status |
-//! | `by_user`    | `user_pk = USER#<user_id>`    | my payouts (newest first)                          |
-//! | `by_created` | `feed_pk = PAYOUTS`           | admin list, unfiltered (newest first)              |
+//! | index              | partition key                                | serves                                   |
+//! |--------------------|----------------------------------------------|------------------------------------------|
+//! | `by_status_shard`  | `status_shard_pk = STATUS#<status>#<n>`      | pending queue (oldest first), stuck leases, admin list by status |
+//! | `by_user`          | `user_pk = USER#<user_id>`                   | my payouts (newest first)                |
+//! | `by_created_shard` | `feed_shard_pk = PAYOUTS#<n>`                | admin list, unfiltered (newest first)    |
 //!
 //! Payout schedules that are not manual carry the keys of a fourth, sparse index:
 //!
-//! | index    | partition key  | sort key                              | serves                         |
-//! |----------|----------------|---------------------------------------|--------------------------------|
-//! | `by_due` | `due_pk = DUE` | `due_sk = <next_due_at>#<scout_id>`   | the daily sweep: who is due now |
+//! | index          | partition key            | sort key                              | serves                         |
+//! |----------------|--------------------------|---------------------------------------|--------------------------------|
+//! | `by_due_shard` | `due_shard_pk = DUE#<n>` | `due_sk = <next_due_at>#<scout_id>`   | the daily sweep: who is due now |
+//!
+//! The sharded ones hold keys only and are read by merging every shard
+//! (`payouts::merged`). A table made before them keeps the legacy layout's indexes
+//! (`by_status` on `status_pk = STATUS#<status>`, `by_created` on `feed_pk = PAYOUTS`,
+//! `by_due` on `due_pk = DUE`), which every write still keys and which are read until
+//! the table is marked moved ([`LAYOUT_PK`], `crate::layout`).
 //!
 //! Payouts whose current attempt was sent, and the simulated bank's transfers, carry the
 //! keys of a fifth, sparse index, keys only, which the daily reconciliation reads by time

@@ -26,7 +26,7 @@ use service::process::Processor;
 use service::schedule::sweep::{sweep, SweepOptions};
 use service::schedule::{period_of, Frequency, PayoutSchedule};
 use service::scout::{request_payout, PayoutRequest, Scout};
-use store::Store;
+use store::{keys, Store};
 
 use super::reconcile::thousands;
 use super::world::LIMITS;
@@ -511,29 +511,18 @@ pub fn section(figures: &HeatFigures, command: &str) -> String {
             }
         }
     }
-    let mut ceilings: Vec<(f64, String)> = figures
-        .targets
-        .iter()
-        .filter_map(|target| {
-            let hot = target.hottest.as_ref()?;
-            let ceiling = PARTITION_WRITE_UNITS / per_payout(hot.units, n);
-            Some((
-                ceiling,
-                format!("`{}` of {}", hot.value, name(&target.target)),
-            ))
-        })
-        .collect();
-    ceilings.sort_by(|a, b| a.0.total_cmp(&b.0));
-    if let [(lowest, key), rest @ ..] = ceilings.as_slice() {
-        let next = rest
-            .first()
-            .map(|(ceiling, key)| format!(" (then {key}, {})", thousands(ceiling.round() as usize)))
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "\n**The service's ceiling: {} payouts a second**, set by {key}{next}.",
-            thousands(lowest.round() as usize)
-        );
+    let _ = writeln!(out, "\nThe table has both layouts' indexes, as a stage has them while it moves (docs/DEPLOY.md, \"Moving a live table to the sharded indexes\"), and every write carries both layouts' keys; each layout's ceiling is the table's and its own indexes' (`by_user` and `by_day` are in both).\n");
+    for (layout, left_out) in [
+        (
+            "**Legacy layout** (`by_status`, `by_created`, `by_due`: the indexes before the sharded ones, read until `cargo xtask migrate` has run, removed after)",
+            SHARDED_INDEXES,
+        ),
+        (
+            "**Sharded layout** (`by_status_shard`, `by_created_shard`, `by_due_shard`, once the legacy indexes are removed)",
+            LEGACY_INDEXES,
+        ),
+    ] {
+        let _ = writeln!(out, "- {layout}: {}.", ceiling_text(figures, &left_out));
     }
     if figures.targets.iter().any(|target| {
         target
@@ -541,7 +530,7 @@ pub fn section(figures: &HeatFigures, command: &str) -> String {
             .as_ref()
             .is_some_and(|hot| hot.keys_of_pattern > 1)
     }) {
-        let _ = writeln!(out, "\nWhere the hottest key is one of several alike (a counter shard picked at random for each write, a day's send shard picked by the payout id), which one it is, and how far above their mean, changes from run to run.");
+        let _ = writeln!(out, "\nWhere the hottest key is one of several alike (a counter shard, taken in turn by each writer; a day's send shard, a status's, the feed's or the due schedules' shard, each picked by the item's id), which one it is, and how far above their mean, changes from run to run: a sample of {n} payouts spreads over a few dozen shards unevenly, as thousands a second would not.");
     }
     let _ = writeln!(out, "\nThe hottest keys' write units per payout, by step (each step's units over all {n} payouts, so the steps add up to the figure above):\n");
     let _ = writeln!(
@@ -617,9 +606,62 @@ pub fn section(figures: &HeatFigures, command: &str) -> String {
     out
 }
 
+/// The indexes of the layout before the sharded one, and the sharded ones: each
+/// layout's ceiling leaves the other's out.
+const LEGACY_INDEXES: [&str; 3] = [
+    keys::INDEX_BY_STATUS,
+    keys::INDEX_BY_CREATED,
+    keys::INDEX_BY_DUE,
+];
+const SHARDED_INDEXES: [&str; 3] = [
+    keys::INDEX_BY_STATUS_SHARD,
+    keys::INDEX_BY_CREATED_SHARD,
+    keys::INDEX_BY_DUE_SHARD,
+];
+
+/// The lowest ceiling over the targets but `left_out`, what sets it and what follows.
+fn ceiling_text(figures: &HeatFigures, left_out: &[&str]) -> String {
+    let n = figures.payouts;
+    let mut ceilings: Vec<(f64, String)> = figures
+        .targets
+        .iter()
+        .filter(|target| match &target.target {
+            Target::Index(index) => !left_out.contains(&index.as_str()),
+            Target::Table => true,
+        })
+        .filter_map(|target| {
+            let hot = target.hottest.as_ref()?;
+            let ceiling = PARTITION_WRITE_UNITS / per_payout(hot.units, n);
+            Some((
+                ceiling,
+                format!("`{}` of {}", hot.value, name(&target.target)),
+            ))
+        })
+        .collect();
+    ceilings.sort_by(|a, b| a.0.total_cmp(&b.0));
+    match ceilings.as_slice() {
+        [(lowest, key), rest @ ..] => {
+            let next = rest
+                .first()
+                .map(|(ceiling, key)| {
+                    format!(" (then {key}, {})", thousands(ceiling.round() as usize))
+                })
+                .unwrap_or_default();
+            format!(
+                "the service's ceiling is **{} payouts a second**, set by {key}{next}",
+                thousands(lowest.round() as usize)
+            )
+        }
+        [] => "nothing was written".to_owned(),
+    }
+}
+
 fn name(target: &Target) -> String {
     match target {
         Target::Table => "table".to_owned(),
+        Target::Index(index) if LEGACY_INDEXES.contains(&index.as_str()) => {
+            format!("`{index}` (legacy)")
+        }
         Target::Index(index) => format!("`{index}`"),
     }
 }
