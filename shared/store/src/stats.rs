@@ -13,6 +13,15 @@
 //! item at the same moment cancel each other (and are retried), so one counter item
 //! would serialise the whole batch. Readers add the shards up.
 //!
+//! A read of the stats ([`Store::stats_items`]) is two strongly consistent `Query`s a
+//! shard, 16 at a time: one over the hours asked for, one over the totals and the days.
+//! A query is billed by the bytes it reads, a read unit per 4 KB (strongly
+//! consistent), not by the item: 24 hour buckets are 3 to 6 KB, the totals and the
+//! nine or so days of buckets TTL keeps about 3 KB, so 1 or 2 units a query. With 8
+//! shards a read is 16 queries and 16 to 24 read units, where the 8 × (1 + 24 + 7) keys
+//! read one by one (`BatchGetItem`, 3 requests) cost 256, a unit a key whether the
+//! item exists or not.
+//!
 //! The hour and day buckets count payouts by how they ended, not status changes: a
 //! payout is in the bucket of the moment it reached the status it is in now, if that
 //! status is one of [`Buckets::STATUSES`]. Reaching one adds the payout
@@ -26,21 +35,28 @@
 //! matches an addition in the same bucket. A payout completed, returned, retried and
 //! completed again is one completion, in the hour of the last one.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
 
+use super::expr::Expr;
 use super::keys;
-use super::{built, key, n, update_item, Item, Store};
+use super::{built, key, n, s, update_item, Item, Store};
 use domain::error::Result;
 use domain::payout::{Payout, PayoutStatus};
 use domain::time::Timestamp;
 
 /// Shards of every counter. Eight keep two of ten concurrent settles on the same item
-/// only now and then (and a clash is retried); a read of the stats costs
-/// `8 × (1 + 24 + 7)` small items, in three batched reads.
+/// only now and then (and a clash is retried); a read of the stats costs two queries
+/// a shard.
 pub const STATS_SHARDS: u128 = 8;
+
+/// Queries of a stats read in flight at once: enough to hide most of the round trips
+/// of two a shard, few enough that one read does not take the connection pool, or the
+/// table's attention, from the writes going on meanwhile.
+const STATS_QUERIES_IN_PARALLEL: usize = 16;
 
 /// Hour and day buckets are kept a little over the longest window read (7 days),
 /// counted from the bucket's start, so that every write to one item sets the same
@@ -345,29 +361,94 @@ impl Store {
     }
 
     /// Every shard's totals item and, for each of `hours` and `days`, every shard's
-    /// bucket: the items that exist (a bucket nothing happened in does not).
+    /// bucket: the items that exist (a bucket nothing happened in does not), and no
+    /// others.
+    ///
+    /// Two `Query`s a shard, not a `BatchGetItem` of every key, which bills a unit a
+    /// key (the module's doc says what each costs). The sort keys order `COUNTERS` <
+    /// `DAY#…` < `HOUR#…`, and the dates in them sort in time order: one query takes
+    /// the hours from the oldest asked for to the newest, the other the totals and the
+    /// days up to the newest asked for, with the older days TTL has not yet deleted,
+    /// which are dropped here.
     pub async fn stats_items(&self, hours: &[String], days: &[String]) -> Result<Vec<CounterItem>> {
-        let mut wanted = Vec::new();
-        for shard in 0..STATS_SHARDS {
-            let pk = keys::stats_pk(shard);
-            wanted.push(key(pk.clone(), keys::STATS_TOTALS_SK));
-            for hour in hours {
-                wanted.push(key(
-                    pk.clone(),
-                    &format!("{}{hour}", keys::STATS_HOUR_PREFIX),
-                ));
-            }
-            for day in days {
-                wanted.push(key(pk.clone(), &format!("{}{day}", keys::STATS_DAY_PREFIX)));
-            }
-        }
-        // Consistent: the dashboard reads the stats right after an action.
-        Ok(self
-            .get_many(wanted)
-            .await?
+        let hours: HashSet<String> = hours
             .iter()
+            .map(|hour| format!("{}{hour}", keys::STATS_HOUR_PREFIX))
+            .collect();
+        let days: HashSet<String> = days
+            .iter()
+            .map(|day| format!("{}{day}", keys::STATS_DAY_PREFIX))
+            .collect();
+        let mut ranges = vec![(
+            keys::STATS_TOTALS_SK.to_owned(),
+            days.iter()
+                .max()
+                .cloned()
+                .unwrap_or_else(|| keys::STATS_TOTALS_SK.to_owned()),
+        )];
+        if let (Some(oldest), Some(newest)) = (hours.iter().min(), hours.iter().max()) {
+            ranges.push((oldest.clone(), newest.clone()));
+        }
+        // Owned, not borrowed from `ranges`: the future of a borrowing closure in a
+        // stream is not `Send` for every lifetime, which a Lambda's handler needs.
+        let queries: Vec<(String, String, String)> = (0..STATS_SHARDS)
+            .flat_map(|shard| {
+                ranges
+                    .iter()
+                    .map(move |(from, to)| (keys::stats_pk(shard), from.clone(), to.clone()))
+            })
+            .collect();
+        let found: Vec<Vec<Item>> = futures::stream::iter(queries)
+            .map(|(pk, from, to)| self.stats_range(pk, from, to))
+            .buffer_unordered(STATS_QUERIES_IN_PARALLEL)
+            .try_collect()
+            .await?;
+        let asked = |item: &Item| match item.get(keys::SK) {
+            Some(AttributeValue::S(sk)) => {
+                sk == keys::STATS_TOTALS_SK || hours.contains(sk) || days.contains(sk)
+            }
+            _ => false,
+        };
+        Ok(found
+            .iter()
+            .flatten()
+            .filter(|item| asked(item))
             .filter_map(CounterItem::from_item)
             .collect())
+    }
+
+    /// The counter items of one shard with a sort key in `[from, to]`, every page.
+    async fn stats_range(&self, pk: String, from: String, to: String) -> Result<Vec<Item>> {
+        let mut found = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut expr = Expr::default();
+            let pk_name = expr.name(keys::PK);
+            let sk_name = expr.name(keys::SK);
+            let pk_value = expr.value(s(pk.as_str()));
+            let from_value = expr.value(s(from.as_str()));
+            let to_value = expr.value(s(to.as_str()));
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression(format!(
+                    "{pk_name} = {pk_value} AND {sk_name} BETWEEN {from_value} AND {to_value}"
+                ))
+                .set_expression_attribute_names(Some(expr.names))
+                .set_expression_attribute_values(Some(expr.values))
+                // The dashboard reads the stats right after an action.
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|err| super::sdk_error(&err))?;
+            found.extend(output.items.unwrap_or_default());
+            match output.last_evaluated_key {
+                Some(next) => start = Some(next),
+                None => return Ok(found),
+            }
+        }
     }
 }
 
@@ -432,6 +513,32 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    /// A stats read takes ranges of sort keys ([`Store::stats_items`]): the totals
+    /// sort before every day, every day before every hour, and days and hours in time
+    /// order, across a month's and a year's end too.
+    #[test]
+    fn counter_sort_keys_order_totals_then_days_then_hours_by_time() {
+        let times = [
+            "2025-12-31T23:59:59Z",
+            "2026-01-01T00:00:00Z",
+            "2026-01-09T23:00:00Z",
+            "2026-01-10T09:00:00Z",
+            "2026-02-28T10:00:00Z",
+            "2026-03-01T00:00:00Z",
+        ];
+        let mut expected = vec![keys::STATS_TOTALS_SK.to_owned()];
+        let mut hours = Vec::new();
+        for time in times {
+            let [(hour, _), (day, _)] = Buckets::items(Timestamp::parse(time).unwrap().as_utc());
+            expected.push(day);
+            hours.push(hour);
+        }
+        expected.extend(hours);
+        let mut sorted = expected.clone();
+        sorted.sort();
+        assert_eq!(sorted, expected);
     }
 
     fn store() -> Store {
