@@ -541,7 +541,7 @@ pub fn section(figures: &HeatFigures, command: &str) -> String {
             .as_ref()
             .is_some_and(|hot| hot.keys_of_pattern > 1)
     }) {
-        let _ = writeln!(out, "\nWhere the hottest key is one of several alike (a counter shard taken in turn from where the process started, at random, a day's send shard picked by the payout id), which one it is, and how far above their mean, changes from run to run.");
+        let _ = writeln!(out, "\nWhere the hottest key is one of several alike (the counter shards, taken in turn from a random start; a day's send shards, picked by the payout id), which one it is, and how far above their mean, changes from run to run.");
     }
     let _ = writeln!(out, "\nThe hottest keys' write units per payout, by step (each step's units over all {n} payouts, so the steps add up to the figure above):\n");
     let _ = writeln!(
