@@ -11,7 +11,7 @@ use devkit::token::mint;
 use domain::actor::{Actor, Role};
 use domain::payout::{Payout, PayoutStatus, PayoutType, Transition};
 use serde_json::{json, Value};
-use store::{Buckets, CounterBucket, CounterItem, Lease, StatusChange, Store};
+use store::{Buckets, CounterBucket, CounterItem, Lease, StatusChange, Store, STATS_SHARDS};
 
 const ADMIN: u64 = 1;
 
@@ -172,7 +172,7 @@ async fn windows(api: &Api) -> [((u64, u64), (u64, u64)); 2] {
 /// The hour and day counter items as stored: no number in any of them is negative, and,
 /// summed over the shards, each bucket kind holds exactly the payouts that are now
 /// completed or failed (every one ended within the last hour or so). The totals items
-/// are not checked one by one: each write picks a shard at random, so a shard's totals
+/// are not checked one by one: each write takes a shard of its own, so a shard's totals
 /// may well be below zero; only their sum means anything (`assert_books_balance`).
 async fn assert_buckets_hold_the_ended_payouts(store: &Store) {
     let now = domain::time::Timestamp::now().as_utc();
@@ -467,4 +467,201 @@ async fn a_cancel_takes_a_failure_or_a_returned_completion_out_of_the_windows() 
     assert_buckets_hold_the_ended_payouts(&store).await;
     // The first attempt was paid, then returned (in the store only, as above).
     assert_balances(&store, &["s-1"], &[7]).await;
+}
+
+/// A counter item written straight to shard `shard`: `sk` and its numbers.
+async fn put_counters(store: &Store, shard: u128, sk: &str, numbers: &[(&str, i128)]) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let mut item = std::collections::HashMap::from([
+        ("pk".to_owned(), AttributeValue::S(format!("STATS#{shard}"))),
+        ("sk".to_owned(), AttributeValue::S(sk.to_owned())),
+    ]);
+    for (name, value) in numbers {
+        item.insert((*name).to_owned(), AttributeValue::N(value.to_string()));
+    }
+    devkit::testing::put_item(store, item).await;
+}
+
+/// Counts on every shard, and a read of the stats adds them all up: the totals of each,
+/// the hour and day buckets of some, the last shard's among them, and nothing of a day
+/// the windows do not reach (still on the table until TTL deletes it).
+#[tokio::test]
+async fn a_stats_read_adds_up_every_shard() {
+    let store = fresh_store().await;
+    let api = Api::new(store.clone());
+    let now = domain::time::Timestamp::now().as_utc();
+    let hour = format!("HOUR#{}", Buckets::of(now).hour);
+    let day = format!("DAY#{}", Buckets::of(now).day);
+    let week_ago = format!("DAY#{}", Buckets::of(now - chrono::Duration::days(8)).day);
+    for shard in 0..STATS_SHARDS {
+        // Shard n holds n + 1 pending payouts of 100 paise each.
+        let count = i128::try_from(shard).unwrap() + 1;
+        put_counters(
+            &store,
+            shard,
+            "COUNTERS",
+            &[
+                ("pending_count", count),
+                ("pending_paise", 100 * count),
+                ("seller_payout_count", count),
+                ("seller_payout_paise", 100 * count),
+            ],
+        )
+        .await;
+    }
+    let last = STATS_SHARDS - 1;
+    // Completions in this hour on three shards, one of them returned since (retracted
+    // on a fourth); failures today on three others; an old day on one more.
+    for shard in [0, 4, last] {
+        put_counters(
+            &store,
+            shard,
+            &hour,
+            &[("completed_count", 1), ("completed_paise", 500)],
+        )
+        .await;
+    }
+    put_counters(
+        &store,
+        1,
+        &hour,
+        &[
+            ("completed_retracted_count", 1),
+            ("completed_retracted_paise", 500),
+        ],
+    )
+    .await;
+    for shard in [2, 3, last - 1] {
+        put_counters(
+            &store,
+            shard,
+            &day,
+            &[("failed_count", 1), ("failed_paise", 300)],
+        )
+        .await;
+    }
+    put_counters(
+        &store,
+        5,
+        &week_ago,
+        &[("failed_count", 1_000), ("failed_paise", 1_000)],
+    )
+    .await;
+
+    let reply = stats(&api).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    let shards = u64::try_from(STATS_SHARDS).unwrap();
+    let sum = shards * (shards + 1) / 2;
+    assert_eq!(
+        tally(&reply.body, &["by_status", "pending"]),
+        (sum, 100 * sum)
+    );
+    assert_eq!(
+        tally(&reply.body, &["by_type", "seller_payout"]),
+        (sum, 100 * sum)
+    );
+    assert_eq!(tally(&reply.body, &["total"]), (sum, 100 * sum));
+    assert_eq!(tally(&reply.body, &["last_24h", "completed"]), (2, 1_000));
+    assert_eq!(tally(&reply.body, &["last_24h", "failed"]), (0, 0));
+    assert_eq!(tally(&reply.body, &["last_7d", "completed"]), (0, 0));
+    assert_eq!(tally(&reply.body, &["last_7d", "failed"]), (3, 900));
+
+    // What the invariants read: every shard's totals, and no bucket.
+    let totals = store.stats_items(&[], &[]).await.unwrap();
+    assert_eq!(totals.len(), usize::try_from(STATS_SHARDS).unwrap());
+    assert!(totals
+        .iter()
+        .all(|item| item.bucket == CounterBucket::Totals));
+    let pending: i128 = totals.iter().map(|item| item.values["pending_count"]).sum();
+    assert_eq!(pending, i128::from(sum));
+}
+
+/// A read asks for hours and days by name: a bucket between them that it did not ask
+/// for is not handed back, though the query over the range reads it.
+#[tokio::test]
+async fn a_stats_read_hands_back_only_the_buckets_asked_for() {
+    let store = fresh_store().await;
+    let now = domain::time::Timestamp::now().as_utc();
+    let hours: Vec<String> = (0..3)
+        .map(|back| Buckets::of(now - chrono::Duration::hours(back)).hour)
+        .collect();
+    let days: Vec<String> = (0..3)
+        .map(|back| Buckets::of(now - chrono::Duration::days(back)).day)
+        .collect();
+    for (shard, sk) in [
+        (5, format!("HOUR#{}", hours[0])),
+        (5, format!("HOUR#{}", hours[1])),
+        (6, format!("HOUR#{}", hours[2])),
+        (5, format!("DAY#{}", days[0])),
+        (7, format!("DAY#{}", days[1])),
+        (7, format!("DAY#{}", days[2])),
+        (2, "COUNTERS".to_owned()),
+    ] {
+        put_counters(&store, shard, &sk, &[("completed_count", 1)]).await;
+    }
+    let items = store
+        .stats_items(
+            &[hours[0].clone(), hours[2].clone()],
+            &[days[0].clone(), days[2].clone()],
+        )
+        .await
+        .unwrap();
+    let mut got: Vec<CounterBucket> = items.into_iter().map(|item| item.bucket).collect();
+    got.sort_by_key(|bucket| format!("{bucket:?}"));
+    let mut expected = vec![
+        CounterBucket::Hour(hours[0].clone()),
+        CounterBucket::Hour(hours[2].clone()),
+        CounterBucket::Day(days[0].clone()),
+        CounterBucket::Day(days[2].clone()),
+        CounterBucket::Totals,
+    ];
+    expected.sort_by_key(|bucket| format!("{bucket:?}"));
+    assert_eq!(got, expected);
+}
+
+/// A shard whose buckets hold more than a query's page (1 MB) is read page by page:
+/// nothing past the first page is lost.
+#[tokio::test]
+async fn a_stats_read_follows_a_query_past_its_first_page() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let store = fresh_store().await;
+    let now = domain::time::Timestamp::now().as_utc();
+    let hours: Vec<String> = (0..4)
+        .map(|back| Buckets::of(now - chrono::Duration::hours(back)).hour)
+        .collect();
+    // Four items of about 390 KB (the most an item holds is 400 KB): no page holds all.
+    let padding = "x".repeat(390_000);
+    for hour in &hours {
+        let item = std::collections::HashMap::from([
+            ("pk".to_owned(), AttributeValue::S("STATS#3".to_owned())),
+            ("sk".to_owned(), AttributeValue::S(format!("HOUR#{hour}"))),
+            (
+                "completed_count".to_owned(),
+                AttributeValue::N("1".to_owned()),
+            ),
+            ("padding".to_owned(), AttributeValue::S(padding.clone())),
+        ]);
+        devkit::testing::put_item(&store, item).await;
+    }
+    let first_page = store
+        .client()
+        .query()
+        .table_name(store.table())
+        .key_condition_expression("pk = :pk AND begins_with(sk, :hour)")
+        .expression_attribute_values(":pk", AttributeValue::S("STATS#3".to_owned()))
+        .expression_attribute_values(":hour", AttributeValue::S("HOUR#".to_owned()))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        first_page.last_evaluated_key.is_some(),
+        "the test needs a query of more than one page; its first held {}",
+        first_page.count
+    );
+    let items = store.stats_items(&hours, &[]).await.unwrap();
+    let completed: i128 = items
+        .iter()
+        .map(|item| item.endings(PayoutStatus::Completed).0)
+        .sum();
+    assert_eq!(completed, 4);
 }

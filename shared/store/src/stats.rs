@@ -8,10 +8,25 @@
 //! | completed / failed in an hour     | `STATS#<n>`   | `HOUR#<yyyy-mm-ddThh>` |
 //! | completed / failed in a day       | `STATS#<n>`   | `DAY#<yyyy-mm-dd>`    |
 //!
-//! Each write picks one shard `n` (of [`STATS_SHARDS`]) at random: the processor
-//! settles `PROCESS_CONCURRENCY` payouts at once, and transactions that touch the same
-//! item at the same moment cancel each other (and are retried), so one counter item
-//! would serialise the whole batch. Readers add the shards up.
+//! Each counter item a write adds to lands on a shard `n` (of [`STATS_SHARDS`]), and
+//! readers add the shards up. Two limits make the shards: the processor settles
+//! `PROCESS_CONCURRENCY` payouts at once, and transactions that touch the same item at
+//! the same moment cancel each other (and are retried), so one counter item would
+//! serialise the whole batch; and a partition key takes at most 1,000 write units a
+//! second, while every payout writes about ten units of counters over its life, so one
+//! key would hold the whole service to a hundred payouts a second. Sixty-four keys,
+//! written evenly ([`ShardCursor`]), hold it to over 6,000.
+//!
+//! A read of the stats ([`Store::stats_items`]) is two strongly consistent `Query`s a
+//! shard, 16 at a time: one over the hours asked for, one over the totals and the days.
+//! A query is billed by the bytes it reads, a read unit per 4 KB (strongly
+//! consistent), not by the item: 24 hour buckets are 3 to 6 KB, the totals and the
+//! nine or so days of buckets TTL keeps about 3 KB, so 1 or 2 units a query. With 64
+//! shards a read is 128 queries and 128 to 192 read units, where the 64 × (1 + 24 + 7)
+//! keys read one by one (`BatchGetItem`) would cost 2,048, a unit a key whether the
+//! item exists or not (256 with the 8 shards of before). The totals alone (no day
+//! asked for, as the invariants every money test checks read them) are one key a
+//! shard, which one `BatchGetItem` reads for the same 64 units as 64 queries would.
 //!
 //! The hour and day buckets count payouts by how they ended, not status changes: a
 //! payout is in the bucket of the moment it reached the status it is in now, if that
@@ -26,21 +41,63 @@
 //! matches an addition in the same bucket. A payout completed, returned, retried and
 //! completed again is one completion, in the hour of the last one.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::LazyLock;
 
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
 
+use super::expr::Expr;
 use super::keys;
-use super::{built, key, n, update_item, Item, Store};
+use super::{built, key, n, s, update_item, Item, Store};
 use domain::error::Result;
 use domain::payout::{Payout, PayoutStatus};
 use domain::time::Timestamp;
 
-/// Shards of every counter. Eight keep two of ten concurrent settles on the same item
-/// only now and then (and a clash is retried); a read of the stats costs
-/// `8 × (1 + 24 + 7)` small items, in three batched reads.
-pub const STATS_SHARDS: u128 = 8;
+/// Shards of every counter. A payout writes about 10 write units of counters over its
+/// life (a transaction bills 2 units per item): over 64 keys, about 0.16 units a
+/// payout on each, where a partition key takes 1,000 units a second and the service
+/// is to make 5,000 payouts a second (0.2 units a payout at most on any key). The
+/// first eight are the shards of earlier versions, so a table written by one is read
+/// whole.
+pub const STATS_SHARDS: u128 = 64;
+
+/// Where this process's next counter item goes ([`ShardCursor`]).
+static NEXT_SHARD: LazyLock<ShardCursor> = LazyLock::new(ShardCursor::random);
+
+/// Hands out the shards round-robin, from a random start. A shard drawn at random for
+/// each write clumps: 600 writes over 64 shards leave the busiest with 1.8 times its
+/// share on average (simulated), and the hottest key, not the mean, sets the ceiling.
+/// Round-robin gives each shard its exact share of one process's counter items; the
+/// random start keeps the many Lambda instances, each with a cursor of its own, from
+/// all beginning on shard 0 and moving in step. Writers of one process in flight
+/// together take consecutive shards, so their items, up to 64 of them, never meet on
+/// one counter item, and a status change built again after losing to contention
+/// (`payouts::change`) takes new shards.
+struct ShardCursor(AtomicU64);
+
+impl ShardCursor {
+    fn random() -> Self {
+        ShardCursor::starting_at(rand::random())
+    }
+
+    fn starting_at(first: u64) -> Self {
+        ShardCursor(AtomicU64::new(first))
+    }
+
+    /// The next shard. The counter wraps at 2^64, a multiple of [`STATS_SHARDS`], so
+    /// the round goes on unbroken through the wrap.
+    fn next(&self) -> u128 {
+        u128::from(self.0.fetch_add(1, Ordering::Relaxed)) % STATS_SHARDS
+    }
+}
+
+/// Queries of a stats read in flight at once: enough to hide most of the round trips
+/// of two a shard, few enough that one read does not take the connection pool, or the
+/// table's attention, from the writes going on meanwhile.
+const STATS_QUERIES_IN_PARALLEL: usize = 16;
 
 /// Hour and day buckets are kept a little over the longest window read (7 days),
 /// counted from the bucket's start, so that every write to one item sets the same
@@ -240,10 +297,20 @@ struct BucketWrite {
 impl Store {
     /// The counter writes of one payout write: none when nothing is counted.
     pub(super) fn counter_updates(&self, change: CounterChange) -> Result<Vec<TransactWriteItem>> {
-        // Any shard will do: readers add them all up. A random one spreads concurrent
-        // writers, and a retry after contention lands elsewhere.
-        let shard = rand::random_range(0..STATS_SHARDS);
-        let pk = keys::stats_pk(shard);
+        self.counter_updates_from(&NEXT_SHARD, change)
+    }
+
+    /// [`Store::counter_updates`], each item on the shard `cursor` hands out next: any
+    /// shard will do, since readers add them all up. An item at a time, not a write:
+    /// a settle writes three items (totals, hour, day), a claim one, so shards handed
+    /// out by the write would leave those that drew more settles hotter (the
+    /// benchmark's hottest took 0.18 units a payout against a mean of 0.16); handed
+    /// out by the item, each shard's units are its even share.
+    fn counter_updates_from(
+        &self,
+        cursor: &ShardCursor,
+        change: CounterChange,
+    ) -> Result<Vec<TransactWriteItem>> {
         let mut updates = Vec::new();
         let deltas: Vec<(String, i128)> = change
             .deltas
@@ -251,6 +318,7 @@ impl Store {
             .filter(|(_, delta)| *delta != 0)
             .collect();
         if !deltas.is_empty() {
+            let pk = keys::stats_pk(cursor.next());
             updates.push(self.counter_add(&pk, keys::STATS_TOTALS_SK, deltas, None)?);
         }
         let now = change.now.as_utc().timestamp();
@@ -282,6 +350,7 @@ impl Store {
             }
         }
         for bucket in buckets {
+            let pk = keys::stats_pk(cursor.next());
             updates.push(self.counter_add(&pk, &bucket.sk, bucket.adds, Some(bucket.expires))?);
         }
         Ok(updates)
@@ -345,29 +414,106 @@ impl Store {
     }
 
     /// Every shard's totals item and, for each of `hours` and `days`, every shard's
-    /// bucket: the items that exist (a bucket nothing happened in does not).
+    /// bucket: the items that exist (a bucket nothing happened in does not), and no
+    /// others.
+    ///
+    /// Two `Query`s a shard, not a `BatchGetItem` of every key, which bills a unit a
+    /// key (the module's doc says what each costs). The sort keys order `COUNTERS` <
+    /// `DAY#…` < `HOUR#…`, and the dates in them sort in time order: one query takes
+    /// the hours from the oldest asked for to the newest, the other the totals and the
+    /// days up to the newest asked for, with the older days TTL has not yet deleted,
+    /// which are dropped here. With no hour asked for, there is no hours query; with
+    /// no day, the totals are read by key.
     pub async fn stats_items(&self, hours: &[String], days: &[String]) -> Result<Vec<CounterItem>> {
-        let mut wanted = Vec::new();
-        for shard in 0..STATS_SHARDS {
-            let pk = keys::stats_pk(shard);
-            wanted.push(key(pk.clone(), keys::STATS_TOTALS_SK));
-            for hour in hours {
-                wanted.push(key(
-                    pk.clone(),
-                    &format!("{}{hour}", keys::STATS_HOUR_PREFIX),
-                ));
-            }
-            for day in days {
-                wanted.push(key(pk.clone(), &format!("{}{day}", keys::STATS_DAY_PREFIX)));
-            }
-        }
-        // Consistent: the dashboard reads the stats right after an action.
-        Ok(self
-            .get_many(wanted)
-            .await?
+        let hours: HashSet<String> = hours
             .iter()
+            .map(|hour| format!("{}{hour}", keys::STATS_HOUR_PREFIX))
+            .collect();
+        let days: HashSet<String> = days
+            .iter()
+            .map(|day| format!("{}{day}", keys::STATS_DAY_PREFIX))
+            .collect();
+        let mut ranges = Vec::new();
+        if let Some(newest) = days.iter().max() {
+            ranges.push((keys::STATS_TOTALS_SK.to_owned(), newest.clone()));
+        }
+        if let (Some(oldest), Some(newest)) = (hours.iter().min(), hours.iter().max()) {
+            ranges.push((oldest.clone(), newest.clone()));
+        }
+        // Owned, not borrowed from `ranges`: the future of a borrowing closure in a
+        // stream is not `Send` for every lifetime, which a Lambda's handler needs.
+        let queries: Vec<(String, String, String)> = (0..STATS_SHARDS)
+            .flat_map(|shard| {
+                ranges
+                    .iter()
+                    .map(move |(from, to)| (keys::stats_pk(shard), from.clone(), to.clone()))
+            })
+            .collect();
+        let ranged = futures::stream::iter(queries)
+            .map(|(pk, from, to)| self.stats_range(pk, from, to))
+            .buffer_unordered(STATS_QUERIES_IN_PARALLEL)
+            .try_collect::<Vec<Vec<Item>>>();
+        // With no day asked for, the totals are one known key a shard: a BatchGetItem
+        // reads them for the same units as a query a shard (one each), in one request
+        // instead of 64. The invariants every money test checks read them so.
+        let totals_alone = async {
+            if days.is_empty() {
+                let wanted = (0..STATS_SHARDS)
+                    .map(|shard| key(keys::stats_pk(shard), keys::STATS_TOTALS_SK))
+                    .collect();
+                self.get_many(wanted).await
+            } else {
+                Ok(Vec::new())
+            }
+        };
+        let (found, totals) = futures::future::try_join(ranged, totals_alone).await?;
+        let asked = |item: &Item| match item.get(keys::SK) {
+            Some(AttributeValue::S(sk)) => {
+                sk == keys::STATS_TOTALS_SK || hours.contains(sk) || days.contains(sk)
+            }
+            _ => false,
+        };
+        Ok(found
+            .iter()
+            .flatten()
+            .chain(&totals)
+            .filter(|item| asked(item))
             .filter_map(CounterItem::from_item)
             .collect())
+    }
+
+    /// The counter items of one shard with a sort key in `[from, to]`, every page.
+    async fn stats_range(&self, pk: String, from: String, to: String) -> Result<Vec<Item>> {
+        let mut found = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut expr = Expr::default();
+            let pk_name = expr.name(keys::PK);
+            let sk_name = expr.name(keys::SK);
+            let pk_value = expr.value(s(pk.as_str()));
+            let from_value = expr.value(s(from.as_str()));
+            let to_value = expr.value(s(to.as_str()));
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression(format!(
+                    "{pk_name} = {pk_value} AND {sk_name} BETWEEN {from_value} AND {to_value}"
+                ))
+                .set_expression_attribute_names(Some(expr.names))
+                .set_expression_attribute_values(Some(expr.values))
+                // The dashboard reads the stats right after an action.
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|err| super::sdk_error(&err))?;
+            found.extend(output.items.unwrap_or_default());
+            match output.last_evaluated_key {
+                Some(next) => start = Some(next),
+                None => return Ok(found),
+            }
+        }
     }
 }
 
@@ -434,6 +580,32 @@ mod tests {
         );
     }
 
+    /// A stats read takes ranges of sort keys ([`Store::stats_items`]): the totals
+    /// sort before every day, every day before every hour, and days and hours in time
+    /// order, across a month's and a year's end too.
+    #[test]
+    fn counter_sort_keys_order_totals_then_days_then_hours_by_time() {
+        let times = [
+            "2025-12-31T23:59:59Z",
+            "2026-01-01T00:00:00Z",
+            "2026-01-09T23:00:00Z",
+            "2026-01-10T09:00:00Z",
+            "2026-02-28T10:00:00Z",
+            "2026-03-01T00:00:00Z",
+        ];
+        let mut expected = vec![keys::STATS_TOTALS_SK.to_owned()];
+        let mut hours = Vec::new();
+        for time in times {
+            let [(hour, _), (day, _)] = Buckets::items(Timestamp::parse(time).unwrap().as_utc());
+            expected.push(day);
+            hours.push(hour);
+        }
+        expected.extend(hours);
+        let mut sorted = expected.clone();
+        sorted.sort();
+        assert_eq!(sorted, expected);
+    }
+
     fn store() -> Store {
         let config = aws_sdk_dynamodb::Config::builder()
             .behavior_version(BehaviorVersion::latest())
@@ -476,6 +648,81 @@ mod tests {
                 Some((sk, update.update_expression.clone(), names))
             })
             .collect()
+    }
+
+    /// The partition key each counter item of `updates` is written to.
+    fn shards(updates: &[TransactWriteItem]) -> Vec<String> {
+        updates
+            .iter()
+            .filter_map(|item| item.update.as_ref())
+            .filter_map(|update| match update.key.get(keys::PK) {
+                Some(AttributeValue::S(pk)) => Some(pk.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The writes of one process take the shards in turn, whatever the start (the
+    /// counter's wrap at 2^64 included): twice round, each shard exactly twice.
+    #[test]
+    fn consecutive_counter_writes_take_every_shard_in_turn() {
+        let store = store();
+        let created = payout(PayoutStatus::Pending, "2026-03-04T05:06:07Z");
+        for first in [0, 12_345, u64::MAX - 100] {
+            let cursor = ShardCursor::starting_at(first);
+            let mut per_shard: HashMap<String, usize> = HashMap::new();
+            for _ in 0..2 * STATS_SHARDS {
+                let updates = store
+                    .counter_updates_from(&cursor, CounterChange::creation(&created))
+                    .unwrap();
+                for pk in shards(&updates) {
+                    *per_shard.entry(pk).or_default() += 1;
+                }
+            }
+            let expected: HashMap<String, usize> = (0..STATS_SHARDS)
+                .map(|shard| (keys::stats_pk(shard), 2))
+                .collect();
+            assert_eq!(per_shard, expected, "from {first}");
+        }
+    }
+
+    /// Writes of one item and of three take the shards in turn item by item, so each
+    /// shard takes its even share of the units however the writes mix: 32 creations
+    /// (the totals) and 32 completions (the totals, the hour, the day) are 128 items,
+    /// each shard's exactly twice.
+    #[test]
+    fn counter_items_of_every_size_of_write_take_every_shard_in_turn() {
+        let store = store();
+        let created = payout(PayoutStatus::Pending, "2026-03-04T05:06:07Z");
+        let processing = payout(PayoutStatus::Processing, "2026-03-04T05:07:00Z");
+        let now = Timestamp::parse("2026-03-04T05:08:00Z").unwrap();
+        let cursor = ShardCursor::starting_at(u64::MAX - 50);
+        let mut per_shard: HashMap<String, usize> = HashMap::new();
+        for _ in 0..STATS_SHARDS / 2 {
+            let creation = store
+                .counter_updates_from(&cursor, CounterChange::creation(&created))
+                .unwrap();
+            assert_eq!(creation.len(), 1);
+            let completion = store
+                .counter_updates_from(
+                    &cursor,
+                    CounterChange::transition(
+                        &processing,
+                        PayoutStatus::Processing,
+                        PayoutStatus::Completed,
+                        now,
+                    ),
+                )
+                .unwrap();
+            assert_eq!(completion.len(), 3);
+            for pk in shards(&creation).into_iter().chain(shards(&completion)) {
+                *per_shard.entry(pk).or_default() += 1;
+            }
+        }
+        let expected: HashMap<String, usize> = (0..STATS_SHARDS)
+            .map(|shard| (keys::stats_pk(shard), 2))
+            .collect();
+        assert_eq!(per_shard, expected);
     }
 
     #[test]

@@ -530,7 +530,7 @@ pub fn section(figures: &HeatFigures, command: &str) -> String {
             .as_ref()
             .is_some_and(|hot| hot.keys_of_pattern > 1)
     }) {
-        let _ = writeln!(out, "\nWhere the hottest key is one of several alike (a counter shard, taken in turn by each writer; a day's send shard, a status's, the feed's or the due schedules' shard, each picked by the item's id), which one it is, and how far above their mean, changes from run to run: a sample of {n} payouts spreads over a few dozen shards unevenly, as thousands a second would not.");
+        let _ = writeln!(out, "\nWhere the hottest key is one of several alike (a counter shard, taken in turn from a random start; a day's send shard, a status's, the feed's or the due schedules' shard, each picked by the item's id), which one it is, and how far above their mean, changes from run to run: a sample of {n} payouts spreads over a few dozen shards unevenly, as thousands a second would not.");
     }
     let _ = writeln!(out, "\nThe hottest keys' write units per payout, by step (each step's units over all {n} payouts, so the steps add up to the figure above):\n");
     let _ = writeln!(

@@ -463,7 +463,7 @@ fn report(
         &mut out,
         "payout-stats as the table grows; baseline: the table with",
         &api.stats_scaling,
-        "table: {} (`BatchGetItem` of the counter shards and one `Query` with `Limit 1` for the oldest pending payout, whatever the number of payouts)",
+        "table: {} (two `Query`s of each counter shard and one `Query` with `Limit 1` for the oldest pending payout, whatever the number of payouts)",
     );
 
     // §3
