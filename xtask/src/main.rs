@@ -12,6 +12,7 @@ mod events;
 mod front;
 mod import;
 mod invoke;
+mod migrate;
 mod operator;
 mod package;
 mod reconcile;
@@ -100,15 +101,24 @@ which table, region and account, and ask before writing unless given --yes
                            move the payout accounts of $PAYOUTS_TABLE kept under their
                            user's partition into their own key space (once, after
                            deploying)
+  migrate [--dry-run] [--restart] [--segments N] [--yes]
+                           give every payout and due schedule of $PAYOUTS_TABLE the
+                           keys of the sharded indexes (a parallel scan in N
+                           segments, default 4; resumable from
+                           .local/migrate/<table>.json), then, once the indexes are
+                           ACTIVE, mark the table so the service reads them; safe
+                           while the service runs (once, after deploying;
+                           --dry-run: count, write nothing; --restart: scan again)
   import ... [--yes]       as above
 ";
 
 /// The commands that may act on a deployed stage's table (module `operator`).
-const OPERATORS: [&str; 4] = [
+const OPERATORS: [&str; 5] = [
     "import",
     "recount-stats",
     "mark-waiting-payouts",
     "migrate-payout-accounts",
+    "migrate",
 ];
 
 fn main() -> ExitCode {
@@ -171,6 +181,7 @@ fn run(args: Vec<String>) -> Result<()> {
         "recount-stats" => runtime.block_on(recount_stats()),
         "mark-waiting-payouts" => runtime.block_on(mark_waiting_payouts()),
         "migrate-payout-accounts" => runtime.block_on(migrate_payout_accounts()),
+        "migrate" => runtime.block_on(migrate::run(rest)),
         "screenshot" => {
             let out = rest.first().map_or_else(
                 || devkit::paths::workspace_root().join("docs/dashboard.png"),

@@ -1,5 +1,5 @@
 //! Where an operator's command (`import`, `recount-stats`, `mark-waiting-payouts`,
-//! `migrate-payout-accounts`) acts, said before it acts. Against a deployed stage
+//! `migrate-payout-accounts`, `migrate`) acts, said before it acts. Against a deployed stage
 //! (`STAGE=<stage>`, `PAYOUTS_TABLE=<its table>`) it runs with the caller's own AWS
 //! credentials (the standard chain: environment, profiles and `AWS_PROFILE`, SSO,
 //! `credential_process`), names the table, region and account those credentials
@@ -34,20 +34,24 @@ pub struct Run {
     pub args: Vec<String>,
     /// Asked in advance.
     pub yes: bool,
-    /// Whether it may write (everything but an import's `--dry-run`).
+    /// Whether it may write (everything but an import's or a migration's `--dry-run`).
     pub writes: bool,
 }
 
+/// The commands that read arguments of their own, `--dry-run` among them.
+const WITH_ARGUMENTS: [&str; 2] = ["import", "migrate"];
+
 impl Run {
-    /// Only the import reads arguments (`--dry-run` among them); the others take none
-    /// but `--yes`, so that a flag they would ignore cannot skip the question.
+    /// Only the import and the migration read arguments; the others take none but
+    /// `--yes`, so that a flag they would ignore cannot skip the question.
     pub fn read(command: &str, args: Vec<String>) -> Result<Self> {
         let yes = args.iter().any(|arg| arg == YES);
         let args: Vec<String> = args.into_iter().filter(|arg| arg != YES).collect();
-        if command != "import" && !args.is_empty() {
+        let with_arguments = WITH_ARGUMENTS.contains(&command);
+        if !with_arguments && !args.is_empty() {
             bail!("`{command}` takes no arguments but {YES}, not {args:?}");
         }
-        let writes = !(command == "import" && args.iter().any(|arg| arg == "--dry-run"));
+        let writes = !(with_arguments && args.iter().any(|arg| arg == "--dry-run"));
         Ok(Run { args, yes, writes })
     }
 }
@@ -223,7 +227,7 @@ mod tests {
     }
 
     #[test]
-    fn only_the_import_reads_arguments_and_only_its_dry_run_skips_the_question() {
+    fn only_the_import_and_migrate_read_arguments_and_only_their_dry_run_skips_the_question() {
         assert_eq!(
             Run::read("recount-stats", args(&["--yes"])).unwrap(),
             Run {
@@ -249,5 +253,11 @@ mod tests {
         let real = Run::read("import", args(&["--yes", "--orders", "o.jsonl"])).unwrap();
         assert_eq!((real.writes, real.yes), (true, true));
         assert_eq!(real.args, args(&["--orders", "o.jsonl"]));
+        let dry = Run::read("migrate", args(&["--segments", "8", "--dry-run"])).unwrap();
+        assert_eq!((dry.writes, dry.yes), (false, false));
+        assert_eq!(dry.args, args(&["--segments", "8", "--dry-run"]));
+        let real = Run::read("migrate", args(&["--restart", "--yes"])).unwrap();
+        assert_eq!((real.writes, real.yes), (true, true));
+        assert_eq!(real.args, args(&["--restart"]));
     }
 }

@@ -103,13 +103,15 @@ impl Store {
     /// newer one had keyed it). Idempotent: an item already right is not written, and
     /// every write is conditioned on what was read, so a payout changing status
     /// meanwhile is read again and keyed by its new status. The one Scan of the store:
-    /// the migration reads the whole table once.
+    /// the migration reads the whole table once. `page_limit` caps the items a page
+    /// reads (DynamoDB's 1 MB otherwise): smaller pages are checkpointed more often.
     pub async fn backfill_sharded_keys(
         &self,
         segment: u32,
         segments: u32,
         start: Option<PageKey>,
         dry_run: bool,
+        page_limit: Option<u32>,
     ) -> Result<BackfillPage> {
         let output = self
             .client
@@ -131,6 +133,7 @@ impl Store {
             .expression_attribute_values(":payout", s(keys::PAYOUT_SK))
             .expression_attribute_values(":schedule", s(keys::SCHEDULE_SK))
             .set_exclusive_start_key(crate::start_key_of(start))
+            .set_limit(page_limit.map(|limit| i32::try_from(limit).unwrap_or(i32::MAX)))
             .send()
             .await
             .map_err(|err| crate::sdk_error(&err))?;
