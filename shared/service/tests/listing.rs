@@ -261,3 +261,88 @@ async fn the_admin_list_pages_by_cursor_and_by_page_number_alike() {
         .unwrap_err();
     assert_eq!(err.http_status(), 400);
 }
+
+/// The lists read every shard of the sharded indexes and merge them: at any page size,
+/// and either way round, the pages together are exactly the payouts in creation order,
+/// each once, however the payouts fall over the shards.
+#[tokio::test]
+async fn merged_shards_page_in_exact_creation_order_at_any_page_size() {
+    let (store, mut payouts) = store_with_payouts(90).await;
+    assert!(
+        store.sharded_since().await.unwrap().is_some(),
+        "a new table reads the sharded indexes"
+    );
+    let all = list_payouts(&store, &Actor::admin(1), false, None, None, 100, None)
+        .await
+        .unwrap();
+    payouts.extend(
+        all.payouts
+            .iter()
+            .filter(|payout| payout.user_id == OTHER)
+            .cloned(),
+    );
+    let expected = newest_first(payouts);
+    assert_eq!(expected.len(), 91);
+    for (status, limits) in [
+        (None, &[1, 7, 45, 100][..]),
+        (Some(PayoutStatus::Pending), &[7, 91][..]),
+    ] {
+        for &limit in limits {
+            let mut seen = Vec::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                let page = list_payouts(
+                    &store,
+                    &Actor::admin(1),
+                    false,
+                    status,
+                    None,
+                    limit,
+                    cursor.as_deref(),
+                )
+                .await
+                .unwrap();
+                assert!(page.payouts.len() <= limit);
+                seen.extend(page.payouts.iter().map(|payout| payout.payout_id));
+                match page.next_cursor {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+            assert_eq!(seen, expected, "newest first, {status:?}, {limit} a page");
+        }
+    }
+    // The processor's queue: oldest first, a page at a time.
+    let mut oldest_first = expected.clone();
+    oldest_first.reverse();
+    for limit in [4, 33] {
+        let mut seen = Vec::new();
+        let mut start = None;
+        loop {
+            let page = store
+                .query_payouts(
+                    &store::PayoutIndex::Status(PayoutStatus::Pending),
+                    false,
+                    limit,
+                    start,
+                )
+                .await
+                .unwrap();
+            seen.extend(page.payouts.iter().map(|payout| payout.payout_id));
+            match page.next {
+                Some(next) => start = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(seen, oldest_first, "oldest first, {limit} a page");
+    }
+    // `page=N` lands where the cursors do.
+    for page in [2, 5, 13] {
+        let list = list_payouts(&store, &Actor::admin(1), false, None, Some(page), 7, None)
+            .await
+            .unwrap();
+        let from = (page as usize - 1) * 7;
+        let ids: Vec<_> = list.payouts.iter().map(|payout| payout.payout_id).collect();
+        assert_eq!(ids, expected[from..(from + 7).min(91)], "page {page}");
+    }
+}

@@ -82,35 +82,129 @@ pub(super) struct Entry {
     created_sk: String,
 }
 
+/// One shard's part in a merged read: what it has handed over so far, in the walk's
+/// order, and whether it has more.
+struct ShardRead {
+    partition: String,
+    entries: Vec<Entry>,
+    done: bool,
+    /// How many to ask it for next: doubled each time, so a shard that holds most of a
+    /// page is read in a few rounds.
+    ask: usize,
+}
+
+impl Walk<'_> {
+    /// Whether `a` comes before `b` in the walk's order.
+    fn before(&self, a: &str, b: &str) -> bool {
+        if self.newest_first {
+            a > b
+        } else {
+            a < b
+        }
+    }
+}
+
 impl Store {
     /// The next `limit` entries of the merged shards, and whether more follow.
+    ///
+    /// Each shard is asked for a little more than its share of the page, and the
+    /// entries up to the first shard's last one (the `cut`) are final: every shard
+    /// with more has handed over everything before its own last entry. Only when the
+    /// final entries do not fill the page are the shards that hold up the cut asked
+    /// for more (twice as many each time). Exact, and in the usual case one query a
+    /// shard of a few keys each, not the page's worth from every shard.
     pub(super) async fn merged_entries(
         &self,
         shards: &Shards,
         walk: Walk<'_>,
         limit: usize,
     ) -> Result<(Vec<Entry>, bool)> {
-        // One more than the page to know whether another follows, and one more again
-        // for the entry the walk stands on, which a bound that includes it returns.
-        let wanted = limit + 2;
-        let found: Vec<Vec<Entry>> = futures::stream::iter(shards.partitions.iter().cloned())
-            .map(|partition| self.shard_entries(shards, partition, walk, wanted))
-            .buffer_unordered(SHARDS_IN_PARALLEL)
-            .try_collect()
-            .await?;
-        let mut entries: Vec<Entry> = found
-            .into_iter()
-            .flatten()
-            .filter(|entry| Some(entry.created_sk.as_str()) != walk.after)
+        let share = (limit + 1).div_ceil(shards.partitions.len().max(1));
+        let mut reads: Vec<ShardRead> = shards
+            .partitions
+            .iter()
+            .map(|partition| ShardRead {
+                partition: partition.clone(),
+                entries: Vec::new(),
+                done: false,
+                ask: (2 * share).max(4),
+            })
             .collect();
-        entries.sort_by(|a, b| a.created_sk.cmp(&b.created_sk));
-        entries.dedup();
-        if walk.newest_first {
-            entries.reverse();
+        let mut asking: Vec<usize> = (0..reads.len()).collect();
+        loop {
+            let fetched: Vec<(usize, Vec<Entry>)> = futures::stream::iter(asking)
+                .map(|at| {
+                    let read = &reads[at];
+                    let after = read
+                        .entries
+                        .last()
+                        .map(|entry| entry.created_sk.clone())
+                        .or_else(|| walk.after.map(str::to_owned));
+                    let (partition, ask) = (read.partition.clone(), read.ask);
+                    async move {
+                        let walk = Walk {
+                            after: after.as_deref(),
+                            ..walk
+                        };
+                        let entries = self.shard_entries(shards, partition, walk, ask).await?;
+                        Ok::<_, domain::error::Error>((at, entries))
+                    }
+                })
+                .buffer_unordered(SHARDS_IN_PARALLEL)
+                .try_collect()
+                .await?;
+            for (at, entries) in fetched {
+                let read = &mut reads[at];
+                read.done = entries.len() < read.ask;
+                read.ask = (read.ask * 2).min(MOST_PER_QUERY);
+                read.entries.extend(entries);
+            }
+            // The earliest last entry of a shard that has more: nothing after it is
+            // known to be final.
+            let cut: Option<&str> = reads
+                .iter()
+                .filter(|read| !read.done)
+                .filter_map(|read| read.entries.last().map(|entry| entry.created_sk.as_str()))
+                .fold(None, |cut, last| match cut {
+                    Some(cut) if walk.before(cut, last) => Some(cut),
+                    _ => Some(last),
+                });
+            let mut all: Vec<&Entry> = reads.iter().flat_map(|read| &read.entries).collect();
+            all.sort_by(|a, b| {
+                let order = a.created_sk.cmp(&b.created_sk);
+                if walk.newest_first {
+                    order.reverse()
+                } else {
+                    order
+                }
+            });
+            all.dedup();
+            let settled = match cut {
+                Some(cut) => all
+                    .iter()
+                    .take_while(|entry| !walk.before(cut, &entry.created_sk))
+                    .count(),
+                None => all.len(),
+            };
+            if settled > limit || cut.is_none() {
+                let more = settled > limit || all.len() > settled;
+                let page = all.into_iter().take(limit.min(settled)).cloned().collect();
+                return Ok((page, more));
+            }
+            // The page is not settled: ask again the shards whose last entry comes
+            // before the page's would-be end (all that have more, if too few are known).
+            let end = all.get(limit).map(|entry| entry.created_sk.clone());
+            asking = reads
+                .iter()
+                .enumerate()
+                .filter(|(_, read)| !read.done)
+                .filter(|(_, read)| match (&end, read.entries.last()) {
+                    (Some(end), Some(last)) => !walk.before(end, &last.created_sk),
+                    _ => true,
+                })
+                .map(|(at, _)| at)
+                .collect();
         }
-        let more = entries.len() > limit;
-        entries.truncate(limit);
-        Ok((entries, more))
     }
 
     /// The first `wanted` entries of one shard past the walk's position.
@@ -137,13 +231,10 @@ impl Store {
             } else {
                 &mut lower
             };
-            if bound.as_deref().is_none_or(|known| {
-                if walk.newest_first {
-                    after < known
-                } else {
-                    after > known
-                }
-            }) {
+            if bound
+                .as_deref()
+                .is_none_or(|known| walk.before(known, after))
+            {
                 *bound = Some(after.to_owned());
             }
         }
@@ -173,10 +264,13 @@ impl Store {
         }
         let pk_name = expr.name(keys::PK);
         let projection = format!("{pk_name}, {created_name}");
+        // The bounds include the entry the walk stands on, which is left out: ask for
+        // one more.
+        let asked = wanted + usize::from(walk.after.is_some());
         let mut entries = Vec::new();
         let mut start: Option<Item> = None;
         loop {
-            let limit = (wanted - entries.len()).min(MOST_PER_QUERY);
+            let limit = (asked - entries.len()).min(MOST_PER_QUERY);
             let output = self
                 .client
                 .query()
@@ -203,10 +297,12 @@ impl Store {
                 }
             }
             match output.last_evaluated_key {
-                Some(next) if entries.len() < wanted => start = Some(next),
-                _ => return Ok(entries),
+                Some(next) if entries.len() < asked => start = Some(next),
+                _ => break,
             }
         }
+        entries.retain(|entry| Some(entry.created_sk.as_str()) != walk.after);
+        Ok(entries)
     }
 
     /// One page of a sharded listing, the payouts read by key (strongly consistent).
@@ -264,31 +360,30 @@ impl Store {
         Ok(Some(after.map(|entry| page_end(index, &entry))))
     }
 
-    /// Every payout a sharded listing holds, in no set order.
+    /// Every payout a sharded listing holds, in no set order: every shard read to its
+    /// end, no merge needed.
     pub(super) async fn merged_all(
         &self,
         index: &PayoutIndex,
         shards: &Shards,
     ) -> Result<Vec<Payout>> {
-        let mut payouts = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let walk = Walk {
-                newest_first: false,
-                after: after.as_deref(),
-                created: None,
-            };
-            let (entries, more) = self.merged_entries(shards, walk, MOST_PER_QUERY).await?;
-            after = entries.last().map(|entry| entry.created_sk.clone());
-            let page = self.payouts_of(&entries).await?;
-            payouts.extend(
-                page.into_iter()
-                    .filter(|payout| index.status().is_none_or(|status| payout.status == status)),
-            );
-            if !more {
-                return Ok(payouts);
-            }
-        }
+        let walk = Walk {
+            newest_first: false,
+            after: None,
+            created: None,
+        };
+        let found: Vec<Vec<Entry>> = futures::stream::iter(shards.partitions.iter().cloned())
+            .map(|partition| self.shard_entries(shards, partition, walk, usize::MAX - 1))
+            .buffer_unordered(SHARDS_IN_PARALLEL)
+            .try_collect()
+            .await?;
+        let entries: Vec<Entry> = found.into_iter().flatten().collect();
+        Ok(self
+            .payouts_of(&entries)
+            .await?
+            .into_iter()
+            .filter(|payout| index.status().is_none_or(|status| payout.status == status))
+            .collect())
     }
 
     /// The payouts of `entries`, in their order; one gone missing is left out.
