@@ -512,6 +512,7 @@ pub fn section(figures: &HeatFigures, command: &str) -> String {
         }
     }
     let _ = writeln!(out, "\nThe table has both layouts' indexes, as a stage has them while it moves (docs/DEPLOY.md, \"Moving a live table to the sharded indexes\"), and every write carries both layouts' keys; each layout's ceiling is the table's and its own indexes' (`by_user` and `by_day` are in both).\n");
+    let _ = writeln!(out, "Before the sharded indexes and the 64 counter shards (this section's run of 2026-12-07 02:08 UTC, at 479e39b, recorded here since the code that made it is gone): the service topped out at **200 payouts a second**, set by `PAYOUTS` of `by_created` (5.00 units a payout), then `STATUS#processing` of `by_status` (4.00, 250/s), `DUE` of `by_due` (1.00, 1,000/s) and the table's hottest counter shard `STATS#4` (1.46, of 8; 685/s). The legacy rows above are the same indexes measured again in this run.\n");
     for (layout, left_out) in [
         (
             "**Legacy layout** (`by_status`, `by_created`, `by_due`: the indexes before the sharded ones, read until `cargo xtask migrate` has run, removed after)",
