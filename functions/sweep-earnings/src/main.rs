@@ -1,9 +1,6 @@
 //! The daily sweep (EventBridge schedule): requests the payouts of every scout whose
 //! payout schedule is due, once per period. Returns `{due, requested, requested_paise,
 //! below_minimum, already_requested, not_due, errors, pages, stopped_early}`.
-// The sweep's future holds the sharded due read's (`Store::due_schedules`); its layout
-// needs a deeper query than the compiler's default of 128.
-#![recursion_limit = "256"]
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};

@@ -122,7 +122,8 @@ impl Store {
                 Some(AttributeValue::S(after)) => Some(after.as_str()),
                 _ => None,
             };
-            return self.due_shards(&upper, after, limit).await;
+            // Boxed: the merged read's future is deep, and the sweep's holds it.
+            return Box::pin(self.due_shards(&upper, after, limit)).await;
         }
         let output = self
             .client

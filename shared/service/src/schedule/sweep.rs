@@ -53,14 +53,16 @@ pub async fn on_sweep_schedule(
     deadline: Option<std::time::SystemTime>,
 ) -> Result<SweepSummary> {
     platform::telemetry::schedule_fired(event, "sweep");
-    sweep(
+    // Boxed: the sweep is a deep future, and the Lambda runtime's own nests it deeper
+    // than the compiler's default layout depth.
+    Box::pin(sweep(
         store,
         limits,
         tz,
         Timestamp::now(),
         deadline.map(domain::time::deadline_instant),
         SweepOptions::default(),
-    )
+    ))
     .await
 }
 
