@@ -20,7 +20,7 @@ use uuid::Uuid;
 use domain::actor::Actor;
 use domain::error::Result;
 use domain::money::Paise;
-use domain::payout::{PayoutStatus, PayoutType};
+use domain::payout::{Payout, PayoutStatus, PayoutType};
 use domain::time::Timestamp;
 use store::{Buckets, CounterBucket, CounterItem, PayoutIndex, Store};
 
@@ -97,6 +97,30 @@ impl Sums {
     }
 }
 
+/// The oldest pending payout. A page of a status's listing leaves out the payouts
+/// whose status moved on since their index entry was written, so the head of the index
+/// may hold none: the walk goes on past such entries.
+async fn oldest_pending(store: &Store) -> Result<Option<Payout>> {
+    let mut start = None;
+    loop {
+        let page = store
+            .query_payouts(
+                &PayoutIndex::Status(PayoutStatus::Pending),
+                false,
+                10,
+                start,
+            )
+            .await?;
+        if let Some(oldest) = page.payouts.into_iter().next() {
+            return Ok(Some(oldest));
+        }
+        match page.next {
+            Some(next) => start = Some(next),
+            None => return Ok(None),
+        }
+    }
+}
+
 pub async fn payout_stats(store: &Store, actor: &Actor) -> Result<PayoutStats> {
     actor.require_admin()?;
     let now = Timestamp::now();
@@ -107,10 +131,8 @@ pub async fn payout_stats(store: &Store, actor: &Actor) -> Result<PayoutStats> {
     let days: Vec<String> = (0..7)
         .map(|back| Buckets::of(at - Duration::days(back)).day)
         .collect();
-    let (items, oldest) = tokio::try_join!(
-        store.stats_items(&hours, &days),
-        store.query_payouts(&PayoutIndex::Status(PayoutStatus::Pending), false, 1, None),
-    )?;
+    let (items, oldest) =
+        tokio::try_join!(store.stats_items(&hours, &days), oldest_pending(store),)?;
     let (mut totals, mut day, mut week) = (Sums::default(), Sums::default(), Sums::default());
     for item in &items {
         match &item.bucket {
@@ -144,7 +166,7 @@ pub async fn payout_stats(store: &Store, actor: &Actor) -> Result<PayoutStats> {
             .collect(),
         by_status,
         total,
-        oldest_pending: oldest.payouts.first().map(|payout| OldestPending {
+        oldest_pending: oldest.as_ref().map(|payout| OldestPending {
             payout_id: payout.payout_id,
             created_at: payout.created_at,
             age_seconds: u64::try_from(
