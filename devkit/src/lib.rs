@@ -22,6 +22,7 @@ pub mod moto;
 pub mod paths;
 pub mod python;
 pub mod razorpayx;
+pub mod replay;
 pub mod runtime_stub;
 pub mod streams;
 pub mod table;

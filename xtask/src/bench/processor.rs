@@ -40,7 +40,13 @@ pub struct ProcessorFigures {
     /// Ours at the simulated gateway's default latency (1 s), if measured.
     pub concurrent_at_default_ms: Option<f64>,
     pub concurrent_ms: f64,
+    /// Ours with the gateway answering at once (L = 0): the run's own cost.
+    pub concurrent_at_zero_ms: f64,
     pub sequential_ms: f64,
+    /// One batch at L, captured phase by phase, and DynamoDB Local's own time for its
+    /// requests; the captured run's wall time.
+    pub floor: super::floor::Floor,
+    pub floor_run_ms: f64,
     /// Drain mode at each of [`DRAIN_CASES`].
     pub drains: Vec<DrainFigure>,
     /// The drain at gateway latency 0, request by request.
@@ -89,12 +95,15 @@ pub async fn run(endpoint: &str, vault: &Vault, quick: bool) -> Result<Processor
     let gateway = world.gateway(LATENCY_MS, 1.0);
     let rounds = if quick { 1 } else { 3 };
 
-    // A batch of 10 at gateway latency L: one after another (concurrency 1) and ours.
-    let mut timings: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
+    // A batch of 10 at gateway latency L: one after another (concurrency 1) and ours;
+    // and ours with a gateway that answers at once, which leaves the run's own cost.
+    let instant = world.gateway(0, 1.0);
+    let mut timings: [Vec<Duration>; 3] = [Vec::new(), Vec::new(), Vec::new()];
     for _ in 0..rounds {
-        for (slot, concurrency) in [(0, 1), (1, 10)] {
+        for (slot, concurrency) in [(0, 1), (1, 10), (2, 10)] {
             world.pending("s-bench", 7, 10, 10).await?;
-            let processor = Processor::new(&world.store, &gateway, config(10, concurrency));
+            let gateway = if slot == 2 { &instant } else { &gateway };
+            let processor = Processor::new(&world.store, gateway, config(10, concurrency));
             let started = Instant::now();
             let summary = processor.run().await?;
             timings[slot].push(started.elapsed());
@@ -118,8 +127,9 @@ pub async fn run(endpoint: &str, vault: &Vault, quick: bool) -> Result<Processor
         Some(ms(started.elapsed()))
     };
 
+    let (floor, floor_run_ms) = batch_floor(endpoint).await?;
+
     // One payout's lifecycle, request by request.
-    let instant = world.gateway(0, 1.0);
     world.counter.reset();
     request_payout(
         &world.store,
@@ -205,6 +215,9 @@ pub async fn run(endpoint: &str, vault: &Vault, quick: bool) -> Result<Processor
         concurrent_at_default_ms,
         sequential_ms: ms(median(&timings[0])),
         concurrent_ms: ms(median(&timings[1])),
+        concurrent_at_zero_ms: ms(median(&timings[2])),
+        floor,
+        floor_run_ms,
         drains,
         drain_requests,
         request_requests,
@@ -212,6 +225,51 @@ pub async fn run(endpoint: &str, vault: &Vault, quick: bool) -> Result<Processor
         run_overhead_requests,
         batch_size: 10,
     })
+}
+
+/// One batch of 10 at L on a world of its own, every request captured (the service's
+/// and the simulated gateway's ledger's), then sent again to copies of the table as it
+/// was before the run: where the run's time goes, and the least DynamoDB Local takes
+/// for the same requests. The captured run's wall time beside it.
+async fn batch_floor(endpoint: &str) -> Result<(super::floor::Floor, f64)> {
+    let capture = devkit::replay::Capture::new("service");
+    let world = World::captured(endpoint, &capture).await?;
+    world.rich_scout("s-floor", 8).await?;
+    let gateway = world.gateway(LATENCY_MS, 1.0);
+    // A first run, unmeasured, as the rounds above had before theirs (the store's
+    // layout read, the client's connections).
+    world.pending("s-floor", 8, 10, 10).await?;
+    Processor::new(&world.store, &gateway, config(10, 10))
+        .run()
+        .await?;
+    world.pending("s-floor", 8, 10, 10).await?;
+    let client = devkit::dynamodb_local::client(endpoint).await;
+    let copies = super::floor::copies(&client, world.store.table(), 2).await?;
+    let (at_once, alone) = match copies.as_slice() {
+        [at_once, alone] => (at_once.clone(), alone.clone()),
+        _ => anyhow::bail!("two copies of the table"),
+    };
+    capture.start();
+    let started = Instant::now();
+    let summary = Processor::new(&world.store, &gateway, config(10, 10))
+        .run()
+        .await?;
+    let run_ms = ms(started.elapsed());
+    let calls = capture.stop();
+    anyhow::ensure!(
+        summary.completed == 10,
+        "the captured batch did not complete: {summary:?}"
+    );
+    let floor = super::floor::measure(
+        &client,
+        &calls,
+        started,
+        world.store.table(),
+        &at_once,
+        &alone,
+    )
+    .await?;
+    Ok((floor, run_ms))
 }
 
 type Counts = BTreeMap<String, u64>;

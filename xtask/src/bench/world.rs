@@ -5,6 +5,7 @@
 use anyhow::Result;
 use devkit::counting::RequestCounter;
 use devkit::dynamodb_local;
+use devkit::replay::Capture;
 use devkit::table::TableDefinition;
 use domain::actor::Actor;
 use domain::money::Paise;
@@ -27,13 +28,28 @@ pub struct World {
 
 impl World {
     pub async fn new(endpoint: &str) -> Result<Self> {
+        Self::build(endpoint, None).await
+    }
+
+    /// A world whose requests, the service's and the gateway ledger's, `capture` sees
+    /// (labelled `service` and `gateway`) while it is on.
+    pub async fn captured(endpoint: &str, capture: &Capture) -> Result<Self> {
+        Self::build(endpoint, Some(capture)).await
+    }
+
+    async fn build(endpoint: &str, capture: Option<&Capture>) -> Result<Self> {
         let counter = RequestCounter::default();
-        let client = counter.client(endpoint).await;
+        let mut client = counter.client(endpoint).await;
+        let mut ledger_client = dynamodb_local::client(endpoint).await;
+        if let Some(capture) = capture {
+            client = capture.labelled("service").client(&client);
+            ledger_client = capture.labelled("gateway").client(&ledger_client);
+        }
         let table = format!("bench-{}", uuid::Uuid::new_v4().simple());
         TableDefinition::from_template(&devkit::paths::template())?
             .create(&client, &table)
             .await?;
-        let ledger = Store::new(dynamodb_local::client(endpoint).await, &table);
+        let ledger = Store::new(ledger_client, &table);
         Ok(World {
             store: Store::new(client, table),
             ledger,
