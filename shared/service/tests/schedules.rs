@@ -583,7 +583,9 @@ async fn a_long_sweep_stops_between_pages_before_the_deadline_and_the_next_resum
         (20, false),
         "{rest:?}"
     );
-    assert_eq!(rest.pages, 3, "two pages of ten, then the empty end");
+    // The merged read of the due shards knows a page is the last one: no empty read
+    // after it (a single partition's query, with a full page, could not tell).
+    assert_eq!(rest.pages, 2, "two pages of ten");
     for (n, _) in scouts.iter().enumerate() {
         assert_eq!(user_payouts(&store, 100 + n as u64).await.len(), 1);
     }
