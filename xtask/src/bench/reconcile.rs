@@ -577,7 +577,7 @@ async fn write_ours(world: &World, plan: &[Planned], booked: &Booked) -> Result<
 type Item = HashMap<String, AttributeValue>;
 
 /// One `BatchWriteItem`, sent again with whatever DynamoDB left unprocessed.
-async fn write_batch(
+pub(super) async fn write_batch(
     client: aws_sdk_dynamodb::Client,
     table: String,
     items: Vec<Item>,
@@ -602,7 +602,7 @@ async fn write_batch(
             .request_items(&table, writes)
             .send()
             .await
-            .context("writing the day's payouts")?;
+            .context("BatchWriteItem")?;
         writes = output
             .unprocessed_items
             .and_then(|mut left| left.remove(&table))

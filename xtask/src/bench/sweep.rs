@@ -11,10 +11,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{ensure, Context, Result};
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::AttributeValue;
 use devkit::counting::RequestCounter;
 use devkit::heat::billing::{KeyValue, TableShape, Target};
 use devkit::heat::ledger;
@@ -200,47 +200,11 @@ async fn loaded(client: aws_sdk_dynamodb::Client, count: usize, due: Timestamp) 
     // The first scout is there already, as the store wrote it.
     let rest: Vec<_> = all.into_iter().skip(2).collect();
     stream::iter(rest.chunks(25).map(<[_]>::to_vec))
-        .map(|chunk| write_batch(&client, &table, chunk))
+        .map(|chunk| super::reconcile::write_batch(client.clone(), table.clone(), chunk))
         .buffer_unordered(LOAD_PARALLEL)
         .try_collect::<Vec<()>>()
         .await?;
     Ok(store)
-}
-
-async fn write_batch(
-    client: &aws_sdk_dynamodb::Client,
-    table: &str,
-    items: Vec<HashMap<String, AttributeValue>>,
-) -> Result<()> {
-    let mut writes = items
-        .into_iter()
-        .map(|item| {
-            Ok(WriteRequest::builder()
-                .put_request(PutRequest::builder().set_item(Some(item)).build()?)
-                .build())
-        })
-        .collect::<Result<Vec<_>>>()?;
-    for round in 0..10u32 {
-        if writes.is_empty() {
-            return Ok(());
-        }
-        if round > 0 {
-            tokio::time::sleep(Duration::from_millis(50 << round.min(5))).await;
-        }
-        writes = client
-            .batch_write_item()
-            .request_items(table, writes)
-            .send()
-            .await
-            .context("loading the scouts")?
-            .unprocessed_items
-            .and_then(|mut left| left.remove(table))
-            .unwrap_or_default();
-    }
-    anyhow::bail!(
-        "DynamoDB Local kept leaving {} writes unprocessed",
-        writes.len()
-    )
 }
 
 async fn swept(
