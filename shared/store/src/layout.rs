@@ -102,7 +102,7 @@ impl Store {
     /// lacks, or has wrong (a payout whose status an older version changed after a
     /// newer one had keyed it). Idempotent: an item already right is not written, and
     /// every write is conditioned on what was read, so a payout changing status
-    /// meanwhile is read again and keyed by its new status. The one Scan of the store:
+    /// meanwhile is read again and keyed by its new status. A Scan, as the accounts' move:
     /// the migration reads the whole table once. `page_limit` caps the items a page
     /// reads (DynamoDB's 1 MB otherwise): smaller pages are checkpointed more often.
     pub async fn backfill_sharded_keys(
