@@ -155,6 +155,15 @@ impl DynamoDbLocal {
         self.port
     }
 
+    /// Stops this instance and starts an empty one in its place, on a new port: the
+    /// only way to shed what DynamoDB Local keeps of deleted tables (their streams).
+    pub fn restart(&mut self, log: &Path) -> Result<()> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        *self = DynamoDbLocal::start(free_port()?, log)?;
+        Ok(())
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

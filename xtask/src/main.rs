@@ -23,6 +23,7 @@ mod settings;
 mod smoke;
 mod test;
 mod tools;
+mod workspace_tests;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -29,6 +29,51 @@ pub fn dynamodb_for_run(log_name: &str) -> Result<(String, Option<DynamoDbLocal>
     )
 }
 
+/// The DynamoDB Local a run uses: its own, which it may swap for an empty one, or one
+/// already running (`AWS_ENDPOINT_URL_DYNAMODB`) that it leaves as it is.
+pub enum Dynamo {
+    Own {
+        local: DynamoDbLocal,
+        log: std::path::PathBuf,
+    },
+    Shared(String),
+}
+
+impl Dynamo {
+    /// As [`dynamodb_for_run`].
+    pub fn for_run(log_name: &str) -> Result<Self> {
+        Ok(match dynamodb_for_run(log_name)? {
+            (_, Some(local)) => Dynamo::Own {
+                local,
+                log: paths::local_dir().join("logs").join(log_name),
+            },
+            (endpoint, None) => Dynamo::Shared(endpoint),
+        })
+    }
+
+    pub fn endpoint(&self) -> String {
+        match self {
+            Dynamo::Own { local, .. } => local.endpoint(),
+            Dynamo::Shared(endpoint) => endpoint.clone(),
+        }
+    }
+
+    /// Replaces its own instance with an empty one (on a new port; read `endpoint`
+    /// again). DynamoDB Local keeps every table's stream shards, deleted tables' too, in
+    /// one SQLite table it scans on every request (`getStreamDescription`, in `jstack`),
+    /// so each table a run makes slows every later request; a new process sheds them.
+    /// A shared instance is not ours to restart: false.
+    pub fn renew(&mut self) -> Result<bool> {
+        match self {
+            Dynamo::Own { local, log } => {
+                local.restart(log)?;
+                Ok(true)
+            }
+            Dynamo::Shared(_) => Ok(false),
+        }
+    }
+}
+
 /// The local server `endpoint_variable` names, if one listens there; otherwise a new
 /// one from `start` on a free port, logging to `.local/logs/<log_name>`.
 fn local_server_for_run<S>(

@@ -7,7 +7,7 @@ use anyhow::Result;
 use devkit::chaos::GatewayKind;
 use devkit::paths;
 
-use crate::servers::{dynamodb_for_run, moto_for_run};
+use crate::servers::{moto_for_run, Dynamo};
 use crate::tools;
 
 pub async fn run(extra_test_args: &[String]) -> Result<()> {
@@ -44,8 +44,8 @@ pub async fn run(extra_test_args: &[String]) -> Result<()> {
     // Into the same venv, now: the tests need it whether or not a moto is running.
     devkit::moto::install()?;
 
-    let (endpoint, dynamodb) = dynamodb_for_run("dynamodb-local-test.log")?;
-    step(&format!("DynamoDB Local at {endpoint}"));
+    let mut dynamo = Dynamo::for_run("dynamodb-local-test.log")?;
+    step(&format!("DynamoDB Local at {}", dynamo.endpoint()));
     let (moto_endpoint, _moto) = moto_for_run("moto-test.log")?;
     step(&format!(
         "moto (EventBridge, SES v2, SQS, Secrets Manager, KMS) at {moto_endpoint}"
@@ -53,31 +53,14 @@ pub async fn run(extra_test_args: &[String]) -> Result<()> {
 
     let razorpay_python = tools::python_with(tools::RAZORPAY_SDK, "razorpay")?;
 
-    step("cargo test --workspace");
-    tools::run(
-        Command::new("cargo")
-            .args(["test", "--workspace", "--all-targets"])
-            .args(extra_test_args)
-            .env("AWS_ENDPOINT_URL_DYNAMODB", &endpoint)
-            .envs(moto_env(&moto_endpoint))
-            .env("RAZORPAY_SDK_PYTHON", &razorpay_python)
-            .current_dir(&root),
-    )?;
-
-    // The tests leave hundreds of tables behind (each its own, with its stream and
-    // four indexes), and DynamoDB Local slows down under them: the chaos runs took
-    // three to four times as long, and the benchmarks hit its lock timeouts. What
-    // follows gets a new one, when this run started its own.
-    let (endpoint, _dynamodb) = match dynamodb {
-        Some(used) => {
-            drop(used);
-            let fresh = dynamodb_for_run("dynamodb-local-after-tests.log")?;
-            step(&format!("a fresh DynamoDB Local at {}", fresh.0));
-            fresh
-        }
-        None => (endpoint, None),
-    };
-
+    step("cargo test --workspace --all-targets, each test binary on a DynamoDB Local of its own");
+    let razorpay_python = razorpay_python.display().to_string();
+    let mut env: Vec<(&str, String)> = moto_env(&moto_endpoint)
+        .into_iter()
+        .map(|(name, value)| (name, value.to_owned()))
+        .collect();
+    env.push(("RAZORPAY_SDK_PYTHON", razorpay_python));
+    crate::workspace_tests::run(&root, extra_test_args, &env, &mut dynamo).await?;
     // Short: the full figure (1,000 runs per gateway) is run by hand (docs/RELIABILITY.md).
     for (gateway, runs) in [(GatewayKind::Simulated, 40), (GatewayKind::RazorpayX, 10)] {
         let options = crate::chaos::Options {
@@ -86,14 +69,19 @@ pub async fn run(extra_test_args: &[String]) -> Result<()> {
             gateway,
             operations: crate::chaos::DEFAULT_OPERATIONS,
             verbose: false,
+            jobs: crate::chaos::DEFAULT_JOBS,
         };
         step(&format!(
             "cargo xtask chaos --runs {runs} --seed {} --gateway {}",
             options.seed,
             gateway.as_str()
         ));
-        crate::chaos::simulate(&endpoint, &moto_endpoint, &options).await?;
+        crate::chaos::simulate(&mut dynamo, &moto_endpoint, &options).await?;
     }
+    // The rest runs on the last instance: when this run started its own, it holds no
+    // test's table (each binary that left one got a new one after it) and only a few
+    // chaos runs' streams.
+    let endpoint = dynamo.endpoint();
 
     step(
         "cargo lambda watch: smoke test of every endpoint and of the event path, then schemathesis",
@@ -125,7 +113,8 @@ pub async fn run(extra_test_args: &[String]) -> Result<()> {
                 "bench",
                 "--quick",
             ])
-            .env("AWS_ENDPOINT_URL_DYNAMODB", &endpoint)
+            // Its own DynamoDB Local, which it renews between parts.
+            .env_remove("AWS_ENDPOINT_URL_DYNAMODB")
             .envs(moto_env(&moto_endpoint))
             .current_dir(&root),
     )?;
