@@ -42,7 +42,7 @@ pub struct ApiFigures {
     pub stats_scaling: Vec<(usize, f64, Duration)>,
 }
 
-fn api_for(world: &World, vault: &Vault, success_rate: &str) -> Result<Api> {
+pub(super) fn api_for(world: &World, vault: &Vault, success_rate: &str) -> Result<Api> {
     let (config, gateway) = devkit::testing::local_parts(&[
         ("GATEWAY_SIM_LATENCY_MS", "0"),
         ("GATEWAY_SIM_SUCCESS_RATE", success_rate),
@@ -85,7 +85,7 @@ async fn scaling_point(
     ))
 }
 
-fn token(user: u64, role: Role) -> Result<String> {
+pub(super) fn token(user: u64, role: Role) -> Result<String> {
     devkit::token::mint(DEV_JWT_SECRET, user, role, 3600)
 }
 

@@ -4,6 +4,7 @@
 
 mod api;
 mod binaries;
+mod bulk;
 mod drain;
 mod floor;
 mod heat;
@@ -30,36 +31,47 @@ pub async fn run(args: &[String]) -> Result<()> {
         .position(|arg| arg == "--only")
         .map(|at| args.get(at + 1).map(String::as_str).unwrap_or_default());
     let started = Instant::now();
-    let (endpoint, _dynamodb) = crate::servers::dynamodb_for_run("dynamodb-local-bench.log")?;
+    let mut dynamo = crate::servers::Dynamo::for_run("dynamodb-local-bench.log")?;
+    let endpoint = dynamo.endpoint();
     match only {
         Some("reconcile") => return only_reconcile(&endpoint, quick, started).await,
         Some("heat") => return only_heat(&endpoint, quick, started).await,
         Some("drain") => return only_drain(quick, started).await,
         Some("sweep") => return only_sweep(&endpoint, quick, started).await,
         Some("processor") => return only_processor(&endpoint, quick, started).await,
+        Some("bulk") => return only_bulk(&endpoint, quick, started).await,
         Some(other) => anyhow::bail!(
-            "cargo xtask bench [--quick] [--only reconcile|heat|drain|sweep|processor]: no part `{other}` to run alone"
+            "cargo xtask bench [--quick] [--only reconcile|heat|drain|sweep|processor|bulk]: no part `{other}` to run alone"
         ),
         None => {}
     }
     let (moto_endpoint, _moto) = crate::servers::moto_for_run("moto-bench.log")?;
     let (vault, account_keys) = devkit::moto::local_vault(&moto_endpoint).await?;
 
+    // Each part on an empty DynamoDB Local when the bench started its own, as each
+    // `--only` run is: one part's tables would slow the next's requests
+    // (`Dynamo::renew`), and a figure would depend on what ran before it.
+    let mut fresh = move || -> Result<String> {
+        dynamo.renew()?;
+        Ok(dynamo.endpoint())
+    };
     println!("bench: processor");
     let processor = processor::run(&endpoint, &vault, quick).await?;
     println!("bench: API handlers");
-    let api = api::run(&endpoint, &vault, quick).await?;
+    let api = api::run(&fresh()?, &vault, quick).await?;
+    println!("bench: bulk actions");
+    let bulk = bulk::run(&fresh()?, &vault, quick).await?;
     println!("bench: the daily reconciliation");
-    let reconciliation = reconcile::run(&endpoint, quick).await?;
+    let reconciliation = reconcile::run(&fresh()?, quick).await?;
     println!("bench: partition heat");
-    let partition_heat = heat::run(&endpoint, &vault, quick).await?;
+    let partition_heat = heat::run(&fresh()?, &vault, quick).await?;
     println!("bench: draining at the gateway's rate");
     let paced = drain::run(&vault, paced_backlog(quick)).await?;
     println!("bench: the sweep");
-    let swept = sweep::run(&endpoint, quick).await?;
+    let swept = sweep::run(&fresh()?, quick).await?;
     println!("bench: release binaries");
     let (binaries, build_time) =
-        binaries::run(&endpoint, &vault, &account_keys.env(&moto_endpoint), quick).await?;
+        binaries::run(&fresh()?, &vault, &account_keys.env(&moto_endpoint), quick).await?;
     // The deployed zips' sizes: the full run packages them; a quick one reports the
     // package `cargo xtask test` built just before, if it is current.
     let root = paths::workspace_root();
@@ -89,6 +101,7 @@ pub async fn run(args: &[String]) -> Result<()> {
         &partition_heat,
         &paced,
         &swept,
+        &bulk,
         arm64.as_ref(),
         build_time,
         started.elapsed(),
@@ -130,7 +143,11 @@ async fn only_reconcile(endpoint: &str, quick: bool, started: Instant) -> Result
         reconcile::HEADING,
         &reconcile::section(&figures, command),
     );
-    let text = splice_missed(&text, reconcile_missed(&figures).as_deref());
+    let text = splice_missed(
+        &text,
+        reconcile::MISSED_PREFIX,
+        reconcile_missed(&figures).as_deref(),
+    );
     std::fs::create_dir_all(path.parent().unwrap_or(&paths::local_dir()))?;
     std::fs::write(&path, text)?;
     println!(
@@ -212,6 +229,30 @@ async fn only_processor(endpoint: &str, quick: bool, started: Instant) -> Result
         1,
     );
     write_section(quick, PROCESSOR_HEADING, &section, started)
+}
+
+/// `cargo xtask bench [--quick] --only bulk`: §10 alone, written over §10 of the report.
+async fn only_bulk(endpoint: &str, quick: bool, started: Instant) -> Result<()> {
+    let (moto_endpoint, _moto) = crate::servers::moto_for_run("moto-bench.log")?;
+    let (vault, _account_keys) = devkit::moto::local_vault(&moto_endpoint).await?;
+    println!("bench: bulk actions");
+    let figures = bulk::run(endpoint, &vault, quick).await?;
+    let command = only_command("bulk", quick);
+    write_section(
+        quick,
+        bulk::HEADING,
+        &bulk::section(&figures, &command),
+        started,
+    )?;
+    let path = report_path(quick);
+    let text = std::fs::read_to_string(&path)?;
+    let text = splice_missed(
+        &text,
+        bulk::MISSED_PREFIX,
+        bulk::missed(&figures).as_deref(),
+    );
+    std::fs::write(&path, text)?;
+    Ok(())
 }
 
 fn only_command(part: &str, quick: bool) -> String {
@@ -319,11 +360,12 @@ fn splice_section(text: &str, heading: &str, section: &str) -> String {
     }
 }
 
-/// `text` with §6's line under "Targets missed" replaced by `line` (or removed).
-fn splice_missed(text: &str, line: Option<&str>) -> String {
+/// `text` with a part's line under "Targets missed" (the one starting with `prefix`)
+/// replaced by `line` (or removed).
+fn splice_missed(text: &str, prefix: &str, line: Option<&str>) -> String {
     let mut lines: Vec<String> = text
         .lines()
-        .filter(|kept| !kept.starts_with(reconcile::MISSED_PREFIX))
+        .filter(|kept| !kept.starts_with(prefix))
         .map(str::to_owned)
         .collect();
     if let Some(line) = line {
@@ -413,6 +455,7 @@ fn report(
     partition_heat: &heat::HeatFigures,
     paced: &[drain::PacedDrain],
     swept: &sweep::SweepFigures,
+    bulk: &bulk::BulkFigures,
     arm64: Option<&crate::package::Manifest>,
     build_time: std::time::Duration,
     total: std::time::Duration,
@@ -673,6 +716,8 @@ fn report(
     let _ = write!(out, "{}", drain::section(paced, command));
     let _ = writeln!(out);
     let _ = write!(out, "{}", sweep::section(swept, command));
+    let _ = writeln!(out);
+    let _ = write!(out, "{}", bulk::section(bulk, command));
 
     let _ = writeln!(out, "\n## Decisions measured\n");
     let _ = writeln!(out, "Measured once on this machine (2026-11-24), `request-scout-payout` and the bare baseline, init instructions by callgrind from exec to the first `/next`, zip as above:\n");
@@ -733,6 +778,10 @@ fn report(
         );
     }
     if let Some(line) = reconcile_missed(reconciliation) {
+        any = true;
+        let _ = writeln!(out, "{line}");
+    }
+    if let Some(line) = bulk::missed(bulk) {
         any = true;
         let _ = writeln!(out, "{line}");
     }

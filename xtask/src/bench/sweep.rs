@@ -57,7 +57,7 @@ const LOAD_PARALLEL: usize = 8;
 /// which the sample's row beside it shows.
 pub fn scouts(quick: bool) -> usize {
     if quick {
-        200
+        50
     } else {
         15_000
     }
@@ -70,7 +70,7 @@ const LEGACY_INDEXES: [&str; 3] = ["by_created", "by_due", "by_status"];
 /// The sample billed and sent again: every scout in a quick run.
 fn sample(quick: bool) -> usize {
     if quick {
-        200
+        50
     } else {
         500
     }
