@@ -175,12 +175,7 @@ pub fn missed(figures: &BulkFigures) -> Option<String> {
 pub fn section(figures: &BulkFigures, command: &str) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
-    let _ = writeln!(out, "{HEADING}\n");
-    let _ = writeln!(
-        out,
-        "Figures of this section: `{command}`, {}.\n",
-        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
-    );
+    out.push_str(&super::stats::section_head(HEADING, command));
     let (run, floor) = (figures.run_ratio(), figures.floor_ratio());
     let _ = writeln!(out, "`POST /payouts/bulk` cancelling {IDS} pending payouts against `POST /payouts/{{id}}/cancel` cancelling one, each through `App::handle` (the function's code) on DynamoDB Local, median of {} rounds. Each call's requests were captured and sent again, unchanged but for the table's name, to copies of the table as it was just before the call: as the call sent them (each run of requests of one kind at once), the least DynamoDB Local takes for them, and one at a time.\n", figures.rounds.len());
     let _ = writeln!(

@@ -160,12 +160,7 @@ pub const HEADING: &str = "## 8. Draining at the gateway's rate";
 pub fn section(figures: &[PacedDrain], command: &str) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
-    let _ = writeln!(out, "{HEADING}\n");
-    let _ = writeln!(
-        out,
-        "Figures of this section: `{command}`, {}.\n",
-        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
-    );
+    out.push_str(&super::stats::section_head(HEADING, command));
     let _ = writeln!(
         out,
         "A backlog sent to the local RazorpayX while it refuses every call above R a second with RazorpayX's 429 (`rate_limit_tps`, one token bucket), by one run in drain mode (`BATCH_SIZE` {BATCH}, `PROCESS_CONCURRENCY` {CONCURRENCY}) whose client paces its calls at `GATEWAY_MAX_TPS` = R (shared/gateway/src/pace.rs: evenly spaced; a 429 halves the pace, each answer climbs it back a twentieth). {PAYEES} payees, each registered at RazorpayX by a first payout before the clock starts, so that a payout costs one call (its creation); the drain ends when every payout is with RazorpayX (accepted or processed). Goal: at least 0.95 R, under 1 % of calls refused, nothing paid twice. The last row drains with no limit and no pace: what the service itself sustains on this machine's DynamoDB Local (about four requests a payout, two of them transactions, against a Java emulator on the same two cores), the most any R can get here.\n"

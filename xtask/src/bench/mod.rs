@@ -162,8 +162,7 @@ async fn only_reconcile(endpoint: &str, quick: bool, started: Instant) -> Result
 /// the rest of the file stays as the last whole run left it. It needs moto (the payout
 /// accounts' keys), not the release build.
 async fn only_heat(endpoint: &str, quick: bool, started: Instant) -> Result<()> {
-    let (moto_endpoint, _moto) = crate::servers::moto_for_run("moto-bench.log")?;
-    let (vault, _account_keys) = devkit::moto::local_vault(&moto_endpoint).await?;
+    let (_moto, vault) = bench_vault().await?;
     println!("bench: partition heat");
     let figures = heat::run(endpoint, &vault, quick).await?;
     let command = only_command("heat", quick);
@@ -188,8 +187,7 @@ fn paced_backlog(quick: bool) -> usize {
 /// `cargo xtask bench [--quick] --only drain`: §8 alone, written over §8 of the report.
 /// Each of its drains starts a DynamoDB Local of its own.
 async fn only_drain(quick: bool, started: Instant) -> Result<()> {
-    let (moto_endpoint, _moto) = crate::servers::moto_for_run("moto-bench.log")?;
-    let (vault, _account_keys) = devkit::moto::local_vault(&moto_endpoint).await?;
+    let (_moto, vault) = bench_vault().await?;
     println!("bench: draining at the gateway's rate");
     let figures = drain::run(&vault, paced_backlog(quick)).await?;
     let command = only_command("drain", quick);
@@ -217,8 +215,7 @@ async fn only_sweep(endpoint: &str, quick: bool, started: Instant) -> Result<()>
 /// `cargo xtask bench [--quick] --only processor`: §1 alone, written over §1 of the
 /// report (its line under "Targets missed" stays as the last whole run left it).
 async fn only_processor(endpoint: &str, quick: bool, started: Instant) -> Result<()> {
-    let (moto_endpoint, _moto) = crate::servers::moto_for_run("moto-bench.log")?;
-    let (vault, _account_keys) = devkit::moto::local_vault(&moto_endpoint).await?;
+    let (_moto, vault) = bench_vault().await?;
     println!("bench: processor");
     let figures = processor::run(endpoint, &vault, quick).await?;
     let command = only_command("processor", quick);
@@ -233,8 +230,7 @@ async fn only_processor(endpoint: &str, quick: bool, started: Instant) -> Result
 
 /// `cargo xtask bench [--quick] --only bulk`: §10 alone, written over §10 of the report.
 async fn only_bulk(endpoint: &str, quick: bool, started: Instant) -> Result<()> {
-    let (moto_endpoint, _moto) = crate::servers::moto_for_run("moto-bench.log")?;
-    let (vault, _account_keys) = devkit::moto::local_vault(&moto_endpoint).await?;
+    let (_moto, vault) = bench_vault().await?;
     println!("bench: bulk actions");
     let figures = bulk::run(endpoint, &vault, quick).await?;
     let command = only_command("bulk", quick);
@@ -253,6 +249,14 @@ async fn only_bulk(endpoint: &str, quick: bool, started: Instant) -> Result<()> 
     );
     std::fs::write(&path, text)?;
     Ok(())
+}
+
+/// The payout accounts' keys on a moto (this run's own unless one is running): what a
+/// part run alone needs of the AWS services. Keep the moto while the vault is used.
+async fn bench_vault() -> Result<(Option<devkit::moto::Moto>, platform::vault::Vault)> {
+    let (moto_endpoint, moto) = crate::servers::moto_for_run("moto-bench.log")?;
+    let (vault, _account_keys) = devkit::moto::local_vault(&moto_endpoint).await?;
+    Ok((moto, vault))
 }
 
 fn only_command(part: &str, quick: bool) -> String {

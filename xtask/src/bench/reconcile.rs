@@ -790,9 +790,7 @@ pub fn section(figures: &ReconcileFigures, command: &str) -> String {
     let mut out = String::new();
     let timeout = figures.timeout_secs;
     let budget = timeout.saturating_sub(RUN_MARGIN_SECS);
-    let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC");
-    let _ = writeln!(out, "{HEADING}\n");
-    let _ = writeln!(out, "Figures of this section: `{command}`, {date}.\n");
+    out.push_str(&super::stats::section_head(HEADING, command));
     let _ = writeln!(out, "`service::reconciliation::reconcile_day` over yesterday's business day (Asia/Kolkata), with `PAYMENT_GATEWAY=razorpayx` against the local RazorpayX (every call over HTTP on loopback, counted by a pass-through in front of it) and our side through `by_day` on DynamoDB Local (requests counted by the SDK interceptor). The day is built directly: our payouts written into the table in `BatchWriteItem`s with `first_sent_at` spread through the day, the gateway's booked with `POST /_fake/payouts/bulk`. Among them, {SEEDED_PER_KIND} of each disagreement: a processed payout we hold as `processing` (repaired), one failed there that we hold as completed, another amount, another fund account, a second payment under our reference, one missing there, and {SEEDED_PER_KIND} payouts made by hand under nobody's reference; a finished run that reports other than those fails the benchmark. Each run has the `reconcile` function's deadline (template.yaml: `Timeout: {timeout}`, `MemorySize: {}`), and stops taking on work {RUN_MARGIN_SECS} s before it, so it has {budget} s.\n", figures.memory_mb);
     let _ = writeln!(out, "| payouts in the day | run | wall time | payouts/s | DynamoDB requests per payout | gateway requests per payout | the gateway's list alone | ours alone | peak memory added |");
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");

@@ -28,3 +28,11 @@ pub fn ratio(value: f64, baseline: f64) -> f64 {
         f64::NAN
     }
 }
+
+/// A section's heading and the line naming the command that made its figures, and when.
+pub fn section_head(heading: &str, command: &str) -> String {
+    format!(
+        "{heading}\n\nFigures of this section: `{command}`, {}.\n\n",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
+    )
+}

@@ -418,12 +418,10 @@ async fn send_again(
 
 pub fn section(figures: &SweepFigures, command: &str) -> String {
     let mut out = String::new();
-    let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC");
     let s = &figures.sample;
     let n = figures.scouts;
     let rate = figures.rate();
-    let _ = writeln!(out, "{HEADING}\n");
-    let _ = writeln!(out, "Figures of this section: `{command}`, {date}.\n");
+    out.push_str(&super::stats::section_head(HEADING, command));
     let _ = writeln!(out, "`service::schedule::sweep::sweep` with its default options (pages of {} due scouts, {} scouts at once within a page) over {} scouts, each with earnings and a daily schedule due, on DynamoDB Local. The scouts and schedules are loaded directly ({} in {:.0} s, not part of any figure): `BatchWriteItem`s of items copied from one scout and schedule the store itself wrote. Requests are counted by the SDK interceptor. On a sample of {} of the same scouts, in a table of their own, the same sweep's requests were captured one by one (inputs and times) and its writes billed as DynamoDB bills them (the §7 recorder, stream and rules); then the captured requests were sent again, unchanged but for the table's name, to a second copy of the sample, as the sweep sent them (each page's shard queries at once, then each scout's requests one after another, {} scouts at once): DynamoDB Local's own time for the same requests with the same concurrency and none of the service's work, the baseline of the ratio.\n",
         figures.options.page_size, figures.options.concurrency, thousands(n), thousands(n), figures.load_secs, thousands(s.scouts), figures.options.concurrency);
     let per_scout = |op: &str| figures.requests.get(op).copied().unwrap_or(0) as f64 / n as f64;
