@@ -123,13 +123,17 @@ impl DynamoDbLocal {
     /// until it answers. `DDB_LOCAL_TELEMETRY=0` and `-disableTelemetry` are both
     /// needed: with the flag alone it still reaches out at start-up.
     pub fn start(port: u16, log: &Path) -> Result<Self> {
+        let log_file =
+            std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        Self::start_logging_to(port, log, log_file)
+    }
+
+    fn start_logging_to(port: u16, log: &Path, log_file: std::fs::File) -> Result<Self> {
         ensure_java()?;
         let dir = install()?;
         if is_listening(port) {
             bail!("port {port} is already in use");
         }
-        let log_file =
-            std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
         let child = Command::new("java")
             .arg("-Djava.library.path=DynamoDBLocal_lib")
             .args([
@@ -155,13 +159,29 @@ impl DynamoDbLocal {
         self.port
     }
 
-    /// Stops this instance and starts an empty one in its place, on a new port: the
-    /// only way to shed what DynamoDB Local keeps of deleted tables (their streams).
+    /// Stops this instance and starts an empty one in its place, on a new port, its
+    /// output added to `log`: the only way to shed what DynamoDB Local keeps of deleted
+    /// tables (their streams). A free port taken by another process before Java binds
+    /// it is tried again on another.
     pub fn restart(&mut self, log: &Path) -> Result<()> {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        *self = DynamoDbLocal::start(free_port()?, log)?;
-        Ok(())
+        let mut last_error = None;
+        for _ in 0..3 {
+            let log_file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .with_context(|| format!("opening {}", log.display()))?;
+            match Self::start_logging_to(free_port()?, log, log_file) {
+                Ok(started) => {
+                    *self = started;
+                    return Ok(());
+                }
+                Err(err) => last_error = Some(err),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("DynamoDB Local did not restart")))
     }
 
     pub fn pid(&self) -> u32 {

@@ -52,8 +52,9 @@ usage: cargo xtask <command>
                            the running `dev` stack's gateway, through its `reconcile`
                            function, and print the report and findings
                            (docs/OPERATIONS.md, \"Reconciliation\")
-  test [-- <cargo test args>]
-                           every check and test (what CI runs)
+  test [-- <cargo test options> [-- <test binary args>]]
+                           every check and test (what CI runs); e.g.
+                           `test -- -p service --test listing -- merged`
   circles [DIR]            fail on an import circle between the modules of any
                            crate of the workspace at DIR (default: this one; one of
                            the checks `test` runs; docs/ARCHITECTURE.md)
@@ -67,15 +68,15 @@ usage: cargo xtask <command>
   token --service [--ttl SECS]
                            print a JWT signed with $JWT_SECRET (or the dev secret)
   table                    create $PAYOUTS_TABLE from template.yaml (idempotent)
-  bench [--quick] [--only reconcile|heat]
+  bench [--quick] [--only processor|reconcile|heat|drain|sweep|bulk]
                            benchmarks; writes docs/BENCHMARKS.md (--quick: smaller,
                            to .local/bench/, as `cargo xtask test` runs it; --only
-                           reconcile: the daily reconciliation's section alone;
-                           --only heat: the partition heat's section alone)
-  chaos [--runs N] [--seed S] [--gateway simulated|razorpayx] [--load]
+                           PART: that part's section alone)
+  chaos [--runs N] [--seed S] [--gateway simulated|razorpayx] [--ops N] [--jobs N] [--load]
                            seeded randomized histories of the money path under
-                           faults, invariants checked after each (docs/RELIABILITY.md);
-                           --load: the concurrency figures instead
+                           faults, invariants checked after each, --jobs at once
+                           (default 4; docs/RELIABILITY.md); --load: the
+                           concurrency figures instead
   screenshot [FILE]        the admin dashboard over the demo data in headless
                            Chromium, as FILE (docs/dashboard.png)
   package [--quick] [--check]
@@ -227,6 +228,14 @@ fn apply_local_defaults() {
             .iter()
             .map(|(name, value)| (*name, (*value).to_owned())),
     );
+    // Whether the DynamoDB endpoint is the caller's or this default, for the commands
+    // that start their own unless told to use one (`servers::dynamodb_for_run`); in
+    // the environment, so that xtask's own children (`bench --quick`) know it too.
+    if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some() {
+        std::env::remove_var(servers::DYNAMODB_ENDPOINT_DEFAULTED);
+    } else {
+        std::env::set_var(servers::DYNAMODB_ENDPOINT_DEFAULTED, "1");
+    }
     for (name, value) in defaults {
         if std::env::var_os(name).is_none() {
             std::env::set_var(name, value);

@@ -18,9 +18,19 @@ pub fn moto_for_run(log_name: &str) -> Result<(String, Option<Moto>)> {
     )
 }
 
-/// An already-running DynamoDB Local named by `AWS_ENDPOINT_URL_DYNAMODB` is used as it
-/// is; otherwise one is started on a free port for this run alone (stopped on drop).
+/// Set (to `1`) while `AWS_ENDPOINT_URL_DYNAMODB` holds xtask's default (the dev stack's
+/// port), not a value the caller gave.
+pub const DYNAMODB_ENDPOINT_DEFAULTED: &str = "XTASK_DYNAMODB_ENDPOINT_DEFAULTED";
+
+/// An already-running DynamoDB Local the caller named in `AWS_ENDPOINT_URL_DYNAMODB` is
+/// used as it is; otherwise one is started on a free port for this run alone (stopped
+/// on drop). The default endpoint does not count: a running `cargo xtask dev` stack's
+/// instance would take every test's tables.
 pub fn dynamodb_for_run(log_name: &str) -> Result<(String, Option<DynamoDbLocal>)> {
+    if std::env::var_os(DYNAMODB_ENDPOINT_DEFAULTED).is_some() {
+        return start_for_run(log_name, DynamoDbLocal::start, DynamoDbLocal::endpoint)
+            .map(|(endpoint, local)| (endpoint, Some(local)));
+    }
     local_server_for_run(
         "AWS_ENDPOINT_URL_DYNAMODB",
         log_name,
@@ -88,8 +98,17 @@ fn local_server_for_run<S>(
     if let Some(endpoint) = reuse {
         return Ok((endpoint, None));
     }
+    start_for_run(log_name, start, endpoint).map(|(endpoint, started)| (endpoint, Some(started)))
+}
+
+/// A new server from `start` on a free port, logging to `.local/logs/<log_name>`.
+fn start_for_run<S>(
+    log_name: &str,
+    start: impl FnOnce(u16, &std::path::Path) -> Result<S>,
+    endpoint: impl FnOnce(&S) -> String,
+) -> Result<(String, S)> {
     let logs = paths::local_dir().join("logs");
     std::fs::create_dir_all(&logs)?;
     let started = start(dynamodb_local::free_port()?, &logs.join(log_name))?;
-    Ok((endpoint(&started), Some(started)))
+    Ok((endpoint(&started), started))
 }

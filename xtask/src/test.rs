@@ -11,6 +11,7 @@ use crate::servers::{moto_for_run, Dynamo};
 use crate::tools;
 
 pub async fn run(extra_test_args: &[String]) -> Result<()> {
+    crate::workspace_tests::check_args(extra_test_args)?;
     let root = paths::workspace_root();
     let logs = paths::local_dir().join("logs");
     std::fs::create_dir_all(&logs)?;

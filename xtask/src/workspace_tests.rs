@@ -50,9 +50,9 @@ struct Target {
 }
 
 /// Builds every test target, then runs each binary in turn with `env`, in its package's
-/// directory as cargo does, stopping at the first that fails. `args` are `cargo test`'s
-/// options (`-p service`, `--test listing`), then after a `--` each binary's (a name
-/// filter, `--nocapture`); a test name given to cargo itself is not passed on. After a
+/// directory as cargo does, stopping at the first that fails (with `--no-fail-fast`,
+/// failing at the end). `args` are `cargo test`'s options (`-p service`, `--test
+/// listing`), then after a `--` each binary's (a name filter, `--nocapture`). After a
 /// binary that left a table in a DynamoDB Local this run started, the next gets a new
 /// one.
 pub async fn run(
@@ -61,30 +61,48 @@ pub async fn run(
     env: &[(&str, String)],
     dynamo: &mut Dynamo,
 ) -> Result<()> {
+    check_args(args)?;
     let (cargo_args, binary_args) = split_args(args);
-    let binaries = build(root, cargo_args)?;
+    let no_fail_fast = cargo_args.iter().any(|arg| arg == "--no-fail-fast");
+    let binaries = build(root, &with_default_scope(cargo_args))?;
     let started = Instant::now();
     let mut restarts = 0;
+    let mut failed = Vec::new();
+    // What `cargo run` set for xtask itself is not the test's: cargo gives a test
+    // process its own package's values.
+    let inherited: Vec<String> = std::env::vars_os()
+        .filter_map(|(name, _)| name.into_string().ok())
+        .filter(|name| CARGO_PACKAGE_VARIABLES.iter().any(|p| name.starts_with(p)))
+        .collect();
     for binary in &binaries {
         let shown = binary
             .executable
             .strip_prefix(root)
             .unwrap_or(&binary.executable);
         eprintln!("     Running {} ({})", binary.source, shown.display());
-        let status = Command::new(&binary.executable)
+        let mut command = Command::new(&binary.executable);
+        for name in &inherited {
+            command.env_remove(name);
+        }
+        let status = command
             .args(binary_args)
             .envs(env.iter().map(|(name, value)| (*name, value.as_str())))
+            .env("CARGO_MANIFEST_DIR", &binary.package_dir)
             .env("AWS_ENDPOINT_URL_DYNAMODB", dynamo.endpoint())
             .current_dir(&binary.package_dir)
             .stdin(Stdio::null())
             .status()
             .with_context(|| format!("running {}", binary.executable.display()))?;
         if !status.success() {
-            bail!(
+            let failure = format!(
                 "{} ({}) failed: {status}",
                 binary.source,
                 binary.package_dir.display()
             );
+            if !no_fail_fast {
+                bail!(failure);
+            }
+            failed.push(failure);
         }
         if matches!(dynamo, Dynamo::Own { .. })
             && holds_tables(&dynamo.endpoint()).await?
@@ -98,7 +116,102 @@ pub async fn run(
         binaries.len(),
         started.elapsed().as_secs_f64()
     );
+    if !failed.is_empty() {
+        bail!(
+            "{} test binaries failed:\n{}",
+            failed.len(),
+            failed.join("\n")
+        );
+    }
     Ok(())
+}
+
+/// Variables `cargo run` sets for the xtask binary that name xtask's package; each test
+/// binary gets its own package's `CARGO_MANIFEST_DIR` instead, and none of the rest
+/// (no test reads them at run time).
+const CARGO_PACKAGE_VARIABLES: [&str; 5] = [
+    "CARGO_MANIFEST_",
+    "CARGO_PKG_",
+    "CARGO_BIN_NAME",
+    "CARGO_CRATE_NAME",
+    "CARGO_PRIMARY_PACKAGE",
+];
+
+/// cargo's options that take a value as the next argument, so that a bare argument
+/// after one of them is that value, not a test name.
+const OPTIONS_WITH_VALUE: [&str; 16] = [
+    "-p",
+    "--package",
+    "--exclude",
+    "--test",
+    "--bench",
+    "--bin",
+    "--example",
+    "-F",
+    "--features",
+    "--target",
+    "--target-dir",
+    "--profile",
+    "-j",
+    "--jobs",
+    "--manifest-path",
+    "--config",
+];
+
+/// A test name given to cargo itself (`cargo xtask test -- merged`) would be dropped by
+/// `cargo test --no-run`: refused, with where it goes instead.
+fn check_cargo_args(cargo_args: &[String]) -> Result<()> {
+    let mut previous: Option<&str> = None;
+    for arg in cargo_args {
+        let is_value = previous.is_some_and(|option| OPTIONS_WITH_VALUE.contains(&option));
+        if !arg.starts_with('-') && !is_value {
+            bail!(
+                "`{arg}`: a test name goes after a second `--` (`cargo xtask test -- -- {arg}`, \
+                 or `cargo xtask test -- -p service -- {arg}`); before it go cargo's options"
+            );
+        }
+        previous = Some(arg);
+    }
+    Ok(())
+}
+
+/// `cargo_args` with `--workspace` unless they choose packages, and `--all-targets`
+/// unless they choose targets: `cargo test --workspace --all-targets` with them.
+fn with_default_scope(cargo_args: &[String]) -> Vec<String> {
+    let chooses = |flags: &[&str]| {
+        cargo_args.iter().any(|arg| {
+            flags
+                .iter()
+                .any(|flag| arg == flag || arg.starts_with(&format!("{flag}=")))
+                || (flags.contains(&"-p") && arg.starts_with("-p") && arg.len() > 2)
+        })
+    };
+    let mut args = cargo_args.to_vec();
+    if !chooses(&["-p", "--package", "--workspace", "--all", "--exclude"]) {
+        args.push("--workspace".to_owned());
+    }
+    if !chooses(&[
+        "--lib",
+        "--bin",
+        "--bins",
+        "--test",
+        "--tests",
+        "--bench",
+        "--benches",
+        "--example",
+        "--examples",
+        "--all-targets",
+        "--doc",
+    ]) {
+        args.push("--all-targets".to_owned());
+    }
+    args
+}
+
+/// Refuses what `run` would not do as asked, before the checks that come first take
+/// their minutes.
+pub fn check_args(args: &[String]) -> Result<()> {
+    check_cargo_args(split_args(args).0)
 }
 
 /// `cargo xtask test -- <cargo's> [-- <each binary's>]`: the first `--` is xtask's own.
@@ -110,17 +223,9 @@ fn split_args(args: &[String]) -> (&[String], &[String]) {
     }
 }
 
-/// `cargo test --no-run` with cargo's JSON messages (`--workspace --all-targets` unless
-/// told which): the test executables, in the order of their packages' directories and
-/// sources (a stable order, as cargo's own is).
+/// `cargo test --no-run` with cargo's JSON messages: the test executables, in the order
+/// of their packages' directories and sources (a stable order, as cargo's own is).
 fn build(root: &Path, cargo_args: &[String]) -> Result<Vec<TestBinary>> {
-    // cargo's `--all-targets` would override a `--test` given.
-    let everything = ["--workspace".to_owned(), "--all-targets".to_owned()];
-    let targets = if cargo_args.is_empty() {
-        &everything[..]
-    } else {
-        cargo_args
-    };
     let output = Command::new("cargo")
         .args([
             "test",
@@ -128,7 +233,7 @@ fn build(root: &Path, cargo_args: &[String]) -> Result<Vec<TestBinary>> {
             "--message-format",
             "json-render-diagnostics",
         ])
-        .args(targets)
+        .args(cargo_args)
         .current_dir(root)
         .stderr(Stdio::inherit())
         .output()
@@ -224,6 +329,46 @@ mod tests {
 
         let (cargo, binary) = split_args(&[]);
         assert!(cargo.is_empty() && binary.is_empty());
+    }
+
+    #[test]
+    fn cargos_options_keep_the_whole_workspace_and_every_target_unless_they_choose() {
+        assert_eq!(
+            with_default_scope(&[]),
+            strings(&["--workspace", "--all-targets"])
+        );
+        assert_eq!(
+            with_default_scope(&strings(&["--release", "--no-fail-fast"])),
+            strings(&[
+                "--release",
+                "--no-fail-fast",
+                "--workspace",
+                "--all-targets"
+            ])
+        );
+        assert_eq!(
+            with_default_scope(&strings(&["-p", "service", "--test", "listing"])),
+            strings(&["-p", "service", "--test", "listing"])
+        );
+        assert_eq!(
+            with_default_scope(&strings(&["-pservice", "--lib"])),
+            strings(&["-pservice", "--lib"])
+        );
+        assert_eq!(
+            with_default_scope(&strings(&["--package=service"])),
+            strings(&["--package=service", "--all-targets"])
+        );
+    }
+
+    #[test]
+    fn a_test_name_among_cargos_options_is_refused_and_an_options_value_is_not() {
+        assert!(check_cargo_args(&strings(&["-p", "service", "--test", "listing"])).is_ok());
+        assert!(check_cargo_args(&strings(&["--release", "-j", "2"])).is_ok());
+        let refused = check_cargo_args(&strings(&["merged"])).expect_err("a bare name");
+        assert!(refused
+            .to_string()
+            .contains("cargo xtask test -- -- merged"));
+        assert!(check_cargo_args(&strings(&["-p", "service", "merged"])).is_err());
     }
 
     #[test]

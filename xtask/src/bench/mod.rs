@@ -372,15 +372,24 @@ fn splice_missed(text: &str, prefix: &str, line: Option<&str>) -> String {
         .filter(|kept| !kept.starts_with(prefix))
         .map(str::to_owned)
         .collect();
-    if let Some(line) = line {
-        if let Some(at) = lines
-            .iter()
-            .position(|heading| heading == "## Targets missed, and why")
-        {
-            if lines.get(at + 2).is_some_and(|next| next == "None.") {
-                lines.remove(at + 2);
+    if let Some(at) = lines
+        .iter()
+        .position(|heading| heading == "## Targets missed, and why")
+    {
+        match line {
+            Some(line) => {
+                if lines.get(at + 2).is_some_and(|next| next == "None.") {
+                    lines.remove(at + 2);
+                }
+                lines.insert(at + 2, line.to_owned());
             }
-            lines.insert(at + 2, line.to_owned());
+            // The list's last line gone: the section says so, as a whole run writes it.
+            None => {
+                let next = lines.get(at + 2);
+                if next.is_none_or(|next| !next.starts_with("- ") && next != "None.") {
+                    lines.insert(at + 2, "None.".to_owned());
+                }
+            }
         }
     }
     let mut out = lines.join("\n");
@@ -842,6 +851,28 @@ mod tests {
 
     const REPORT: &str =
         "# Benchmarks\n\n## 6. Daily reconciliation\n\nsix\n\n## Decisions measured\n\nkept\n";
+
+    #[test]
+    fn a_parts_missed_line_is_replaced_and_the_list_says_none_when_it_empties() {
+        let text = "## Targets missed, and why\n\nNone.\n";
+        let added = splice_missed(text, bulk::MISSED_PREFIX, Some("- **Bulk actions: x**"));
+        assert_eq!(
+            added,
+            "## Targets missed, and why\n\n- **Bulk actions: x**\n"
+        );
+        let replaced = splice_missed(&added, bulk::MISSED_PREFIX, Some("- **Bulk actions: y**"));
+        assert_eq!(
+            replaced,
+            "## Targets missed, and why\n\n- **Bulk actions: y**\n"
+        );
+        let emptied = splice_missed(&replaced, bulk::MISSED_PREFIX, None);
+        assert_eq!(emptied, text);
+        let other = "## Targets missed, and why\n\n- **Other**\n- **Bulk actions: y**\n";
+        assert_eq!(
+            splice_missed(other, bulk::MISSED_PREFIX, None),
+            "## Targets missed, and why\n\n- **Other**\n"
+        );
+    }
 
     #[test]
     fn a_section_not_there_yet_goes_before_the_decisions() {

@@ -109,10 +109,11 @@ pub async fn simulate(
     // hook would also print a backtrace over the progress bar.
     std::panic::set_hook(Box::new(|info| eprintln!("\npanic: {info}")));
     println!(
-        "chaos: {} runs from seed {} with the {gateway} gateway, {} operations each ({})",
+        "chaos: {} runs from seed {} with the {gateway} gateway, {} operations each, {} at once ({})",
         options.runs,
         options.seed,
         options.operations,
+        options.jobs,
         git_revision()
     );
     let started = Instant::now();
