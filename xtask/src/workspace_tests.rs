@@ -89,6 +89,8 @@ pub async fn run(
             .envs(env.iter().map(|(name, value)| (*name, value.as_str())))
             .env("CARGO_MANIFEST_DIR", &binary.package_dir)
             .env("AWS_ENDPOINT_URL_DYNAMODB", dynamo.endpoint())
+            // The endpoint above is named, not xtask's default.
+            .env_remove(crate::servers::DYNAMODB_ENDPOINT_DEFAULTED)
             .current_dir(&binary.package_dir)
             .stdin(Stdio::null())
             .status()
