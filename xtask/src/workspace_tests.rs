@@ -52,16 +52,15 @@ struct Target {
 /// Builds every test target, then runs each binary in turn with `env`, in its package's
 /// directory as cargo does, stopping at the first that fails (with `--no-fail-fast`,
 /// failing at the end). `args` are `cargo test`'s options (`-p service`, `--test
-/// listing`), then after a `--` each binary's (a name filter, `--nocapture`). After a
-/// binary that left a table in a DynamoDB Local this run started, the next gets a new
-/// one.
+/// listing`), then after a `--` each binary's (a name filter, `--nocapture`), as
+/// `check_args` allowed before anything else ran. After a binary that left a table in a
+/// DynamoDB Local this run started, the next gets a new one.
 pub async fn run(
     root: &Path,
     args: &[String],
     env: &[(&str, String)],
     dynamo: &mut Dynamo,
 ) -> Result<()> {
-    check_args(args)?;
     let (cargo_args, binary_args) = split_args(args);
     let no_fail_fast = cargo_args.iter().any(|arg| arg == "--no-fail-fast");
     let binaries = build(root, &with_default_scope(cargo_args))?;

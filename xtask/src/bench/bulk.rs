@@ -30,37 +30,39 @@ pub struct BulkFigures {
     pub rounds: Vec<Round>,
 }
 
-impl BulkFigures {
-    fn median(&self, value: impl Fn(&Round) -> f64) -> f64 {
-        let mut values: Vec<f64> = self.rounds.iter().map(value).collect();
-        values.sort_by(f64::total_cmp);
-        values.get(values.len() / 2).copied().unwrap_or(0.0)
-    }
+/// The rounds' medians, each figure on its own.
+pub struct Medians {
+    pub single_ms: f64,
+    pub bulk_ms: f64,
+    pub single_floor_ms: f64,
+    pub bulk_floor_ms: f64,
+}
 
-    /// The bulk call's time ÷ the single action's, each the median of the rounds.
+impl Medians {
+    /// The bulk call's time ÷ the single action's.
     pub fn run_ratio(&self) -> f64 {
-        self.median(|r| r.bulk_ms) / self.median(|r| r.single_ms).max(f64::EPSILON)
+        self.bulk_ms / self.single_ms.max(f64::EPSILON)
     }
 
     /// The same for DynamoDB Local's own time for each call's requests.
     pub fn floor_ratio(&self) -> f64 {
-        self.median(|r| r.bulk.floor_ms) / self.median(|r| r.single.floor_ms).max(f64::EPSILON)
+        self.bulk_floor_ms / self.single_floor_ms.max(f64::EPSILON)
     }
+}
 
-    pub fn single_ms(&self) -> f64 {
-        self.median(|r| r.single_ms)
-    }
-
-    pub fn bulk_ms(&self) -> f64 {
-        self.median(|r| r.bulk_ms)
-    }
-
-    pub fn single_floor_ms(&self) -> f64 {
-        self.median(|r| r.single.floor_ms)
-    }
-
-    pub fn bulk_floor_ms(&self) -> f64 {
-        self.median(|r| r.bulk.floor_ms)
+impl BulkFigures {
+    pub fn medians(&self) -> Medians {
+        let median = |value: fn(&Round) -> f64| {
+            let mut values: Vec<f64> = self.rounds.iter().map(value).collect();
+            values.sort_by(f64::total_cmp);
+            values.get(values.len() / 2).copied().unwrap_or(0.0)
+        };
+        Medians {
+            single_ms: median(|r| r.single_ms),
+            bulk_ms: median(|r| r.bulk_ms),
+            single_floor_ms: median(|r| r.single.floor_ms),
+            bulk_floor_ms: median(|r| r.bulk.floor_ms),
+        }
     }
 }
 
@@ -167,13 +169,13 @@ async fn cancel(api: &Api, admin: &str, payouts: &[Payout]) -> Result<()> {
 }
 
 /// One call's wall time and the requests it sent.
-struct Captured {
+struct CallCapture {
     run_ms: f64,
     started: Instant,
     calls: Vec<devkit::replay::Captured>,
 }
 
-impl Captured {
+impl CallCapture {
     /// DynamoDB Local's own time for the call's requests, sent again to `copies` (two
     /// copies of `table` as it was before the call).
     async fn floor(
@@ -193,12 +195,12 @@ impl Captured {
 async fn captured(
     capture: &Capture,
     call: impl std::future::Future<Output = Result<()>>,
-) -> Result<Captured> {
+) -> Result<CallCapture> {
     capture.start();
     let started = Instant::now();
     call.await?;
     let run_ms = ms(started.elapsed());
-    Ok(Captured {
+    Ok(CallCapture {
         run_ms,
         started,
         calls: capture.stop(),
@@ -216,14 +218,15 @@ pub const MISSED_PREFIX: &str = "- **Bulk actions:";
 
 /// The line under "Targets missed" when ten ids take more than three single actions.
 pub fn missed(figures: &BulkFigures) -> Option<String> {
-    let run = figures.run_ratio();
+    let run = figures.medians().run_ratio();
     (run > TARGET).then(|| format!("{MISSED_PREFIX} {IDS} ids in one call = {run:.2} × one cancel** (target {TARGET}): {} See §10.", cause(figures)))
 }
 
 /// Why ten ids take what they take, from what was measured: DynamoDB Local's own time
 /// for the same requests, and how far the call is above it.
 fn cause(figures: &BulkFigures) -> String {
-    let (run, floor) = (figures.run_ratio(), figures.floor_ratio());
+    let medians = figures.medians();
+    let (run, floor) = (medians.run_ratio(), medians.floor_ratio());
     let over = run / floor.max(f64::EPSILON);
     if floor > TARGET {
         format!("DynamoDB Local's own time for the very same requests, sent as the call sent them, is already {floor:.2} × one cancel's (it answers requests sent at once nearly one after another: \"at once ÷ one alone\" in §10's phases), and the call is {over:.2} × that. Each id is its own payout, scout and user, so on DynamoDB no two of the call's requests touch one item.")
@@ -235,7 +238,8 @@ pub fn section(figures: &BulkFigures, command: &str) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     out.push_str(&super::stats::section_head(HEADING, command));
-    let (run, floor) = (figures.run_ratio(), figures.floor_ratio());
+    let medians = figures.medians();
+    let (run, floor) = (medians.run_ratio(), medians.floor_ratio());
     let _ = writeln!(out, "`POST /payouts/bulk` cancelling {IDS} pending payouts, each of its own scout and user, against `POST /payouts/{{id}}/cancel` cancelling one of another, each through `App::handle` (the function's code) on DynamoDB Local, median of {} rounds, the two calls taking turns to go first. Each call's requests were captured and sent again, unchanged but for the table's name, to copies of the table made before either call (the two touch no item in common): as the call sent them (each run of requests of one kind at once), the least DynamoDB Local takes for them, and one at a time.\n", figures.rounds.len());
     let _ = writeln!(
         out,
@@ -245,15 +249,14 @@ pub fn section(figures: &BulkFigures, command: &str) -> String {
     let _ = writeln!(
         out,
         "| the call | {:.1} ms | {:.1} ms | {run:.2} | ≤ {TARGET}: {} |",
-        figures.single_ms(),
-        figures.bulk_ms(),
+        medians.single_ms,
+        medians.bulk_ms,
         if run <= TARGET { "met" } else { "**missed**" }
     );
     let _ = writeln!(
         out,
         "| DynamoDB Local's own time for the same requests | {:.1} ms | {:.1} ms | {floor:.2} | |",
-        figures.single_floor_ms(),
-        figures.bulk_floor_ms(),
+        medians.single_floor_ms, medians.bulk_floor_ms,
     );
     let _ = writeln!(out, "\nThe call's ratio ÷ DynamoDB Local's: **{:.2}** (1 would be the ids running as concurrently as DynamoDB Local lets the same requests run). The bulk call runs `PROCESS_CONCURRENCY` (10) ids at once: its {IDS} ids' `GetItem`s go at once, then their transactions. {}\n", run / floor.max(f64::EPSILON), cause(figures));
     if let Some(last) = figures.rounds.last() {

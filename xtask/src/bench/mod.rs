@@ -136,26 +136,16 @@ async fn only_reconcile(endpoint: &str, quick: bool, started: Instant) -> Result
     } else {
         "cargo xtask bench --only reconcile"
     };
-    let path = report_path(quick);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n\n".to_owned());
-    let text = splice_section(
-        &text,
+    write_section_and_missed(
+        quick,
         reconcile::HEADING,
         &reconcile::section(&figures, command),
-    );
-    let text = splice_missed(
-        &text,
-        reconcile::MISSED_PREFIX,
-        reconcile_missed(&figures).as_deref(),
-    );
-    std::fs::create_dir_all(path.parent().unwrap_or(&paths::local_dir()))?;
-    std::fs::write(&path, text)?;
-    println!(
-        "bench: wrote §6 of {} in {:.0} s",
-        path.display(),
-        started.elapsed().as_secs_f64()
-    );
-    Ok(())
+        (
+            reconcile::MISSED_PREFIX,
+            reconcile_missed(&figures).as_deref(),
+        ),
+        started,
+    )
 }
 
 /// `cargo xtask bench [--quick] --only heat`: §7 alone, written over §7 of the report;
@@ -234,21 +224,13 @@ async fn only_bulk(endpoint: &str, quick: bool, started: Instant) -> Result<()> 
     println!("bench: bulk actions");
     let figures = bulk::run(endpoint, &vault, quick).await?;
     let command = only_command("bulk", quick);
-    write_section(
+    write_section_and_missed(
         quick,
         bulk::HEADING,
         &bulk::section(&figures, &command),
+        (bulk::MISSED_PREFIX, bulk::missed(&figures).as_deref()),
         started,
-    )?;
-    let path = report_path(quick);
-    let text = std::fs::read_to_string(&path)?;
-    let text = splice_missed(
-        &text,
-        bulk::MISSED_PREFIX,
-        bulk::missed(&figures).as_deref(),
-    );
-    std::fs::write(&path, text)?;
-    Ok(())
+    )
 }
 
 /// The payout accounts' keys on a moto (this run's own unless one is running): what a
@@ -267,11 +249,35 @@ fn only_command(part: &str, quick: bool) -> String {
 /// One part's `section`, written over the section under `heading` of the report; the
 /// rest of the file stays as the last whole run left it.
 fn write_section(quick: bool, heading: &str, section: &str, started: Instant) -> Result<()> {
+    write_report(quick, heading, started, |text| {
+        splice_section(text, heading, section)
+    })
+}
+
+/// As `write_section`, and the part's line under "Targets missed" (`missed`: the line's
+/// prefix, and the line, or none when the part met its target) replaced with it.
+fn write_section_and_missed(
+    quick: bool,
+    heading: &str,
+    section: &str,
+    (prefix, line): (&str, Option<&str>),
+    started: Instant,
+) -> Result<()> {
+    write_report(quick, heading, started, |text| {
+        splice_missed(&splice_section(text, heading, section), prefix, line)
+    })
+}
+
+fn write_report(
+    quick: bool,
+    heading: &str,
+    started: Instant,
+    change: impl FnOnce(&str) -> String,
+) -> Result<()> {
     let path = report_path(quick);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n\n".to_owned());
-    let text = splice_section(&text, heading, section);
     std::fs::create_dir_all(path.parent().unwrap_or(&paths::local_dir()))?;
-    std::fs::write(&path, text)?;
+    std::fs::write(&path, change(&text))?;
     println!(
         "bench: wrote \"{}\" of {} in {:.0} s",
         heading.trim_start_matches("## "),
