@@ -4,6 +4,11 @@
 //! the sharded keys it lacks ([`store::Store::backfill_sharded_keys`]), a checkpoint
 //! after every page lets an interrupted run carry on, and once every segment is done
 //! and the three indexes are active, the marker makes every store read them.
+//!
+//! `--unmark` takes the marker away again, for a stage rolled back past this version
+//! (docs/DEPLOY.md): the older code writes payouts without the sharded keys, so the
+//! next deploy of this version must read the legacy indexes, which every version keeps
+//! complete, until a new scan has keyed them.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,7 +23,8 @@ use service::config::StageConfig;
 use store::keys;
 use store::{BackfillPage, PageKey, ShardedSince, Store};
 
-pub const USAGE: &str = "usage: cargo xtask migrate [--dry-run] [--restart] [--segments N] [--yes]";
+pub const USAGE: &str =
+    "usage: cargo xtask migrate [--dry-run] [--restart] [--segments N] [--yes]\n       cargo xtask migrate --unmark [--yes]";
 
 /// Enough to keep a table's reads busy without throttling an on-demand table that
 /// serves the service meanwhile.
@@ -144,11 +150,58 @@ pub struct Report {
     pub marked: Option<Marked>,
 }
 
+/// What `cargo xtask migrate` was asked to do.
+#[derive(Debug)]
+enum Command {
+    Migrate(Options),
+    Unmark { checkpoint_dir: PathBuf },
+}
+
 pub async fn run(args: &[String]) -> Result<()> {
-    let options = read_options(args, devkit::paths::local_dir().join("migrate"))?;
+    let command = read_command(args, devkit::paths::local_dir().join("migrate"))?;
     let config = StageConfig::from_env(false)?;
     let store = Store::new(crate::sdk_client().await, &config.table_name);
-    migrate(&store, &options).await.map(|_| ())
+    match command {
+        Command::Migrate(options) => migrate(&store, &options).await.map(|_| ()),
+        Command::Unmark { checkpoint_dir } => unmark(&store, &checkpoint_dir).await.map(|_| ()),
+    }
+}
+
+fn read_command(args: &[String], checkpoint_dir: PathBuf) -> Result<Command> {
+    if args.iter().any(|arg| arg == "--unmark") {
+        if args.len() > 1 {
+            bail!("--unmark takes no other flag\n{USAGE}");
+        }
+        return Ok(Command::Unmark { checkpoint_dir });
+    }
+    read_options(args, checkpoint_dir).map(Command::Migrate)
+}
+
+/// Takes the table's marker away and forgets its finished scan: the next `migrate`
+/// scans every item again (writes an older version made since are not in the earlier
+/// scan) and marks the table once they are keyed. `false` when it was not marked.
+pub async fn unmark(store: &Store, checkpoint_dir: &Path) -> Result<bool> {
+    let table = store.table();
+    let since = store.sharded_since().await?;
+    let removed = store.unmark_sharded().await?;
+    match since.filter(|_| removed) {
+        Some(since) => println!(
+            "{table}: the marker of {} is taken away; stores started from now on read the \
+             legacy indexes until `cargo xtask migrate` has scanned the table again",
+            since.sharded_at
+        ),
+        None => println!("{table} was not marked: nothing to take away"),
+    }
+    let path = checkpoint_dir.join(format!("{table}.json"));
+    match std::fs::remove_file(&path) {
+        Ok(()) => println!(
+            "{} removed: the next run scans from the start",
+            path.display()
+        ),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(err).with_context(|| format!("removing {}", path.display())),
+    }
+    Ok(removed)
 }
 
 fn read_options(args: &[String], checkpoint_dir: PathBuf) -> Result<Options> {
@@ -1205,6 +1258,114 @@ mod tests {
         assert_eq!(keyed(&legacy, &payouts).await, all_right);
     }
 
+    /// A stage rolled back past this version and forward again: the older code made a
+    /// payout without the sharded keys, which the sharded lists cannot see; `--unmark`
+    /// sends new stores back to the legacy indexes, which have it, and forgets the
+    /// earlier scan, so the next `migrate` scans again, keys it and marks the table.
+    #[tokio::test]
+    async fn unmarking_after_a_rollback_reads_the_legacy_indexes_until_a_new_scan_keys_them() {
+        let store = fresh_store().await;
+        let table = store.table().to_owned();
+        let client = store.client().clone();
+        let limits = local_config(&[]).unwrap().limits;
+        store
+            .insert_scout(&Scout::with_earnings("s-1", OWNER, Paise(10_000_000)))
+            .await
+            .unwrap();
+        let mut payouts = Vec::new();
+        for amount in [1_000, 2_000] {
+            payouts.push(requested(&store, limits, OWNER, "s-1", amount).await);
+        }
+        let dir = scratch::Dir::new("migrate-unmark");
+        let checkpoints = dir.path().join("checkpoints");
+        let checkpoint = checkpoints.join(format!("{table}.json"));
+        let scanned = migrate(
+            &Store::new(client.clone(), &table),
+            &Options {
+                restart: true,
+                ..options(&checkpoints)
+            },
+        )
+        .await
+        .unwrap();
+        assert!(scanned.finished && checkpoint.exists(), "{scanned:?}");
+        let marker = store.sharded_since().await.unwrap().expect("marked");
+
+        // The older version's payout: its legacy keys only.
+        let older = requested(&store, limits, OWNER, "s-1", 3_000).await;
+        update(
+            &store,
+            &keys::payout_pk(older.payout_id),
+            keys::PAYOUT_SK,
+            "REMOVE status_shard_pk, feed_shard_pk",
+            None,
+        )
+        .await;
+        payouts.push(older.clone());
+        let pending_ids = |store: Store| async move {
+            let mut found = Vec::new();
+            for index in [PayoutIndex::Status(PayoutStatus::Pending), PayoutIndex::All] {
+                let page = store.query_payouts(&index, true, 100, None).await.unwrap();
+                found.push(ids(&page));
+            }
+            found
+        };
+        let all: Vec<Uuid> = newest_first(&payouts.iter().collect::<Vec<_>>());
+        let without_older: Vec<Uuid> = all
+            .iter()
+            .copied()
+            .filter(|id| *id != older.payout_id)
+            .collect();
+        assert_eq!(
+            pending_ids(Store::new(client.clone(), &table)).await,
+            [without_older.clone(), without_older],
+            "the sharded indexes miss the older version's payout"
+        );
+        let before = everything(&store).await;
+
+        // --unmark: the marker and the finished scan are gone, new stores read legacy.
+        assert!(unmark(&store, &checkpoints).await.unwrap());
+        assert_eq!(store.sharded_since().await.unwrap(), None);
+        assert!(!checkpoint.exists());
+        assert!(
+            !unmark(&store, &checkpoints).await.unwrap(),
+            "nothing to take away twice"
+        );
+        let mut unmarked = before.clone();
+        unmarked.remove(&(keys::LAYOUT_PK.to_owned(), keys::LAYOUT_SK.to_owned()));
+        assert_eq!(everything(&store).await, unmarked, "only the marker went");
+        assert_eq!(
+            pending_ids(Store::new(client.clone(), &table)).await,
+            [all.clone(), all.clone()]
+        );
+
+        // The next run scans every item, keys the one the older version wrote, marks.
+        let again = migrate(&Store::new(client.clone(), &table), &options(&checkpoints))
+            .await
+            .unwrap();
+        assert!(!again.resumed);
+        assert_eq!(again.totals.payouts_keyed, 1, "{again:?}");
+        assert_eq!(again.marked, Some(Marked::Now));
+        let remarked = store.sharded_since().await.unwrap().expect("marked again");
+        assert!(remarked.sharded_at >= marker.sharded_at);
+        assert_eq!(
+            pending_ids(Store::new(client.clone(), &table)).await,
+            [all.clone(), all]
+        );
+        for payout in &payouts {
+            let stored = item(&store, &keys::payout_pk(payout.payout_id), keys::PAYOUT_SK).await;
+            assert_eq!(
+                [stored.get("status_shard_pk"), stored.get("feed_shard_pk")],
+                [
+                    Some(&s(&wanted_status_shard(payout))),
+                    Some(&s(&wanted_feed_shard(payout)))
+                ],
+                "{}",
+                payout.payout_id
+            );
+        }
+    }
+
     #[test]
     fn the_indexes_must_all_be_there_active_and_done_backfilling() {
         let index = |name: &str, status: IndexStatus, backfilling: Option<bool>| {
@@ -1269,6 +1430,20 @@ mod tests {
         ] {
             assert!(
                 read_options(&args(wrong), dir.clone()).is_err(),
+                "{wrong:?}"
+            );
+        }
+        assert!(matches!(
+            read_command(&args(&["--unmark"]), dir.clone()),
+            Ok(Command::Unmark { .. })
+        ));
+        assert!(matches!(
+            read_command(&args(&["--restart"]), dir.clone()),
+            Ok(Command::Migrate(Options { restart: true, .. }))
+        ));
+        for wrong in [&["--unmark", "--restart"][..], &["--dry-run", "--unmark"]] {
+            assert!(
+                read_command(&args(wrong), dir.clone()).is_err(),
                 "{wrong:?}"
             );
         }

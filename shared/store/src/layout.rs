@@ -22,8 +22,10 @@ use domain::time::Timestamp;
 /// again: the switch reaches every warm Lambda within this, at one read a minute each.
 const LOOK_AGAIN: Duration = Duration::from_secs(60);
 
-/// What a store last learnt of the marker. Once seen it stays seen: a migration is
-/// never undone while the code that reads both layouts runs.
+/// What a store last learnt of the marker. Once seen it stays seen: the marker is taken
+/// away only after a rollback to a version before the sharded indexes (`cargo xtask
+/// migrate --unmark`), whose processes never read it; the processes of the next deploy
+/// are new, and read whichever layout they find.
 #[derive(Debug, Default)]
 pub(crate) struct LayoutSeen {
     sharded: AtomicBool,
@@ -75,6 +77,22 @@ impl Store {
             &ShardedSince { sharded_at: at },
         )
         .await
+    }
+
+    /// Takes the marker away, so stores that have not seen it read the legacy indexes
+    /// again: after an older version wrote payouts without the sharded keys. `false`
+    /// when the table was not marked.
+    pub async fn unmark_sharded(&self) -> Result<bool> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::LAYOUT_PK))
+            .key(keys::SK, s(keys::LAYOUT_SK))
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await;
+        crate::written(result)
     }
 }
 
