@@ -111,9 +111,9 @@ which table, region and account, and ask before writing unless given --yes
                            ACTIVE, mark the table so the service reads them; safe
                            while the service runs (once, after deploying;
                            --dry-run: count, write nothing; --restart: scan again)
-  migrate --unmark [--yes] take the mark away after a rollback past this version:
-                           the service reads the legacy indexes until the next
-                           migrate has scanned again (docs/DEPLOY.md)
+  migrate --unmark [--yes] take the mark away, the first step of a rollback past
+                           this version: the service reads the legacy indexes again
+                           within a minute (docs/DEPLOY.md)
   import ... [--yes]       as above
 ";
 

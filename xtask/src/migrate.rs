@@ -5,10 +5,10 @@
 //! after every page lets an interrupted run carry on, and once every segment is done
 //! and the three indexes are active, the marker makes every store read them.
 //!
-//! `--unmark` takes the marker away again, for a stage rolled back past this version
-//! (docs/DEPLOY.md): the older code writes payouts without the sharded keys, so the
-//! next deploy of this version must read the legacy indexes, which every version keeps
-//! complete, until a new scan has keyed them.
+//! `--unmark` takes the marker away again, the first step of a rollback past this
+//! version (docs/DEPLOY.md): every store reads the legacy indexes again within a minute,
+//! so the sharded ones can be stepped down, and the older code, which writes payouts
+//! without the sharded keys, never leaves a sharded read short.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -177,17 +177,19 @@ fn read_command(args: &[String], checkpoint_dir: PathBuf) -> Result<Command> {
     read_options(args, checkpoint_dir).map(Command::Migrate)
 }
 
-/// Takes the table's marker away and forgets its finished scan: the next `migrate`
-/// scans every item again (writes an older version made since are not in the earlier
-/// scan) and marks the table once they are keyed. `false` when it was not marked.
+/// Takes the table's marker away and forgets this machine's finished scan of it: the
+/// next `migrate` here scans every item again (writes an older version makes after a
+/// rollback are not in the earlier scan; elsewhere, `--restart` does the same). `false`
+/// when it was not marked.
 pub async fn unmark(store: &Store, checkpoint_dir: &Path) -> Result<bool> {
     let table = store.table();
     let since = store.sharded_since().await?;
     let removed = store.unmark_sharded().await?;
     match since.filter(|_| removed) {
         Some(since) => println!(
-            "{table}: the marker of {} is taken away; stores started from now on read the \
-             legacy indexes until `cargo xtask migrate` has scanned the table again",
+            "{table}: the marker of {} is taken away; within a minute every store reads the \
+             legacy indexes, until `cargo xtask migrate --restart` has scanned the table \
+             again and marked it (docs/DEPLOY.md, \"Rolling back past this version\")",
             since.sharded_at
         ),
         None => println!("{table} was not marked: nothing to take away"),
@@ -588,6 +590,7 @@ fn index_problems(indexes: &[GlobalSecondaryIndexDescription]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use std::collections::{BTreeMap, HashMap};
+    use std::time::Duration;
 
     use aws_sdk_dynamodb::types::{AttributeValue, GlobalSecondaryIndexDescription, IndexStatus};
     use uuid::Uuid;
@@ -1258,12 +1261,14 @@ mod tests {
         assert_eq!(keyed(&legacy, &payouts).await, all_right);
     }
 
-    /// A stage rolled back past this version and forward again: the older code made a
-    /// payout without the sharded keys, which the sharded lists cannot see; `--unmark`
-    /// sends new stores back to the legacy indexes, which have it, and forgets the
-    /// earlier scan, so the next `migrate` scans again, keys it and marks the table.
+    /// A rollback past this version and forward again. `--unmark` sends a store that
+    /// read the sharded indexes back to the legacy ones at its next look (a minute in a
+    /// Lambda, at once here), and forgets this machine's scan; the older version then
+    /// makes a payout without the sharded keys and claims another, leaving it keyed as
+    /// pending; the sharded reads miss both, the legacy ones do not; moving forward
+    /// again scans every item, keys both and marks the table.
     #[tokio::test]
-    async fn unmarking_after_a_rollback_reads_the_legacy_indexes_until_a_new_scan_keys_them() {
+    async fn unmarking_sends_reads_back_to_the_legacy_indexes_until_a_new_scan_keys_them() {
         let store = fresh_store().await;
         let table = store.table().to_owned();
         let client = store.client().clone();
@@ -1273,7 +1278,7 @@ mod tests {
             .await
             .unwrap();
         let mut payouts = Vec::new();
-        for amount in [1_000, 2_000] {
+        for amount in [1_000, 2_000, 3_000] {
             payouts.push(requested(&store, limits, OWNER, "s-1", amount).await);
         }
         let dir = scratch::Dir::new("migrate-unmark");
@@ -1289,41 +1294,29 @@ mod tests {
         .await
         .unwrap();
         assert!(scanned.finished && checkpoint.exists(), "{scanned:?}");
-        let marker = store.sharded_since().await.unwrap().expect("marked");
-
-        // The older version's payout: its legacy keys only.
-        let older = requested(&store, limits, OWNER, "s-1", 3_000).await;
-        update(
-            &store,
-            &keys::payout_pk(older.payout_id),
-            keys::PAYOUT_SK,
-            "REMOVE status_shard_pk, feed_shard_pk",
-            None,
-        )
-        .await;
-        payouts.push(older.clone());
-        let pending_ids = |store: Store| async move {
+        assert!(store.sharded_since().await.unwrap().is_some());
+        let watching =
+            Store::new(client.clone(), &table).with_layout_looked_at_every(Duration::ZERO);
+        let lists = |store: Store| async move {
             let mut found = Vec::new();
-            for index in [PayoutIndex::Status(PayoutStatus::Pending), PayoutIndex::All] {
+            for index in [
+                PayoutIndex::Status(PayoutStatus::Pending),
+                PayoutIndex::Status(PayoutStatus::Processing),
+                PayoutIndex::All,
+            ] {
                 let page = store.query_payouts(&index, true, 100, None).await.unwrap();
                 found.push(ids(&page));
             }
             found
         };
-        let all: Vec<Uuid> = newest_first(&payouts.iter().collect::<Vec<_>>());
-        let without_older: Vec<Uuid> = all
-            .iter()
-            .copied()
-            .filter(|id| *id != older.payout_id)
-            .collect();
+        let all = newest_first(&payouts.iter().collect::<Vec<_>>());
         assert_eq!(
-            pending_ids(Store::new(client.clone(), &table)).await,
-            [without_older.clone(), without_older],
-            "the sharded indexes miss the older version's payout"
+            lists(watching.clone()).await,
+            [all.clone(), vec![], all.clone()]
         );
         let before = everything(&store).await;
 
-        // --unmark: the marker and the finished scan are gone, new stores read legacy.
+        // --unmark: the marker and the finished scan are gone; nothing else is.
         assert!(unmark(&store, &checkpoints).await.unwrap());
         assert_eq!(store.sharded_since().await.unwrap(), None);
         assert!(!checkpoint.exists());
@@ -1331,26 +1324,76 @@ mod tests {
             !unmark(&store, &checkpoints).await.unwrap(),
             "nothing to take away twice"
         );
-        let mut unmarked = before.clone();
+        let mut unmarked = before;
         unmarked.remove(&(keys::LAYOUT_PK.to_owned(), keys::LAYOUT_SK.to_owned()));
         assert_eq!(everything(&store).await, unmarked, "only the marker went");
-        assert_eq!(
-            pending_ids(Store::new(client.clone(), &table)).await,
-            [all.clone(), all.clone()]
-        );
 
-        // The next run scans every item, keys the one the older version wrote, marks.
+        // The older version: a payout with its legacy keys only, and a claim that moves
+        // the legacy status key alone.
+        let made = requested(&store, limits, OWNER, "s-1", 4_000).await;
+        update(
+            &store,
+            &keys::payout_pk(made.payout_id),
+            keys::PAYOUT_SK,
+            "REMOVE status_shard_pk, feed_shard_pk",
+            None,
+        )
+        .await;
+        let claimed = payouts[0].payout_id;
+        let values = HashMap::from([
+            (":status".to_owned(), s("processing")),
+            (
+                ":status_pk".to_owned(),
+                s(&keys::status_pk(PayoutStatus::Processing)),
+            ),
+        ]);
+        client
+            .update_item()
+            .table_name(&table)
+            .key(keys::PK, s(&keys::payout_pk(claimed)))
+            .key(keys::SK, s(keys::PAYOUT_SK))
+            .update_expression("SET #status = :status, status_pk = :status_pk")
+            .expression_attribute_names("#status", "status")
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await
+            .unwrap();
+        payouts.push(made.clone());
+        for payout in &mut payouts {
+            *payout = store.payout(payout.payout_id).await.unwrap().unwrap();
+        }
+        assert_eq!(payouts[0].status, PayoutStatus::Processing);
+        let all = newest_first(&payouts.iter().collect::<Vec<_>>());
+        let pending: Vec<Uuid> = all.iter().copied().filter(|id| *id != claimed).collect();
+        let legacy_lists = [pending.clone(), vec![claimed], all.clone()];
+
+        // The store that read the sharded indexes reads the legacy ones now, and sees
+        // everything the older version did; a store on the sharded ones would not.
+        assert_eq!(lists(watching.clone()).await, legacy_lists);
+        assert!(store.mark_sharded(Timestamp::now()).await.unwrap());
+        let sharded_lists = lists(Store::new(client.clone(), &table)).await;
+        assert!(
+            !sharded_lists[0].contains(&made.payout_id),
+            "{sharded_lists:?}"
+        );
+        assert!(!sharded_lists[0].contains(&claimed));
+        assert!(
+            sharded_lists[1].is_empty(),
+            "the claim is in no processing shard"
+        );
+        assert!(store.unmark_sharded().await.unwrap());
+
+        // Forward again: every item scanned (no checkpoint here), both keyed, marked.
         let again = migrate(&Store::new(client.clone(), &table), &options(&checkpoints))
             .await
             .unwrap();
         assert!(!again.resumed);
-        assert_eq!(again.totals.payouts_keyed, 1, "{again:?}");
+        assert_eq!(again.totals.payouts_keyed, 2, "{again:?}");
         assert_eq!(again.marked, Some(Marked::Now));
-        let remarked = store.sharded_since().await.unwrap().expect("marked again");
-        assert!(remarked.sharded_at >= marker.sharded_at);
+        assert_eq!(lists(watching.clone()).await, legacy_lists);
         assert_eq!(
-            pending_ids(Store::new(client.clone(), &table)).await,
-            [all.clone(), all]
+            lists(Store::new(client.clone(), &table)).await,
+            legacy_lists
         );
         for payout in &payouts {
             let stored = item(&store, &keys::payout_pk(payout.payout_id), keys::PAYOUT_SK).await;

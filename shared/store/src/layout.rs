@@ -3,10 +3,9 @@
 //! incomplete until `cargo xtask migrate` has given every one its keys; until then the
 //! legacy single-partition indexes are read, which are complete, because every write
 //! carries both layouts' keys. The migration ends by writing one marker item
-//! ([`keys::LAYOUT_PK`]); a store that finds it reads the sharded indexes from then on.
+//! ([`keys::LAYOUT_PK`]); a store reads the sharded indexes while it finds it there.
 //! A new table is marked when it is made (there is nothing to move).
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -18,18 +17,28 @@ use domain::error::{Error, Result};
 use domain::payout::PayoutStatus;
 use domain::time::Timestamp;
 
-/// How long a store keeps reading the legacy layout before it looks for the marker
-/// again: the switch reaches every warm Lambda within this, at one read a minute each.
+/// How long a store trusts what it last learnt of the marker before it looks again:
+/// the marker's coming (the migration's end) and its going (`cargo xtask migrate
+/// --unmark`, before the indexes are stepped down for a rollback past this version)
+/// reach every warm Lambda within this, at one read a minute each.
 const LOOK_AGAIN: Duration = Duration::from_secs(60);
 
-/// What a store last learnt of the marker. Once seen it stays seen: the marker is taken
-/// away only after a rollback to a version before the sharded indexes (`cargo xtask
-/// migrate --unmark`), whose processes never read it; the processes of the next deploy
-/// are new, and read whichever layout they find.
-#[derive(Debug, Default)]
+/// What a store last learnt of the marker, and when. Either answer is safe to act on
+/// for a minute while this version is the only writer: every write carries both
+/// layouts' keys, so both are complete once the marker has been written.
+#[derive(Debug)]
 pub(crate) struct LayoutSeen {
-    sharded: AtomicBool,
-    looked_at: Mutex<Option<Instant>>,
+    look_again: Duration,
+    last: Mutex<Option<(bool, Instant)>>,
+}
+
+impl Default for LayoutSeen {
+    fn default() -> Self {
+        LayoutSeen {
+            look_again: LOOK_AGAIN,
+            last: Mutex::new(None),
+        }
+    }
 }
 
 /// The marker: when the table's every payout and schedule had the sharded keys.
@@ -39,26 +48,32 @@ pub struct ShardedSince {
 }
 
 impl Store {
-    /// Whether the sharded indexes are read ([`LOOK_AGAIN`] at most out of date).
+    /// Looks at the marker every `every` instead of every minute (a test that takes it
+    /// away and watches one store follow).
+    pub fn with_layout_looked_at_every(mut self, every: Duration) -> Self {
+        self.layout = std::sync::Arc::new(LayoutSeen {
+            look_again: every,
+            last: Mutex::new(None),
+        });
+        self
+    }
+
+    /// Whether the sharded indexes are read ([`LOOK_AGAIN`] at most out of date). A
+    /// look that fails keeps the last answer, if there is one, and the next call looks
+    /// again: a throttled read of the marker fails no request that knew the layout.
     pub(crate) async fn reads_sharded(&self) -> Result<bool> {
-        if self.layout.sharded.load(Ordering::Acquire) {
-            return Ok(true);
+        let last = self.layout.last.lock().ok().and_then(|last| *last);
+        if let Some((sharded, at)) = last {
+            if at.elapsed() < self.layout.look_again {
+                return Ok(sharded);
+            }
         }
-        let due = self
-            .layout
-            .looked_at
-            .lock()
-            .map(|looked| looked.is_none_or(|at| at.elapsed() >= LOOK_AGAIN))
-            .unwrap_or(true);
-        if !due {
-            return Ok(false);
-        }
-        let sharded = self.sharded_since().await?.is_some();
-        if sharded {
-            self.layout.sharded.store(true, Ordering::Release);
-        }
-        if let Ok(mut looked) = self.layout.looked_at.lock() {
-            *looked = Some(Instant::now());
+        let sharded = match self.sharded_since().await {
+            Ok(marker) => marker.is_some(),
+            Err(err) => return last.map(|(sharded, _)| sharded).ok_or(err),
+        };
+        if let Ok(mut seen) = self.layout.last.lock() {
+            *seen = Some((sharded, Instant::now()));
         }
         Ok(sharded)
     }
