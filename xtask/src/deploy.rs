@@ -28,12 +28,21 @@ pub fn run(args: &[String]) -> Result<()> {
     if !stages.iter().any(|known| known == stage) {
         bail!("samconfig.toml has no [{stage}.deploy.parameters]; its stages: {stages:?}");
     }
-    let (indexes, table) = sharded_indexes(&root, stage)?;
-    if indexes < ALL_SHARDED_INDEXES {
+    let text = std::fs::read_to_string(root.join("samconfig.toml"))?;
+    let config: toml::Table = text.parse().context("samconfig.toml")?;
+    let target = deploy_target(&config, stage, sam_args)?;
+    if target.sharded_indexes < ALL_SHARDED_INDEXES {
+        refuse_elsewhere(std::env::vars())?;
         tokio::runtime::Runtime::new()?.block_on(async {
-            let config = aws_config::load_from_env().await;
-            refuse_dropping_read_indexes(&aws_sdk_dynamodb::Client::new(&config), &table, indexes)
-                .await
+            let mut loader = aws_config::from_env();
+            if let Some(region) = &target.region {
+                loader = loader.region(aws_config::Region::new(region.clone()));
+            }
+            if let Some(profile) = &target.profile {
+                loader = loader.profile_name(profile);
+            }
+            let client = aws_sdk_dynamodb::Client::new(&loader.load().await);
+            refuse_dropping_read_indexes(&client, &target.table, target.sharded_indexes).await
         })?;
     }
     // Every workspace crate compiled again: cargo trusts modification times, and a
@@ -98,34 +107,149 @@ fn refuse_overrides(sam_args: &[String]) -> Result<()> {
 /// The template's `ShardedIndexes` when a stage's overrides do not name it: all three.
 const ALL_SHARDED_INDEXES: u8 = 3;
 
-/// The sharded indexes a deploy of `stage` keeps (its overrides' `ShardedIndexes`, else
-/// all three) and its table (`payouts-<Stage>`, the template's name for it).
-fn sharded_indexes(root: &std::path::Path, stage: &str) -> Result<(u8, String)> {
-    let text = std::fs::read_to_string(root.join("samconfig.toml"))?;
-    let config: toml::Table = text.parse().context("samconfig.toml")?;
-    let overrides = config
-        .get(stage)
-        .and_then(|sections| sections.get("deploy"))
-        .and_then(|deploy| deploy.get("parameters"))
-        .and_then(|parameters| parameters.get("parameter_overrides"))
-        .and_then(toml::Value::as_str)
-        .unwrap_or_default();
-    let indexes = match override_value(overrides, "ShardedIndexes") {
-        Some(value) => value.parse().with_context(|| {
-            format!("samconfig.toml [{stage}]: ShardedIndexes is 0 to 3, not `{value}`")
-        })?,
-        None => ALL_SHARDED_INDEXES,
-    };
-    let stage_parameter = override_value(overrides, "Stage").unwrap_or(stage);
-    Ok((indexes, format!("payouts-{stage_parameter}")))
+/// The template's `Stage` when a stage's overrides do not name it.
+const TEMPLATE_STAGE: &str = "dev";
+
+/// What a deploy of a stage keeps of the sharded indexes, and where its table is: what
+/// SAM will deploy, from samconfig.toml and the `sam deploy` arguments.
+#[derive(Debug, PartialEq)]
+struct DeployTarget {
+    sharded_indexes: u8,
+    /// `payouts-<Stage>`, the template's name for it.
+    table: String,
+    region: Option<String>,
+    profile: Option<String>,
 }
 
-/// `name`'s value in SAM's `Name="value" Other=value` overrides.
-fn override_value<'a>(overrides: &'a str, name: &str) -> Option<&'a str> {
-    overrides.split_whitespace().find_map(|pair| {
-        let (key, value) = pair.split_once('=')?;
-        (key == name).then(|| value.trim_matches('"'))
+fn deploy_target(config: &toml::Table, stage: &str, sam_args: &[String]) -> Result<DeployTarget> {
+    let section = |command: &str| {
+        config
+            .get(stage)
+            .and_then(|sections| sections.get(command))
+            .and_then(|command| command.get("parameters"))
+    };
+    // SAM reads a setting from the command's section, else from `global`.
+    let setting = |name: &str| {
+        section("deploy")
+            .and_then(|parameters| parameters.get(name))
+            .or_else(|| section("global").and_then(|parameters| parameters.get(name)))
+    };
+    let overrides = match setting("parameter_overrides") {
+        None => Vec::new(),
+        Some(toml::Value::String(text)) => split_overrides(text),
+        Some(toml::Value::Array(items)) => items
+            .iter()
+            .map(|item| item.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .with_context(|| {
+                format!("samconfig.toml [{stage}]: parameter_overrides holds a non-string")
+            })?,
+        Some(other) => bail!(
+            "samconfig.toml [{stage}]: parameter_overrides is a string or a list of strings, \
+             not {other}"
+        ),
+    };
+    let mut parameters = std::collections::HashMap::new();
+    for pair in &overrides {
+        let (name, value) = override_pair(pair)
+            .with_context(|| format!("samconfig.toml [{stage}]: `{pair}` is not Name=value"))?;
+        // The last of a name wins, as in SAM.
+        parameters.insert(name, value);
+    }
+    let sharded_indexes = match parameters.get("ShardedIndexes") {
+        Some(value) => value
+            .parse()
+            .ok()
+            .filter(|indexes| *indexes <= ALL_SHARDED_INDEXES)
+            .with_context(|| {
+                format!("samconfig.toml [{stage}]: ShardedIndexes is 0 to 3, not `{value}`")
+            })?,
+        None => ALL_SHARDED_INDEXES,
+    };
+    let stage_parameter = parameters
+        .get("Stage")
+        .map_or(TEMPLATE_STAGE, String::as_str);
+    let chosen = |name: &str| {
+        sam_option(sam_args, &format!("--{name}")).or_else(|| {
+            setting(name)
+                .and_then(toml::Value::as_str)
+                .map(str::to_owned)
+        })
+    };
+    Ok(DeployTarget {
+        sharded_indexes,
+        table: format!("payouts-{stage_parameter}"),
+        region: chosen("region"),
+        profile: chosen("profile"),
     })
+}
+
+/// SAM's `Name="value" Other=value` overrides, a pair each, a quoted value's spaces
+/// kept and its quotes dropped.
+fn split_overrides(text: &str) -> Vec<String> {
+    let mut pairs = Vec::new();
+    let mut pair = String::new();
+    let mut quoted = false;
+    for c in text.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            c if c.is_whitespace() && !quoted => {
+                if !pair.is_empty() {
+                    pairs.push(std::mem::take(&mut pair));
+                }
+            }
+            c => pair.push(c),
+        }
+    }
+    if !pair.is_empty() {
+        pairs.push(pair);
+    }
+    pairs
+}
+
+/// One override as a name and value: `Name=value`, or CloudFormation's
+/// `ParameterKey=Name,ParameterValue=value`.
+fn override_pair(pair: &str) -> Option<(String, String)> {
+    if let Some(rest) = pair.strip_prefix("ParameterKey=") {
+        let (name, value) = rest.split_once(",ParameterValue=")?;
+        return Some((name.to_owned(), value.trim_matches('"').to_owned()));
+    }
+    let (name, value) = pair.split_once('=')?;
+    Some((name.to_owned(), value.trim_matches('"').to_owned()))
+}
+
+/// `option`'s value among the `sam deploy` arguments (`--region X`, `--region=X`).
+fn sam_option(sam_args: &[String], option: &str) -> Option<String> {
+    let mut args = sam_args.iter();
+    let mut found = None;
+    while let Some(arg) = args.next() {
+        if arg == option {
+            found = args.next().cloned();
+        } else if let Some(value) = arg
+            .strip_prefix(option)
+            .and_then(|rest| rest.strip_prefix('='))
+        {
+            found = Some(value.to_owned());
+        }
+    }
+    found
+}
+
+/// The marker's read goes where SAM deploys, not to an endpoint left in the shell (the
+/// local stack's), which would find no table and let the deploy through.
+fn refuse_elsewhere(vars: impl Iterator<Item = (String, String)>) -> Result<()> {
+    let elsewhere: Vec<String> = vars
+        .filter(|(name, _)| name.starts_with("AWS_ENDPOINT_URL"))
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    if !elsewhere.is_empty() {
+        bail!(
+            "a deploy with fewer than 3 sharded indexes reads the stage's table first, but \
+             the environment points elsewhere ({}): unset those",
+            elsewhere.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// Fewer than three sharded indexes makes CloudFormation delete one, which a table
@@ -136,6 +260,9 @@ async fn refuse_dropping_read_indexes(
     table: &str,
     indexes: u8,
 ) -> Result<()> {
+    if indexes >= ALL_SHARDED_INDEXES {
+        return Ok(());
+    }
     let marker = client
         .get_item()
         .table_name(table)
@@ -220,18 +347,90 @@ mod tests {
     }
 
     #[test]
-    fn the_sharded_indexes_are_all_three_unless_the_overrides_say() {
+    fn the_deploy_target_is_read_as_sam_reads_it() {
+        let target = |text: &str, sam_args: &[&str]| {
+            let config: toml::Table = text.parse().unwrap();
+            let sam_args: Vec<String> = sam_args.iter().map(|arg| (*arg).to_owned()).collect();
+            deploy_target(&config, "prod", &sam_args)
+        };
+        let samconfig =
+            std::fs::read_to_string(paths::workspace_root().join("samconfig.toml")).unwrap();
         assert_eq!(
-            sharded_indexes(&paths::workspace_root(), "prod").unwrap(),
-            (3, "payouts-prod".to_owned())
+            target(&samconfig, &[]).unwrap(),
+            DeployTarget {
+                sharded_indexes: 3,
+                table: "payouts-prod".to_owned(),
+                region: None,
+                profile: None,
+            }
         );
-        let overrides = r#"Stage="prod" ShardedIndexes="1" PaymentGateway=razorpayx"#;
-        assert_eq!(override_value(overrides, "ShardedIndexes"), Some("1"));
+        // As an operator writes it in samconfig.toml, escaped quotes and all; the last
+        // of a name wins; the region and profile from the global section, the
+        // arguments first.
+        let escaped = r#"
+            [prod.global.parameters]
+            region = "ap-south-1"
+            profile = "payouts"
+            [prod.deploy.parameters]
+            parameter_overrides = "Stage=\"live\" ShardedIndexes=\"3\" NotifyFromAddress=\"Payouts <payouts@example.com>\" ShardedIndexes=\"1\""
+        "#;
         assert_eq!(
-            override_value(overrides, "PaymentGateway"),
-            Some("razorpayx")
+            target(escaped, &["--no-confirm-changeset", "--region=eu-west-1"]).unwrap(),
+            DeployTarget {
+                sharded_indexes: 1,
+                table: "payouts-live".to_owned(),
+                region: Some("eu-west-1".to_owned()),
+                profile: Some("payouts".to_owned()),
+            }
         );
-        assert_eq!(override_value(overrides, "Sharded"), None);
+        let listed = r#"
+            [prod.deploy.parameters]
+            parameter_overrides = ["Stage=prod", "ParameterKey=ShardedIndexes,ParameterValue=2"]
+            region = "ap-south-1"
+        "#;
+        let read = target(listed, &["--profile", "ops"]).unwrap();
+        assert_eq!(
+            (read.sharded_indexes, read.table.as_str()),
+            (2, "payouts-prod")
+        );
+        assert_eq!(
+            (read.region.as_deref(), read.profile.as_deref()),
+            (Some("ap-south-1"), Some("ops"))
+        );
+        // Without a Stage, the template's own.
+        let unnamed = "[prod.deploy.parameters]\nparameter_overrides = \"ShardedIndexes=0\"";
+        assert_eq!(target(unnamed, &[]).unwrap().table, "payouts-dev");
+        let template = std::fs::read_to_string(paths::template()).unwrap();
+        assert!(template.contains(&format!(
+            "  Stage:\n    Type: String\n    Default: {TEMPLATE_STAGE}\n"
+        )));
+        for wrong in [
+            "[prod.deploy.parameters]\nparameter_overrides = 3",
+            "[prod.deploy.parameters]\nparameter_overrides = [3]",
+            "[prod.deploy.parameters]\nparameter_overrides = \"ShardedIndexes=4\"",
+            "[prod.deploy.parameters]\nparameter_overrides = \"ShardedIndexes\"",
+        ] {
+            assert!(target(wrong, &[]).is_err(), "{wrong}");
+        }
+    }
+
+    #[test]
+    fn the_marker_is_not_read_through_an_endpoint_left_in_the_shell() {
+        let vars = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                .collect::<Vec<_>>()
+                .into_iter()
+        };
+        assert!(refuse_elsewhere(vars(&[("AWS_REGION", "ap-south-1")])).is_ok());
+        let refused = refuse_elsewhere(vars(&[(
+            "AWS_ENDPOINT_URL_DYNAMODB",
+            "http://127.0.0.1:8000",
+        )]))
+        .unwrap_err()
+        .to_string();
+        assert!(refused.contains("AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:8000"));
     }
 
     /// A moved table's deploy may not drop a sharded index; one not moved, or not made
@@ -249,6 +448,9 @@ mod tests {
                 .to_string();
             assert!(refused.contains("would delete one it queries"), "{refused}");
         }
+        refuse_dropping_read_indexes(client, table, ALL_SHARDED_INDEXES)
+            .await
+            .unwrap();
         assert!(store.unmark_sharded().await.unwrap());
         refuse_dropping_read_indexes(client, table, 1)
             .await
