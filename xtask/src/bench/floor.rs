@@ -10,7 +10,6 @@ use std::time::Instant;
 
 use anyhow::Result;
 use devkit::replay::{self, Captured, Request};
-use devkit::table::TableDefinition;
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 /// One phase of a run, and DynamoDB Local's own time for it.
@@ -44,7 +43,8 @@ pub async fn copies(
     table: &str,
     n: usize,
 ) -> Result<Vec<String>> {
-    let definition = TableDefinition::from_template(&devkit::paths::template())?;
+    // As the worlds whose tables they copy: without the stream.
+    let definition = super::world::unstreamed_table()?;
     let mut names = Vec::new();
     for _ in 0..n {
         let name = format!("bench-copy-{}", uuid::Uuid::new_v4().simple());

@@ -490,7 +490,7 @@ fn report(
     );
     let _ = writeln!(out, "- Date: {date}");
     let _ = writeln!(out, "- Machine: {}", machine());
-    let _ = writeln!(out, "- DynamoDB: DynamoDB Local (in memory) on 127.0.0.1; requests counted by an SDK interceptor on the service's client (the simulated gateway's ledger uses its own, uncounted client: those are the bank's requests, not ours)\n");
+    let _ = writeln!(out, "- DynamoDB: DynamoDB Local (in memory) on 127.0.0.1, a new one for each part; tables made from template.yaml without their stream except where a figure reads it (§7, §9's sample): DynamoDB Local writes each stream record inside the write and pays for every one it already holds (`bench::world::unstreamed_table`), which DynamoDB does not; requests counted by an SDK interceptor on the service's client (the simulated gateway's ledger uses its own, uncounted client: those are the bank's requests, not ours)\n");
     let _ = writeln!(out, "Every figure is a ratio to a baseline measured in the same run: absolute times on a shared 2-core machine drift, ratios much less. `cargo xtask test` runs `cargo xtask bench --quick` (smaller counts, written to `.local/bench/`) only to prove the benchmark still works.\n");
 
     // §1
