@@ -1281,6 +1281,8 @@ mod tests {
         for amount in [1_000, 2_000, 3_000] {
             payouts.push(requested(&store, limits, OWNER, "s-1", amount).await);
         }
+        let now = Timestamp::now();
+        schedules(&store, now).await;
         let dir = scratch::Dir::new("migrate-unmark");
         let checkpoints = dir.path().join("checkpoints");
         let checkpoint = checkpoints.join(format!("{table}.json"));
@@ -1314,6 +1316,8 @@ mod tests {
             lists(watching.clone()).await,
             [all.clone(), vec![], all.clone()]
         );
+        // A sweep's first page of due schedules, read from the sharded index.
+        let first_due = watching.due_schedules(now, 2, None).await.unwrap();
         let before = everything(&store).await;
 
         // --unmark: the marker and the finished scan are gone; nothing else is.
@@ -1370,6 +1374,15 @@ mod tests {
         // The store that read the sharded indexes reads the legacy ones now, and sees
         // everything the older version did; a store on the sharded ones would not.
         assert_eq!(lists(watching.clone()).await, legacy_lists);
+        // The sweep carries on from the sharded page's end on the legacy index.
+        let mut due = first_due.scout_ids;
+        let mut start = first_due.next;
+        while let Some(from) = start.take() {
+            let page = watching.due_schedules(now, 2, Some(from)).await.unwrap();
+            due.extend(page.scout_ids);
+            start = page.next;
+        }
+        assert_eq!(due, ["d-5", "d-3", "d-4", "d-1", "d-2"]);
         assert!(store.mark_sharded(Timestamp::now()).await.unwrap());
         let sharded_lists = lists(Store::new(client.clone(), &table)).await;
         assert!(

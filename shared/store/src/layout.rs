@@ -6,7 +6,7 @@
 //! ([`keys::LAYOUT_PK`]); a store reads the sharded indexes while it finds it there.
 //! A new table is marked when it is made (there is nothing to move).
 
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -62,7 +62,11 @@ impl Store {
     /// look that fails keeps the last answer, if there is one, and the next call looks
     /// again: a throttled read of the marker fails no request that knew the layout.
     pub(crate) async fn reads_sharded(&self) -> Result<bool> {
-        let last = self.layout.last.lock().ok().and_then(|last| *last);
+        let last = *self
+            .layout
+            .last
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if let Some((sharded, at)) = last {
             if at.elapsed() < self.layout.look_again {
                 return Ok(sharded);
@@ -72,9 +76,11 @@ impl Store {
             Ok(marker) => marker.is_some(),
             Err(err) => return last.map(|(sharded, _)| sharded).ok_or(err),
         };
-        if let Ok(mut seen) = self.layout.last.lock() {
-            *seen = Some((sharded, Instant::now()));
-        }
+        *self
+            .layout
+            .last
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some((sharded, Instant::now()));
         Ok(sharded)
     }
 
@@ -94,9 +100,9 @@ impl Store {
         .await
     }
 
-    /// Takes the marker away, so stores that have not seen it read the legacy indexes
-    /// again: after an older version wrote payouts without the sharded keys. `false`
-    /// when the table was not marked.
+    /// Takes the marker away: every store reads the legacy indexes again at its next
+    /// look, within a minute (the first step of a rollback past this version, before
+    /// the sharded indexes are stepped down). `false` when the table was not marked.
     pub async fn unmark_sharded(&self) -> Result<bool> {
         let result = self
             .client

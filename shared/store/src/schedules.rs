@@ -168,8 +168,7 @@ impl Store {
         due.sort();
         let next = if due.len() > limit {
             due.truncate(limit);
-            due.last()
-                .map(|last| HashMap::from([(keys::DUE_SK.to_owned(), s(last.as_str()))]))
+            due.last().and_then(|last| due_page_end(last))
         } else {
             None
         };
@@ -234,4 +233,18 @@ impl Store {
 /// The schedule's partition of `by_due_shard`.
 fn due_shard_pk(scout_id: &str) -> String {
     keys::due_shard_pk(keys::shard_of(scout_id, keys::DUE_SHARDS))
+}
+
+/// Where a sharded page of due schedules ends, as `by_due` would end it (its keys and
+/// the table's): a sweep whose store goes back to the legacy index between two pages
+/// (the marker taken away, `crate::layout`) carries on from it there, and the sharded
+/// read needs only its `due_sk`.
+fn due_page_end(due_sk: &str) -> Option<Item> {
+    let (_, scout_id) = due_sk.split_once('#')?;
+    Some(HashMap::from([
+        (keys::PK.to_owned(), s(keys::scout_pk(scout_id))),
+        (keys::SK.to_owned(), s(keys::SCHEDULE_SK)),
+        (keys::DUE_PK.to_owned(), s(keys::DUE)),
+        (keys::DUE_SK.to_owned(), s(due_sk)),
+    ]))
 }
