@@ -498,6 +498,7 @@ pub fn section(figures: &SweepFigures, command: &str) -> String {
         s.floor_rate()
     );
     let _ = writeln!(out, "Sent again, {} request(s) were refused where the sweep's were applied (0: the copy took the very same writes). Pages: {}; due {}, requested {}.\n", s.floor_refused, figures.summary.pages, figures.summary.due, figures.summary.requested);
+    let _ = writeln!(out, "The sample and its copy have the table's stream (the sample's writes are billed from it); the full sweep's table has none (`world::unstreamed_table`: DynamoDB Local pays inside each write for every stream record it holds, DynamoDB does not). So the sample's rows compare like with like, and the full sweep's ratio also holds what the stream costs DynamoDB Local: a ratio above 1 there is that cost, not the sweep outrunning the requests it sends.\n");
     let means = s
         .mean_ms
         .iter()
