@@ -24,12 +24,11 @@ pub fn run(args: &[String]) -> Result<()> {
     };
     refuse_overrides(sam_args)?;
     let root = paths::workspace_root();
-    let stages = deployable_stages(&root)?;
+    let config = samconfig(&root)?;
+    let stages = deployable_stages(&config);
     if !stages.iter().any(|known| known == stage) {
         bail!("samconfig.toml has no [{stage}.deploy.parameters]; its stages: {stages:?}");
     }
-    let text = std::fs::read_to_string(root.join("samconfig.toml"))?;
-    let config: toml::Table = text.parse().context("samconfig.toml")?;
     let target = deploy_target(&config, stage, sam_args)?;
     if target.sharded_indexes < ALL_SHARDED_INDEXES {
         refuse_elsewhere(std::env::vars())?;
@@ -301,14 +300,17 @@ async fn refuse_dropping_read_indexes(
 }
 
 /// The stages samconfig.toml knows how to deploy: each `[S.deploy.parameters]`.
-fn deployable_stages(root: &std::path::Path) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(root.join("samconfig.toml"))?;
-    let config: toml::Table = text.parse().context("samconfig.toml")?;
-    Ok(config
+fn deployable_stages(config: &toml::Table) -> Vec<String> {
+    config
         .iter()
         .filter(|(_, sections)| sections.get("deploy").is_some())
         .map(|(stage, _)| stage.clone())
-        .collect())
+        .collect()
+}
+
+fn samconfig(root: &std::path::Path) -> Result<toml::Table> {
+    let text = std::fs::read_to_string(root.join("samconfig.toml"))?;
+    text.parse().context("samconfig.toml")
 }
 
 #[cfg(test)]
@@ -317,7 +319,7 @@ mod tests {
 
     #[test]
     fn the_stages_are_samconfigs() {
-        let stages = deployable_stages(&paths::workspace_root()).unwrap();
+        let stages = deployable_stages(&samconfig(&paths::workspace_root()).unwrap());
         assert_eq!(stages, ["dev", "prod"]);
     }
 

@@ -32,12 +32,18 @@ pub(crate) struct LayoutSeen {
     last: Mutex<Option<(bool, Instant)>>,
 }
 
-impl Default for LayoutSeen {
-    fn default() -> Self {
+impl LayoutSeen {
+    fn every(look_again: Duration) -> Self {
         LayoutSeen {
-            look_again: LOOK_AGAIN,
+            look_again,
             last: Mutex::new(None),
         }
+    }
+}
+
+impl Default for LayoutSeen {
+    fn default() -> Self {
+        LayoutSeen::every(LOOK_AGAIN)
     }
 }
 
@@ -51,10 +57,7 @@ impl Store {
     /// Looks at the marker every `every` instead of every minute (a test that takes it
     /// away and watches one store follow).
     pub fn with_layout_looked_at_every(mut self, every: Duration) -> Self {
-        self.layout = std::sync::Arc::new(LayoutSeen {
-            look_again: every,
-            last: Mutex::new(None),
-        });
+        self.layout = std::sync::Arc::new(LayoutSeen::every(every));
         self
     }
 
