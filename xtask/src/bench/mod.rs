@@ -71,15 +71,25 @@ pub async fn run(args: &[String]) -> Result<()> {
     let swept = sweep::run(&fresh()?, quick).await?;
     println!("bench: release binaries");
     // Every AWS service a function calls is moto's: publish-events, left to find
-    // EventBridge in AWS, would wait on a network this machine does not have.
+    // EventBridge in AWS, would wait on a network this machine does not have. The bus
+    // and a verified sender, so publish-events and notify do their work rather than
+    // answer an error each time.
+    let events = crate::events::EventSettings {
+        moto_endpoint: moto_endpoint.clone(),
+        bus: BENCH_BUS.to_owned(),
+        from_address: BENCH_SENDER.to_owned(),
+        configuration_set: BENCH_BUS.to_owned(),
+    };
     let clients = devkit::moto::Clients::new(&moto_endpoint).await;
-    devkit::moto::LocalBus::ensure(&clients, BENCH_BUS).await?;
+    devkit::moto::LocalBus::ensure(&clients, &events.bus).await?;
+    devkit::moto::verify_sender(
+        &clients.sesv2,
+        &events.from_address,
+        &events.configuration_set,
+    )
+    .await?;
     let mut aws_env = account_keys.env(&moto_endpoint);
-    aws_env.extend([
-        ("AWS_ENDPOINT_URL_EVENTBRIDGE", moto_endpoint.clone()),
-        ("AWS_ENDPOINT_URL_SESV2", moto_endpoint.clone()),
-        ("EVENT_BUS_NAME", BENCH_BUS.to_owned()),
-    ]);
+    aws_env.extend(events.function_env());
     let (binaries, build_time) = binaries::run(&fresh()?, &vault, &aws_env, quick).await?;
     // The deployed zips' sizes: the full run packages them; a quick one reports the
     // package `cargo xtask test` built just before, if it is current.
@@ -126,8 +136,10 @@ pub async fn run(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// The bus the release binaries publish to on moto.
+/// The bus the release binaries publish to on moto (and their SES configuration set).
 const BENCH_BUS: &str = "payouts-bench";
+/// The sender `notify` mails from, verified on moto.
+const BENCH_SENDER: &str = "payouts-bench@example.com";
 
 fn report_path(quick: bool) -> std::path::PathBuf {
     if quick {
