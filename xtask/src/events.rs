@@ -55,14 +55,18 @@ impl EventSettings {
         ]
     }
 
-    /// The bus, a rule named `rule` on it with `pattern` delivering to a queue, and
-    /// the verified sender: what the deployed stack has from template.yaml.
-    pub async fn set_up(&self, rule: &str, pattern: &Value) -> Result<Capture> {
+    /// The bus and the verified sender: what the deployed stack has from template.yaml.
+    pub async fn prepare(&self) -> Result<LocalBus> {
         let clients = Clients::new(&self.moto_endpoint).await;
         let bus = LocalBus::ensure(&clients, &self.bus).await?;
-        let capture = bus.capture(rule, pattern).await?;
         moto::verify_sender(&clients.sesv2, &self.from_address, &self.configuration_set).await?;
-        Ok(capture)
+        Ok(bus)
+    }
+
+    /// What [`Self::prepare`] makes, and a rule named `rule` on the bus with `pattern`
+    /// delivering to a queue.
+    pub async fn set_up(&self, rule: &str, pattern: &Value) -> Result<Capture> {
+        self.prepare().await?.capture(rule, pattern).await
     }
 }
 
