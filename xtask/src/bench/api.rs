@@ -379,6 +379,10 @@ pub async fn run(endpoint: &str, vault: &Vault, quick: bool) -> Result<ApiFigure
                 counted += 1;
             }
         }
+        // The endpoints skipped above: no figure rather than a zero one.
+        if counted == 0 {
+            continue;
+        }
         let requests_per_call = world
             .counter
             .counts()
